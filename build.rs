@@ -1,0 +1,61 @@
+//! Generates the protobuf image types (prost) and the kernel UAPI bindings (bindgen).
+
+use std::env;
+use std::path::PathBuf;
+
+const PROTOS: &[&str] = &[
+    "proto/inventory.proto",
+    "proto/core.proto",
+    "proto/mm.proto",
+    "proto/fds.proto",
+    "proto/cgroup.proto",
+    "proto/stats.proto",
+];
+
+fn main() {
+    let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
+
+    for p in PROTOS {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    let mut cfg = prost_build::Config::new();
+    cfg.type_attribute(".", "#[derive(serde::Serialize)]");
+    cfg.compile_protos(PROTOS, &["proto"])
+        .expect("compiling proto/*.proto (is protoc installed?)");
+
+    println!("cargo:rerun-if-changed=src/sys/kernel.h");
+    let bindings = bindgen::Builder::default()
+        .header("src/sys/kernel.h")
+        .allowlist_type("user_regs_struct")
+        .allowlist_type("user_fpregs_struct")
+        .allowlist_type("ptrace_rseq_configuration")
+        .allowlist_type("ptrace_peeksiginfo_args")
+        .allowlist_type("ptrace_syscall_info")
+        .allowlist_type("prctl_mm_map")
+        .allowlist_type("clone_args")
+        .allowlist_type("rseq")
+        .allowlist_type("_xstate")
+        .allowlist_type("_header")
+        .allowlist_type("__user_cap_header_struct")
+        .allowlist_type("__user_cap_data_struct")
+        .allowlist_var("PTRACE_.*")
+        .allowlist_var("NT_X86_XSTATE")
+        .allowlist_var("NT_PRSTATUS")
+        .allowlist_var("ARCH_.*")
+        .allowlist_var("PR_.*")
+        .allowlist_var("RSEQ_.*")
+        .allowlist_var("CLONE_.*")
+        .allowlist_var("_LINUX_CAPABILITY_.*")
+        .allowlist_var("CAP_LAST_CAP")
+        .allowlist_var("SECBIT_.*")
+        .allowlist_var("SECURE_.*")
+        .allowlist_var("__NR_.*")
+        .derive_default(true)
+        .derive_debug(true)
+        .layout_tests(true)
+        .generate()
+        .expect("bindgen over src/sys/kernel.h (is libclang installed?)");
+    bindings
+        .write_to_file(out.join("kernel.rs"))
+        .expect("writing kernel.rs");
+}

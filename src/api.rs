@@ -1,0 +1,49 @@
+//! The operations a caller can ask for. The CLI and the C ABI both call these, and
+//! nothing else of the engine.
+//!
+//! The C ABI runs dump and restore in a helper process of its own (`helper`): ptrace
+//! belongs to the one thread that attached, and a caller such as liblxc is
+//! multi-threaded and reaps children with waitpid(-1).
+
+use crate::error::Result;
+use crate::opts::Opts;
+
+/// Where an operation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// In the calling process (the `ccr` binary: single-threaded, owns its children).
+    InProcess,
+    /// In a forked helper; a restored task becomes a child of the caller.
+    Helper,
+}
+
+pub fn dump(opts: &Opts, iso: Isolation) -> Result<()> {
+    match iso {
+        Isolation::InProcess => crate::dump::run(opts),
+        Isolation::Helper => crate::sys::helper::run(|| crate::dump::run(opts).map(|()| 0)).map(|_| ()),
+    }
+}
+
+/// Restores the checkpoint; returns the PID of the restored root task once it runs.
+pub fn restore(opts: &Opts, iso: Isolation) -> Result<i32> {
+    match iso {
+        Isolation::InProcess => crate::restore::run(opts, false),
+        Isolation::Helper => crate::sys::helper::run(|| crate::restore::run(opts, true)),
+    }
+}
+
+pub fn freeze(opts: &Opts) -> Result<()> {
+    crate::cgroup::api::freeze(opts)
+}
+
+pub fn thaw(opts: &Opts) -> Result<()> {
+    crate::cgroup::api::thaw(opts)
+}
+
+pub fn cgroup_save(opts: &Opts) -> Result<()> {
+    crate::cgroup::api::save(opts)
+}
+
+pub fn cgroup_restore(opts: &Opts) -> Result<()> {
+    crate::cgroup::api::restore(opts)
+}

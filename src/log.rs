@@ -1,0 +1,81 @@
+//! Run log: a file (or stderr) and a level, owned by the run context. No global logger.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error = 0,
+    Warn = 1,
+    Info = 2,
+    Verbose = 3,
+    Debug = 4,
+}
+
+impl Level {
+    pub fn from_int(v: i32) -> Level {
+        match v {
+            i32::MIN..=0 => Level::Error,
+            1 => Level::Warn,
+            2 => Level::Info,
+            3 => Level::Verbose,
+            _ => Level::Debug,
+        }
+    }
+}
+
+pub struct Log {
+    level: Level,
+    sink: Option<File>,
+    to_stderr: bool,
+    start: Instant,
+}
+
+impl Log {
+    /// A log that writes to `path` (appending) or, without a path, errors only to stderr.
+    pub fn open(path: Option<&Path>, level: Level) -> std::io::Result<Log> {
+        let sink = match path {
+            Some(p) if p.as_os_str() == "-" => None,
+            Some(p) => Some(OpenOptions::new().create(true).append(true).open(p)?),
+            None => None,
+        };
+        let to_stderr = path.is_some_and(|p| p.as_os_str() == "-");
+        Ok(Log { level, sink, to_stderr, start: Instant::now() })
+    }
+
+    pub fn silent() -> Log {
+        Log { level: Level::Error, sink: None, to_stderr: false, start: Instant::now() }
+    }
+
+    pub fn enabled(&self, level: Level) -> bool {
+        level <= self.level && (self.sink.is_some() || self.to_stderr)
+    }
+
+    pub fn write(&mut self, level: Level, args: std::fmt::Arguments<'_>) {
+        if !self.enabled(level) {
+            return;
+        }
+        let t = self.start.elapsed();
+        let line = format!("({:>3}.{:06}) {:?}: {}\n", t.as_secs(), t.subsec_micros(), level, args);
+        if let Some(f) = self.sink.as_mut() {
+            let _ = f.write_all(line.as_bytes());
+        } else if self.to_stderr {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+    }
+}
+
+#[macro_export]
+macro_rules! log_at {
+    ($log:expr, $lvl:ident, $($arg:tt)*) => {
+        $log.write($crate::log::Level::$lvl, format_args!($($arg)*))
+    };
+}
+#[macro_export]
+macro_rules! info { ($log:expr, $($arg:tt)*) => { $crate::log_at!($log, Info, $($arg)*) }; }
+#[macro_export]
+macro_rules! debug { ($log:expr, $($arg:tt)*) => { $crate::log_at!($log, Debug, $($arg)*) }; }
+#[macro_export]
+macro_rules! warn { ($log:expr, $($arg:tt)*) => { $crate::log_at!($log, Warn, $($arg)*) }; }

@@ -1,0 +1,82 @@
+//! Runs one engine operation in a forked helper process and brings its result back.
+//!
+//! Why: ptrace belongs to the thread that attached, and a library caller (liblxc)
+//! is multi-threaded, runs an event loop and reaps children with waitpid(-1). The
+//! helper is single-threaded, owns its tracees and dies with its work. After the fork
+//! the helper only uses locks it created itself or that glibc resets in fork()
+//! (malloc); the engine keeps no process-global state.
+//!
+//! Wire format on the result pipe: i32 value, i32 errno (0 = success), then the
+//! error text.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::error::{Error, Result};
+use crate::sys::{Errno, SysError};
+
+/// Forks, runs `f` in the child, returns what it returned (or its error) in the parent.
+pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|errno| SysError::Call { call: "pipe2", errno })?;
+    // SAFETY: the child runs only `f` and then _exit()s; it never returns into the
+    // caller's code, so no state of the caller's other threads is used after fork.
+    let pid = match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { child }) => child,
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(rd);
+            child_main(wr, f)
+        }
+        Err(errno) => return Err(SysError::Call { call: "fork", errno }.into()),
+    };
+    drop(wr);
+    let mut buf = Vec::new();
+    let read = std::fs::File::from(rd).read_to_end(&mut buf);
+    // The caller may reap our helper first (waitpid(-1)); ECHILD is then fine.
+    let status = nix::sys::wait::waitpid(pid, None);
+    if let Err(e) = read {
+        return Err(SysError::Call { call: "read helper result", errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)) }.into());
+    }
+    if buf.len() < 8 {
+        return Err(Error::Helper {
+            errno: libc::EPIPE,
+            message: format!("ccr helper process {pid} died without a result ({status:?})"),
+        });
+    }
+    let value = i32::from_le_bytes(buf[0..4].try_into().expect("4 bytes"));
+    let errno = i32::from_le_bytes(buf[4..8].try_into().expect("4 bytes"));
+    if errno == 0 {
+        Ok(value)
+    } else {
+        Err(Error::Helper { errno, message: String::from_utf8_lossy(&buf[8..]).into_owned() })
+    }
+}
+
+fn child_main<F: FnOnce() -> Result<i32>>(wr: OwnedFd, f: F) -> ! {
+    // If the caller dies, so does its helper (and with it any ptrace attachment).
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let (value, errno, msg) = match out {
+        Ok(Ok(v)) => (v, 0, String::new()),
+        Ok(Err(e)) => (-1, e.errno().max(1), e.to_string()),
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            (-1, libc::EFAULT, format!("internal error (panic): {what}"))
+        }
+    };
+    let mut buf = Vec::with_capacity(8 + msg.len());
+    buf.extend_from_slice(&value.to_le_bytes());
+    buf.extend_from_slice(&errno.to_le_bytes());
+    buf.extend_from_slice(msg.as_bytes());
+    let mut f = std::fs::File::from(wr);
+    let _ = f.write_all(&buf);
+    let _ = f.as_raw_fd();
+    // SAFETY: _exit never returns and skips the caller's atexit handlers, which
+    // belong to the caller's process image, not to this helper.
+    unsafe { libc::_exit(0) }
+}

@@ -1,0 +1,44 @@
+//! Everything that talks to the kernel. All `unsafe` of the engine lives in this room
+//! (and in `ffi/`); the rest of ccr calls the safe wrappers here.
+
+pub mod cgroupfs;
+pub mod helper;
+pub mod kernel;
+
+use std::path::PathBuf;
+
+pub use nix::errno::Errno;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SysError {
+    #[error("{call} on pid {pid}: {errno}")]
+    Pid { call: &'static str, pid: i32, errno: Errno },
+    #[error("{call} {path}: {source}")]
+    Path { call: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{call}: {errno}")]
+    Call { call: &'static str, errno: Errno },
+    #[error("remote {call} in pid {pid} failed: {errno}")]
+    Remote { call: &'static str, pid: i32, errno: Errno },
+    #[error("parsing {path}: {detail}")]
+    Parse { path: PathBuf, detail: String },
+    #[error("pid {pid}: {detail}")]
+    Task { pid: i32, detail: String },
+}
+
+impl SysError {
+    pub fn errno(&self) -> i32 {
+        match self {
+            SysError::Pid { errno, .. } | SysError::Call { errno, .. } | SysError::Remote { errno, .. } => *errno as i32,
+            SysError::Path { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            SysError::Parse { .. } => libc::EINVAL,
+            SysError::Task { .. } => libc::ESRCH,
+        }
+    }
+
+    pub fn path(call: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> SysError {
+        let path = path.into();
+        move |source| SysError::Path { call, path, source }
+    }
+}
+
+pub type SysResult<T> = std::result::Result<T, SysError>;
