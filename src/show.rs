@@ -3,5 +3,8 @@
 use std::path::Path;
 
 pub fn to_json(path: &Path) -> crate::Result<String> {
-    Err(crate::Error::InvalidArgument(format!("show {} not implemented", path.display())))
+    Err(crate::Error::InvalidArgument(format!(
+        "show {} not implemented",
+        path.display()
+    )))
 }

@@ -4,7 +4,9 @@ use crate::error::{Error, Result};
 use crate::opts::Opts;
 
 pub fn freeze(_opts: &Opts) -> Result<()> {
-    Err(Error::InvalidArgument("freeze is not implemented yet".into()))
+    Err(Error::InvalidArgument(
+        "freeze is not implemented yet".into(),
+    ))
 }
 
 pub fn thaw(_opts: &Opts) -> Result<()> {
@@ -12,9 +14,13 @@ pub fn thaw(_opts: &Opts) -> Result<()> {
 }
 
 pub fn save(_opts: &Opts) -> Result<()> {
-    Err(Error::InvalidArgument("cgroup-save is not implemented yet".into()))
+    Err(Error::InvalidArgument(
+        "cgroup-save is not implemented yet".into(),
+    ))
 }
 
 pub fn restore(_opts: &Opts) -> Result<()> {
-    Err(Error::InvalidArgument("cgroup-restore is not implemented yet".into()))
+    Err(Error::InvalidArgument(
+        "cgroup-restore is not implemented yet".into(),
+    ))
 }

@@ -5,7 +5,10 @@ pub mod api;
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error("cgroup {path}: {detail}")]
-    Other { path: std::path::PathBuf, detail: String },
+    Other {
+        path: std::path::PathBuf,
+        detail: String,
+    },
 }
 
 impl CgroupError {

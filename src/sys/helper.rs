@@ -17,8 +17,11 @@ use crate::sys::{Errno, SysError};
 
 /// Forks, runs `f` in the child, returns what it returned (or its error) in the parent.
 pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
-    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|errno| SysError::Call { call: "pipe2", errno })?;
+    let (rd, wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| SysError::Call {
+            call: "pipe2",
+            errno,
+        })?;
     // SAFETY: the child runs only `f` and then _exit()s; it never returns into the
     // caller's code, so no state of the caller's other threads is used after fork.
     let pid = match unsafe { nix::unistd::fork() } {
@@ -27,7 +30,13 @@ pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
             drop(rd);
             child_main(wr, f)
         }
-        Err(errno) => return Err(SysError::Call { call: "fork", errno }.into()),
+        Err(errno) => {
+            return Err(SysError::Call {
+                call: "fork",
+                errno,
+            }
+            .into())
+        }
     };
     drop(wr);
     let mut buf = Vec::new();
@@ -35,7 +44,11 @@ pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
     // The caller may reap our helper first (waitpid(-1)); ECHILD is then fine.
     let status = nix::sys::wait::waitpid(pid, None);
     if let Err(e) = read {
-        return Err(SysError::Call { call: "read helper result", errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)) }.into());
+        return Err(SysError::Call {
+            call: "read helper result",
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        }
+        .into());
     }
     if buf.len() < 8 {
         return Err(Error::Helper {
@@ -48,7 +61,10 @@ pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
     if errno == 0 {
         Ok(value)
     } else {
-        Err(Error::Helper { errno, message: String::from_utf8_lossy(&buf[8..]).into_owned() })
+        Err(Error::Helper {
+            errno,
+            message: String::from_utf8_lossy(&buf[8..]).into_owned(),
+        })
     }
 }
 

@@ -2,8 +2,16 @@
 //! (and in `ffi/`); the rest of ccr calls the safe wrappers here.
 
 pub mod cgroupfs;
+pub mod files;
 pub mod helper;
 pub mod kernel;
+pub mod mem;
+pub mod pagemap;
+pub mod proc;
+pub mod process;
+pub mod ptrace;
+pub mod remote;
+pub mod trampoline;
 
 use std::path::PathBuf;
 
@@ -12,13 +20,25 @@ pub use nix::errno::Errno;
 #[derive(Debug, thiserror::Error)]
 pub enum SysError {
     #[error("{call} on pid {pid}: {errno}")]
-    Pid { call: &'static str, pid: i32, errno: Errno },
+    Pid {
+        call: &'static str,
+        pid: i32,
+        errno: Errno,
+    },
     #[error("{call} {path}: {source}")]
-    Path { call: &'static str, path: PathBuf, source: std::io::Error },
+    Path {
+        call: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{call}: {errno}")]
     Call { call: &'static str, errno: Errno },
     #[error("remote {call} in pid {pid} failed: {errno}")]
-    Remote { call: &'static str, pid: i32, errno: Errno },
+    Remote {
+        call: &'static str,
+        pid: i32,
+        errno: Errno,
+    },
     #[error("parsing {path}: {detail}")]
     Parse { path: PathBuf, detail: String },
     #[error("pid {pid}: {detail}")]
@@ -28,17 +48,33 @@ pub enum SysError {
 impl SysError {
     pub fn errno(&self) -> i32 {
         match self {
-            SysError::Pid { errno, .. } | SysError::Call { errno, .. } | SysError::Remote { errno, .. } => *errno as i32,
+            SysError::Pid { errno, .. }
+            | SysError::Call { errno, .. }
+            | SysError::Remote { errno, .. } => *errno as i32,
             SysError::Path { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
             SysError::Parse { .. } => libc::EINVAL,
             SysError::Task { .. } => libc::ESRCH,
         }
     }
 
-    pub fn path(call: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> SysError {
+    pub fn path(
+        call: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> SysError {
         let path = path.into();
         move |source| SysError::Path { call, path, source }
     }
 }
 
 pub type SysResult<T> = std::result::Result<T, SysError>;
+
+/// The bytes of a plain kernel struct (bindgen output: integers only, no padding
+/// holes that matter), for copying it into another task's memory.
+pub fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
+    let n = std::mem::size_of::<T>();
+    let mut out = vec![0u8; n];
+    // SAFETY: `v` is a valid `T` of `n` bytes; `out` has room for `n` bytes; the
+    // regions do not overlap. Padding bytes (if any) were zeroed by Default.
+    unsafe { std::ptr::copy_nonoverlapping(v as *const T as *const u8, out.as_mut_ptr(), n) };
+    out
+}

@@ -1,0 +1,286 @@
+//! Per-task state other than memory and files: registers, signal state, identity,
+//! limits. What only the task can report comes from remote syscalls.
+
+use crate::dump::{DumpCtx, DumpError};
+use crate::error::Result;
+use crate::image::{convert, pb};
+use crate::sys::proc::{self, MapEntry, Stat, Status};
+use crate::sys::ptrace::{Tracee, SIGINFO_SIZE};
+use crate::sys::remote::{Remote, Scratch};
+use crate::sys::{kernel, mem, SysError};
+
+pub struct TaskState {
+    pub core: pb::TaskCore,
+    /// The current program break (brk(0)), for the mm image.
+    pub brk: u64,
+}
+
+/// The address of a `syscall` instruction (0f 05) in the task's vdso, or in another
+/// executable mapping when the vdso has none. Any such byte pair works: the CPU
+/// decodes from where we point it.
+pub fn find_syscall_insn(pid: i32, maps: &[MapEntry]) -> Result<u64> {
+    let mut candidates: Vec<&MapEntry> = maps.iter().filter(|m| m.name == "[vdso]").collect();
+    candidates.extend(
+        maps.iter()
+            .filter(|m| m.exec && m.read && m.name != "[vdso]" && m.name != "[vsyscall]"),
+    );
+    for m in candidates {
+        let len = (m.end - m.start).min(1 << 20) as usize;
+        let mut buf = vec![0u8; len];
+        if mem::read(pid, m.start, &mut buf).is_err() {
+            continue;
+        }
+        if let Some(i) = buf.windows(2).position(|w| w == [0x0f, 0x05]) {
+            return Ok(m.start + i as u64);
+        }
+    }
+    Err(DumpError::NoSyscallInsn { pid }.into())
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
+}
+
+fn siginfo_entries(raw: Vec<[u8; SIGINFO_SIZE]>) -> Vec<pb::PendingSignal> {
+    raw.into_iter()
+        .map(|si| pb::PendingSignal {
+            sig: u32::from_le_bytes(si[0..4].try_into().expect("4 bytes")),
+            siginfo: si.to_vec(),
+        })
+        .collect()
+}
+
+pub fn collect(
+    ctx: &mut DumpCtx<'_>,
+    t: &Tracee,
+    stat: &Stat,
+    status: &Status,
+    maps: &[MapEntry],
+) -> Result<TaskState> {
+    let pid = t.pid();
+    let regs = t.regs()?;
+    let xstate = t.xstate()?;
+    let blocked = t.sigmask()?;
+    let pending = siginfo_entries(t.pending_siginfo(false)?);
+    let pending_shared = siginfo_entries(t.pending_siginfo(true)?);
+    let rseq = t.rseq()?.map(|c| pb::Rseq {
+        pointer: c.rseq_abi_pointer,
+        size: c.rseq_abi_size,
+        flags: c.flags,
+        signature: c.signature,
+    });
+
+    let ip = find_syscall_insn(pid, maps)?;
+    let mut r = Remote::start(t, ip)?;
+    let scratch = r.syscall(
+        "mmap(scratch)",
+        libc::SYS_mmap,
+        [
+            0,
+            4096,
+            (libc::PROT_READ | libc::PROT_WRITE) as u64,
+            (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u64,
+            u64::MAX,
+            0,
+        ],
+    )?;
+    r.set_scratch(Some(Scratch {
+        addr: scratch,
+        len: 4096,
+    }));
+    let out = remote_state(&mut r);
+    // The scratch page goes whatever happened; then registers and mask go back.
+    let unmapped = r.syscall(
+        "munmap(scratch)",
+        libc::SYS_munmap,
+        [scratch, 4096, 0, 0, 0, 0],
+    );
+    let remote = out?;
+    unmapped?;
+    r.finish(None, None, true)?;
+
+    let ids = status.numbers("Uid")?;
+    let gids = status.numbers("Gid")?;
+    let creds = pb::Creds {
+        uid: ids[0],
+        euid: ids[1],
+        suid: ids[2],
+        fsuid: ids[3],
+        gid: gids[0],
+        egid: gids[1],
+        sgid: gids[2],
+        fsgid: gids[3],
+        groups: status.numbers("Groups")?,
+        cap_inh: status.hex("CapInh")?,
+        cap_prm: status.hex("CapPrm")?,
+        cap_eff: status.hex("CapEff")?,
+        cap_bnd: status.hex("CapBnd")?,
+        cap_amb: status.hex("CapAmb")?,
+        securebits: remote.securebits,
+        no_new_privs: status.int("NoNewPrivs")? != 0,
+    };
+    let personality = std::fs::read_to_string(format!("/proc/{pid}/personality"))
+        .ok()
+        .and_then(|s| u32::from_str_radix(s.trim(), 16).ok())
+        .ok_or_else(|| SysError::Parse {
+            path: format!("/proc/{pid}/personality").into(),
+            detail: "not hex".into(),
+        })?;
+    let rlimits = proc::limits(pid)?
+        .into_iter()
+        .map(|(resource, cur, max)| pb::Rlimit { resource, cur, max })
+        .collect();
+
+    let thread = pb::ThreadCore {
+        tid: pid,
+        regs: Some(convert::regs_to_pb(&regs)),
+        xstate,
+        blocked,
+        pending,
+        altstack: Some(remote.altstack),
+        rseq,
+        clear_child_tid: remote.clear_child_tid,
+        robust_list: remote.robust_list.0,
+        robust_list_len: remote.robust_list.1,
+        comm: stat.comm.clone(),
+    };
+    crate::debug!(
+        ctx.log,
+        "pid {pid}: ip {:#x} sp {:#x} orig_ax {} ax {:#x}",
+        regs.rip,
+        regs.rsp,
+        regs.orig_rax as i64,
+        regs.rax
+    );
+    let core = pb::TaskCore {
+        pid,
+        comm: stat.comm.clone(),
+        threads: vec![thread],
+        sigactions: remote.sigactions,
+        pending_shared,
+        creds: Some(creds),
+        rlimits,
+        umask: status.octal("Umask")?,
+        personality,
+        dumpable: remote.dumpable,
+        cwd: proc::readlink(&format!("/proc/{pid}/cwd"))?,
+        root: proc::readlink(&format!("/proc/{pid}/root"))?,
+        itimers: remote.itimers,
+        pdeath_signal: remote.pdeath_signal,
+        timer_slack_ns: remote.timer_slack_ns,
+        exit_signal: stat.exit_signal,
+    };
+    Ok(TaskState {
+        core,
+        brk: remote.brk,
+    })
+}
+
+struct RemoteState {
+    sigactions: Vec<pb::SigAction>,
+    altstack: pb::AltStack,
+    itimers: Vec<pb::ITimer>,
+    clear_child_tid: u64,
+    robust_list: (u64, u64),
+    brk: u64,
+    pdeath_signal: i32,
+    timer_slack_ns: u64,
+    dumpable: i32,
+    securebits: u32,
+}
+
+/// The state only the task can tell, through remote syscalls into the scratch page.
+fn remote_state(r: &mut Remote<'_>) -> Result<RemoteState> {
+    let s = r.scratch_addr(0)?;
+    let mut sigactions = Vec::new();
+    for sig in 1..=64u64 {
+        if sig == libc::SIGKILL as u64 || sig == libc::SIGSTOP as u64 {
+            continue;
+        }
+        // struct kernel_sigaction: handler, flags, restorer, mask (8 bytes each).
+        r.syscall("rt_sigaction", libc::SYS_rt_sigaction, [sig, 0, s, 8, 0, 0])?;
+        let b = r.get(0, 32)?;
+        let sa = pb::SigAction {
+            sig: sig as u32,
+            handler: u64_at(&b, 0),
+            flags: u64_at(&b, 8),
+            restorer: u64_at(&b, 16),
+            mask: u64_at(&b, 24),
+        };
+        if sa.handler != 0 || sa.flags != 0 || sa.mask != 0 {
+            sigactions.push(sa);
+        }
+    }
+    r.syscall("sigaltstack", libc::SYS_sigaltstack, [0, s, 0, 0, 0, 0])?;
+    let b = r.get(0, 24)?;
+    let altstack = pb::AltStack {
+        sp: u64_at(&b, 0),
+        flags: i32::from_le_bytes(b[8..12].try_into().expect("4 bytes")),
+        size: u64_at(&b, 16),
+    };
+    let mut itimers = Vec::new();
+    for which in [libc::ITIMER_REAL, libc::ITIMER_VIRTUAL, libc::ITIMER_PROF] {
+        r.syscall(
+            "getitimer",
+            libc::SYS_getitimer,
+            [which as u64, s, 0, 0, 0, 0],
+        )?;
+        let b = r.get(0, 32)?;
+        let us = |o: usize| u64_at(&b, o) * 1_000_000 + u64_at(&b, o + 8);
+        let (interval_us, value_us) = (us(0), us(16));
+        if interval_us != 0 || value_us != 0 {
+            itimers.push(pb::ITimer {
+                which: which as u32,
+                interval_us,
+                value_us,
+            });
+        }
+    }
+    r.syscall(
+        "prctl(PR_GET_TID_ADDRESS)",
+        libc::SYS_prctl,
+        [kernel::PR_GET_TID_ADDRESS as u64, s, 0, 0, 0, 0],
+    )?;
+    let clear_child_tid = u64_at(&r.get(0, 8)?, 0);
+    r.syscall(
+        "get_robust_list",
+        libc::SYS_get_robust_list,
+        [0, s, s + 8, 0, 0, 0],
+    )?;
+    let b = r.get(0, 16)?;
+    let robust_list = (u64_at(&b, 0), u64_at(&b, 8));
+    let brk = r.syscall("brk", libc::SYS_brk, [0; 6])?;
+    r.syscall(
+        "prctl(PR_GET_PDEATHSIG)",
+        libc::SYS_prctl,
+        [kernel::PR_GET_PDEATHSIG as u64, s, 0, 0, 0, 0],
+    )?;
+    let pdeath_signal = i32::from_le_bytes(r.get(0, 4)?.try_into().expect("4 bytes"));
+    let timer_slack_ns = r.syscall(
+        "prctl(PR_GET_TIMERSLACK)",
+        libc::SYS_prctl,
+        [kernel::PR_GET_TIMERSLACK as u64, 0, 0, 0, 0, 0],
+    )?;
+    let dumpable = r.syscall(
+        "prctl(PR_GET_DUMPABLE)",
+        libc::SYS_prctl,
+        [kernel::PR_GET_DUMPABLE as u64, 0, 0, 0, 0, 0],
+    )? as i32;
+    let securebits = r.syscall(
+        "prctl(PR_GET_SECUREBITS)",
+        libc::SYS_prctl,
+        [kernel::PR_GET_SECUREBITS as u64, 0, 0, 0, 0, 0],
+    )? as u32;
+    Ok(RemoteState {
+        sigactions,
+        altstack,
+        itimers,
+        clear_child_tid,
+        robust_list,
+        brk,
+        pdeath_signal,
+        timer_slack_ns,
+        dumpable,
+        securebits,
+    })
+}

@@ -1,0 +1,296 @@
+//! Per-task state through remote syscalls, after the address space is back.
+//!
+//! Ordering requirements:
+//! - every signal action is written (the child still has ccr's own handlers);
+//! - pending signals are queued while the remote session blocks every signal, so
+//!   none is delivered before the saved mask is in place;
+//! - ccr's plumbing fds close before limits (RLIMIT_NOFILE may be below them);
+//! - credentials come last, bounding set and securebits while we still hold
+//!   CAP_SETPCAP, KEEP_CAPS across the uid change so capset can set the saved sets.
+
+use crate::error::Result;
+use crate::image::pb;
+use crate::restore::child::Spawned;
+use crate::restore::{RestoreCtx, TaskImages};
+use crate::sys::remote::Remote;
+use crate::sys::{bytes_of, kernel};
+
+fn le(v: &[u64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub fn restore(
+    ctx: &mut RestoreCtx<'_>,
+    r: &mut Remote<'_>,
+    img: &TaskImages,
+    sp: &Spawned,
+) -> Result<()> {
+    let core = &img.core;
+    let th = &core.threads[0];
+    let pid = img.pid;
+
+    for sig in 1..=64u32 {
+        if sig == libc::SIGKILL as u32 || sig == libc::SIGSTOP as u32 {
+            continue;
+        }
+        let sa = core
+            .sigactions
+            .iter()
+            .find(|a| a.sig == sig)
+            .cloned()
+            .unwrap_or(pb::SigAction {
+                sig,
+                ..Default::default()
+            });
+        let p = r.put(0, &le(&[sa.handler, sa.flags, sa.restorer, sa.mask]))?;
+        r.syscall(
+            "rt_sigaction",
+            libc::SYS_rt_sigaction,
+            [sig as u64, p, 0, 8, 0, 0],
+        )?;
+    }
+    let alt = th.altstack.clone().unwrap_or(pb::AltStack {
+        flags: libc::SS_DISABLE,
+        ..Default::default()
+    });
+    let mut ss = alt.sp.to_le_bytes().to_vec();
+    ss.extend_from_slice(&(alt.flags & !libc::SS_ONSTACK).to_le_bytes());
+    ss.extend_from_slice(&[0u8; 4]);
+    ss.extend_from_slice(&alt.size.to_le_bytes());
+    let p = r.put(0, &ss)?;
+    r.syscall("sigaltstack", libc::SYS_sigaltstack, [p, 0, 0, 0, 0, 0])?;
+
+    for it in &core.itimers {
+        let split = |us: u64| [us / 1_000_000, us % 1_000_000];
+        let v = [split(it.interval_us), split(it.value_us)].concat();
+        let p = r.put(0, &le(&v))?;
+        r.syscall(
+            "setitimer",
+            libc::SYS_setitimer,
+            [it.which as u64, p, 0, 0, 0, 0],
+        )?;
+    }
+    r.syscall(
+        "set_tid_address",
+        libc::SYS_set_tid_address,
+        [th.clear_child_tid, 0, 0, 0, 0, 0],
+    )?;
+    if th.robust_list != 0 {
+        r.syscall(
+            "set_robust_list",
+            libc::SYS_set_robust_list,
+            [th.robust_list, th.robust_list_len, 0, 0, 0, 0],
+        )?;
+    }
+    if let Some(rs) = &th.rseq {
+        r.syscall(
+            "rseq(register)",
+            libc::SYS_rseq,
+            [rs.pointer, rs.size as u64, 0, rs.signature as u64, 0, 0],
+        )?;
+    }
+    let mut comm = core.comm.as_bytes().to_vec();
+    comm.truncate(15);
+    comm.push(0);
+    let p = r.put(0, &comm)?;
+    r.syscall(
+        "prctl(PR_SET_NAME)",
+        libc::SYS_prctl,
+        [kernel::PR_SET_NAME as u64, p, 0, 0, 0, 0],
+    )?;
+    r.syscall(
+        "prctl(PR_SET_PDEATHSIG)",
+        libc::SYS_prctl,
+        [
+            kernel::PR_SET_PDEATHSIG as u64,
+            core.pdeath_signal as u64,
+            0,
+            0,
+            0,
+            0,
+        ],
+    )?;
+    if core.timer_slack_ns != 0 {
+        r.syscall(
+            "prctl(PR_SET_TIMERSLACK)",
+            libc::SYS_prctl,
+            [
+                kernel::PR_SET_TIMERSLACK as u64,
+                core.timer_slack_ns,
+                0,
+                0,
+                0,
+                0,
+            ],
+        )?;
+    }
+    r.syscall(
+        "personality",
+        libc::SYS_personality,
+        [core.personality as u64, 0, 0, 0, 0, 0],
+    )?;
+
+    for s in &th.pending {
+        let p = r.put(0, &s.siginfo)?;
+        r.syscall(
+            "rt_tgsigqueueinfo",
+            libc::SYS_rt_tgsigqueueinfo,
+            [pid as u64, th.tid as u64, s.sig as u64, p, 0, 0],
+        )?;
+    }
+    for s in &core.pending_shared {
+        let p = r.put(0, &s.siginfo)?;
+        r.syscall(
+            "rt_sigqueueinfo",
+            libc::SYS_rt_sigqueueinfo,
+            [pid as u64, s.sig as u64, p, 0, 0, 0],
+        )?;
+    }
+
+    for &fd in &sp.plumbing {
+        r.syscall(
+            "close(plumbing)",
+            libc::SYS_close,
+            [fd as u64, 0, 0, 0, 0, 0],
+        )?;
+    }
+    for rl in &core.rlimits {
+        let p = r.put(0, &le(&[rl.cur, rl.max]))?;
+        r.syscall(
+            "prlimit64",
+            libc::SYS_prlimit64,
+            [0, rl.resource as u64, p, 0, 0, 0],
+        )?;
+    }
+    if let Some(c) = &core.creds {
+        restore_creds(r, c)?;
+    }
+    r.syscall(
+        "prctl(PR_SET_DUMPABLE)",
+        libc::SYS_prctl,
+        [
+            kernel::PR_SET_DUMPABLE as u64,
+            core.dumpable as u64,
+            0,
+            0,
+            0,
+            0,
+        ],
+    )?;
+    crate::debug!(ctx.log, "pid {pid}: task state restored");
+    Ok(())
+}
+
+fn restore_creds(r: &mut Remote<'_>, c: &pb::Creds) -> Result<()> {
+    let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(40);
+    for cap in 0..=last_cap {
+        if c.cap_bnd & (1 << cap) == 0 {
+            r.syscall(
+                "prctl(PR_CAPBSET_DROP)",
+                libc::SYS_prctl,
+                [kernel::PR_CAPBSET_DROP as u64, cap, 0, 0, 0, 0],
+            )?;
+        }
+    }
+    let groups: Vec<u8> = c.groups.iter().flat_map(|g| g.to_le_bytes()).collect();
+    let p = if groups.is_empty() {
+        r.scratch_addr(0)?
+    } else {
+        r.put(0, &groups)?
+    };
+    r.syscall(
+        "setgroups",
+        libc::SYS_setgroups,
+        [c.groups.len() as u64, p, 0, 0, 0, 0],
+    )?;
+    r.syscall(
+        "setresgid",
+        libc::SYS_setresgid,
+        [c.gid as u64, c.egid as u64, c.sgid as u64, 0, 0, 0],
+    )?;
+    r.syscall(
+        "setfsgid",
+        libc::SYS_setfsgid,
+        [c.fsgid as u64, 0, 0, 0, 0, 0],
+    )?;
+    let keep = 1u64 << kernel::SECURE_KEEP_CAPS; // SECBIT_KEEP_CAPS
+    r.syscall(
+        "prctl(PR_SET_SECUREBITS)",
+        libc::SYS_prctl,
+        [
+            kernel::PR_SET_SECUREBITS as u64,
+            c.securebits as u64 | keep,
+            0,
+            0,
+            0,
+            0,
+        ],
+    )?;
+    r.syscall(
+        "setresuid",
+        libc::SYS_setresuid,
+        [c.uid as u64, c.euid as u64, c.suid as u64, 0, 0, 0],
+    )?;
+    r.syscall(
+        "setfsuid",
+        libc::SYS_setfsuid,
+        [c.fsuid as u64, 0, 0, 0, 0, 0],
+    )?;
+    // capset v3: a header then two data structs (low and high 32 bits).
+    let hdr = kernel::__user_cap_header_struct {
+        version: kernel::_LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let lo = |v: u64| v as u32;
+    let hi = |v: u64| (v >> 32) as u32;
+    let data = [
+        kernel::__user_cap_data_struct {
+            effective: lo(c.cap_eff),
+            permitted: lo(c.cap_prm),
+            inheritable: lo(c.cap_inh),
+        },
+        kernel::__user_cap_data_struct {
+            effective: hi(c.cap_eff),
+            permitted: hi(c.cap_prm),
+            inheritable: hi(c.cap_inh),
+        },
+    ];
+    let hp = r.put(0, &bytes_of(&hdr))?;
+    let dp = r.put(64, &bytes_of(&data))?;
+    r.syscall("capset", libc::SYS_capset, [hp, dp, 0, 0, 0, 0])?;
+    for cap in 0..=last_cap {
+        if c.cap_amb & (1 << cap) != 0 {
+            r.syscall(
+                "prctl(PR_CAP_AMBIENT_RAISE)",
+                libc::SYS_prctl,
+                [
+                    kernel::PR_CAP_AMBIENT as u64,
+                    kernel::PR_CAP_AMBIENT_RAISE as u64,
+                    cap,
+                    0,
+                    0,
+                    0,
+                ],
+            )?;
+        }
+    }
+    if c.securebits as u64 & keep == 0 {
+        // Clearing KEEP_CAPS needs no privilege (PR_SET_SECUREBITS would).
+        r.syscall(
+            "prctl(PR_SET_KEEPCAPS)",
+            libc::SYS_prctl,
+            [kernel::PR_SET_KEEPCAPS as u64, 0, 0, 0, 0, 0],
+        )?;
+    }
+    if c.no_new_privs {
+        r.syscall(
+            "prctl(PR_SET_NO_NEW_PRIVS)",
+            libc::SYS_prctl,
+            [kernel::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0, 0],
+        )?;
+    }
+    Ok(())
+}

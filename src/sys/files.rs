@@ -1,0 +1,147 @@
+//! fd-table plumbing for the restore child: reopen files at exact numbers.
+
+use std::ffi::CString;
+use std::os::fd::RawFd;
+
+use crate::sys::{Errno, SysError, SysResult};
+
+fn cpath(p: &str) -> SysResult<CString> {
+    CString::new(p).map_err(|_| SysError::Parse {
+        path: p.into(),
+        detail: "NUL in path".into(),
+    })
+}
+
+fn check(call: &'static str, path: &str, r: libc::c_int) -> SysResult<libc::c_int> {
+    if r < 0 {
+        return Err(SysError::Path {
+            call,
+            path: path.into(),
+            source: std::io::Error::from_raw_os_error(Errno::last() as i32),
+        });
+    }
+    Ok(r)
+}
+
+/// open(2) with raw flags and mode.
+pub fn open_raw(path: &str, flags: i32, mode: u32) -> SysResult<RawFd> {
+    let c = cpath(path)?;
+    // SAFETY: `c` is a valid NUL-terminated string.
+    check("open", path, unsafe { libc::open(c.as_ptr(), flags, mode) })
+}
+
+/// Moves `fd` to exactly `target` (dup3), closing `fd` when it differs.
+pub fn move_fd(fd: RawFd, target: RawFd, cloexec: bool) -> SysResult<()> {
+    if fd == target {
+        let fl = if cloexec { libc::FD_CLOEXEC } else { 0 };
+        // SAFETY: fcntl on an fd we own with integer arguments.
+        check("fcntl(F_SETFD)", "", unsafe {
+            libc::fcntl(fd, libc::F_SETFD, fl)
+        })?;
+        return Ok(());
+    }
+    // SAFETY: dup3 and close on fds this process owns.
+    check("dup3", "", unsafe {
+        libc::dup3(fd, target, if cloexec { libc::O_CLOEXEC } else { 0 })
+    })?;
+    // SAFETY: as above.
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
+/// Duplicates `fd` to the lowest number ≥ `min` (close-on-exec).
+pub fn dup_at_least(fd: RawFd, min: RawFd) -> SysResult<RawFd> {
+    // SAFETY: fcntl on an fd we own with integer arguments.
+    check("fcntl(F_DUPFD_CLOEXEC)", "", unsafe {
+        libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min)
+    })
+}
+
+pub fn lseek(fd: RawFd, pos: u64) -> SysResult<()> {
+    // SAFETY: lseek with integer arguments.
+    if unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_SET) } < 0 {
+        return Err(SysError::Call {
+            call: "lseek",
+            errno: Errno::last(),
+        });
+    }
+    Ok(())
+}
+
+/// Closes every fd in [from, to].
+pub fn close_range(from: u32, to: u32) {
+    if from > to {
+        return;
+    }
+    // SAFETY: close_range with integer arguments; only this process's fds.
+    unsafe { libc::syscall(libc::SYS_close_range, from, to, 0) };
+}
+
+pub fn close(fd: RawFd) {
+    // SAFETY: closing an fd this process owns.
+    unsafe { libc::close(fd) };
+}
+
+pub fn chdir(path: &str) -> SysResult<()> {
+    let c = cpath(path)?;
+    // SAFETY: valid C string.
+    check("chdir", path, unsafe { libc::chdir(c.as_ptr()) }).map(|_| ())
+}
+
+pub fn chroot(path: &str) -> SysResult<()> {
+    let c = cpath(path)?;
+    // SAFETY: valid C string.
+    check("chroot", path, unsafe { libc::chroot(c.as_ptr()) }).map(|_| ())
+}
+
+pub fn umask(mask: u32) {
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) };
+}
+
+/// Raises the soft RLIMIT_NOFILE of this process to at least `n` (up to the hard limit).
+pub fn ensure_nofile(n: u64) -> SysResult<()> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid out pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
+    if rl.rlim_cur >= n {
+        return Ok(());
+    }
+    if rl.rlim_max < n {
+        return Err(SysError::Call {
+            call: "setrlimit(RLIMIT_NOFILE): fd number above the hard limit",
+            errno: Errno::EMFILE,
+        });
+    }
+    rl.rlim_cur = n;
+    // SAFETY: valid in pointer.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
+        return Err(SysError::Call {
+            call: "setrlimit(RLIMIT_NOFILE)",
+            errno: Errno::last(),
+        });
+    }
+    Ok(())
+}
+
+/// Blocks in read(2) on `fd` until ccr seizes us (or the fd reaches EOF).
+pub fn wait_readable(fd: RawFd) -> isize {
+    let mut b = [0u8; 1];
+    // SAFETY: reading into a local buffer.
+    unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) }
+}
+
+pub fn write_all(fd: RawFd, data: &[u8]) {
+    let mut off = 0;
+    while off < data.len() {
+        // SAFETY: writing from a live slice.
+        let n = unsafe { libc::write(fd, data[off..].as_ptr().cast(), data.len() - off) };
+        if n <= 0 {
+            return;
+        }
+        off += n as usize;
+    }
+}

@@ -1,0 +1,68 @@
+//! /proc/PID/pagemap: which pages of a range are present (or swapped), and whether
+//! they are anonymous or page-cache/shmem pages.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use crate::sys::{SysError, SysResult};
+
+pub const PAGE_SIZE: u64 = 4096;
+const PM_PRESENT: u64 = 1 << 63;
+const PM_SWAP: u64 = 1 << 62;
+const PM_FILE: u64 = 1 << 61;
+const PM_PFN_MASK: u64 = (1 << 55) - 1;
+
+pub struct Pagemap {
+    file: File,
+    pid: i32,
+}
+
+/// What one pagemap entry says about a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageInfo(pub u64);
+
+impl PageInfo {
+    pub fn present(self) -> bool {
+        self.0 & PM_PRESENT != 0
+    }
+    pub fn swapped(self) -> bool {
+        self.0 & PM_SWAP != 0
+    }
+    /// A page-cache or shared-memory page (not a private anonymous one).
+    pub fn file_or_shared(self) -> bool {
+        self.0 & PM_FILE != 0
+    }
+    pub fn pfn(self) -> u64 {
+        if self.present() {
+            self.0 & PM_PFN_MASK
+        } else {
+            0
+        }
+    }
+}
+
+impl Pagemap {
+    pub fn open(pid: i32) -> SysResult<Pagemap> {
+        let path = format!("/proc/{pid}/pagemap");
+        let file = File::open(&path).map_err(SysError::path("open", path))?;
+        Ok(Pagemap { file, pid })
+    }
+
+    /// Entries for the pages of [start, end), into `out` (cleared first).
+    pub fn read(&self, start: u64, end: u64, out: &mut Vec<PageInfo>) -> SysResult<()> {
+        let n = ((end - start) / PAGE_SIZE) as usize;
+        let mut raw = vec![0u8; n * 8];
+        self.file
+            .read_exact_at(&mut raw, start / PAGE_SIZE * 8)
+            .map_err(SysError::path(
+                "read",
+                format!("/proc/{}/pagemap at {start:#x}", self.pid),
+            ))?;
+        out.clear();
+        out.extend(
+            raw.chunks_exact(8)
+                .map(|c| PageInfo(u64::from_le_bytes(c.try_into().expect("8 bytes")))),
+        );
+        Ok(())
+    }
+}

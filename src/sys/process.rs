@@ -1,0 +1,111 @@
+//! Creating and ending processes: clone3 with an exact PID, signals, waiting.
+
+use crate::sys::kernel;
+use crate::sys::{Errno, SysError, SysResult};
+
+/// Whether this process runs a single thread (forking without exec is only sound then).
+pub fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Threads:"))
+                .map(|l| l[8..].trim() == "1")
+        })
+        .unwrap_or(false)
+}
+
+/// clone3 with `set_tid` = `pid` (any PID when None); CLONE_PARENT with `as_sibling`.
+/// The child runs `child` and exits with its return value; the parent gets the PID.
+///
+/// The engine must be single-threaded here: the child is a copy of this process and
+/// runs Rust code after the clone (checked, an error otherwise).
+pub fn spawn_with_pid<F: FnOnce() -> i32>(
+    pid: Option<i32>,
+    as_sibling: bool,
+    child: F,
+) -> SysResult<i32> {
+    if !single_threaded() {
+        return Err(SysError::Task {
+            pid: std::process::id() as i32,
+            detail: "restore must run in a single-threaded process".into(),
+        });
+    }
+    let set_tid: [libc::pid_t; 1] = [pid.unwrap_or(0)];
+    let args = kernel::clone_args {
+        flags: if as_sibling {
+            kernel::CLONE_PARENT as u64
+        } else {
+            0
+        },
+        exit_signal: libc::SIGCHLD as u64,
+        set_tid: if pid.is_some() {
+            set_tid.as_ptr() as u64
+        } else {
+            0
+        },
+        set_tid_size: if pid.is_some() { 1 } else { 0 },
+        ..Default::default()
+    };
+    // SAFETY: clone3 without CLONE_VM behaves like fork: the child gets a private copy
+    // of this (single-threaded) process; `args` and `set_tid` outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const kernel::clone_args,
+            std::mem::size_of_val(&args),
+        )
+    };
+    if r < 0 {
+        return Err(SysError::Pid {
+            call: "clone3(set_tid)",
+            pid: pid.unwrap_or(0),
+            errno: Errno::last(),
+        });
+    }
+    if r == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(127);
+        // SAFETY: _exit ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    Ok(r as i32)
+}
+
+/// What occupies a PID right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PidState {
+    Free,
+    /// Dead but not yet reaped by its parent: the PID comes free soon.
+    Zombie,
+    Alive,
+}
+
+pub fn pid_state(pid: i32) -> PidState {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => PidState::Free,
+        Ok(s) => match s
+            .rfind(')')
+            .and_then(|i| s[i + 1..].trim_start().chars().next())
+        {
+            Some('Z') | Some('X') => PidState::Zombie,
+            _ => PidState::Alive,
+        },
+    }
+}
+
+pub fn kill(pid: i32, sig: i32) -> SysResult<()> {
+    // SAFETY: kill with integer arguments.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(SysError::Pid {
+            call: "kill",
+            pid,
+            errno: Errno::last(),
+        });
+    }
+    Ok(())
+}
+
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}

@@ -1,0 +1,226 @@
+//! Remote syscalls: the task itself executes a syscall we choose.
+//!
+//! We point its registers at a `syscall` instruction (found in its vdso at dump
+//! time, or in the trampoline page on restore), resume it with PTRACE_SYSCALL to the
+//! syscall-entry stop and again to the syscall-exit stop, and read the result.
+//! Syscall stops queue no signal; a single-step trap would be sent with force_sig,
+//! which resets a blocked or ignored SIGTRAP handler of the task to SIG_DFL.
+//!
+//! Ordering requirements:
+//! - every signal is blocked (PTRACE_SETSIGMASK) for the session, so no handler runs
+//!   and no signal-delivery-stop interleaves with our stops;
+//! - `orig_ax` is -1 while we drive the task, so the kernel's syscall-restart logic
+//!   never rewrites our registers;
+//! - at the end the saved registers and mask are put back, with the restart of an
+//!   interrupted syscall done by hand (the kernel would have done it at the stop we
+//!   consumed).
+
+use crate::sys::mem;
+use crate::sys::ptrace::{Regs, Tracee};
+use crate::sys::{Errno, SysError, SysResult};
+
+/// Every signal but SIGKILL and SIGSTOP (which cannot be blocked anyway).
+const ALL_SIGNALS: u64 = !((1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1)));
+
+const ERESTARTSYS: i64 = 512;
+const ERESTARTNOINTR: i64 = 513;
+const ERESTARTNOHAND: i64 = 514;
+const ERESTART_RESTARTBLOCK: i64 = 516;
+
+/// Registers after the restart the kernel would do for a syscall interrupted by our
+/// stop with no handler to run. `restart_block_usable`: the task still has its
+/// kernel restart block (same task, leave-running); otherwise restart_syscall would
+/// only return -EINTR, so we return -EINTR directly, as a signal would have.
+pub fn restart_interrupted(mut r: Regs, restart_block_usable: bool) -> Regs {
+    if (r.orig_rax as i64) < 0 {
+        return r;
+    }
+    match -(r.rax as i64) {
+        ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => {
+            r.rax = r.orig_rax;
+            r.rip -= 2;
+        }
+        ERESTART_RESTARTBLOCK if restart_block_usable => {
+            r.rax = libc::SYS_restart_syscall as u64;
+            r.rip -= 2;
+        }
+        ERESTART_RESTARTBLOCK => r.rax = (-(libc::EINTR as i64)) as u64,
+        _ => {}
+    }
+    r.orig_rax = u64::MAX;
+    r
+}
+
+/// A scratch area mapped in the task for syscall arguments and results.
+#[derive(Clone, Copy, Debug)]
+pub struct Scratch {
+    pub addr: u64,
+    pub len: usize,
+}
+
+pub struct Remote<'t> {
+    t: &'t Tracee,
+    syscall_ip: u64,
+    saved_regs: Regs,
+    saved_mask: u64,
+    scratch: Option<Scratch>,
+    finished: bool,
+}
+
+impl<'t> Remote<'t> {
+    /// Starts a session on a stopped task; `syscall_ip` is the address of a
+    /// `syscall` instruction (0f 05) mapped executable in the task.
+    pub fn start(t: &'t Tracee, syscall_ip: u64) -> SysResult<Remote<'t>> {
+        let saved_regs = t.regs()?;
+        let saved_mask = t.sigmask()?;
+        t.set_sigmask(ALL_SIGNALS)?;
+        Ok(Remote {
+            t,
+            syscall_ip,
+            saved_regs,
+            saved_mask,
+            scratch: None,
+            finished: false,
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.t.pid()
+    }
+
+    pub fn tracee(&self) -> &Tracee {
+        self.t
+    }
+
+    pub fn saved_regs(&self) -> &Regs {
+        &self.saved_regs
+    }
+
+    pub fn saved_mask(&self) -> u64 {
+        self.saved_mask
+    }
+
+    pub fn set_syscall_ip(&mut self, ip: u64) {
+        self.syscall_ip = ip;
+    }
+
+    pub fn set_scratch(&mut self, s: Option<Scratch>) {
+        self.scratch = s;
+    }
+
+    pub fn scratch(&self) -> SysResult<Scratch> {
+        self.scratch.ok_or(SysError::Task {
+            pid: self.pid(),
+            detail: "no scratch area mapped".into(),
+        })
+    }
+
+    /// Executes one syscall in the task; returns the raw result (-errno on failure).
+    pub fn syscall_raw(&mut self, nr: i64, args: [u64; 6]) -> SysResult<i64> {
+        let mut r = self.saved_regs;
+        r.rax = nr as u64;
+        r.orig_rax = u64::MAX;
+        r.rdi = args[0];
+        r.rsi = args[1];
+        r.rdx = args[2];
+        r.r10 = args[3];
+        r.r8 = args[4];
+        r.r9 = args[5];
+        r.rip = self.syscall_ip;
+        self.t.set_regs(&r)?;
+        self.t.syscall_step()?; // entry
+        self.t.syscall_step()?; // exit
+        let out = self.t.regs()?;
+        Ok(out.rax as i64)
+    }
+
+    /// Executes a syscall; a -errno result becomes an error naming the call.
+    pub fn syscall(&mut self, call: &'static str, nr: i64, args: [u64; 6]) -> SysResult<u64> {
+        let r = self.syscall_raw(nr, args)?;
+        if (-4095..0).contains(&r) {
+            return Err(SysError::Remote {
+                call,
+                pid: self.pid(),
+                errno: Errno::from_raw(-r as i32),
+            });
+        }
+        Ok(r as u64)
+    }
+
+    /// Copies `data` into the scratch area at `off`; returns its address in the task.
+    pub fn put(&self, off: usize, data: &[u8]) -> SysResult<u64> {
+        let s = self.scratch()?;
+        if off + data.len() > s.len {
+            return Err(SysError::Task {
+                pid: self.pid(),
+                detail: format!("scratch overflow: {} bytes at {off}", data.len()),
+            });
+        }
+        mem::write(self.pid(), s.addr + off as u64, data)?;
+        Ok(s.addr + off as u64)
+    }
+
+    /// Reads `len` bytes from the scratch area at `off`.
+    pub fn get(&self, off: usize, len: usize) -> SysResult<Vec<u8>> {
+        let s = self.scratch()?;
+        let mut buf = vec![0u8; len];
+        mem::read(self.pid(), s.addr + off as u64, &mut buf)?;
+        Ok(buf)
+    }
+
+    pub fn scratch_addr(&self, off: usize) -> SysResult<u64> {
+        Ok(self.scratch()?.addr + off as u64)
+    }
+
+    /// Ends the session: the saved registers (or `regs`) and signal mask go back.
+    /// `restart_block_usable` as for `restart_interrupted`.
+    pub fn finish(
+        mut self,
+        regs: Option<&Regs>,
+        mask: Option<u64>,
+        restart_block_usable: bool,
+    ) -> SysResult<()> {
+        self.finished = true;
+        let r = restart_interrupted(*regs.unwrap_or(&self.saved_regs), restart_block_usable);
+        self.t.set_regs(&r)?;
+        self.t.set_sigmask(mask.unwrap_or(self.saved_mask))
+    }
+}
+
+impl Drop for Remote<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let r = restart_interrupted(self.saved_regs, true);
+            let _ = self.t.set_regs(&r);
+            let _ = self.t.set_sigmask(self.saved_mask);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regs(orig: i64, ax: i64, ip: u64) -> Regs {
+        Regs {
+            orig_rax: orig as u64,
+            rax: ax as u64,
+            rip: ip,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn restart_rules() {
+        let r = restart_interrupted(regs(0, -ERESTARTSYS, 100), false);
+        assert_eq!((r.rax, r.rip, r.orig_rax), (0, 98, u64::MAX));
+        let r = restart_interrupted(regs(35, -ERESTART_RESTARTBLOCK, 100), true);
+        assert_eq!((r.rax, r.rip), (libc::SYS_restart_syscall as u64, 98));
+        let r = restart_interrupted(regs(35, -ERESTART_RESTARTBLOCK, 100), false);
+        assert_eq!((r.rax as i64, r.rip), (-(libc::EINTR as i64), 100));
+        let r = restart_interrupted(regs(-1, -ERESTARTSYS, 100), false);
+        assert_eq!((r.rax as i64, r.rip), (-ERESTARTSYS, 100));
+        let r = restart_interrupted(regs(1, 5, 100), false);
+        assert_eq!((r.rax, r.rip), (5, 100));
+    }
+}
