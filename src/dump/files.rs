@@ -5,7 +5,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use crate::dump::{DumpCtx, DumpError};
 use crate::error::Result;
 use crate::image::pb::{self, FdKind};
-use crate::sys::{proc, SysError};
+use crate::sys::{proc, process, SysError};
 
 pub fn collect(ctx: &mut DumpCtx<'_>, pid: i32) -> Result<pb::Fds> {
     let mut fds = Vec::new();
@@ -47,6 +47,16 @@ pub fn collect(ctx: &mut DumpCtx<'_>, pid: i32) -> Result<pb::Fds> {
             .into());
         }
         let info = proc::fdinfo(pid, fd)?;
+        let mut dup_of = None;
+        for earlier in fds
+            .iter()
+            .filter(|e: &&pb::Fd| e.dev == md.dev() && e.ino == md.ino() && e.dup_of.is_none())
+        {
+            if process::same_file(pid, earlier.fd, pid, fd)? {
+                dup_of = Some(earlier.fd);
+                break;
+            }
+        }
         crate::debug!(
             ctx.log,
             "pid {pid} fd {fd}: {kind:?} {target} pos {} flags {:o}",
@@ -66,6 +76,7 @@ pub fn collect(ctx: &mut DumpCtx<'_>, pid: i32) -> Result<pb::Fds> {
             rdev: md.rdev(),
             size: md.size(),
             external_key: String::new(),
+            dup_of,
         });
     }
     Ok(pb::Fds { fds })

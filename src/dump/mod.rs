@@ -173,6 +173,16 @@ fn collect(ctx: &mut DumpCtx<'_>, t: &Tracee) -> Result<Collected> {
         }
         .into());
     }
+    let children = proc::children(pid, pid)?;
+    if !children.is_empty() {
+        return Err(DumpError::Unsupported {
+            pid,
+            what: format!(
+                "a process with children ({children:?}); process trees are not dumped yet"
+            ),
+        }
+        .into());
+    }
     let status = proc::status(pid)?;
     if status.int("Seccomp").unwrap_or(0) != 0 {
         return Err(DumpError::Unsupported {

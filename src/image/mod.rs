@@ -18,6 +18,7 @@
 
 pub mod convert;
 pub mod crc32;
+pub mod hex;
 pub mod pb;
 
 use std::fs::File;

@@ -166,6 +166,10 @@ fn child_main(plan: &Plan, st: RawFd, go: RawFd, pages: RawFd) -> i32 {
 
 /// Reopens one saved fd at its number, with its flags and position.
 fn open_fd(f: &pb::Fd) -> SysResult<()> {
+    if let Some(of) = f.dup_of {
+        let fd = files::dup_at_least(of, 0)?;
+        return files::move_fd(fd, f.fd, f.cloexec);
+    }
     let flags = f.flags as i32 | libc::O_NOCTTY;
     let fd = files::open_raw(&f.path, flags, 0)?;
     files::move_fd(fd, f.fd, f.cloexec)?;

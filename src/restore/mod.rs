@@ -123,7 +123,9 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
     check_cpu(pid, &inv, &img)?;
     info!(ctx.log, "restoring pid {pid} from {}", dir_path.display());
 
+    let waited = Instant::now();
     wait_pid_free(pid)?;
+    ctx.stats.pid_wait_us = waited.elapsed().as_micros() as u64;
     let forked = Instant::now();
     let spawned = child::spawn(&mut ctx, &img, child_of_caller)?;
     ctx.stats.fork_us = forked.elapsed().as_micros() as u64;

@@ -2,6 +2,7 @@
 //! (and in `ffi/`); the rest of ccr calls the safe wrappers here.
 
 pub mod cgroupfs;
+pub mod features;
 pub mod files;
 pub mod helper;
 pub mod kernel;

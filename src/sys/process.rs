@@ -38,7 +38,9 @@ pub fn spawn_with_pid<F: FnOnce() -> i32>(
         } else {
             0
         },
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the kernel takes our own exit signal (SIGCHLD: the helper
+        // was forked) and refuses an explicit one.
+        exit_signal: if as_sibling { 0 } else { libc::SIGCHLD as u64 },
         set_tid: if pid.is_some() {
             set_tid.as_ptr() as u64
         } else {
@@ -108,4 +110,20 @@ pub fn kill(pid: i32, sig: i32) -> SysResult<()> {
 pub fn gettid() -> i32 {
     // SAFETY: gettid has no arguments and cannot fail.
     unsafe { libc::gettid() }
+}
+
+/// Whether fd `a` of `pid_a` and fd `b` of `pid_b` are the same open file description
+/// (kcmp KCMP_FILE).
+pub fn same_file(pid_a: i32, a: i32, pid_b: i32, b: i32) -> SysResult<bool> {
+    const KCMP_FILE: i32 = 0;
+    // SAFETY: kcmp with integer arguments only.
+    let r = unsafe { libc::syscall(libc::SYS_kcmp, pid_a, pid_b, KCMP_FILE, a as u64, b as u64) };
+    if r < 0 {
+        return Err(SysError::Pid {
+            call: "kcmp(KCMP_FILE)",
+            pid: pid_a,
+            errno: Errno::last(),
+        });
+    }
+    Ok(r == 0)
 }

@@ -1,0 +1,56 @@
+//! Probes of kernel features, for `ccr check`. Each probe is cheap and side-effect free.
+
+use crate::sys::kernel;
+
+/// CONFIG_CHECKPOINT_RESTORE: PR_GET_TID_ADDRESS only exists with it.
+pub fn checkpoint_restore() -> bool {
+    let mut addr: u64 = 0;
+    // SAFETY: prctl writes one pointer-sized value into `addr`.
+    unsafe {
+        libc::prctl(
+            kernel::PR_GET_TID_ADDRESS as i32,
+            &mut addr as *mut u64,
+            0,
+            0,
+            0,
+        ) == 0
+    }
+}
+
+/// pidfd_open + pidfd_getfd on ourselves.
+pub fn pidfd_getfd() -> bool {
+    // SAFETY: pidfd_open with our own pid; the fds returned are closed below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
+    if pidfd < 0 {
+        return false;
+    }
+    // SAFETY: duplicating our own stdin-or-whatever fd 0 (or failing with EBADF).
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, 0, 0) };
+    // SAFETY: closing fds we own.
+    unsafe {
+        if fd >= 0 {
+            libc::close(fd as i32);
+        }
+        libc::close(pidfd as i32);
+    }
+    fd >= 0 || nix::errno::Errno::last() == nix::errno::Errno::EBADF
+}
+
+/// clone3 exists (ENOSYS otherwise); a zero-sized args struct gives EINVAL.
+pub fn clone3() -> bool {
+    // SAFETY: size 0 is rejected before anything is read or created.
+    let r = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) };
+    r < 0 && nix::errno::Errno::last() != nix::errno::Errno::ENOSYS
+}
+
+/// userfaultfd, user-mode faults only (what an unprivileged lazy restore would need).
+pub fn userfaultfd() -> bool {
+    // SAFETY: creates an fd (closed at once) or fails.
+    let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | 1) };
+    if fd >= 0 {
+        // SAFETY: closing our own fd.
+        unsafe { libc::close(fd as i32) };
+        return true;
+    }
+    false
+}
