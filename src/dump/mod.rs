@@ -47,6 +47,8 @@ pub enum DumpError {
         name: String,
         what: String,
     },
+    #[error("pid {pid} cannot be seized: {detail}")]
+    Seize { pid: i32, detail: String },
     #[error("pid {pid}: no syscall instruction found in its vdso")]
     NoSyscallInsn { pid: i32 },
     #[error("writing {path}: {source}")]
@@ -62,6 +64,7 @@ impl DumpError {
             DumpError::NoProcess { .. } => libc::ESRCH,
             DumpError::WritePages { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
             DumpError::NoSyscallInsn { .. } => libc::ENOEXEC,
+            DumpError::Seize { .. } => libc::EPERM,
             _ => libc::EOPNOTSUPP,
         }
     }
@@ -136,7 +139,7 @@ pub fn run(opts: &Opts) -> Result<()> {
         return Err(e);
     }
     if opts.leave_running {
-        tracee.detach()?;
+        tracee.release()?;
     } else {
         tracee.kill()?;
     }
@@ -203,7 +206,10 @@ fn collect(ctx: &mut DumpCtx<'_>, t: &Tracee) -> Result<Collected> {
     let fds = files::collect(ctx, pid)?;
     let maps = proc::smaps(pid)?;
     let vmas = mm::classify(pid, &maps)?;
-    let core = task::collect(ctx, t, &stat, &status, &maps)?;
+    let mut core = task::collect(ctx, t, &stat, &status, &maps)?;
+    if let crate::sys::ptrace::StopKind::GroupStop(sig) = t.stop_kind() {
+        core.core.stop_signal = sig;
+    }
     let mm = mm::collect(ctx, t, &stat, vmas, &core)?;
     let inventory = pb::Inventory {
         format_version: FORMAT_VERSION,

@@ -169,6 +169,7 @@ pub fn collect(
         pdeath_signal: remote.pdeath_signal,
         timer_slack_ns: remote.timer_slack_ns,
         exit_signal: stat.exit_signal,
+        stop_signal: 0,
     };
     Ok(TaskState {
         core,

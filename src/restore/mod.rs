@@ -143,6 +143,7 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
         }
     };
     match rebuild(&mut ctx, &tracee, &img, &spawned) {
+        Ok(()) if img.core.stop_signal != 0 => tracee.detach_stopped(img.core.stop_signal)?,
         Ok(()) => tracee.detach()?,
         Err(e) => {
             info!(ctx.log, "restore of pid {pid} failed: {e}; killing it");

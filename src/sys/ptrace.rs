@@ -269,20 +269,31 @@ impl Tracee {
     /// Resumes until the next syscall entry or exit stop (PTRACE_SYSCALL).
     /// Other stops are errors: the caller blocks signals around remote calls.
     pub(crate) fn syscall_step(&self) -> SysResult<()> {
-        ptrace_raw(kernel::PTRACE_SYSCALL, self.pid, 0, 0).map_err(self.err("PTRACE_SYSCALL"))?;
-        let status = wait_raw(self.pid).map_err(self.err("waitpid"))?;
-        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
-            return Err(SysError::Task {
-                pid: self.pid,
-                detail: format!("died during a remote syscall (status {status:#x})"),
-            });
-        }
-        if libc::WIFSTOPPED(status) && libc::WSTOPSIG(status) == (libc::SIGTRAP | 0x80) {
-            return Ok(());
+        // A task seized in a job-control stop re-reports that stop (PTRACE_EVENT_STOP)
+        // the first time it is resumed; resume it again.
+        for _ in 0..8 {
+            ptrace_raw(kernel::PTRACE_SYSCALL, self.pid, 0, 0)
+                .map_err(self.err("PTRACE_SYSCALL"))?;
+            let status = wait_raw(self.pid).map_err(self.err("waitpid"))?;
+            if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+                return Err(SysError::Task {
+                    pid: self.pid,
+                    detail: format!("died during a remote syscall (status {status:#x})"),
+                });
+            }
+            if libc::WIFSTOPPED(status) && libc::WSTOPSIG(status) == (libc::SIGTRAP | 0x80) {
+                return Ok(());
+            }
+            if !(libc::WIFSTOPPED(status) && (status >> 16) as u32 == kernel::PTRACE_EVENT_STOP) {
+                return Err(SysError::Task {
+                    pid: self.pid,
+                    detail: format!("unexpected stop during a remote syscall (status {status:#x})"),
+                });
+            }
         }
         Err(SysError::Task {
             pid: self.pid,
-            detail: format!("unexpected stop during a remote syscall (status {status:#x})"),
+            detail: "keeps stopping instead of running a remote syscall".into(),
         })
     }
 
@@ -291,6 +302,23 @@ impl Tracee {
         self.detached = true;
         ptrace_raw(kernel::PTRACE_DETACH, self.pid, 0, 0).map_err(self.err("PTRACE_DETACH"))?;
         Ok(())
+    }
+
+    /// Detaches and leaves the task in a job-control stop (`sig`: SIGSTOP, SIGTSTP, ...),
+    /// as it was when we seized it.
+    pub fn detach_stopped(mut self, sig: i32) -> SysResult<()> {
+        self.detached = true;
+        ptrace_raw(kernel::PTRACE_DETACH, self.pid, 0, sig as usize)
+            .map_err(self.err("PTRACE_DETACH"))?;
+        Ok(())
+    }
+
+    /// Lets go of the task the way it was found: running, or in its job-control stop.
+    pub fn release(self) -> SysResult<()> {
+        match self.stop {
+            StopKind::Interrupted => self.detach(),
+            StopKind::GroupStop(sig) => self.detach_stopped(sig),
+        }
     }
 
     /// Kills the task and waits until it is gone.
@@ -318,7 +346,11 @@ impl Tracee {
 impl Drop for Tracee {
     fn drop(&mut self) {
         if !self.detached {
-            let _ = ptrace_raw(kernel::PTRACE_DETACH, self.pid, 0, 0);
+            let sig = match self.stop {
+                StopKind::Interrupted => 0,
+                StopKind::GroupStop(sig) => sig,
+            };
+            let _ = ptrace_raw(kernel::PTRACE_DETACH, self.pid, 0, sig as usize);
         }
     }
 }
