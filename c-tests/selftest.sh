@@ -23,7 +23,7 @@ run() {
 	for i in $(seq 100); do grep -qx ready "$out" && break; sleep 0.05; done
 	sleep 0.2
 	if [ "$name" = wl_signals ]; then kill -USR1 "$pid"; sleep 0.05; fi
-	kill -TERM "$pid"
+	kill -TERM "$pid" 2>/dev/null || true
 	rc=0; wait "$pid" || rc=$?
 	if [ "$mode" = ok ] && [ $rc -eq 0 ] && grep -qx PASS "$out"; then
 		echo "ok    $name ${*}"
