@@ -252,7 +252,7 @@ fn dump_missing_pid() {
     assert!(!out.status.success(), "dump of missing pid {pid} succeeded");
     let err = stderr(&out);
     assert!(
-        err.contains(&pid.to_string()),
+        common::mentions_number(&err, pid as i64),
         "error does not name pid {pid}: {err}"
     );
 }
@@ -281,7 +281,7 @@ fn dump_pipe_fails_cleanly() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains("37") || err.contains("38"),
+        common::mentions_number(&err, 37) || common::mentions_number(&err, 38),
         "error does not name the pipe fd (37 or 38): {err}"
     );
     std::thread::sleep(Duration::from_millis(200));
@@ -297,14 +297,18 @@ fn dump_pipe_fails_cleanly() {
 
 /// A failed restore leaves no task behind: nothing new among our children and
 /// nothing reparented to us (we are a subreaper).
-fn assert_restore_fails(case: &mut Case, must_name: &str) -> String {
+fn assert_restore_fails(
+    case: &mut Case,
+    must_name: &str,
+    names_it: impl Fn(&str) -> bool,
+) -> String {
     let before = common::children_of(std::process::id() as i32);
     let rp = case.spawn_restore(&[]);
     let st = case.wait_exit(rp, Duration::from_secs(30));
     assert!(!st.success(), "{}: restore succeeded", case.name);
     let err = fs::read_to_string(case.dir.join("restore.out")).unwrap_or_default();
     assert!(
-        err.contains(must_name),
+        names_it(&err),
         "{}: restore error does not name {must_name}: {err}",
         case.name
     );
@@ -324,12 +328,17 @@ fn assert_restore_fails(case: &mut Case, must_name: &str) -> String {
     err
 }
 
+/// The restore error text must name `what` (a path or a word).
+fn naming(what: &str) -> impl Fn(&str) -> bool + '_ {
+    move |err| err.contains(what)
+}
+
 #[test]
 fn restore_empty_dir() {
     let mut case = Case::new("restore-empty");
     fs::create_dir_all(&case.images).unwrap();
     let images = case.images.display().to_string();
-    assert_restore_fails(&mut case, &images);
+    assert_restore_fails(&mut case, &images, naming(&images));
 }
 
 #[test]
@@ -349,7 +358,8 @@ fn restore_corrupt_core() {
     let mid = 24 + (data.len() - 24) / 2;
     data[mid] ^= 0xff;
     fs::write(&core, &data).unwrap();
-    assert_restore_fails(&mut case, &format!("core-{pid}.img"));
+    let name = format!("core-{pid}.img");
+    assert_restore_fails(&mut case, &name, naming(&name));
     assert!(
         !common::exists(pid),
         "pid {pid} exists after a failed restore"
@@ -364,7 +374,9 @@ fn restore_pid_taken() {
     let pid = case.start_workload("wl_counter", &[]);
     case.wait_ready(pid, Duration::from_secs(10));
     case.dump_ok(pid, &["--leave-running"]);
-    assert_restore_fails(&mut case, &pid.to_string());
+    assert_restore_fails(&mut case, &format!("pid {pid}"), |err| {
+        common::mentions_number(err, pid as i64)
+    });
     assert_running_untraced(pid, "original after the failed restore");
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");

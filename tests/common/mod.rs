@@ -486,3 +486,9 @@ pub fn cycle(name: &str, workload: &str, envs: &[(&str, &str)], hook: Option<Hoo
     case.assert_pass(1);
     case
 }
+
+/// Whether `text` contains `n` as a whole number (not inside a longer one).
+pub fn mentions_number(text: &str, n: i64) -> bool {
+    text.split(|c: char| !c.is_ascii_digit())
+        .any(|w| w == n.to_string())
+}
