@@ -1,0 +1,449 @@
+//! End to end: checkpoint one running process, kill it, restore it with the same
+//! PID, and let it verify its own state (the C workloads in c-tests/), plus real
+//! programs and the failure paths. Run as root, one test at a time.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{assert_exit, assert_killed, assert_running_untraced, stderr, Case};
+use nix::sys::signal::Signal;
+
+#[test]
+fn memory() {
+    common::cycle("memory", "wl_memory", &[], None);
+}
+
+#[test]
+fn counter() {
+    let case = common::cycle("counter", "wl_counter", &[], None);
+    assert!(
+        case.output().contains("counter="),
+        "wl_counter printed no counter"
+    );
+}
+
+#[test]
+fn signals() {
+    fn usr1(case: &mut Case, pid: i32) {
+        case.signal(pid, Signal::SIGUSR1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    common::cycle("signals", "wl_signals", &[], Some(usr1));
+}
+
+#[test]
+fn files() {
+    common::cycle("files", "wl_files", &[], None);
+}
+
+/// The restored task keeps sleeping: it sits in S until SIGTERM.
+fn still_sleeping(_case: &mut Case, pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while common::state(pid) != Some('S') {
+        assert!(
+            Instant::now() < deadline,
+            "restored pid {pid} is in state {:?}, not S",
+            common::state(pid)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        common::state(pid),
+        Some('S'),
+        "restored pid {pid} stopped sleeping"
+    );
+}
+
+#[test]
+fn sleep_absolute() {
+    common::cycle("sleep-abs", "wl_sleep", &[], Some(still_sleeping));
+}
+
+#[test]
+fn sleep_relative() {
+    common::cycle(
+        "sleep-rel",
+        "wl_sleep",
+        &[("WL_SLEEP_MODE", "relative")],
+        Some(still_sleeping),
+    );
+}
+
+#[test]
+fn altstack() {
+    common::cycle("altstack", "wl_altstack", &[], None);
+}
+
+#[test]
+fn identity() {
+    common::cycle("identity", "wl_identity", &[], None);
+}
+
+#[test]
+fn avx() {
+    common::cycle("avx", "wl_avx", &[], None);
+}
+
+#[test]
+fn creds() {
+    common::cycle("creds", "wl_creds", &[], None);
+}
+
+/// --leave-running: the original goes on (untraced, running) and passes its own
+/// checks; the restore after it ended passes them again.
+#[test]
+fn leave_running() {
+    let mut case = Case::new("leave-running");
+    let pid = case.start_workload("wl_memory", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &["--leave-running"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_running_untraced(pid, "original after dump --leave-running");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
+    case.assert_pass(1);
+
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    assert_running_untraced(pid, "restored task");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(
+        case.wait_exit(rp, Duration::from_secs(60)),
+        0,
+        "ccr restore",
+    );
+    case.assert_pass(2);
+}
+
+/// Reads an integer a program keeps rewriting (retrying while it is mid-write).
+fn read_counter(path: &std::path::Path) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(n) = fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} holds no number",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A real program that counts into a file: after restore it goes on from the
+/// value it had at dump time, not from 0.
+fn counting_program(name: &str, program: &str, args: &[&str], term_code: i32) {
+    let mut case = Case::new(name);
+    let counter = case.dir.join("counter");
+    let counter = counter.as_path();
+    let mut cmd = Command::new(program);
+    cmd.args(args).arg(counter);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read_counter(counter) < 20 {
+        assert!(Instant::now() < deadline, "counter is not counting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    case.dump_ok(pid, &[]);
+    assert_killed(
+        case.wait_exit(pid, Duration::from_secs(10)),
+        Signal::SIGKILL,
+        "original",
+    );
+    let at_dump = read_counter(counter);
+
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let now = loop {
+        let n = read_counter(counter);
+        if n != at_dump {
+            break n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "restored {name} does not count on from {at_dump}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        now > at_dump,
+        "restored {name} counts from {now}, it was at {at_dump} (started over?)"
+    );
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(
+        case.wait_exit(rp, Duration::from_secs(30)),
+        term_code,
+        "ccr restore",
+    );
+}
+
+#[test]
+fn python_counter() {
+    let script = r#"
+import os, signal, sys, time
+path = sys.argv[1]
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+i = 0
+while True:
+    i += 1
+    with open(path + ".tmp", "w") as f:
+        f.write(str(i))
+    os.replace(path + ".tmp", path)
+    if i == 1:
+        print("ready", flush=True)
+    time.sleep(0.01)
+"#;
+    counting_program("python-counter", "python3", &["-c", script], 0);
+}
+
+#[test]
+fn bash_counter() {
+    // Builtins only, so bash never forks: one process to dump.
+    let script = r#"i=0; trap 'exit 0' TERM; echo ready
+while :; do i=$((i+1)); echo $i > "$1"; done"#;
+    counting_program("bash-counter", "bash", &["-c", script, "bash"], 0);
+}
+
+/// `sleep 1000` comes back sleeping and dies of SIGTERM: ccr restore exits 143.
+#[test]
+fn coreutils_sleep() {
+    let mut case = Case::new("sleep-1000");
+    let mut cmd = Command::new("sleep");
+    cmd.arg("1000");
+    let pid = case.start(cmd);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while common::state(pid) != Some('S') {
+        assert!(Instant::now() < deadline, "sleep 1000 never went to sleep");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    case.dump_ok(pid, &[]);
+    assert_killed(
+        case.wait_exit(pid, Duration::from_secs(10)),
+        Signal::SIGKILL,
+        "original",
+    );
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    still_sleeping(&mut case, pid);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(
+        case.wait_exit(rp, Duration::from_secs(30)),
+        128 + 15,
+        "ccr restore",
+    );
+}
+
+#[test]
+fn dump_missing_pid() {
+    let case = Case::new("dump-missing-pid");
+    let pid = common::free_pid();
+    let out = case.dump(pid, &[]);
+    assert!(!out.status.success(), "dump of missing pid {pid} succeeded");
+    let err = stderr(&out);
+    assert!(
+        common::mentions_number(&err, pid as i64),
+        "error does not name pid {pid}: {err}"
+    );
+}
+
+/// A pipe fd makes the dump fail, naming the fd, and leaves the task as it was.
+#[test]
+fn dump_pipe_fails_cleanly() {
+    let mut case = Case::new("dump-pipe");
+    // python3 puts a pipe on fds 37 and 38, then execs the workload (same PID).
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-c",
+        "import os, sys\nr, w = os.pipe()\nos.dup2(r, 37)\nos.dup2(w, 38)\nos.execv(sys.argv[1], sys.argv[1:])",
+    ])
+    .arg(Case::workload_path("wl_counter"));
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    assert!(fs::read_link(format!("/proc/{pid}/fd/37"))
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("pipe:"));
+    let out = case.dump(pid, &[]);
+    assert!(
+        !out.status.success(),
+        "dump of a task with a pipe succeeded"
+    );
+    let err = stderr(&out);
+    assert!(
+        common::mentions_number(&err, 37) || common::mentions_number(&err, 38),
+        "error does not name the pipe fd (37 or 38): {err}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_running_untraced(pid, "task after a failed dump");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(
+        case.wait_exit(pid, Duration::from_secs(20)),
+        0,
+        "task after a failed dump",
+    );
+    case.assert_pass(1);
+}
+
+/// A failed restore leaves no task behind: nothing new among our children and
+/// nothing reparented to us (we are a subreaper).
+fn assert_restore_fails(
+    case: &mut Case,
+    must_name: &str,
+    names_it: impl Fn(&str) -> bool,
+) -> String {
+    let before = common::children_of(std::process::id() as i32);
+    let rp = case.spawn_restore(&[]);
+    let st = case.wait_exit(rp, Duration::from_secs(30));
+    assert!(!st.success(), "{}: restore succeeded", case.name);
+    let err = fs::read_to_string(case.dir.join("restore.out")).unwrap_or_default();
+    assert!(
+        names_it(&err),
+        "{}: restore error does not name {must_name}: {err}",
+        case.name
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let after = common::children_of(std::process::id() as i32);
+    let left: Vec<i32> = after.into_iter().filter(|p| !before.contains(p)).collect();
+    assert!(
+        left.is_empty(),
+        "{}: failed restore left tasks behind: {left:?}",
+        case.name
+    );
+    assert!(
+        !case.pidfile.exists(),
+        "{}: failed restore wrote a pidfile",
+        case.name
+    );
+    err
+}
+
+/// The restore error text must name `what` (a path or a word).
+fn naming(what: &str) -> impl Fn(&str) -> bool + '_ {
+    move |err| err.contains(what)
+}
+
+#[test]
+fn restore_empty_dir() {
+    let mut case = Case::new("restore-empty");
+    fs::create_dir_all(&case.images).unwrap();
+    let images = case.images.display().to_string();
+    assert_restore_fails(&mut case, &images, naming(&images));
+}
+
+#[test]
+fn restore_corrupt_core() {
+    let mut case = Case::new("restore-corrupt");
+    let pid = case.start_workload("wl_counter", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &[]);
+    assert_killed(
+        case.wait_exit(pid, Duration::from_secs(10)),
+        Signal::SIGKILL,
+        "original",
+    );
+    let core = case.images.join(format!("core-{pid}.img"));
+    let mut data = fs::read(&core).unwrap_or_else(|e| panic!("{}: {e}", core.display()));
+    assert!(data.len() > 24, "core image has no body");
+    let mid = 24 + (data.len() - 24) / 2;
+    data[mid] ^= 0xff;
+    fs::write(&core, &data).unwrap();
+    let name = format!("core-{pid}.img");
+    assert_restore_fails(&mut case, &name, naming(&name));
+    assert!(
+        !common::exists(pid),
+        "pid {pid} exists after a failed restore"
+    );
+}
+
+/// Restoring while the original still holds the PID fails clearly and leaves
+/// the original alone.
+#[test]
+fn restore_pid_taken() {
+    let mut case = Case::new("restore-pid-taken");
+    let pid = case.start_workload("wl_counter", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &["--leave-running"]);
+    assert_restore_fails(&mut case, &format!("pid {pid}"), |err| {
+        common::mentions_number(err, pid as i64)
+    });
+    assert_running_untraced(pid, "original after the failed restore");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
+    case.assert_pass(1);
+}
+
+/// `ccr show` prints the images as JSON that mentions the dumped PID.
+#[test]
+fn show_is_json() {
+    let mut case = Case::new("show");
+    let pid = case.start_workload("wl_counter", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &["--leave-running"]);
+    let out = case.ccr(&["show".to_string(), case.images.display().to_string()]);
+    assert!(out.status.success(), "ccr show failed: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "ccr show output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert!(
+        json_has_number(&v, pid as i64),
+        "ccr show output does not contain pid {pid}: {v}"
+    );
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
+}
+
+fn json_has_number(v: &serde_json::Value, n: i64) -> bool {
+    match v {
+        serde_json::Value::Number(x) => x.as_i64() == Some(n),
+        serde_json::Value::String(s) => s == &n.to_string(),
+        serde_json::Value::Array(a) => a.iter().any(|x| json_has_number(x, n)),
+        serde_json::Value::Object(o) => o.values().any(|x| json_has_number(x, n)),
+        _ => false,
+    }
+}
+
+#[test]
+fn check_prints_features() {
+    let case = Case::new("check");
+    let out = case.ccr(&["check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().count() >= 2,
+        "ccr check printed fewer than 2 feature lines: {text}"
+    );
+    assert!(
+        out.status.success(),
+        "ccr check failed ({}): {text}{}",
+        out.status,
+        stderr(&out)
+    );
+}
+
+/// The C ABI: a full cycle and its error paths, from c-tests/api_cycle.c.
+#[test]
+fn c_api_cycle() {
+    let mut case = Case::new("api-cycle");
+    let env = common::env();
+    let mut cmd = Command::new(env.bin.join("api_cycle"));
+    cmd.arg(Case::workload_path("wl_counter"))
+        .arg(case.dir.join("api"))
+        .env("LD_LIBRARY_PATH", &env.lib);
+    let pid = case.start(cmd);
+    let st = case.wait_exit(pid, Duration::from_secs(90));
+    assert_exit(st, 0, "api_cycle");
+    case.assert_pass(1);
+}
