@@ -108,12 +108,15 @@ static int wait_ready(const char *out)
 
 static int cycle(const char *workload)
 {
-	const char *out = in_workdir("wl.out");
+	char out[4352];
 	ccr_opts *o;
 	pid_t child, restored, w;
 	int status, r, ppid = -1;
 	char stat_path[64], buf[512];
 	FILE *f;
+
+	/* in_workdir() rotates static buffers: keep our own copy of this path. */
+	snprintf(out, sizeof(out), "%s", in_workdir("wl.out"));
 
 	child = fork();
 	if (child < 0)

@@ -147,7 +147,7 @@ pub fn run(opts: &Opts) -> Result<()> {
     ctx.stats.total_us = started.elapsed().as_micros() as u64;
     ctx.stats.tasks = 1;
     let stats = pb::Stats {
-        dump: Some(ctx.stats.clone()),
+        dump: Some(ctx.stats),
         restore: None,
     };
     ctx.dir.write(ImageKind::Stats, None, &stats)?;

@@ -265,7 +265,7 @@ fn fill_pages(
 }
 
 fn set_mm_map(r: &mut Remote<'_>, mm: &pb::Mm) -> Result<()> {
-    let f = mm.fields.clone().unwrap_or_default();
+    let f = mm.fields.unwrap_or_default();
     let exe_fd = if mm.exe.is_empty() {
         None
     } else {

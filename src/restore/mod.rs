@@ -163,7 +163,7 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
 
 fn save_stats(ctx: &RestoreCtx<'_>) {
     let mut stats: pb::Stats = ctx.dir.read(ImageKind::Stats, None).unwrap_or_default();
-    stats.restore = Some(ctx.stats.clone());
+    stats.restore = Some(ctx.stats);
     // Best effort: a read-only images directory must not fail a finished restore.
     let _ = ctx.dir.write(ImageKind::Stats, None, &stats);
 }

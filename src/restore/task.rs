@@ -49,7 +49,7 @@ pub fn restore(
             [sig as u64, p, 0, 8, 0, 0],
         )?;
     }
-    let alt = th.altstack.clone().unwrap_or(pb::AltStack {
+    let alt = th.altstack.unwrap_or(pb::AltStack {
         flags: libc::SS_DISABLE,
         ..Default::default()
     });

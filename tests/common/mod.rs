@@ -129,6 +129,15 @@ impl Case {
             .stdout(out)
             .stderr(err)
             .current_dir(&self.dir);
+        // Whatever started the tests may leak fds (pipes) into us; a workload starts
+        // with stdio only, as the tests assume.
+        // SAFETY: close_range is async-signal-safe and touches only the child's fds.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                Ok(())
+            });
+        }
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
