@@ -61,7 +61,7 @@ pub fn frozen_by_self(dir: &Path) -> Result<bool, CgroupError> {
     let rd = |f: &str| {
         cgroupfs::read(dir, f).map_err(|source| CgroupError::Freeze {
             path: dir.into(),
-            source,
+            source: Box::new(source),
         })
     };
     Ok(match fl {
@@ -122,7 +122,7 @@ fn freeze_flavor(
 ) -> Result<(), CgroupError> {
     let err = |source| CgroupError::Freeze {
         path: dir.into(),
-        source,
+        source: Box::new(source),
     };
     request(dir, fl, true).map_err(err)?;
     match wait(dir, fl, true, Duration::from_secs(timeout_s.into())).map_err(err)? {
@@ -146,7 +146,7 @@ pub fn thaw(dir: &Path, timeout_s: u32) -> Result<(), CgroupError> {
     let fl = flavor(dir)?;
     let err = |source| CgroupError::Thaw {
         path: dir.into(),
-        source,
+        source: Box::new(source),
     };
     request(dir, fl, false).map_err(err)?;
     match wait(dir, fl, false, Duration::from_secs(timeout_s.into())).map_err(err)? {
@@ -225,7 +225,7 @@ pub fn freeze_for_dump_timeout(path: &Path, timeout_s: u32) -> Result<FreezeGuar
 pub fn tasks_of(path: &Path) -> Result<Vec<i32>, CgroupError> {
     let err = |source| CgroupError::ListTasks {
         path: path.into(),
-        source,
+        source: Box::new(source),
     };
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];

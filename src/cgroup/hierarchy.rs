@@ -219,14 +219,18 @@ pub fn parse_proc_cgroup(text: &str) -> Vec<TaskCgroup> {
 
 /// The mounted hierarchies of this machine.
 pub fn mounted() -> Result<Vec<Hierarchy>, CgroupError> {
-    let text = cgroupfs::mountinfo(None).map_err(|source| CgroupError::Mountinfo { source })?;
+    let text = cgroupfs::mountinfo(None).map_err(|source| CgroupError::Mountinfo {
+        source: Box::new(source),
+    })?;
     Ok(parse_mountinfo(&text))
 }
 
 /// The cgroups task `pid` is in.
 pub fn task_cgroups(pid: i32) -> Result<Vec<TaskCgroup>, CgroupError> {
-    let text =
-        cgroupfs::proc_cgroup(pid).map_err(|source| CgroupError::TaskCgroups { pid, source })?;
+    let text = cgroupfs::proc_cgroup(pid).map_err(|source| CgroupError::TaskCgroups {
+        pid,
+        source: Box::new(source),
+    })?;
     Ok(parse_proc_cgroup(&text))
 }
 
@@ -294,7 +298,7 @@ mod tests {
             h.cg_path_of(Path::new("/mnt/my cpu/c1/x")).unwrap(),
             "/lxc/c1/x"
         );
-        let hs = parse_mountinfo(&MI.lines().last().unwrap().to_string());
+        let hs = parse_mountinfo(MI.lines().last().unwrap());
         assert_eq!(hs[0].mount_point, PathBuf::from("/mnt/my cpu"));
     }
 

@@ -32,7 +32,10 @@ pub enum CgroupError {
     #[error("{path} is not a freezable cgroup (neither freezer.state nor cgroup.freeze)")]
     NotFreezable { path: PathBuf },
     #[error("freezing {path}: {source}")]
-    Freeze { path: PathBuf, source: SysError },
+    Freeze {
+        path: PathBuf,
+        source: Box<SysError>,
+    },
     #[error("freezing {path}: not frozen after {secs} s (state {state:?}); thawed it back")]
     FreezeTimeout {
         path: PathBuf,
@@ -40,7 +43,10 @@ pub enum CgroupError {
         state: String,
     },
     #[error("thawing {path}: {source}")]
-    Thaw { path: PathBuf, source: SysError },
+    Thaw {
+        path: PathBuf,
+        source: Box<SysError>,
+    },
     #[error("thawing {path}: still frozen after {secs} s (state {state:?}; is a parent frozen?)")]
     ThawTimeout {
         path: PathBuf,
@@ -48,21 +54,27 @@ pub enum CgroupError {
         state: String,
     },
     #[error("listing the tasks of {path}: {source}")]
-    ListTasks { path: PathBuf, source: SysError },
+    ListTasks {
+        path: PathBuf,
+        source: Box<SysError>,
+    },
     #[error("cgroup-save needs a task (-t PID) or a freeze cgroup (--freeze-cgroup PATH)")]
     NoSaveTarget,
     #[error("cgroup-save: no task found (pid or freeze cgroup {path} is empty)")]
     NoTasks { path: PathBuf },
     #[error("reading the cgroups of pid {pid}: {source}")]
-    TaskCgroups { pid: i32, source: SysError },
+    TaskCgroups { pid: i32, source: Box<SysError> },
     #[error("reading the mount table: {source}")]
-    Mountinfo { source: SysError },
+    Mountinfo { source: Box<SysError> },
     #[error("cgroup hierarchy {controllers:?} is not mounted")]
     HierarchyNotMounted { controllers: String },
     #[error("{path} is not inside any mounted cgroup hierarchy")]
     NotInHierarchy { path: PathBuf },
     #[error("reading cgroup {path}: {source}")]
-    ReadConfig { path: PathBuf, source: SysError },
+    ReadConfig {
+        path: PathBuf,
+        source: Box<SysError>,
+    },
     #[error("cgroup image refers to hierarchy {id}, which it does not describe")]
     UnknownHierarchy { id: u32 },
     #[error("cgroup {path} does not exist (manage-cgroups props needs it)")]
@@ -70,13 +82,16 @@ pub enum CgroupError {
     #[error("cgroup {path} exists already (manage-cgroups strict)")]
     Exists { path: PathBuf },
     #[error("creating cgroup {path}: {source}")]
-    Create { path: PathBuf, source: SysError },
+    Create {
+        path: PathBuf,
+        source: Box<SysError>,
+    },
     #[error("configuring {path}/{file} = {value:?}: {source}")]
     Configure {
         path: PathBuf,
         file: String,
         value: String,
-        source: SysError,
+        source: Box<SysError>,
     },
     #[error("{path}/{file}: limit {value} is below the current usage {usage}")]
     LimitBelowUsage {
@@ -86,13 +101,16 @@ pub enum CgroupError {
         usage: String,
     },
     #[error("setting owner/mode of {path}: {source}")]
-    SetOwner { path: PathBuf, source: SysError },
+    SetOwner {
+        path: PathBuf,
+        source: Box<SysError>,
+    },
     #[error("placing pid {pid} (saved as {saved_pid}) into {path}: {source}")]
     PlaceTask {
         pid: i32,
         saved_pid: i32,
         path: PathBuf,
-        source: SysError,
+        source: Box<SysError>,
     },
     #[error("saved pid {saved_pid} has no cgroup set in the image")]
     NoSavedSet { saved_pid: i32 },

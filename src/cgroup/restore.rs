@@ -146,7 +146,7 @@ impl CgroupRestorePlan {
         for d in missing.into_iter().rev() {
             cgroupfs::mkdir(&d).map_err(|source| CgroupError::Create {
                 path: d.clone(),
-                source,
+                source: Box::new(source),
             })?;
             self.created.push(d);
         }
@@ -166,7 +166,7 @@ impl CgroupRestorePlan {
         if !exists {
             cgroupfs::mkdir(path).map_err(|source| CgroupError::Create {
                 path: path.into(),
-                source,
+                source: Box::new(source),
             })?;
             self.created.push(path.to_path_buf());
         }
@@ -194,7 +194,7 @@ impl CgroupRestorePlan {
                     path: dir.clone(),
                     file: file.clone(),
                     value: value.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             }
         }
@@ -216,7 +216,7 @@ impl CgroupRestorePlan {
                 pid,
                 saved_pid,
                 path: d.clone(),
-                source,
+                source: Box::new(source),
             })?;
         }
         Ok(())
@@ -311,7 +311,7 @@ fn restore_perms(dir: &Path, d: &pb::CgroupDir) -> Result<(), CgroupError> {
         cgroupfs::set_perm(p, cgroupfs::Perm { uid, gid, mode }).map_err(|source| {
             CgroupError::SetOwner {
                 path: p.into(),
-                source,
+                source: Box::new(source),
             }
         })
     };
@@ -340,20 +340,23 @@ fn cfg_err(
         path,
         file,
         value,
-        source,
+        source: Box::new(source),
     }
 }
 
 fn read_cur(dir: &Path, file: &str) -> Result<Option<String>, CgroupError> {
     cgroupfs::read(dir, file).map_err(|source| CgroupError::ReadConfig {
         path: dir.join(file),
-        source,
+        source: Box::new(source),
     })
 }
 
 fn put(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
     cgroupfs::write(dir, file, value).map_err(cfg_err(dir, file, value))
 }
+
+/// A freezer state to apply later: (file, value).
+pub type FreezeState = (String, String);
 
 /// One write restore makes: `value` into `file`; with `usage`, a limit checked
 /// against that usage file first.
@@ -379,7 +382,7 @@ fn step(file: &str, value: &str) -> Step {
 pub fn plan_writes(
     props: &[pb::CgroupProp],
     cur: &mut dyn FnMut(&str) -> Result<Option<String>, CgroupError>,
-) -> Result<(Vec<Step>, Vec<(String, String)>), CgroupError> {
+) -> Result<(Vec<Step>, Vec<FreezeState>), CgroupError> {
     let mut steps = Vec::new();
     let mut freeze = Vec::new();
     let mut done: Vec<&str> = Vec::new();
@@ -535,7 +538,7 @@ fn write_limit(dir: &Path, file: &str, value: &str, usage_file: &str) -> Result<
             path: dir.into(),
             file: file.into(),
             value: value.into(),
-            source,
+            source: Box::new(source),
         }),
     }
 }

@@ -69,10 +69,11 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
         let lines = match hierarchy::task_cgroups(pid) {
             Ok(l) => l,
             // A task that exited since it was listed is not an error.
-            Err(CgroupError::TaskCgroups {
-                source: crate::sys::SysError::Task { .. },
-                ..
-            }) => continue,
+            Err(CgroupError::TaskCgroups { source, .. })
+                if matches!(*source, crate::sys::SysError::Task { .. }) =>
+            {
+                continue
+            }
             Err(e) => return Err(e),
         };
         let mut v = Vec::new();
@@ -175,14 +176,14 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
 fn read(dir: &Path, file: &str) -> Result<Option<String>, CgroupError> {
     cgroupfs::read(dir, file).map_err(|source| CgroupError::ReadConfig {
         path: dir.join(file),
-        source,
+        source: Box::new(source),
     })
 }
 
 fn perm(path: &Path) -> Result<cgroupfs::Perm, CgroupError> {
     cgroupfs::perm(path).map_err(|source| CgroupError::ReadConfig {
         path: path.into(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -223,7 +224,7 @@ fn save_dir(
     };
     let files = cgroupfs::files(dir).map_err(|source| CgroupError::ReadConfig {
         path: dir.into(),
-        source,
+        source: Box::new(source),
     })?;
     let frozen_override = t
         .frozen_for_dump
@@ -259,7 +260,7 @@ fn save_dir(
     }
     let subdirs = cgroupfs::subdirs(dir).map_err(|source| CgroupError::ReadConfig {
         path: dir.into(),
-        source,
+        source: Box::new(source),
     })?;
     for s in subdirs {
         out.children.push(save_dir(

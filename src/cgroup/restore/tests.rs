@@ -21,10 +21,9 @@ fn absent(name: &str) -> pb::CgroupProp {
     }
 }
 
-fn plan(
-    props: &[pb::CgroupProp],
-    cur: &[(&str, &str)],
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+type Pairs = Vec<(String, String)>;
+
+fn plan(props: &[pb::CgroupProp], cur: &[(&str, &str)]) -> (Pairs, Pairs) {
     let cur: HashMap<String, String> = cur
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
