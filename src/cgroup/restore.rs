@@ -429,14 +429,7 @@ pub fn plan_writes(
                     steps.push(step(&p.name, &add.join(" ")));
                 }
             }
-            Kind::DevicesList => {
-                if sorted_lines(&now) != sorted_lines(&p.value) {
-                    steps.push(step("devices.deny", "a"));
-                    for l in p.value.lines().map(str::trim).filter(|l| !l.is_empty()) {
-                        steps.push(step("devices.allow", l));
-                    }
-                }
-            }
+            Kind::DevicesList => steps.extend(device_steps(&now, &p.value)),
             Kind::OomControl => {
                 if let Some(w) =
                     oom_kill_disable(&p.value).filter(|w| Some(*w) != oom_kill_disable(&now))
@@ -492,6 +485,33 @@ pub fn write_props(
     }
     freeze.extend(fz.into_iter().map(|(f, v)| (dir.to_path_buf(), f, v)));
     Ok(())
+}
+
+/// The writes that turn device list `now` into `want`. Switching the default
+/// ("a *:* rwm" is allow-all) is only possible while the cgroup has no children, so
+/// when both deny by default, only the differing rules are written.
+fn device_steps(now: &str, want: &str) -> Vec<Step> {
+    const ALL: &str = "a *:* rwm";
+    let (now, want) = (sorted_lines(now), sorted_lines(want));
+    let mut out = Vec::new();
+    if want == [ALL] {
+        out.push(step("devices.allow", "a"));
+    } else if now.contains(&ALL) {
+        out.push(step("devices.deny", "a"));
+        out.extend(want.iter().map(|l| step("devices.allow", l)));
+    } else {
+        out.extend(
+            now.iter()
+                .filter(|l| !want.contains(l))
+                .map(|l| step("devices.deny", l)),
+        );
+        out.extend(
+            want.iter()
+                .filter(|l| !now.contains(l))
+                .map(|l| step("devices.allow", l)),
+        );
+    }
+    out
 }
 
 fn sorted_lines(s: &str) -> Vec<&str> {

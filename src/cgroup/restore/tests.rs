@@ -132,14 +132,34 @@ fn special_files() {
         vec![
             s("cgroup.type", "threaded"),
             s("devices.deny", "a"),
-            s("devices.allow", "c 1:3 rwm"),
             s("devices.allow", "b 8:0 r"),
+            s("devices.allow", "c 1:3 rwm"),
             s("memory.oom_control", "1"),
             s("cgroup.subtree_control", "+memory"),
             s("io.max", "8:16 rbps=5 wbps=max riops=max wiops=max"),
         ]
     );
     assert_eq!(fz, vec![s("freezer.state", "FROZEN")]);
+}
+
+#[test]
+fn device_rules_change_without_switching_the_default() {
+    let (w, _) = plan(
+        &[prop("devices.list", "c 1:3 rwm\nc 1:9 rw")],
+        &[("devices.list", "c 1:3 rwm\nc 1:5 rwm")],
+    );
+    assert_eq!(
+        w,
+        vec![
+            s("devices.deny", "c 1:5 rwm"),
+            s("devices.allow", "c 1:9 rw")
+        ]
+    );
+    let (w, _) = plan(
+        &[prop("devices.list", "a *:* rwm")],
+        &[("devices.list", "c 1:3 rwm")],
+    );
+    assert_eq!(w, vec![s("devices.allow", "a")]);
 }
 
 #[test]
