@@ -1,7 +1,8 @@
 //! cgroup-save: the container's cgroups on every hierarchy → a `CgroupImage`.
 //!
 //! The container's root cgroup on a hierarchy is the deepest cgroup holding every
-//! saved task (and the freeze cgroup, on its hierarchy). The directory tree below
+//! saved task (and the freeze cgroup, on its hierarchy), or the freeze cgroup's path
+//! when that is an ancestor of it (a container named alike on every hierarchy). The directory tree below
 //! and including it is saved with owner, mode and configuration; a root of "/" means
 //! the tasks are not confined there, and nothing of that hierarchy is saved.
 
@@ -113,7 +114,15 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
                 paths.push(fp.as_str());
             }
         }
-        let root = hierarchy::common_ancestor(paths).unwrap_or_else(|| "/".into());
+        let mut root = hierarchy::common_ancestor(paths).unwrap_or_else(|| "/".into());
+        // Managers name a container's cgroup alike on every hierarchy: when the
+        // freeze cgroup's path is an ancestor of the tasks' cgroups here too, it is
+        // the root here as well (tasks may all sit in sub-cgroups, e.g. init.scope).
+        if let Some((_, fp)) = &fc_loc {
+            if fp != "/" && hierarchy::strip_cg_prefix(&root, fp).is_some() {
+                root = fp.clone();
+            }
+        }
         let tree = if root == "/" {
             None
         } else {
