@@ -341,6 +341,12 @@ fn save_delete_restore_compares_every_file() {
             .all(|c| c.origin == pb::CgroupOrigin::Internal as i32));
         assert!(t.perms.iter().any(|p| p.name == "cgroup.procs"));
     }
+    // `ccr show` prints images through serde.
+    let json = serde_json::to_string(&img).unwrap();
+    assert!(
+        json.contains("\"memory.limit_in_bytes\"") && json.contains("\"origin\""),
+        "{json}"
+    );
     assert_eq!(img.tasks.len(), 3);
     assert_eq!(img.sets.len(), 3);
     let saved_c = ct.pids.iter().find(|(s, _)| *s == "c").unwrap().1;

@@ -4,7 +4,8 @@
 //! saved task (and the freeze cgroup, on its hierarchy), or the freeze cgroup's path
 //! when that is an ancestor of it (a container named alike on every hierarchy). The directory tree below
 //! and including it is saved with owner, mode and configuration; a root of "/" means
-//! the tasks are not confined there, and nothing of that hierarchy is saved.
+//! the tasks are not confined there, and nothing of that hierarchy is saved; nor is
+//! it of a root that also holds tasks that are not saved (a cgroup of the host's).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -123,13 +124,23 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
                 root = fp.clone();
             }
         }
+        let mut shared = false;
         let tree = if root == "/" {
             None
         } else {
             let dir = h.dir_of(&root).ok_or_else(|| CgroupError::NotInHierarchy {
                 path: PathBuf::from(&root),
             })?;
-            Some(save_dir(h, &dir, "", pb::CgroupOrigin::External, t)?)
+            // A cgroup that also holds tasks outside the container (ccr's own, the
+            // host's) is not the container's: leave it alone.
+            shared = super::freeze::tasks_of(&dir)?
+                .iter()
+                .any(|p| pids.binary_search(p).is_err());
+            if shared {
+                None
+            } else {
+                Some(save_dir(h, &dir, "", pb::CgroupOrigin::External, t)?)
+            }
         };
         let controllers = if h.version == 2 {
             let d = h.dir_of(&root).unwrap_or_else(|| h.mount_point.clone());
@@ -146,6 +157,7 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
             mount_point: h.mount_point.to_string_lossy().into_owned(),
             root: root.clone(),
             tree,
+            shared,
         });
         roots.insert(hi, root);
     }

@@ -370,3 +370,95 @@ fn failure_midway_rolls_back_and_missing_hierarchy_is_named() {
     assert!(e.to_string().contains("name=nothere"), "{e}");
     fs::remove_dir_all(&m).unwrap();
 }
+
+/// The v2 files this machine lacks (cpuset.*, memory.*, cpu.max, io.max in cgroup2):
+/// saved from a fake tree, then planned back in the order the kernel needs.
+#[test]
+fn v2_controller_files_round_trip_in_kernel_order_on_a_fake_tree() {
+    let m = tmp("v2order");
+    let files: &[(&str, &str)] = &[
+        ("cgroup.controllers", "cpuset cpu io memory pids"),
+        ("cgroup.type", "threaded"),
+        ("cgroup.max.depth", "4"),
+        ("cgroup.max.descendants", "max"),
+        ("cgroup.subtree_control", "cpu memory"),
+        ("cgroup.freeze", "0"),
+        ("cpuset.cpus", "0-1"),
+        ("cpuset.mems", "0"),
+        ("cpuset.cpus.partition", "root"),
+        ("cpu.weight", "50"),
+        ("cpu.max", "20000 100000"),
+        ("memory.high", "300000000"),
+        ("memory.max", "400000000"),
+        ("memory.current", "0"),
+        ("memory.swap.max", "0"),
+        ("io.max", "8:0 rbps=1000 wbps=max riops=max wiops=max"),
+        ("pids.max", "33"),
+    ];
+    for (f, v) in files {
+        fs::write(m.join(f), format!("{v}\n")).unwrap();
+    }
+    let props = crate::cgroup::save::props_for(2, &[], &m).unwrap();
+    let saved: Vec<pb::CgroupProp> = props
+        .iter()
+        .map(|p| {
+            let v = crate::sys::cgroupfs::read(&m, p.file).unwrap();
+            pb::CgroupProp {
+                name: p.file.into(),
+                absent: v.is_none(),
+                value: v.unwrap_or_default(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    assert!(saved.iter().any(|p| p.name == "memory.min" && p.absent));
+    assert!(saved.iter().all(|p| p.name != "memory.current"));
+    // A fresh cgroup: defaults everywhere.
+    let fresh: HashMap<&str, &str> = [
+        ("cgroup.type", "domain"),
+        ("cgroup.max.depth", "max"),
+        ("cgroup.max.descendants", "max"),
+        ("cgroup.subtree_control", ""),
+        ("cpuset.cpus", ""),
+        ("cpuset.mems", ""),
+        ("cpuset.cpus.partition", "member"),
+        ("cpu.weight", "100"),
+        ("cpu.max", "max 100000"),
+        ("memory.high", "max"),
+        ("memory.max", "max"),
+        ("memory.swap.max", "max"),
+        ("io.max", ""),
+        ("pids.max", "max"),
+    ]
+    .into_iter()
+    .collect();
+    let (steps, fz) =
+        plan_writes(&saved, &mut |f| Ok(fresh.get(f).map(|v| v.to_string()))).unwrap();
+    let order: Vec<&str> = steps.iter().map(|s| s.file.as_str()).collect();
+    assert_eq!(
+        order,
+        vec![
+            "cgroup.type",
+            "cgroup.max.depth",
+            "cpuset.cpus",
+            "cpuset.mems",
+            "cpuset.cpus.partition",
+            "cpu.weight",
+            "cpu.max",
+            "memory.high",
+            "memory.max",
+            "memory.swap.max",
+            "io.max",
+            "pids.max",
+            "cgroup.subtree_control",
+        ]
+    );
+    assert_eq!(steps.last().unwrap().value, "+cpu +memory");
+    assert_eq!(
+        steps.iter().find(|s| s.file == "memory.max").unwrap().usage,
+        Some("memory.current")
+    );
+    // Freezer states are always queued; the plan applies them after placing tasks.
+    assert_eq!(fz, vec![s("cgroup.freeze", "0")]);
+    fs::remove_dir_all(&m).unwrap();
+}
