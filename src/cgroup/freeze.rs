@@ -36,22 +36,56 @@ pub fn flavor(dir: &Path) -> Result<Flavor, CgroupError> {
 fn read_state(dir: &Path, fl: Flavor) -> Result<String, SysError> {
     match fl {
         Flavor::V1 => Ok(cgroupfs::read(dir, "freezer.state")?.unwrap_or_default()),
+        // The group counts as frozen once it and every descendant say so: its own
+        // `frozen 1` has been seen ahead of a child's on this kernel.
         Flavor::V2 => {
-            let ev = cgroupfs::read(dir, "cgroup.events")?.unwrap_or_default();
-            Ok(ev
+            let mut stack = vec![dir.to_path_buf()];
+            let mut all = true;
+            while let Some(d) = stack.pop() {
+                let ev = match cgroupfs::read(&d, "cgroup.events") {
+                    Ok(ev) => ev.unwrap_or_default(),
+                    // A child removed meanwhile does not count.
+                    Err(_) if d != dir && !cgroupfs::is_dir(&d) => continue,
+                    Err(e) => return Err(e),
+                };
+                let f = ev
+                    .lines()
+                    .find_map(|l| l.strip_prefix("frozen "))
+                    .unwrap_or("0")
+                    .trim()
+                    == "1";
+                all &= f;
+                if let Ok(subs) = cgroupfs::subdirs(&d) {
+                    stack.extend(subs.into_iter().map(|n| d.join(n)));
+                }
+            }
+            // Thawed means the group itself says so (a child may be frozen by its owner).
+            let own = cgroupfs::read(dir, "cgroup.events")?.unwrap_or_default();
+            let own = own
                 .lines()
                 .find_map(|l| l.strip_prefix("frozen "))
                 .unwrap_or("0")
                 .trim()
-                .to_string())
+                == "1";
+            Ok(if all {
+                "1"
+            } else if own {
+                "partial"
+            } else {
+                "0"
+            }
+            .to_string())
         }
     }
 }
 
-fn is_frozen_state(fl: Flavor, state: &str) -> bool {
-    match fl {
-        Flavor::V1 => state == "FROZEN",
-        Flavor::V2 => state == "1",
+/// Whether `state` is the one a freeze (`frozen`) or a thaw waits for.
+fn reached(fl: Flavor, state: &str, frozen: bool) -> bool {
+    match (fl, frozen) {
+        (Flavor::V1, true) => state == "FROZEN",
+        (Flavor::V1, false) => state == "THAWED",
+        (Flavor::V2, true) => state == "1",
+        (Flavor::V2, false) => state == "0",
     }
 }
 
@@ -93,7 +127,7 @@ fn wait(
     let mut nap = Duration::from_millis(1);
     loop {
         let st = read_state(dir, fl)?;
-        if is_frozen_state(fl, &st) == frozen {
+        if reached(fl, &st, frozen) {
             return Ok(Ok(()));
         }
         if start.elapsed() >= timeout {
@@ -285,6 +319,20 @@ mod tests {
         let e = freeze(&d, 0).unwrap_err();
         assert!(matches!(e, CgroupError::FreezeTimeout { .. }), "{e}");
         assert_eq!(fs::read_to_string(d.join("cgroup.freeze")).unwrap(), "0");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn v2_frozen_needs_every_descendant_frozen() {
+        let d = tmp("partial");
+        fs::create_dir_all(d.join("sub")).unwrap();
+        fs::write(d.join("cgroup.freeze"), "1\n").unwrap();
+        fs::write(d.join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
+        fs::write(d.join("sub/cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+        assert_eq!(read_state(&d, Flavor::V2).unwrap(), "partial");
+        assert!(matches!(freeze(&d, 0), Err(CgroupError::FreezeTimeout { .. })));
+        fs::write(d.join("sub/cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
+        freeze(&d, 0).unwrap();
         fs::remove_dir_all(&d).unwrap();
     }
 
