@@ -330,7 +330,10 @@ mod tests {
         fs::write(d.join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
         fs::write(d.join("sub/cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
         assert_eq!(read_state(&d, Flavor::V2).unwrap(), "partial");
-        assert!(matches!(freeze(&d, 0), Err(CgroupError::FreezeTimeout { .. })));
+        assert!(matches!(
+            freeze(&d, 0),
+            Err(CgroupError::FreezeTimeout { .. })
+        ));
         fs::write(d.join("sub/cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
         freeze(&d, 0).unwrap();
         fs::remove_dir_all(&d).unwrap();
