@@ -1,0 +1,328 @@
+//! Discovery: which cgroup hierarchies are mounted where (`/proc/self/mountinfo`) and
+//! which cgroup of each a task is in (`/proc/PID/cgroup`). The parsers are pure.
+
+use std::path::{Path, PathBuf};
+
+use super::CgroupError;
+use crate::sys::cgroupfs;
+
+/// The v1 controllers the kernel knows; any other mount option is not a controller.
+const V1_CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "net_prio",
+    "blkio",
+    "perf_event",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
+    "debug",
+];
+
+/// One mounted hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// 1 or 2.
+    pub version: u32,
+    /// v1: bound controllers and `name=X`, sorted; v2: empty.
+    pub controllers: Vec<String>,
+    pub mount_point: PathBuf,
+    /// The cgroup the mount shows at its mount point ("/" unless a bind mount or a
+    /// mount made inside a cgroup namespace).
+    pub mount_root: String,
+}
+
+impl Hierarchy {
+    /// A readable name: "cpu,cpuacct", "name=systemd", or "unified".
+    pub fn key(&self) -> String {
+        if self.version == 2 {
+            "unified".to_string()
+        } else {
+            self.controllers.join(",")
+        }
+    }
+
+    /// Whether a `--cgroup-root CTRL:` prefix names this hierarchy. `name=systemd`
+    /// also answers to `systemd`; the v2 hierarchy to `unified` and `cgroup2`.
+    pub fn answers_to(&self, ctl: &str) -> bool {
+        if self.version == 2 {
+            return ctl == "unified" || ctl == "cgroup2" || ctl.is_empty();
+        }
+        self.controllers
+            .iter()
+            .any(|c| c == ctl || c.strip_prefix("name=") == Some(ctl))
+    }
+
+    /// The directory of cgroup `cg_path` ("/lxc/c1"), if this mount shows it.
+    pub fn dir_of(&self, cg_path: &str) -> Option<PathBuf> {
+        let rel = strip_cg_prefix(cg_path, &self.mount_root)?;
+        Some(if rel.is_empty() {
+            self.mount_point.clone()
+        } else {
+            self.mount_point.join(rel)
+        })
+    }
+
+    /// The cgroup path of directory `dir`, if it lies in this mount.
+    pub fn cg_path_of(&self, dir: &Path) -> Option<String> {
+        let rel = dir.strip_prefix(&self.mount_point).ok()?;
+        Some(join_cg(&self.mount_root, &rel.to_string_lossy()))
+    }
+}
+
+/// `child` below `parent` as a relative path ("" when equal); None when outside.
+pub fn strip_cg_prefix<'a>(child: &'a str, parent: &str) -> Option<&'a str> {
+    let parent = parent.trim_end_matches('/');
+    let rest = child.strip_prefix(parent)?;
+    if rest.is_empty() {
+        return Some("");
+    }
+    rest.strip_prefix('/')
+}
+
+/// Joins cgroup paths: ("/a", "b/c") → "/a/b/c"; ("/a", "") → "/a".
+pub fn join_cg(base: &str, rel: &str) -> String {
+    let rel = rel.trim_matches('/');
+    let base = base.trim_end_matches('/');
+    match (base.is_empty(), rel.is_empty()) {
+        (_, true) if base.is_empty() => "/".to_string(),
+        (_, true) => base.to_string(),
+        _ => format!("{base}/{rel}"),
+    }
+}
+
+/// The deepest common ancestor of cgroup paths.
+pub fn common_ancestor<'a>(paths: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut acc: Option<Vec<&str>> = None;
+    for p in paths {
+        let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
+        acc = Some(match acc {
+            None => parts,
+            Some(a) => a
+                .iter()
+                .zip(parts.iter())
+                .take_while(|(x, y)| x == y)
+                .map(|(x, _)| *x)
+                .collect(),
+        });
+    }
+    acc.map(|a| format!("/{}", a.join("/")))
+}
+
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every cgroup hierarchy in a mountinfo text, one entry per hierarchy (a mount
+/// showing the hierarchy's root "/" is preferred over bind mounts of a sub-tree).
+pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        if l.len() < 5 || r.len() < 3 {
+            continue;
+        }
+        let (version, controllers) = match r[0] {
+            "cgroup2" => (2, Vec::new()),
+            "cgroup" => {
+                let mut c: Vec<String> = r[2]
+                    .split(',')
+                    .filter(|o| o.starts_with("name=") || V1_CONTROLLERS.contains(o))
+                    .map(str::to_string)
+                    .collect();
+                c.sort();
+                (1, c)
+            }
+            _ => continue,
+        };
+        let h = Hierarchy {
+            version,
+            controllers,
+            mount_point: PathBuf::from(unescape(l[4])),
+            mount_root: unescape(l[3]),
+        };
+        match out
+            .iter_mut()
+            .find(|o| o.version == h.version && o.controllers == h.controllers)
+        {
+            Some(o) if o.mount_root != "/" && h.mount_root == "/" => *o = h,
+            Some(_) => {}
+            None => out.push(h),
+        }
+    }
+    out
+}
+
+/// One line of /proc/PID/cgroup: the hierarchy's controllers (sorted; empty for v2)
+/// and the cgroup path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskCgroup {
+    pub version: u32,
+    pub controllers: Vec<String>,
+    pub path: String,
+}
+
+pub fn parse_proc_cgroup(text: &str) -> Vec<TaskCgroup> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut it = line.splitn(3, ':');
+        let (Some(id), Some(ctl), Some(path)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
+        if id == "0" && ctl.is_empty() {
+            out.push(TaskCgroup {
+                version: 2,
+                controllers: Vec::new(),
+                path: path.to_string(),
+            });
+        } else {
+            let mut c: Vec<String> = ctl
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            c.sort();
+            out.push(TaskCgroup {
+                version: 1,
+                controllers: c,
+                path: path.to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// The mounted hierarchies of this machine.
+pub fn mounted() -> Result<Vec<Hierarchy>, CgroupError> {
+    let text = cgroupfs::mountinfo(None).map_err(|source| CgroupError::Mountinfo {
+        source: Box::new(source),
+    })?;
+    Ok(parse_mountinfo(&text))
+}
+
+/// The cgroups task `pid` is in.
+pub fn task_cgroups(pid: i32) -> Result<Vec<TaskCgroup>, CgroupError> {
+    let text = cgroupfs::proc_cgroup(pid).map_err(|source| CgroupError::TaskCgroups {
+        pid,
+        source: Box::new(source),
+    })?;
+    Ok(parse_proc_cgroup(&text))
+}
+
+/// The hierarchy with this version and controller set.
+pub fn find<'a>(
+    hs: &'a [Hierarchy],
+    version: u32,
+    controllers: &[String],
+) -> Option<&'a Hierarchy> {
+    hs.iter()
+        .find(|h| h.version == version && (version == 2 || h.controllers == controllers))
+}
+
+/// The hierarchy a cgroup directory lies in (the longest mount point wins), and its
+/// cgroup path there.
+pub fn locate<'a>(hs: &'a [Hierarchy], dir: &Path) -> Option<(&'a Hierarchy, String)> {
+    hs.iter()
+        .filter_map(|h| h.cg_path_of(dir).map(|p| (h, p)))
+        .max_by_key(|(h, _)| h.mount_point.as_os_str().len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MI: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:5 - cgroup cgroup rw,cpu,cpuacct
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+50 31 0:29 /lxc /mnt/my\\040cpu rw - cgroup cgroup rw,cpu,cpuacct
+";
+
+    #[test]
+    fn mountinfo_finds_every_hierarchy_once() {
+        let hs = parse_mountinfo(MI);
+        assert_eq!(hs.len(), 3);
+        assert_eq!(hs[0].controllers, vec!["cpu", "cpuacct"]);
+        assert_eq!(
+            hs[0].mount_point,
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
+        );
+        assert_eq!(hs[1].controllers, vec!["name=systemd"]);
+        assert!(hs[1].answers_to("systemd") && hs[1].answers_to("name=systemd"));
+        assert_eq!(hs[2].version, 2);
+        assert_eq!(hs[2].key(), "unified");
+    }
+
+    #[test]
+    fn bind_mounted_subtree_maps_paths() {
+        let h = Hierarchy {
+            version: 1,
+            controllers: vec!["cpu".into()],
+            mount_point: "/mnt/my cpu".into(),
+            mount_root: "/lxc".into(),
+        };
+        assert_eq!(
+            h.dir_of("/lxc/c1").unwrap(),
+            PathBuf::from("/mnt/my cpu/c1")
+        );
+        assert_eq!(h.dir_of("/lxc").unwrap(), PathBuf::from("/mnt/my cpu"));
+        assert_eq!(h.dir_of("/lxcfoo"), None);
+        assert_eq!(h.dir_of("/other"), None);
+        assert_eq!(
+            h.cg_path_of(Path::new("/mnt/my cpu/c1/x")).unwrap(),
+            "/lxc/c1/x"
+        );
+        let hs = parse_mountinfo(MI.lines().last().unwrap());
+        assert_eq!(hs[0].mount_point, PathBuf::from("/mnt/my cpu"));
+    }
+
+    #[test]
+    fn proc_cgroup_lines() {
+        let t = parse_proc_cgroup("9:name=systemd:/\n1:cpuacct,cpu:/lxc/c1\n0::/a:b\n");
+        assert_eq!(t[0].controllers, vec!["name=systemd"]);
+        assert_eq!(t[1].controllers, vec!["cpu", "cpuacct"]);
+        assert_eq!(t[1].path, "/lxc/c1");
+        assert_eq!((t[2].version, t[2].path.as_str()), (2, "/a:b"));
+    }
+
+    #[test]
+    fn path_helpers() {
+        assert_eq!(
+            common_ancestor(["/a/b/c", "/a/b", "/a/b/d/e"]).unwrap(),
+            "/a/b"
+        );
+        assert_eq!(common_ancestor(["/a", "/b"]).unwrap(), "/");
+        assert_eq!(join_cg("/", ""), "/");
+        assert_eq!(join_cg("/", "x"), "/x");
+        assert_eq!(join_cg("/a", "b/c"), "/a/b/c");
+        assert_eq!(strip_cg_prefix("/a/b", "/"), Some("a/b"));
+        assert_eq!(strip_cg_prefix("/", "/"), Some(""));
+        assert_eq!(strip_cg_prefix("/ab", "/a"), None);
+    }
+}
