@@ -18,7 +18,7 @@ fn to_value<M: prost::Message + Default + serde::Serialize>(
 /// One framed image file as JSON, decoded by the kind its header names.
 pub fn file_json(path: &Path) -> Result<Value> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name.starts_with("pages-") {
+    if name.starts_with("pages-") || name.starts_with("shmem-") {
         let len = std::fs::metadata(path)
             .map_err(|source| ImageError::Io {
                 path: path.into(),
@@ -33,6 +33,7 @@ pub fn file_json(path: &Path) -> Result<Value> {
         ImageKind::Core => to_value::<pb::TaskCore>(path, kind),
         ImageKind::Mm => to_value::<pb::Mm>(path, kind),
         ImageKind::Fds => to_value::<pb::Fds>(path, kind),
+        ImageKind::Files => to_value::<pb::Files>(path, kind),
         ImageKind::Cgroup => to_value::<pb::CgroupImage>(path, kind),
         ImageKind::Stats => to_value::<pb::Stats>(path, kind),
     }

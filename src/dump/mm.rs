@@ -1,8 +1,12 @@
 //! The address space: VMAs from smaps, present pages from pagemap, their contents
-//! copied into pages-PID.img (page aligned, in VMA order).
+//! copied into pages-PID.img (page aligned, in VMA order). Shared memory objects
+//! (MAP_SHARED anonymous, shared memfd mappings) are saved once per object into
+//! shmem-ID.img at their offset in the object, whichever tasks map them.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 
 use crate::dump::task::TaskState;
 use crate::dump::{DumpCtx, DumpError};
@@ -10,7 +14,6 @@ use crate::error::Result;
 use crate::image::pb::{self, VmaKind};
 use crate::sys::pagemap::{PageInfo, Pagemap, PAGE_SIZE};
 use crate::sys::proc::{MapEntry, Stat};
-use crate::sys::ptrace::Tracee;
 use crate::sys::{mem, proc};
 
 /// A VMA and what to do with it.
@@ -30,13 +33,16 @@ pub fn classify(pid: i32, maps: &[MapEntry]) -> Result<Vec<Vma>> {
             name: m.name.clone(),
             what: what.into(),
         };
+        let shmem = m.shared && (m.name.starts_with("/dev/zero") || m.name.starts_with("/memfd:"));
         let kind = match m.name.as_str() {
             "[vsyscall]" => continue,
             "[vdso]" => VmaKind::VmaVdso,
             "[vvar]" | "[vvar_vclock]" => VmaKind::VmaVvar,
-            n if m.shared && n.starts_with("/dev/zero") => VmaKind::VmaAnonShared,
+            _ if shmem => VmaKind::VmaAnonShared,
             n if n.starts_with("/SYSV") => return Err(unsupported("SysV shared memory").into()),
-            n if n.starts_with("/memfd:") => return Err(unsupported("a memfd mapping").into()),
+            n if n.starts_with("/memfd:") => {
+                return Err(unsupported("a private memfd mapping").into())
+            }
             n if n.ends_with(" (deleted)") => {
                 return Err(unsupported("a mapping of a deleted file").into())
             }
@@ -48,7 +54,7 @@ pub fn classify(pid: i32, maps: &[MapEntry]) -> Result<Vec<Vma>> {
                 }
             }
             n if m.inode != 0 => return Err(unsupported(&format!("a mapping of {n}")).into()),
-            _ if m.shared => VmaKind::VmaAnonShared,
+            _ if m.shared => return Err(unsupported("shared memory of unknown origin").into()),
             _ => VmaKind::VmaAnonPrivate,
         };
         out.push(Vma {
@@ -86,17 +92,28 @@ fn madvise_of(m: &MapEntry) -> Vec<u32> {
     v
 }
 
-/// Copies page runs of the task into `out`, in chunks of at most `buf.len()`.
-struct PageWriter<'a> {
-    pid: i32,
-    out: &'a mut File,
-    path: std::path::PathBuf,
-    buf: Vec<u8>,
-    pages: u64,
+/// Where the pages of a run go: appended to the task's page file, or written at an
+/// offset of a shared memory object's file.
+enum Sink<'a> {
+    Append(&'a mut File),
+    At(&'a File, u64),
 }
 
-impl PageWriter<'_> {
-    fn copy_run(&mut self, vaddr: u64, nr: u64, readable: bool) -> Result<()> {
+/// Copies runs of pages out of a task through one reusable buffer.
+struct PageCopier {
+    pid: i32,
+    buf: Vec<u8>,
+}
+
+impl PageCopier {
+    fn copy_run(
+        &mut self,
+        vaddr: u64,
+        nr: u64,
+        readable: bool,
+        mut sink: Sink<'_>,
+        path: &std::path::Path,
+    ) -> Result<()> {
         let mut done = 0u64;
         while done < nr {
             let chunk = (nr - done).min(self.buf.len() as u64 / PAGE_SIZE);
@@ -112,35 +129,65 @@ impl PageWriter<'_> {
                     iov_base: addr as *mut libc::c_void,
                     iov_len: len,
                 }];
-                let n = mem::readv(self.pid, &mut local, &remote)?;
-                if n != len {
+                if mem::readv(self.pid, &mut local, &remote)? != len {
                     mem::read(self.pid, addr, buf)?;
                 }
             } else {
                 // Not readable by the task (PROT_NONE, ...): /proc/PID/mem can.
                 mem::read(self.pid, addr, buf)?;
             }
-            self.out
-                .write_all(buf)
-                .map_err(|source| DumpError::WritePages {
-                    path: self.path.clone(),
-                    source,
-                })?;
+            let w = match &mut sink {
+                Sink::Append(f) => f.write_all(buf),
+                Sink::At(f, off) => f.write_all_at(buf, *off + done * PAGE_SIZE),
+            };
+            w.map_err(|source| DumpError::WritePages {
+                path: path.into(),
+                source,
+            })?;
             done += chunk;
         }
-        self.pages += nr;
         Ok(())
+    }
+}
+
+/// Shared memory objects met so far, and their page files.
+#[derive(Default)]
+pub struct ShmemTable {
+    pub objs: Vec<pb::Shmem>,
+    files: HashMap<u64, (File, std::path::PathBuf)>,
+}
+
+impl ShmemTable {
+    fn file(
+        &mut self,
+        ctx: &DumpCtx<'_>,
+        id: u64,
+        size: u64,
+    ) -> Result<&(File, std::path::PathBuf)> {
+        match self.objs.iter_mut().find(|o| o.id == id) {
+            Some(o) => o.size = o.size.max(size),
+            None => self.objs.push(pb::Shmem { id, size }),
+        }
+        if !self.files.contains_key(&id) {
+            let path = ctx.dir.file(&crate::image::shmem_file_name(id));
+            let f = File::create(&path).map_err(|source| DumpError::WritePages {
+                path: path.clone(),
+                source,
+            })?;
+            self.files.insert(id, (f, path));
+        }
+        Ok(&self.files[&id])
     }
 }
 
 pub fn collect(
     ctx: &mut DumpCtx<'_>,
-    t: &Tracee,
+    pid: i32,
     stat: &Stat,
     vmas: Vec<Vma>,
     task: &TaskState,
+    shm: &mut ShmemTable,
 ) -> Result<pb::Mm> {
-    let pid = t.pid();
     let started = std::time::Instant::now();
     let pagemap = Pagemap::open(pid)?;
     let path = ctx.dir.file(&crate::image::pages_file_name(pid));
@@ -148,17 +195,14 @@ pub fn collect(
         path: path.clone(),
         source,
     })?;
-    let mut w = PageWriter {
+    let mut copier = PageCopier {
         pid,
-        out: &mut out,
-        path: path.clone(),
         buf: vec![0u8; 4 << 20],
-        pages: 0,
     };
     let mut runs = Vec::new();
     let mut image_vmas = Vec::new();
     let mut info = Vec::new();
-    let mut scanned = 0u64;
+    let (mut scanned, mut pages) = (0u64, 0u64);
     for v in &vmas {
         let m = &v.entry;
         let mut prot = 0;
@@ -171,13 +215,14 @@ pub fn collect(
         if m.exec {
             prot |= libc::PROT_EXEC;
         }
+        let file_backed = matches!(v.kind, VmaKind::VmaFilePrivate | VmaKind::VmaFileShared);
         image_vmas.push(pb::Vma {
             start: m.start,
             end: m.end,
             pgoff: m.offset,
             prot: prot as u32,
             kind: v.kind as i32,
-            path: if matches!(v.kind, VmaKind::VmaFilePrivate | VmaKind::VmaFileShared) {
+            path: if file_backed {
                 m.name.clone()
             } else {
                 String::new()
@@ -189,12 +234,21 @@ pub fn collect(
             madvise: madvise_of(m),
             locked: m.has_flag("lo"),
             file_writable: m.shared && m.has_flag("mw"),
+            shmem_id: if v.kind == VmaKind::VmaAnonShared {
+                m.inode
+            } else {
+                0
+            },
         });
         if matches!(
             v.kind,
             VmaKind::VmaFileShared | VmaKind::VmaVdso | VmaKind::VmaVvar
         ) {
             continue;
+        }
+        let shmem = (v.kind == VmaKind::VmaAnonShared).then(|| m.inode);
+        if let Some(id) = shmem {
+            shm.file(ctx, id, m.offset + (m.end - m.start))?;
         }
         // Pagemap in slices, so a huge VMA does not need a huge buffer.
         let mut at = m.start;
@@ -214,16 +268,30 @@ pub fn collect(
                 }
                 let vaddr = at + first as u64 * PAGE_SIZE;
                 let nr = (i - first) as u64;
-                w.copy_run(vaddr, nr, m.read)?;
-                runs.push(pb::PageRun {
-                    vaddr,
-                    nr_pages: nr,
-                });
+                match shmem {
+                    Some(id) => {
+                        let (f, p) = shm.file(ctx, id, 0)?;
+                        copier.copy_run(
+                            vaddr,
+                            nr,
+                            m.read,
+                            Sink::At(f, m.offset + (vaddr - m.start)),
+                            p,
+                        )?;
+                    }
+                    None => {
+                        copier.copy_run(vaddr, nr, m.read, Sink::Append(&mut out), &path)?;
+                        runs.push(pb::PageRun {
+                            vaddr,
+                            nr_pages: nr,
+                        });
+                    }
+                }
+                pages += nr;
             }
             at = end;
         }
     }
-    let pages = w.pages;
     ctx.stats.pages_written += pages;
     ctx.stats.pages_scanned += scanned;
     ctx.stats.memdump_us += started.elapsed().as_micros() as u64;
@@ -248,9 +316,9 @@ pub fn collect(
             env_end: stat.env_end,
         }),
         vmas: image_vmas,
+        pages: runs.iter().map(|r| r.nr_pages).sum(),
         runs,
         auxv: proc::read_bytes(&format!("/proc/{pid}/auxv"))?,
         exe: proc::readlink(&format!("/proc/{pid}/exe"))?,
-        pages,
     })
 }

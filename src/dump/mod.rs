@@ -1,33 +1,43 @@
 //! Dump: live tasks → images directory.
 //!
 //! Stages, in order:
-//! 1. seize: PTRACE_SEIZE + PTRACE_INTERRUPT; from here on nothing of the task runs;
-//! 2. collect: /proc state, registers, signal state (remote syscalls), memory
-//!    (pagemap + process_vm_readv, written to pages-PID.img), files;
-//! 3. write the images;
-//! 4. kill the task, or (--leave-running) let it go exactly as it was.
+//! 1. freeze (when a freeze cgroup is given): nothing can fork away; every thread is
+//!    attached (PTRACE_SEIZE + PTRACE_INTERRUPT) while frozen, then the cgroup thaws
+//!    and each stops for us without running user code;
+//! 2. seize the tree: every task below the root, every thread of each;
+//! 3. collect each task: /proc state, fds (one table of open files for the whole
+//!    tree, pipe contents), registers, signal state (remote syscalls), memory
+//!    (pagemap + process_vm_readv into pages-PID.img; shared memory once per object);
+//! 4. write the images;
+//! 5. kill the tree, or (--leave-running) let it go exactly as it was.
 //!
-//! Any failure before 4 drops the `Tracee`, which puts back the registers and signal
-//! mask and detaches: the task runs on untouched.
+//! Any failure before 5 drops the tracees, which put back registers and signal masks
+//! and detach: every task runs on untouched (and a frozen group goes back to the
+//! state it had).
 
 mod files;
 mod mm;
 mod task;
+mod tree;
 
+use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::cgroup::FreezeGuard;
 use crate::error::{Error, Result};
 use crate::image::{pb, ImageDir, ImageKind, FORMAT_VERSION};
 use crate::log::{Level, Log};
 use crate::opts::Opts;
 use crate::sys::proc;
-use crate::sys::ptrace::Tracee;
+use crate::sys::ptrace::{StopKind, Tracee};
 use crate::{debug, info};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DumpError {
     #[error("pid {pid}: no such process")]
     NoProcess { pid: i32 },
+    #[error("pid {pid} cannot be seized: {detail}")]
+    Seize { pid: i32, detail: String },
     #[error("pid {pid}: {what} is not supported yet")]
     Unsupported { pid: i32, what: String },
     #[error("pid {pid}: fd {fd} is a {kind} ({path}), which ccr cannot dump yet")]
@@ -47,8 +57,6 @@ pub enum DumpError {
         name: String,
         what: String,
     },
-    #[error("pid {pid} cannot be seized: {detail}")]
-    Seize { pid: i32, detail: String },
     #[error("pid {pid}: no syscall instruction found in its vdso")]
     NoSyscallInsn { pid: i32 },
     #[error("writing {path}: {source}")]
@@ -62,9 +70,9 @@ impl DumpError {
     pub fn errno(&self) -> i32 {
         match self {
             DumpError::NoProcess { .. } => libc::ESRCH,
+            DumpError::Seize { .. } => libc::EPERM,
             DumpError::WritePages { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
             DumpError::NoSyscallInsn { .. } => libc::ENOEXEC,
-            DumpError::Seize { .. } => libc::EPERM,
             _ => libc::EOPNOTSUPP,
         }
     }
@@ -107,7 +115,11 @@ pub fn run(opts: &Opts) -> Result<()> {
         stats: pb::DumpStats::default(),
     };
     let started = Instant::now();
-    info!(ctx.log, "dumping pid {pid} into {}", dir_path.display());
+    info!(
+        ctx.log,
+        "dumping the tree of pid {pid} into {}",
+        dir_path.display()
+    );
 
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
         return Err(DumpError::NoProcess { pid }.into());
@@ -115,37 +127,28 @@ pub fn run(opts: &Opts) -> Result<()> {
     if pid == std::process::id() as i32 {
         return Err(Error::InvalidArgument(format!("pid {pid} is ccr itself")));
     }
-    let tracee = Tracee::seize(pid, false).map_err(|e| match e {
-        crate::sys::SysError::Pid {
-            errno: nix::errno::Errno::ESRCH,
-            ..
-        } => DumpError::NoProcess { pid }.into(),
-        other => Error::from(other),
-    })?;
+    let (guard, attached) = freeze_and_attach(opts)?;
+    let tasks = tree::seize(pid, attached).map_err(|e| seize_error(pid, e))?;
     let frozen = Instant::now();
-    debug!(ctx.log, "seized pid {pid} ({:?})", tracee.stop_kind());
+    debug!(ctx.log, "seized {} tasks", tasks.len());
 
-    let collected = collect(&mut ctx, &tracee);
-    let collected = match collected {
-        Ok(c) => c,
-        Err(e) => {
-            info!(ctx.log, "dump of pid {pid} failed: {e}; leaving it running");
-            drop(tracee);
-            return Err(e);
-        }
-    };
-    if let Err(e) = write_images(&ctx, &collected) {
-        drop(tracee);
-        return Err(e);
-    }
-    if opts.leave_running {
-        tracee.release()?;
-    } else {
-        tracee.kill()?;
-    }
+    let collected =
+        match collect_all(&mut ctx, &tasks).and_then(|c| write_images(&ctx, &c).map(|()| c)) {
+            Ok(c) => c,
+            Err(e) => {
+                info!(
+                    ctx.log,
+                    "dump of pid {pid} failed: {e}; leaving the tree running"
+                );
+                drop(tasks);
+                drop(guard);
+                return Err(e);
+            }
+        };
+    release(opts, tasks, guard)?;
     ctx.stats.frozen_us = frozen.elapsed().as_micros() as u64;
     ctx.stats.total_us = started.elapsed().as_micros() as u64;
-    ctx.stats.tasks = 1;
+    ctx.stats.tasks = collected.inventory.tasks.len() as u32;
     let stats = pb::Stats {
         dump: Some(ctx.stats),
         restore: None,
@@ -158,69 +161,144 @@ pub fn run(opts: &Opts) -> Result<()> {
     Ok(())
 }
 
-/// Everything the images of one task hold.
-pub struct Collected {
-    pub inventory: pb::Inventory,
-    pub core: pb::TaskCore,
-    pub mm: pb::Mm,
-    pub fds: pb::Fds,
+/// A refused PTRACE_SEIZE, explained (someone else traces the task?).
+fn seize_error(pid: i32, e: Error) -> Error {
+    match e {
+        Error::Sys(crate::sys::SysError::Pid {
+            errno: nix::errno::Errno::EPERM,
+            pid: p,
+            ..
+        }) => {
+            let tracer = proc::status(p)
+                .ok()
+                .and_then(|s| s.int("TracerPid").ok())
+                .unwrap_or(0);
+            let detail = if tracer != 0 {
+                format!("it is already traced by pid {tracer}")
+            } else {
+                "permission denied".into()
+            };
+            DumpError::Seize {
+                pid: if p != 0 { p } else { pid },
+                detail,
+            }
+            .into()
+        }
+        Error::Sys(crate::sys::SysError::Pid {
+            errno: nix::errno::Errno::ESRCH,
+            ..
+        }) => DumpError::NoProcess { pid }.into(),
+        other => other,
+    }
 }
 
-fn collect(ctx: &mut DumpCtx<'_>, t: &Tracee) -> Result<Collected> {
-    let pid = t.pid();
-    let stat = proc::stat(pid)?;
-    if stat.num_threads != 1 {
-        return Err(DumpError::Unsupported {
-            pid,
-            what: format!("a multi-threaded process ({} threads)", stat.num_threads),
+/// With a freeze cgroup: freeze it, attach every thread in it, and thaw it again so
+/// the threads stop for us (they stay ptrace-stopped; none runs user code).
+fn freeze_and_attach(opts: &Opts) -> Result<(Option<FreezeGuard>, HashMap<i32, Tracee>)> {
+    let Some(path) = &opts.freeze_cgroup else {
+        return Ok((None, HashMap::new()));
+    };
+    let timeout = opts.freeze_timeout_s.unwrap_or(10);
+    let guard = crate::cgroup::freeze::freeze_for_dump_timeout(path, timeout)?;
+    let mut attached = HashMap::new();
+    for pid in crate::cgroup::tasks_of(path)? {
+        for tid in proc::threads(pid).unwrap_or_default() {
+            if let Ok(t) = Tracee::attach(tid, false) {
+                attached.insert(tid, t);
+            }
         }
-        .into());
     }
-    let children = proc::children(pid, pid)?;
-    if !children.is_empty() {
-        return Err(DumpError::Unsupported {
-            pid,
-            what: format!(
-                "a process with children ({children:?}); process trees are not dumped yet"
-            ),
+    crate::cgroup::freeze::thaw(path, timeout)?;
+    Ok((Some(guard), attached))
+}
+
+/// Lets the tree go (as it was) or kills it; a group frozen before us, or that the
+/// caller wants left frozen, is frozen again before any task could run.
+fn release(opts: &Opts, tasks: Vec<tree::Task>, guard: Option<FreezeGuard>) -> Result<()> {
+    if !opts.leave_running {
+        for task in tasks {
+            let mut threads = task.threads.into_iter();
+            if let Some(leader) = threads.next() {
+                leader.kill()?;
+            }
+            for t in threads {
+                t.kill()?;
+            }
         }
-        .into());
+        return Ok(());
     }
-    let status = proc::status(pid)?;
-    if status.int("Seccomp").unwrap_or(0) != 0 {
-        return Err(DumpError::Unsupported {
-            pid,
-            what: "a seccomp filter".into(),
+    let keep_frozen = guard
+        .as_ref()
+        .is_some_and(|g| g.was_frozen() || opts.leave_stopped);
+    if let (true, Some(g)) = (keep_frozen, &guard) {
+        crate::cgroup::freeze::freeze(g.path(), opts.freeze_timeout_s.unwrap_or(10))?;
+    }
+    for task in tasks {
+        for t in task.threads {
+            t.release()?;
         }
-        .into());
     }
-    let timers = std::fs::read_to_string(format!("/proc/{pid}/timers")).unwrap_or_default();
-    if !timers.trim().is_empty() {
-        return Err(DumpError::Unsupported {
-            pid,
-            what: "POSIX timers (timer_create)".into(),
+    if let (true, Some(g)) = (keep_frozen, guard) {
+        g.keep_frozen();
+    }
+    Ok(())
+}
+
+/// Everything the images hold.
+pub struct Collected {
+    pub inventory: pb::Inventory,
+    pub tasks: Vec<(pb::TaskCore, pb::Mm, pb::Fds)>,
+    pub files: pb::Files,
+}
+
+fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected> {
+    let mut table = files::FileTable::default();
+    let mut shm = mm::ShmemTable::default();
+    let mut out = Vec::new();
+    let my_pidns = std::fs::read_link("/proc/self/ns/pid").ok();
+    let mut xfeatures = 0;
+    for task in tasks.iter().filter(|t| !t.entry.zombie) {
+        let pid = task.pid();
+        if std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok() != my_pidns {
+            return Err(DumpError::Unsupported {
+                pid,
+                what: "a task in another PID namespace".into(),
+            }
+            .into());
         }
-        .into());
+        let stat = proc::stat(pid)?;
+        let status = proc::status(pid)?;
+        if status.int("Seccomp").unwrap_or(0) != 0 {
+            return Err(DumpError::Unsupported {
+                pid,
+                what: "a seccomp filter".into(),
+            }
+            .into());
+        }
+        let timers = std::fs::read_to_string(format!("/proc/{pid}/timers")).unwrap_or_default();
+        if !timers.trim().is_empty() {
+            return Err(DumpError::Unsupported {
+                pid,
+                what: "POSIX timers (timer_create)".into(),
+            }
+            .into());
+        }
+        // Files first: the cheapest way to find out early that we cannot dump.
+        let fds = table.collect_task(ctx, pid)?;
+        let maps = proc::smaps(pid)?;
+        let vmas = mm::classify(pid, &maps)?;
+        let mut state = task::collect(ctx, &task.threads, &stat, &status, &maps)?;
+        if let StopKind::GroupStop(sig) = task.leader().stop_kind() {
+            state.core.stop_signal = sig;
+        }
+        let mm = mm::collect(ctx, pid, &stat, vmas, &state, &mut shm)?;
+        xfeatures = crate::image::convert::xstate_features(&state.core.threads[0].xstate);
+        out.push((state.core, mm, fds));
     }
-    // Files first: the cheapest way to find out early that we cannot dump.
-    let fds = files::collect(ctx, pid)?;
-    let maps = proc::smaps(pid)?;
-    let vmas = mm::classify(pid, &maps)?;
-    let mut core = task::collect(ctx, t, &stat, &status, &maps)?;
-    if let crate::sys::ptrace::StopKind::GroupStop(sig) = t.stop_kind() {
-        core.core.stop_signal = sig;
-    }
-    let mm = mm::collect(ctx, t, &stat, vmas, &core)?;
     let inventory = pb::Inventory {
         format_version: FORMAT_VERSION,
-        root_pid: pid,
-        tasks: vec![pb::TaskEntry {
-            pid,
-            ppid: stat.ppid,
-            pgid: stat.pgid,
-            sid: stat.sid,
-            threads: vec![pid],
-        }],
+        root_pid: tasks[0].pid(),
+        tasks: tasks.iter().map(|t| t.entry.clone()).collect(),
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .unwrap_or_default()
             .trim()
@@ -231,26 +309,27 @@ fn collect(ctx: &mut DumpCtx<'_>, t: &Tracee) -> Result<Collected> {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0),
         has_cgroups: false,
-        xfeatures: core
-            .core
-            .threads
-            .first()
-            .map(|th| crate::image::convert::xstate_features(&th.xstate))
-            .unwrap_or(0),
+        xfeatures,
+    };
+    let files = pb::Files {
+        files: table.files,
+        pipes: table.pipes,
+        shmems: shm.objs,
     };
     Ok(Collected {
         inventory,
-        core: core.core,
-        mm,
-        fds,
+        tasks: out,
+        files,
     })
 }
 
 fn write_images(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
-    let pid = c.inventory.root_pid;
-    ctx.dir.write(ImageKind::Core, Some(pid), &c.core)?;
-    ctx.dir.write(ImageKind::Mm, Some(pid), &c.mm)?;
-    ctx.dir.write(ImageKind::Fds, Some(pid), &c.fds)?;
+    for (core, mm, fds) in &c.tasks {
+        ctx.dir.write(ImageKind::Core, Some(core.pid), core)?;
+        ctx.dir.write(ImageKind::Mm, Some(core.pid), mm)?;
+        ctx.dir.write(ImageKind::Fds, Some(core.pid), fds)?;
+    }
+    ctx.dir.write(ImageKind::Files, None, &c.files)?;
     // The inventory last: a directory without it is not a complete checkpoint.
     ctx.dir.write(ImageKind::Inventory, None, &c.inventory)?;
     Ok(())

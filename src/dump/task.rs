@@ -1,5 +1,7 @@
 //! Per-task state other than memory and files: registers, signal state, identity,
-//! limits. What only the task can report comes from remote syscalls.
+//! limits. What only the task can report comes from remote syscalls: process-wide
+//! state through the leader, per-thread state through each thread, all sharing one
+//! scratch page mapped for the occasion.
 
 use crate::dump::{DumpCtx, DumpError};
 use crate::error::Result;
@@ -50,45 +52,69 @@ fn siginfo_entries(raw: Vec<[u8; SIGINFO_SIZE]>) -> Vec<pb::PendingSignal> {
         .collect()
 }
 
-pub fn collect(
-    ctx: &mut DumpCtx<'_>,
-    t: &Tracee,
-    stat: &Stat,
-    status: &Status,
-    maps: &[MapEntry],
-) -> Result<TaskState> {
-    let pid = t.pid();
+/// Registers and the per-thread signal state ptrace can read directly.
+fn thread_regs(t: &Tracee, pid: i32) -> Result<pb::ThreadCore> {
     let regs = t.regs()?;
-    let xstate = t.xstate()?;
-    let blocked = t.sigmask()?;
-    let pending = siginfo_entries(t.pending_siginfo(false)?);
-    let pending_shared = siginfo_entries(t.pending_siginfo(true)?);
     let rseq = t.rseq()?.map(|c| pb::Rseq {
         pointer: c.rseq_abi_pointer,
         size: c.rseq_abi_size,
         flags: c.flags,
         signature: c.signature,
     });
+    let comm =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{}/comm", t.pid())).unwrap_or_default();
+    Ok(pb::ThreadCore {
+        tid: t.pid(),
+        regs: Some(convert::regs_to_pb(&regs)),
+        xstate: t.xstate()?,
+        blocked: t.sigmask()?,
+        pending: siginfo_entries(t.pending_siginfo(false)?),
+        rseq,
+        comm: comm.trim_end().to_string(),
+        ..Default::default()
+    })
+}
+
+pub fn collect(
+    ctx: &mut DumpCtx<'_>,
+    threads: &[Tracee],
+    stat: &Stat,
+    status: &Status,
+    maps: &[MapEntry],
+) -> Result<TaskState> {
+    let leader = &threads[0];
+    let pid = leader.pid();
+    let mut cores = Vec::new();
+    for t in threads {
+        cores.push(thread_regs(t, pid)?);
+    }
+    let pending_shared = siginfo_entries(leader.pending_siginfo(true)?);
 
     let ip = find_syscall_insn(pid, maps)?;
-    let mut r = Remote::start(t, ip)?;
+    let mut r = Remote::start(leader, ip)?;
+    let prot = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+    let flags = (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u64;
     let scratch = r.syscall(
         "mmap(scratch)",
         libc::SYS_mmap,
-        [
-            0,
-            4096,
-            (libc::PROT_READ | libc::PROT_WRITE) as u64,
-            (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u64,
-            u64::MAX,
-            0,
-        ],
+        [0, 4096, prot, flags, u64::MAX, 0],
     )?;
-    r.set_scratch(Some(Scratch {
+    let sc = Scratch {
         addr: scratch,
         len: 4096,
-    }));
-    let out = remote_state(&mut r);
+    };
+    r.set_scratch(Some(sc));
+    let out = (|| -> Result<RemoteState> {
+        let st = remote_state(&mut r)?;
+        thread_remote_state(&mut r, &mut cores[0])?;
+        for (t, core) in threads[1..].iter().zip(cores[1..].iter_mut()) {
+            let mut tr = Remote::start(t, ip)?;
+            tr.set_scratch(Some(sc));
+            thread_remote_state(&mut tr, core)?;
+            tr.finish(None, None, true)?;
+        }
+        Ok(st)
+    })();
     // The scratch page goes whatever happened; then registers and mask go back.
     let unmapped = r.syscall(
         "munmap(scratch)",
@@ -119,43 +145,33 @@ pub fn collect(
         securebits: remote.securebits,
         no_new_privs: status.int("NoNewPrivs")? != 0,
     };
-    let personality = std::fs::read_to_string(format!("/proc/{pid}/personality"))
+    let personality_path = format!("/proc/{pid}/personality");
+    let personality = std::fs::read_to_string(&personality_path)
         .ok()
         .and_then(|s| u32::from_str_radix(s.trim(), 16).ok())
         .ok_or_else(|| SysError::Parse {
-            path: format!("/proc/{pid}/personality").into(),
+            path: personality_path.into(),
             detail: "not hex".into(),
         })?;
     let rlimits = proc::limits(pid)?
         .into_iter()
         .map(|(resource, cur, max)| pb::Rlimit { resource, cur, max })
         .collect();
-
-    let thread = pb::ThreadCore {
-        tid: pid,
-        regs: Some(convert::regs_to_pb(&regs)),
-        xstate,
-        blocked,
-        pending,
-        altstack: Some(remote.altstack),
-        rseq,
-        clear_child_tid: remote.clear_child_tid,
-        robust_list: remote.robust_list.0,
-        robust_list_len: remote.robust_list.1,
-        comm: stat.comm.clone(),
-    };
-    crate::debug!(
-        ctx.log,
-        "pid {pid}: ip {:#x} sp {:#x} orig_ax {} ax {:#x}",
-        regs.rip,
-        regs.rsp,
-        regs.orig_rax as i64,
-        regs.rax
-    );
+    if let Some(r0) = cores[0].regs.as_ref() {
+        crate::debug!(
+            ctx.log,
+            "pid {pid}: ip {:#x} sp {:#x} orig_ax {} ax {:#x}, {} threads",
+            r0.ip,
+            r0.sp,
+            r0.orig_ax as i64,
+            r0.ax,
+            cores.len()
+        );
+    }
     let core = pb::TaskCore {
         pid,
         comm: stat.comm.clone(),
-        threads: vec![thread],
+        threads: cores,
         sigactions: remote.sigactions,
         pending_shared,
         creds: Some(creds),
@@ -177,12 +193,38 @@ pub fn collect(
     })
 }
 
+/// Per-thread state only the thread can tell: its altstack, clear_child_tid and
+/// robust list.
+fn thread_remote_state(r: &mut Remote<'_>, core: &mut pb::ThreadCore) -> Result<()> {
+    let s = r.scratch_addr(0)?;
+    r.syscall("sigaltstack", libc::SYS_sigaltstack, [0, s, 0, 0, 0, 0])?;
+    let b = r.get(0, 24)?;
+    let flags = i32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+    core.altstack = Some(pb::AltStack {
+        sp: u64_at(&b, 0),
+        flags,
+        size: u64_at(&b, 16),
+    });
+    r.syscall(
+        "prctl(PR_GET_TID_ADDRESS)",
+        libc::SYS_prctl,
+        [kernel::PR_GET_TID_ADDRESS as u64, s, 0, 0, 0, 0],
+    )?;
+    core.clear_child_tid = u64_at(&r.get(0, 8)?, 0);
+    r.syscall(
+        "get_robust_list",
+        libc::SYS_get_robust_list,
+        [0, s, s + 8, 0, 0, 0],
+    )?;
+    let b = r.get(0, 16)?;
+    core.robust_list = u64_at(&b, 0);
+    core.robust_list_len = u64_at(&b, 8);
+    Ok(())
+}
+
 struct RemoteState {
     sigactions: Vec<pb::SigAction>,
-    altstack: pb::AltStack,
     itimers: Vec<pb::ITimer>,
-    clear_child_tid: u64,
-    robust_list: (u64, u64),
     brk: u64,
     pdeath_signal: i32,
     timer_slack_ns: u64,
@@ -190,7 +232,7 @@ struct RemoteState {
     securebits: u32,
 }
 
-/// The state only the task can tell, through remote syscalls into the scratch page.
+/// Process-wide state only the task can tell, through the leader.
 fn remote_state(r: &mut Remote<'_>) -> Result<RemoteState> {
     let s = r.scratch_addr(0)?;
     let mut sigactions = Vec::new();
@@ -212,13 +254,6 @@ fn remote_state(r: &mut Remote<'_>) -> Result<RemoteState> {
             sigactions.push(sa);
         }
     }
-    r.syscall("sigaltstack", libc::SYS_sigaltstack, [0, s, 0, 0, 0, 0])?;
-    let b = r.get(0, 24)?;
-    let altstack = pb::AltStack {
-        sp: u64_at(&b, 0),
-        flags: i32::from_le_bytes(b[8..12].try_into().expect("4 bytes")),
-        size: u64_at(&b, 16),
-    };
     let mut itimers = Vec::new();
     for which in [libc::ITIMER_REAL, libc::ITIMER_VIRTUAL, libc::ITIMER_PROF] {
         r.syscall(
@@ -237,19 +272,6 @@ fn remote_state(r: &mut Remote<'_>) -> Result<RemoteState> {
             });
         }
     }
-    r.syscall(
-        "prctl(PR_GET_TID_ADDRESS)",
-        libc::SYS_prctl,
-        [kernel::PR_GET_TID_ADDRESS as u64, s, 0, 0, 0, 0],
-    )?;
-    let clear_child_tid = u64_at(&r.get(0, 8)?, 0);
-    r.syscall(
-        "get_robust_list",
-        libc::SYS_get_robust_list,
-        [0, s, s + 8, 0, 0, 0],
-    )?;
-    let b = r.get(0, 16)?;
-    let robust_list = (u64_at(&b, 0), u64_at(&b, 8));
     let brk = r.syscall("brk", libc::SYS_brk, [0; 6])?;
     r.syscall(
         "prctl(PR_GET_PDEATHSIG)",
@@ -257,27 +279,15 @@ fn remote_state(r: &mut Remote<'_>) -> Result<RemoteState> {
         [kernel::PR_GET_PDEATHSIG as u64, s, 0, 0, 0, 0],
     )?;
     let pdeath_signal = i32::from_le_bytes(r.get(0, 4)?.try_into().expect("4 bytes"));
-    let timer_slack_ns = r.syscall(
-        "prctl(PR_GET_TIMERSLACK)",
-        libc::SYS_prctl,
-        [kernel::PR_GET_TIMERSLACK as u64, 0, 0, 0, 0, 0],
-    )?;
-    let dumpable = r.syscall(
-        "prctl(PR_GET_DUMPABLE)",
-        libc::SYS_prctl,
-        [kernel::PR_GET_DUMPABLE as u64, 0, 0, 0, 0, 0],
-    )? as i32;
-    let securebits = r.syscall(
-        "prctl(PR_GET_SECUREBITS)",
-        libc::SYS_prctl,
-        [kernel::PR_GET_SECUREBITS as u64, 0, 0, 0, 0, 0],
-    )? as u32;
+    let prctl = |r: &mut Remote<'_>, name, op: u32| {
+        r.syscall(name, libc::SYS_prctl, [op as u64, 0, 0, 0, 0, 0])
+    };
+    let timer_slack_ns = prctl(r, "prctl(PR_GET_TIMERSLACK)", kernel::PR_GET_TIMERSLACK)?;
+    let dumpable = prctl(r, "prctl(PR_GET_DUMPABLE)", kernel::PR_GET_DUMPABLE)? as i32;
+    let securebits = prctl(r, "prctl(PR_GET_SECUREBITS)", kernel::PR_GET_SECUREBITS)? as u32;
     Ok(RemoteState {
         sigactions,
-        altstack,
         itimers,
-        clear_child_tid,
-        robust_list,
         brk,
         pdeath_signal,
         timer_slack_ns,

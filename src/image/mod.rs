@@ -83,8 +83,10 @@ pub enum ImageKind {
     Core,
     /// Per task: VMAs, mm fields, page runs.
     Mm,
-    /// Per task: open files.
+    /// Per task: fd numbers and the open files they refer to.
     Fds,
+    /// Every open file description, pipe contents, shared memory objects.
+    Files,
     /// The container's cgroups.
     Cgroup,
     /// Timings of dump and restore.
@@ -92,11 +94,12 @@ pub enum ImageKind {
 }
 
 impl ImageKind {
-    pub const ALL: [ImageKind; 6] = [
+    pub const ALL: [ImageKind; 7] = [
         ImageKind::Inventory,
         ImageKind::Core,
         ImageKind::Mm,
         ImageKind::Fds,
+        ImageKind::Files,
         ImageKind::Cgroup,
         ImageKind::Stats,
     ];
@@ -107,6 +110,7 @@ impl ImageKind {
             ImageKind::Core => *b"CORE",
             ImageKind::Mm => *b"MMAP",
             ImageKind::Fds => *b"FDS_",
+            ImageKind::Files => *b"FILE",
             ImageKind::Cgroup => *b"CGRP",
             ImageKind::Stats => *b"STAT",
         }
@@ -119,6 +123,7 @@ impl ImageKind {
             ImageKind::Core => "core",
             ImageKind::Mm => "mm",
             ImageKind::Fds => "fds",
+            ImageKind::Files => "files",
             ImageKind::Cgroup => "cgroup",
             ImageKind::Stats => "stats",
         }
@@ -150,6 +155,11 @@ impl ImageKind {
 /// The raw page file of one task.
 pub fn pages_file_name(pid: i32) -> String {
     format!("pages-{pid}.img")
+}
+
+/// The raw contents of one shared memory object (sparse, at object offsets).
+pub fn shmem_file_name(id: u64) -> String {
+    format!("shmem-{id}.img")
 }
 
 /// An images directory.

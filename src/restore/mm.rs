@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use crate::error::Result;
 use crate::image::pb::{self, VmaKind};
-use crate::restore::child::Spawned;
+use crate::restore::fork::Spawned;
 use crate::restore::{RestoreCtx, RestoreError, TaskImages};
 use crate::sys::remote::Remote;
 use crate::sys::{bytes_of, kernel, proc, trampoline};
@@ -100,8 +100,17 @@ pub fn rebuild(
                 (u64::MAX, 0)
             }
             VmaKind::VmaAnonShared => {
-                flags |= (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u64;
-                (u64::MAX, 0)
+                flags |= libc::MAP_SHARED as u64;
+                let fd = sp.shmem_fds.get(&v.shmem_id).copied().ok_or_else(|| {
+                    RestoreError::Unsupported {
+                        pid,
+                        what: format!(
+                            "mapping {:#x} of shared memory {} without saved contents",
+                            v.start, v.shmem_id
+                        ),
+                    }
+                })?;
+                (fd as u64, v.pgoff)
             }
             VmaKind::VmaFilePrivate | VmaKind::VmaFileShared => {
                 let shared = kind == VmaKind::VmaFileShared;

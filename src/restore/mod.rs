@@ -2,33 +2,37 @@
 //!
 //! Stages, in order (each comment says why it comes where it does):
 //! 1. read and check every image before touching anything;
-//! 2. wait until the saved PID is free (PID 1 reaps orphans late);
-//! 3. clone3 with set_tid: the child (a copy of ccr) reopens the task's files at their
-//!    numbers, its cwd and umask, maps the trampoline, reports, and blocks in read();
-//! 4. cgroups: the child is placed in its saved cgroups before any restored code runs;
-//! 5. seize it; from now on it only moves through remote syscalls;
-//! 6. address space: drop ccr's mappings (rseq first, or the kernel faults writing
-//!    the old rseq area), vdso back at its address, every VMA, its pages, final
-//!    protections, mm fields;
-//! 7. signals, timers, rseq, names, pending signals; ccr's own fds closed;
-//! 8. limits, then credentials last (they may take away what the steps above need);
-//! 9. trampoline unmapped, registers and xstate and signal mask set, detach.
+//! 2. wait until the saved PIDs are free (PID 1 reaps orphans late);
+//! 3. cgroups (when the checkpoint has them): created and configured before any
+//!    task exists, so tasks can be placed into them;
+//! 4. shared resources (open files, pipes, shared memory) created once in ccr;
+//! 5. the tree forked top-down by restore children (copies of ccr) with clone3 +
+//!    set_tid; each puts its fds in place, maps a trampoline and blocks;
+//! 6. each task placed in its saved cgroups before any restored code runs;
+//! 7. every task seized; from now on they only move through remote syscalls;
+//! 8. per task: address space (ccr's mappings out, rseq first; vdso, VMAs, pages,
+//!    protections, mm fields), signal state, limits, threads (remote clone3), each
+//!    thread's own state, credentials last, trampoline out, registers in;
+//! 9. process groups joined, then every task released at once.
 //!
-//! A failure anywhere kills the child: nothing half-restored is left behind.
+//! A failure anywhere kills every task created: nothing half-restored is left, and
+//! the cgroups this run created are removed.
 
-mod child;
+mod fork;
 mod mm;
+mod shared;
 mod task;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::image::{pb, ImageDir, ImageKind};
 use crate::log::{Level, Log};
-use crate::opts::Opts;
+use crate::opts::{ManageCgroups, Opts};
 use crate::sys::process::{self, PidState};
 use crate::sys::ptrace::Tracee;
-use crate::sys::{trampoline, SysError};
+use crate::sys::SysError;
 use crate::{debug, info};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +45,7 @@ pub enum RestoreError {
     PidBusy { pid: i32, secs: u64 },
     #[error("pid {pid}: restore child failed: {detail}")]
     Child { pid: i32, detail: String },
-    #[error("pid {pid}: {what}")]
+    #[error("pid {pid}: {what} cannot be restored yet")]
     Unsupported { pid: i32, what: String },
     #[error("pid {pid}: vdso came back at {got:#x}, expected {want:#x}")]
     VdsoMoved { pid: i32, got: u64, want: u64 },
@@ -52,6 +56,8 @@ pub enum RestoreError {
         got: u64,
         want: u64,
     },
+    #[error("pid {pid}: thread {tid} came back as {got}")]
+    ThreadId { pid: i32, tid: i32, got: i32 },
 }
 
 impl RestoreError {
@@ -65,7 +71,7 @@ impl RestoreError {
     }
 }
 
-/// The images of one task, read and checked.
+/// The images of one live task, read and checked.
 pub struct TaskImages {
     pub pid: i32,
     pub core: pb::TaskCore,
@@ -79,6 +85,23 @@ pub struct RestoreCtx<'a> {
     pub log: Log,
     pub dir: ImageDir,
     pub stats: pb::RestoreStats,
+}
+
+/// Every task this run created, killed on drop unless released.
+struct Created {
+    pids: Vec<i32>,
+    released: bool,
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        for &pid in &self.pids {
+            let _ = process::kill(pid, libc::SIGKILL);
+        }
+    }
 }
 
 /// Restores; with `child_of_caller` the root task becomes a child of our parent
@@ -111,54 +134,122 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
         .into());
     }
     let inv: pb::Inventory = ctx.dir.read(ImageKind::Inventory, None)?;
-    let pid = inv.root_pid;
-    if inv.tasks.len() != 1 {
-        return Err(RestoreError::Unsupported {
-            pid,
-            what: format!("a tree of {} tasks", inv.tasks.len()),
+    let root = inv.root_pid;
+    if inv.tasks.first().map(|t| t.pid) != Some(root) {
+        return Err(crate::image::ImageError::Corrupt {
+            path: ctx.dir.file("inventory.img"),
+            detail: "the first task is not the root".into(),
         }
         .into());
     }
-    let img = read_task(&ctx.dir, pid)?;
-    check_cpu(pid, &inv, &img)?;
-    info!(ctx.log, "restoring pid {pid} from {}", dir_path.display());
+    let mut images = HashMap::new();
+    for t in inv.tasks.iter().filter(|t| !t.zombie) {
+        let img = read_task(&ctx.dir, t.pid)?;
+        check_cpu(t.pid, &inv, &img)?;
+        images.insert(t.pid, img);
+    }
+    let files: pb::Files = ctx.dir.read(ImageKind::Files, None)?;
+    info!(
+        ctx.log,
+        "restoring {} tasks (root {root}) from {}",
+        inv.tasks.len(),
+        dir_path.display()
+    );
 
     let waited = Instant::now();
-    wait_pid_free(pid)?;
+    for t in &inv.tasks {
+        wait_pid_free(t.pid)?;
+    }
     ctx.stats.pid_wait_us = waited.elapsed().as_micros() as u64;
+
+    let cgroups = if ctx.dir.exists(ImageKind::Cgroup, None)
+        && opts.manage_cgroups != ManageCgroups::Ignore
+    {
+        Some(crate::cgroup::api::restore_plan(opts)?)
+    } else {
+        None
+    };
+
     let forked = Instant::now();
-    let spawned = child::spawn(&mut ctx, &img, child_of_caller)?;
+    let max_fd = images
+        .values()
+        .flat_map(|i| i.fds.fds.iter().map(|f| f.fd))
+        .max()
+        .unwrap_or(2);
+    let base = (max_fd + 1).max(64);
+    let inherited = shared::prepare(&ctx.dir, &files, base)?;
+    // Declared before `created`, so they drop after it: on failure every task is
+    // killed first and only then are the (dead) tracees let go.
+    let mut leaders: Vec<(i32, Tracee)> = Vec::new();
+    let mut threads: Vec<Tracee> = Vec::new();
+    let tree = fork::spawn(&inv.tasks, &images, &inherited, base, child_of_caller)?;
+    let mut created = Created {
+        pids: inv.tasks.iter().map(|t| t.pid).collect(),
+        released: false,
+    };
+    drop(inherited);
     ctx.stats.fork_us = forked.elapsed().as_micros() as u64;
     debug!(
         ctx.log,
-        "pid {pid}: child up, trampoline at {:#x}", spawned.trampoline
+        "{} tasks forked in {} us",
+        tree.spawned.len(),
+        ctx.stats.fork_us
     );
 
-    // From here a failure must kill the child.
-    let tracee = match Tracee::seize(pid, true) {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = process::kill(pid, libc::SIGKILL);
-            return Err(e.into());
+    if let Some(plan) = &cgroups {
+        for t in inv.tasks.iter().filter(|t| !t.zombie) {
+            plan.place_task(t.pid, t.pid)?;
         }
-    };
-    match rebuild(&mut ctx, &tracee, &img, &spawned) {
-        Ok(()) if img.core.stop_signal != 0 => tracee.detach_stopped(img.core.stop_signal)?,
-        Ok(()) => tracee.detach()?,
-        Err(e) => {
-            info!(ctx.log, "restore of pid {pid} failed: {e}; killing it");
-            let _ = tracee.kill();
-            return Err(e);
+    }
+    for t in inv.tasks.iter().filter(|t| !t.zombie) {
+        leaders.push((t.pid, Tracee::seize(t.pid, true)?));
+    }
+    let mem_started = Instant::now();
+    for (pid, leader) in &leaders {
+        let e = inv
+            .tasks
+            .iter()
+            .find(|t| t.pid == *pid)
+            .expect("a task of the inventory");
+        threads.extend(task::rebuild(
+            &mut ctx,
+            leader,
+            &images[pid],
+            e,
+            &tree.spawned[pid],
+        )?);
+    }
+    ctx.stats.memrestore_us = mem_started.elapsed().as_micros() as u64;
+    // Release: threads first, then the leaders, all at once at the end.
+    for t in threads.drain(..) {
+        t.detach()?;
+    }
+    for (pid, leader) in leaders.drain(..) {
+        let stop = images[&pid].core.stop_signal;
+        if stop != 0 {
+            leader.detach_stopped(stop)?;
+        } else {
+            leader.detach()?;
         }
+    }
+    created.released = true;
+    if let Some(mut plan) = cgroups {
+        plan.apply_freeze_states()?;
+        plan.commit();
     }
     ctx.stats.total_us = started.elapsed().as_micros() as u64;
-    ctx.stats.tasks = 1;
-    info!(ctx.log, "pid {pid} restored in {} us", ctx.stats.total_us);
+    ctx.stats.tasks = inv.tasks.len() as u32;
+    info!(
+        ctx.log,
+        "{} tasks restored in {} us",
+        inv.tasks.len(),
+        ctx.stats.total_us
+    );
     save_stats(&ctx);
     if let Some(p) = &opts.pidfile {
-        std::fs::write(p, format!("{pid}\n")).map_err(SysError::path("write pidfile", p))?;
+        std::fs::write(p, format!("{root}\n")).map_err(SysError::path("write pidfile", p))?;
     }
-    Ok(pid)
+    Ok(root)
 }
 
 fn save_stats(ctx: &RestoreCtx<'_>) {
@@ -187,10 +278,14 @@ fn read_task(dir: &ImageDir, pid: i32) -> Result<TaskImages> {
         }
         .into());
     }
-    if core.threads.len() != 1 || core.threads[0].regs.is_none() {
+    if core.threads.is_empty()
+        || core.threads.iter().any(|t| t.regs.is_none())
+        || core.threads[0].tid != pid
+    {
+        let path = dir.file(&ImageKind::Core.file_name(Some(pid)));
         return Err(crate::image::ImageError::Corrupt {
-            path: dir.file(&ImageKind::Core.file_name(Some(pid))),
-            detail: "no thread registers".into(),
+            path,
+            detail: "threads without registers".into(),
         }
         .into());
     }
@@ -203,28 +298,29 @@ fn read_task(dir: &ImageDir, pid: i32) -> Result<TaskImages> {
     })
 }
 
-/// The xstate must fit this CPU: same features, same size.
+/// The xstate must fit this CPU.
 fn check_cpu(pid: i32, inv: &pb::Inventory, img: &TaskImages) -> Result<()> {
     let here = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let xs = &img.core.threads[0].xstate;
-    if xs.len() < 576 {
-        return Err(RestoreError::Unsupported {
-            pid,
-            what: format!("xstate of {} bytes", xs.len()),
+    for th in &img.core.threads {
+        if th.xstate.len() < 576 {
+            return Err(RestoreError::Unsupported {
+                pid,
+                what: format!("an xstate of {} bytes", th.xstate.len()),
+            }
+            .into());
         }
-        .into());
     }
     if inv.xfeatures & (1 << 2) != 0 && !here.contains(" avx") {
         return Err(RestoreError::Unsupported {
             pid,
-            what: "AVX state from a CPU with AVX; this one has none".into(),
+            what: "AVX state on a CPU without AVX".into(),
         }
         .into());
     }
     Ok(())
 }
 
-/// Waits for the PID to come free: a dumped-and-killed task may still be a zombie
+/// Waits for a PID to come free: a dumped-and-killed task may still be a zombie
 /// until its parent (often PID 1, late) reaps it. A live process is an error at once.
 fn wait_pid_free(pid: i32) -> Result<()> {
     let limit = Duration::from_secs(10);
@@ -243,35 +339,6 @@ fn wait_pid_free(pid: i32) -> Result<()> {
             PidState::Zombie => std::thread::sleep(Duration::from_millis(5)),
         }
     }
-}
-
-fn rebuild(
-    ctx: &mut RestoreCtx<'_>,
-    t: &Tracee,
-    img: &TaskImages,
-    sp: &child::Spawned,
-) -> Result<()> {
-    let mut r = crate::sys::remote::Remote::start(t, sp.trampoline)?;
-    r.set_scratch(Some(crate::sys::remote::Scratch {
-        addr: sp.trampoline + trampoline::SCRATCH_OFFSET,
-        len: (trampoline::TRAMPOLINE_SIZE - trampoline::SCRATCH_OFFSET) as usize,
-    }));
-    let mem_started = Instant::now();
-    mm::rebuild(ctx, &mut r, img, sp)?;
-    ctx.stats.memrestore_us = mem_started.elapsed().as_micros() as u64;
-    task::restore(ctx, &mut r, img, sp)?;
-    // Last remote call: the trampoline itself goes. The task stops at syscall exit
-    // and never executes from the unmapped page again.
-    r.syscall(
-        "munmap(trampoline)",
-        libc::SYS_munmap,
-        [sp.trampoline, trampoline::TRAMPOLINE_SIZE, 0, 0, 0, 0],
-    )?;
-    let th = &img.core.threads[0];
-    let regs = crate::image::convert::regs_from_pb(th.regs.as_ref().expect("checked in read_task"));
-    t.set_xstate(&th.xstate)?;
-    r.finish(Some(&regs), Some(th.blocked), false)?;
-    Ok(())
 }
 
 /// Waits for a restored child and returns its exit status as a shell would

@@ -49,6 +49,15 @@ pub fn move_fd(fd: RawFd, target: RawFd, cloexec: bool) -> SysResult<()> {
     Ok(())
 }
 
+/// Duplicates `fd` onto exactly `target` (dup3), keeping `fd`.
+pub fn dup_to(fd: RawFd, target: RawFd, cloexec: bool) -> SysResult<()> {
+    // SAFETY: dup3 on fds this process owns.
+    check("dup3", "", unsafe {
+        libc::dup3(fd, target, if cloexec { libc::O_CLOEXEC } else { 0 })
+    })?;
+    Ok(())
+}
+
 /// Duplicates `fd` to the lowest number ≥ `min` (close-on-exec).
 pub fn dup_at_least(fd: RawFd, min: RawFd) -> SysResult<RawFd> {
     // SAFETY: fcntl on an fd we own with integer arguments.
@@ -144,4 +153,109 @@ pub fn write_all(fd: RawFd, data: &[u8]) {
         }
         off += n as usize;
     }
+}
+
+/// A new anonymous shared memory file (memfd) of `size` bytes.
+pub fn memfd(name: &str, size: u64) -> SysResult<RawFd> {
+    let c = cpath(name)?;
+    // SAFETY: valid C string; flags 0 (the fd is inherited by the restore children).
+    let fd = unsafe { libc::memfd_create(c.as_ptr(), 0) };
+    if fd < 0 {
+        return Err(SysError::Call {
+            call: "memfd_create",
+            errno: Errno::last(),
+        });
+    }
+    // SAFETY: ftruncate on the fd just created.
+    if unsafe { libc::ftruncate(fd, size as libc::off_t) } != 0 {
+        close(fd);
+        return Err(SysError::Call {
+            call: "ftruncate(memfd)",
+            errno: Errno::last(),
+        });
+    }
+    Ok(fd)
+}
+
+/// Makes `fd` close-on-exec or not (F_SETFD).
+pub fn set_cloexec(fd: RawFd, on: bool) -> SysResult<()> {
+    // SAFETY: fcntl with integer arguments.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) } < 0 {
+        return Err(SysError::Call {
+            call: "fcntl(F_SETFD)",
+            errno: Errno::last(),
+        });
+    }
+    Ok(())
+}
+
+/// Starts a new session (the restored task was a session leader).
+pub fn setsid() -> SysResult<()> {
+    // SAFETY: setsid has no arguments.
+    if unsafe { libc::setsid() } < 0 {
+        return Err(SysError::Call {
+            call: "setsid",
+            errno: Errno::last(),
+        });
+    }
+    Ok(())
+}
+
+/// SIGCHLD back to its default action and unblocked, so the children a restore
+/// child creates are neither reaped automatically (SIG_IGN) nor signalled to it.
+pub fn default_sigchld() {
+    // SAFETY: plain signal-disposition calls with valid arguments.
+    unsafe {
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Ends the calling process the way a saved zombie ended: exit code or signal.
+pub fn exit_like(wait_status: i32) -> ! {
+    // SAFETY: ending the current process; the signal path resets the disposition
+    // first so the signal is fatal, and disables core dumps.
+    unsafe {
+        if libc::WIFSIGNALED(wait_status) {
+            let sig = libc::WTERMSIG(wait_status);
+            let rl = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &rl);
+            libc::signal(sig, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::kill(libc::getpid(), sig);
+        }
+        libc::_exit(libc::WEXITSTATUS(wait_status))
+    }
+}
+
+/// Waits up to `ms` for `fd` to become readable; false on timeout.
+pub fn poll_readable(fd: RawFd, ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, ms) > 0 }
+}
+
+/// setpgid(2).
+pub fn setpgid(pid: i32, pgid: i32) -> SysResult<()> {
+    // SAFETY: setpgid with integer arguments.
+    if unsafe { libc::setpgid(pid, pgid) } < 0 {
+        return Err(SysError::Call {
+            call: "setpgid",
+            errno: Errno::last(),
+        });
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod helper;
 pub mod kernel;
 pub mod mem;
 pub mod pagemap;
+pub mod pipe;
 pub mod proc;
 pub mod process;
 pub mod ptrace;

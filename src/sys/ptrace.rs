@@ -72,6 +72,14 @@ impl Tracee {
     /// PTRACE_SEIZE + PTRACE_INTERRUPT, then waits for the task to stop for us.
     /// With `exit_kill` the task dies if ccr does (used for tasks being restored).
     pub fn seize(pid: i32, exit_kill: bool) -> SysResult<Tracee> {
+        let mut t = Tracee::attach(pid, exit_kill)?;
+        t.wait_stopped()?;
+        Ok(t)
+    }
+
+    /// PTRACE_SEIZE + PTRACE_INTERRUPT without waiting: a frozen task stops for us
+    /// only once its cgroup thaws. Call `wait_stopped` before anything else.
+    pub fn attach(pid: i32, exit_kill: bool) -> SysResult<Tracee> {
         let mut opts = kernel::PTRACE_O_TRACESYSGOOD;
         if exit_kill {
             opts |= kernel::PTRACE_O_EXITKILL;
@@ -81,7 +89,7 @@ impl Tracee {
             pid,
             errno,
         })?;
-        let mut t = Tracee {
+        let t = Tracee {
             pid,
             stop: StopKind::Interrupted,
             detached: false,
@@ -91,8 +99,31 @@ impl Tracee {
             pid,
             errno,
         })?;
-        t.stop = t.wait_interrupt_stop()?;
         Ok(t)
+    }
+
+    /// Waits for the stop an `attach` asked for.
+    pub fn wait_stopped(&mut self) -> SysResult<()> {
+        self.stop = self.wait_interrupt_stop()?;
+        Ok(())
+    }
+
+    /// A thread the kernel attached to us (PTRACE_O_TRACECLONE) once it reports its
+    /// first stop.
+    pub fn adopt_new_thread(tid: i32) -> SysResult<Tracee> {
+        let mut t = Tracee {
+            pid: tid,
+            stop: StopKind::Interrupted,
+            detached: false,
+        };
+        t.wait_stopped()?;
+        Ok(t)
+    }
+
+    pub fn set_options(&self, opts: u32) -> SysResult<()> {
+        ptrace_raw(kernel::PTRACE_SETOPTIONS, self.pid, 0, opts as usize)
+            .map_err(self.err("PTRACE_SETOPTIONS"))?;
+        Ok(())
     }
 
     /// Waits for the PTRACE_EVENT_STOP after an interrupt. A signal that arrives first
@@ -284,7 +315,11 @@ impl Tracee {
             if libc::WIFSTOPPED(status) && libc::WSTOPSIG(status) == (libc::SIGTRAP | 0x80) {
                 return Ok(());
             }
-            if !(libc::WIFSTOPPED(status) && (status >> 16) as u32 == kernel::PTRACE_EVENT_STOP) {
+            let event = (status >> 16) as u32;
+            if libc::WIFSTOPPED(status) && event == kernel::PTRACE_EVENT_CLONE {
+                continue;
+            }
+            if !(libc::WIFSTOPPED(status) && event == kernel::PTRACE_EVENT_STOP) {
                 return Err(SysError::Task {
                     pid: self.pid,
                     detail: format!("unexpected stop during a remote syscall (status {status:#x})"),

@@ -1,0 +1,165 @@
+//! What several fds or tasks share is created once, in ccr, before the tree is
+//! forked: every open file description (files at their offset, pipes with their
+//! contents and capacity, FIFOs) and every shared memory object (a memfd with the
+//! saved pages). The restore children inherit them at high fd numbers and dup3 what
+//! they need into place, so sharing (one offset, one pipe) comes back by itself.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
+
+use crate::error::Result;
+use crate::image::pb::{self, FdKind};
+use crate::image::ImageDir;
+use crate::restore::RestoreError;
+use crate::sys::{files, pipe, SysError};
+
+/// Status flags fcntl(F_SETFL) can change on an open file.
+const SETFL_MASK: u32 =
+    (libc::O_APPEND | libc::O_NONBLOCK | libc::O_ASYNC | libc::O_DIRECT | libc::O_NOATIME) as u32;
+
+pub struct Inherited {
+    /// file id → fd in ccr (and so in every restore child).
+    pub files: HashMap<u32, RawFd>,
+    /// shmem id → memfd.
+    pub shmems: HashMap<u64, RawFd>,
+    /// Held open in ccr until the tree is forked (the children close what they do
+    /// not use); dropping them closes ccr's copies.
+    _held: Vec<OwnedFd>,
+}
+
+/// Moves a fresh fd to ≥ `base` and keeps it.
+fn keep(owned: &mut Vec<OwnedFd>, fd: RawFd, base: RawFd) -> Result<RawFd> {
+    let high = files::dup_at_least(fd, base)?;
+    files::close(fd);
+    // SAFETY: `high` was just created by F_DUPFD and is owned by nobody else.
+    owned.push(unsafe { OwnedFd::from_raw_fd(high) });
+    Ok(high)
+}
+
+pub fn prepare(dir: &ImageDir, img: &pb::Files, base: RawFd) -> Result<Inherited> {
+    files::ensure_nofile(base as u64 + 2 * (img.files.len() + img.shmems.len()) as u64 + 64)?;
+    let mut owned = Vec::new();
+    let mut by_id = HashMap::new();
+    // Pipes: both ends, filled; descriptions hand out these ends first, then reopen.
+    let mut pipe_ends: HashMap<u64, (RawFd, RawFd, bool, bool)> = HashMap::new();
+    for p in &img.pipes {
+        let (r, w) = pipe::pipe_with_capacity(p.capacity)?;
+        pipe::fill(w.as_raw_fd(), &p.data)?;
+        let r = keep(&mut owned, r.into_raw_fd(), base)?;
+        let w = keep(&mut owned, w.into_raw_fd(), base)?;
+        pipe_ends.insert(p.ino, (r, w, false, false));
+    }
+    for f in &img.files {
+        let kind = FdKind::try_from(f.kind).unwrap_or(FdKind::FdReg);
+        let acc = f.flags as i32 & libc::O_ACCMODE;
+        let fd = match kind {
+            FdKind::FdReg | FdKind::FdDir | FdKind::FdChr => {
+                let fd = files::open_raw(
+                    &f.path,
+                    f.flags as i32 | libc::O_NOCTTY | libc::O_CLOEXEC,
+                    0,
+                )?;
+                if kind != FdKind::FdChr && f.pos != 0 && f.flags as i32 & libc::O_PATH == 0 {
+                    files::lseek(fd, f.pos)?;
+                }
+                keep(&mut owned, fd, base)?
+            }
+            FdKind::FdPipe => {
+                let ends =
+                    pipe_ends
+                        .get_mut(&f.pipe_ino)
+                        .ok_or_else(|| RestoreError::Unsupported {
+                            pid: 0,
+                            what: format!(
+                                "file {}: pipe {} has no saved contents",
+                                f.id, f.pipe_ino
+                            ),
+                        })?;
+                let (end, used) = if acc == libc::O_WRONLY {
+                    (ends.1, &mut ends.3)
+                } else {
+                    (ends.0, &mut ends.2)
+                };
+                let fd = if !*used {
+                    *used = true;
+                    end
+                } else {
+                    // Another description of the same end: open the pipe again.
+                    let again = files::open_raw(
+                        &format!("/proc/self/fd/{end}"),
+                        acc | libc::O_NONBLOCK | libc::O_CLOEXEC,
+                        0,
+                    )?;
+                    keep(&mut owned, again, base)?
+                };
+                pipe::set_status_flags(fd, (f.flags & SETFL_MASK) as i32)?;
+                fd
+            }
+            FdKind::FdFifo => {
+                // A read-write opener first, so neither side blocks on open.
+                if !pipe_ends.contains_key(&f.pipe_ino) {
+                    let keeper = files::open_raw(
+                        &f.path,
+                        libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+                        0,
+                    )?;
+                    let keeper = keep(&mut owned, keeper, base)?;
+                    if let Some(p) = img.pipes.iter().find(|p| p.ino == f.pipe_ino) {
+                        pipe::fill(keeper, &p.data)?;
+                    }
+                    pipe_ends.insert(f.pipe_ino, (keeper, keeper, true, true));
+                }
+                let fd = files::open_raw(&f.path, acc | libc::O_NONBLOCK | libc::O_CLOEXEC, 0)?;
+                let fd = keep(&mut owned, fd, base)?;
+                pipe::set_status_flags(fd, (f.flags & SETFL_MASK) as i32)?;
+                fd
+            }
+            FdKind::FdExternal => {
+                return Err(RestoreError::Unsupported {
+                    pid: 0,
+                    what: format!("external file {} ({})", f.id, f.external_key),
+                }
+                .into())
+            }
+        };
+        by_id.insert(f.id, fd);
+    }
+    let mut shmems = HashMap::new();
+    for s in &img.shmems {
+        let fd = files::memfd("ccr-shmem", s.size)?;
+        let fd = keep(&mut owned, fd, base)?;
+        copy_sparse(&dir.file(&crate::image::shmem_file_name(s.id)), fd)?;
+        shmems.insert(s.id, fd);
+    }
+    Ok(Inherited {
+        files: by_id,
+        shmems,
+        _held: owned,
+    })
+}
+
+/// Copies a (sparse) image file into the memfd, skipping all-zero chunks.
+fn copy_sparse(path: &std::path::Path, fd: RawFd) -> Result<()> {
+    let mut src = std::fs::File::open(path).map_err(SysError::path("open", path))?;
+    // SAFETY: a temporary File view of the memfd, released with into_raw_fd below.
+    let dst = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0u64;
+    let res = (|| -> Result<()> {
+        loop {
+            let n = src.read(&mut buf).map_err(SysError::path("read", path))?;
+            if n == 0 {
+                return Ok(());
+            }
+            if buf[..n].iter().any(|&b| b != 0) {
+                dst.write_all_at(&buf[..n], off)
+                    .map_err(SysError::path("write memfd for", path))?;
+            }
+            off += n as u64;
+        }
+    })();
+    let _ = dst.into_raw_fd();
+    res
+}

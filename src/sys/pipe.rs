@@ -1,0 +1,109 @@
+//! Pipes: reading what sits in a pipe without consuming it (tee), and creating a
+//! pipe again with its capacity and contents.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::sys::{Errno, SysError, SysResult};
+
+fn err(call: &'static str) -> SysError {
+    SysError::Call {
+        call,
+        errno: Errno::last(),
+    }
+}
+
+/// Capacity and queued bytes of the pipe behind fd `fd` of task `pid`. Opens the
+/// pipe again through /proc (read side, non-blocking) and tees its contents into a
+/// pipe of our own, which leaves the task's pipe untouched.
+pub fn peek(pid: i32, fd: i32) -> SysResult<(u32, Vec<u8>)> {
+    let path = format!("/proc/{pid}/fd/{fd}");
+    let rd = crate::sys::files::open_raw(
+        &path,
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        0,
+    )?;
+    // SAFETY: `rd` was just opened and is owned here.
+    let rd = unsafe { OwnedFd::from_raw_fd(rd) };
+    // SAFETY: fcntl with integer arguments on an fd we own.
+    let cap = unsafe { libc::fcntl(rd.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    if cap < 0 {
+        return Err(err("fcntl(F_GETPIPE_SZ)"));
+    }
+    let (r, w) = pipe_with_capacity(cap as u32)?;
+    // SAFETY: tee between two pipe fds we own; no user memory involved.
+    let n = unsafe {
+        libc::tee(
+            rd.as_raw_fd(),
+            w.as_raw_fd(),
+            cap as usize,
+            libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n < 0 {
+        if Errno::last() == Errno::EAGAIN {
+            return Ok((cap as u32, Vec::new()));
+        }
+        return Err(err("tee"));
+    }
+    let mut data = vec![0u8; n as usize];
+    let mut off = 0;
+    while off < data.len() {
+        // SAFETY: reading into the live buffer `data`.
+        let got = unsafe {
+            libc::read(
+                r.as_raw_fd(),
+                data[off..].as_mut_ptr().cast(),
+                data.len() - off,
+            )
+        };
+        if got <= 0 {
+            return Err(err("read(pipe copy)"));
+        }
+        off += got as usize;
+    }
+    Ok((cap as u32, data))
+}
+
+/// A new pipe (read end, write end) of at least `capacity` bytes.
+pub fn pipe_with_capacity(capacity: u32) -> SysResult<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two fds into `fds`.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(err("pipe2"));
+    }
+    // SAFETY: both fds were just created and are owned here.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl with integer arguments on an fd we own.
+    if capacity > 4096
+        && unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, capacity as libc::c_int) } < 0
+    {
+        return Err(SysError::Call {
+            call: "fcntl(F_SETPIPE_SZ) (above pipe-max-size needs CAP_SYS_RESOURCE)",
+            errno: Errno::last(),
+        });
+    }
+    Ok((r, w))
+}
+
+/// Writes all of `data` into a pipe (which has room for it).
+pub fn fill(w: RawFd, data: &[u8]) -> SysResult<()> {
+    let mut off = 0;
+    while off < data.len() {
+        // SAFETY: writing from the live slice `data`.
+        let n = unsafe { libc::write(w, data[off..].as_ptr().cast(), data.len() - off) };
+        if n <= 0 {
+            return Err(err("write(pipe)"));
+        }
+        off += n as usize;
+    }
+    Ok(())
+}
+
+/// Sets the file status flags (O_NONBLOCK, O_APPEND, ...) of an open file.
+pub fn set_status_flags(fd: RawFd, flags: i32) -> SysResult<()> {
+    // SAFETY: fcntl with integer arguments.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
+        return Err(err("fcntl(F_SETFL)"));
+    }
+    Ok(())
+}
