@@ -217,12 +217,22 @@ fn freeze_and_attach(opts: &Opts) -> Result<(Option<FreezeGuard>, HashMap<i32, T
 fn release(opts: &Opts, tasks: Vec<tree::Task>, guard: Option<FreezeGuard>) -> Result<()> {
     if !opts.leave_running {
         for task in tasks {
-            let mut threads = task.threads.into_iter();
-            if let Some(leader) = threads.next() {
-                leader.kill()?;
+            // A dead leader is reported only after every other (traced) thread of
+            // its group has been waited for: the others first.
+            let mut threads = task.threads;
+            let leader = if threads.is_empty() {
+                None
+            } else {
+                Some(threads.remove(0))
+            };
+            if let Some(l) = &leader {
+                let _ = crate::sys::process::kill(l.pid(), libc::SIGKILL);
             }
             for t in threads {
                 t.kill()?;
+            }
+            if let Some(l) = leader {
+                l.kill()?;
             }
         }
         return Ok(());
