@@ -21,18 +21,10 @@ fn main() {
     let mut cfg = prost_build::Config::new();
     cfg.type_attribute(".", "#[derive(serde::Serialize)]");
     // Raw byte fields print as hex strings, not arrays of numbers.
-    for f in [
-        "ccr.images.ThreadCore.xstate",
-        "ccr.images.PendingSignal.siginfo",
-        "ccr.images.Mm.auxv",
-    ] {
-        cfg.field_attribute(
-            f,
-            "#[serde(serialize_with = \"crate::image::hex::serialize\")]",
-        );
+    for f in ["ccr.images.ThreadCore.xstate", "ccr.images.PendingSignal.siginfo", "ccr.images.Mm.auxv"] {
+        cfg.field_attribute(f, "#[serde(serialize_with = \"crate::image::hex::serialize\")]");
     }
-    cfg.compile_protos(PROTOS, &["proto"])
-        .expect("compiling proto/*.proto (is protoc installed?)");
+    cfg.compile_protos(PROTOS, &["proto"]).expect("compiling proto/*.proto (is protoc installed?)");
 
     println!("cargo:rerun-if-changed=src/sys/kernel.h");
     let bindings = bindgen::Builder::default()
@@ -49,6 +41,17 @@ fn main() {
         .allowlist_type("_header")
         .allowlist_type("__user_cap_header_struct")
         .allowlist_type("__user_cap_data_struct")
+        .allowlist_type("unix_diag_req")
+        .allowlist_type("unix_diag_msg")
+        .allowlist_type("unix_diag_rqlen")
+        .allowlist_type("nlmsghdr")
+        .allowlist_type("nlattr")
+        .allowlist_var("UDIAG_.*")
+        .allowlist_var("UNIX_DIAG_.*")
+        .allowlist_var("NETLINK_SOCK_DIAG")
+        .allowlist_var("SOCK_DIAG_BY_FAMILY")
+        .allowlist_var("NLM_F_.*")
+        .allowlist_var("NLMSG_.*")
         .allowlist_var("PTRACE_.*")
         .allowlist_var("NT_X86_XSTATE")
         .allowlist_var("NT_PRSTATUS")
@@ -66,7 +69,5 @@ fn main() {
         .layout_tests(true)
         .generate()
         .expect("bindgen over src/sys/kernel.h (is libclang installed?)");
-    bindings
-        .write_to_file(out.join("kernel.rs"))
-        .expect("writing kernel.rs");
+    bindings.write_to_file(out.join("kernel.rs")).expect("writing kernel.rs");
 }

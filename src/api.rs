@@ -20,9 +20,7 @@ pub enum Isolation {
 pub fn dump(opts: &Opts, iso: Isolation) -> Result<()> {
     match iso {
         Isolation::InProcess => crate::dump::run(opts),
-        Isolation::Helper => {
-            crate::sys::helper::run(|| crate::dump::run(opts).map(|()| 0)).map(|_| ())
-        }
+        Isolation::Helper => crate::sys::helper::run(|| crate::dump::run(opts).map(|()| 0)).map(|_| ()),
     }
 }
 

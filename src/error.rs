@@ -1,8 +1,6 @@
 //! The top-level error: every module's error, plus the errno the C ABI returns.
 
-use crate::{
-    cgroup::CgroupError, dump::DumpError, image::ImageError, restore::RestoreError, sys::SysError,
-};
+use crate::{cgroup::CgroupError, dump::DumpError, image::ImageError, restore::RestoreError, sys::SysError};
 
 pub type Result<T> = std::result::Result<T, Error>;
 

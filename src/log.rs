@@ -42,21 +42,11 @@ impl Log {
             None => None,
         };
         let to_stderr = path.is_some_and(|p| p.as_os_str() == "-");
-        Ok(Log {
-            level,
-            sink,
-            to_stderr,
-            start: Instant::now(),
-        })
+        Ok(Log { level, sink, to_stderr, start: Instant::now() })
     }
 
     pub fn silent() -> Log {
-        Log {
-            level: Level::Error,
-            sink: None,
-            to_stderr: false,
-            start: Instant::now(),
-        }
+        Log { level: Level::Error, sink: None, to_stderr: false, start: Instant::now() }
     }
 
     pub fn enabled(&self, level: Level) -> bool {
@@ -68,13 +58,7 @@ impl Log {
             return;
         }
         let t = self.start.elapsed();
-        let line = format!(
-            "({:>3}.{:06}) {:?}: {}\n",
-            t.as_secs(),
-            t.subsec_micros(),
-            level,
-            args
-        );
+        let line = format!("({:>3}.{:06}) {:?}: {}\n", t.as_secs(), t.subsec_micros(), level, args);
         if let Some(f) = self.sink.as_mut() {
             let _ = f.write_all(line.as_bytes());
         } else if self.to_stderr {

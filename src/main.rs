@@ -43,10 +43,7 @@ struct Parsed {
 }
 
 fn parse(args: &[String]) -> Result<Parsed, String> {
-    let mut opts = Opts {
-        log_level: 2,
-        ..Opts::default()
-    };
+    let mut opts = Opts { log_level: 2, ..Opts::default() };
     let mut positional = Vec::new();
     let mut it = args.iter().peekable();
     while let Some(a) = it.next() {
@@ -55,18 +52,12 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             _ => (a.clone(), None),
         };
         let mut value = |name: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{name} needs a value"))
+            inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| format!("{name} needs a value"))
         };
         match flag.as_str() {
             "-t" | "--tree" | "--pid" => {
                 let v = value(&flag)?;
-                opts.pid = Some(
-                    v.parse()
-                        .map_err(|_| format!("{flag}: '{v}' is not a pid"))?,
-                );
+                opts.pid = Some(v.parse().map_err(|_| format!("{flag}: '{v}' is not a pid"))?);
             }
             "-D" | "--images-dir" => opts.images_dir = Some(PathBuf::from(value(&flag)?)),
             "-o" | "--log-file" => opts.log_file = Some(PathBuf::from(value(&flag)?)),
@@ -77,22 +68,17 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             "--freeze-cgroup" => opts.freeze_cgroup = Some(PathBuf::from(value(&flag)?)),
             "--freeze-timeout" => {
                 let v = value(&flag)?;
-                opts.freeze_timeout_s = Some(
-                    v.parse()
-                        .map_err(|_| format!("{flag}: '{v}' is not seconds"))?,
-                );
+                opts.freeze_timeout_s = Some(v.parse().map_err(|_| format!("{flag}: '{v}' is not seconds"))?);
             }
             "--manage-cgroups" => {
                 let v = value(&flag)?;
-                opts.manage_cgroups = ManageCgroups::from_name(&v)
-                    .ok_or_else(|| format!("{flag}: unknown mode '{v}'"))?;
+                opts.manage_cgroups =
+                    ManageCgroups::from_name(&v).ok_or_else(|| format!("{flag}: unknown mode '{v}'"))?;
             }
             "--cgroup-root" => {
                 let v = value(&flag)?;
                 match v.split_once(':') {
-                    Some((ctl, path)) => opts
-                        .cgroup_roots
-                        .push((Some(ctl.to_string()), PathBuf::from(path))),
+                    Some((ctl, path)) => opts.cgroup_roots.push((Some(ctl.to_string()), PathBuf::from(path))),
                     None => opts.cgroup_roots.push((None, PathBuf::from(v))),
                 }
             }
@@ -107,9 +93,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             f if f.starts_with("-v") && f[2..].chars().all(|c| c.is_ascii_digit()) => {
                 opts.log_level = f[2..].parse().unwrap_or(4);
             }
-            f if f.starts_with('-') && f.len() > 1 => {
-                return Err(format!("unknown option {f}\n{USAGE}"))
-            }
+            f if f.starts_with('-') && f.len() > 1 => return Err(format!("unknown option {f}\n{USAGE}")),
             _ => positional.push(a.clone()),
         }
     }
@@ -121,10 +105,7 @@ fn parse_inherit_fd(v: &str) -> Result<InheritFd, String> {
     let bad = || format!("--inherit-fd: '{v}' is not fd[N]:KEY");
     let rest = v.strip_prefix("fd[").ok_or_else(bad)?;
     let (n, key) = rest.split_once("]:").ok_or_else(bad)?;
-    Ok(InheritFd {
-        fd: n.parse().map_err(|_| bad())?,
-        key: key.to_string(),
-    })
+    Ok(InheritFd { fd: n.parse().map_err(|_| bad())?, key: key.to_string() })
 }
 
 fn run(args: &[String]) -> Result<ExitCode, String> {
@@ -145,18 +126,11 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             for l in lines {
                 println!("{l}");
             }
-            return Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
+            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
         "show" => {
-            let path = positional
-                .first()
-                .map(PathBuf::from)
-                .or(opts.images_dir.clone())
-                .ok_or("show needs DIR or FILE")?;
+            let path =
+                positional.first().map(PathBuf::from).or(opts.images_dir.clone()).ok_or("show needs DIR or FILE")?;
             println!("{}", ccr::show::to_json(&path).map_err(e)?);
         }
         "freeze" => api::freeze(&opts).map_err(e)?,

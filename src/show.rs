@@ -7,10 +7,7 @@ use serde_json::{json, Map, Value};
 use crate::error::Result;
 use crate::image::{self, pb, ImageError, ImageKind};
 
-fn to_value<M: prost::Message + Default + serde::Serialize>(
-    path: &Path,
-    kind: ImageKind,
-) -> Result<Value> {
+fn to_value<M: prost::Message + Default + serde::Serialize>(path: &Path, kind: ImageKind) -> Result<Value> {
     let (_, m) = image::read_file::<M>(path, Some(kind))?;
     Ok(serde_json::to_value(&m).unwrap_or(Value::Null))
 }
@@ -19,12 +16,7 @@ fn to_value<M: prost::Message + Default + serde::Serialize>(
 pub fn file_json(path: &Path) -> Result<Value> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if name.starts_with("pages-") || name.starts_with("shmem-") {
-        let len = std::fs::metadata(path)
-            .map_err(|source| ImageError::Io {
-                path: path.into(),
-                source,
-            })?
-            .len();
+        let len = std::fs::metadata(path).map_err(|source| ImageError::Io { path: path.into(), source })?.len();
         return Ok(json!({ "raw_pages": len / 4096, "bytes": len }));
     }
     let (kind, _) = image::read_body(path, None)?;
@@ -43,10 +35,7 @@ pub fn file_json(path: &Path) -> Result<Value> {
 pub fn to_json(path: &Path) -> Result<String> {
     let v = if path.is_dir() {
         let mut names: Vec<String> = std::fs::read_dir(path)
-            .map_err(|source| ImageError::Dir {
-                path: path.into(),
-                source,
-            })?
+            .map_err(|source| ImageError::Dir { path: path.into(), source })?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|n| n.ends_with(".img"))
             .collect();

@@ -26,25 +26,13 @@ fn binary(root: &Path) -> Option<PathBuf> {
         .env("PKG_CONFIG_PATH", &pc)
         .output()
         .expect("pkg-config");
-    assert!(
-        flags.status.success(),
-        "pkg-config ccr: {}",
-        String::from_utf8_lossy(&flags.stderr)
-    );
+    assert!(flags.status.success(), "pkg-config ccr: {}", String::from_utf8_lossy(&flags.stderr));
     let out_dir = root.join("target/ctests");
     std::fs::create_dir_all(&out_dir).unwrap();
     let out = out_dir.join("api_cgroup");
     let flags = String::from_utf8(flags.stdout).unwrap();
     let st = Command::new("cc")
-        .args([
-            "-O1",
-            "-g",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-D_GNU_SOURCE",
-            "-o",
-        ])
+        .args(["-O1", "-g", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-o"])
         .arg(&out)
         .arg(root.join("c-tests/api_cgroup.c"))
         .args(flags.split_whitespace())
@@ -59,10 +47,7 @@ fn c_api_freeze_save_thaw_delete_restore() {
     need_root!();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let Some(bin) = binary(&root) else {
-        assert!(
-            std::env::var_os("CCR_REQUIRE_CTESTS").is_none(),
-            "libccr not built: run `make lib PROFILE=debug`"
-        );
+        assert!(std::env::var_os("CCR_REQUIRE_CTESTS").is_none(), "libccr not built: run `make lib PROFILE=debug`");
         eprintln!("skipped: run `make lib PROFILE=debug` (or `make ctests PROFILE=debug`) first");
         return;
     };

@@ -26,10 +26,7 @@ fn group(ctl: &str, tag: &str) -> (Guard, PathBuf) {
 }
 
 fn opts(d: &Path) -> Opts {
-    Opts {
-        freeze_cgroup: Some(d.to_path_buf()),
-        ..Default::default()
-    }
+    Opts { freeze_cgroup: Some(d.to_path_buf()), ..Default::default() }
 }
 
 fn frozen(d: &Path) -> bool {
@@ -45,10 +42,7 @@ fn freeze_and_thaw(ctl: &str, tag: &str) {
     // The loop is forking: the task set keeps changing while it runs.
     let before = tasks_of(&d).unwrap();
     assert!(before.len() >= 2, "{before:?}");
-    assert!(
-        wait_for(5, || tasks_of(&d).unwrap() != before),
-        "the busy loop forks"
-    );
+    assert!(wait_for(5, || tasks_of(&d).unwrap() != before), "the busy loop forks");
 
     api::freeze(&opts(&d)).expect("freeze");
     assert!(frozen(&d));
@@ -59,10 +53,7 @@ fn freeze_and_thaw(ctl: &str, tag: &str) {
 
     api::thaw(&opts(&d)).expect("thaw");
     assert!(!frozen(&d));
-    assert!(
-        wait_for(5, || tasks_of(&d).unwrap() != a),
-        "it runs again after thaw"
-    );
+    assert!(wait_for(5, || tasks_of(&d).unwrap() != a), "it runs again after thaw");
 }
 
 #[test]
@@ -117,10 +108,7 @@ fn thaw_under_a_frozen_parent_times_out_clearly() {
     let (_g, d) = group("freezer", "tt");
     api::freeze(&opts(&d)).unwrap();
     let e = freeze::thaw(&d.join("sub"), 1).unwrap_err();
-    assert!(
-        matches!(e, CgroupError::ThawTimeout { ref state, .. } if state == "FROZEN"),
-        "{e}"
-    );
+    assert!(matches!(e, CgroupError::ThawTimeout { ref state, .. } if state == "FROZEN"), "{e}");
     assert!(e.to_string().contains("parent"), "{e}");
     api::thaw(&opts(&d)).unwrap();
 }
@@ -128,29 +116,13 @@ fn thaw_under_a_frozen_parent_times_out_clearly() {
 #[test]
 fn bad_targets_are_named() {
     need_root!();
-    let e = api::freeze(&Opts {
-        pid: Some(1),
-        ..Default::default()
-    })
-    .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            ccr::Error::Cgroup(CgroupError::FreezeNeedsCgroup { pid: 1 })
-        ),
-        "{e}"
-    );
+    let e = api::freeze(&Opts { pid: Some(1), ..Default::default() }).unwrap_err();
+    assert!(matches!(e, ccr::Error::Cgroup(CgroupError::FreezeNeedsCgroup { pid: 1 })), "{e}");
     assert!(e.to_string().contains("freeze cgroup"));
     let e = api::freeze(&Opts::default()).unwrap_err();
-    assert!(
-        matches!(e, ccr::Error::Cgroup(CgroupError::NoFreezeCgroup)),
-        "{e}"
-    );
+    assert!(matches!(e, ccr::Error::Cgroup(CgroupError::NoFreezeCgroup)), "{e}");
     let mut g = Guard::default();
     let cpu = g.mkdir(&hier("cpu").mount_point.join(unique("nf")));
     let e = api::freeze(&opts(&cpu)).unwrap_err();
-    assert!(
-        matches!(e, ccr::Error::Cgroup(CgroupError::NotFreezable { .. })),
-        "{e}"
-    );
+    assert!(matches!(e, ccr::Error::Cgroup(CgroupError::NotFreezable { .. })), "{e}");
 }

@@ -16,10 +16,8 @@ use ccr::image::{pb, ImageDir, ImageKind};
 use ccr::opts::{ManageCgroups, Opts};
 use cgroup_util::*;
 
-const CTLS: &[&str] = &[
-    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
-    "unified",
-];
+const CTLS: &[&str] =
+    &["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"];
 const SUBDIRS: &[&str] = &["", "a", "a/b", "c"];
 const M: u64 = 1024 * 1024;
 
@@ -51,17 +49,11 @@ impl Ct {
 
     fn save(&self) -> pb::CgroupImage {
         api::save(&self.opts()).expect("cgroup-save");
-        ImageDir::open(&self.images)
-            .unwrap()
-            .read(ImageKind::Cgroup, None)
-            .unwrap()
+        ImageDir::open(&self.images).unwrap().read(ImageKind::Cgroup, None).unwrap()
     }
 
     fn write_image(&self, img: &pb::CgroupImage) {
-        ImageDir::open(&self.images)
-            .unwrap()
-            .write(ImageKind::Cgroup, None, img)
-            .unwrap();
+        ImageDir::open(&self.images).unwrap().write(ImageKind::Cgroup, None, img).unwrap();
     }
 
     /// Registers every directory of the tree under `root` (a cgroup path) for cleanup.
@@ -69,11 +61,7 @@ impl Ct {
         for ctl in CTLS {
             let base = hier(ctl).dir_of(root).unwrap();
             for s in SUBDIRS.iter().rev() {
-                self.guard.add_dir(if s.is_empty() {
-                    base.clone()
-                } else {
-                    base.join(s)
-                });
+                self.guard.add_dir(if s.is_empty() { base.clone() } else { base.join(s) });
             }
         }
     }
@@ -150,12 +138,7 @@ fn configure(ctl: &str, d: &dyn Fn(&str) -> PathBuf) {
 fn build(tag: &str) -> Ct {
     let name = unique(tag);
     let images = std::env::temp_dir().join(format!("{name}-img"));
-    let mut ct = Ct {
-        name,
-        guard: Guard::default(),
-        pids: Vec::new(),
-        images,
-    };
+    let mut ct = Ct { name, guard: Guard::default(), pids: Vec::new(), images };
     for ctl in CTLS {
         for s in SUBDIRS {
             let d = ct.dir(ctl, s);
@@ -185,27 +168,17 @@ fn build(tag: &str) -> Ct {
     }
     write(&ct.dir("freezer", "c"), "freezer.state", "FROZEN");
     write(&ct.dir("unified", "a/b"), "cgroup.freeze", "1");
-    assert!(wait_for(5, || read(
-        &ct.dir("freezer", "c"),
-        "freezer.state"
-    ) == "FROZEN"));
+    assert!(wait_for(5, || read(&ct.dir("freezer", "c"), "freezer.state") == "FROZEN"));
     ct
 }
 
 /// A file's value as restore must reproduce it.
 fn normalize(name: &str, dir: &Path, raw: &str) -> String {
     match controllers::kind_of(name) {
-        Kind::Freeze if name == "freezer.state" => if read(dir, "freezer.self_freezing") == "1" {
-            "FROZEN"
-        } else {
-            "THAWED"
+        Kind::Freeze if name == "freezer.state" => {
+            if read(dir, "freezer.self_freezing") == "1" { "FROZEN" } else { "THAWED" }.into()
         }
-        .into(),
-        Kind::OomControl => raw
-            .lines()
-            .find(|l| l.starts_with("oom_kill_disable"))
-            .unwrap_or("")
-            .to_string(),
+        Kind::OomControl => raw.lines().find(|l| l.starts_with("oom_kill_disable")).unwrap_or("").to_string(),
         Kind::DevicesList | Kind::Lines => {
             let mut v: Vec<&str> = raw.lines().collect();
             v.sort();
@@ -217,32 +190,19 @@ fn normalize(name: &str, dir: &Path, raw: &str) -> String {
 
 /// Every saved value, keyed by (hierarchy, dir, file).
 fn saved_values(img: &pb::CgroupImage) -> BTreeMap<(String, String, String), String> {
-    fn walk(
-        key: &str,
-        rel: &str,
-        d: &pb::CgroupDir,
-        out: &mut BTreeMap<(String, String, String), String>,
-    ) {
+    fn walk(key: &str, rel: &str, d: &pb::CgroupDir, out: &mut BTreeMap<(String, String, String), String>) {
         for p in d.props.iter().filter(|p| !p.absent) {
             out.insert((key.into(), rel.into(), p.name.clone()), p.value.clone());
         }
         for c in &d.children {
-            let r = if rel.is_empty() {
-                c.name.clone()
-            } else {
-                format!("{rel}/{}", c.name)
-            };
+            let r = if rel.is_empty() { c.name.clone() } else { format!("{rel}/{}", c.name) };
             walk(key, &r, c, out);
         }
     }
     let mut out = BTreeMap::new();
     for h in &img.hierarchies {
         if let Some(t) = &h.tree {
-            let key = if h.version == 2 {
-                "unified".to_string()
-            } else {
-                h.controllers.join(",")
-            };
+            let key = if h.version == 2 { "unified".to_string() } else { h.controllers.join(",") };
             walk(&key, "", t, &mut out);
         }
     }
@@ -269,21 +229,12 @@ fn check_restored(img: &pb::CgroupImage, root_of: &dyn Fn(&Hierarchy) -> PathBuf
             bad.push(format!("{}/{file}: saved {w:?}, now {g:?}", dir.display()));
         }
     }
-    assert!(
-        bad.is_empty(),
-        "restored values differ:\n{}",
-        bad.join("\n")
-    );
+    assert!(bad.is_empty(), "restored values differ:\n{}", bad.join("\n"));
 }
 
 fn expect_value(img: &pb::CgroupImage, key: &str, rel: &str, file: &str, want: &str) {
     let vals = saved_values(img);
-    assert_eq!(
-        vals.get(&(key.into(), rel.into(), file.into()))
-            .map(String::as_str),
-        Some(want),
-        "{key} {rel} {file}"
-    );
+    assert_eq!(vals.get(&(key.into(), rel.into(), file.into())).map(String::as_str), Some(want), "{key} {rel} {file}");
 }
 
 #[test]
@@ -292,27 +243,9 @@ fn save_delete_restore_compares_every_file() {
     let mut ct = build("sr");
     let img = ct.save();
     // What was set is what was saved.
-    expect_value(
-        &img,
-        "memory",
-        "a",
-        "memory.limit_in_bytes",
-        &(256 * M).to_string(),
-    );
-    expect_value(
-        &img,
-        "memory",
-        "a",
-        "memory.memsw.limit_in_bytes",
-        &(384 * M).to_string(),
-    );
-    expect_value(
-        &img,
-        "memory",
-        "a",
-        "memory.oom_control",
-        "oom_kill_disable 1\nunder_oom 0\noom_kill 0",
-    );
+    expect_value(&img, "memory", "a", "memory.limit_in_bytes", &(256 * M).to_string());
+    expect_value(&img, "memory", "a", "memory.memsw.limit_in_bytes", &(384 * M).to_string());
+    expect_value(&img, "memory", "a", "memory.oom_control", "oom_kill_disable 1\nunder_oom 0\noom_kill 0");
     expect_value(&img, "pids", "a/b", "pids.max", "10");
     expect_value(&img, "cpu", "a/b", "cpu.cfs_quota_us", "10000");
     expect_value(&img, "cpuset", "c", "cpuset.cpus", "1");
@@ -323,11 +256,7 @@ fn save_delete_restore_compares_every_file() {
     expect_value(&img, "unified", "a/b", "cgroup.freeze", "1");
     expect_value(&img, "unified", "", "cgroup.max.depth", "5");
     let vals = saved_values(&img);
-    let dev = &vals[&(
-        "devices".to_string(),
-        "a".to_string(),
-        "devices.list".to_string(),
-    )];
+    let dev = &vals[&("devices".to_string(), "a".to_string(), "devices.list".to_string())];
     assert!(dev.contains("c 1:3 rwm") && !dev.contains("c 1:5"), "{dev}");
     // Every hierarchy, rooted at the container; origin marks external vs internal.
     assert_eq!(img.hierarchies.len(), CTLS.len());
@@ -335,28 +264,18 @@ fn save_delete_restore_compares_every_file() {
         assert_eq!(h.root, format!("/{}", ct.name));
         let t = h.tree.as_ref().unwrap();
         assert_eq!(t.origin, pb::CgroupOrigin::External as i32);
-        assert!(t
-            .children
-            .iter()
-            .all(|c| c.origin == pb::CgroupOrigin::Internal as i32));
+        assert!(t.children.iter().all(|c| c.origin == pb::CgroupOrigin::Internal as i32));
         assert!(t.perms.iter().any(|p| p.name == "cgroup.procs"));
     }
     // `ccr show` prints images through serde.
     let json = serde_json::to_string(&img).unwrap();
-    assert!(
-        json.contains("\"memory.limit_in_bytes\"") && json.contains("\"origin\""),
-        "{json}"
-    );
+    assert!(json.contains("\"memory.limit_in_bytes\"") && json.contains("\"origin\""), "{json}");
     assert_eq!(img.tasks.len(), 3);
     assert_eq!(img.sets.len(), 3);
     let saved_c = ct.pids.iter().find(|(s, _)| *s == "c").unwrap().1;
 
     ct.delete();
-    api::restore(&Opts {
-        images_dir: Some(ct.images.clone()),
-        ..Default::default()
-    })
-    .expect("cgroup-restore");
+    api::restore(&Opts { images_dir: Some(ct.images.clone()), ..Default::default() }).expect("cgroup-restore");
     let name = ct.name.clone();
     ct.track(&format!("/{name}"));
     check_restored(&img, &|h| h.mount_point.join(&name));
@@ -386,23 +305,16 @@ fn restore_under_relocated_roots() {
     ct.track(&all);
     ct.track(&mem);
     for ctl in CTLS {
-        ct.guard
-            .add_dir(hier(ctl).dir_of(&format!("/{}-mem", ct.name)).unwrap());
+        ct.guard.add_dir(hier(ctl).dir_of(&format!("/{}-mem", ct.name)).unwrap());
     }
     let o = Opts {
         images_dir: Some(ct.images.clone()),
-        cgroup_roots: vec![
-            (None, PathBuf::from(&all)),
-            (Some("memory".into()), PathBuf::from(&mem)),
-        ],
+        cgroup_roots: vec![(None, PathBuf::from(&all)), (Some("memory".into()), PathBuf::from(&mem))],
         manage_cgroups: ManageCgroups::Strict,
         ..Default::default()
     };
     api::restore(&o).expect("relocated restore");
-    check_restored(&img, &|h| {
-        h.dir_of(if h.answers_to("memory") { &mem } else { &all })
-            .unwrap()
-    });
+    check_restored(&img, &|h| h.dir_of(if h.answers_to("memory") { &mem } else { &all }).unwrap());
     assert!(!hier("cpu").dir_of(&mem).unwrap().exists());
 }
 
@@ -412,61 +324,33 @@ fn manage_cgroups_modes() {
     let mut ct = build("md");
     ct.save();
     let images = ct.images.clone();
-    let o = |m| Opts {
-        images_dir: Some(images.clone()),
-        manage_cgroups: m,
-        ..Default::default()
-    };
+    let o = |m| Opts { images_dir: Some(images.clone()), manage_cgroups: m, ..Default::default() };
     let pids_a = ct.dir("pids", "a");
 
     let e = api::restore(&o(ManageCgroups::Strict)).unwrap_err();
-    assert!(
-        matches!(e, ccr::Error::Cgroup(CgroupError::Exists { .. })),
-        "{e}"
-    );
+    assert!(matches!(e, ccr::Error::Cgroup(CgroupError::Exists { .. })), "{e}");
 
     write(&pids_a, "pids.max", "7");
     api::restore(&o(ManageCgroups::Soft)).unwrap();
-    assert_eq!(
-        read(&pids_a, "pids.max"),
-        "7",
-        "soft leaves existing cgroups alone"
-    );
+    assert_eq!(read(&pids_a, "pids.max"), "7", "soft leaves existing cgroups alone");
     api::restore(&o(ManageCgroups::Props)).unwrap();
-    assert_eq!(
-        read(&pids_a, "pids.max"),
-        "50",
-        "props configures existing cgroups"
-    );
+    assert_eq!(read(&pids_a, "pids.max"), "50", "props configures existing cgroups");
     write(&pids_a, "pids.max", "7");
     api::restore(&o(ManageCgroups::Full)).unwrap();
-    assert_eq!(
-        read(&pids_a, "pids.max"),
-        "50",
-        "full configures existing cgroups"
-    );
+    assert_eq!(read(&pids_a, "pids.max"), "50", "full configures existing cgroups");
 
     ct.delete();
     api::restore(&o(ManageCgroups::Ignore)).unwrap();
     let e = api::restore(&o(ManageCgroups::Props)).unwrap_err();
-    assert!(
-        matches!(e, ccr::Error::Cgroup(CgroupError::Missing { .. })),
-        "{e}"
-    );
+    assert!(matches!(e, ccr::Error::Cgroup(CgroupError::Missing { .. })), "{e}");
     for ctl in CTLS {
-        assert!(
-            !ct.dir(ctl, "").exists(),
-            "{ctl}: ignore/props created nothing"
-        );
+        assert!(!ct.dir(ctl, "").exists(), "{ctl}: ignore/props created nothing");
     }
     let name = ct.name.clone();
     ct.track(&format!("/{name}"));
     api::restore(&o(ManageCgroups::Strict)).unwrap();
     assert_eq!(read(&pids_a, "pids.max"), "50");
-    assert_eq!(
-        read(&ct.dir("memory", "a/b"), "memory.limit_in_bytes"),
-        (64 * M).to_string()
-    );
+    assert_eq!(read(&ct.dir("memory", "a/b"), "memory.limit_in_bytes"), (64 * M).to_string());
 }
 
 #[test]
@@ -476,35 +360,16 @@ fn limit_below_usage_fails_naming_file_and_values() {
     let mut img = ct.save();
     // A process in a/b holding ~40 MiB (under its 64 MiB limit).
     let ab = ct.dir("memory", "a/b");
-    let pid = ct.guard.spawn(
-        "perl",
-        &["-e", "sleep 1; $x = 'a' x 40_000_000; sleep 1000"],
-    );
+    let pid = ct.guard.spawn("perl", &["-e", "sleep 1; $x = 'a' x 40_000_000; sleep 1000"]);
     write(&ab, "cgroup.procs", &pid.to_string());
     let usage = || read(&ab, "memory.usage_in_bytes").parse::<u64>().unwrap();
     assert!(wait_for(10, || usage() > 30 * M), "usage {}", usage());
     // The image says a/b was limited to 16 MiB.
     let set_limit = |d: &mut pb::CgroupDir| {
-        let ab = d
-            .children
-            .iter_mut()
-            .find(|c| c.name == "a")
-            .unwrap()
-            .children
-            .iter_mut()
-            .next()
-            .unwrap();
-        ab.props
-            .iter_mut()
-            .find(|p| p.name == "memory.limit_in_bytes")
-            .unwrap()
-            .value = (16 * M).to_string();
+        let ab = d.children.iter_mut().find(|c| c.name == "a").unwrap().children.iter_mut().next().unwrap();
+        ab.props.iter_mut().find(|p| p.name == "memory.limit_in_bytes").unwrap().value = (16 * M).to_string();
     };
-    let mh = img
-        .hierarchies
-        .iter_mut()
-        .find(|h| h.controllers == ["memory"])
-        .unwrap();
+    let mh = img.hierarchies.iter_mut().find(|h| h.controllers == ["memory"]).unwrap();
     set_limit(mh.tree.as_mut().unwrap());
     ct.write_image(&img);
     let e = api::restore(&Opts {
@@ -514,12 +379,7 @@ fn limit_below_usage_fails_naming_file_and_values() {
     })
     .unwrap_err();
     match e {
-        ccr::Error::Cgroup(CgroupError::LimitBelowUsage {
-            path,
-            file,
-            value,
-            usage: u,
-        }) => {
+        ccr::Error::Cgroup(CgroupError::LimitBelowUsage { path, file, value, usage: u }) => {
             assert_eq!(path, ab);
             assert_eq!(file, "memory.limit_in_bytes");
             assert_eq!(value, (16 * M).to_string());
@@ -527,11 +387,7 @@ fn limit_below_usage_fails_naming_file_and_values() {
         }
         e => panic!("expected LimitBelowUsage, got {e}"),
     }
-    assert_eq!(
-        read(&ab, "memory.limit_in_bytes"),
-        (64 * M).to_string(),
-        "limit untouched"
-    );
+    assert_eq!(read(&ab, "memory.limit_in_bytes"), (64 * M).to_string(), "limit untouched");
 }
 
 #[test]
@@ -539,11 +395,8 @@ fn missing_hierarchy_is_an_error_and_creates_nothing() {
     need_root!();
     let ct = build("mh");
     let mut img = ct.save();
-    img.hierarchies
-        .iter_mut()
-        .find(|h| h.controllers == ["pids"])
-        .unwrap()
-        .controllers = vec!["name=ccrnothere".into()];
+    img.hierarchies.iter_mut().find(|h| h.controllers == ["pids"]).unwrap().controllers =
+        vec!["name=ccrnothere".into()];
     ct.write_image(&img);
     let fresh = format!("/{}-fresh", ct.name);
     let e = api::restore(&Opts {
@@ -565,15 +418,8 @@ fn missing_hierarchy_is_an_error_and_creates_nothing() {
 fn save_needs_a_target_and_rejects_unknown_paths() {
     need_root!();
     let dir = std::env::temp_dir().join(unique("noimg"));
-    let e = api::save(&Opts {
-        images_dir: Some(dir.clone()),
-        ..Default::default()
-    })
-    .unwrap_err();
-    assert!(
-        matches!(e, ccr::Error::Cgroup(CgroupError::NoSaveTarget)),
-        "{e}"
-    );
+    let e = api::save(&Opts { images_dir: Some(dir.clone()), ..Default::default() }).unwrap_err();
+    assert!(matches!(e, ccr::Error::Cgroup(CgroupError::NoSaveTarget)), "{e}");
     let hs = hierarchies();
     assert!(hierarchy::locate(&hs, Path::new("/tmp")).is_none());
     let _ = std::fs::remove_dir_all(dir);

@@ -19,10 +19,7 @@ fn memory() {
 #[test]
 fn counter() {
     let case = common::cycle("counter", "wl_counter", &[], None);
-    assert!(
-        case.output().contains("counter="),
-        "wl_counter printed no counter"
-    );
+    assert!(case.output().contains("counter="), "wl_counter printed no counter");
 }
 
 #[test]
@@ -43,19 +40,11 @@ fn files() {
 fn still_sleeping(_case: &mut Case, pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while common::state(pid) != Some('S') {
-        assert!(
-            Instant::now() < deadline,
-            "restored pid {pid} is in state {:?}, not S",
-            common::state(pid)
-        );
+        assert!(Instant::now() < deadline, "restored pid {pid} is in state {:?}, not S", common::state(pid));
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        common::state(pid),
-        Some('S'),
-        "restored pid {pid} stopped sleeping"
-    );
+    assert_eq!(common::state(pid), Some('S'), "restored pid {pid} stopped sleeping");
 }
 
 #[test]
@@ -65,12 +54,7 @@ fn sleep_absolute() {
 
 #[test]
 fn sleep_relative() {
-    common::cycle(
-        "sleep-rel",
-        "wl_sleep",
-        &[("WL_SLEEP_MODE", "relative")],
-        Some(still_sleeping),
-    );
+    common::cycle("sleep-rel", "wl_sleep", &[("WL_SLEEP_MODE", "relative")], Some(still_sleeping));
 }
 
 #[test]
@@ -111,11 +95,7 @@ fn leave_running() {
     assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
     assert_running_untraced(pid, "restored task");
     case.signal(pid, Signal::SIGTERM);
-    assert_exit(
-        case.wait_exit(rp, Duration::from_secs(60)),
-        0,
-        "ccr restore",
-    );
+    assert_exit(case.wait_exit(rp, Duration::from_secs(60)), 0, "ccr restore");
     case.assert_pass(2);
 }
 
@@ -123,17 +103,10 @@ fn leave_running() {
 fn read_counter(path: &std::path::Path) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        if let Some(n) = fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
+        if let Some(n) = fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()) {
             return n;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} holds no number",
-            path.display()
-        );
+        assert!(Instant::now() < deadline, "{} holds no number", path.display());
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -155,16 +128,9 @@ fn counting_program(name: &str, program: &str, args: &[&str], term_code: i32) {
     }
     let before_dump = read_counter(counter);
     case.dump_ok(pid, &[]);
-    assert_killed(
-        case.wait_exit(pid, Duration::from_secs(10)),
-        Signal::SIGKILL,
-        "original",
-    );
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original");
     // The dump may catch the program between truncating the file and writing it.
-    let at_dump = fs::read_to_string(counter)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(before_dump);
+    let at_dump = fs::read_to_string(counter).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(before_dump);
 
     let rp = case.spawn_restore(&[]);
     assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
@@ -174,22 +140,12 @@ fn counting_program(name: &str, program: &str, args: &[&str], term_code: i32) {
         if n != at_dump {
             break n;
         }
-        assert!(
-            Instant::now() < deadline,
-            "restored {name} does not count on from {at_dump}"
-        );
+        assert!(Instant::now() < deadline, "restored {name} does not count on from {at_dump}");
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(
-        now > at_dump,
-        "restored {name} counts from {now}, it was at {at_dump} (started over?)"
-    );
+    assert!(now > at_dump, "restored {name} counts from {now}, it was at {at_dump} (started over?)");
     case.signal(pid, Signal::SIGTERM);
-    assert_exit(
-        case.wait_exit(rp, Duration::from_secs(30)),
-        term_code,
-        "ccr restore",
-    );
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), term_code, "ccr restore");
 }
 
 #[test]
@@ -233,20 +189,12 @@ fn coreutils_sleep() {
     }
     std::thread::sleep(Duration::from_millis(100));
     case.dump_ok(pid, &[]);
-    assert_killed(
-        case.wait_exit(pid, Duration::from_secs(10)),
-        Signal::SIGKILL,
-        "original",
-    );
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original");
     let rp = case.spawn_restore(&[]);
     assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
     still_sleeping(&mut case, pid);
     case.signal(pid, Signal::SIGTERM);
-    assert_exit(
-        case.wait_exit(rp, Duration::from_secs(30)),
-        128 + 15,
-        "ccr restore",
-    );
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 128 + 15, "ccr restore");
 }
 
 #[test]
@@ -256,10 +204,7 @@ fn dump_missing_pid() {
     let out = case.dump(pid, &[]);
     assert!(!out.status.success(), "dump of missing pid {pid} succeeded");
     let err = stderr(&out);
-    assert!(
-        common::mentions_number(&err, pid as i64),
-        "error does not name pid {pid}: {err}"
-    );
+    assert!(common::mentions_number(&err, pid as i64), "error does not name pid {pid}: {err}");
 }
 
 /// A pipe fd makes the dump fail, naming the fd, and leaves the task as it was.
@@ -275,61 +220,32 @@ fn dump_socket_fails_cleanly() {
     .arg(Case::workload_path("wl_counter"));
     let pid = case.start(cmd);
     case.wait_ready(pid, Duration::from_secs(10));
-    assert!(fs::read_link(format!("/proc/{pid}/fd/37"))
-        .unwrap()
-        .to_string_lossy()
-        .starts_with("socket:"));
+    assert!(fs::read_link(format!("/proc/{pid}/fd/37")).unwrap().to_string_lossy().starts_with("socket:"));
     let out = case.dump(pid, &[]);
-    assert!(
-        !out.status.success(),
-        "dump of a task with an inet socket succeeded"
-    );
+    assert!(!out.status.success(), "dump of a task with an inet socket succeeded");
     let err = stderr(&out);
-    assert!(
-        common::mentions_number(&err, 37),
-        "error does not name the socket fd 37: {err}"
-    );
+    assert!(common::mentions_number(&err, 37), "error does not name the socket fd 37: {err}");
     std::thread::sleep(Duration::from_millis(200));
     assert_running_untraced(pid, "task after a failed dump");
     case.signal(pid, Signal::SIGTERM);
-    assert_exit(
-        case.wait_exit(pid, Duration::from_secs(20)),
-        0,
-        "task after a failed dump",
-    );
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "task after a failed dump");
     case.assert_pass(1);
 }
 
 /// A failed restore leaves no task behind: nothing new among our children and
 /// nothing reparented to us (we are a subreaper).
-fn assert_restore_fails(
-    case: &mut Case,
-    must_name: &str,
-    names_it: impl Fn(&str) -> bool,
-) -> String {
+fn assert_restore_fails(case: &mut Case, must_name: &str, names_it: impl Fn(&str) -> bool) -> String {
     let before = common::children_of(std::process::id() as i32);
     let rp = case.spawn_restore(&[]);
     let st = case.wait_exit(rp, Duration::from_secs(30));
     assert!(!st.success(), "{}: restore succeeded", case.name);
     let err = fs::read_to_string(case.dir.join("restore.out")).unwrap_or_default();
-    assert!(
-        names_it(&err),
-        "{}: restore error does not name {must_name}: {err}",
-        case.name
-    );
+    assert!(names_it(&err), "{}: restore error does not name {must_name}: {err}", case.name);
     std::thread::sleep(Duration::from_millis(100));
     let after = common::children_of(std::process::id() as i32);
     let left: Vec<i32> = after.into_iter().filter(|p| !before.contains(p)).collect();
-    assert!(
-        left.is_empty(),
-        "{}: failed restore left tasks behind: {left:?}",
-        case.name
-    );
-    assert!(
-        !case.pidfile.exists(),
-        "{}: failed restore wrote a pidfile",
-        case.name
-    );
+    assert!(left.is_empty(), "{}: failed restore left tasks behind: {left:?}", case.name);
+    assert!(!case.pidfile.exists(), "{}: failed restore wrote a pidfile", case.name);
     err
 }
 
@@ -352,11 +268,7 @@ fn restore_corrupt_core() {
     let pid = case.start_workload("wl_counter", &[]);
     case.wait_ready(pid, Duration::from_secs(10));
     case.dump_ok(pid, &[]);
-    assert_killed(
-        case.wait_exit(pid, Duration::from_secs(10)),
-        Signal::SIGKILL,
-        "original",
-    );
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original");
     let core = case.images.join(format!("core-{pid}.img"));
     let mut data = fs::read(&core).unwrap_or_else(|e| panic!("{}: {e}", core.display()));
     assert!(data.len() > 24, "core image has no body");
@@ -365,10 +277,7 @@ fn restore_corrupt_core() {
     fs::write(&core, &data).unwrap();
     let name = format!("core-{pid}.img");
     assert_restore_fails(&mut case, &name, naming(&name));
-    assert!(
-        !common::exists(pid),
-        "pid {pid} exists after a failed restore"
-    );
+    assert!(!common::exists(pid), "pid {pid} exists after a failed restore");
 }
 
 /// Restoring while the original still holds the PID fails clearly and leaves
@@ -379,9 +288,7 @@ fn restore_pid_taken() {
     let pid = case.start_workload("wl_counter", &[]);
     case.wait_ready(pid, Duration::from_secs(10));
     case.dump_ok(pid, &["--leave-running"]);
-    assert_restore_fails(&mut case, &format!("pid {pid}"), |err| {
-        common::mentions_number(err, pid as i64)
-    });
+    assert_restore_fails(&mut case, &format!("pid {pid}"), |err| common::mentions_number(err, pid as i64));
     assert_running_untraced(pid, "original after the failed restore");
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
@@ -397,16 +304,9 @@ fn show_is_json() {
     case.dump_ok(pid, &["--leave-running"]);
     let out = case.ccr(&["show".to_string(), case.images.display().to_string()]);
     assert!(out.status.success(), "ccr show failed: {}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "ccr show output is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
-    assert!(
-        json_has_number(&v, pid as i64),
-        "ccr show output does not contain pid {pid}: {v}"
-    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("ccr show output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    assert!(json_has_number(&v, pid as i64), "ccr show output does not contain pid {pid}: {v}");
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
 }
@@ -426,16 +326,8 @@ fn check_prints_features() {
     let case = Case::new("check");
     let out = case.ccr(&["check"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.lines().count() >= 2,
-        "ccr check printed fewer than 2 feature lines: {text}"
-    );
-    assert!(
-        out.status.success(),
-        "ccr check failed ({}): {text}{}",
-        out.status,
-        stderr(&out)
-    );
+    assert!(text.lines().count() >= 2, "ccr check printed fewer than 2 feature lines: {text}");
+    assert!(out.status.success(), "ccr check failed ({}): {text}{}", out.status, stderr(&out));
 }
 
 /// The C ABI: a full cycle and its error paths, from c-tests/api_cycle.c.
@@ -444,9 +336,7 @@ fn c_api_cycle() {
     let mut case = Case::new("api-cycle");
     let env = common::env();
     let mut cmd = Command::new(env.bin.join("api_cycle"));
-    cmd.arg(Case::workload_path("wl_counter"))
-        .arg(case.dir.join("api"))
-        .env("LD_LIBRARY_PATH", &env.lib);
+    cmd.arg(Case::workload_path("wl_counter")).arg(case.dir.join("api")).env("LD_LIBRARY_PATH", &env.lib);
     let pid = case.start(cmd);
     let st = case.wait_exit(pid, Duration::from_secs(90));
     assert_exit(st, 0, "api_cycle");

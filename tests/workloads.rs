@@ -9,9 +9,7 @@ use std::process::Command;
 #[test]
 fn workloads_pass_alone_and_fail_when_broken() {
     let env = common::env();
-    let out = Command::new(env.repo.join("c-tests/selftest.sh"))
-        .output()
-        .expect("cannot run c-tests/selftest.sh");
+    let out = Command::new(env.repo.join("c-tests/selftest.sh")).output().expect("cannot run c-tests/selftest.sh");
     let text = String::from_utf8_lossy(&out.stdout);
     println!("{text}");
     assert!(
@@ -31,9 +29,6 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_avx",
         "wl_creds",
     ] {
-        assert!(
-            text.contains(&format!("ok    {wl} broken: FAIL")),
-            "{wl} was not shown to fail when broken"
-        );
+        assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }
 }

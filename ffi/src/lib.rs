@@ -105,9 +105,7 @@ unsafe fn path_arg(s: *const c_char, what: &str) -> Result<PathBuf, (c_int, Stri
     }
     // SAFETY: non-null and NUL-terminated by the caller's contract.
     let c = unsafe { CStr::from_ptr(s) };
-    let s = c
-        .to_str()
-        .map_err(|_| (libc::EINVAL, format!("{what} is not UTF-8")))?;
+    let s = c.to_str().map_err(|_| (libc::EINVAL, format!("{what} is not UTF-8")))?;
     if s.is_empty() {
         return invalid(&format!("{what} is empty"));
     }
@@ -117,12 +115,7 @@ unsafe fn path_arg(s: *const c_char, what: &str) -> Result<PathBuf, (c_int, Stri
 /// Creates an options object with defaults; free it with ccr_opts_free().
 #[no_mangle]
 pub extern "C" fn ccr_opts_new() -> *mut CcrOpts {
-    catch_unwind(|| {
-        Box::into_raw(Box::new(CcrOpts {
-            inner: ccr::Opts::default(),
-        }))
-    })
-    .unwrap_or(std::ptr::null_mut())
+    catch_unwind(|| Box::into_raw(Box::new(CcrOpts { inner: ccr::Opts::default() }))).unwrap_or(std::ptr::null_mut())
 }
 
 /// Frees an options object. NULL is ignored.
@@ -173,10 +166,7 @@ pub unsafe extern "C" fn ccr_opts_set_images_dir(opts: *mut CcrOpts, path: *cons
 /// # Safety
 /// `opts` is null or a pointer from ccr_opts_new() not yet freed.
 #[no_mangle]
-pub unsafe extern "C" fn ccr_opts_set_leave_running(
-    opts: *mut CcrOpts,
-    leave_running: bool,
-) -> c_int {
+pub unsafe extern "C" fn ccr_opts_set_leave_running(opts: *mut CcrOpts, leave_running: bool) -> c_int {
     entry(|| {
         // SAFETY: forwarded caller contract.
         unsafe { opts_mut(opts) }?.leave_running = leave_running;
@@ -189,10 +179,7 @@ pub unsafe extern "C" fn ccr_opts_set_leave_running(
 /// # Safety
 /// `opts` is null or a pointer from ccr_opts_new() not yet freed.
 #[no_mangle]
-pub unsafe extern "C" fn ccr_opts_set_leave_stopped(
-    opts: *mut CcrOpts,
-    leave_stopped: bool,
-) -> c_int {
+pub unsafe extern "C" fn ccr_opts_set_leave_stopped(opts: *mut CcrOpts, leave_stopped: bool) -> c_int {
     entry(|| {
         // SAFETY: forwarded caller contract.
         unsafe { opts_mut(opts) }?.leave_stopped = leave_stopped;
@@ -236,10 +223,7 @@ pub unsafe extern "C" fn ccr_opts_set_log_level(opts: *mut CcrOpts, level: c_int
 /// # Safety
 /// `opts` as above; `path` a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn ccr_opts_set_freeze_cgroup(
-    opts: *mut CcrOpts,
-    path: *const c_char,
-) -> c_int {
+pub unsafe extern "C" fn ccr_opts_set_freeze_cgroup(opts: *mut CcrOpts, path: *const c_char) -> c_int {
     entry(|| {
         // SAFETY: forwarded caller contract.
         let (o, p) = unsafe { (opts_mut(opts)?, path_arg(path, "freeze cgroup")?) };
@@ -265,11 +249,7 @@ pub unsafe extern "C" fn ccr_opts_set_cgroup_root(
             None
         } else {
             // SAFETY: non-null and NUL-terminated by the caller's contract.
-            Some(
-                unsafe { path_arg(controller, "controller") }?
-                    .to_string_lossy()
-                    .into_owned(),
-            )
+            Some(unsafe { path_arg(controller, "controller") }?.to_string_lossy().into_owned())
         };
         o.cgroup_roots.push((ctl, p));
         Ok(0)
@@ -298,21 +278,14 @@ pub unsafe extern "C" fn ccr_opts_set_manage_cgroups(opts: *mut CcrOpts, mode: c
 /// # Safety
 /// `opts` as above; `key` NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn ccr_opts_add_inherit_fd(
-    opts: *mut CcrOpts,
-    fd: c_int,
-    key: *const c_char,
-) -> c_int {
+pub unsafe extern "C" fn ccr_opts_add_inherit_fd(opts: *mut CcrOpts, fd: c_int, key: *const c_char) -> c_int {
     entry(|| {
         // SAFETY: forwarded caller contract.
         let (o, k) = unsafe { (opts_mut(opts)?, path_arg(key, "inherit-fd key")?) };
         if fd < 0 {
             return invalid(&format!("fd {fd} is not a file descriptor"));
         }
-        o.inherit_fds.push(InheritFd {
-            key: k.to_string_lossy().into_owned(),
-            fd,
-        });
+        o.inherit_fds.push(InheritFd { key: k.to_string_lossy().into_owned(), fd });
         Ok(0)
     })
 }

@@ -32,9 +32,7 @@ pub fn thaw(opts: &Opts) -> Result<()> {
 }
 
 fn images(opts: &Opts) -> Result<&std::path::Path> {
-    opts.images_dir
-        .as_deref()
-        .ok_or_else(|| Error::InvalidArgument("no images directory (-D DIR)".into()))
+    opts.images_dir.as_deref().ok_or_else(|| Error::InvalidArgument("no images directory (-D DIR)".into()))
 }
 
 /// Saves the cgroups of `opts.pid` / `opts.freeze_cgroup` into `cgroup.img`.
@@ -44,27 +42,13 @@ fn images(opts: &Opts) -> Result<&std::path::Path> {
 /// [`save_with_guard`].
 pub fn save(opts: &Opts) -> Result<()> {
     let frozen_for_dump = opts.freeze_cgroup.clone().map(|p| (p, false));
-    save_target(
-        opts,
-        SaveTarget {
-            pid: opts.pid,
-            freeze_cgroup: opts.freeze_cgroup.clone(),
-            frozen_for_dump,
-        },
-    )
+    save_target(opts, SaveTarget { pid: opts.pid, freeze_cgroup: opts.freeze_cgroup.clone(), frozen_for_dump })
 }
 
 /// Saves as [`save`] does, recording the freeze cgroup's state from before `guard`.
 pub fn save_with_guard(opts: &Opts, guard: Option<&freeze::FreezeGuard>) -> Result<()> {
     let frozen_for_dump = guard.map(|g| (g.path().to_path_buf(), g.was_frozen()));
-    save_target(
-        opts,
-        SaveTarget {
-            pid: opts.pid,
-            freeze_cgroup: opts.freeze_cgroup.clone(),
-            frozen_for_dump,
-        },
-    )
+    save_target(opts, SaveTarget { pid: opts.pid, freeze_cgroup: opts.freeze_cgroup.clone(), frozen_for_dump })
 }
 
 fn save_target(opts: &Opts, t: SaveTarget) -> Result<()> {
@@ -80,11 +64,7 @@ fn save_target(opts: &Opts, t: SaveTarget) -> Result<()> {
 /// [`CgroupRestorePlan::place_task`], then calls `apply_freeze_states` and `commit`).
 pub fn restore_plan(opts: &Opts) -> Result<CgroupRestorePlan> {
     let img: pb::CgroupImage = ImageDir::open(images(opts)?)?.read(ImageKind::Cgroup, None)?;
-    let hs = if opts.manage_cgroups == crate::opts::ManageCgroups::Ignore {
-        Vec::new()
-    } else {
-        hierarchy::mounted()?
-    };
+    let hs = if opts.manage_cgroups == crate::opts::ManageCgroups::Ignore { Vec::new() } else { hierarchy::mounted()? };
     Ok(CgroupRestorePlan::create(&img, opts, &hs)?)
 }
 

@@ -47,10 +47,7 @@ pub struct Prop {
 }
 
 const fn p(file: &'static str) -> Prop {
-    Prop {
-        file,
-        kind: Kind::Plain,
-    }
+    Prop { file, kind: Kind::Plain }
 }
 const fn k(file: &'static str, kind: Kind) -> Prop {
     Prop { file, kind }
@@ -94,18 +91,8 @@ const V1: &[(&str, &[Prop])] = &[
             // memory.kmem.limit_in_bytes is left out: this kernel accepts writes to it
             // and ignores them (kmem limits are gone).
             p("memory.use_hierarchy"),
-            k(
-                "memory.limit_in_bytes",
-                Kind::Limit {
-                    usage: "memory.usage_in_bytes",
-                },
-            ),
-            k(
-                "memory.memsw.limit_in_bytes",
-                Kind::Limit {
-                    usage: "memory.memsw.usage_in_bytes",
-                },
-            ),
+            k("memory.limit_in_bytes", Kind::Limit { usage: "memory.usage_in_bytes" }),
+            k("memory.memsw.limit_in_bytes", Kind::Limit { usage: "memory.memsw.usage_in_bytes" }),
             p("memory.soft_limit_in_bytes"),
             p("memory.swappiness"),
             k("memory.oom_control", Kind::OomControl),
@@ -129,49 +116,21 @@ const V1: &[(&str, &[Prop])] = &[
     ("devices", &[k("devices.list", Kind::DevicesList)]),
     ("net_cls", &[p("net_cls.classid")]),
     ("net_prio", &[k("net_prio.ifpriomap", Kind::Lines)]),
-    (
-        "hugetlb",
-        &[
-            p("hugetlb.*.limit_in_bytes"),
-            p("hugetlb.*.rsvd.limit_in_bytes"),
-        ],
-    ),
+    ("hugetlb", &[p("hugetlb.*.limit_in_bytes"), p("hugetlb.*.rsvd.limit_in_bytes")]),
     ("freezer", &[k("freezer.state", Kind::Freeze)]),
 ];
 
 /// v2 core files written before the controllers of a directory.
-const V2_HEAD: &[Prop] = &[
-    k("cgroup.type", Kind::CgroupType),
-    p("cgroup.max.depth"),
-    p("cgroup.max.descendants"),
-];
+const V2_HEAD: &[Prop] = &[k("cgroup.type", Kind::CgroupType), p("cgroup.max.depth"), p("cgroup.max.descendants")];
 /// v2 core files written after the controllers of a directory.
-const V2_TAIL: &[Prop] = &[
-    k("cgroup.subtree_control", Kind::SubtreeControl),
-    k("cgroup.freeze", Kind::Freeze),
-];
+const V2_TAIL: &[Prop] = &[k("cgroup.subtree_control", Kind::SubtreeControl), k("cgroup.freeze", Kind::Freeze)];
 
 /// v2 controllers in write order.
 const V2: &[(&str, &[Prop])] = &[
-    (
-        "cpuset",
-        &[
-            p("cpuset.cpus"),
-            p("cpuset.mems"),
-            p("cpuset.cpus.exclusive"),
-            p("cpuset.cpus.partition"),
-        ],
-    ),
+    ("cpuset", &[p("cpuset.cpus"), p("cpuset.mems"), p("cpuset.cpus.exclusive"), p("cpuset.cpus.partition")]),
     (
         "cpu",
-        &[
-            p("cpu.weight"),
-            p("cpu.max"),
-            p("cpu.max.burst"),
-            p("cpu.idle"),
-            p("cpu.uclamp.min"),
-            p("cpu.uclamp.max"),
-        ],
+        &[p("cpu.weight"), p("cpu.max"), p("cpu.max.burst"), p("cpu.idle"), p("cpu.uclamp.min"), p("cpu.uclamp.max")],
     ),
     (
         "memory",
@@ -179,26 +138,14 @@ const V2: &[(&str, &[Prop])] = &[
             p("memory.min"),
             p("memory.low"),
             p("memory.high"),
-            k(
-                "memory.max",
-                Kind::Limit {
-                    usage: "memory.current",
-                },
-            ),
+            k("memory.max", Kind::Limit { usage: "memory.current" }),
             p("memory.swap.high"),
             p("memory.swap.max"),
             p("memory.zswap.max"),
             p("memory.oom.group"),
         ],
     ),
-    (
-        "io",
-        &[
-            k("io.weight", Kind::Lines),
-            k("io.bfq.weight", Kind::Lines),
-            k("io.max", Kind::Lines),
-        ],
-    ),
+    ("io", &[k("io.weight", Kind::Lines), k("io.bfq.weight", Kind::Lines), k("io.max", Kind::Lines)]),
     ("pids", &[p("pids.max")]),
     ("hugetlb", &[p("hugetlb.*.max"), p("hugetlb.*.rsvd.max")]),
 ];
@@ -256,10 +203,7 @@ pub fn matches(pattern: &str, name: &str) -> bool {
 /// Where `name` sits in the write order of a directory (for sorting a read-back
 /// image; unknown files go last, freezer state after everything).
 pub fn order_key(props: &[Prop], name: &str) -> usize {
-    props
-        .iter()
-        .position(|p| matches(p.file, name))
-        .unwrap_or(props.len())
+    props.iter().position(|p| matches(p.file, name)).unwrap_or(props.len())
 }
 
 #[cfg(test)]
@@ -271,10 +215,7 @@ mod tests {
     }
 
     fn pos(ps: &[Prop], f: &str) -> usize {
-        names(ps)
-            .iter()
-            .position(|n| *n == f)
-            .unwrap_or_else(|| panic!("{f} not in table"))
+        names(ps).iter().position(|n| *n == f).unwrap_or_else(|| panic!("{f} not in table"))
     }
 
     #[test]
@@ -286,20 +227,12 @@ mod tests {
         assert!(pos(&ps, "memory.use_hierarchy") < pos(&ps, "memory.limit_in_bytes"));
         assert_eq!(kind_of("devices.list"), Kind::DevicesList);
         assert!(!names(&ps).contains(&"cpu.shares"));
-        assert!(!names(&ps)
-            .iter()
-            .any(|n| n.contains("usage") || n.contains("stat")));
+        assert!(!names(&ps).iter().any(|n| n.contains("usage") || n.contains("stat")));
     }
 
     #[test]
     fn v2_orders() {
-        let ps = v2_props(&[
-            "memory".into(),
-            "cpu".into(),
-            "cpuset".into(),
-            "io".into(),
-            "hugetlb".into(),
-        ]);
+        let ps = v2_props(&["memory".into(), "cpu".into(), "cpuset".into(), "io".into(), "hugetlb".into()]);
         assert_eq!(ps[0].file, "cgroup.type");
         assert_eq!(ps.last().unwrap().file, "cgroup.freeze");
         assert!(pos(&ps, "cpu.max") < pos(&ps, "cgroup.subtree_control"));
@@ -315,12 +248,7 @@ mod tests {
         assert!(!matches("hugetlb.*.max", "hugetlb.2MB.rsvd.max"));
         assert!(matches("hugetlb.*.rsvd.max", "hugetlb.1GB.rsvd.max"));
         assert!(!matches("hugetlb.*.max", "hugetlb..max"));
-        assert_eq!(
-            kind_of("memory.max"),
-            Kind::Limit {
-                usage: "memory.current"
-            }
-        );
+        assert_eq!(kind_of("memory.max"), Kind::Limit { usage: "memory.current" });
         assert_eq!(kind_of("something.new"), Kind::Plain);
     }
 }

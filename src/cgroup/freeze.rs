@@ -27,9 +27,7 @@ pub fn flavor(dir: &Path) -> Result<Flavor, CgroupError> {
     } else if cgroupfs::exists(&dir.join("cgroup.freeze")) {
         Ok(Flavor::V2)
     } else {
-        Err(CgroupError::NotFreezable {
-            path: dir.to_path_buf(),
-        })
+        Err(CgroupError::NotFreezable { path: dir.to_path_buf() })
     }
 }
 
@@ -48,12 +46,7 @@ fn read_state(dir: &Path, fl: Flavor) -> Result<String, SysError> {
                     Err(_) if d != dir && !cgroupfs::is_dir(&d) => continue,
                     Err(e) => return Err(e),
                 };
-                let f = ev
-                    .lines()
-                    .find_map(|l| l.strip_prefix("frozen "))
-                    .unwrap_or("0")
-                    .trim()
-                    == "1";
+                let f = ev.lines().find_map(|l| l.strip_prefix("frozen ")).unwrap_or("0").trim() == "1";
                 all &= f;
                 if let Ok(subs) = cgroupfs::subdirs(&d) {
                     stack.extend(subs.into_iter().map(|n| d.join(n)));
@@ -61,12 +54,7 @@ fn read_state(dir: &Path, fl: Flavor) -> Result<String, SysError> {
             }
             // Thawed means the group itself says so (a child may be frozen by its owner).
             let own = cgroupfs::read(dir, "cgroup.events")?.unwrap_or_default();
-            let own = own
-                .lines()
-                .find_map(|l| l.strip_prefix("frozen "))
-                .unwrap_or("0")
-                .trim()
-                == "1";
+            let own = own.lines().find_map(|l| l.strip_prefix("frozen ")).unwrap_or("0").trim() == "1";
             Ok(if all {
                 "1"
             } else if own {
@@ -93,10 +81,7 @@ fn reached(fl: Flavor, state: &str, frozen: bool) -> bool {
 pub fn frozen_by_self(dir: &Path) -> Result<bool, CgroupError> {
     let fl = flavor(dir)?;
     let rd = |f: &str| {
-        cgroupfs::read(dir, f).map_err(|source| CgroupError::Freeze {
-            path: dir.into(),
-            source: Box::new(source),
-        })
+        cgroupfs::read(dir, f).map_err(|source| CgroupError::Freeze { path: dir.into(), source: Box::new(source) })
     };
     Ok(match fl {
         Flavor::V1 => match rd("freezer.self_freezing")? {
@@ -117,12 +102,7 @@ fn request(dir: &Path, fl: Flavor, frozen: bool) -> Result<(), SysError> {
 }
 
 /// Polls until the state is `frozen` (true) or thawed (false); Err(last state) on timeout.
-fn wait(
-    dir: &Path,
-    fl: Flavor,
-    frozen: bool,
-    timeout: Duration,
-) -> Result<Result<(), String>, SysError> {
+fn wait(dir: &Path, fl: Flavor, frozen: bool, timeout: Duration) -> Result<Result<(), String>, SysError> {
     let start = Instant::now();
     let mut nap = Duration::from_millis(1);
     loop {
@@ -148,16 +128,8 @@ pub fn freeze(dir: &Path, timeout_s: u32) -> Result<(), CgroupError> {
     freeze_flavor(dir, fl, was, timeout_s)
 }
 
-fn freeze_flavor(
-    dir: &Path,
-    fl: Flavor,
-    was_frozen: bool,
-    timeout_s: u32,
-) -> Result<(), CgroupError> {
-    let err = |source| CgroupError::Freeze {
-        path: dir.into(),
-        source: Box::new(source),
-    };
+fn freeze_flavor(dir: &Path, fl: Flavor, was_frozen: bool, timeout_s: u32) -> Result<(), CgroupError> {
+    let err = |source| CgroupError::Freeze { path: dir.into(), source: Box::new(source) };
     request(dir, fl, true).map_err(err)?;
     match wait(dir, fl, true, Duration::from_secs(timeout_s.into())).map_err(err)? {
         Ok(()) => Ok(()),
@@ -166,11 +138,7 @@ fn freeze_flavor(
                 // Put it back as it was; the timeout is the error worth reporting.
                 let _ = request(dir, fl, false);
             }
-            Err(CgroupError::FreezeTimeout {
-                path: dir.into(),
-                secs: timeout_s,
-                state,
-            })
+            Err(CgroupError::FreezeTimeout { path: dir.into(), secs: timeout_s, state })
         }
     }
 }
@@ -178,18 +146,11 @@ fn freeze_flavor(
 /// Thaws `dir`; waits until the kernel reports it thawed.
 pub fn thaw(dir: &Path, timeout_s: u32) -> Result<(), CgroupError> {
     let fl = flavor(dir)?;
-    let err = |source| CgroupError::Thaw {
-        path: dir.into(),
-        source: Box::new(source),
-    };
+    let err = |source| CgroupError::Thaw { path: dir.into(), source: Box::new(source) };
     request(dir, fl, false).map_err(err)?;
     match wait(dir, fl, false, Duration::from_secs(timeout_s.into())).map_err(err)? {
         Ok(()) => Ok(()),
-        Err(state) => Err(CgroupError::ThawTimeout {
-            path: dir.into(),
-            secs: timeout_s,
-            state,
-        }),
+        Err(state) => Err(CgroupError::ThawTimeout { path: dir.into(), secs: timeout_s, state }),
     }
 }
 
@@ -247,20 +208,12 @@ pub fn freeze_for_dump_timeout(path: &Path, timeout_s: u32) -> Result<FreezeGuar
     let fl = flavor(path)?;
     let was_frozen = frozen_by_self(path)?;
     freeze_flavor(path, fl, was_frozen, timeout_s)?;
-    Ok(FreezeGuard {
-        path: path.to_path_buf(),
-        was_frozen,
-        timeout_s,
-        done: false,
-    })
+    Ok(FreezeGuard { path: path.to_path_buf(), was_frozen, timeout_s, done: false })
 }
 
 /// Every PID in cgroup `path` and its descendants (from `cgroup.procs`), sorted.
 pub fn tasks_of(path: &Path) -> Result<Vec<i32>, CgroupError> {
-    let err = |source| CgroupError::ListTasks {
-        path: path.into(),
-        source: Box::new(source),
-    };
+    let err = |source| CgroupError::ListTasks { path: path.into(), source: Box::new(source) };
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -303,10 +256,7 @@ mod tests {
         fs::write(d.join("freezer.state"), "FROZEN\n").unwrap();
         fs::write(d.join("freezer.self_freezing"), "0\n").unwrap();
         assert_eq!(flavor(&d).unwrap(), Flavor::V1);
-        assert!(
-            !frozen_by_self(&d).unwrap(),
-            "frozen by a parent is not self-frozen"
-        );
+        assert!(!frozen_by_self(&d).unwrap(), "frozen by a parent is not self-frozen");
         fs::remove_dir_all(&d).unwrap();
     }
 
@@ -330,10 +280,7 @@ mod tests {
         fs::write(d.join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
         fs::write(d.join("sub/cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
         assert_eq!(read_state(&d, Flavor::V2).unwrap(), "partial");
-        assert!(matches!(
-            freeze(&d, 0),
-            Err(CgroupError::FreezeTimeout { .. })
-        ));
+        assert!(matches!(freeze(&d, 0), Err(CgroupError::FreezeTimeout { .. })));
         fs::write(d.join("sub/cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
         freeze(&d, 0).unwrap();
         fs::remove_dir_all(&d).unwrap();

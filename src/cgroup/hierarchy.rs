@@ -54,19 +54,13 @@ impl Hierarchy {
         if self.version == 2 {
             return ctl == "unified" || ctl == "cgroup2" || ctl.is_empty();
         }
-        self.controllers
-            .iter()
-            .any(|c| c == ctl || c.strip_prefix("name=") == Some(ctl))
+        self.controllers.iter().any(|c| c == ctl || c.strip_prefix("name=") == Some(ctl))
     }
 
     /// The directory of cgroup `cg_path` ("/lxc/c1"), if this mount shows it.
     pub fn dir_of(&self, cg_path: &str) -> Option<PathBuf> {
         let rel = strip_cg_prefix(cg_path, &self.mount_root)?;
-        Some(if rel.is_empty() {
-            self.mount_point.clone()
-        } else {
-            self.mount_point.join(rel)
-        })
+        Some(if rel.is_empty() { self.mount_point.clone() } else { self.mount_point.join(rel) })
     }
 
     /// The cgroup path of directory `dir`, if it lies in this mount.
@@ -104,12 +98,7 @@ pub fn common_ancestor<'a>(paths: impl IntoIterator<Item = &'a str>) -> Option<S
         let parts: Vec<&str> = p.split('/').filter(|s| !s.is_empty()).collect();
         acc = Some(match acc {
             None => parts,
-            Some(a) => a
-                .iter()
-                .zip(parts.iter())
-                .take_while(|(x, y)| x == y)
-                .map(|(x, _)| *x)
-                .collect(),
+            Some(a) => a.iter().zip(parts.iter()).take_while(|(x, y)| x == y).map(|(x, _)| *x).collect(),
         });
     }
     acc.map(|a| format!("/{}", a.join("/")))
@@ -120,10 +109,7 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -160,16 +146,9 @@ pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
             }
             _ => continue,
         };
-        let h = Hierarchy {
-            version,
-            controllers,
-            mount_point: PathBuf::from(unescape(l[4])),
-            mount_root: unescape(l[3]),
-        };
-        match out
-            .iter_mut()
-            .find(|o| o.version == h.version && o.controllers == h.controllers)
-        {
+        let h =
+            Hierarchy { version, controllers, mount_point: PathBuf::from(unescape(l[4])), mount_root: unescape(l[3]) };
+        match out.iter_mut().find(|o| o.version == h.version && o.controllers == h.controllers) {
             Some(o) if o.mount_root != "/" && h.mount_root == "/" => *o = h,
             Some(_) => {}
             None => out.push(h),
@@ -195,23 +174,11 @@ pub fn parse_proc_cgroup(text: &str) -> Vec<TaskCgroup> {
             continue;
         };
         if id == "0" && ctl.is_empty() {
-            out.push(TaskCgroup {
-                version: 2,
-                controllers: Vec::new(),
-                path: path.to_string(),
-            });
+            out.push(TaskCgroup { version: 2, controllers: Vec::new(), path: path.to_string() });
         } else {
-            let mut c: Vec<String> = ctl
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
+            let mut c: Vec<String> = ctl.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
             c.sort();
-            out.push(TaskCgroup {
-                version: 1,
-                controllers: c,
-                path: path.to_string(),
-            });
+            out.push(TaskCgroup { version: 1, controllers: c, path: path.to_string() });
         }
     }
     out
@@ -219,37 +186,26 @@ pub fn parse_proc_cgroup(text: &str) -> Vec<TaskCgroup> {
 
 /// The mounted hierarchies of this machine.
 pub fn mounted() -> Result<Vec<Hierarchy>, CgroupError> {
-    let text = cgroupfs::mountinfo(None).map_err(|source| CgroupError::Mountinfo {
-        source: Box::new(source),
-    })?;
+    let text = cgroupfs::mountinfo(None).map_err(|source| CgroupError::Mountinfo { source: Box::new(source) })?;
     Ok(parse_mountinfo(&text))
 }
 
 /// The cgroups task `pid` is in.
 pub fn task_cgroups(pid: i32) -> Result<Vec<TaskCgroup>, CgroupError> {
-    let text = cgroupfs::proc_cgroup(pid).map_err(|source| CgroupError::TaskCgroups {
-        pid,
-        source: Box::new(source),
-    })?;
+    let text =
+        cgroupfs::proc_cgroup(pid).map_err(|source| CgroupError::TaskCgroups { pid, source: Box::new(source) })?;
     Ok(parse_proc_cgroup(&text))
 }
 
 /// The hierarchy with this version and controller set.
-pub fn find<'a>(
-    hs: &'a [Hierarchy],
-    version: u32,
-    controllers: &[String],
-) -> Option<&'a Hierarchy> {
-    hs.iter()
-        .find(|h| h.version == version && (version == 2 || h.controllers == controllers))
+pub fn find<'a>(hs: &'a [Hierarchy], version: u32, controllers: &[String]) -> Option<&'a Hierarchy> {
+    hs.iter().find(|h| h.version == version && (version == 2 || h.controllers == controllers))
 }
 
 /// The hierarchy a cgroup directory lies in (the longest mount point wins), and its
 /// cgroup path there.
 pub fn locate<'a>(hs: &'a [Hierarchy], dir: &Path) -> Option<(&'a Hierarchy, String)> {
-    hs.iter()
-        .filter_map(|h| h.cg_path_of(dir).map(|p| (h, p)))
-        .max_by_key(|(h, _)| h.mount_point.as_os_str().len())
+    hs.iter().filter_map(|h| h.cg_path_of(dir).map(|p| (h, p))).max_by_key(|(h, _)| h.mount_point.as_os_str().len())
 }
 
 #[cfg(test)]
@@ -269,10 +225,7 @@ mod tests {
         let hs = parse_mountinfo(MI);
         assert_eq!(hs.len(), 3);
         assert_eq!(hs[0].controllers, vec!["cpu", "cpuacct"]);
-        assert_eq!(
-            hs[0].mount_point,
-            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
-        );
+        assert_eq!(hs[0].mount_point, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(hs[1].controllers, vec!["name=systemd"]);
         assert!(hs[1].answers_to("systemd") && hs[1].answers_to("name=systemd"));
         assert_eq!(hs[2].version, 2);
@@ -287,17 +240,11 @@ mod tests {
             mount_point: "/mnt/my cpu".into(),
             mount_root: "/lxc".into(),
         };
-        assert_eq!(
-            h.dir_of("/lxc/c1").unwrap(),
-            PathBuf::from("/mnt/my cpu/c1")
-        );
+        assert_eq!(h.dir_of("/lxc/c1").unwrap(), PathBuf::from("/mnt/my cpu/c1"));
         assert_eq!(h.dir_of("/lxc").unwrap(), PathBuf::from("/mnt/my cpu"));
         assert_eq!(h.dir_of("/lxcfoo"), None);
         assert_eq!(h.dir_of("/other"), None);
-        assert_eq!(
-            h.cg_path_of(Path::new("/mnt/my cpu/c1/x")).unwrap(),
-            "/lxc/c1/x"
-        );
+        assert_eq!(h.cg_path_of(Path::new("/mnt/my cpu/c1/x")).unwrap(), "/lxc/c1/x");
         let hs = parse_mountinfo(MI.lines().last().unwrap());
         assert_eq!(hs[0].mount_point, PathBuf::from("/mnt/my cpu"));
     }
@@ -313,10 +260,7 @@ mod tests {
 
     #[test]
     fn path_helpers() {
-        assert_eq!(
-            common_ancestor(["/a/b/c", "/a/b", "/a/b/d/e"]).unwrap(),
-            "/a/b"
-        );
+        assert_eq!(common_ancestor(["/a/b/c", "/a/b", "/a/b/d/e"]).unwrap(), "/a/b");
         assert_eq!(common_ancestor(["/a", "/b"]).unwrap(), "/");
         assert_eq!(join_cg("/", ""), "/");
         assert_eq!(join_cg("/", "x"), "/x");

@@ -32,32 +32,15 @@ pub enum CgroupError {
     #[error("{path} is not a freezable cgroup (neither freezer.state nor cgroup.freeze)")]
     NotFreezable { path: PathBuf },
     #[error("freezing {path}: {source}")]
-    Freeze {
-        path: PathBuf,
-        source: Box<SysError>,
-    },
+    Freeze { path: PathBuf, source: Box<SysError> },
     #[error("freezing {path}: not frozen after {secs} s (state {state:?}); thawed it back")]
-    FreezeTimeout {
-        path: PathBuf,
-        secs: u32,
-        state: String,
-    },
+    FreezeTimeout { path: PathBuf, secs: u32, state: String },
     #[error("thawing {path}: {source}")]
-    Thaw {
-        path: PathBuf,
-        source: Box<SysError>,
-    },
+    Thaw { path: PathBuf, source: Box<SysError> },
     #[error("thawing {path}: still frozen after {secs} s (state {state:?}; is a parent frozen?)")]
-    ThawTimeout {
-        path: PathBuf,
-        secs: u32,
-        state: String,
-    },
+    ThawTimeout { path: PathBuf, secs: u32, state: String },
     #[error("listing the tasks of {path}: {source}")]
-    ListTasks {
-        path: PathBuf,
-        source: Box<SysError>,
-    },
+    ListTasks { path: PathBuf, source: Box<SysError> },
     #[error("cgroup-save needs a task (-t PID) or a freeze cgroup (--freeze-cgroup PATH)")]
     NoSaveTarget,
     #[error("cgroup-save: no task found (pid or freeze cgroup {path} is empty)")]
@@ -71,10 +54,7 @@ pub enum CgroupError {
     #[error("{path} is not inside any mounted cgroup hierarchy")]
     NotInHierarchy { path: PathBuf },
     #[error("reading cgroup {path}: {source}")]
-    ReadConfig {
-        path: PathBuf,
-        source: Box<SysError>,
-    },
+    ReadConfig { path: PathBuf, source: Box<SysError> },
     #[error("cgroup image refers to hierarchy {id}, which it does not describe")]
     UnknownHierarchy { id: u32 },
     #[error("cgroup {path} does not exist (manage-cgroups props needs it)")]
@@ -82,36 +62,15 @@ pub enum CgroupError {
     #[error("cgroup {path} exists already (manage-cgroups strict)")]
     Exists { path: PathBuf },
     #[error("creating cgroup {path}: {source}")]
-    Create {
-        path: PathBuf,
-        source: Box<SysError>,
-    },
+    Create { path: PathBuf, source: Box<SysError> },
     #[error("configuring {path}/{file} = {value:?}: {source}")]
-    Configure {
-        path: PathBuf,
-        file: String,
-        value: String,
-        source: Box<SysError>,
-    },
+    Configure { path: PathBuf, file: String, value: String, source: Box<SysError> },
     #[error("{path}/{file}: limit {value} is below the current usage {usage}")]
-    LimitBelowUsage {
-        path: PathBuf,
-        file: String,
-        value: String,
-        usage: String,
-    },
+    LimitBelowUsage { path: PathBuf, file: String, value: String, usage: String },
     #[error("setting owner/mode of {path}: {source}")]
-    SetOwner {
-        path: PathBuf,
-        source: Box<SysError>,
-    },
+    SetOwner { path: PathBuf, source: Box<SysError> },
     #[error("placing pid {pid} (saved as {saved_pid}) into {path}: {source}")]
-    PlaceTask {
-        pid: i32,
-        saved_pid: i32,
-        path: PathBuf,
-        source: Box<SysError>,
-    },
+    PlaceTask { pid: i32, saved_pid: i32, path: PathBuf, source: Box<SysError> },
     #[error("saved pid {saved_pid} has no cgroup set in the image")]
     NoSavedSet { saved_pid: i32 },
     #[error("cgroup image set {set} is not described")]

@@ -41,11 +41,7 @@ pub struct CgroupRestorePlan {
 impl CgroupRestorePlan {
     /// Creates and configures the cgroups of `img` on the hierarchies `hs` per `opts`.
     /// On failure, whatever was created is removed again.
-    pub fn create(
-        img: &pb::CgroupImage,
-        opts: &Opts,
-        hs: &[Hierarchy],
-    ) -> Result<Self, CgroupError> {
+    pub fn create(img: &pb::CgroupImage, opts: &Opts, hs: &[Hierarchy]) -> Result<Self, CgroupError> {
         let mut plan = CgroupRestorePlan {
             mode: opts.manage_cgroups,
             task_set: img.tasks.iter().map(|t| (t.pid, t.set)).collect(),
@@ -64,28 +60,18 @@ impl CgroupRestorePlan {
         Ok(plan)
     }
 
-    fn build(
-        &mut self,
-        img: &pb::CgroupImage,
-        opts: &Opts,
-        hs: &[Hierarchy],
-    ) -> Result<(), CgroupError> {
+    fn build(&mut self, img: &pb::CgroupImage, opts: &Opts, hs: &[Hierarchy]) -> Result<(), CgroupError> {
         let mut resolved: HashMap<u32, (&Hierarchy, String, Option<PathBuf>)> = HashMap::new();
         for ih in &img.hierarchies {
-            let h = hierarchy::find(hs, ih.version, &sorted(&ih.controllers)).ok_or_else(|| {
-                CgroupError::HierarchyNotMounted {
-                    controllers: hier_name(ih),
-                }
-            })?;
+            let h = hierarchy::find(hs, ih.version, &sorted(&ih.controllers))
+                .ok_or_else(|| CgroupError::HierarchyNotMounted { controllers: hier_name(ih) })?;
             if ih.tree.is_none() {
                 // Not confined on this hierarchy when saved: leave it alone.
                 resolved.insert(ih.id, (h, ih.root.clone(), None));
                 continue;
             }
             let root = relocated_root(h, &ih.root, &opts.cgroup_roots);
-            let dir = h.dir_of(&root).ok_or_else(|| CgroupError::NotInHierarchy {
-                path: PathBuf::from(&root),
-            })?;
+            let dir = h.dir_of(&root).ok_or_else(|| CgroupError::NotInHierarchy { path: PathBuf::from(&root) })?;
             resolved.insert(ih.id, (h, root, Some(dir)));
         }
         // Strict: refuse before touching anything.
@@ -107,9 +93,8 @@ impl CgroupRestorePlan {
         for set in &img.sets {
             let mut dirs = Vec::new();
             for m in &set.members {
-                let (h, _, root_dir) = resolved
-                    .get(&m.hierarchy)
-                    .ok_or(CgroupError::UnknownHierarchy { id: m.hierarchy })?;
+                let (h, _, root_dir) =
+                    resolved.get(&m.hierarchy).ok_or(CgroupError::UnknownHierarchy { id: m.hierarchy })?;
                 let Some(root_dir) = root_dir else { continue };
                 if m.outside_root {
                     if let Some(d) = h.dir_of(&m.path) {
@@ -144,10 +129,7 @@ impl CgroupRestorePlan {
             };
         }
         for d in missing.into_iter().rev() {
-            cgroupfs::mkdir(&d).map_err(|source| CgroupError::Create {
-                path: d.clone(),
-                source: Box::new(source),
-            })?;
+            cgroupfs::mkdir(&d).map_err(|source| CgroupError::Create { path: d.clone(), source: Box::new(source) })?;
             self.created.push(d);
         }
         Ok(())
@@ -156,18 +138,14 @@ impl CgroupRestorePlan {
     fn restore_dir(&mut self, path: &Path, d: &pb::CgroupDir) -> Result<(), CgroupError> {
         let exists = cgroupfs::is_dir(path);
         let configure = match (self.mode, exists) {
-            (ManageCgroups::Props, false) => {
-                return Err(CgroupError::Missing { path: path.into() })
-            }
+            (ManageCgroups::Props, false) => return Err(CgroupError::Missing { path: path.into() }),
             (ManageCgroups::Strict, true) => return Err(CgroupError::Exists { path: path.into() }),
             (ManageCgroups::Soft, true) => false,
             _ => true,
         };
         if !exists {
-            cgroupfs::mkdir(path).map_err(|source| CgroupError::Create {
-                path: path.into(),
-                source: Box::new(source),
-            })?;
+            cgroupfs::mkdir(path)
+                .map_err(|source| CgroupError::Create { path: path.into(), source: Box::new(source) })?;
             self.created.push(path.to_path_buf());
         }
         if configure {
@@ -206,10 +184,7 @@ impl CgroupRestorePlan {
         if self.mode == ManageCgroups::Ignore {
             return Ok(());
         }
-        let set = *self
-            .task_set
-            .get(&saved_pid)
-            .ok_or(CgroupError::NoSavedSet { saved_pid })?;
+        let set = *self.task_set.get(&saved_pid).ok_or(CgroupError::NoSavedSet { saved_pid })?;
         let dirs = self.sets.get(&set).ok_or(CgroupError::UnknownSet { set })?;
         for d in dirs {
             cgroupfs::attach(d, pid).map_err(|source| CgroupError::PlaceTask {
@@ -224,10 +199,7 @@ impl CgroupRestorePlan {
 
     /// The directories a task saved as `saved_pid` goes into.
     pub fn dirs_of(&self, saved_pid: i32) -> Option<&[PathBuf]> {
-        self.task_set
-            .get(&saved_pid)
-            .and_then(|s| self.sets.get(s))
-            .map(Vec::as_slice)
+        self.task_set.get(&saved_pid).and_then(|s| self.sets.get(s)).map(Vec::as_slice)
     }
 
     /// The restored root directory of image hierarchy `id`.
@@ -290,9 +262,7 @@ pub fn relocated_root(h: &Hierarchy, saved: &str, roots: &[(Option<String>, Path
         .or_else(|| roots.iter().find(|(c, _)| c.is_none()));
     match pick {
         None => saved.to_string(),
-        Some((_, p)) => h
-            .cg_path_of(p)
-            .unwrap_or_else(|| hierarchy::join_cg("/", &p.to_string_lossy())),
+        Some((_, p)) => h.cg_path_of(p).unwrap_or_else(|| hierarchy::join_cg("/", &p.to_string_lossy())),
     }
 }
 
@@ -308,12 +278,8 @@ fn check_none_exist(dir: &Path, d: &pb::CgroupDir) -> Result<(), CgroupError> {
 
 fn restore_perms(dir: &Path, d: &pb::CgroupDir) -> Result<(), CgroupError> {
     let set = |p: &Path, uid, gid, mode| {
-        cgroupfs::set_perm(p, cgroupfs::Perm { uid, gid, mode }).map_err(|source| {
-            CgroupError::SetOwner {
-                path: p.into(),
-                source: Box::new(source),
-            }
-        })
+        cgroupfs::set_perm(p, cgroupfs::Perm { uid, gid, mode })
+            .map_err(|source| CgroupError::SetOwner { path: p.into(), source: Box::new(source) })
     };
     for p in d.props.iter().filter(|p| !p.absent) {
         let f = dir.join(&p.name);
@@ -330,25 +296,14 @@ fn restore_perms(dir: &Path, d: &pb::CgroupDir) -> Result<(), CgroupError> {
     set(dir, d.uid, d.gid, d.mode)
 }
 
-fn cfg_err(
-    dir: &Path,
-    file: &str,
-    value: &str,
-) -> impl FnOnce(crate::sys::SysError) -> CgroupError {
+fn cfg_err(dir: &Path, file: &str, value: &str) -> impl FnOnce(crate::sys::SysError) -> CgroupError {
     let (path, file, value) = (dir.to_path_buf(), file.to_string(), value.to_string());
-    move |source| CgroupError::Configure {
-        path,
-        file,
-        value,
-        source: Box::new(source),
-    }
+    move |source| CgroupError::Configure { path, file, value, source: Box::new(source) }
 }
 
 fn read_cur(dir: &Path, file: &str) -> Result<Option<String>, CgroupError> {
-    cgroupfs::read(dir, file).map_err(|source| CgroupError::ReadConfig {
-        path: dir.join(file),
-        source: Box::new(source),
-    })
+    cgroupfs::read(dir, file)
+        .map_err(|source| CgroupError::ReadConfig { path: dir.join(file), source: Box::new(source) })
 }
 
 fn put(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
@@ -368,11 +323,7 @@ pub struct Step {
 }
 
 fn step(file: &str, value: &str) -> Step {
-    Step {
-        file: file.into(),
-        value: value.into(),
-        usage: None,
-    }
+    Step { file: file.into(), value: value.into(), usage: None }
 }
 
 /// The writes that turn a directory whose files read `cur` into the saved `props`,
@@ -403,12 +354,7 @@ pub fn plan_writes(
             Kind::Plain => steps.push(step(&p.name, &p.value)),
             Kind::Lines => {
                 let have: Vec<&str> = now.lines().map(str::trim).collect();
-                for l in p
-                    .value
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !have.contains(l))
-                {
+                for l in p.value.lines().map(str::trim).filter(|l| !l.is_empty() && !have.contains(l)) {
                     steps.push(step(&p.name, l));
                 }
             }
@@ -419,21 +365,15 @@ pub fn plan_writes(
             }
             Kind::SubtreeControl => {
                 let have: Vec<&str> = now.split_whitespace().collect();
-                let add: Vec<String> = p
-                    .value
-                    .split_whitespace()
-                    .filter(|c| !have.contains(c))
-                    .map(|c| format!("+{c}"))
-                    .collect();
+                let add: Vec<String> =
+                    p.value.split_whitespace().filter(|c| !have.contains(c)).map(|c| format!("+{c}")).collect();
                 if !add.is_empty() {
                     steps.push(step(&p.name, &add.join(" ")));
                 }
             }
             Kind::DevicesList => steps.extend(device_steps(&now, &p.value)),
             Kind::OomControl => {
-                if let Some(w) =
-                    oom_kill_disable(&p.value).filter(|w| Some(*w) != oom_kill_disable(&now))
-                {
+                if let Some(w) = oom_kill_disable(&p.value).filter(|w| Some(*w) != oom_kill_disable(&now)) {
                     steps.push(step(&p.name, w));
                 }
             }
@@ -441,9 +381,7 @@ pub fn plan_writes(
                 // memsw may never be below the memory limit: when the memory limit
                 // grows past the current memsw limit, memsw goes first.
                 if p.name == "memory.limit_in_bytes" {
-                    let memsw = props
-                        .iter()
-                        .find(|q| q.name == "memory.memsw.limit_in_bytes" && !q.absent);
+                    let memsw = props.iter().find(|q| q.name == "memory.memsw.limit_in_bytes" && !q.absent);
                     if let Some(m) = memsw {
                         if let Some(cm) = cur(&m.name)? {
                             if num(&p.value) > num(&cm) && cm.trim() != m.value.trim() {
@@ -457,11 +395,7 @@ pub fn plan_writes(
                         }
                     }
                 }
-                steps.push(Step {
-                    file: p.name.clone(),
-                    value: p.value.clone(),
-                    usage: Some(usage),
-                });
+                steps.push(Step { file: p.name.clone(), value: p.value.clone(), usage: Some(usage) });
             }
             Kind::Freeze => unreachable!("queued above"),
         }
@@ -500,16 +434,8 @@ fn device_steps(now: &str, want: &str) -> Vec<Step> {
         out.push(step("devices.deny", "a"));
         out.extend(want.iter().map(|l| step("devices.allow", l)));
     } else {
-        out.extend(
-            now.iter()
-                .filter(|l| !want.contains(l))
-                .map(|l| step("devices.deny", l)),
-        );
-        out.extend(
-            want.iter()
-                .filter(|l| !now.contains(l))
-                .map(|l| step("devices.allow", l)),
-        );
+        out.extend(now.iter().filter(|l| !want.contains(l)).map(|l| step("devices.deny", l)));
+        out.extend(want.iter().filter(|l| !now.contains(l)).map(|l| step("devices.allow", l)));
     }
     out
 }
@@ -521,9 +447,7 @@ fn sorted_lines(s: &str) -> Vec<&str> {
 }
 
 fn oom_kill_disable(s: &str) -> Option<&str> {
-    s.lines()
-        .find_map(|l| l.strip_prefix("oom_kill_disable "))
-        .map(str::trim)
+    s.lines().find_map(|l| l.strip_prefix("oom_kill_disable ")).map(str::trim)
 }
 
 /// A limit as a number; "max" and "-1" are unlimited.

@@ -55,9 +55,7 @@ fn saved_tasks(t: &SaveTarget) -> Result<Vec<i32>, CgroupError> {
     pids.sort_unstable();
     pids.dedup();
     if pids.is_empty() {
-        return Err(CgroupError::NoTasks {
-            path: t.freeze_cgroup.clone().unwrap_or_default(),
-        });
+        return Err(CgroupError::NoTasks { path: t.freeze_cgroup.clone().unwrap_or_default() });
     }
     Ok(pids)
 }
@@ -71,45 +69,35 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
         let lines = match hierarchy::task_cgroups(pid) {
             Ok(l) => l,
             // A task that exited since it was listed is not an error.
-            Err(CgroupError::TaskCgroups { source, .. })
-                if matches!(*source, crate::sys::SysError::Task { .. }) =>
-            {
+            Err(CgroupError::TaskCgroups { source, .. }) if matches!(*source, crate::sys::SysError::Task { .. }) => {
                 continue
             }
             Err(e) => return Err(e),
         };
         let mut v = Vec::new();
         for l in lines {
-            if let Some(i) = hs.iter().position(|h| {
-                h.version == l.version && (l.version == 2 || h.controllers == l.controllers)
-            }) {
+            if let Some(i) =
+                hs.iter().position(|h| h.version == l.version && (l.version == 2 || h.controllers == l.controllers))
+            {
                 v.push((i, l.path));
             }
         }
         task_paths.push((pid, v));
     }
-    let fc_loc = t
-        .freeze_cgroup
-        .as_deref()
-        .and_then(|fc| hierarchy::locate(hs, fc));
+    let fc_loc = t.freeze_cgroup.as_deref().and_then(|fc| hierarchy::locate(hs, fc));
     if let (Some(fc), None) = (&t.freeze_cgroup, &fc_loc) {
         return Err(CgroupError::NotInHierarchy { path: fc.clone() });
     }
 
     let mut img = pb::CgroupImage::default();
-    let mut used: Vec<usize> = task_paths
-        .iter()
-        .flat_map(|(_, v)| v.iter().map(|(i, _)| *i))
-        .collect();
+    let mut used: Vec<usize> = task_paths.iter().flat_map(|(_, v)| v.iter().map(|(i, _)| *i)).collect();
     used.sort_unstable();
     used.dedup();
     let mut roots: BTreeMap<usize, String> = BTreeMap::new();
     for &hi in &used {
         let h = &hs[hi];
-        let mut paths: Vec<&str> = task_paths
-            .iter()
-            .flat_map(|(_, v)| v.iter().filter(|(i, _)| *i == hi).map(|(_, p)| p.as_str()))
-            .collect();
+        let mut paths: Vec<&str> =
+            task_paths.iter().flat_map(|(_, v)| v.iter().filter(|(i, _)| *i == hi).map(|(_, p)| p.as_str())).collect();
         if let Some((fh, fp)) = &fc_loc {
             if *fh == h {
                 paths.push(fp.as_str());
@@ -128,14 +116,10 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
         let tree = if root == "/" {
             None
         } else {
-            let dir = h.dir_of(&root).ok_or_else(|| CgroupError::NotInHierarchy {
-                path: PathBuf::from(&root),
-            })?;
+            let dir = h.dir_of(&root).ok_or_else(|| CgroupError::NotInHierarchy { path: PathBuf::from(&root) })?;
             // A cgroup that also holds tasks outside the container (ccr's own, the
             // host's) is not the container's: leave it alone.
-            shared = super::freeze::tasks_of(&dir)?
-                .iter()
-                .any(|p| pids.binary_search(p).is_err());
+            shared = super::freeze::tasks_of(&dir)?.iter().any(|p| pids.binary_search(p).is_err());
             if shared {
                 None
             } else {
@@ -183,11 +167,7 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
             id,
             members: members
                 .into_iter()
-                .map(|(hierarchy, path, outside_root)| pb::CgroupMember {
-                    hierarchy,
-                    path,
-                    outside_root,
-                })
+                .map(|(hierarchy, path, outside_root)| pb::CgroupMember { hierarchy, path, outside_root })
                 .collect(),
         });
     }
@@ -195,31 +175,19 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
 }
 
 fn read(dir: &Path, file: &str) -> Result<Option<String>, CgroupError> {
-    cgroupfs::read(dir, file).map_err(|source| CgroupError::ReadConfig {
-        path: dir.join(file),
-        source: Box::new(source),
-    })
+    cgroupfs::read(dir, file)
+        .map_err(|source| CgroupError::ReadConfig { path: dir.join(file), source: Box::new(source) })
 }
 
 fn perm(path: &Path) -> Result<cgroupfs::Perm, CgroupError> {
-    cgroupfs::perm(path).map_err(|source| CgroupError::ReadConfig {
-        path: path.into(),
-        source: Box::new(source),
-    })
+    cgroupfs::perm(path).map_err(|source| CgroupError::ReadConfig { path: path.into(), source: Box::new(source) })
 }
 
 /// The files saved for directory `dir` of hierarchy `h`, in write order.
-pub fn props_for(
-    h_version: u32,
-    h_controllers: &[String],
-    dir: &Path,
-) -> Result<Vec<Prop>, CgroupError> {
+pub fn props_for(h_version: u32, h_controllers: &[String], dir: &Path) -> Result<Vec<Prop>, CgroupError> {
     Ok(if h_version == 2 {
-        let avail: Vec<String> = read(dir, "cgroup.controllers")?
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
+        let avail: Vec<String> =
+            read(dir, "cgroup.controllers")?.unwrap_or_default().split_whitespace().map(str::to_string).collect();
         controllers::v2_props(&avail)
     } else {
         controllers::v1_props(h_controllers)
@@ -243,70 +211,37 @@ fn save_dir(
         mode: pm.mode,
         ..Default::default()
     };
-    let files = cgroupfs::files(dir).map_err(|source| CgroupError::ReadConfig {
-        path: dir.into(),
-        source: Box::new(source),
-    })?;
-    let frozen_override = t
-        .frozen_for_dump
-        .as_ref()
-        .filter(|(p, _)| p.as_path() == dir)
-        .map(|(_, was)| *was);
+    let files = cgroupfs::files(dir)
+        .map_err(|source| CgroupError::ReadConfig { path: dir.into(), source: Box::new(source) })?;
+    let frozen_override = t.frozen_for_dump.as_ref().filter(|(p, _)| p.as_path() == dir).map(|(_, was)| *was);
     for prop in props_for(h.version, &h.controllers, dir)? {
         let names: Vec<String> = if prop.file.contains('*') {
-            files
-                .iter()
-                .filter(|f| controllers::matches(prop.file, f))
-                .cloned()
-                .collect()
+            files.iter().filter(|f| controllers::matches(prop.file, f)).cloned().collect()
         } else {
             vec![prop.file.to_string()]
         };
         for f in names {
-            out.props
-                .push(save_prop(dir, &f, prop.kind, frozen_override)?);
+            out.props.push(save_prop(dir, &f, prop.kind, frozen_override)?);
         }
     }
     for f in controllers::PERM_ONLY {
         let p = dir.join(f);
         if cgroupfs::exists(&p) {
             let pm = perm(&p)?;
-            out.perms.push(pb::CgroupFilePerm {
-                name: f.to_string(),
-                uid: pm.uid,
-                gid: pm.gid,
-                mode: pm.mode,
-            });
+            out.perms.push(pb::CgroupFilePerm { name: f.to_string(), uid: pm.uid, gid: pm.gid, mode: pm.mode });
         }
     }
-    let subdirs = cgroupfs::subdirs(dir).map_err(|source| CgroupError::ReadConfig {
-        path: dir.into(),
-        source: Box::new(source),
-    })?;
+    let subdirs = cgroupfs::subdirs(dir)
+        .map_err(|source| CgroupError::ReadConfig { path: dir.into(), source: Box::new(source) })?;
     for s in subdirs {
-        out.children.push(save_dir(
-            h,
-            &dir.join(&s),
-            &s,
-            pb::CgroupOrigin::Internal,
-            t,
-        )?);
+        out.children.push(save_dir(h, &dir.join(&s), &s, pb::CgroupOrigin::Internal, t)?);
     }
     Ok(out)
 }
 
-fn save_prop(
-    dir: &Path,
-    f: &str,
-    kind: Kind,
-    frozen_override: Option<bool>,
-) -> Result<pb::CgroupProp, CgroupError> {
+fn save_prop(dir: &Path, f: &str, kind: Kind, frozen_override: Option<bool>) -> Result<pb::CgroupProp, CgroupError> {
     let Some(mut value) = read(dir, f)? else {
-        return Ok(pb::CgroupProp {
-            name: f.to_string(),
-            absent: true,
-            ..Default::default()
-        });
+        return Ok(pb::CgroupProp { name: f.to_string(), absent: true, ..Default::default() });
     };
     if kind == Kind::Freeze {
         // Record what the owner asked for, not what a parent or ccr caused.
@@ -327,14 +262,7 @@ fn save_prop(
         .to_string();
     }
     let pm = perm(&dir.join(f))?;
-    Ok(pb::CgroupProp {
-        name: f.to_string(),
-        value,
-        absent: false,
-        uid: pm.uid,
-        gid: pm.gid,
-        mode: pm.mode,
-    })
+    Ok(pb::CgroupProp { name: f.to_string(), value, absent: false, uid: pm.uid, gid: pm.gid, mode: pm.mode })
 }
 
 #[cfg(test)]
@@ -355,33 +283,16 @@ mod tests {
         fs::write(d.join("cgroup.freeze"), "1\n").unwrap();
         fs::write(d.join("cgroup.procs"), "").unwrap();
         fs::write(d.join("child/cgroup.controllers"), "").unwrap();
-        let h = Hierarchy {
-            version: 2,
-            controllers: vec![],
-            mount_point: d.clone(),
-            mount_root: "/".into(),
-        };
-        let t = SaveTarget {
-            frozen_for_dump: Some((d.clone(), false)),
-            ..Default::default()
-        };
+        let h = Hierarchy { version: 2, controllers: vec![], mount_point: d.clone(), mount_root: "/".into() };
+        let t = SaveTarget { frozen_for_dump: Some((d.clone(), false)), ..Default::default() };
         let out = save_dir(&h, &d, "", pb::CgroupOrigin::External, &t).unwrap();
-        let get = |n: &str| {
-            out.props
-                .iter()
-                .find(|p| p.name == n)
-                .unwrap_or_else(|| panic!("{n}"))
-        };
+        let get = |n: &str| out.props.iter().find(|p| p.name == n).unwrap_or_else(|| panic!("{n}"));
         assert_eq!(get("memory.max").value, "1048576");
         assert!(get("memory.high").absent);
         assert!(get("cgroup.type").absent);
         assert_eq!(get("hugetlb.2MB.max").value, "max");
         assert_eq!(get("hugetlb.2MB.rsvd.max").value, "max");
-        assert_eq!(
-            get("cgroup.freeze").value,
-            "0",
-            "frozen for the dump, not by its owner"
-        );
+        assert_eq!(get("cgroup.freeze").value, "0", "frozen for the dump, not by its owner");
         assert!(out.props.iter().all(|p| p.name != "memory.current"));
         assert_eq!(out.perms[0].name, "cgroup.procs");
         assert_eq!(out.children.len(), 1);

@@ -40,12 +40,8 @@ pub fn classify(pid: i32, maps: &[MapEntry]) -> Result<Vec<Vma>> {
             "[vvar]" | "[vvar_vclock]" => VmaKind::VmaVvar,
             _ if shmem => VmaKind::VmaAnonShared,
             n if n.starts_with("/SYSV") => return Err(unsupported("SysV shared memory").into()),
-            n if n.starts_with("/memfd:") => {
-                return Err(unsupported("a private memfd mapping").into())
-            }
-            n if n.ends_with(" (deleted)") => {
-                return Err(unsupported("a mapping of a deleted file").into())
-            }
+            n if n.starts_with("/memfd:") => return Err(unsupported("a private memfd mapping").into()),
+            n if n.ends_with(" (deleted)") => return Err(unsupported("a mapping of a deleted file").into()),
             n if n.starts_with('/') && m.inode != 0 => {
                 if m.shared {
                     VmaKind::VmaFileShared
@@ -57,10 +53,7 @@ pub fn classify(pid: i32, maps: &[MapEntry]) -> Result<Vec<Vma>> {
             _ if m.shared => return Err(unsupported("shared memory of unknown origin").into()),
             _ => VmaKind::VmaAnonPrivate,
         };
-        out.push(Vma {
-            entry: m.clone(),
-            kind,
-        });
+        out.push(Vma { entry: m.clone(), kind });
     }
     Ok(out)
 }
@@ -121,14 +114,8 @@ impl PageCopier {
             let addr = vaddr + done * PAGE_SIZE;
             let buf = &mut self.buf[..len];
             if readable {
-                let mut local = [libc::iovec {
-                    iov_base: buf.as_mut_ptr().cast(),
-                    iov_len: len,
-                }];
-                let remote = [libc::iovec {
-                    iov_base: addr as *mut libc::c_void,
-                    iov_len: len,
-                }];
+                let mut local = [libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: len }];
+                let remote = [libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: len }];
                 if mem::readv(self.pid, &mut local, &remote)? != len {
                     mem::read(self.pid, addr, buf)?;
                 }
@@ -140,10 +127,7 @@ impl PageCopier {
                 Sink::Append(f) => f.write_all(buf),
                 Sink::At(f, off) => f.write_all_at(buf, *off + done * PAGE_SIZE),
             };
-            w.map_err(|source| DumpError::WritePages {
-                path: path.into(),
-                source,
-            })?;
+            w.map_err(|source| DumpError::WritePages { path: path.into(), source })?;
             done += chunk;
         }
         Ok(())
@@ -158,22 +142,14 @@ pub struct ShmemTable {
 }
 
 impl ShmemTable {
-    fn file(
-        &mut self,
-        ctx: &DumpCtx<'_>,
-        id: u64,
-        size: u64,
-    ) -> Result<&(File, std::path::PathBuf)> {
+    fn file(&mut self, ctx: &DumpCtx<'_>, id: u64, size: u64) -> Result<&(File, std::path::PathBuf)> {
         match self.objs.iter_mut().find(|o| o.id == id) {
             Some(o) => o.size = o.size.max(size),
             None => self.objs.push(pb::Shmem { id, size }),
         }
         if !self.files.contains_key(&id) {
             let path = ctx.dir.file(&crate::image::shmem_file_name(id));
-            let f = File::create(&path).map_err(|source| DumpError::WritePages {
-                path: path.clone(),
-                source,
-            })?;
+            let f = File::create(&path).map_err(|source| DumpError::WritePages { path: path.clone(), source })?;
             self.files.insert(id, (f, path));
         }
         Ok(&self.files[&id])
@@ -191,14 +167,8 @@ pub fn collect(
     let started = std::time::Instant::now();
     let pagemap = Pagemap::open(pid)?;
     let path = ctx.dir.file(&crate::image::pages_file_name(pid));
-    let mut out = File::create(&path).map_err(|source| DumpError::WritePages {
-        path: path.clone(),
-        source,
-    })?;
-    let mut copier = PageCopier {
-        pid,
-        buf: vec![0u8; 4 << 20],
-    };
+    let mut out = File::create(&path).map_err(|source| DumpError::WritePages { path: path.clone(), source })?;
+    let mut copier = PageCopier { pid, buf: vec![0u8; 4 << 20] };
     let mut runs = Vec::new();
     let mut image_vmas = Vec::new();
     let mut info = Vec::new();
@@ -222,11 +192,7 @@ pub fn collect(
             pgoff: m.offset,
             prot: prot as u32,
             kind: v.kind as i32,
-            path: if file_backed {
-                m.name.clone()
-            } else {
-                String::new()
-            },
+            path: if file_backed { m.name.clone() } else { String::new() },
             dev: libc::makedev(m.dev_major, m.dev_minor),
             ino: m.inode,
             name: m.name.clone(),
@@ -234,16 +200,9 @@ pub fn collect(
             madvise: madvise_of(m),
             locked: m.has_flag("lo"),
             file_writable: m.shared && m.has_flag("mw"),
-            shmem_id: if v.kind == VmaKind::VmaAnonShared {
-                m.inode
-            } else {
-                0
-            },
+            shmem_id: if v.kind == VmaKind::VmaAnonShared { m.inode } else { 0 },
         });
-        if matches!(
-            v.kind,
-            VmaKind::VmaFileShared | VmaKind::VmaVdso | VmaKind::VmaVvar
-        ) {
+        if matches!(v.kind, VmaKind::VmaFileShared | VmaKind::VmaVdso | VmaKind::VmaVvar) {
             continue;
         }
         let shmem = (v.kind == VmaKind::VmaAnonShared).then(|| m.inode);
@@ -271,20 +230,11 @@ pub fn collect(
                 match shmem {
                     Some(id) => {
                         let (f, p) = shm.file(ctx, id, 0)?;
-                        copier.copy_run(
-                            vaddr,
-                            nr,
-                            m.read,
-                            Sink::At(f, m.offset + (vaddr - m.start)),
-                            p,
-                        )?;
+                        copier.copy_run(vaddr, nr, m.read, Sink::At(f, m.offset + (vaddr - m.start)), p)?;
                     }
                     None => {
                         copier.copy_run(vaddr, nr, m.read, Sink::Append(&mut out), &path)?;
-                        runs.push(pb::PageRun {
-                            vaddr,
-                            nr_pages: nr,
-                        });
+                        runs.push(pb::PageRun { vaddr, nr_pages: nr });
                     }
                 }
                 pages += nr;
@@ -295,12 +245,7 @@ pub fn collect(
     ctx.stats.pages_written += pages;
     ctx.stats.pages_scanned += scanned;
     ctx.stats.memdump_us += started.elapsed().as_micros() as u64;
-    crate::debug!(
-        ctx.log,
-        "pid {pid}: {} vmas, {} page runs, {pages} pages",
-        image_vmas.len(),
-        runs.len()
-    );
+    crate::debug!(ctx.log, "pid {pid}: {} vmas, {} page runs, {pages} pages", image_vmas.len(), runs.len());
     Ok(pb::Mm {
         fields: Some(pb::MmFields {
             start_code: stat.start_code,

@@ -41,29 +41,13 @@ pub enum DumpError {
     #[error("pid {pid}: {what} is not supported yet")]
     Unsupported { pid: i32, what: String },
     #[error("pid {pid}: fd {fd} is a {kind} ({path}), which ccr cannot dump yet")]
-    UnsupportedFd {
-        pid: i32,
-        fd: i32,
-        kind: String,
-        path: String,
-    },
-    #[error(
-        "pid {pid}: mapping {start:#x}-{end:#x} ({name}) is {what}, which ccr cannot dump yet"
-    )]
-    UnsupportedVma {
-        pid: i32,
-        start: u64,
-        end: u64,
-        name: String,
-        what: String,
-    },
+    UnsupportedFd { pid: i32, fd: i32, kind: String, path: String },
+    #[error("pid {pid}: mapping {start:#x}-{end:#x} ({name}) is {what}, which ccr cannot dump yet")]
+    UnsupportedVma { pid: i32, start: u64, end: u64, name: String, what: String },
     #[error("pid {pid}: no syscall instruction found in its vdso")]
     NoSyscallInsn { pid: i32 },
     #[error("writing {path}: {source}")]
-    WritePages {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    WritePages { path: std::path::PathBuf, source: std::io::Error },
 }
 
 impl DumpError {
@@ -87,39 +71,21 @@ pub struct DumpCtx<'a> {
 }
 
 pub fn run(opts: &Opts) -> Result<()> {
-    let pid = opts
-        .pid
-        .ok_or_else(|| Error::InvalidArgument("dump needs a pid (-t PID)".into()))?;
+    let pid = opts.pid.ok_or_else(|| Error::InvalidArgument("dump needs a pid (-t PID)".into()))?;
     let dir_path = opts
         .images_dir
         .as_deref()
         .ok_or_else(|| Error::InvalidArgument("dump needs an images directory (-D DIR)".into()))?;
     if pid <= 0 {
-        return Err(Error::InvalidArgument(format!(
-            "pid {pid} is not a process id"
-        )));
+        return Err(Error::InvalidArgument(format!("pid {pid} is not a process id")));
     }
-    let log =
-        Log::open(opts.log_file.as_deref(), Level::from_int(opts.log_level)).map_err(|source| {
-            crate::sys::SysError::Path {
-                call: "open log",
-                path: opts.log_file.clone().unwrap_or_default(),
-                source,
-            }
-        })?;
+    let log = Log::open(opts.log_file.as_deref(), Level::from_int(opts.log_level)).map_err(|source| {
+        crate::sys::SysError::Path { call: "open log", path: opts.log_file.clone().unwrap_or_default(), source }
+    })?;
     let dir = ImageDir::create(dir_path)?;
-    let mut ctx = DumpCtx {
-        opts,
-        log,
-        dir,
-        stats: pb::DumpStats::default(),
-    };
+    let mut ctx = DumpCtx { opts, log, dir, stats: pb::DumpStats::default() };
     let started = Instant::now();
-    info!(
-        ctx.log,
-        "dumping the tree of pid {pid} into {}",
-        dir_path.display()
-    );
+    info!(ctx.log, "dumping the tree of pid {pid} into {}", dir_path.display());
 
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
         return Err(DumpError::NoProcess { pid }.into());
@@ -132,62 +98,37 @@ pub fn run(opts: &Opts) -> Result<()> {
     let frozen = Instant::now();
     debug!(ctx.log, "seized {} tasks", tasks.len());
 
-    let collected =
-        match collect_all(&mut ctx, &tasks).and_then(|c| write_images(&ctx, &c).map(|()| c)) {
-            Ok(c) => c,
-            Err(e) => {
-                info!(
-                    ctx.log,
-                    "dump of pid {pid} failed: {e}; leaving the tree running"
-                );
-                drop(tasks);
-                drop(guard);
-                return Err(e);
-            }
-        };
+    let collected = match collect_all(&mut ctx, &tasks).and_then(|c| write_images(&ctx, &c).map(|()| c)) {
+        Ok(c) => c,
+        Err(e) => {
+            info!(ctx.log, "dump of pid {pid} failed: {e}; leaving the tree running");
+            drop(tasks);
+            drop(guard);
+            return Err(e);
+        }
+    };
     release(opts, tasks, guard)?;
     ctx.stats.frozen_us = frozen.elapsed().as_micros() as u64;
     ctx.stats.total_us = started.elapsed().as_micros() as u64;
     ctx.stats.tasks = collected.inventory.tasks.len() as u32;
-    let stats = pb::Stats {
-        dump: Some(ctx.stats),
-        restore: None,
-    };
+    let stats = pb::Stats { dump: Some(ctx.stats), restore: None };
     ctx.dir.write(ImageKind::Stats, None, &stats)?;
-    info!(
-        ctx.log,
-        "dump of pid {pid} done in {} us (frozen {} us)", ctx.stats.total_us, ctx.stats.frozen_us
-    );
+    info!(ctx.log, "dump of pid {pid} done in {} us (frozen {} us)", ctx.stats.total_us, ctx.stats.frozen_us);
     Ok(())
 }
 
 /// A refused PTRACE_SEIZE, explained (someone else traces the task?).
 fn seize_error(pid: i32, e: Error) -> Error {
     match e {
-        Error::Sys(crate::sys::SysError::Pid {
-            errno: nix::errno::Errno::EPERM,
-            pid: p,
-            ..
-        }) => {
-            let tracer = proc::status(p)
-                .ok()
-                .and_then(|s| s.int("TracerPid").ok())
-                .unwrap_or(0);
-            let detail = if tracer != 0 {
-                format!("it is already traced by pid {tracer}")
-            } else {
-                "permission denied".into()
-            };
-            DumpError::Seize {
-                pid: if p != 0 { p } else { pid },
-                detail,
-            }
-            .into()
+        Error::Sys(crate::sys::SysError::Pid { errno: nix::errno::Errno::EPERM, pid: p, .. }) => {
+            let tracer = proc::status(p).ok().and_then(|s| s.int("TracerPid").ok()).unwrap_or(0);
+            let detail =
+                if tracer != 0 { format!("it is already traced by pid {tracer}") } else { "permission denied".into() };
+            DumpError::Seize { pid: if p != 0 { p } else { pid }, detail }.into()
         }
-        Error::Sys(crate::sys::SysError::Pid {
-            errno: nix::errno::Errno::ESRCH,
-            ..
-        }) => DumpError::NoProcess { pid }.into(),
+        Error::Sys(crate::sys::SysError::Pid { errno: nix::errno::Errno::ESRCH, .. }) => {
+            DumpError::NoProcess { pid }.into()
+        }
         other => other,
     }
 }
@@ -220,11 +161,7 @@ fn release(opts: &Opts, tasks: Vec<tree::Task>, guard: Option<FreezeGuard>) -> R
             // A dead leader is reported only after every other (traced) thread of
             // its group has been waited for: the others first.
             let mut threads = task.threads;
-            let leader = if threads.is_empty() {
-                None
-            } else {
-                Some(threads.remove(0))
-            };
+            let leader = if threads.is_empty() { None } else { Some(threads.remove(0)) };
             if let Some(l) = &leader {
                 let _ = crate::sys::process::kill(l.pid(), libc::SIGKILL);
             }
@@ -237,9 +174,7 @@ fn release(opts: &Opts, tasks: Vec<tree::Task>, guard: Option<FreezeGuard>) -> R
         }
         return Ok(());
     }
-    let keep_frozen = guard
-        .as_ref()
-        .is_some_and(|g| g.was_frozen() || opts.leave_stopped);
+    let keep_frozen = guard.as_ref().is_some_and(|g| g.was_frozen() || opts.leave_stopped);
     if let (true, Some(g)) = (keep_frozen, &guard) {
         crate::cgroup::freeze::freeze(g.path(), opts.freeze_timeout_s.unwrap_or(10))?;
     }
@@ -270,28 +205,16 @@ fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected>
     for task in tasks.iter().filter(|t| !t.entry.zombie) {
         let pid = task.pid();
         if std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok() != my_pidns {
-            return Err(DumpError::Unsupported {
-                pid,
-                what: "a task in another PID namespace".into(),
-            }
-            .into());
+            return Err(DumpError::Unsupported { pid, what: "a task in another PID namespace".into() }.into());
         }
         let stat = proc::stat(pid)?;
         let status = proc::status(pid)?;
         if status.int("Seccomp").unwrap_or(0) != 0 {
-            return Err(DumpError::Unsupported {
-                pid,
-                what: "a seccomp filter".into(),
-            }
-            .into());
+            return Err(DumpError::Unsupported { pid, what: "a seccomp filter".into() }.into());
         }
         let timers = std::fs::read_to_string(format!("/proc/{pid}/timers")).unwrap_or_default();
         if !timers.trim().is_empty() {
-            return Err(DumpError::Unsupported {
-                pid,
-                what: "POSIX timers (timer_create)".into(),
-            }
-            .into());
+            return Err(DumpError::Unsupported { pid, what: "POSIX timers (timer_create)".into() }.into());
         }
         // Files first: the cheapest way to find out early that we cannot dump.
         let fds = table.collect_task(ctx, pid)?;
@@ -305,14 +228,12 @@ fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected>
         xfeatures = crate::image::convert::xstate_features(&state.core.threads[0].xstate);
         out.push((state.core, mm, fds));
     }
+    table.check_peers()?;
     let inventory = pb::Inventory {
         format_version: FORMAT_VERSION,
         root_pid: tasks[0].pid(),
         tasks: tasks.iter().map(|t| t.entry.clone()).collect(),
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string(),
         ccr_version: env!("CARGO_PKG_VERSION").to_string(),
         dump_time_unix_ns: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -321,16 +242,8 @@ fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected>
         has_cgroups: false,
         xfeatures,
     };
-    let files = pb::Files {
-        files: table.files,
-        pipes: table.pipes,
-        shmems: shm.objs,
-    };
-    Ok(Collected {
-        inventory,
-        tasks: out,
-        files,
-    })
+    let files = pb::Files { files: table.files, pipes: table.pipes, shmems: shm.objs };
+    Ok(Collected { inventory, tasks: out, files })
 }
 
 fn write_images(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {

@@ -22,10 +22,7 @@ pub struct TaskState {
 /// decodes from where we point it.
 pub fn find_syscall_insn(pid: i32, maps: &[MapEntry]) -> Result<u64> {
     let mut candidates: Vec<&MapEntry> = maps.iter().filter(|m| m.name == "[vdso]").collect();
-    candidates.extend(
-        maps.iter()
-            .filter(|m| m.exec && m.read && m.name != "[vdso]" && m.name != "[vsyscall]"),
-    );
+    candidates.extend(maps.iter().filter(|m| m.exec && m.read && m.name != "[vdso]" && m.name != "[vsyscall]"));
     for m in candidates {
         let len = (m.end - m.start).min(1 << 20) as usize;
         let mut buf = vec![0u8; len];
@@ -61,8 +58,7 @@ fn thread_regs(t: &Tracee, pid: i32) -> Result<pb::ThreadCore> {
         flags: c.flags,
         signature: c.signature,
     });
-    let comm =
-        std::fs::read_to_string(format!("/proc/{pid}/task/{}/comm", t.pid())).unwrap_or_default();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/task/{}/comm", t.pid())).unwrap_or_default();
     Ok(pb::ThreadCore {
         tid: t.pid(),
         regs: Some(convert::regs_to_pb(&regs)),
@@ -94,15 +90,8 @@ pub fn collect(
     let mut r = Remote::start(leader, ip)?;
     let prot = (libc::PROT_READ | libc::PROT_WRITE) as u64;
     let flags = (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u64;
-    let scratch = r.syscall(
-        "mmap(scratch)",
-        libc::SYS_mmap,
-        [0, 4096, prot, flags, u64::MAX, 0],
-    )?;
-    let sc = Scratch {
-        addr: scratch,
-        len: 4096,
-    };
+    let scratch = r.syscall("mmap(scratch)", libc::SYS_mmap, [0, 4096, prot, flags, u64::MAX, 0])?;
+    let sc = Scratch { addr: scratch, len: 4096 };
     r.set_scratch(Some(sc));
     let out = (|| -> Result<RemoteState> {
         let st = remote_state(&mut r)?;
@@ -116,11 +105,7 @@ pub fn collect(
         Ok(st)
     })();
     // The scratch page goes whatever happened; then registers and mask go back.
-    let unmapped = r.syscall(
-        "munmap(scratch)",
-        libc::SYS_munmap,
-        [scratch, 4096, 0, 0, 0, 0],
-    );
+    let unmapped = r.syscall("munmap(scratch)", libc::SYS_munmap, [scratch, 4096, 0, 0, 0, 0]);
     let remote = out?;
     unmapped?;
     r.finish(None, None, true)?;
@@ -149,14 +134,9 @@ pub fn collect(
     let personality = std::fs::read_to_string(&personality_path)
         .ok()
         .and_then(|s| u32::from_str_radix(s.trim(), 16).ok())
-        .ok_or_else(|| SysError::Parse {
-            path: personality_path.into(),
-            detail: "not hex".into(),
-        })?;
-    let rlimits = proc::limits(pid)?
-        .into_iter()
-        .map(|(resource, cur, max)| pb::Rlimit { resource, cur, max })
-        .collect();
+        .ok_or_else(|| SysError::Parse { path: personality_path.into(), detail: "not hex".into() })?;
+    let rlimits =
+        proc::limits(pid)?.into_iter().map(|(resource, cur, max)| pb::Rlimit { resource, cur, max }).collect();
     if let Some(r0) = cores[0].regs.as_ref() {
         crate::debug!(
             ctx.log,
@@ -187,10 +167,7 @@ pub fn collect(
         exit_signal: stat.exit_signal,
         stop_signal: 0,
     };
-    Ok(TaskState {
-        core,
-        brk: remote.brk,
-    })
+    Ok(TaskState { core, brk: remote.brk })
 }
 
 /// Per-thread state only the thread can tell: its altstack, clear_child_tid and
@@ -200,22 +177,10 @@ fn thread_remote_state(r: &mut Remote<'_>, core: &mut pb::ThreadCore) -> Result<
     r.syscall("sigaltstack", libc::SYS_sigaltstack, [0, s, 0, 0, 0, 0])?;
     let b = r.get(0, 24)?;
     let flags = i32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
-    core.altstack = Some(pb::AltStack {
-        sp: u64_at(&b, 0),
-        flags,
-        size: u64_at(&b, 16),
-    });
-    r.syscall(
-        "prctl(PR_GET_TID_ADDRESS)",
-        libc::SYS_prctl,
-        [kernel::PR_GET_TID_ADDRESS as u64, s, 0, 0, 0, 0],
-    )?;
+    core.altstack = Some(pb::AltStack { sp: u64_at(&b, 0), flags, size: u64_at(&b, 16) });
+    r.syscall("prctl(PR_GET_TID_ADDRESS)", libc::SYS_prctl, [kernel::PR_GET_TID_ADDRESS as u64, s, 0, 0, 0, 0])?;
     core.clear_child_tid = u64_at(&r.get(0, 8)?, 0);
-    r.syscall(
-        "get_robust_list",
-        libc::SYS_get_robust_list,
-        [0, s, s + 8, 0, 0, 0],
-    )?;
+    r.syscall("get_robust_list", libc::SYS_get_robust_list, [0, s, s + 8, 0, 0, 0])?;
     let b = r.get(0, 16)?;
     core.robust_list = u64_at(&b, 0);
     core.robust_list_len = u64_at(&b, 8);
@@ -256,42 +221,20 @@ fn remote_state(r: &mut Remote<'_>) -> Result<RemoteState> {
     }
     let mut itimers = Vec::new();
     for which in [libc::ITIMER_REAL, libc::ITIMER_VIRTUAL, libc::ITIMER_PROF] {
-        r.syscall(
-            "getitimer",
-            libc::SYS_getitimer,
-            [which as u64, s, 0, 0, 0, 0],
-        )?;
+        r.syscall("getitimer", libc::SYS_getitimer, [which as u64, s, 0, 0, 0, 0])?;
         let b = r.get(0, 32)?;
         let us = |o: usize| u64_at(&b, o) * 1_000_000 + u64_at(&b, o + 8);
         let (interval_us, value_us) = (us(0), us(16));
         if interval_us != 0 || value_us != 0 {
-            itimers.push(pb::ITimer {
-                which: which as u32,
-                interval_us,
-                value_us,
-            });
+            itimers.push(pb::ITimer { which: which as u32, interval_us, value_us });
         }
     }
     let brk = r.syscall("brk", libc::SYS_brk, [0; 6])?;
-    r.syscall(
-        "prctl(PR_GET_PDEATHSIG)",
-        libc::SYS_prctl,
-        [kernel::PR_GET_PDEATHSIG as u64, s, 0, 0, 0, 0],
-    )?;
+    r.syscall("prctl(PR_GET_PDEATHSIG)", libc::SYS_prctl, [kernel::PR_GET_PDEATHSIG as u64, s, 0, 0, 0, 0])?;
     let pdeath_signal = i32::from_le_bytes(r.get(0, 4)?.try_into().expect("4 bytes"));
-    let prctl = |r: &mut Remote<'_>, name, op: u32| {
-        r.syscall(name, libc::SYS_prctl, [op as u64, 0, 0, 0, 0, 0])
-    };
+    let prctl = |r: &mut Remote<'_>, name, op: u32| r.syscall(name, libc::SYS_prctl, [op as u64, 0, 0, 0, 0, 0]);
     let timer_slack_ns = prctl(r, "prctl(PR_GET_TIMERSLACK)", kernel::PR_GET_TIMERSLACK)?;
     let dumpable = prctl(r, "prctl(PR_GET_DUMPABLE)", kernel::PR_GET_DUMPABLE)? as i32;
     let securebits = prctl(r, "prctl(PR_GET_SECUREBITS)", kernel::PR_GET_SECUREBITS)? as u32;
-    Ok(RemoteState {
-        sigactions,
-        itimers,
-        brk,
-        pdeath_signal,
-        timer_slack_ns,
-        dumpable,
-        securebits,
-    })
+    Ok(RemoteState { sigactions, itimers, brk, pdeath_signal, timer_slack_ns, dumpable, securebits })
 }

@@ -51,20 +51,11 @@ pub fn seize(root: i32, mut attached: HashMap<i32, Tracee>) -> Result<Vec<Task>>
             Err(e) if vanished(&e) => return Err(DumpError::NoProcess { pid }.into()),
             Err(e) => return Err(e.into()),
         };
-        let mut entry = pb::TaskEntry {
-            pid,
-            ppid: stat.ppid,
-            pgid: stat.pgid,
-            sid: stat.sid,
-            ..Default::default()
-        };
+        let mut entry = pb::TaskEntry { pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, ..Default::default() };
         if stat.state == 'Z' || stat.state == 'X' {
             entry.zombie = true;
             entry.exit_status = stat.exit_code;
-            out.push(Task {
-                entry,
-                threads: Vec::new(),
-            });
+            out.push(Task { entry, threads: Vec::new() });
             continue;
         }
         let mut threads: Vec<Tracee> = Vec::new();
@@ -96,11 +87,7 @@ pub fn seize(root: i32, mut attached: HashMap<i32, Tracee>) -> Result<Vec<Task>>
             }
         }
         if threads.first().map(|t| t.pid()) != Some(pid) {
-            return Err(DumpError::Unsupported {
-                pid,
-                what: "a process whose main thread has exited".into(),
-            }
-            .into());
+            return Err(DumpError::Unsupported { pid, what: "a process whose main thread has exited".into() }.into());
         }
         entry.threads = threads.iter().map(|t| t.pid()).collect();
         for t in &threads {

@@ -69,9 +69,7 @@ pub fn regs_from_pb(p: &pb::GpRegs) -> Regs {
 
 /// The xfeatures bitmap in an XSAVE area's header (offset 512).
 pub fn xstate_features(xs: &[u8]) -> u64 {
-    xs.get(512..520)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-        .unwrap_or(0)
+    xs.get(512..520).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -80,15 +78,7 @@ mod tests {
 
     #[test]
     fn regs_round_trip() {
-        let r = Regs {
-            rax: 1,
-            rip: 2,
-            rsp: 3,
-            fs_base: 4,
-            orig_rax: u64::MAX,
-            eflags: 0x246,
-            ..Default::default()
-        };
+        let r = Regs { rax: 1, rip: 2, rsp: 3, fs_base: 4, orig_rax: u64::MAX, eflags: 0x246, ..Default::default() };
         let back = regs_from_pb(&regs_to_pb(&r));
         assert_eq!(format!("{r:?}"), format!("{back:?}"));
     }

@@ -34,25 +34,15 @@ const MAX_BODY: u64 = 1 << 30;
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("images directory {path}: {source}")]
-    Dir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Dir { path: PathBuf, source: std::io::Error },
     #[error("image {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("image {path} is missing")]
     Missing { path: PathBuf },
     #[error("image {path} is not a ccr image (bad magic)")]
     BadMagic { path: PathBuf },
     #[error("image {path} holds a {found:?} image, expected {expected:?}")]
-    WrongKind {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
+    WrongKind { path: PathBuf, expected: String, found: String },
     #[error("image {path} has format version {found}, this ccr reads version {FORMAT_VERSION}")]
     Version { path: PathBuf, found: u32 },
     #[error("image {path} is truncated: {detail}")]
@@ -171,10 +161,7 @@ pub struct ImageDir {
 impl ImageDir {
     /// Opens an existing directory for reading.
     pub fn open(path: &Path) -> Result<ImageDir, ImageError> {
-        let md = std::fs::metadata(path).map_err(|source| ImageError::Dir {
-            path: path.into(),
-            source,
-        })?;
+        let md = std::fs::metadata(path).map_err(|source| ImageError::Dir { path: path.into(), source })?;
         if !md.is_dir() {
             return Err(ImageError::Dir {
                 path: path.into(),
@@ -186,10 +173,7 @@ impl ImageDir {
 
     /// Opens a directory for writing, creating it if needed.
     pub fn create(path: &Path) -> Result<ImageDir, ImageError> {
-        std::fs::create_dir_all(path).map_err(|source| ImageError::Dir {
-            path: path.into(),
-            source,
-        })?;
+        std::fs::create_dir_all(path).map_err(|source| ImageError::Dir { path: path.into(), source })?;
         Ok(ImageDir { path: path.into() })
     }
 
@@ -206,12 +190,7 @@ impl ImageDir {
     }
 
     /// Writes `msg` as image `kind` (atomically: a temporary file renamed into place).
-    pub fn write<M: prost::Message>(
-        &self,
-        kind: ImageKind,
-        pid: Option<i32>,
-        msg: &M,
-    ) -> Result<(), ImageError> {
+    pub fn write<M: prost::Message>(&self, kind: ImageKind, pid: Option<i32>, msg: &M) -> Result<(), ImageError> {
         let path = self.file(&kind.file_name(pid));
         let body = msg.encode_to_vec();
         let mut buf = Vec::with_capacity(HEADER_LEN + body.len());
@@ -222,10 +201,7 @@ impl ImageDir {
         buf.extend_from_slice(&(body.len() as u64).to_le_bytes());
         buf.extend_from_slice(&body);
         let tmp = path.with_extension("img.tmp");
-        let io = |source| ImageError::Io {
-            path: path.clone(),
-            source,
-        };
+        let io = |source| ImageError::Io { path: path.clone(), source };
         let mut f = File::create(&tmp).map_err(io)?;
         f.write_all(&buf).map_err(io)?;
         drop(f);
@@ -233,11 +209,7 @@ impl ImageDir {
     }
 
     /// Reads image `kind`, checking magic, kind, version, length and checksum.
-    pub fn read<M: prost::Message + Default>(
-        &self,
-        kind: ImageKind,
-        pid: Option<i32>,
-    ) -> Result<M, ImageError> {
+    pub fn read<M: prost::Message + Default>(&self, kind: ImageKind, pid: Option<i32>) -> Result<M, ImageError> {
         read_file(&self.file(&kind.file_name(pid)), Some(kind)).map(|(_, m)| m)
     }
 }
@@ -248,33 +220,22 @@ pub fn read_file<M: prost::Message + Default>(
     expect: Option<ImageKind>,
 ) -> Result<(ImageKind, M), ImageError> {
     let (kind, body) = read_body(path, expect)?;
-    let msg = M::decode(body.as_slice()).map_err(|e| ImageError::Corrupt {
-        path: path.into(),
-        detail: format!("protobuf: {e}"),
-    })?;
+    let msg = M::decode(body.as_slice())
+        .map_err(|e| ImageError::Corrupt { path: path.into(), detail: format!("protobuf: {e}") })?;
     Ok((kind, msg))
 }
 
 /// Reads and checks the frame of an image file, returning its kind and body.
-pub fn read_body(
-    path: &Path,
-    expect: Option<ImageKind>,
-) -> Result<(ImageKind, Vec<u8>), ImageError> {
+pub fn read_body(path: &Path, expect: Option<ImageKind>) -> Result<(ImageKind, Vec<u8>), ImageError> {
     let mut f = File::open(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             ImageError::Missing { path: path.into() }
         } else {
-            ImageError::Io {
-                path: path.into(),
-                source,
-            }
+            ImageError::Io { path: path.into(), source }
         }
     })?;
     let mut data = Vec::new();
-    f.read_to_end(&mut data).map_err(|source| ImageError::Io {
-        path: path.into(),
-        source,
-    })?;
+    f.read_to_end(&mut data).map_err(|source| ImageError::Io { path: path.into(), source })?;
     parse_frame(path, &data, expect).map(|(k, b)| (k, b.to_vec()))
 }
 
@@ -312,18 +273,12 @@ pub fn parse_frame<'a>(
     }
     let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
     if version != FORMAT_VERSION {
-        return Err(ImageError::Version {
-            path: path.into(),
-            found: version,
-        });
+        return Err(ImageError::Version { path: path.into(), found: version });
     }
     let crc = u32::from_le_bytes(data[12..16].try_into().expect("4 bytes"));
     let len = u64::from_le_bytes(data[16..24].try_into().expect("8 bytes"));
     if len > MAX_BODY {
-        return Err(ImageError::Corrupt {
-            path: path.into(),
-            detail: format!("body length {len} is implausible"),
-        });
+        return Err(ImageError::Corrupt { path: path.into(), detail: format!("body length {len} is implausible") });
     }
     let body = &data[HEADER_LEN..];
     if (body.len() as u64) < len {
@@ -339,10 +294,7 @@ pub fn parse_frame<'a>(
         });
     }
     if crc32::crc32(body) != crc {
-        return Err(ImageError::Corrupt {
-            path: path.into(),
-            detail: "checksum mismatch".into(),
-        });
+        return Err(ImageError::Corrupt { path: path.into(), detail: "checksum mismatch".into() });
     }
     Ok((kind, body))
 }

@@ -11,11 +11,7 @@ fn tmpdir(name: &str) -> PathBuf {
 fn round_trip() {
     let d = tmpdir("rt");
     let dir = ImageDir::create(&d).unwrap();
-    let inv = pb::Inventory {
-        format_version: 1,
-        root_pid: 42,
-        ..Default::default()
-    };
+    let inv = pb::Inventory { format_version: 1, root_pid: 42, ..Default::default() };
     dir.write(ImageKind::Inventory, None, &inv).unwrap();
     let back: pb::Inventory = dir.read(ImageKind::Inventory, None).unwrap();
     assert_eq!(back.root_pid, 42);
@@ -38,59 +34,29 @@ fn corrupt_inputs_are_named() {
     let p = Path::new("x.img");
     let good = framed(ImageKind::Core, b"\x08\x2a");
     assert!(parse_frame(p, &good, Some(ImageKind::Core)).is_ok());
-    assert!(matches!(
-        parse_frame(p, b"", None),
-        Err(ImageError::Truncated { .. })
-    ));
-    assert!(matches!(
-        parse_frame(p, b"\x7fELF\x02\x01\x01", None),
-        Err(ImageError::BadMagic { .. })
-    ));
+    assert!(matches!(parse_frame(p, b"", None), Err(ImageError::Truncated { .. })));
+    assert!(matches!(parse_frame(p, b"\x7fELF\x02\x01\x01", None), Err(ImageError::BadMagic { .. })));
     let mut bad_magic = good.clone();
     bad_magic[0] = b'X';
-    assert!(matches!(
-        parse_frame(p, &bad_magic, None),
-        Err(ImageError::BadMagic { .. })
-    ));
-    assert!(matches!(
-        parse_frame(p, &good, Some(ImageKind::Mm)),
-        Err(ImageError::WrongKind { .. })
-    ));
+    assert!(matches!(parse_frame(p, &bad_magic, None), Err(ImageError::BadMagic { .. })));
+    assert!(matches!(parse_frame(p, &good, Some(ImageKind::Mm)), Err(ImageError::WrongKind { .. })));
     let mut bad_version = good.clone();
     bad_version[8] = 9;
-    assert!(matches!(
-        parse_frame(p, &bad_version, None),
-        Err(ImageError::Version { found: 9, .. })
-    ));
-    assert!(matches!(
-        parse_frame(p, &good[..good.len() - 1], None),
-        Err(ImageError::Truncated { .. })
-    ));
+    assert!(matches!(parse_frame(p, &bad_version, None), Err(ImageError::Version { found: 9, .. })));
+    assert!(matches!(parse_frame(p, &good[..good.len() - 1], None), Err(ImageError::Truncated { .. })));
     let mut flipped = good.clone();
     *flipped.last_mut().unwrap() ^= 1;
-    assert!(matches!(
-        parse_frame(p, &flipped, None),
-        Err(ImageError::Corrupt { .. })
-    ));
+    assert!(matches!(parse_frame(p, &flipped, None), Err(ImageError::Corrupt { .. })));
     let mut longer = good.clone();
     longer.push(0);
-    assert!(matches!(
-        parse_frame(p, &longer, None),
-        Err(ImageError::Corrupt { .. })
-    ));
+    assert!(matches!(parse_frame(p, &longer, None), Err(ImageError::Corrupt { .. })));
 }
 
 #[test]
 fn file_names_map_to_kinds() {
     assert_eq!(ImageKind::Core.file_name(Some(7)), "core-7.img");
-    assert_eq!(
-        ImageKind::from_file_name("core-7.img"),
-        Some(ImageKind::Core)
-    );
-    assert_eq!(
-        ImageKind::from_file_name("inventory.img"),
-        Some(ImageKind::Inventory)
-    );
+    assert_eq!(ImageKind::from_file_name("core-7.img"), Some(ImageKind::Core));
+    assert_eq!(ImageKind::from_file_name("inventory.img"), Some(ImageKind::Inventory));
     assert_eq!(ImageKind::from_file_name("pages-7.img"), None);
 }
 
@@ -98,9 +64,7 @@ fn file_names_map_to_kinds() {
 fn missing_file_is_named() {
     let d = tmpdir("missing");
     let dir = ImageDir::create(&d).unwrap();
-    let e = dir
-        .read::<pb::Inventory>(ImageKind::Inventory, None)
-        .unwrap_err();
+    let e = dir.read::<pb::Inventory>(ImageKind::Inventory, None).unwrap_err();
     assert!(matches!(e, ImageError::Missing { .. }));
     assert!(e.to_string().contains("inventory.img"));
     std::fs::remove_dir_all(d).unwrap();

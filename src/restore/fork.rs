@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::image::pb;
 use crate::restore::shared::Inherited;
 use crate::restore::{RestoreError, TaskImages};
-use crate::sys::{files, process, trampoline, SysError, SysResult};
+use crate::sys::{anonfd, files, process, trampoline, SysError, SysResult};
 
 const RECORD: usize = 256;
 
@@ -45,6 +45,8 @@ struct Node {
     fds: Vec<(RawFd, RawFd, bool)>,
     /// Inherited fds the task itself needs until ccr closes them (memfds it maps).
     keep: Vec<RawFd>,
+    /// epoll registrations this task makes: (its epoll fd, target fd, events, data).
+    epoll: Vec<(RawFd, RawFd, u32, u64)>,
     cwd: String,
     root: String,
     umask: u32,
@@ -58,21 +60,14 @@ struct Node {
 fn plan(
     entries: &[pb::TaskEntry],
     images: &HashMap<i32, TaskImages>,
+    table: &pb::Files,
     inh: &Inherited,
     base: RawFd,
 ) -> Result<Vec<Node>> {
     let mut nodes = Vec::new();
-    let index: HashMap<i32, usize> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.pid, i))
-        .collect();
+    let index: HashMap<i32, usize> = entries.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
     for (i, e) in entries.iter().enumerate() {
-        let parent = if i == 0 {
-            None
-        } else {
-            index.get(&e.ppid).map(|&p| &entries[p])
-        };
+        let parent = if i == 0 { None } else { index.get(&e.ppid).map(|&p| &entries[p]) };
         if i > 0 && parent.is_none() {
             return Err(RestoreError::Unsupported {
                 pid: e.pid,
@@ -96,6 +91,7 @@ fn plan(
             zombie: e.zombie.then_some(e.exit_status),
             fds: Vec::new(),
             keep: Vec::new(),
+            epoll: Vec::new(),
             cwd: String::new(),
             root: String::new(),
             umask: 0o022,
@@ -106,13 +102,14 @@ fn plan(
         };
         if let Some(img) = images.get(&e.pid) {
             for f in &img.fds.fds {
-                let src = *inh.files.get(&f.file_id).ok_or_else(|| {
-                    crate::image::ImageError::Corrupt {
-                        path: img.pages_path.with_file_name(format!("fds-{}.img", e.pid)),
-                        detail: format!("fd {} refers to unknown file {}", f.fd, f.file_id),
-                    }
+                let src = *inh.files.get(&f.file_id).ok_or_else(|| crate::image::ImageError::Corrupt {
+                    path: img.pages_path.with_file_name(format!("fds-{}.img", e.pid)),
+                    detail: format!("fd {} refers to unknown file {}", f.fd, f.file_id),
                 })?;
                 node.fds.push((f.fd, src, f.cloexec));
+                if let Some(d) = table.files.iter().find(|d| d.id == f.file_id && d.owner_pid == e.pid) {
+                    node.epoll.extend(d.epoll.iter().map(|t| (f.fd, t.fd, t.events, t.data)));
+                }
             }
             node.keep = img
                 .mm
@@ -150,30 +147,20 @@ fn plan(
 pub fn spawn(
     entries: &[pb::TaskEntry],
     images: &HashMap<i32, TaskImages>,
+    table: &pb::Files,
     inh: &Inherited,
     base: RawFd,
     child_of_caller: bool,
 ) -> Result<Tree> {
-    let nodes = plan(entries, images, inh, base)?;
+    let nodes = plan(entries, images, table, inh, base)?;
     let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
-    let (st_rd, st_wr) = nix::unistd::pipe2(cloexec).map_err(|errno| SysError::Call {
-        call: "pipe2",
-        errno,
-    })?;
-    let (go_rd, go_wr) = nix::unistd::pipe2(cloexec).map_err(|errno| SysError::Call {
-        call: "pipe2",
-        errno,
-    })?;
-    let (st_w, go_r) = (
-        files::dup_at_least(st_wr.as_raw_fd(), base)?,
-        files::dup_at_least(go_rd.as_raw_fd(), base)?,
-    );
+    let (st_rd, st_wr) = nix::unistd::pipe2(cloexec).map_err(|errno| SysError::Call { call: "pipe2", errno })?;
+    let (go_rd, go_wr) = nix::unistd::pipe2(cloexec).map_err(|errno| SysError::Call { call: "pipe2", errno })?;
+    let (st_w, go_r) = (files::dup_at_least(st_wr.as_raw_fd(), base)?, files::dup_at_least(go_rd.as_raw_fd(), base)?);
     drop((st_wr, go_rd));
     let live = nodes.iter().filter(|n| n.zombie.is_none()).count();
     let root_pid = nodes[0].pid;
-    let spawned = process::spawn_with_pid(Some(root_pid), child_of_caller, || {
-        child_main(&nodes, 0, st_w, go_r)
-    });
+    let spawned = process::spawn_with_pid(Some(root_pid), child_of_caller, || child_main(&nodes, 0, st_w, go_r));
     files::close(st_w);
     files::close(go_r);
     let got = spawned?;
@@ -184,11 +171,7 @@ pub fn spawn(
     };
     if got != root_pid {
         let _ = process::kill(got, libc::SIGKILL);
-        return Err(RestoreError::Child {
-            pid: root_pid,
-            detail: format!("clone3 gave pid {got}"),
-        }
-        .into());
+        return Err(RestoreError::Child { pid: root_pid, detail: format!("clone3 gave pid {got}") }.into());
     }
     let mut st = std::fs::File::from(st_rd);
     let mut out = HashMap::new();
@@ -204,18 +187,14 @@ pub fn spawn(
         }
         if let Err(e) = st.read_exact(&mut rec) {
             kill_all();
-            return Err(RestoreError::Child {
-                pid: root_pid,
-                detail: format!("a task died before reporting ({e})"),
-            }
-            .into());
+            return Err(
+                RestoreError::Child { pid: root_pid, detail: format!("a task died before reporting ({e})") }.into()
+            );
         }
         let pid = i32::from_le_bytes(rec[2..6].try_into().expect("4 bytes"));
         if &rec[..2] != b"OK" {
             kill_all();
-            let text = String::from_utf8_lossy(&rec[6..])
-                .trim_end_matches('\0')
-                .to_string();
+            let text = String::from_utf8_lossy(&rec[6..]).trim_end_matches('\0').to_string();
             return Err(RestoreError::Child { pid, detail: text }.into());
         }
         let tramp = u64::from_le_bytes(rec[6..14].try_into().expect("8 bytes"));
@@ -223,20 +202,9 @@ pub fn spawn(
         let node = nodes.iter().find(|n| n.pid == pid);
         let mut plumbing = vec![pages_fd, st_w, go_r];
         plumbing.extend(node.map(|n| n.keep.clone()).unwrap_or_default());
-        out.insert(
-            pid,
-            Spawned {
-                shmem_fds: inh.shmems.clone(),
-                trampoline: tramp,
-                pages_fd,
-                plumbing,
-            },
-        );
+        out.insert(pid, Spawned { shmem_fds: inh.shmems.clone(), trampoline: tramp, pages_fd, plumbing });
     }
-    Ok(Tree {
-        spawned: out,
-        _go: go_wr,
-    })
+    Ok(Tree { spawned: out, _go: go_wr })
 }
 
 fn report(st: RawFd, tag: &[u8; 2], pid: i32, body: &[u8]) {
@@ -295,6 +263,10 @@ fn setup(nodes: &[Node], i: usize, st: RawFd, go: RawFd) -> SysResult<(u64, RawF
     };
     for &(target, src, cloexec) in &n.fds {
         files::dup_to(src, target, cloexec)?;
+    }
+    // epoll sets name fd numbers: register them now that ours are in place.
+    for &(epfd, fd, events, data) in &n.epoll {
+        anonfd::epoll_add(epfd, fd, events, data)?;
     }
     let mut keep: Vec<RawFd> = n.fds.iter().map(|f| f.0).collect();
     keep.extend([st, go, pages]);

@@ -22,38 +22,18 @@ const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 const PAGE: u64 = 4096;
 const IOV_BATCH: usize = 1024;
 
-pub fn rebuild(
-    ctx: &mut RestoreCtx<'_>,
-    r: &mut Remote<'_>,
-    img: &TaskImages,
-    sp: &Spawned,
-) -> Result<()> {
+pub fn rebuild(ctx: &mut RestoreCtx<'_>, r: &mut Remote<'_>, img: &TaskImages, sp: &Spawned) -> Result<()> {
     let pid = img.pid;
     if let Some(c) = r.tracee().rseq()? {
         r.syscall(
             "rseq(unregister)",
             libc::SYS_rseq,
-            [
-                c.rseq_abi_pointer,
-                c.rseq_abi_size as u64,
-                1,
-                c.signature as u64,
-                0,
-                0,
-            ],
+            [c.rseq_abi_pointer, c.rseq_abi_size as u64, 1, c.signature as u64, 0, 0],
         )?;
     }
     let (t0, t1) = (sp.trampoline, sp.trampoline + trampoline::TRAMPOLINE_SIZE);
-    r.syscall(
-        "munmap(below trampoline)",
-        libc::SYS_munmap,
-        [0, t0, 0, 0, 0, 0],
-    )?;
-    r.syscall(
-        "munmap(above trampoline)",
-        libc::SYS_munmap,
-        [t1, TASK_SIZE - t1, 0, 0, 0, 0],
-    )?;
+    r.syscall("munmap(below trampoline)", libc::SYS_munmap, [0, t0, 0, 0, 0, 0])?;
+    r.syscall("munmap(above trampoline)", libc::SYS_munmap, [t1, TASK_SIZE - t1, 0, 0, 0, 0])?;
     map_vdso(r, img)?;
 
     // Which VMAs receive pages.
@@ -64,18 +44,11 @@ pub fn rebuild(
             vi += 1;
         }
         match img.mm.vmas.get(vi) {
-            Some(v) if v.start <= run.vaddr && run.vaddr + run.nr_pages * PAGE <= v.end => {
-                fill[vi] = true
-            }
+            Some(v) if v.start <= run.vaddr && run.vaddr + run.nr_pages * PAGE <= v.end => fill[vi] = true,
             _ => {
                 return Err(crate::image::ImageError::Corrupt {
-                    path: ctx
-                        .dir
-                        .file(&crate::image::ImageKind::Mm.file_name(Some(pid))),
-                    detail: format!(
-                        "page run at {:#x} lies outside every VMA (or runs are unsorted)",
-                        run.vaddr
-                    ),
+                    path: ctx.dir.file(&crate::image::ImageKind::Mm.file_name(Some(pid))),
+                    detail: format!("page run at {:#x} lies outside every VMA (or runs are unsorted)", run.vaddr),
                 }
                 .into())
             }
@@ -101,38 +74,21 @@ pub fn rebuild(
             }
             VmaKind::VmaAnonShared => {
                 flags |= libc::MAP_SHARED as u64;
-                let fd = sp.shmem_fds.get(&v.shmem_id).copied().ok_or_else(|| {
-                    RestoreError::Unsupported {
-                        pid,
-                        what: format!(
-                            "mapping {:#x} of shared memory {} without saved contents",
-                            v.start, v.shmem_id
-                        ),
-                    }
+                let fd = sp.shmem_fds.get(&v.shmem_id).copied().ok_or_else(|| RestoreError::Unsupported {
+                    pid,
+                    what: format!("mapping {:#x} of shared memory {} without saved contents", v.start, v.shmem_id),
                 })?;
                 (fd as u64, v.pgoff)
             }
             VmaKind::VmaFilePrivate | VmaKind::VmaFileShared => {
                 let shared = kind == VmaKind::VmaFileShared;
-                flags |= if shared {
-                    libc::MAP_SHARED
-                } else {
-                    libc::MAP_PRIVATE
-                } as u64;
+                flags |= if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE } as u64;
                 let writable = shared && v.file_writable;
                 let key = (v.path.clone(), writable);
                 let fd = match files.get(&key) {
                     Some(fd) => *fd,
                     None => {
-                        let fd = remote_open(
-                            r,
-                            &v.path,
-                            if writable {
-                                libc::O_RDWR
-                            } else {
-                                libc::O_RDONLY
-                            },
-                        )?;
+                        let fd = remote_open(r, &v.path, if writable { libc::O_RDWR } else { libc::O_RDONLY })?;
                         files.insert(key, fd);
                         fd
                     }
@@ -143,11 +99,9 @@ pub fn rebuild(
         };
         let got = r.syscall("mmap", libc::SYS_mmap, [v.start, len, prot, flags, fd, off])?;
         if got != v.start {
-            return Err(RestoreError::Child {
-                pid,
-                detail: format!("mmap at {:#x} landed at {got:#x}", v.start),
-            }
-            .into());
+            return Err(
+                RestoreError::Child { pid, detail: format!("mmap at {:#x} landed at {got:#x}", v.start) }.into()
+            );
         }
     }
     for fd in files.into_values() {
@@ -158,25 +112,13 @@ pub fn rebuild(
 
     for (i, v) in img.mm.vmas.iter().enumerate() {
         if fill[i] && v.prot & libc::PROT_WRITE as u32 == 0 {
-            r.syscall(
-                "mprotect",
-                libc::SYS_mprotect,
-                [v.start, v.end - v.start, v.prot as u64, 0, 0, 0],
-            )?;
+            r.syscall("mprotect", libc::SYS_mprotect, [v.start, v.end - v.start, v.prot as u64, 0, 0, 0])?;
         }
         for &adv in &v.madvise {
-            r.syscall(
-                "madvise",
-                libc::SYS_madvise,
-                [v.start, v.end - v.start, adv as u64, 0, 0, 0],
-            )?;
+            r.syscall("madvise", libc::SYS_madvise, [v.start, v.end - v.start, adv as u64, 0, 0, 0])?;
         }
         if v.locked {
-            r.syscall(
-                "mlock",
-                libc::SYS_mlock,
-                [v.start, v.end - v.start, 0, 0, 0, 0],
-            )?;
+            r.syscall("mlock", libc::SYS_mlock, [v.start, v.end - v.start, 0, 0, 0, 0])?;
         }
     }
     set_mm_map(r, &img.mm)?;
@@ -188,34 +130,15 @@ pub fn remote_open(r: &mut Remote<'_>, path: &str, flags: i32) -> Result<u64> {
     let mut b = path.as_bytes().to_vec();
     b.push(0);
     let p = r.put(0, &b)?;
-    Ok(r.syscall(
-        "openat",
-        libc::SYS_openat,
-        [
-            libc::AT_FDCWD as u64,
-            p,
-            (flags | libc::O_CLOEXEC) as u64,
-            0,
-            0,
-            0,
-        ],
-    )?)
+    Ok(r.syscall("openat", libc::SYS_openat, [libc::AT_FDCWD as u64, p, (flags | libc::O_CLOEXEC) as u64, 0, 0, 0])?)
 }
 
 /// Maps vvar+vdso so that [vdso] lands where it was.
 fn map_vdso(r: &mut Remote<'_>, img: &TaskImages) -> Result<()> {
     let pid = img.pid;
-    let special: Vec<&pb::Vma> = img
-        .mm
-        .vmas
-        .iter()
-        .filter(|v| v.kind == VmaKind::VmaVdso as i32 || v.kind == VmaKind::VmaVvar as i32)
-        .collect();
-    let Some(want) = special
-        .iter()
-        .find(|v| v.kind == VmaKind::VmaVdso as i32)
-        .map(|v| v.start)
-    else {
+    let special: Vec<&pb::Vma> =
+        img.mm.vmas.iter().filter(|v| v.kind == VmaKind::VmaVdso as i32 || v.kind == VmaKind::VmaVvar as i32).collect();
+    let Some(want) = special.iter().find(|v| v.kind == VmaKind::VmaVdso as i32).map(|v| v.start) else {
         return Ok(());
     };
     let lowest = special.iter().map(|v| v.start).min().unwrap_or(want);
@@ -225,11 +148,7 @@ fn map_vdso(r: &mut Remote<'_>, img: &TaskImages) -> Result<()> {
         [kernel::ARCH_MAP_VDSO_64 as u64, lowest, 0, 0, 0, 0],
     )?;
     let maps = proc::smaps(pid)?;
-    let got = maps
-        .iter()
-        .find(|m| m.name == "[vdso]")
-        .map(|m| m.start)
-        .unwrap_or(0);
+    let got = maps.iter().find(|m| m.name == "[vdso]").map(|m| m.start).unwrap_or(0);
     if got != want {
         return Err(RestoreError::VdsoMoved { pid, got, want }.into());
     }
@@ -237,12 +156,7 @@ fn map_vdso(r: &mut Remote<'_>, img: &TaskImages) -> Result<()> {
 }
 
 /// Reads every page run from pages-PID.img into place with remote preadv calls.
-fn fill_pages(
-    ctx: &mut RestoreCtx<'_>,
-    r: &mut Remote<'_>,
-    img: &TaskImages,
-    sp: &Spawned,
-) -> Result<()> {
+fn fill_pages(ctx: &mut RestoreCtx<'_>, r: &mut Remote<'_>, img: &TaskImages, sp: &Spawned) -> Result<()> {
     let mut file_off = 0u64;
     for batch in img.mm.runs.chunks(IOV_BATCH) {
         let mut iov = Vec::with_capacity(batch.len() * 16);
@@ -253,19 +167,10 @@ fn fill_pages(
             total += run.nr_pages * PAGE;
         }
         let p = r.put(0, &iov)?;
-        let got = r.syscall(
-            "preadv(pages)",
-            libc::SYS_preadv,
-            [sp.pages_fd as u64, p, batch.len() as u64, file_off, 0, 0],
-        )?;
+        let got =
+            r.syscall("preadv(pages)", libc::SYS_preadv, [sp.pages_fd as u64, p, batch.len() as u64, file_off, 0, 0])?;
         if got != total {
-            return Err(RestoreError::ShortPages {
-                pid: img.pid,
-                addr: batch[0].vaddr,
-                got,
-                want: total,
-            }
-            .into());
+            return Err(RestoreError::ShortPages { pid: img.pid, addr: batch[0].vaddr, got, want: total }.into());
         }
         file_off += total;
         ctx.stats.pages_restored += total / PAGE;
@@ -275,11 +180,7 @@ fn fill_pages(
 
 fn set_mm_map(r: &mut Remote<'_>, mm: &pb::Mm) -> Result<()> {
     let f = mm.fields.unwrap_or_default();
-    let exe_fd = if mm.exe.is_empty() {
-        None
-    } else {
-        Some(remote_open(r, &mm.exe, libc::O_RDONLY)?)
-    };
+    let exe_fd = if mm.exe.is_empty() { None } else { Some(remote_open(r, &mm.exe, libc::O_RDONLY)?) };
     // Layout in scratch: auxv at 4096, the struct at 0 (after the exe path is used).
     let auxv_addr = r.put(4096, &mm.auxv)?;
     let map = kernel::prctl_mm_map {
@@ -303,14 +204,7 @@ fn set_mm_map(r: &mut Remote<'_>, mm: &pb::Mm) -> Result<()> {
     r.syscall(
         "prctl(PR_SET_MM_MAP)",
         libc::SYS_prctl,
-        [
-            kernel::PR_SET_MM as u64,
-            kernel::PR_SET_MM_MAP as u64,
-            p,
-            bytes.len() as u64,
-            0,
-            0,
-        ],
+        [kernel::PR_SET_MM as u64, kernel::PR_SET_MM_MAP as u64, p, bytes.len() as u64, 0, 0],
     )?;
     if let Some(fd) = exe_fd {
         r.syscall("close", libc::SYS_close, [fd, 0, 0, 0, 0, 0])?;

@@ -50,12 +50,7 @@ pub enum RestoreError {
     #[error("pid {pid}: vdso came back at {got:#x}, expected {want:#x}")]
     VdsoMoved { pid: i32, got: u64, want: u64 },
     #[error("pid {pid}: page data short: {got} of {want} bytes at {addr:#x}")]
-    ShortPages {
-        pid: i32,
-        addr: u64,
-        got: u64,
-        want: u64,
-    },
+    ShortPages { pid: i32, addr: u64, got: u64, want: u64 },
     #[error("pid {pid}: thread {tid} came back as {got}")]
     ThreadId { pid: i32, tid: i32, got: i32 },
 }
@@ -107,31 +102,19 @@ impl Drop for Created {
 /// Restores; with `child_of_caller` the root task becomes a child of our parent
 /// (CLONE_PARENT), as the C ABI promises.
 pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
-    let dir_path = opts.images_dir.as_deref().ok_or_else(|| {
-        Error::InvalidArgument("restore needs an images directory (-D DIR)".into())
+    let dir_path = opts
+        .images_dir
+        .as_deref()
+        .ok_or_else(|| Error::InvalidArgument("restore needs an images directory (-D DIR)".into()))?;
+    let log = Log::open(opts.log_file.as_deref(), Level::from_int(opts.log_level)).map_err(|source| {
+        SysError::Path { call: "open log", path: opts.log_file.clone().unwrap_or_default(), source }
     })?;
-    let log =
-        Log::open(opts.log_file.as_deref(), Level::from_int(opts.log_level)).map_err(|source| {
-            SysError::Path {
-                call: "open log",
-                path: opts.log_file.clone().unwrap_or_default(),
-                source,
-            }
-        })?;
     let dir = ImageDir::open(dir_path)?;
-    let mut ctx = RestoreCtx {
-        opts,
-        log,
-        dir,
-        stats: pb::RestoreStats::default(),
-    };
+    let mut ctx = RestoreCtx { opts, log, dir, stats: pb::RestoreStats::default() };
     let started = Instant::now();
 
     if !ctx.dir.exists(ImageKind::Inventory, None) {
-        return Err(RestoreError::NoCheckpoint {
-            dir: dir_path.into(),
-        }
-        .into());
+        return Err(RestoreError::NoCheckpoint { dir: dir_path.into() }.into());
     }
     let inv: pb::Inventory = ctx.dir.read(ImageKind::Inventory, None)?;
     let root = inv.root_pid;
@@ -149,12 +132,7 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
         images.insert(t.pid, img);
     }
     let files: pb::Files = ctx.dir.read(ImageKind::Files, None)?;
-    info!(
-        ctx.log,
-        "restoring {} tasks (root {root}) from {}",
-        inv.tasks.len(),
-        dir_path.display()
-    );
+    info!(ctx.log, "restoring {} tasks (root {root}) from {}", inv.tasks.len(), dir_path.display());
 
     let waited = Instant::now();
     for t in &inv.tasks {
@@ -162,39 +140,25 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
     }
     ctx.stats.pid_wait_us = waited.elapsed().as_micros() as u64;
 
-    let cgroups = if ctx.dir.exists(ImageKind::Cgroup, None)
-        && opts.manage_cgroups != ManageCgroups::Ignore
-    {
+    let cgroups = if ctx.dir.exists(ImageKind::Cgroup, None) && opts.manage_cgroups != ManageCgroups::Ignore {
         Some(crate::cgroup::api::restore_plan(opts)?)
     } else {
         None
     };
 
     let forked = Instant::now();
-    let max_fd = images
-        .values()
-        .flat_map(|i| i.fds.fds.iter().map(|f| f.fd))
-        .max()
-        .unwrap_or(2);
+    let max_fd = images.values().flat_map(|i| i.fds.fds.iter().map(|f| f.fd)).max().unwrap_or(2);
     let base = (max_fd + 1).max(64);
     let inherited = shared::prepare(&ctx.dir, &files, base)?;
     // Declared before `created`, so they drop after it: on failure every task is
     // killed first and only then are the (dead) tracees let go.
     let mut leaders: Vec<(i32, Tracee)> = Vec::new();
     let mut threads: Vec<Tracee> = Vec::new();
-    let tree = fork::spawn(&inv.tasks, &images, &inherited, base, child_of_caller)?;
-    let mut created = Created {
-        pids: inv.tasks.iter().map(|t| t.pid).collect(),
-        released: false,
-    };
+    let tree = fork::spawn(&inv.tasks, &images, &files, &inherited, base, child_of_caller)?;
+    let mut created = Created { pids: inv.tasks.iter().map(|t| t.pid).collect(), released: false };
     drop(inherited);
     ctx.stats.fork_us = forked.elapsed().as_micros() as u64;
-    debug!(
-        ctx.log,
-        "{} tasks forked in {} us",
-        tree.spawned.len(),
-        ctx.stats.fork_us
-    );
+    debug!(ctx.log, "{} tasks forked in {} us", tree.spawned.len(), ctx.stats.fork_us);
 
     if let Some(plan) = &cgroups {
         for t in inv.tasks.iter().filter(|t| !t.zombie) {
@@ -206,18 +170,8 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
     }
     let mem_started = Instant::now();
     for (pid, leader) in &leaders {
-        let e = inv
-            .tasks
-            .iter()
-            .find(|t| t.pid == *pid)
-            .expect("a task of the inventory");
-        threads.extend(task::rebuild(
-            &mut ctx,
-            leader,
-            &images[pid],
-            e,
-            &tree.spawned[pid],
-        )?);
+        let e = inv.tasks.iter().find(|t| t.pid == *pid).expect("a task of the inventory");
+        threads.extend(task::rebuild(&mut ctx, leader, &images[pid], e, &tree.spawned[pid])?);
     }
     ctx.stats.memrestore_us = mem_started.elapsed().as_micros() as u64;
     // Release: threads first, then the leaders, all at once at the end.
@@ -239,12 +193,7 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
     }
     ctx.stats.total_us = started.elapsed().as_micros() as u64;
     ctx.stats.tasks = inv.tasks.len() as u32;
-    info!(
-        ctx.log,
-        "{} tasks restored in {} us",
-        inv.tasks.len(),
-        ctx.stats.total_us
-    );
+    info!(ctx.log, "{} tasks restored in {} us", inv.tasks.len(), ctx.stats.total_us);
     save_stats(&ctx);
     if let Some(p) = &opts.pidfile {
         std::fs::write(p, format!("{root}\n")).map_err(SysError::path("write pidfile", p))?;
@@ -266,10 +215,7 @@ fn read_task(dir: &ImageDir, pid: i32) -> Result<TaskImages> {
     let pages_path = dir.file(&crate::image::pages_file_name(pid));
     let want = mm.runs.iter().map(|r| r.nr_pages).sum::<u64>() * 4096;
     let have = std::fs::metadata(&pages_path)
-        .map_err(|source| crate::image::ImageError::Io {
-            path: pages_path.clone(),
-            source,
-        })?
+        .map_err(|source| crate::image::ImageError::Io { path: pages_path.clone(), source })?
         .len();
     if have < want {
         return Err(crate::image::ImageError::Truncated {
@@ -278,24 +224,11 @@ fn read_task(dir: &ImageDir, pid: i32) -> Result<TaskImages> {
         }
         .into());
     }
-    if core.threads.is_empty()
-        || core.threads.iter().any(|t| t.regs.is_none())
-        || core.threads[0].tid != pid
-    {
+    if core.threads.is_empty() || core.threads.iter().any(|t| t.regs.is_none()) || core.threads[0].tid != pid {
         let path = dir.file(&ImageKind::Core.file_name(Some(pid)));
-        return Err(crate::image::ImageError::Corrupt {
-            path,
-            detail: "threads without registers".into(),
-        }
-        .into());
+        return Err(crate::image::ImageError::Corrupt { path, detail: "threads without registers".into() }.into());
     }
-    Ok(TaskImages {
-        pid,
-        core,
-        mm,
-        fds,
-        pages_path,
-    })
+    Ok(TaskImages { pid, core, mm, fds, pages_path })
 }
 
 /// The xstate must fit this CPU.
@@ -303,19 +236,13 @@ fn check_cpu(pid: i32, inv: &pb::Inventory, img: &TaskImages) -> Result<()> {
     let here = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     for th in &img.core.threads {
         if th.xstate.len() < 576 {
-            return Err(RestoreError::Unsupported {
-                pid,
-                what: format!("an xstate of {} bytes", th.xstate.len()),
-            }
-            .into());
+            return Err(
+                RestoreError::Unsupported { pid, what: format!("an xstate of {} bytes", th.xstate.len()) }.into()
+            );
         }
     }
     if inv.xfeatures & (1 << 2) != 0 && !here.contains(" avx") {
-        return Err(RestoreError::Unsupported {
-            pid,
-            what: "AVX state on a CPU without AVX".into(),
-        }
-        .into());
+        return Err(RestoreError::Unsupported { pid, what: "AVX state on a CPU without AVX".into() }.into());
     }
     Ok(())
 }
@@ -330,11 +257,7 @@ fn wait_pid_free(pid: i32) -> Result<()> {
             PidState::Free => return Ok(()),
             PidState::Alive => return Err(RestoreError::PidTaken { pid }.into()),
             PidState::Zombie if start.elapsed() > limit => {
-                return Err(RestoreError::PidBusy {
-                    pid,
-                    secs: limit.as_secs(),
-                }
-                .into())
+                return Err(RestoreError::PidBusy { pid, secs: limit.as_secs() }.into())
             }
             PidState::Zombie => std::thread::sleep(Duration::from_millis(5)),
         }
@@ -351,14 +274,7 @@ pub fn wait_restored(pid: i32) -> crate::Result<u8> {
             Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as u8),
             Ok(_) => continue,
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(errno) => {
-                return Err(crate::sys::SysError::Pid {
-                    call: "waitpid",
-                    pid,
-                    errno,
-                }
-                .into())
-            }
+            Err(errno) => return Err(crate::sys::SysError::Pid { call: "waitpid", pid, errno }.into()),
         }
     }
 }

@@ -13,11 +13,10 @@ use crate::error::Result;
 use crate::image::pb::{self, FdKind};
 use crate::image::ImageDir;
 use crate::restore::RestoreError;
-use crate::sys::{files, pipe, SysError};
+use crate::sys::{anonfd, files, pipe, unix_sock, SysError};
 
 /// Status flags fcntl(F_SETFL) can change on an open file.
-const SETFL_MASK: u32 =
-    (libc::O_APPEND | libc::O_NONBLOCK | libc::O_ASYNC | libc::O_DIRECT | libc::O_NOATIME) as u32;
+const SETFL_MASK: u32 = (libc::O_APPEND | libc::O_NONBLOCK | libc::O_ASYNC | libc::O_DIRECT | libc::O_NOATIME) as u32;
 
 pub struct Inherited {
     /// file id → fd in ccr (and so in every restore child).
@@ -27,6 +26,10 @@ pub struct Inherited {
     /// Held open in ccr until the tree is forked (the children close what they do
     /// not use); dropping them closes ccr's copies.
     _held: Vec<OwnedFd>,
+}
+
+fn nonblock(f: &pb::FileDesc) -> bool {
+    f.flags as i32 & libc::O_NONBLOCK != 0
 }
 
 /// Moves a fresh fd to ≥ `base` and keeps it.
@@ -51,47 +54,32 @@ pub fn prepare(dir: &ImageDir, img: &pb::Files, base: RawFd) -> Result<Inherited
         let w = keep(&mut owned, w.into_raw_fd(), base)?;
         pipe_ends.insert(p.ino, (r, w, false, false));
     }
+    // Socket pairs: the first end met creates the pair; the peer's end waits here.
+    let mut peer_ends: HashMap<u64, RawFd> = HashMap::new();
     for f in &img.files {
         let kind = FdKind::try_from(f.kind).unwrap_or(FdKind::FdReg);
         let acc = f.flags as i32 & libc::O_ACCMODE;
         let fd = match kind {
             FdKind::FdReg | FdKind::FdDir | FdKind::FdChr => {
-                let fd = files::open_raw(
-                    &f.path,
-                    f.flags as i32 | libc::O_NOCTTY | libc::O_CLOEXEC,
-                    0,
-                )?;
+                let fd = files::open_raw(&f.path, f.flags as i32 | libc::O_NOCTTY | libc::O_CLOEXEC, 0)?;
                 if kind != FdKind::FdChr && f.pos != 0 && f.flags as i32 & libc::O_PATH == 0 {
                     files::lseek(fd, f.pos)?;
                 }
                 keep(&mut owned, fd, base)?
             }
             FdKind::FdPipe => {
-                let ends =
-                    pipe_ends
-                        .get_mut(&f.pipe_ino)
-                        .ok_or_else(|| RestoreError::Unsupported {
-                            pid: 0,
-                            what: format!(
-                                "file {}: pipe {} has no saved contents",
-                                f.id, f.pipe_ino
-                            ),
-                        })?;
-                let (end, used) = if acc == libc::O_WRONLY {
-                    (ends.1, &mut ends.3)
-                } else {
-                    (ends.0, &mut ends.2)
-                };
+                let ends = pipe_ends.get_mut(&f.pipe_ino).ok_or_else(|| RestoreError::Unsupported {
+                    pid: 0,
+                    what: format!("file {}: pipe {} has no saved contents", f.id, f.pipe_ino),
+                })?;
+                let (end, used) = if acc == libc::O_WRONLY { (ends.1, &mut ends.3) } else { (ends.0, &mut ends.2) };
                 let fd = if !*used {
                     *used = true;
                     end
                 } else {
                     // Another description of the same end: open the pipe again.
-                    let again = files::open_raw(
-                        &format!("/proc/self/fd/{end}"),
-                        acc | libc::O_NONBLOCK | libc::O_CLOEXEC,
-                        0,
-                    )?;
+                    let again =
+                        files::open_raw(&format!("/proc/self/fd/{end}"), acc | libc::O_NONBLOCK | libc::O_CLOEXEC, 0)?;
                     keep(&mut owned, again, base)?
                 };
                 pipe::set_status_flags(fd, (f.flags & SETFL_MASK) as i32)?;
@@ -100,11 +88,7 @@ pub fn prepare(dir: &ImageDir, img: &pb::Files, base: RawFd) -> Result<Inherited
             FdKind::FdFifo => {
                 // A read-write opener first, so neither side blocks on open.
                 if !pipe_ends.contains_key(&f.pipe_ino) {
-                    let keeper = files::open_raw(
-                        &f.path,
-                        libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
-                        0,
-                    )?;
+                    let keeper = files::open_raw(&f.path, libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC, 0)?;
                     let keeper = keep(&mut owned, keeper, base)?;
                     if let Some(p) = img.pipes.iter().find(|p| p.ino == f.pipe_ino) {
                         pipe::fill(keeper, &p.data)?;
@@ -116,6 +100,46 @@ pub fn prepare(dir: &ImageDir, img: &pb::Files, base: RawFd) -> Result<Inherited
                 pipe::set_status_flags(fd, (f.flags & SETFL_MASK) as i32)?;
                 fd
             }
+            FdKind::FdEventfd => {
+                let fd = anonfd::eventfd(f.eventfd_count, f.eventfd_semaphore, nonblock(f))?;
+                keep(&mut owned, fd, base)?
+            }
+            FdKind::FdTimerfd => {
+                let fd =
+                    anonfd::timerfd(f.timer_clock, nonblock(f), f.timer_value_ns, f.timer_interval_ns, f.timer_ticks)?;
+                keep(&mut owned, fd, base)?
+            }
+            FdKind::FdSignalfd => keep(&mut owned, anonfd::signalfd(f.sigmask, nonblock(f))?, base)?,
+            // Registrations are made by the owner task once its fds are in place.
+            FdKind::FdEpoll => keep(&mut owned, anonfd::epoll_create()?, base)?,
+            FdKind::FdUnix => match peer_ends.remove(&f.sock_ino) {
+                Some(fd) => fd,
+                None => {
+                    let peer =
+                        img.files.iter().find(|g| g.sock_ino == f.peer_ino && g.kind == f.kind).ok_or_else(|| {
+                            RestoreError::Unsupported {
+                                pid: f.owner_pid,
+                                what: format!("unix socket {} without its peer", f.sock_ino),
+                            }
+                        })?;
+                    let (a, b) = unix_sock::socketpair(f.sock_type as i32)?;
+                    // What sat in one end's receive queue is sent from the other end.
+                    for m in &f.sock_queue {
+                        unix_sock::send_all(b.as_raw_fd(), m)?;
+                    }
+                    for m in &peer.sock_queue {
+                        unix_sock::send_all(a.as_raw_fd(), m)?;
+                    }
+                    let a = keep(&mut owned, a.into_raw_fd(), base)?;
+                    let b = keep(&mut owned, b.into_raw_fd(), base)?;
+                    for (fd, d) in [(a, f), (b, peer)] {
+                        unix_sock::shutdown(fd, (d.sock_shutdown & 2) as u8)?;
+                        pipe::set_status_flags(fd, (d.flags & SETFL_MASK) as i32)?;
+                    }
+                    peer_ends.insert(peer.sock_ino, b);
+                    a
+                }
+            },
             FdKind::FdExternal => {
                 return Err(RestoreError::Unsupported {
                     pid: 0,
@@ -133,11 +157,7 @@ pub fn prepare(dir: &ImageDir, img: &pb::Files, base: RawFd) -> Result<Inherited
         copy_sparse(&dir.file(&crate::image::shmem_file_name(s.id)), fd)?;
         shmems.insert(s.id, fd);
     }
-    Ok(Inherited {
-        files: by_id,
-        shmems,
-        _held: owned,
-    })
+    Ok(Inherited { files: by_id, shmems, _held: owned })
 }
 
 /// Copies a (sparse) image file into the memfd, skipping all-zero chunks.
@@ -154,8 +174,7 @@ fn copy_sparse(path: &std::path::Path, fd: RawFd) -> Result<()> {
                 return Ok(());
             }
             if buf[..n].iter().any(|&b| b != 0) {
-                dst.write_all_at(&buf[..n], off)
-                    .map_err(SysError::path("write memfd for", path))?;
+                dst.write_all_at(&buf[..n], off).map_err(SysError::path("write memfd for", path))?;
             }
             off += n as u64;
         }

@@ -68,9 +68,7 @@ fn rebuild_inner(
 
     let mut threads = Vec::new();
     if img.core.threads.len() > 1 {
-        leader.set_options(
-            kernel::PTRACE_O_TRACESYSGOOD | kernel::PTRACE_O_EXITKILL | kernel::PTRACE_O_TRACECLONE,
-        )?;
+        leader.set_options(kernel::PTRACE_O_TRACESYSGOOD | kernel::PTRACE_O_EXITKILL | kernel::PTRACE_O_TRACECLONE)?;
         for th in &img.core.threads[1..] {
             threads.push(clone_thread(&mut r, pid, th.tid)?);
         }
@@ -89,30 +87,15 @@ fn rebuild_inner(
     r.syscall(
         "prctl(PR_SET_DUMPABLE)",
         libc::SYS_prctl,
-        [
-            kernel::PR_SET_DUMPABLE as u64,
-            img.core.dumpable as u64,
-            0,
-            0,
-            0,
-            0,
-        ],
+        [kernel::PR_SET_DUMPABLE as u64, img.core.dumpable as u64, 0, 0, 0, 0],
     )?;
     // Last remote call: the trampoline goes. The task stops at syscall exit and
     // never executes from the unmapped page again.
-    r.syscall(
-        "munmap(trampoline)",
-        libc::SYS_munmap,
-        [sp.trampoline, trampoline::TRAMPOLINE_SIZE, 0, 0, 0, 0],
-    )?;
+    r.syscall("munmap(trampoline)", libc::SYS_munmap, [sp.trampoline, trampoline::TRAMPOLINE_SIZE, 0, 0, 0, 0])?;
     let regs = convert::regs_from_pb(th.regs.as_ref().expect("checked when read"));
     leader.set_xstate(&th.xstate)?;
     r.finish(Some(&regs), Some(th.blocked), false)?;
-    crate::debug!(
-        ctx.log,
-        "pid {pid}: rebuilt with {} threads",
-        img.core.threads.len()
-    );
+    crate::debug!(ctx.log, "pid {pid}: rebuilt with {} threads", img.core.threads.len());
     Ok(threads)
 }
 
@@ -125,19 +108,10 @@ fn clone_thread(r: &mut Remote<'_>, pid: i32, tid: i32) -> Result<Tracee> {
         | libc::CLONE_SIGHAND
         | libc::CLONE_THREAD
         | libc::CLONE_SYSVSEM;
-    let args = kernel::clone_args {
-        flags: flags as u64,
-        set_tid: tid_addr,
-        set_tid_size: 1,
-        ..Default::default()
-    };
+    let args = kernel::clone_args { flags: flags as u64, set_tid: tid_addr, set_tid_size: 1, ..Default::default() };
     let b = bytes_of(&args);
     let p = r.put(0, &b)?;
-    let got = r.syscall(
-        "clone3(thread)",
-        libc::SYS_clone3,
-        [p, b.len() as u64, 0, 0, 0, 0],
-    )? as i32;
+    let got = r.syscall("clone3(thread)", libc::SYS_clone3, [p, b.len() as u64, 0, 0, 0, 0])? as i32;
     if got != tid {
         return Err(RestoreError::ThreadId { pid, tid, got }.into());
     }
@@ -157,129 +131,64 @@ fn process_state(r: &mut Remote<'_>, img: &TaskImages, sp: &Spawned) -> Result<(
             .iter()
             .find(|a| a.sig == sig)
             .copied()
-            .unwrap_or(pb::SigAction {
-                sig,
-                ..Default::default()
-            });
+            .unwrap_or(pb::SigAction { sig, ..Default::default() });
         let p = r.put(0, &le(&[sa.handler, sa.flags, sa.restorer, sa.mask]))?;
-        r.syscall(
-            "rt_sigaction",
-            libc::SYS_rt_sigaction,
-            [sig as u64, p, 0, 8, 0, 0],
-        )?;
+        r.syscall("rt_sigaction", libc::SYS_rt_sigaction, [sig as u64, p, 0, 8, 0, 0])?;
     }
     for it in &core.itimers {
         let split = |us: u64| [us / 1_000_000, us % 1_000_000];
         let v = [split(it.interval_us), split(it.value_us)].concat();
         let p = r.put(0, &le(&v))?;
-        r.syscall(
-            "setitimer",
-            libc::SYS_setitimer,
-            [it.which as u64, p, 0, 0, 0, 0],
-        )?;
+        r.syscall("setitimer", libc::SYS_setitimer, [it.which as u64, p, 0, 0, 0, 0])?;
     }
     r.syscall(
         "prctl(PR_SET_PDEATHSIG)",
         libc::SYS_prctl,
-        [
-            kernel::PR_SET_PDEATHSIG as u64,
-            core.pdeath_signal as u64,
-            0,
-            0,
-            0,
-            0,
-        ],
+        [kernel::PR_SET_PDEATHSIG as u64, core.pdeath_signal as u64, 0, 0, 0, 0],
     )?;
     if core.timer_slack_ns != 0 {
         r.syscall(
             "prctl(PR_SET_TIMERSLACK)",
             libc::SYS_prctl,
-            [
-                kernel::PR_SET_TIMERSLACK as u64,
-                core.timer_slack_ns,
-                0,
-                0,
-                0,
-                0,
-            ],
+            [kernel::PR_SET_TIMERSLACK as u64, core.timer_slack_ns, 0, 0, 0, 0],
         )?;
     }
-    r.syscall(
-        "personality",
-        libc::SYS_personality,
-        [core.personality as u64, 0, 0, 0, 0, 0],
-    )?;
+    r.syscall("personality", libc::SYS_personality, [core.personality as u64, 0, 0, 0, 0, 0])?;
     for s in &core.pending_shared {
         let p = r.put(0, &s.siginfo)?;
-        r.syscall(
-            "rt_sigqueueinfo",
-            libc::SYS_rt_sigqueueinfo,
-            [pid as u64, s.sig as u64, p, 0, 0, 0],
-        )?;
+        r.syscall("rt_sigqueueinfo", libc::SYS_rt_sigqueueinfo, [pid as u64, s.sig as u64, p, 0, 0, 0])?;
     }
     for &fd in &sp.plumbing {
-        r.syscall(
-            "close(plumbing)",
-            libc::SYS_close,
-            [fd as u64, 0, 0, 0, 0, 0],
-        )?;
+        r.syscall("close(plumbing)", libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0])?;
     }
     for rl in &core.rlimits {
         let p = r.put(0, &le(&[rl.cur, rl.max]))?;
-        r.syscall(
-            "prlimit64",
-            libc::SYS_prlimit64,
-            [0, rl.resource as u64, p, 0, 0, 0],
-        )?;
+        r.syscall("prlimit64", libc::SYS_prlimit64, [0, rl.resource as u64, p, 0, 0, 0])?;
     }
     Ok(())
 }
 
 /// The state each thread holds for itself, then its credentials.
-fn thread_state(
-    r: &mut Remote<'_>,
-    pid: i32,
-    th: &pb::ThreadCore,
-    creds: Option<&pb::Creds>,
-) -> Result<()> {
-    let alt = th.altstack.unwrap_or(pb::AltStack {
-        flags: libc::SS_DISABLE,
-        ..Default::default()
-    });
+fn thread_state(r: &mut Remote<'_>, pid: i32, th: &pb::ThreadCore, creds: Option<&pb::Creds>) -> Result<()> {
+    let alt = th.altstack.unwrap_or(pb::AltStack { flags: libc::SS_DISABLE, ..Default::default() });
     let mut ss = alt.sp.to_le_bytes().to_vec();
     ss.extend_from_slice(&(alt.flags & !libc::SS_ONSTACK).to_le_bytes());
     ss.extend_from_slice(&[0u8; 4]);
     ss.extend_from_slice(&alt.size.to_le_bytes());
     let p = r.put(0, &ss)?;
     r.syscall("sigaltstack", libc::SYS_sigaltstack, [p, 0, 0, 0, 0, 0])?;
-    r.syscall(
-        "set_tid_address",
-        libc::SYS_set_tid_address,
-        [th.clear_child_tid, 0, 0, 0, 0, 0],
-    )?;
+    r.syscall("set_tid_address", libc::SYS_set_tid_address, [th.clear_child_tid, 0, 0, 0, 0, 0])?;
     if th.robust_list != 0 {
-        r.syscall(
-            "set_robust_list",
-            libc::SYS_set_robust_list,
-            [th.robust_list, th.robust_list_len, 0, 0, 0, 0],
-        )?;
+        r.syscall("set_robust_list", libc::SYS_set_robust_list, [th.robust_list, th.robust_list_len, 0, 0, 0, 0])?;
     }
     if let Some(rs) = &th.rseq {
-        r.syscall(
-            "rseq(register)",
-            libc::SYS_rseq,
-            [rs.pointer, rs.size as u64, 0, rs.signature as u64, 0, 0],
-        )?;
+        r.syscall("rseq(register)", libc::SYS_rseq, [rs.pointer, rs.size as u64, 0, rs.signature as u64, 0, 0])?;
     }
     let mut comm = th.comm.as_bytes().to_vec();
     comm.truncate(15);
     comm.push(0);
     let p = r.put(0, &comm)?;
-    r.syscall(
-        "prctl(PR_SET_NAME)",
-        libc::SYS_prctl,
-        [kernel::PR_SET_NAME as u64, p, 0, 0, 0, 0],
-    )?;
+    r.syscall("prctl(PR_SET_NAME)", libc::SYS_prctl, [kernel::PR_SET_NAME as u64, p, 0, 0, 0, 0])?;
     for s in &th.pending {
         let p = r.put(0, &s.siginfo)?;
         r.syscall(
@@ -300,69 +209,24 @@ fn restore_creds(r: &mut Remote<'_>, c: &pb::Creds) -> Result<()> {
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or(40);
     let prctl = |r: &mut Remote<'_>, name, args: [u64; 5]| {
-        r.syscall(
-            name,
-            libc::SYS_prctl,
-            [args[0], args[1], args[2], args[3], args[4], 0],
-        )
+        r.syscall(name, libc::SYS_prctl, [args[0], args[1], args[2], args[3], args[4], 0])
     };
     for cap in 0..=last_cap {
         if c.cap_bnd & (1 << cap) == 0 {
-            prctl(
-                r,
-                "prctl(PR_CAPBSET_DROP)",
-                [kernel::PR_CAPBSET_DROP as u64, cap, 0, 0, 0],
-            )?;
+            prctl(r, "prctl(PR_CAPBSET_DROP)", [kernel::PR_CAPBSET_DROP as u64, cap, 0, 0, 0])?;
         }
     }
     let groups: Vec<u8> = c.groups.iter().flat_map(|g| g.to_le_bytes()).collect();
-    let p = if groups.is_empty() {
-        r.scratch_addr(0)?
-    } else {
-        r.put(0, &groups)?
-    };
-    r.syscall(
-        "setgroups",
-        libc::SYS_setgroups,
-        [c.groups.len() as u64, p, 0, 0, 0, 0],
-    )?;
-    r.syscall(
-        "setresgid",
-        libc::SYS_setresgid,
-        [c.gid as u64, c.egid as u64, c.sgid as u64, 0, 0, 0],
-    )?;
-    r.syscall(
-        "setfsgid",
-        libc::SYS_setfsgid,
-        [c.fsgid as u64, 0, 0, 0, 0, 0],
-    )?;
+    let p = if groups.is_empty() { r.scratch_addr(0)? } else { r.put(0, &groups)? };
+    r.syscall("setgroups", libc::SYS_setgroups, [c.groups.len() as u64, p, 0, 0, 0, 0])?;
+    r.syscall("setresgid", libc::SYS_setresgid, [c.gid as u64, c.egid as u64, c.sgid as u64, 0, 0, 0])?;
+    r.syscall("setfsgid", libc::SYS_setfsgid, [c.fsgid as u64, 0, 0, 0, 0, 0])?;
     let keep = 1u64 << kernel::SECURE_KEEP_CAPS; // SECBIT_KEEP_CAPS
-    prctl(
-        r,
-        "prctl(PR_SET_SECUREBITS)",
-        [
-            kernel::PR_SET_SECUREBITS as u64,
-            c.securebits as u64 | keep,
-            0,
-            0,
-            0,
-        ],
-    )?;
-    r.syscall(
-        "setresuid",
-        libc::SYS_setresuid,
-        [c.uid as u64, c.euid as u64, c.suid as u64, 0, 0, 0],
-    )?;
-    r.syscall(
-        "setfsuid",
-        libc::SYS_setfsuid,
-        [c.fsuid as u64, 0, 0, 0, 0, 0],
-    )?;
+    prctl(r, "prctl(PR_SET_SECUREBITS)", [kernel::PR_SET_SECUREBITS as u64, c.securebits as u64 | keep, 0, 0, 0])?;
+    r.syscall("setresuid", libc::SYS_setresuid, [c.uid as u64, c.euid as u64, c.suid as u64, 0, 0, 0])?;
+    r.syscall("setfsuid", libc::SYS_setfsuid, [c.fsuid as u64, 0, 0, 0, 0, 0])?;
     // capset v3: a header then two data structs (low and high 32 bits).
-    let hdr = kernel::__user_cap_header_struct {
-        version: kernel::_LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
+    let hdr = kernel::__user_cap_header_struct { version: kernel::_LINUX_CAPABILITY_VERSION_3, pid: 0 };
     let lo = |v: u64| v as u32;
     let hi = |v: u64| (v >> 32) as u32;
     let data = [
@@ -385,30 +249,16 @@ fn restore_creds(r: &mut Remote<'_>, c: &pb::Creds) -> Result<()> {
             prctl(
                 r,
                 "prctl(PR_CAP_AMBIENT_RAISE)",
-                [
-                    kernel::PR_CAP_AMBIENT as u64,
-                    kernel::PR_CAP_AMBIENT_RAISE as u64,
-                    cap,
-                    0,
-                    0,
-                ],
+                [kernel::PR_CAP_AMBIENT as u64, kernel::PR_CAP_AMBIENT_RAISE as u64, cap, 0, 0],
             )?;
         }
     }
     if c.securebits as u64 & keep == 0 {
         // Clearing KEEP_CAPS needs no privilege (PR_SET_SECUREBITS would).
-        prctl(
-            r,
-            "prctl(PR_SET_KEEPCAPS)",
-            [kernel::PR_SET_KEEPCAPS as u64, 0, 0, 0, 0],
-        )?;
+        prctl(r, "prctl(PR_SET_KEEPCAPS)", [kernel::PR_SET_KEEPCAPS as u64, 0, 0, 0, 0])?;
     }
     if c.no_new_privs {
-        prctl(
-            r,
-            "prctl(PR_SET_NO_NEW_PRIVS)",
-            [kernel::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0],
-        )?;
+        prctl(r, "prctl(PR_SET_NO_NEW_PRIVS)", [kernel::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0])?;
     }
     Ok(())
 }

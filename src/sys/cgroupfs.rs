@@ -25,11 +25,7 @@ pub fn read(dir: &Path, file: &str) -> SysResult<Option<String>> {
     match fs::read_to_string(&path) {
         Ok(s) => Ok(Some(s.trim_end_matches('\n').to_string())),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(SysError::Path {
-            call: "read",
-            path,
-            source: e,
-        }),
+        Err(e) => Err(SysError::Path { call: "read", path, source: e }),
     }
 }
 
@@ -37,13 +33,8 @@ pub fn read(dir: &Path, file: &str) -> SysResult<Option<String>> {
 /// The file is never created (O_TRUNC, as a shell's `>` does, keeps a fake tree honest).
 pub fn write(dir: &Path, file: &str, value: &str) -> SysResult<()> {
     let path = dir.join(file);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&path)
-        .map_err(SysError::path("open", &path))?;
-    f.write_all(value.as_bytes())
-        .map_err(SysError::path("write", &path))
+    let mut f = fs::OpenOptions::new().write(true).truncate(true).open(&path).map_err(SysError::path("open", &path))?;
+    f.write_all(value.as_bytes()).map_err(SysError::path("write", &path))
 }
 
 pub fn exists(path: &Path) -> bool {
@@ -84,23 +75,17 @@ pub fn files(dir: &Path) -> SysResult<Vec<String>> {
 
 pub fn perm(path: &Path) -> SysResult<Perm> {
     let md = fs::metadata(path).map_err(SysError::path("stat", path))?;
-    Ok(Perm {
-        uid: md.uid(),
-        gid: md.gid(),
-        mode: md.mode() & 0o7777,
-    })
+    Ok(Perm { uid: md.uid(), gid: md.gid(), mode: md.mode() & 0o7777 })
 }
 
 /// Sets owner and mode of `path` when they differ from `want`.
 pub fn set_perm(path: &Path, want: Perm) -> SysResult<()> {
     let have = perm(path)?;
     if (have.uid, have.gid) != (want.uid, want.gid) {
-        std::os::unix::fs::chown(path, Some(want.uid), Some(want.gid))
-            .map_err(SysError::path("chown", path))?;
+        std::os::unix::fs::chown(path, Some(want.uid), Some(want.gid)).map_err(SysError::path("chown", path))?;
     }
     if have.mode != want.mode {
-        fs::set_permissions(path, fs::Permissions::from_mode(want.mode))
-            .map_err(SysError::path("chmod", path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(want.mode)).map_err(SysError::path("chmod", path))?;
     }
     Ok(())
 }
@@ -130,19 +115,16 @@ fn parse_pids(path: &Path, text: &str) -> SysResult<Vec<i32>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            l.trim().parse::<i32>().map_err(|_| SysError::Parse {
-                path: path.to_path_buf(),
-                detail: format!("'{l}' is not a pid"),
-            })
+            l.trim()
+                .parse::<i32>()
+                .map_err(|_| SysError::Parse { path: path.to_path_buf(), detail: format!("'{l}' is not a pid") })
         })
         .collect()
 }
 
 /// Text of `/proc/self/mountinfo` (or of `path` when given, for tests).
 pub fn mountinfo(path: Option<&Path>) -> SysResult<String> {
-    let p = path
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("/proc/self/mountinfo"));
+    let p = path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/proc/self/mountinfo"));
     fs::read_to_string(&p).map_err(SysError::path("read", p))
 }
 
@@ -151,16 +133,9 @@ pub fn proc_cgroup(pid: i32) -> SysResult<String> {
     let p = PathBuf::from(format!("/proc/{pid}/cgroup"));
     fs::read_to_string(&p).map_err(|source| {
         if source.kind() == ErrorKind::NotFound {
-            SysError::Task {
-                pid,
-                detail: "no such process".into(),
-            }
+            SysError::Task { pid, detail: "no such process".into() }
         } else {
-            SysError::Path {
-                call: "read",
-                path: p,
-                source,
-            }
+            SysError::Path { call: "read", path: p, source }
         }
     })
 }
@@ -172,26 +147,14 @@ pub fn proc_children(pid: i32) -> SysResult<Vec<i32>> {
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(out),
-        Err(e) => {
-            return Err(SysError::Path {
-                call: "readdir",
-                path: dir,
-                source: e,
-            })
-        }
+        Err(e) => return Err(SysError::Path { call: "readdir", path: dir, source: e }),
     };
     for e in entries.flatten() {
         let p = e.path().join("children");
         match fs::read_to_string(&p) {
             Ok(s) => out.extend(s.split_whitespace().filter_map(|w| w.parse::<i32>().ok())),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(SysError::Path {
-                    call: "read",
-                    path: p,
-                    source: e,
-                })
-            }
+            Err(e) => return Err(SysError::Path { call: "read", path: p, source: e }),
         }
     }
     Ok(out)

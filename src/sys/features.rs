@@ -6,15 +6,7 @@ use crate::sys::kernel;
 pub fn checkpoint_restore() -> bool {
     let mut addr: u64 = 0;
     // SAFETY: prctl writes one pointer-sized value into `addr`.
-    unsafe {
-        libc::prctl(
-            kernel::PR_GET_TID_ADDRESS as i32,
-            &mut addr as *mut u64,
-            0,
-            0,
-            0,
-        ) == 0
-    }
+    unsafe { libc::prctl(kernel::PR_GET_TID_ADDRESS as i32, &mut addr as *mut u64, 0, 0, 0) == 0 }
 }
 
 /// pidfd_open + pidfd_getfd on ourselves.

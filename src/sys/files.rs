@@ -6,10 +6,7 @@ use std::os::fd::RawFd;
 use crate::sys::{Errno, SysError, SysResult};
 
 fn cpath(p: &str) -> SysResult<CString> {
-    CString::new(p).map_err(|_| SysError::Parse {
-        path: p.into(),
-        detail: "NUL in path".into(),
-    })
+    CString::new(p).map_err(|_| SysError::Parse { path: p.into(), detail: "NUL in path".into() })
 }
 
 fn check(call: &'static str, path: &str, r: libc::c_int) -> SysResult<libc::c_int> {
@@ -35,15 +32,11 @@ pub fn move_fd(fd: RawFd, target: RawFd, cloexec: bool) -> SysResult<()> {
     if fd == target {
         let fl = if cloexec { libc::FD_CLOEXEC } else { 0 };
         // SAFETY: fcntl on an fd we own with integer arguments.
-        check("fcntl(F_SETFD)", "", unsafe {
-            libc::fcntl(fd, libc::F_SETFD, fl)
-        })?;
+        check("fcntl(F_SETFD)", "", unsafe { libc::fcntl(fd, libc::F_SETFD, fl) })?;
         return Ok(());
     }
     // SAFETY: dup3 and close on fds this process owns.
-    check("dup3", "", unsafe {
-        libc::dup3(fd, target, if cloexec { libc::O_CLOEXEC } else { 0 })
-    })?;
+    check("dup3", "", unsafe { libc::dup3(fd, target, if cloexec { libc::O_CLOEXEC } else { 0 }) })?;
     // SAFETY: as above.
     unsafe { libc::close(fd) };
     Ok(())
@@ -52,27 +45,20 @@ pub fn move_fd(fd: RawFd, target: RawFd, cloexec: bool) -> SysResult<()> {
 /// Duplicates `fd` onto exactly `target` (dup3), keeping `fd`.
 pub fn dup_to(fd: RawFd, target: RawFd, cloexec: bool) -> SysResult<()> {
     // SAFETY: dup3 on fds this process owns.
-    check("dup3", "", unsafe {
-        libc::dup3(fd, target, if cloexec { libc::O_CLOEXEC } else { 0 })
-    })?;
+    check("dup3", "", unsafe { libc::dup3(fd, target, if cloexec { libc::O_CLOEXEC } else { 0 }) })?;
     Ok(())
 }
 
 /// Duplicates `fd` to the lowest number ≥ `min` (close-on-exec).
 pub fn dup_at_least(fd: RawFd, min: RawFd) -> SysResult<RawFd> {
     // SAFETY: fcntl on an fd we own with integer arguments.
-    check("fcntl(F_DUPFD_CLOEXEC)", "", unsafe {
-        libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min)
-    })
+    check("fcntl(F_DUPFD_CLOEXEC)", "", unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })
 }
 
 pub fn lseek(fd: RawFd, pos: u64) -> SysResult<()> {
     // SAFETY: lseek with integer arguments.
     if unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_SET) } < 0 {
-        return Err(SysError::Call {
-            call: "lseek",
-            errno: Errno::last(),
-        });
+        return Err(SysError::Call { call: "lseek", errno: Errno::last() });
     }
     Ok(())
 }
@@ -110,10 +96,7 @@ pub fn umask(mask: u32) {
 
 /// Raises the soft RLIMIT_NOFILE of this process to at least `n` (up to the hard limit).
 pub fn ensure_nofile(n: u64) -> SysResult<()> {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: valid out pointer.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
     if rl.rlim_cur >= n {
@@ -128,10 +111,7 @@ pub fn ensure_nofile(n: u64) -> SysResult<()> {
     rl.rlim_cur = n;
     // SAFETY: valid in pointer.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
-        return Err(SysError::Call {
-            call: "setrlimit(RLIMIT_NOFILE)",
-            errno: Errno::last(),
-        });
+        return Err(SysError::Call { call: "setrlimit(RLIMIT_NOFILE)", errno: Errno::last() });
     }
     Ok(())
 }
@@ -161,18 +141,12 @@ pub fn memfd(name: &str, size: u64) -> SysResult<RawFd> {
     // SAFETY: valid C string; flags 0 (the fd is inherited by the restore children).
     let fd = unsafe { libc::memfd_create(c.as_ptr(), 0) };
     if fd < 0 {
-        return Err(SysError::Call {
-            call: "memfd_create",
-            errno: Errno::last(),
-        });
+        return Err(SysError::Call { call: "memfd_create", errno: Errno::last() });
     }
     // SAFETY: ftruncate on the fd just created.
     if unsafe { libc::ftruncate(fd, size as libc::off_t) } != 0 {
         close(fd);
-        return Err(SysError::Call {
-            call: "ftruncate(memfd)",
-            errno: Errno::last(),
-        });
+        return Err(SysError::Call { call: "ftruncate(memfd)", errno: Errno::last() });
     }
     Ok(fd)
 }
@@ -181,10 +155,7 @@ pub fn memfd(name: &str, size: u64) -> SysResult<RawFd> {
 pub fn set_cloexec(fd: RawFd, on: bool) -> SysResult<()> {
     // SAFETY: fcntl with integer arguments.
     if unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) } < 0 {
-        return Err(SysError::Call {
-            call: "fcntl(F_SETFD)",
-            errno: Errno::last(),
-        });
+        return Err(SysError::Call { call: "fcntl(F_SETFD)", errno: Errno::last() });
     }
     Ok(())
 }
@@ -193,10 +164,7 @@ pub fn set_cloexec(fd: RawFd, on: bool) -> SysResult<()> {
 pub fn setsid() -> SysResult<()> {
     // SAFETY: setsid has no arguments.
     if unsafe { libc::setsid() } < 0 {
-        return Err(SysError::Call {
-            call: "setsid",
-            errno: Errno::last(),
-        });
+        return Err(SysError::Call { call: "setsid", errno: Errno::last() });
     }
     Ok(())
 }
@@ -221,10 +189,7 @@ pub fn exit_like(wait_status: i32) -> ! {
     unsafe {
         if libc::WIFSIGNALED(wait_status) {
             let sig = libc::WTERMSIG(wait_status);
-            let rl = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
+            let rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
             libc::setrlimit(libc::RLIMIT_CORE, &rl);
             libc::signal(sig, libc::SIG_DFL);
             let mut set: libc::sigset_t = std::mem::zeroed();
@@ -239,11 +204,7 @@ pub fn exit_like(wait_status: i32) -> ! {
 
 /// Waits up to `ms` for `fd` to become readable; false on timeout.
 pub fn poll_readable(fd: RawFd, ms: i32) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd.
     unsafe { libc::poll(&mut p, 1, ms) > 0 }
 }
@@ -252,10 +213,7 @@ pub fn poll_readable(fd: RawFd, ms: i32) -> bool {
 pub fn setpgid(pid: i32, pgid: i32) -> SysResult<()> {
     // SAFETY: setpgid with integer arguments.
     if unsafe { libc::setpgid(pid, pgid) } < 0 {
-        return Err(SysError::Call {
-            call: "setpgid",
-            errno: Errno::last(),
-        });
+        return Err(SysError::Call { call: "setpgid", errno: Errno::last() });
     }
     Ok(())
 }

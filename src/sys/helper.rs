@@ -18,10 +18,7 @@ use crate::sys::{Errno, SysError};
 /// Forks, runs `f` in the child, returns what it returned (or its error) in the parent.
 pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
     let (rd, wr) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| SysError::Call {
-            call: "pipe2",
-            errno,
-        })?;
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| SysError::Call { call: "pipe2", errno })?;
     // SAFETY: the child runs only `f` and then _exit()s; it never returns into the
     // caller's code, so no state of the caller's other threads is used after fork.
     let pid = match unsafe { nix::unistd::fork() } {
@@ -30,13 +27,7 @@ pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
             drop(rd);
             child_main(wr, f)
         }
-        Err(errno) => {
-            return Err(SysError::Call {
-                call: "fork",
-                errno,
-            }
-            .into())
-        }
+        Err(errno) => return Err(SysError::Call { call: "fork", errno }.into()),
     };
     drop(wr);
     let mut buf = Vec::new();
@@ -61,10 +52,7 @@ pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
     if errno == 0 {
         Ok(value)
     } else {
-        Err(Error::Helper {
-            errno,
-            message: String::from_utf8_lossy(&buf[8..]).into_owned(),
-        })
+        Err(Error::Helper { errno, message: String::from_utf8_lossy(&buf[8..]).into_owned() })
     }
 }
 

@@ -14,3 +14,6 @@
 #include <asm/unistd.h>
 #include <linux/fs.h>
 #include <linux/userfaultfd.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>

@@ -1,6 +1,7 @@
 //! Everything that talks to the kernel. All `unsafe` of the engine lives in this room
 //! (and in `ffi/`); the rest of ccr calls the safe wrappers here.
 
+pub mod anonfd;
 pub mod cgroupfs;
 pub mod features;
 pub mod files;
@@ -14,6 +15,7 @@ pub mod process;
 pub mod ptrace;
 pub mod remote;
 pub mod trampoline;
+pub mod unix_sock;
 
 use std::path::PathBuf;
 
@@ -22,25 +24,13 @@ pub use nix::errno::Errno;
 #[derive(Debug, thiserror::Error)]
 pub enum SysError {
     #[error("{call} on pid {pid}: {errno}")]
-    Pid {
-        call: &'static str,
-        pid: i32,
-        errno: Errno,
-    },
+    Pid { call: &'static str, pid: i32, errno: Errno },
     #[error("{call} {path}: {source}")]
-    Path {
-        call: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Path { call: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{call}: {errno}")]
     Call { call: &'static str, errno: Errno },
     #[error("remote {call} in pid {pid} failed: {errno}")]
-    Remote {
-        call: &'static str,
-        pid: i32,
-        errno: Errno,
-    },
+    Remote { call: &'static str, pid: i32, errno: Errno },
     #[error("parsing {path}: {detail}")]
     Parse { path: PathBuf, detail: String },
     #[error("pid {pid}: {detail}")]
@@ -50,19 +40,16 @@ pub enum SysError {
 impl SysError {
     pub fn errno(&self) -> i32 {
         match self {
-            SysError::Pid { errno, .. }
-            | SysError::Call { errno, .. }
-            | SysError::Remote { errno, .. } => *errno as i32,
+            SysError::Pid { errno, .. } | SysError::Call { errno, .. } | SysError::Remote { errno, .. } => {
+                *errno as i32
+            }
             SysError::Path { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
             SysError::Parse { .. } => libc::EINVAL,
             SysError::Task { .. } => libc::ESRCH,
         }
     }
 
-    pub fn path(
-        call: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> SysError {
+    pub fn path(call: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> SysError {
         let path = path.into();
         move |source| SysError::Path { call, path, source }
     }

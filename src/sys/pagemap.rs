@@ -54,15 +54,9 @@ impl Pagemap {
         let mut raw = vec![0u8; n * 8];
         self.file
             .read_exact_at(&mut raw, start / PAGE_SIZE * 8)
-            .map_err(SysError::path(
-                "read",
-                format!("/proc/{}/pagemap at {start:#x}", self.pid),
-            ))?;
+            .map_err(SysError::path("read", format!("/proc/{}/pagemap at {start:#x}", self.pid)))?;
         out.clear();
-        out.extend(
-            raw.chunks_exact(8)
-                .map(|c| PageInfo(u64::from_le_bytes(c.try_into().expect("8 bytes")))),
-        );
+        out.extend(raw.chunks_exact(8).map(|c| PageInfo(u64::from_le_bytes(c.try_into().expect("8 bytes")))));
         Ok(())
     }
 }

@@ -6,10 +6,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use crate::sys::{Errno, SysError, SysResult};
 
 fn err(call: &'static str) -> SysError {
-    SysError::Call {
-        call,
-        errno: Errno::last(),
-    }
+    SysError::Call { call, errno: Errno::last() }
 }
 
 /// Capacity and queued bytes of the pipe behind fd `fd` of task `pid`. Opens the
@@ -17,11 +14,7 @@ fn err(call: &'static str) -> SysError {
 /// pipe of our own, which leaves the task's pipe untouched.
 pub fn peek(pid: i32, fd: i32) -> SysResult<(u32, Vec<u8>)> {
     let path = format!("/proc/{pid}/fd/{fd}");
-    let rd = crate::sys::files::open_raw(
-        &path,
-        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        0,
-    )?;
+    let rd = crate::sys::files::open_raw(&path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC, 0)?;
     // SAFETY: `rd` was just opened and is owned here.
     let rd = unsafe { OwnedFd::from_raw_fd(rd) };
     // SAFETY: fcntl with integer arguments on an fd we own.
@@ -31,14 +24,7 @@ pub fn peek(pid: i32, fd: i32) -> SysResult<(u32, Vec<u8>)> {
     }
     let (r, w) = pipe_with_capacity(cap as u32)?;
     // SAFETY: tee between two pipe fds we own; no user memory involved.
-    let n = unsafe {
-        libc::tee(
-            rd.as_raw_fd(),
-            w.as_raw_fd(),
-            cap as usize,
-            libc::SPLICE_F_NONBLOCK,
-        )
-    };
+    let n = unsafe { libc::tee(rd.as_raw_fd(), w.as_raw_fd(), cap as usize, libc::SPLICE_F_NONBLOCK) };
     if n < 0 {
         if Errno::last() == Errno::EAGAIN {
             return Ok((cap as u32, Vec::new()));
@@ -49,13 +35,7 @@ pub fn peek(pid: i32, fd: i32) -> SysResult<(u32, Vec<u8>)> {
     let mut off = 0;
     while off < data.len() {
         // SAFETY: reading into the live buffer `data`.
-        let got = unsafe {
-            libc::read(
-                r.as_raw_fd(),
-                data[off..].as_mut_ptr().cast(),
-                data.len() - off,
-            )
-        };
+        let got = unsafe { libc::read(r.as_raw_fd(), data[off..].as_mut_ptr().cast(), data.len() - off) };
         if got <= 0 {
             return Err(err("read(pipe copy)"));
         }
@@ -74,9 +54,7 @@ pub fn pipe_with_capacity(capacity: u32) -> SysResult<(OwnedFd, OwnedFd)> {
     // SAFETY: both fds were just created and are owned here.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     // SAFETY: fcntl with integer arguments on an fd we own.
-    if capacity > 4096
-        && unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, capacity as libc::c_int) } < 0
-    {
+    if capacity > 4096 && unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, capacity as libc::c_int) } < 0 {
         return Err(SysError::Call {
             call: "fcntl(F_SETPIPE_SZ) (above pipe-max-size needs CAP_SYS_RESOURCE)",
             errno: Errno::last(),

@@ -7,11 +7,7 @@ use crate::sys::{Errno, SysError, SysResult};
 pub fn single_threaded() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Threads:"))
-                .map(|l| l[8..].trim() == "1")
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("Threads:")).map(|l| l[8..].trim() == "1"))
         .unwrap_or(false)
 }
 
@@ -20,11 +16,7 @@ pub fn single_threaded() -> bool {
 ///
 /// The engine must be single-threaded here: the child is a copy of this process and
 /// runs Rust code after the clone (checked, an error otherwise).
-pub fn spawn_with_pid<F: FnOnce() -> i32>(
-    pid: Option<i32>,
-    as_sibling: bool,
-    child: F,
-) -> SysResult<i32> {
+pub fn spawn_with_pid<F: FnOnce() -> i32>(pid: Option<i32>, as_sibling: bool, child: F) -> SysResult<i32> {
     if !single_threaded() {
         return Err(SysError::Task {
             pid: std::process::id() as i32,
@@ -33,37 +25,20 @@ pub fn spawn_with_pid<F: FnOnce() -> i32>(
     }
     let set_tid: [libc::pid_t; 1] = [pid.unwrap_or(0)];
     let args = kernel::clone_args {
-        flags: if as_sibling {
-            kernel::CLONE_PARENT as u64
-        } else {
-            0
-        },
+        flags: if as_sibling { kernel::CLONE_PARENT as u64 } else { 0 },
         // With CLONE_PARENT the kernel takes our own exit signal (SIGCHLD: the helper
         // was forked) and refuses an explicit one.
         exit_signal: if as_sibling { 0 } else { libc::SIGCHLD as u64 },
-        set_tid: if pid.is_some() {
-            set_tid.as_ptr() as u64
-        } else {
-            0
-        },
+        set_tid: if pid.is_some() { set_tid.as_ptr() as u64 } else { 0 },
         set_tid_size: if pid.is_some() { 1 } else { 0 },
         ..Default::default()
     };
     // SAFETY: clone3 without CLONE_VM behaves like fork: the child gets a private copy
     // of this (single-threaded) process; `args` and `set_tid` outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &args as *const kernel::clone_args,
-            std::mem::size_of_val(&args),
-        )
-    };
+    let r =
+        unsafe { libc::syscall(libc::SYS_clone3, &args as *const kernel::clone_args, std::mem::size_of_val(&args)) };
     if r < 0 {
-        return Err(SysError::Pid {
-            call: "clone3(set_tid)",
-            pid: pid.unwrap_or(0),
-            errno: Errno::last(),
-        });
+        return Err(SysError::Pid { call: "clone3(set_tid)", pid: pid.unwrap_or(0), errno: Errno::last() });
     }
     if r == 0 {
         let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(127);
@@ -85,10 +60,7 @@ pub enum PidState {
 pub fn pid_state(pid: i32) -> PidState {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => PidState::Free,
-        Ok(s) => match s
-            .rfind(')')
-            .and_then(|i| s[i + 1..].trim_start().chars().next())
-        {
+        Ok(s) => match s.rfind(')').and_then(|i| s[i + 1..].trim_start().chars().next()) {
             Some('Z') | Some('X') => PidState::Zombie,
             _ => PidState::Alive,
         },
@@ -98,11 +70,7 @@ pub fn pid_state(pid: i32) -> PidState {
 pub fn kill(pid: i32, sig: i32) -> SysResult<()> {
     // SAFETY: kill with integer arguments.
     if unsafe { libc::kill(pid, sig) } != 0 {
-        return Err(SysError::Pid {
-            call: "kill",
-            pid,
-            errno: Errno::last(),
-        });
+        return Err(SysError::Pid { call: "kill", pid, errno: Errno::last() });
     }
     Ok(())
 }
@@ -119,11 +87,7 @@ pub fn same_file(pid_a: i32, a: i32, pid_b: i32, b: i32) -> SysResult<bool> {
     // SAFETY: kcmp with integer arguments only.
     let r = unsafe { libc::syscall(libc::SYS_kcmp, pid_a, pid_b, KCMP_FILE, a as u64, b as u64) };
     if r < 0 {
-        return Err(SysError::Pid {
-            call: "kcmp(KCMP_FILE)",
-            pid: pid_a,
-            errno: Errno::last(),
-        });
+        return Err(SysError::Pid { call: "kcmp(KCMP_FILE)", pid: pid_a, errno: Errno::last() });
     }
     Ok(r == 0)
 }

@@ -34,14 +34,7 @@ pub struct Tracee {
 fn ptrace_raw(req: u32, pid: i32, addr: usize, data: usize) -> Result<i64, Errno> {
     // SAFETY: ptrace with integer or caller-checked pointer arguments; every call
     // site passes `addr`/`data` pointing to live buffers of the size the request uses.
-    let r = unsafe {
-        libc::ptrace(
-            req as libc::c_uint,
-            pid,
-            addr as *mut libc::c_void,
-            data as *mut libc::c_void,
-        )
-    };
+    let r = unsafe { libc::ptrace(req as libc::c_uint, pid, addr as *mut libc::c_void, data as *mut libc::c_void) };
     if r == -1 {
         let e = Errno::last();
         if e != Errno::UnknownErrno && e as i32 != 0 {
@@ -89,11 +82,7 @@ impl Tracee {
             pid,
             errno,
         })?;
-        let t = Tracee {
-            pid,
-            stop: StopKind::Interrupted,
-            detached: false,
-        };
+        let t = Tracee { pid, stop: StopKind::Interrupted, detached: false };
         ptrace_raw(kernel::PTRACE_INTERRUPT, pid, 0, 0).map_err(|errno| SysError::Pid {
             call: "PTRACE_INTERRUPT",
             pid,
@@ -111,18 +100,13 @@ impl Tracee {
     /// A thread the kernel attached to us (PTRACE_O_TRACECLONE) once it reports its
     /// first stop.
     pub fn adopt_new_thread(tid: i32) -> SysResult<Tracee> {
-        let mut t = Tracee {
-            pid: tid,
-            stop: StopKind::Interrupted,
-            detached: false,
-        };
+        let mut t = Tracee { pid: tid, stop: StopKind::Interrupted, detached: false };
         t.wait_stopped()?;
         Ok(t)
     }
 
     pub fn set_options(&self, opts: u32) -> SysResult<()> {
-        ptrace_raw(kernel::PTRACE_SETOPTIONS, self.pid, 0, opts as usize)
-            .map_err(self.err("PTRACE_SETOPTIONS"))?;
+        ptrace_raw(kernel::PTRACE_SETOPTIONS, self.pid, 0, opts as usize).map_err(self.err("PTRACE_SETOPTIONS"))?;
         Ok(())
     }
 
@@ -131,17 +115,10 @@ impl Tracee {
     fn wait_interrupt_stop(&mut self) -> SysResult<StopKind> {
         let pid = self.pid;
         loop {
-            let status = wait_raw(pid).map_err(|errno| SysError::Pid {
-                call: "waitpid",
-                pid,
-                errno,
-            })?;
+            let status = wait_raw(pid).map_err(|errno| SysError::Pid { call: "waitpid", pid, errno })?;
             if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
                 self.detached = true;
-                return Err(SysError::Task {
-                    pid,
-                    detail: "exited while being seized".into(),
-                });
+                return Err(SysError::Task { pid, detail: "exited while being seized".into() });
             }
             if !libc::WIFSTOPPED(status) {
                 continue;
@@ -150,19 +127,15 @@ impl Tracee {
             let event = (status >> 16) as u32;
             if event == kernel::PTRACE_EVENT_STOP {
                 return Ok(match sig {
-                    libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => {
-                        StopKind::GroupStop(sig)
-                    }
+                    libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => StopKind::GroupStop(sig),
                     _ => StopKind::Interrupted,
                 });
             }
             // A signal-delivery-stop: let the signal go through; the interrupt stays pending.
-            ptrace_raw(kernel::PTRACE_CONT, pid, 0, sig as usize).map_err(|errno| {
-                SysError::Pid {
-                    call: "PTRACE_CONT",
-                    pid,
-                    errno,
-                }
+            ptrace_raw(kernel::PTRACE_CONT, pid, 0, sig as usize).map_err(|errno| SysError::Pid {
+                call: "PTRACE_CONT",
+                pid,
+                errno,
             })?;
         }
     }
@@ -182,77 +155,45 @@ impl Tracee {
 
     pub fn regs(&self) -> SysResult<Regs> {
         let mut r = MaybeUninit::<Regs>::zeroed();
-        ptrace_raw(kernel::PTRACE_GETREGS, self.pid, 0, r.as_mut_ptr() as usize)
-            .map_err(self.err("PTRACE_GETREGS"))?;
+        ptrace_raw(kernel::PTRACE_GETREGS, self.pid, 0, r.as_mut_ptr() as usize).map_err(self.err("PTRACE_GETREGS"))?;
         // SAFETY: the kernel filled the whole struct (and it was zeroed before).
         Ok(unsafe { r.assume_init() })
     }
 
     pub fn set_regs(&self, r: &Regs) -> SysResult<()> {
-        ptrace_raw(
-            kernel::PTRACE_SETREGS,
-            self.pid,
-            0,
-            r as *const Regs as usize,
-        )
-        .map_err(self.err("PTRACE_SETREGS"))?;
+        ptrace_raw(kernel::PTRACE_SETREGS, self.pid, 0, r as *const Regs as usize)
+            .map_err(self.err("PTRACE_SETREGS"))?;
         Ok(())
     }
 
     /// The XSAVE area (x87, SSE, AVX, PKRU, ...) at the size the CPU reports.
     pub fn xstate(&self) -> SysResult<Vec<u8>> {
         let mut buf = vec![0u8; 16384];
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        ptrace_raw(
-            kernel::PTRACE_GETREGSET,
-            self.pid,
-            kernel::NT_X86_XSTATE as usize,
-            &mut iov as *mut _ as usize,
-        )
-        .map_err(self.err("PTRACE_GETREGSET(NT_X86_XSTATE)"))?;
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        ptrace_raw(kernel::PTRACE_GETREGSET, self.pid, kernel::NT_X86_XSTATE as usize, &mut iov as *mut _ as usize)
+            .map_err(self.err("PTRACE_GETREGSET(NT_X86_XSTATE)"))?;
         buf.truncate(iov.iov_len);
         Ok(buf)
     }
 
     pub fn set_xstate(&self, xs: &[u8]) -> SysResult<()> {
         let mut copy = xs.to_vec();
-        let mut iov = libc::iovec {
-            iov_base: copy.as_mut_ptr().cast(),
-            iov_len: copy.len(),
-        };
-        ptrace_raw(
-            kernel::PTRACE_SETREGSET,
-            self.pid,
-            kernel::NT_X86_XSTATE as usize,
-            &mut iov as *mut _ as usize,
-        )
-        .map_err(self.err("PTRACE_SETREGSET(NT_X86_XSTATE)"))?;
+        let mut iov = libc::iovec { iov_base: copy.as_mut_ptr().cast(), iov_len: copy.len() };
+        ptrace_raw(kernel::PTRACE_SETREGSET, self.pid, kernel::NT_X86_XSTATE as usize, &mut iov as *mut _ as usize)
+            .map_err(self.err("PTRACE_SETREGSET(NT_X86_XSTATE)"))?;
         Ok(())
     }
 
     pub fn sigmask(&self) -> SysResult<u64> {
         let mut m: u64 = 0;
-        ptrace_raw(
-            kernel::PTRACE_GETSIGMASK,
-            self.pid,
-            8,
-            &mut m as *mut u64 as usize,
-        )
-        .map_err(self.err("PTRACE_GETSIGMASK"))?;
+        ptrace_raw(kernel::PTRACE_GETSIGMASK, self.pid, 8, &mut m as *mut u64 as usize)
+            .map_err(self.err("PTRACE_GETSIGMASK"))?;
         Ok(m)
     }
 
     pub fn set_sigmask(&self, m: u64) -> SysResult<()> {
-        ptrace_raw(
-            kernel::PTRACE_SETSIGMASK,
-            self.pid,
-            8,
-            &m as *const u64 as usize,
-        )
-        .map_err(self.err("PTRACE_SETSIGMASK"))?;
+        ptrace_raw(kernel::PTRACE_SETSIGMASK, self.pid, 8, &m as *const u64 as usize)
+            .map_err(self.err("PTRACE_SETSIGMASK"))?;
         Ok(())
     }
 
@@ -263,20 +204,12 @@ impl Tracee {
             let mut buf = [[0u8; SIGINFO_SIZE]; 32];
             let args = kernel::ptrace_peeksiginfo_args {
                 off: out.len() as u64,
-                flags: if shared {
-                    kernel::PTRACE_PEEKSIGINFO_SHARED
-                } else {
-                    0
-                },
+                flags: if shared { kernel::PTRACE_PEEKSIGINFO_SHARED } else { 0 },
                 nr: buf.len() as i32,
             };
-            let n = ptrace_raw(
-                kernel::PTRACE_PEEKSIGINFO,
-                self.pid,
-                &args as *const _ as usize,
-                buf.as_mut_ptr() as usize,
-            )
-            .map_err(self.err("PTRACE_PEEKSIGINFO"))?;
+            let n =
+                ptrace_raw(kernel::PTRACE_PEEKSIGINFO, self.pid, &args as *const _ as usize, buf.as_mut_ptr() as usize)
+                    .map_err(self.err("PTRACE_PEEKSIGINFO"))?;
             if n <= 0 {
                 return Ok(out);
             }
@@ -303,8 +236,7 @@ impl Tracee {
         // A task seized in a job-control stop re-reports that stop (PTRACE_EVENT_STOP)
         // the first time it is resumed; resume it again.
         for _ in 0..8 {
-            ptrace_raw(kernel::PTRACE_SYSCALL, self.pid, 0, 0)
-                .map_err(self.err("PTRACE_SYSCALL"))?;
+            ptrace_raw(kernel::PTRACE_SYSCALL, self.pid, 0, 0).map_err(self.err("PTRACE_SYSCALL"))?;
             let status = wait_raw(self.pid).map_err(self.err("waitpid"))?;
             if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
                 return Err(SysError::Task {
@@ -326,10 +258,7 @@ impl Tracee {
                 });
             }
         }
-        Err(SysError::Task {
-            pid: self.pid,
-            detail: "keeps stopping instead of running a remote syscall".into(),
-        })
+        Err(SysError::Task { pid: self.pid, detail: "keeps stopping instead of running a remote syscall".into() })
     }
 
     /// Detaches, letting the task run on (the kernel resumes it from our stop).
@@ -343,8 +272,7 @@ impl Tracee {
     /// as it was when we seized it.
     pub fn detach_stopped(mut self, sig: i32) -> SysResult<()> {
         self.detached = true;
-        ptrace_raw(kernel::PTRACE_DETACH, self.pid, 0, sig as usize)
-            .map_err(self.err("PTRACE_DETACH"))?;
+        ptrace_raw(kernel::PTRACE_DETACH, self.pid, 0, sig as usize).map_err(self.err("PTRACE_DETACH"))?;
         Ok(())
     }
 
@@ -366,13 +294,7 @@ impl Tracee {
                 Ok(st) if libc::WIFEXITED(st) || libc::WIFSIGNALED(st) => return Ok(()),
                 Ok(_) => continue,
                 Err(Errno::ECHILD) => return Ok(()),
-                Err(errno) => {
-                    return Err(SysError::Pid {
-                        call: "waitpid",
-                        pid: self.pid,
-                        errno,
-                    })
-                }
+                Err(errno) => return Err(SysError::Pid { call: "waitpid", pid: self.pid, errno }),
             }
         }
     }

@@ -74,14 +74,7 @@ impl<'t> Remote<'t> {
         let saved_regs = t.regs()?;
         let saved_mask = t.sigmask()?;
         t.set_sigmask(ALL_SIGNALS)?;
-        Ok(Remote {
-            t,
-            syscall_ip,
-            saved_regs,
-            saved_mask,
-            scratch: None,
-            finished: false,
-        })
+        Ok(Remote { t, syscall_ip, saved_regs, saved_mask, scratch: None, finished: false })
     }
 
     pub fn pid(&self) -> i32 {
@@ -109,10 +102,7 @@ impl<'t> Remote<'t> {
     }
 
     pub fn scratch(&self) -> SysResult<Scratch> {
-        self.scratch.ok_or(SysError::Task {
-            pid: self.pid(),
-            detail: "no scratch area mapped".into(),
-        })
+        self.scratch.ok_or(SysError::Task { pid: self.pid(), detail: "no scratch area mapped".into() })
     }
 
     /// Executes one syscall in the task; returns the raw result (-errno on failure).
@@ -138,11 +128,7 @@ impl<'t> Remote<'t> {
     pub fn syscall(&mut self, call: &'static str, nr: i64, args: [u64; 6]) -> SysResult<u64> {
         let r = self.syscall_raw(nr, args)?;
         if (-4095..0).contains(&r) {
-            return Err(SysError::Remote {
-                call,
-                pid: self.pid(),
-                errno: Errno::from_raw(-r as i32),
-            });
+            return Err(SysError::Remote { call, pid: self.pid(), errno: Errno::from_raw(-r as i32) });
         }
         Ok(r as u64)
     }
@@ -174,12 +160,7 @@ impl<'t> Remote<'t> {
 
     /// Ends the session: the saved registers (or `regs`) and signal mask go back.
     /// `restart_block_usable` as for `restart_interrupted`.
-    pub fn finish(
-        mut self,
-        regs: Option<&Regs>,
-        mask: Option<u64>,
-        restart_block_usable: bool,
-    ) -> SysResult<()> {
+    pub fn finish(mut self, regs: Option<&Regs>, mask: Option<u64>, restart_block_usable: bool) -> SysResult<()> {
         self.finished = true;
         let r = restart_interrupted(*regs.unwrap_or(&self.saved_regs), restart_block_usable);
         self.t.set_regs(&r)?;
@@ -202,12 +183,7 @@ mod tests {
     use super::*;
 
     fn regs(orig: i64, ax: i64, ip: u64) -> Regs {
-        Regs {
-            orig_rax: orig as u64,
-            rax: ax as u64,
-            rip: ip,
-            ..Default::default()
-        }
+        Regs { orig_rax: orig as u64, rax: ax as u64, rip: ip, ..Default::default() }
     }
 
     #[test]

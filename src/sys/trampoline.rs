@@ -40,10 +40,7 @@ pub fn map_in_self(candidates: &[u64]) -> SysResult<u64> {
         unsafe { std::ptr::copy_nonoverlapping(CODE.as_ptr(), p as *mut u8, CODE.len()) };
         return Ok(addr);
     }
-    Err(SysError::Call {
-        call: "mmap(trampoline): no free candidate address",
-        errno: Errno::ENOMEM,
-    })
+    Err(SysError::Call { call: "mmap(trampoline): no free candidate address", errno: Errno::ENOMEM })
 }
 
 /// Candidate trampoline addresses: starts of gaps between `vmas` (sorted, [start, end))
@@ -76,11 +73,7 @@ pub fn candidates(vmas: &[(u64, u64)], max: usize) -> Vec<u64> {
 mod tests {
     #[test]
     fn gaps() {
-        let v = [
-            (0x5000_0000, 0x5000_2000),
-            (0x5000_3000, 0x6000_0000),
-            (0x7fff_e000_0000, 0x7fff_f000_0000),
-        ];
+        let v = [(0x5000_0000, 0x5000_2000), (0x5000_3000, 0x6000_0000), (0x7fff_e000_0000, 0x7fff_f000_0000)];
         let c = super::candidates(&v, 8);
         assert_eq!(c[0], 0x1000_1000);
         assert_eq!(c[1], 0x6000_1000);

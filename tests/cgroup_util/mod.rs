@@ -30,10 +30,7 @@ pub fn hierarchies() -> Vec<Hierarchy> {
 
 /// The hierarchy answering to `ctl` ("memory", "systemd", "unified").
 pub fn hier(ctl: &str) -> Hierarchy {
-    hierarchies()
-        .into_iter()
-        .find(|h| h.answers_to(ctl))
-        .unwrap_or_else(|| panic!("{ctl} not mounted"))
+    hierarchies().into_iter().find(|h| h.answers_to(ctl)).unwrap_or_else(|| panic!("{ctl} not mounted"))
 }
 
 pub fn unique(tag: &str) -> String {
@@ -41,8 +38,7 @@ pub fn unique(tag: &str) -> String {
 }
 
 pub fn write(dir: &Path, file: &str, value: &str) {
-    fs::write(dir.join(file), value)
-        .unwrap_or_else(|e| panic!("write {value:?} to {}/{file}: {e}", dir.display()));
+    fs::write(dir.join(file), value).unwrap_or_else(|e| panic!("write {value:?} to {}/{file}: {e}", dir.display()));
 }
 
 pub fn read(dir: &Path, file: &str) -> String {
@@ -74,11 +70,7 @@ impl Guard {
     }
 
     pub fn spawn(&mut self, cmd: &str, args: &[&str]) -> i32 {
-        let c = Command::new(cmd)
-            .args(args)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let c = Command::new(cmd).args(args).stdin(Stdio::null()).spawn().expect("spawn");
         let pid = c.id() as i32;
         self.children.push(c);
         pid
@@ -108,8 +100,7 @@ impl Guard {
 
     /// Removes the directories (deepest first), retrying while exiting tasks linger.
     pub fn remove_dirs(&mut self) {
-        self.dirs
-            .sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        self.dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
         for d in &self.dirs {
             remove_tree(d);
         }

@@ -119,16 +119,9 @@ impl Case {
 
     /// Starts any program with stdin /dev/null and stdout+stderr to `self.out`.
     pub fn start(&mut self, mut cmd: Command) -> i32 {
-        let out = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.out)
-            .expect("open wl.out");
+        let out = OpenOptions::new().create(true).append(true).open(&self.out).expect("open wl.out");
         let err = out.try_clone().expect("dup wl.out");
-        cmd.stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .current_dir(&self.dir);
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err).current_dir(&self.dir);
         // Whatever started the tests may leak fds (pipes) into us; a workload starts
         // with stdio only, as the tests assume.
         // SAFETY: close_range is async-signal-safe and touches only the child's fds.
@@ -138,9 +131,7 @@ impl Case {
                 Ok(())
             });
         }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
         let pid = child.id() as i32;
         self.children.push(child);
         self.tasks.push(pid);
@@ -159,11 +150,7 @@ impl Case {
             if let Some(st) = self.try_wait(pid) {
                 panic!("{}: pid {pid} exited ({st}) before ready", self.name);
             }
-            assert!(
-                start.elapsed() < timeout,
-                "{}: pid {pid} not ready after {timeout:?}",
-                self.name
-            );
+            assert!(start.elapsed() < timeout, "{}: pid {pid} not ready after {timeout:?}", self.name);
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -173,14 +160,8 @@ impl Case {
     pub fn ccr<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         let mut cmd = Command::new(&env().ccr);
         cmd.args(args).stdin(Stdio::null()).current_dir(&self.dir);
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("ccr.log"))
-            .unwrap();
+        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let mut log = OpenOptions::new().create(true).append(true).open(self.dir.join("ccr.log")).unwrap();
         use std::io::Write;
         let _ = writeln!(
             log,
@@ -196,12 +177,7 @@ impl Case {
     pub fn dump(&self, pid: i32, extra: &[&str]) -> Output {
         let mut args: Vec<String> = vec!["dump".into(), "-t".into(), pid.to_string(), "-D".into()];
         args.push(self.images.display().to_string());
-        args.extend([
-            "-o".into(),
-            self.dir.join("dump.log").display().to_string(),
-            "-v".into(),
-            "4".into(),
-        ]);
+        args.extend(["-o".into(), self.dir.join("dump.log").display().to_string(), "-v".into(), "4".into()]);
         args.extend(extra.iter().map(|s| s.to_string()));
         self.ccr(&args)
     }
@@ -209,13 +185,7 @@ impl Case {
     /// Dumps and asserts success.
     pub fn dump_ok(&self, pid: i32, extra: &[&str]) {
         let out = self.dump(pid, extra);
-        assert!(
-            out.status.success(),
-            "{}: ccr dump of pid {pid} failed ({}): {}",
-            self.name,
-            out.status,
-            stderr(&out)
-        );
+        assert!(out.status.success(), "{}: ccr dump of pid {pid} failed ({}): {}", self.name, out.status, stderr(&out));
     }
 
     /// Starts `ccr restore -D images -o restore.log -v 4 --pidfile restore.pid
@@ -253,17 +223,9 @@ impl Case {
                 }
             }
             if let Some(st) = self.try_wait(restore_pid) {
-                panic!(
-                    "{}: ccr restore exited ({st}) without writing {}",
-                    self.name,
-                    self.pidfile.display()
-                );
+                panic!("{}: ccr restore exited ({st}) without writing {}", self.name, self.pidfile.display());
             }
-            assert!(
-                start.elapsed() < timeout,
-                "{}: no pidfile after {timeout:?}",
-                self.name
-            );
+            assert!(start.elapsed() < timeout, "{}: no pidfile after {timeout:?}", self.name);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -288,35 +250,22 @@ impl Case {
             if let Some(st) = self.try_wait(pid) {
                 return st;
             }
-            assert!(
-                start.elapsed() < timeout,
-                "{}: pid {pid} still running after {timeout:?}",
-                self.name
-            );
+            assert!(start.elapsed() < timeout, "{}: pid {pid} still running after {timeout:?}", self.name);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Sends a signal to a task this case started or restored.
     pub fn signal(&self, pid: i32, sig: Signal) {
-        assert!(
-            self.tasks.contains(&pid),
-            "pid {pid} is not a task of this case"
-        );
-        kill(Pid::from_raw(pid), sig)
-            .unwrap_or_else(|e| panic!("{}: kill({pid}, {sig}): {e}", self.name));
+        assert!(self.tasks.contains(&pid), "pid {pid} is not a task of this case");
+        kill(Pid::from_raw(pid), sig).unwrap_or_else(|e| panic!("{}: kill({pid}, {sig}): {e}", self.name));
     }
 
     /// Asserts the workload printed `PASS` at least `n` times and no FAIL line.
     pub fn assert_pass(&self, n: usize) {
         let out = self.output();
         let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
-        assert!(
-            fails.is_empty(),
-            "{}: workload failed:\n{}",
-            self.name,
-            fails.join("\n")
-        );
+        assert!(fails.is_empty(), "{}: workload failed:\n{}", self.name, fails.join("\n"));
         let passes = out.lines().filter(|l| *l == "PASS").count();
         assert!(passes >= n, "{}: {passes} PASS lines, want {n}", self.name);
     }
@@ -328,13 +277,7 @@ impl Case {
     /// Prints everything that helps to see why a case failed.
     pub fn diagnostics(&self) {
         eprintln!("==== {}: test dir {}", self.name, self.dir.display());
-        for f in [
-            "wl.out",
-            "ccr.log",
-            "dump.log",
-            "restore.out",
-            "restore.log",
-        ] {
+        for f in ["wl.out", "ccr.log", "dump.log", "restore.out", "restore.log"] {
             eprintln!("---- {f}\n{}", self.read_log(f));
         }
     }
@@ -406,9 +349,7 @@ pub fn ppid(pid: i32) -> Option<i32> {
 /// TracerPid from /proc/PID/status.
 pub fn tracer_pid(pid: i32) -> Option<i32> {
     let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("TracerPid:"))
-        .and_then(|v| v.trim().parse().ok())
+    s.lines().find_map(|l| l.strip_prefix("TracerPid:")).and_then(|v| v.trim().parse().ok())
 }
 
 /// Whether a process with this PID exists (zombies included).
@@ -431,43 +372,26 @@ pub fn children_of(parent: i32) -> Vec<i32> {
 
 /// A PID no process has now (below pid_max, so it is a plausible PID).
 pub fn free_pid() -> i32 {
-    let max: i32 = fs::read_to_string("/proc/sys/kernel/pid_max")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(32768);
+    let max: i32 =
+        fs::read_to_string("/proc/sys/kernel/pid_max").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(32768);
     (300..max).rev().find(|p| !exists(*p)).expect("no free pid")
 }
 
 /// Asserts a task is running normally: exists, not traced, not stopped, not a zombie.
 pub fn assert_running_untraced(pid: i32, what: &str) {
     let st = state(pid).unwrap_or_else(|| panic!("{what}: pid {pid} is gone"));
-    assert!(
-        !matches!(st, 'T' | 't' | 'Z' | 'X'),
-        "{what}: pid {pid} is in state {st}"
-    );
-    assert_eq!(
-        tracer_pid(pid),
-        Some(0),
-        "{what}: pid {pid} is still traced"
-    );
+    assert!(!matches!(st, 'T' | 't' | 'Z' | 'X'), "{what}: pid {pid} is in state {st}");
+    assert_eq!(tracer_pid(pid), Some(0), "{what}: pid {pid} is still traced");
 }
 
 /// Asserts an exit status is a normal exit with `code`.
 pub fn assert_exit(st: ExitStatus, code: i32, what: &str) {
-    assert_eq!(
-        st.code(),
-        Some(code),
-        "{what}: exit status {st}, want exit code {code}"
-    );
+    assert_eq!(st.code(), Some(code), "{what}: exit status {st}, want exit code {code}");
 }
 
 /// Asserts a child was killed by `sig`.
 pub fn assert_killed(st: ExitStatus, sig: Signal, what: &str) {
-    assert_eq!(
-        st.signal(),
-        Some(sig as i32),
-        "{what}: exit status {st}, want killed by {sig}"
-    );
+    assert_eq!(st.signal(), Some(sig as i32), "{what}: exit status {st}, want killed by {sig}");
 }
 
 /// What a standard cycle does between restore and SIGTERM.
@@ -498,6 +422,5 @@ pub fn cycle(name: &str, workload: &str, envs: &[(&str, &str)], hook: Option<Hoo
 
 /// Whether `text` contains `n` as a whole number (not inside a longer one).
 pub fn mentions_number(text: &str, n: i64) -> bool {
-    text.split(|c: char| !c.is_ascii_digit())
-        .any(|w| w == n.to_string())
+    text.split(|c: char| !c.is_ascii_digit()).any(|w| w == n.to_string())
 }

@@ -5,29 +5,17 @@ use std::collections::HashMap;
 use std::fs;
 
 fn prop(name: &str, value: &str) -> pb::CgroupProp {
-    pb::CgroupProp {
-        name: name.into(),
-        value: value.into(),
-        mode: 0o644,
-        ..Default::default()
-    }
+    pb::CgroupProp { name: name.into(), value: value.into(), mode: 0o644, ..Default::default() }
 }
 
 fn absent(name: &str) -> pb::CgroupProp {
-    pb::CgroupProp {
-        name: name.into(),
-        absent: true,
-        ..Default::default()
-    }
+    pb::CgroupProp { name: name.into(), absent: true, ..Default::default() }
 }
 
 type Pairs = Vec<(String, String)>;
 
 fn plan(props: &[pb::CgroupProp], cur: &[(&str, &str)]) -> (Pairs, Pairs) {
-    let cur: HashMap<String, String> = cur
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+    let cur: HashMap<String, String> = cur.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     let (steps, fz) = plan_writes(props, &mut |f| Ok(cur.get(f).cloned())).unwrap();
     (steps.into_iter().map(|s| (s.file, s.value)).collect(), fz)
 }
@@ -38,63 +26,18 @@ fn s(a: &str, b: &str) -> (String, String) {
 
 #[test]
 fn memsw_goes_first_when_the_limit_grows_past_it() {
-    let props = [
-        prop("memory.limit_in_bytes", "200"),
-        prop("memory.memsw.limit_in_bytes", "300"),
-    ];
-    let (w, _) = plan(
-        &props,
-        &[
-            ("memory.limit_in_bytes", "100"),
-            ("memory.memsw.limit_in_bytes", "150"),
-        ],
-    );
-    assert_eq!(
-        w,
-        vec![
-            s("memory.memsw.limit_in_bytes", "300"),
-            s("memory.limit_in_bytes", "200")
-        ]
-    );
+    let props = [prop("memory.limit_in_bytes", "200"), prop("memory.memsw.limit_in_bytes", "300")];
+    let (w, _) = plan(&props, &[("memory.limit_in_bytes", "100"), ("memory.memsw.limit_in_bytes", "150")]);
+    assert_eq!(w, vec![s("memory.memsw.limit_in_bytes", "300"), s("memory.limit_in_bytes", "200")]);
     // Shrinking: memory limit first, then memsw.
-    let props = [
-        prop("memory.limit_in_bytes", "50"),
-        prop("memory.memsw.limit_in_bytes", "60"),
-    ];
-    let (w, _) = plan(
-        &props,
-        &[
-            ("memory.limit_in_bytes", "100"),
-            ("memory.memsw.limit_in_bytes", "150"),
-        ],
-    );
-    assert_eq!(
-        w,
-        vec![
-            s("memory.limit_in_bytes", "50"),
-            s("memory.memsw.limit_in_bytes", "60")
-        ]
-    );
+    let props = [prop("memory.limit_in_bytes", "50"), prop("memory.memsw.limit_in_bytes", "60")];
+    let (w, _) = plan(&props, &[("memory.limit_in_bytes", "100"), ("memory.memsw.limit_in_bytes", "150")]);
+    assert_eq!(w, vec![s("memory.limit_in_bytes", "50"), s("memory.memsw.limit_in_bytes", "60")]);
     // From unlimited (a fresh cgroup): limit below memsw's "unlimited", limit first.
     let big = "9223372036854771712";
-    let props = [
-        prop("memory.limit_in_bytes", "200"),
-        prop("memory.memsw.limit_in_bytes", "300"),
-    ];
-    let (w, _) = plan(
-        &props,
-        &[
-            ("memory.limit_in_bytes", big),
-            ("memory.memsw.limit_in_bytes", big),
-        ],
-    );
-    assert_eq!(
-        w,
-        vec![
-            s("memory.limit_in_bytes", "200"),
-            s("memory.memsw.limit_in_bytes", "300")
-        ]
-    );
+    let props = [prop("memory.limit_in_bytes", "200"), prop("memory.memsw.limit_in_bytes", "300")];
+    let (w, _) = plan(&props, &[("memory.limit_in_bytes", big), ("memory.memsw.limit_in_bytes", big)]);
+    assert_eq!(w, vec![s("memory.limit_in_bytes", "200"), s("memory.memsw.limit_in_bytes", "300")]);
 }
 
 #[test]
@@ -102,15 +45,9 @@ fn special_files() {
     let props = [
         prop("cgroup.type", "threaded"),
         prop("devices.list", "c 1:3 rwm\nb 8:0 r"),
-        prop(
-            "memory.oom_control",
-            "oom_kill_disable 1\nunder_oom 0\noom_kill 0",
-        ),
+        prop("memory.oom_control", "oom_kill_disable 1\nunder_oom 0\noom_kill 0"),
         prop("cgroup.subtree_control", "cpu memory"),
-        prop(
-            "io.max",
-            "8:0 rbps=100 wbps=max riops=max wiops=max\n8:16 rbps=5 wbps=max riops=max wiops=max",
-        ),
+        prop("io.max", "8:0 rbps=100 wbps=max riops=max wiops=max\n8:16 rbps=5 wbps=max riops=max wiops=max"),
         prop("freezer.state", "FROZEN"),
     ];
     let (w, fz) = plan(
@@ -118,10 +55,7 @@ fn special_files() {
         &[
             ("cgroup.type", "domain"),
             ("devices.list", "a *:* rwm"),
-            (
-                "memory.oom_control",
-                "oom_kill_disable 0\nunder_oom 0\noom_kill 3",
-            ),
+            ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 3"),
             ("cgroup.subtree_control", "cpu"),
             ("io.max", "8:0 rbps=100 wbps=max riops=max wiops=max"),
             ("freezer.state", "THAWED"),
@@ -144,21 +78,9 @@ fn special_files() {
 
 #[test]
 fn device_rules_change_without_switching_the_default() {
-    let (w, _) = plan(
-        &[prop("devices.list", "c 1:3 rwm\nc 1:9 rw")],
-        &[("devices.list", "c 1:3 rwm\nc 1:5 rwm")],
-    );
-    assert_eq!(
-        w,
-        vec![
-            s("devices.deny", "c 1:5 rwm"),
-            s("devices.allow", "c 1:9 rw")
-        ]
-    );
-    let (w, _) = plan(
-        &[prop("devices.list", "a *:* rwm")],
-        &[("devices.list", "c 1:3 rwm")],
-    );
+    let (w, _) = plan(&[prop("devices.list", "c 1:3 rwm\nc 1:9 rw")], &[("devices.list", "c 1:3 rwm\nc 1:5 rwm")]);
+    assert_eq!(w, vec![s("devices.deny", "c 1:5 rwm"), s("devices.allow", "c 1:9 rw")]);
+    let (w, _) = plan(&[prop("devices.list", "a *:* rwm")], &[("devices.list", "c 1:3 rwm")]);
     assert_eq!(w, vec![s("devices.allow", "a")]);
 }
 
@@ -173,10 +95,7 @@ fn equal_absent_and_missing_files_are_not_written() {
         prop("pids.max", "10"),
         prop("cgroup.type", "domain"),
     ];
-    let (w, _) = plan(
-        &props,
-        &[("pids.max", "10"), ("cgroup.type", "domain invalid")],
-    );
+    let (w, _) = plan(&props, &[("pids.max", "10"), ("cgroup.type", "domain invalid")]);
     assert!(w.is_empty(), "{w:?}");
 }
 
@@ -188,12 +107,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn fake_hier(mount: &Path) -> Vec<Hierarchy> {
-    vec![Hierarchy {
-        version: 2,
-        controllers: vec![],
-        mount_point: mount.into(),
-        mount_root: "/".into(),
-    }]
+    vec![Hierarchy { version: 2, controllers: vec![], mount_point: mount.into(), mount_root: "/".into() }]
 }
 
 fn image(root: &str) -> pb::CgroupImage {
@@ -208,11 +122,7 @@ fn image(root: &str) -> pb::CgroupImage {
         name: "".into(),
         origin: pb::CgroupOrigin::External as i32,
         mode: 0o755,
-        props: vec![
-            prop("cgroup.max.depth", "3"),
-            absent("memory.max"),
-            prop("cgroup.subtree_control", "pids"),
-        ],
+        props: vec![prop("cgroup.max.depth", "3"), absent("memory.max"), prop("cgroup.subtree_control", "pids")],
         children: vec![leaf],
         ..Default::default()
     };
@@ -226,21 +136,14 @@ fn image(root: &str) -> pb::CgroupImage {
         }],
         sets: vec![pb::CgroupSet {
             id: 0,
-            members: vec![pb::CgroupMember {
-                hierarchy: 7,
-                path: "b".into(),
-                outside_root: false,
-            }],
+            members: vec![pb::CgroupMember { hierarchy: 7, path: "b".into(), outside_root: false }],
         }],
         tasks: vec![pb::CgroupTask { pid: 42, set: 0 }],
     }
 }
 
 fn opts(mode: ManageCgroups) -> Opts {
-    Opts {
-        manage_cgroups: mode,
-        ..Default::default()
-    }
+    Opts { manage_cgroups: mode, ..Default::default() }
 }
 
 /// Makes the fake root `mount/ct` exist with its files.
@@ -261,24 +164,12 @@ fn props_mode_needs_existing_and_configures_them() {
     fake_existing(&m);
     let p = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Props), &hs).unwrap();
     assert!(p.created().is_empty());
-    assert_eq!(
-        fs::read_to_string(m.join("ct/cgroup.max.depth")).unwrap(),
-        "3"
-    );
-    assert_eq!(
-        fs::read_to_string(m.join("ct/cgroup.subtree_control")).unwrap(),
-        "+pids"
-    );
+    assert_eq!(fs::read_to_string(m.join("ct/cgroup.max.depth")).unwrap(), "3");
+    assert_eq!(fs::read_to_string(m.join("ct/cgroup.subtree_control")).unwrap(), "+pids");
     assert_eq!(fs::read_to_string(m.join("ct/b/pids.max")).unwrap(), "5");
     p.place_task(1234, 42).unwrap();
-    assert_eq!(
-        fs::read_to_string(m.join("ct/b/cgroup.procs")).unwrap(),
-        "1234"
-    );
-    assert!(matches!(
-        p.place_task(1, 41),
-        Err(CgroupError::NoSavedSet { saved_pid: 41 })
-    ));
+    assert_eq!(fs::read_to_string(m.join("ct/b/cgroup.procs")).unwrap(), "1234");
+    assert!(matches!(p.place_task(1, 41), Err(CgroupError::NoSavedSet { saved_pid: 41 })));
     p.commit();
     fs::remove_dir_all(&m).unwrap();
 }
@@ -289,19 +180,12 @@ fn soft_configures_only_what_it_created_full_everything() {
     let hs = fake_hier(&m);
     fake_existing(&m);
     let p = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Soft), &hs).unwrap();
-    assert_eq!(
-        fs::read_to_string(m.join("ct/cgroup.max.depth")).unwrap(),
-        "max\n"
-    );
+    assert_eq!(fs::read_to_string(m.join("ct/cgroup.max.depth")).unwrap(), "max\n");
     p.commit();
     let p = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Full), &hs).unwrap();
-    assert_eq!(
-        fs::read_to_string(m.join("ct/cgroup.max.depth")).unwrap(),
-        "3"
-    );
+    assert_eq!(fs::read_to_string(m.join("ct/cgroup.max.depth")).unwrap(), "3");
     p.commit();
-    let e =
-        CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Strict), &hs).unwrap_err();
+    let e = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Strict), &hs).unwrap_err();
     assert!(matches!(e, CgroupError::Exists { .. }), "{e}");
     fs::remove_dir_all(&m).unwrap();
 }
@@ -313,15 +197,7 @@ fn relocation_creates_parents_and_drop_removes_them_deepest_first() {
     let mut o = opts(ManageCgroups::Strict);
     o.cgroup_roots = vec![(None, PathBuf::from("/new/place/ct2"))];
     let p = CgroupRestorePlan::create(&image("/ct"), &o, &hs).unwrap();
-    assert_eq!(
-        p.created(),
-        &[
-            m.join("new"),
-            m.join("new/place"),
-            m.join("new/place/ct2"),
-            m.join("new/place/ct2/b")
-        ]
-    );
+    assert_eq!(p.created(), &[m.join("new"), m.join("new/place"), m.join("new/place/ct2"), m.join("new/place/ct2/b")]);
     assert_eq!(p.dirs_of(42).unwrap(), &[m.join("new/place/ct2/b")]);
     drop(p); // not committed: everything it made goes
     assert!(!m.join("new").exists());
@@ -339,11 +215,7 @@ fn failure_midway_rolls_back_and_missing_hierarchy_is_named() {
     // A new child "a" is made, then existing "b" has a limit below its usage.
     let tree = img.hierarchies[0].tree.as_mut().unwrap();
     tree.children[0].props.push(prop("memory.max", "100"));
-    let a = pb::CgroupDir {
-        name: "a".into(),
-        mode: 0o755,
-        ..Default::default()
-    };
+    let a = pb::CgroupDir { name: "a".into(), mode: 0o755, ..Default::default() };
     tree.children.insert(0, a);
     fs::create_dir_all(m.join("ct/b")).unwrap();
     fs::write(m.join("ct/b/memory.max"), "max\n").unwrap();
@@ -351,13 +223,8 @@ fn failure_midway_rolls_back_and_missing_hierarchy_is_named() {
     let mut o = opts(ManageCgroups::Full);
     let e = CgroupRestorePlan::create(&img, &o, &hs).unwrap_err();
     match e {
-        CgroupError::LimitBelowUsage {
-            file, value, usage, ..
-        } => {
-            assert_eq!(
-                (file.as_str(), value.as_str(), usage.as_str()),
-                ("memory.max", "100", "4096")
-            )
+        CgroupError::LimitBelowUsage { file, value, usage, .. } => {
+            assert_eq!((file.as_str(), value.as_str(), usage.as_str()), ("memory.max", "100", "4096"))
         }
         e => panic!("{e}"),
     }
@@ -432,8 +299,7 @@ fn v2_controller_files_round_trip_in_kernel_order_on_a_fake_tree() {
     ]
     .into_iter()
     .collect();
-    let (steps, fz) =
-        plan_writes(&saved, &mut |f| Ok(fresh.get(f).map(|v| v.to_string()))).unwrap();
+    let (steps, fz) = plan_writes(&saved, &mut |f| Ok(fresh.get(f).map(|v| v.to_string()))).unwrap();
     let order: Vec<&str> = steps.iter().map(|s| s.file.as_str()).collect();
     assert_eq!(
         order,
@@ -454,10 +320,7 @@ fn v2_controller_files_round_trip_in_kernel_order_on_a_fake_tree() {
         ]
     );
     assert_eq!(steps.last().unwrap().value, "+cpu +memory");
-    assert_eq!(
-        steps.iter().find(|s| s.file == "memory.max").unwrap().usage,
-        Some("memory.current")
-    );
+    assert_eq!(steps.iter().find(|s| s.file == "memory.max").unwrap().usage, Some("memory.current"));
     // Freezer states are always queued; the plan applies them after placing tasks.
     assert_eq!(fz, vec![s("cgroup.freeze", "0")]);
     fs::remove_dir_all(&m).unwrap();

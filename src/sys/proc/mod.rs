@@ -10,10 +10,7 @@ fn read_text(path: &str) -> SysResult<String> {
 }
 
 fn parse_err(path: &str, detail: impl Into<String>) -> SysError {
-    SysError::Parse {
-        path: PathBuf::from(path),
-        detail: detail.into(),
-    }
+    SysError::Parse { path: PathBuf::from(path), detail: detail.into() }
 }
 
 /// One line of /proc/PID/smaps (header plus the VmFlags line).
@@ -170,33 +167,25 @@ pub struct Status {
 
 impl Status {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     fn need(&self, key: &str) -> SysResult<&str> {
-        self.get(key)
-            .ok_or_else(|| parse_err(&self.path, format!("no {key} line")))
+        self.get(key).ok_or_else(|| parse_err(&self.path, format!("no {key} line")))
     }
 
     /// A line of whitespace-separated decimal numbers (Uid:, Gid:, Groups:).
     pub fn numbers(&self, key: &str) -> SysResult<Vec<u32>> {
         self.need(key)?
             .split_whitespace()
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| parse_err(&self.path, format!("{key}: '{v}'")))
-            })
+            .map(|v| v.parse().map_err(|_| parse_err(&self.path, format!("{key}: '{v}'"))))
             .collect()
     }
 
     /// A hexadecimal mask line (CapEff:, SigBlk:, ...).
     pub fn hex(&self, key: &str) -> SysResult<u64> {
         let v = self.need(key)?;
-        u64::from_str_radix(v.trim(), 16)
-            .map_err(|_| parse_err(&self.path, format!("{key}: '{v}'")))
+        u64::from_str_radix(v.trim(), 16).map_err(|_| parse_err(&self.path, format!("{key}: '{v}'")))
     }
 
     /// An octal line (Umask:).
@@ -207,9 +196,7 @@ impl Status {
 
     pub fn int(&self, key: &str) -> SysResult<i64> {
         let v = self.need(key)?;
-        v.trim()
-            .parse()
-            .map_err(|_| parse_err(&self.path, format!("{key}: '{v}'")))
+        v.trim().parse().map_err(|_| parse_err(&self.path, format!("{key}: '{v}'")))
     }
 }
 
@@ -219,10 +206,7 @@ pub fn parse_status(text: &str, path: &str) -> Status {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    Status {
-        fields,
-        path: path.to_string(),
-    }
+    Status { fields, path: path.to_string() }
 }
 
 pub fn status(pid: i32) -> SysResult<Status> {
@@ -287,10 +271,7 @@ pub fn threads(pid: i32) -> SysResult<Vec<i32>> {
 /// Children of one thread, from /proc/PID/task/TID/children.
 pub fn children(pid: i32, tid: i32) -> SysResult<Vec<i32>> {
     let path = format!("/proc/{pid}/task/{tid}/children");
-    Ok(read_text(&path)?
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect())
+    Ok(read_text(&path)?.split_whitespace().filter_map(|s| s.parse().ok()).collect())
 }
 
 pub fn readlink(path: &str) -> SysResult<String> {
@@ -331,3 +312,42 @@ pub fn read_bytes(path: &str) -> SysResult<Vec<u8>> {
 
 #[cfg(test)]
 mod tests;
+
+/// The value of an fdinfo line as an integer in `radix`.
+pub fn fdinfo_num(fi: &FdInfo, key: &str, radix: u32) -> Option<u64> {
+    let v = fi.extra.iter().find(|(k, _)| k == key)?.1.trim();
+    u64::from_str_radix(v, radix).ok()
+}
+
+/// A timerfd time line "(sec, nsec)" as nanoseconds.
+pub fn fdinfo_timespec(fi: &FdInfo, key: &str) -> Option<u64> {
+    let v = fi.extra.iter().find(|(k, _)| k == key)?.1.trim();
+    let (s, n) = v.trim_start_matches('(').trim_end_matches(')').split_once(',')?;
+    Some(s.trim().parse::<u64>().ok()? * 1_000_000_000 + n.trim().parse::<u64>().ok()?)
+}
+
+/// The epoll registrations of an eventpoll fdinfo: (fd, events, data).
+pub fn fdinfo_epoll(fi: &FdInfo) -> Vec<(i32, u32, u64)> {
+    let mut out = Vec::new();
+    for (k, v) in &fi.extra {
+        if k != "tfd" {
+            continue;
+        }
+        // "   3 events: 80000019 data:                3  pos:0 ino:40e sdev:10"
+        let mut it = v.split_whitespace();
+        let fd = it.next().and_then(|x| x.parse().ok());
+        let mut events = None;
+        let mut data = None;
+        while let Some(w) = it.next() {
+            match w {
+                "events:" => events = it.next().and_then(|x| u32::from_str_radix(x, 16).ok()),
+                "data:" => data = it.next().and_then(|x| u64::from_str_radix(x, 16).ok()),
+                _ => {}
+            }
+        }
+        if let (Some(fd), Some(events), Some(data)) = (fd, events, data) {
+            out.push((fd, events, data));
+        }
+    }
+    out
+}

@@ -18,10 +18,7 @@ fn smaps_entries() {
     let m = parse_smaps(SMAPS).unwrap();
     assert_eq!(m.len(), 4);
     assert_eq!(m[0].start, 0x55d0c0a00000);
-    assert_eq!(
-        (m[0].dev_major, m[0].dev_minor, m[0].inode),
-        (0xfe, 0, 1311)
-    );
+    assert_eq!((m[0].dev_major, m[0].dev_minor, m[0].inode), (0xfe, 0, 1311));
     assert_eq!(m[0].name, "/usr/bin/sleep");
     assert!(m[1].has_flag("gd") && m[1].write && !m[1].shared);
     assert_eq!(m[2].name, "/dev/zero (deleted)");
@@ -48,10 +45,7 @@ fn stat_with_odd_comm() {
 
 #[test]
 fn status_fields() {
-    let s = parse_status(
-        "Umask:\t0022\nUid:\t0\t1\t2\t3\nGroups:\t10 20 \nCapEff:\t000001ffffffffff\n",
-        "x",
-    );
+    let s = parse_status("Umask:\t0022\nUid:\t0\t1\t2\t3\nGroups:\t10 20 \nCapEff:\t000001ffffffffff\n", "x");
     assert_eq!(s.octal("Umask").unwrap(), 0o22);
     assert_eq!(s.numbers("Uid").unwrap(), vec![0, 1, 2, 3]);
     assert_eq!(s.numbers("Groups").unwrap(), vec![10, 20]);
@@ -85,4 +79,17 @@ Max open files            1024                 524288               files
     assert_eq!(l.len(), 8);
     assert_eq!(l[3], (3, 8388608, u64::MAX));
     assert_eq!(l[7], (7, 1024, 524288));
+}
+
+#[test]
+fn anon_fdinfo() {
+    let e = parse_fdinfo("pos:\t0\nflags:\t04002\nmnt_id:\t17\nino:\t1038\neventfd-count:               1f\neventfd-id: 1\neventfd-semaphore: 1\n").unwrap();
+    assert_eq!(fdinfo_num(&e, "eventfd-count", 16), Some(31));
+    assert_eq!(fdinfo_num(&e, "eventfd-semaphore", 10), Some(1));
+    let t = parse_fdinfo("clockid: 1\nticks: 3\nsettime flags: 00\nit_value: (99, 999923457)\nit_interval: (1, 0)\n")
+        .unwrap();
+    assert_eq!(fdinfo_timespec(&t, "it_value"), Some(99_999_923_457));
+    assert_eq!(fdinfo_timespec(&t, "it_interval"), Some(1_000_000_000));
+    let p = parse_fdinfo("pos:\t0\nflags:\t02000002\ntfd:        3 events: 80000019 data:                3  pos:0 ino:40e sdev:10\ntfd:       12 events:       1 data: ffffffffffffffff  pos:0 ino:40f sdev:10\n").unwrap();
+    assert_eq!(fdinfo_epoll(&p), vec![(3, 0x80000019, 3), (12, 1, u64::MAX)]);
 }

@@ -1,0 +1,273 @@
+//! Unix sockets: who is connected to whom (netlink sock_diag), what sits in their
+//! receive queues (peeked, not consumed), and socket pairs made again.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::sys::kernel;
+use crate::sys::{Errno, SysError, SysResult};
+
+/// One unix socket as sock_diag reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnixInfo {
+    pub ino: u32,
+    pub sock_type: u8,
+    pub state: u8,
+    /// Inode of the connected peer, 0 when none.
+    pub peer: u32,
+    /// Bound address (path or abstract name), when any.
+    pub name: Option<Vec<u8>>,
+    pub shutdown: u8,
+}
+
+fn err(call: &'static str) -> SysError {
+    SysError::Call { call, errno: Errno::last() }
+}
+
+/// Every unix socket of this network namespace, by inode.
+pub fn all() -> SysResult<HashMap<u32, UnixInfo>> {
+    // SAFETY: creating a netlink socket; owned below.
+    let fd = unsafe {
+        libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, kernel::NETLINK_SOCK_DIAG as i32)
+    };
+    if fd < 0 {
+        return Err(err("socket(NETLINK_SOCK_DIAG)"));
+    }
+    // SAFETY: `fd` was just created and is owned here.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let req = kernel::unix_diag_req {
+        sdiag_family: libc::AF_UNIX as u8,
+        udiag_states: u32::MAX,
+        udiag_show: kernel::UDIAG_SHOW_NAME | kernel::UDIAG_SHOW_PEER,
+        ..Default::default()
+    };
+    let body = crate::sys::bytes_of(&req);
+    let hdr = kernel::nlmsghdr {
+        nlmsg_len: (16 + body.len()) as u32,
+        nlmsg_type: kernel::SOCK_DIAG_BY_FAMILY as u16,
+        nlmsg_flags: (kernel::NLM_F_REQUEST | kernel::NLM_F_DUMP) as u16,
+        nlmsg_seq: 1,
+        nlmsg_pid: 0,
+    };
+    let mut msg = crate::sys::bytes_of(&hdr);
+    msg.extend_from_slice(&body);
+    // SAFETY: sending from a live buffer.
+    if unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
+        return Err(err("send(sock_diag)"));
+    }
+    let mut out = HashMap::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        // SAFETY: receiving into a live buffer.
+        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            return Err(err("recv(sock_diag)"));
+        }
+        match parse(&buf[..n as usize], &mut out) {
+            Parsed::More => continue,
+            Parsed::Done => return Ok(out),
+            Parsed::Error(e) => return Err(SysError::Call { call: "sock_diag", errno: Errno::from_raw(e) }),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    More,
+    Done,
+    Error(i32),
+}
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_ne_bytes([b[o], b[o + 1]])
+}
+
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_ne_bytes(b[o..o + 4].try_into().expect("4 bytes"))
+}
+
+/// Parses one datagram of sock_diag replies. Pure, so it is unit tested.
+pub fn parse(mut b: &[u8], out: &mut HashMap<u32, UnixInfo>) -> Parsed {
+    while b.len() >= 16 {
+        let len = u32_at(b, 0) as usize;
+        let typ = u16_at(b, 4) as u32;
+        if len < 16 || len > b.len() {
+            return Parsed::Error(libc::EPROTO);
+        }
+        match typ {
+            kernel::NLMSG_DONE => return Parsed::Done,
+            kernel::NLMSG_ERROR => return Parsed::Error(-(u32_at(b, 16) as i32)),
+            _ => {}
+        }
+        let p = &b[16..len];
+        if p.len() >= 16 {
+            let mut info = UnixInfo { sock_type: p[1], state: p[2], ino: u32_at(p, 4), ..Default::default() };
+            let mut a = &p[16..];
+            while a.len() >= 4 {
+                let alen = u16_at(a, 0) as usize;
+                let atype = u16_at(a, 2) as u32;
+                if alen < 4 || alen > a.len() {
+                    break;
+                }
+                let v = &a[4..alen];
+                match atype {
+                    kernel::UNIX_DIAG_PEER if v.len() >= 4 => info.peer = u32_at(v, 0),
+                    kernel::UNIX_DIAG_NAME => info.name = Some(v.to_vec()),
+                    kernel::UNIX_DIAG_SHUTDOWN if !v.is_empty() => info.shutdown = v[0],
+                    _ => {}
+                }
+                a = &a[((alen + 3) & !3).min(a.len())..];
+            }
+            out.insert(info.ino, info);
+        }
+        b = &b[((len + 3) & !3).min(b.len())..];
+    }
+    Parsed::More
+}
+
+/// A copy of fd `fd` of task `pid` (pidfd_getfd): the same open file.
+pub fn steal_fd(pid: i32, fd: i32) -> SysResult<OwnedFd> {
+    // SAFETY: pidfd_open with integer arguments; the fd is owned below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        return Err(SysError::Pid { call: "pidfd_open", pid, errno: Errno::last() });
+    }
+    // SAFETY: just created, owned here.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+    // SAFETY: pidfd_getfd with integer arguments.
+    let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if got < 0 {
+        return Err(SysError::Pid { call: "pidfd_getfd", pid, errno: Errno::last() });
+    }
+    // SAFETY: a new fd, owned here.
+    Ok(unsafe { OwnedFd::from_raw_fd(got as RawFd) })
+}
+
+fn peek_off(fd: RawFd) -> SysResult<i32> {
+    let mut v: i32 = -1;
+    let mut len = 4 as libc::socklen_t;
+    // SAFETY: valid out pointers of the right size.
+    if unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEEK_OFF, (&mut v as *mut i32).cast(), &mut len) } < 0 {
+        return Err(err("getsockopt(SO_PEEK_OFF)"));
+    }
+    Ok(v)
+}
+
+fn set_peek_off(fd: RawFd, v: i32) -> SysResult<()> {
+    // SAFETY: a valid in pointer of the right size.
+    if unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_PEEK_OFF, (&v as *const i32).cast(), 4) } < 0 {
+        return Err(err("setsockopt(SO_PEEK_OFF)"));
+    }
+    Ok(())
+}
+
+/// The receive queue of a socket, without consuming it: one entry per message
+/// (datagram sockets) or one for all bytes (stream). The socket's peek offset is
+/// put back as it was.
+pub fn peek_queue(sock: &OwnedFd, stream: bool) -> SysResult<Vec<Vec<u8>>> {
+    let fd = sock.as_raw_fd();
+    let saved = peek_off(fd)?;
+    set_peek_off(fd, 0)?;
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let res = loop {
+        // SAFETY: receiving into a live buffer.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+        if n < 0 {
+            let e = Errno::last();
+            break if e == Errno::EAGAIN { Ok(()) } else { Err(SysError::Call { call: "recv(MSG_PEEK)", errno: e }) };
+        }
+        if n == 0 && stream {
+            break Ok(());
+        }
+        if stream {
+            if out.is_empty() {
+                out.push(Vec::new());
+            }
+            out[0].extend_from_slice(&buf[..n as usize]);
+        } else {
+            out.push(buf[..n as usize].to_vec());
+        }
+    };
+    set_peek_off(fd, saved)?;
+    res.map(|()| out)
+}
+
+/// socketpair(AF_UNIX, `sock_type`).
+pub fn socketpair(sock_type: i32) -> SysResult<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: socketpair writes two fds into `fds`.
+    if unsafe { libc::socketpair(libc::AF_UNIX, sock_type | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } < 0 {
+        return Err(err("socketpair"));
+    }
+    // SAFETY: both were just created and are owned here.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Sends one whole message (or stream chunk).
+pub fn send_all(fd: RawFd, msg: &[u8]) -> SysResult<()> {
+    // SAFETY: sending from a live buffer.
+    let n = unsafe { libc::send(fd, msg.as_ptr().cast(), msg.len(), libc::MSG_DONTWAIT) };
+    if n != msg.len() as isize {
+        return Err(err("send(queued data)"));
+    }
+    Ok(())
+}
+
+/// shutdown(2) with the kernel's sk_shutdown bits (1 receive, 2 send).
+pub fn shutdown(fd: RawFd, bits: u8) -> SysResult<()> {
+    let how = match bits & 3 {
+        0 => return Ok(()),
+        1 => libc::SHUT_RD,
+        2 => libc::SHUT_WR,
+        _ => libc::SHUT_RDWR,
+    };
+    // SAFETY: shutdown with integer arguments.
+    if unsafe { libc::shutdown(fd, how) } < 0 {
+        return Err(err("shutdown"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(ino: u32, peer: u32, name: Option<&[u8]>) -> Vec<u8> {
+        let mut p = vec![libc::AF_UNIX as u8, 1, 1, 0];
+        p.extend_from_slice(&ino.to_ne_bytes());
+        p.extend_from_slice(&[0; 8]);
+        let mut attr = |t: u16, v: &[u8]| {
+            p.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
+            p.extend_from_slice(&t.to_ne_bytes());
+            p.extend_from_slice(v);
+            while p.len() % 4 != 0 {
+                p.push(0);
+            }
+        };
+        attr(kernel::UNIX_DIAG_PEER as u16, &peer.to_ne_bytes());
+        if let Some(n) = name {
+            attr(kernel::UNIX_DIAG_NAME as u16, n);
+        }
+        let mut h = ((16 + p.len()) as u32).to_ne_bytes().to_vec();
+        h.extend_from_slice(&(kernel::SOCK_DIAG_BY_FAMILY as u16).to_ne_bytes());
+        h.extend_from_slice(&[0; 10]);
+        h.extend(p);
+        h
+    }
+
+    #[test]
+    fn parses_peers_and_names() {
+        let mut b = msg(10, 11, None);
+        b.extend(msg(11, 10, Some(b"/run/x.sock")));
+        let mut out = HashMap::new();
+        assert_eq!(parse(&b, &mut out), Parsed::More);
+        assert_eq!(out[&10].peer, 11);
+        assert_eq!(out[&11].name.as_deref(), Some(&b"/run/x.sock"[..]));
+        let mut done = 16u32.to_ne_bytes().to_vec();
+        done.extend_from_slice(&(kernel::NLMSG_DONE as u16).to_ne_bytes());
+        done.extend_from_slice(&[0; 10]);
+        assert_eq!(parse(&done, &mut out), Parsed::Done);
+        assert_eq!(parse(&[1, 0, 0, 0, 0, 0], &mut out), Parsed::More);
+    }
+}
