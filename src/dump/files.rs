@@ -97,7 +97,8 @@ impl FileTable {
                 return Err(unsupported("file of unknown type").into());
             };
             let pathless = is_pipe || anon_kind.is_some() || kind == FdKind::FdUnix;
-            if !pathless && (target.ends_with(" (deleted)") || !target.starts_with('/')) {
+            let deleted = kind == FdKind::FdReg && target.ends_with(" (deleted)") && target.starts_with('/');
+            if !pathless && !deleted && (target.ends_with(" (deleted)") || !target.starts_with('/')) {
                 return Err(unsupported(if target.ends_with(" (deleted)") {
                     "deleted file"
                 } else {
@@ -139,6 +140,14 @@ impl FileTable {
                 ..Default::default()
             };
             anon_state(&mut desc, kind, &info, pid, fd)?;
+            if deleted {
+                // Keep its contents: read through the fd's /proc link.
+                desc.deleted = true;
+                desc.path = target.trim_end_matches(" (deleted)").to_string();
+                let ghost = ctx.dir.file(&crate::image::ghost_file_name(id));
+                std::fs::copy(&link_path, &ghost)
+                    .map_err(|source| DumpError::WritePages { path: ghost.clone(), source })?;
+            }
             if kind == FdKind::FdUnix {
                 if self.unix.is_none() {
                     self.unix = Some(unix_sock::all()?);

@@ -147,6 +147,11 @@ pub fn pages_file_name(pid: i32) -> String {
     format!("pages-{pid}.img")
 }
 
+/// The contents of a file that was deleted while open (FileDesc id).
+pub fn ghost_file_name(id: u32) -> String {
+    format!("ghost-{id}.img")
+}
+
 /// The raw contents of one shared memory object (sparse, at object offsets).
 pub fn shmem_file_name(id: u64) -> String {
     format!("shmem-{id}.img")

@@ -60,6 +60,13 @@ pub fn prepare(dir: &ImageDir, img: &pb::Files, base: RawFd) -> Result<Inherited
         let kind = FdKind::try_from(f.kind).unwrap_or(FdKind::FdReg);
         let acc = f.flags as i32 & libc::O_ACCMODE;
         let fd = match kind {
+            FdKind::FdReg if f.deleted => {
+                let fd = ghost(dir, f)?;
+                if f.pos != 0 {
+                    files::lseek(fd, f.pos)?;
+                }
+                keep(&mut owned, fd, base)?
+            }
             FdKind::FdReg | FdKind::FdDir | FdKind::FdChr => {
                 let fd = files::open_raw(&f.path, f.flags as i32 | libc::O_NOCTTY | libc::O_CLOEXEC, 0)?;
                 if kind != FdKind::FdChr && f.pos != 0 && f.flags as i32 & libc::O_PATH == 0 {
@@ -181,4 +188,40 @@ fn copy_sparse(path: &std::path::Path, fd: RawFd) -> Result<()> {
     })();
     let _ = dst.into_raw_fd();
     res
+}
+
+/// A file that was deleted while open: made again from ghost-ID.img at its old name
+/// (or nameless, O_TMPFILE, when the name is taken), opened, and deleted again.
+fn ghost(dir: &ImageDir, f: &pb::FileDesc) -> Result<RawFd> {
+    let src = dir.file(&crate::image::ghost_file_name(f.id));
+    let data = std::fs::read(&src).map_err(SysError::path("read", &src))?;
+    let acc_rw = (f.flags as i32 & !libc::O_ACCMODE & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC)) | libc::O_RDWR;
+    let mode = f.mode & 0o7777;
+    let fd = match files::open_raw(&f.path, acc_rw | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, mode) {
+        Ok(fd) => {
+            let _ = std::fs::remove_file(&f.path);
+            fd
+        }
+        Err(_) => {
+            let parent = std::path::Path::new(&f.path)
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "/".into());
+            files::open_raw(&parent, libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, mode)?
+        }
+    };
+    files::write_at(fd, &data, 0).map_err(|e| SysError::Path {
+        call: "write ghost file",
+        path: f.path.clone().into(),
+        source: e,
+    })?;
+    // The same access mode as before: reopen through /proc if it was not O_RDWR.
+    let acc = f.flags as i32 & libc::O_ACCMODE;
+    if acc == libc::O_RDWR {
+        return Ok(fd);
+    }
+    let flags = (f.flags as i32 & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC)) | libc::O_CLOEXEC;
+    let again = files::open_raw(&format!("/proc/self/fd/{fd}"), flags, 0)?;
+    files::close(fd);
+    Ok(again)
 }

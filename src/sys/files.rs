@@ -217,3 +217,13 @@ pub fn setpgid(pid: i32, pgid: i32) -> SysResult<()> {
     }
     Ok(())
 }
+
+/// pwrite of all of `data` at `off`.
+pub fn write_at(fd: RawFd, data: &[u8], off: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    // SAFETY: a temporary File view of a borrowed fd, released before returning.
+    let f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let r = f.write_all_at(data, off);
+    let _ = std::os::fd::IntoRawFd::into_raw_fd(f);
+    r
+}
