@@ -1,6 +1,7 @@
 //! `ccr`: the command line over the library. Each command maps its flags onto
 //! `Opts` and calls one function of `ccr::api`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -124,14 +125,16 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         "check" => {
             let (lines, ok) = ccr::check::report();
             for l in lines {
-                println!("{l}");
+                let _ = writeln!(std::io::stdout(), "{l}");
             }
             return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }
         "show" => {
             let path =
                 positional.first().map(PathBuf::from).or(opts.images_dir.clone()).ok_or("show needs DIR or FILE")?;
-            println!("{}", ccr::show::to_json(&path).map_err(e)?);
+            let text = ccr::show::to_json(&path).map_err(e)?;
+            // A closed pipe (ccr show | head) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{text}");
         }
         "freeze" => api::freeze(&opts).map_err(e)?,
         "thaw" => api::thaw(&opts).map_err(e)?,

@@ -159,6 +159,7 @@ impl ShmemTable {
 pub fn collect(
     ctx: &mut DumpCtx<'_>,
     pid: i32,
+    image_pid: i32,
     stat: &Stat,
     vmas: Vec<Vma>,
     task: &TaskState,
@@ -166,7 +167,7 @@ pub fn collect(
 ) -> Result<pb::Mm> {
     let started = std::time::Instant::now();
     let pagemap = Pagemap::open(pid)?;
-    let path = ctx.dir.file(&crate::image::pages_file_name(pid));
+    let path = ctx.dir.file(&crate::image::pages_file_name(image_pid));
     let mut out = File::create(&path).map_err(|source| DumpError::WritePages { path: path.clone(), source })?;
     let mut copier = PageCopier { pid, buf: vec![0u8; 4 << 20] };
     let mut runs = Vec::new();

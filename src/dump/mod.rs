@@ -157,14 +157,16 @@ fn freeze_and_attach(opts: &Opts) -> Result<(Option<FreezeGuard>, HashMap<i32, T
 /// caller wants left frozen, is frozen again before any task could run.
 fn release(opts: &Opts, tasks: Vec<tree::Task>, guard: Option<FreezeGuard>) -> Result<()> {
     if !opts.leave_running {
-        for task in tasks {
-            // A dead leader is reported only after every other (traced) thread of
-            // its group has been waited for: the others first.
+        // Every task gets SIGKILL first: an init of a PID namespace dies only after
+        // the rest of its namespace. Then deaths are collected deepest task first,
+        // and within a task the other threads before the leader (the kernel reports
+        // a leader only after its whole group).
+        for task in &tasks {
+            let _ = crate::sys::process::kill(task.pid(), libc::SIGKILL);
+        }
+        for task in tasks.into_iter().rev() {
             let mut threads = task.threads;
             let leader = if threads.is_empty() { None } else { Some(threads.remove(0)) };
-            if let Some(l) = &leader {
-                let _ = crate::sys::process::kill(l.pid(), libc::SIGKILL);
-            }
             for t in threads {
                 t.kill()?;
             }
@@ -200,12 +202,22 @@ fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected>
     let mut table = files::FileTable::default();
     let mut shm = mm::ShmemTable::default();
     let mut out = Vec::new();
+    let root = tasks[0].pid();
     let my_pidns = std::fs::read_link("/proc/self/ns/pid").ok();
+    let root_ns = std::fs::read_link(format!("/proc/{root}/ns/pid")).ok();
+    let pid_ns = root_ns != my_pidns;
+    if pid_ns && proc::ns_last(&proc::status(root)?, "NSpid") != 1 {
+        return Err(DumpError::Unsupported {
+            pid: root,
+            what: "a root inside another PID namespace that is not its init".into(),
+        }
+        .into());
+    }
     let mut xfeatures = 0;
     for task in tasks.iter().filter(|t| !t.entry.zombie) {
         let pid = task.pid();
-        if std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok() != my_pidns {
-            return Err(DumpError::Unsupported { pid, what: "a task in another PID namespace".into() }.into());
+        if std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok() != root_ns {
+            return Err(DumpError::Unsupported { pid, what: "a task in a nested PID namespace".into() }.into());
         }
         let stat = proc::stat(pid)?;
         let status = proc::status(pid)?;
@@ -224,7 +236,8 @@ fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected>
         if let StopKind::GroupStop(sig) = task.leader().stop_kind() {
             state.core.stop_signal = sig;
         }
-        let mm = mm::collect(ctx, pid, &stat, vmas, &state, &mut shm)?;
+        let image_pid = if pid_ns { proc::ns_last(&status, "NSpid") } else { pid };
+        let mm = mm::collect(ctx, pid, image_pid, &stat, vmas, &state, &mut shm)?;
         xfeatures = crate::image::convert::xstate_features(&state.core.threads[0].xstate);
         out.push((state.core, mm, fds));
     }
@@ -241,9 +254,14 @@ fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected>
             .unwrap_or(0),
         has_cgroups: false,
         xfeatures,
+        pid_ns,
     };
     let files = pb::Files { files: table.files, pipes: table.pipes, shmems: shm.objs };
-    Ok(Collected { inventory, tasks: out, files })
+    let mut c = Collected { inventory, tasks: out, files };
+    if pid_ns {
+        to_namespace_ids(&mut c, tasks)?;
+    }
+    Ok(c)
 }
 
 fn write_images(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
@@ -255,5 +273,39 @@ fn write_images(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
     ctx.dir.write(ImageKind::Files, None, &c.files)?;
     // The inventory last: a directory without it is not a complete checkpoint.
     ctx.dir.write(ImageKind::Inventory, None, &c.inventory)?;
+    Ok(())
+}
+
+/// Rewrites every pid of the checkpoint as seen inside the tree's PID namespace
+/// (NSpid, NSpgid, NSsid of /proc status), so the images do not depend on the pids
+/// the host gave the tasks.
+fn to_namespace_ids(c: &mut Collected, tasks: &[tree::Task]) -> Result<()> {
+    let mut inner: HashMap<i32, i32> = HashMap::new();
+    for t in tasks {
+        let st = proc::status(t.pid())?;
+        inner.insert(t.pid(), proc::ns_last(&st, "NSpid"));
+        for th in &t.threads {
+            inner.insert(th.pid(), proc::ns_tid(t.pid(), th.pid())?);
+        }
+    }
+    let map = |p: i32| inner.get(&p).copied().unwrap_or(0);
+    for (e, t) in c.inventory.tasks.iter_mut().zip(tasks) {
+        let st = proc::status(t.pid())?;
+        e.pid = map(e.pid);
+        e.ppid = map(e.ppid);
+        e.pgid = proc::ns_last(&st, "NSpgid");
+        e.sid = proc::ns_last(&st, "NSsid");
+        e.threads = e.threads.iter().map(|&x| map(x)).collect();
+    }
+    c.inventory.root_pid = map(c.inventory.root_pid);
+    for (core, _, _) in &mut c.tasks {
+        core.pid = map(core.pid);
+        for th in &mut core.threads {
+            th.tid = map(th.tid);
+        }
+    }
+    for f in &mut c.files.files {
+        f.owner_pid = map(f.owner_pid);
+    }
     Ok(())
 }

@@ -32,6 +32,9 @@ pub struct Spawned {
 
 pub struct Tree {
     pub spawned: HashMap<i32, Spawned>,
+    /// Image pid → pid as ccr sees it (the same unless the tree has its own PID
+    /// namespace).
+    pub outer: HashMap<i32, i32>,
     /// Held open until every task is seized: their read() blocks on this pipe.
     _go: OwnedFd,
 }
@@ -151,6 +154,7 @@ pub fn spawn(
     inh: &Inherited,
     base: RawFd,
     child_of_caller: bool,
+    pid_ns: bool,
 ) -> Result<Tree> {
     let nodes = plan(entries, images, table, inh, base)?;
     let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
@@ -160,16 +164,21 @@ pub fn spawn(
     drop((st_wr, go_rd));
     let live = nodes.iter().filter(|n| n.zombie.is_none()).count();
     let root_pid = nodes[0].pid;
-    let spawned = process::spawn_with_pid(Some(root_pid), child_of_caller, || child_main(&nodes, 0, st_w, go_r));
+    let want = if pid_ns { None } else { Some(root_pid) };
+    let spawned = process::spawn(want, child_of_caller, pid_ns, || child_main(&nodes, 0, st_w, go_r));
     files::close(st_w);
     files::close(go_r);
     let got = spawned?;
     let kill_all = || {
-        for n in &nodes {
-            let _ = process::kill(n.pid, libc::SIGKILL);
+        // Killing the init of a new PID namespace takes the whole namespace along.
+        let _ = process::kill(got, libc::SIGKILL);
+        if !pid_ns {
+            for n in &nodes {
+                let _ = process::kill(n.pid, libc::SIGKILL);
+            }
         }
     };
-    if got != root_pid {
+    if !pid_ns && got != root_pid {
         let _ = process::kill(got, libc::SIGKILL);
         return Err(RestoreError::Child { pid: root_pid, detail: format!("clone3 gave pid {got}") }.into());
     }
@@ -204,7 +213,21 @@ pub fn spawn(
         plumbing.extend(node.map(|n| n.keep.clone()).unwrap_or_default());
         out.insert(pid, Spawned { shmem_fds: inh.shmems.clone(), trampoline: tramp, pages_fd, plumbing });
     }
-    Ok(Tree { spawned: out, _go: go_wr })
+    let outer = if pid_ns { outer_pids(got)? } else { nodes.iter().map(|n| (n.pid, n.pid)).collect() };
+    Ok(Tree { spawned: out, outer, _go: go_wr })
+}
+
+/// Image (namespace) pid → our pid for every task under `root` (our pid).
+fn outer_pids(root: i32) -> Result<HashMap<i32, i32>> {
+    let mut map = HashMap::new();
+    let mut queue = vec![root];
+    while let Some(p) = queue.pop() {
+        map.insert(crate::sys::proc::ns_last(&crate::sys::proc::status(p)?, "NSpid"), p);
+        for t in crate::sys::proc::threads(p)? {
+            queue.extend(crate::sys::proc::children(p, t)?);
+        }
+    }
+    Ok(map)
 }
 
 fn report(st: RawFd, tag: &[u8; 2], pid: i32, body: &[u8]) {

@@ -135,7 +135,8 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
     info!(ctx.log, "restoring {} tasks (root {root}) from {}", inv.tasks.len(), dir_path.display());
 
     let waited = Instant::now();
-    for t in &inv.tasks {
+    // In a new PID namespace every pid is free; otherwise wait for the old tasks.
+    for t in inv.tasks.iter().filter(|_| !inv.pid_ns) {
         wait_pid_free(t.pid)?;
     }
     ctx.stats.pid_wait_us = waited.elapsed().as_micros() as u64;
@@ -154,19 +155,20 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
     // killed first and only then are the (dead) tracees let go.
     let mut leaders: Vec<(i32, Tracee)> = Vec::new();
     let mut threads: Vec<Tracee> = Vec::new();
-    let tree = fork::spawn(&inv.tasks, &images, &files, &inherited, base, child_of_caller)?;
-    let mut created = Created { pids: inv.tasks.iter().map(|t| t.pid).collect(), released: false };
+    let tree = fork::spawn(&inv.tasks, &images, &files, &inherited, base, child_of_caller, inv.pid_ns)?;
+    let outer = |p: i32| tree.outer.get(&p).copied().unwrap_or(p);
+    let mut created = Created { pids: inv.tasks.iter().map(|t| outer(t.pid)).collect(), released: false };
     drop(inherited);
     ctx.stats.fork_us = forked.elapsed().as_micros() as u64;
     debug!(ctx.log, "{} tasks forked in {} us", tree.spawned.len(), ctx.stats.fork_us);
 
     if let Some(plan) = &cgroups {
         for t in inv.tasks.iter().filter(|t| !t.zombie) {
-            plan.place_task(t.pid, t.pid)?;
+            plan.place_task(outer(t.pid), t.pid)?;
         }
     }
     for t in inv.tasks.iter().filter(|t| !t.zombie) {
-        leaders.push((t.pid, Tracee::seize(t.pid, true)?));
+        leaders.push((t.pid, Tracee::seize(outer(t.pid), true)?));
     }
     let mem_started = Instant::now();
     for (pid, leader) in &leaders {
@@ -195,6 +197,7 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
     ctx.stats.tasks = inv.tasks.len() as u32;
     info!(ctx.log, "{} tasks restored in {} us", inv.tasks.len(), ctx.stats.total_us);
     save_stats(&ctx);
+    let root = outer(root);
     if let Some(p) = &opts.pidfile {
         std::fs::write(p, format!("{root}\n")).map_err(SysError::path("write pidfile", p))?;
     }

@@ -20,7 +20,7 @@ use crate::restore::fork::Spawned;
 use crate::restore::{mm, RestoreCtx, RestoreError, TaskImages};
 use crate::sys::ptrace::Tracee;
 use crate::sys::remote::{Remote, Scratch};
-use crate::sys::{bytes_of, kernel, process, trampoline};
+use crate::sys::{bytes_of, kernel, proc, process, trampoline};
 
 fn le(v: &[u64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -44,7 +44,7 @@ pub fn rebuild(
 ) -> Result<Vec<Tracee>> {
     let r = rebuild_inner(ctx, leader, img, e, sp);
     if r.is_err() {
-        let _ = process::kill(img.pid, libc::SIGKILL);
+        let _ = process::kill(leader.pid(), libc::SIGKILL);
     }
     r
 }
@@ -70,7 +70,7 @@ fn rebuild_inner(
     if img.core.threads.len() > 1 {
         leader.set_options(kernel::PTRACE_O_TRACESYSGOOD | kernel::PTRACE_O_EXITKILL | kernel::PTRACE_O_TRACECLONE)?;
         for th in &img.core.threads[1..] {
-            threads.push(clone_thread(&mut r, pid, th.tid)?);
+            threads.push(clone_thread(&mut r, leader.pid(), pid, th.tid)?);
         }
         leader.set_options(kernel::PTRACE_O_TRACESYSGOOD | kernel::PTRACE_O_EXITKILL)?;
         for (t, th) in threads.iter().zip(&img.core.threads[1..]) {
@@ -100,7 +100,7 @@ fn rebuild_inner(
 }
 
 /// A thread with id `tid` in the task, through a remote clone3.
-fn clone_thread(r: &mut Remote<'_>, pid: i32, tid: i32) -> Result<Tracee> {
+fn clone_thread(r: &mut Remote<'_>, outer_pid: i32, pid: i32, tid: i32) -> Result<Tracee> {
     let tid_addr = r.put(512, &(tid as u64).to_le_bytes())?;
     let flags = libc::CLONE_VM
         | libc::CLONE_FS
@@ -115,7 +115,9 @@ fn clone_thread(r: &mut Remote<'_>, pid: i32, tid: i32) -> Result<Tracee> {
     if got != tid {
         return Err(RestoreError::ThreadId { pid, tid, got }.into());
     }
-    Ok(Tracee::adopt_new_thread(tid)?)
+    // The tid as we see it (differs when the task has its own PID namespace).
+    let ours = if outer_pid == pid { tid } else { proc::outer_tid(outer_pid, tid)?.unwrap_or(tid) };
+    Ok(Tracee::adopt_new_thread(ours)?)
 }
 
 /// Process-wide state: signal actions, timers, names, limits; ccr's fds go.

@@ -17,6 +17,11 @@ pub fn single_threaded() -> bool {
 /// The engine must be single-threaded here: the child is a copy of this process and
 /// runs Rust code after the clone (checked, an error otherwise).
 pub fn spawn_with_pid<F: FnOnce() -> i32>(pid: Option<i32>, as_sibling: bool, child: F) -> SysResult<i32> {
+    spawn(pid, as_sibling, false, child)
+}
+
+/// As `spawn_with_pid`; with `new_pidns` the child is PID 1 of a new PID namespace.
+pub fn spawn<F: FnOnce() -> i32>(pid: Option<i32>, as_sibling: bool, new_pidns: bool, child: F) -> SysResult<i32> {
     if !single_threaded() {
         return Err(SysError::Task {
             pid: std::process::id() as i32,
@@ -25,7 +30,8 @@ pub fn spawn_with_pid<F: FnOnce() -> i32>(pid: Option<i32>, as_sibling: bool, ch
     }
     let set_tid: [libc::pid_t; 1] = [pid.unwrap_or(0)];
     let args = kernel::clone_args {
-        flags: if as_sibling { kernel::CLONE_PARENT as u64 } else { 0 },
+        flags: (if as_sibling { kernel::CLONE_PARENT as u64 } else { 0 })
+            | (if new_pidns { kernel::CLONE_NEWPID as u64 } else { 0 }),
         // With CLONE_PARENT the kernel takes our own exit signal (SIGCHLD: the helper
         // was forked) and refuses an explicit one.
         exit_signal: if as_sibling { 0 } else { libc::SIGCHLD as u64 },

@@ -351,3 +351,26 @@ pub fn fdinfo_epoll(fi: &FdInfo) -> Vec<(i32, u32, u64)> {
     }
     out
 }
+
+/// The innermost id of an NSpid-style line of /proc/PID[/task/TID]/status
+/// (0 when the line is missing).
+pub fn ns_last(status: &Status, key: &str) -> i32 {
+    status.get(key).and_then(|v| v.split_whitespace().last()).and_then(|x| x.parse().ok()).unwrap_or(0)
+}
+
+/// The id a thread `tid` of task `pid` has inside its own PID namespace.
+pub fn ns_tid(pid: i32, tid: i32) -> SysResult<i32> {
+    let path = format!("/proc/{pid}/task/{tid}/status");
+    let st = parse_status(&read_text(&path)?, &path);
+    Ok(ns_last(&st, "NSpid"))
+}
+
+/// The thread of task `pid` (as we see it) whose id inside its namespace is `inner`.
+pub fn outer_tid(pid: i32, inner: i32) -> SysResult<Option<i32>> {
+    for tid in threads(pid)? {
+        if ns_tid(pid, tid)? == inner {
+            return Ok(Some(tid));
+        }
+    }
+    Ok(None)
+}
