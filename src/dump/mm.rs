@@ -147,10 +147,10 @@ impl ShmemTable {
             Some(o) => o.size = o.size.max(size),
             None => self.objs.push(pb::Shmem { id, size }),
         }
-        if !self.files.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.files.entry(id) {
             let path = ctx.dir.file(&crate::image::shmem_file_name(id));
             let f = File::create(&path).map_err(|source| DumpError::WritePages { path: path.clone(), source })?;
-            self.files.insert(id, (f, path));
+            slot.insert((f, path));
         }
         Ok(&self.files[&id])
     }
@@ -206,7 +206,7 @@ pub fn collect(
         if matches!(v.kind, VmaKind::VmaFileShared | VmaKind::VmaVdso | VmaKind::VmaVvar) {
             continue;
         }
-        let shmem = (v.kind == VmaKind::VmaAnonShared).then(|| m.inode);
+        let shmem = (v.kind == VmaKind::VmaAnonShared).then_some(m.inode);
         if let Some(id) = shmem {
             shm.file(ctx, id, m.offset + (m.end - m.start))?;
         }

@@ -138,10 +138,8 @@ fn plan(
         nodes[p].children.push(i);
     }
     // Children that lead a process group first, so siblings can join their groups.
-    for n in 0..nodes.len() {
-        let mut kids = std::mem::take(&mut nodes[n].children);
-        kids.sort_by_key(|&k| entries[k].pgid != entries[k].pid);
-        nodes[n].children = kids;
+    for node in nodes.iter_mut() {
+        node.children.sort_by_key(|&k| entries[k].pgid != entries[k].pid);
     }
     Ok(nodes)
 }

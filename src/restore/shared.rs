@@ -94,13 +94,13 @@ pub fn prepare(dir: &ImageDir, img: &pb::Files, base: RawFd) -> Result<Inherited
             }
             FdKind::FdFifo => {
                 // A read-write opener first, so neither side blocks on open.
-                if !pipe_ends.contains_key(&f.pipe_ino) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = pipe_ends.entry(f.pipe_ino) {
                     let keeper = files::open_raw(&f.path, libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC, 0)?;
                     let keeper = keep(&mut owned, keeper, base)?;
                     if let Some(p) = img.pipes.iter().find(|p| p.ino == f.pipe_ino) {
                         pipe::fill(keeper, &p.data)?;
                     }
-                    pipe_ends.insert(f.pipe_ino, (keeper, keeper, true, true));
+                    slot.insert((keeper, keeper, true, true));
                 }
                 let fd = files::open_raw(&f.path, acc | libc::O_NONBLOCK | libc::O_CLOEXEC, 0)?;
                 let fd = keep(&mut owned, fd, base)?;
