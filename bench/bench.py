@@ -248,6 +248,7 @@ class Ccr:
                 "pid_wait_ms": wait,
                 "excl_wait_ms": total - wait,
                 "mem_ms": r.get("memrestore_us", 0) / 1e3,
+                "fork_ms": r.get("fork_us", 0) / 1e3,
                 "bytes": r.get("pages_restored", 0) * 4096,
             },
             pid,
@@ -346,8 +347,11 @@ def finish_restored(tool, pid, popen, procs):
     return True
 
 
-def cycle(tool, wl_argv, where, workdir, procs, cold):
-    """start → dump into `where` → restore (dropping caches first if `cold`) → verify."""
+def cycle(tool, wl_argv, where, workdir, procs, cold, record):
+    """start → dump into `where` → restore (dropping caches first if `cold`) → verify.
+
+    record(what, result) gets the dump's result, then the restore's, as soon as
+    each is known, so a failing restore still leaves the dump's numbers."""
     logdir = tempfile.mkdtemp(dir=workdir, prefix=f"{tool.name}-")
     images = os.path.join(where, os.path.basename(logdir))
     p = start_workload(wl_argv, os.path.join(logdir, "out"), procs)
@@ -361,13 +365,19 @@ def cycle(tool, wl_argv, where, workdir, procs, cold):
     procs.pids.discard(p.pid)
     dump["image_bytes"] = dir_size(images)
     if cold:
+        # The dump leaves its pages in the page cache; the sync makes them durable,
+        # which is what the disk-write floor (write + fsync) measures.
+        t = time.monotonic()
+        os.sync()
+        dump["durable_ms"] = dump["total_ms"] + (time.monotonic() - t) * 1e3
         drop_caches()
+    record("dump", dump)
     try:
         rest, pid, popen = tool.restore(images, logdir, procs)
         finish_restored(tool, pid, popen, procs)
     finally:
         shutil.rmtree(images, ignore_errors=True)
-    return dump, rest
+    record("restore", rest)
 
 
 # --- floors --------------------------------------------------------------
@@ -412,7 +422,8 @@ def fmt_ms(s):
 def phase_summary(runs, floors):
     """Summaries of one phase's list of per-run dicts."""
     out = {}
-    for key in ("frozen_ms", "total_ms", "excl_wait_ms", "pid_wait_ms", "mem_ms", "wall_ms"):
+    for key in ("frozen_ms", "total_ms", "excl_wait_ms", "durable_ms", "pid_wait_ms",
+                "mem_ms", "fork_ms", "wall_ms"):
         vals = [r[key] for r in runs if key in r]
         if vals:
             out[key] = summarize(vals)
@@ -421,7 +432,8 @@ def phase_summary(runs, floors):
 
 def throughput(phase, summ, nbytes, floors):
     """(MiB/s, ratio to floor) from the median time of the phase."""
-    key = "excl_wait_ms" if phase.startswith("restore") else "total_ms"
+    key = {"restore-hot": "excl_wait_ms", "restore-cold": "excl_wait_ms",
+           "dump-disk": "durable_ms"}.get(phase, "total_ms")
     if not nbytes or key not in summ or summ[key]["median"] <= 0:
         return None, None
     rate = nbytes / MIB / (summ[key]["median"] / 1e3)
@@ -441,10 +453,13 @@ def print_table(results, floors, criu_note):
         s = floors[k]
         print(f"  {label:40s} {s['median']:8.0f}  ({s['min']:.0f}-{s['max']:.0f})")
     print()
-    print("ccr: times in ms, median (min-max) of the runs; restore 'excl.wait' leaves out")
-    print("the wait for the dumped PID to be freed; MiB/s and x floor from the median")
+    print("ccr: times in ms from its stats.img, median (min-max) of the runs. 'excl.wait|+sync':")
+    print("restore time without the wait for the dumped PID to be freed; for dump-disk, the")
+    print("dump plus the sync that makes its image durable. 'memory': memdump/memrestore.")
+    print("MiB/s and x floor (its floor: dump-tmpfs, restore-hot: fresh pages; dump-disk:")
+    print("disk write; restore-cold: disk read) from the medians of total, excl.wait|+sync.")
     hdr = (f"{'workload':11s} {'image':>9s} {'phase':12s} {'frozen':>18s} {'total':>20s}"
-           f" {'excl.wait':>20s} {'memory':>18s} {'MiB/s':>7s} {'xfloor':>6s} {'ok':>3s}")
+           f" {'excl.wait|+sync':>20s} {'memory':>18s} {'MiB/s':>7s} {'xfloor':>6s} {'ok':>3s}")
     print(hdr)
     print("-" * len(hdr))
     for name, r in results.items():
@@ -453,9 +468,13 @@ def print_table(results, floors, criu_note):
             continue
         img = r.get("image_bytes")
         img_s = f"{img / MIB:.1f}M" if img else "-"
+        said = False
         for i, phase in enumerate(PHASES):
             ph = r["phases"].get(phase)
             if ph is None:
+                if r.get("partial_error") and not said:
+                    print(f"{'':11s} {'':>9s} {phase:12s} {r['partial_error']}")
+                    said = True
                 continue
             label = img_s if i == 0 else ""
             if "skipped" in ph:
@@ -465,7 +484,7 @@ def print_table(results, floors, criu_note):
             rate, ratio = ph.get("mib_s"), ph.get("x_floor")
             print(f"{name if i == 0 else '':11s} {label:>9s} {phase:12s}"
                   f" {fmt_ms(s.get('frozen_ms')):>18s} {fmt_ms(s.get('total_ms')):>20s}"
-                  f" {fmt_ms(s.get('excl_wait_ms')):>20s} {fmt_ms(s.get('mem_ms')):>18s}"
+                  f" {fmt_ms(s.get('excl_wait_ms') or s.get('durable_ms')):>20s} {fmt_ms(s.get('mem_ms')):>18s}"
                   f" {f'{rate:.0f}' if rate else '-':>7s}"
                   f" {f'{ratio:.2f}' if ratio else '-':>6s} {ph['ok']:>3s}")
     print()
@@ -493,7 +512,7 @@ def targets(results):
         r = results.get(name)
         if r is None:
             return "not run"
-        return r.get("error", "no data")
+        return r.get("error") or r.get("partial_error") or "no data"
 
     for phase, label in (("dump-tmpfs", "dump"), ("restore-hot", "restore")):
         ph = results.get("mem-2G", {}).get("phases", {}).get(phase, {})
@@ -532,19 +551,22 @@ def run_workload(name, argv, tools, dirs, runs, procs, floors, skip_disk):
         for tool in tools:
             if errors[tool.name]:
                 continue
+            def record(phases, what, res, tool=tool):
+                per[tool.name][phases[what]].append(res)
+                if tool.name == "ccr" and what == "dump" and "image_bytes" in res:
+                    image.append(res["image_bytes"])
+
             try:
                 log(f"  {name} run {i + 1}/{runs}: {tool.name} tmpfs")
-                d, r = cycle(tool, argv, dirs["tmpfs"], dirs["work"], procs, cold=False)
-                per[tool.name]["dump-tmpfs"].append(d)
-                per[tool.name]["restore-hot"].append(r)
-                if tool.name == "ccr":
-                    image.append(d["image_bytes"])
+                hot = {"dump": "dump-tmpfs", "restore": "restore-hot"}
+                cycle(tool, argv, dirs["tmpfs"], dirs["work"], procs, False,
+                      lambda w, r: record(hot, w, r))
                 if skip_disk:
                     continue
                 log(f"  {name} run {i + 1}/{runs}: {tool.name} disk")
-                d, r = cycle(tool, argv, dirs["disk"], dirs["work"], procs, cold=True)
-                per[tool.name]["dump-disk"].append(d)
-                per[tool.name]["restore-cold"].append(r)
+                cold = {"dump": "dump-disk", "restore": "restore-cold"}
+                cycle(tool, argv, dirs["disk"], dirs["work"], procs, True,
+                      lambda w, r: record(cold, w, r))
             except Failed as e:
                 kind = "unsupported" if e.unsupported else "failed"
                 errors[tool.name] = f"{kind}: {e}"
