@@ -392,12 +392,19 @@ def floors_run(args):
 
 def measure_floors(tmpfs, diskdir, runs):
     """MiB/s medians of each floor; also the min/max."""
-    res = {k: [] for k in ("memcpy", "fresh_page", "disk_write", "disk_read")}
+    res = {k: [] for k in ("memcpy", "fresh_page", "fresh_page_big", "disk_write", "disk_read")}
     for _ in range(runs):
         res["memcpy"].append(floors_run(["memcpy", "1024"]))
         f = os.path.join(tmpfs, "floor.dat")
         res["fresh_page"].append(floors_run(["write", f, "1024"]))
         os.unlink(f)
+        # On a VM whose memory the host backs lazily, pages beyond a small hot pool
+        # come much slower: the rate of 2 GiB more while 2 GiB are held.
+        g = os.path.join(tmpfs, "floor-held.dat")
+        floors_run(["write", g, "2048"])
+        res["fresh_page_big"].append(floors_run(["write", f, "2048"]))
+        os.unlink(f)
+        os.unlink(g)
         f = os.path.join(diskdir, "floor.dat")
         res["disk_write"].append(floors_run(["write", f, "1024", "sync"]))
         drop_caches()
@@ -419,7 +426,7 @@ def fmt_ms(s):
     return f"{s['median']:.1f} ({s['min']:.1f}-{s['max']:.1f})"
 
 
-def phase_summary(runs, floors):
+def phase_summary(runs):
     """Summaries of one phase's list of per-run dicts."""
     out = {}
     for key in ("frozen_ms", "total_ms", "excl_wait_ms", "durable_ms", "pid_wait_ms",
@@ -446,6 +453,7 @@ def print_table(results, floors, criu_note):
     names = {
         "memcpy": "memcpy 1 GiB (faulted in)",
         "fresh_page": "fresh pages (1 GiB write(2) to tmpfs)",
+        "fresh_page_big": "fresh pages, 2 GiB more while 2 GiB held",
         "disk_write": "disk write + fsync (/var/tmp)",
         "disk_read": "disk read after drop_caches",
     }
@@ -457,9 +465,11 @@ def print_table(results, floors, criu_note):
     print("restore time without the wait for the dumped PID to be freed; for dump-disk, the")
     print("dump plus the sync that makes its image durable. 'memory': memdump/memrestore.")
     print("MiB/s and x floor (its floor: dump-tmpfs, restore-hot: fresh pages; dump-disk:")
-    print("disk write; restore-cold: disk read) from the medians of total, excl.wait|+sync.")
+    print("disk write; restore-cold: disk read) from the medians of total, excl.wait|+sync;")
+    print("xbig: the same throughput against the 'fresh pages, 2 GiB more' floor.")
     hdr = (f"{'workload':11s} {'image':>9s} {'phase':12s} {'frozen':>18s} {'total':>20s}"
-           f" {'excl.wait|+sync':>20s} {'memory':>18s} {'MiB/s':>7s} {'xfloor':>6s} {'ok':>3s}")
+           f" {'excl.wait|+sync':>20s} {'memory':>18s} {'MiB/s':>7s} {'xfloor':>6s} {'xbig':>5s}"
+           f" {'ok':>3s}")
     print(hdr)
     print("-" * len(hdr))
     for name, r in results.items():
@@ -481,12 +491,13 @@ def print_table(results, floors, criu_note):
                 print(f"{name if i == 0 else '':11s} {label:>9s} {phase:12s} {ph['skipped']}")
                 continue
             s = ph["summary"]
-            rate, ratio = ph.get("mib_s"), ph.get("x_floor")
+            rate, ratio, big = ph.get("mib_s"), ph.get("x_floor"), ph.get("x_floor_big")
             print(f"{name if i == 0 else '':11s} {label:>9s} {phase:12s}"
                   f" {fmt_ms(s.get('frozen_ms')):>18s} {fmt_ms(s.get('total_ms')):>20s}"
                   f" {fmt_ms(s.get('excl_wait_ms') or s.get('durable_ms')):>20s} {fmt_ms(s.get('mem_ms')):>18s}"
                   f" {f'{rate:.0f}' if rate else '-':>7s}"
-                  f" {f'{ratio:.2f}' if ratio else '-':>6s} {ph['ok']:>3s}")
+                  f" {f'{ratio:.2f}' if ratio else '-':>6s}"
+                  f" {f'{big:.2f}' if big else '-':>5s} {ph['ok']:>3s}")
     print()
     if criu_note:
         print(criu_note)
@@ -518,8 +529,10 @@ def targets(results):
         ph = results.get("mem-2G", {}).get("phases", {}).get(phase, {})
         ratio = ph.get("x_floor")
         t = f"2 GiB {label} throughput >= 0.8 x fresh-page floor"
+        big = ph.get("x_floor_big")
         out.append((t, None, why_na("mem-2G")) if ratio is None
-                   else (t, ratio >= 0.8, f"{ratio:.2f} x floor"))
+                   else (t, ratio >= 0.8, f"{ratio:.2f} x floor"
+                         + (f" ({big:.2f} x the 2-GiB-more floor)" if big else "")))
     for name, limit in (("tiny", 10.0), ("tree-50", 70.0)):
         for phase, key, label in (("dump-tmpfs", "total_ms", "dump"),
                                   ("restore-hot", "excl_wait_ms", "restore")):
@@ -585,11 +598,15 @@ def run_workload(name, argv, tools, dirs, runs, procs, floors, skip_disk):
                 if phase.endswith(("disk", "cold")) and skip_disk:
                     result["phases"][phase] = {"skipped": skip_disk}
                 continue
-            summ = phase_summary(rs, floors)
+            summ = phase_summary(rs)
             nbytes = statistics.median(r["bytes"] for r in rs)
             rate, ratio = throughput(phase, summ, nbytes, floors)
+            big = None
+            if rate and PHASE_FLOOR[phase] == "fresh_page":
+                big = rate / floors["fresh_page_big"]["median"]
             result["phases"][phase] = {
                 "runs": rs, "summary": summ, "mib_s": rate, "x_floor": ratio,
+                "x_floor_big": big,
                 "ok": f"{len(rs)}/{runs}",
             }
     if len(tools) > 1:
