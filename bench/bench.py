@@ -103,13 +103,17 @@ class Procs:
         return out
 
     def kill(self, pid):
-        """SIGKILLs pid and every descendant, by PID."""
-        for p in self.descendants(pid) + [pid]:
+        """SIGKILLs pid and every descendant, by PID, and waits until they are gone."""
+        victims = self.descendants(pid) + [pid]
+        for p in victims:
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         self.pids.discard(pid)
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in victims) and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def kill_all(self):
         for pid in list(self.pids):
