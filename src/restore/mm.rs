@@ -156,26 +156,52 @@ fn map_vdso(r: &mut Remote<'_>, img: &TaskImages) -> Result<()> {
 }
 
 /// Reads every page run from pages-PID.img into place with remote preadv calls.
+///
+/// One preadv moves at most MAX_RW_COUNT (2 GiB - 4 KiB) however large its iovecs
+/// are, so a short read is not an error while it makes progress: the next call
+/// goes on from where it stopped.
 fn fill_pages(ctx: &mut RestoreCtx<'_>, r: &mut Remote<'_>, img: &TaskImages, sp: &Spawned) -> Result<()> {
     let mut file_off = 0u64;
     for batch in img.mm.runs.chunks(IOV_BATCH) {
-        let mut iov = Vec::with_capacity(batch.len() * 16);
-        let mut total = 0u64;
-        for run in batch {
-            iov.extend_from_slice(&run.vaddr.to_le_bytes());
-            iov.extend_from_slice(&(run.nr_pages * PAGE).to_le_bytes());
-            total += run.nr_pages * PAGE;
+        // What is still to read of this batch, as (address, length).
+        let mut left: Vec<(u64, u64)> = batch.iter().map(|run| (run.vaddr, run.nr_pages * PAGE)).collect();
+        while !left.is_empty() {
+            let want: u64 = left.iter().map(|&(_, len)| len).sum();
+            let mut iov = Vec::with_capacity(left.len() * 16);
+            for &(addr, len) in &left {
+                iov.extend_from_slice(&addr.to_le_bytes());
+                iov.extend_from_slice(&len.to_le_bytes());
+            }
+            let p = r.put(0, &iov)?;
+            let got = r.syscall(
+                "preadv(pages)",
+                libc::SYS_preadv,
+                [sp.pages_fd as u64, p, left.len() as u64, file_off, 0, 0],
+            )?;
+            if got == 0 || got > want {
+                return Err(RestoreError::ShortPages { pid: img.pid, addr: left[0].0, got, want }.into());
+            }
+            file_off += got;
+            ctx.stats.pages_restored += got / PAGE;
+            consume(&mut left, got);
         }
-        let p = r.put(0, &iov)?;
-        let got =
-            r.syscall("preadv(pages)", libc::SYS_preadv, [sp.pages_fd as u64, p, batch.len() as u64, file_off, 0, 0])?;
-        if got != total {
-            return Err(RestoreError::ShortPages { pid: img.pid, addr: batch[0].vaddr, got, want: total }.into());
-        }
-        file_off += total;
-        ctx.stats.pages_restored += total / PAGE;
     }
     Ok(())
+}
+
+/// Drops the first `n` bytes from a list of (address, length) segments.
+fn consume(segs: &mut Vec<(u64, u64)>, mut n: u64) {
+    let mut done = 0;
+    for seg in segs.iter_mut() {
+        if n < seg.1 {
+            seg.0 += n;
+            seg.1 -= n;
+            break;
+        }
+        n -= seg.1;
+        done += 1;
+    }
+    segs.drain(..done);
 }
 
 fn set_mm_map(r: &mut Remote<'_>, mm: &pb::Mm) -> Result<()> {
@@ -210,4 +236,20 @@ fn set_mm_map(r: &mut Remote<'_>, mm: &pb::Mm) -> Result<()> {
         r.syscall("close", libc::SYS_close, [fd, 0, 0, 0, 0, 0])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::consume;
+
+    #[test]
+    fn consume_splits_and_drops_segments() {
+        let mut s = vec![(0x1000, 0x2000), (0x10000, 0x1000), (0x20000, 0x3000)];
+        consume(&mut s, 0x1000);
+        assert_eq!(s, vec![(0x2000, 0x1000), (0x10000, 0x1000), (0x20000, 0x3000)]);
+        consume(&mut s, 0x2000);
+        assert_eq!(s, vec![(0x20000, 0x3000)]);
+        consume(&mut s, 0x3000);
+        assert!(s.is_empty());
+    }
 }
