@@ -201,6 +201,8 @@ struct RemoteState {
 fn remote_state(r: &mut Remote<'_>) -> Result<RemoteState> {
     let s = r.scratch_addr(0)?;
     let mut sigactions = Vec::new();
+    // Every signal: /proc's SigCgt/SigIgn do not show a default action that carries
+    // flags (glibc sets SA_RESTORER even for SIG_DFL).
     for sig in 1..=64u64 {
         if sig == libc::SIGKILL as u64 || sig == libc::SIGSTOP as u64 {
             continue;

@@ -309,5 +309,6 @@ fn setup(nodes: &[Node], i: usize, st: RawFd, go: RawFd) -> SysResult<(u64, RawF
     files::chdir(&n.cwd)?;
     files::umask(n.umask);
     let tramp = trampoline::map_in_self(&n.candidates)?;
+    files::reset_signal_actions();
     Ok((tramp, pages))
 }

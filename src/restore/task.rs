@@ -124,8 +124,10 @@ fn clone_thread(r: &mut Remote<'_>, outer_pid: i32, pid: i32, tid: i32) -> Resul
 fn process_state(r: &mut Remote<'_>, img: &TaskImages, sp: &Spawned) -> Result<()> {
     let core = &img.core;
     let pid = img.pid;
+    // The restore child reset every action to the default before it reported; only
+    // the saved (non-default) ones are written here.
     for sig in 1..=64u32 {
-        if sig == libc::SIGKILL as u32 || sig == libc::SIGSTOP as u32 {
+        if !core.sigactions.iter().any(|a| a.sig == sig) {
             continue;
         }
         let sa = core

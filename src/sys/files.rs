@@ -182,6 +182,19 @@ pub fn default_sigchld() {
     }
 }
 
+/// Every signal action of this process back to SIG_DFL with no flags and no mask
+/// (the restore child must not hand ccr's own actions to the task it becomes).
+pub fn reset_signal_actions() {
+    let dfl = [0u64; 4]; // struct kernel_sigaction: handler SIG_DFL, flags, restorer, mask
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads one kernel_sigaction from a live array.
+        unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<u64>(), 8usize) };
+    }
+}
+
 /// Ends the calling process the way a saved zombie ended: exit code or signal.
 pub fn exit_like(wait_status: i32) -> ! {
     // SAFETY: ending the current process; the signal path resets the disposition
