@@ -16,9 +16,13 @@
  * its children failed). Root checks its own ids and the exit codes, then reaps
  * the zombie and checks WEXITSTATUS == 7.
  *
+ * With WL_TREE_SOCKET set, g2 holds an inet socket (ccr cannot dump it yet).
+ *
  * Self test: root changes c2's recorded process group after "ready".
  */
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 
 #include "workload.h"
@@ -112,6 +116,9 @@ static void session_leader(void)
 	if (g2 == 0) {
 		if (setpgid(0, 0))
 			WL_DIE("setpgid g2");
+		/* For the failed-dump test: a socket ccr cannot dump yet. */
+		if (getenv("WL_TREE_SOCKET") && socket(AF_INET, SOCK_DGRAM, 0) < 0)
+			WL_DIE("socket");
 		leaf(G2);
 	}
 	set_up_done(C3);
