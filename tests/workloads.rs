@@ -28,6 +28,12 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_identity",
         "wl_avx",
         "wl_creds",
+        "wl_tree",
+        "wl_tree100",
+        "wl_threads",
+        "wl_pipes",
+        "wl_shmem",
+        "wl_sharedfd",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }

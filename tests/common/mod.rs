@@ -288,8 +288,16 @@ impl Case {
         let me = std::process::id() as i32;
         match ppid(pid) {
             Some(p) if p == me => true,
-            Some(p) => self.children.iter().any(|c| c.id() as i32 == p),
+            Some(p) => self.children.iter().any(|c| c.id() as i32 == p) || is_descendant(p, me),
             None => false,
+        }
+    }
+
+    /// Tracks a task of a tree (a descendant of something we started): killed at
+    /// the end while it is still a descendant of this test process.
+    pub fn track(&mut self, pid: i32) {
+        if !self.tasks.contains(&pid) {
+            self.tasks.push(pid);
         }
     }
 }
@@ -350,6 +358,21 @@ pub fn ppid(pid: i32) -> Option<i32> {
 pub fn tracer_pid(pid: i32) -> Option<i32> {
     let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines().find_map(|l| l.strip_prefix("TracerPid:")).and_then(|v| v.trim().parse().ok())
+}
+
+/// Whether `ancestor` is `pid` or one of its ancestors (walking /proc ppids).
+pub fn is_descendant(pid: i32, ancestor: i32) -> bool {
+    let mut p = pid;
+    for _ in 0..4096 {
+        if p == ancestor {
+            return true;
+        }
+        match ppid(p) {
+            Some(q) if q > 0 => p = q,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// Whether a process with this PID exists (zombies included).
