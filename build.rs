@@ -21,7 +21,12 @@ fn main() {
     let mut cfg = prost_build::Config::new();
     cfg.type_attribute(".", "#[derive(serde::Serialize)]");
     // Raw byte fields print as hex strings, not arrays of numbers.
-    for f in ["ccr.images.ThreadCore.xstate", "ccr.images.PendingSignal.siginfo", "ccr.images.Mm.auxv"] {
+    for f in [
+        "ccr.images.ThreadCore.xstate",
+        "ccr.images.PendingSignal.siginfo",
+        "ccr.images.Mm.auxv",
+        "ccr.images.Pipe.data",
+    ] {
         cfg.field_attribute(f, "#[serde(serialize_with = \"crate::image::hex::serialize\")]");
     }
     cfg.compile_protos(PROTOS, &["proto"]).expect("compiling proto/*.proto (is protoc installed?)");

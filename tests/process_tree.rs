@@ -51,13 +51,7 @@ fn tree_of(case: &mut Case, root: i32, want: usize) -> BTreeMap<i32, i32> {
             for &pid in t.keys() {
                 case.track(pid);
             }
-            assert_eq!(
-                t.len(),
-                want,
-                "{}: tree below {root} has {} tasks, want {want}: {t:?}",
-                case.name,
-                t.len()
-            );
+            assert_eq!(t.len(), want, "{}: tree below {root} has {} tasks, want {want}: {t:?}", case.name, t.len());
             return t;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -84,10 +78,7 @@ fn assert_all_gone(pids: &[i32], what: &str) {
         assert!(
             Instant::now() < deadline,
             "{what}: tasks still exist: {:?}",
-            alive
-                .iter()
-                .map(|p| (*p, common::state(*p), ppid(*p)))
-                .collect::<Vec<_>>()
+            alive.iter().map(|p| (*p, common::state(*p), ppid(*p))).collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -111,11 +102,7 @@ fn assert_same_tree(root: i32, tree: &BTreeMap<i32, i32>, what: &str) {
 fn dump_kill_restore(case: &mut Case, root: i32, want: usize) -> (i32, BTreeMap<i32, i32>) {
     let tree = tree_of(case, root, want);
     case.dump_ok(root, &[]);
-    assert_killed(
-        case.wait_exit(root, Duration::from_secs(20)),
-        Signal::SIGKILL,
-        "original root after dump",
-    );
+    assert_killed(case.wait_exit(root, Duration::from_secs(20)), Signal::SIGKILL, "original root after dump");
     let mut all: Vec<i32> = tree.keys().copied().collect();
     all.push(root);
     assert_all_gone(&all, "original tree after dump");
@@ -133,11 +120,7 @@ fn tree_cycle(name: &str, workload: &str, want: usize) {
     case.wait_ready(root, Duration::from_secs(20));
     let (rp, _) = dump_kill_restore(&mut case, root, want);
     case.signal(root, Signal::SIGTERM);
-    assert_exit(
-        case.wait_exit(rp, Duration::from_secs(60)),
-        0,
-        "ccr restore (the restored root's status)",
-    );
+    assert_exit(case.wait_exit(rp, Duration::from_secs(60)), 0, "ccr restore (the restored root's status)");
     case.assert_pass(1);
 }
 
@@ -193,11 +176,7 @@ fn tree_leave_running() {
     assert_eq!(case.wait_pidfile(rp, Duration::from_secs(60)), root);
     assert_same_tree(root, &tree, "restored tree");
     case.signal(root, Signal::SIGTERM);
-    assert_exit(
-        case.wait_exit(rp, Duration::from_secs(60)),
-        0,
-        "ccr restore",
-    );
+    assert_exit(case.wait_exit(rp, Duration::from_secs(60)), 0, "ccr restore");
     case.assert_pass(2);
 }
 
@@ -212,13 +191,10 @@ fn show_lists_every_task() {
     let out = case.ccr(&["show".to_string(), case.images.display().to_string()]);
     assert!(out.status.success(), "ccr show failed: {}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("ccr show output is not JSON ({e}): {text}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("ccr show output is not JSON ({e}): {text}"));
     for pid in std::iter::once(root).chain(tree.keys().copied()) {
-        assert!(
-            json_has_number(&v, pid as i64),
-            "ccr show does not list pid {pid}: {text}"
-        );
+        assert!(json_has_number(&v, pid as i64), "ccr show does not list pid {pid}: {text}");
     }
     case.signal(root, Signal::SIGTERM);
     assert_exit(case.wait_exit(root, Duration::from_secs(30)), 0, "original");
@@ -245,37 +221,21 @@ fn dump_fails_in_the_middle_of_a_tree() {
     let tree = tree_of(&mut case, root, 6);
     let g2 = pid_from_info(&case.output(), "g2");
     let out = case.dump(root, &[]);
-    assert!(
-        !out.status.success(),
-        "dump of a tree with an inet socket in g2 ({g2}) succeeded"
-    );
+    assert!(!out.status.success(), "dump of a tree with an inet socket in g2 ({g2}) succeeded");
     let err = stderr(&out);
-    assert!(
-        common::mentions_number(&err, g2 as i64),
-        "dump error does not name the task with the socket, {g2}: {err}"
-    );
+    assert!(common::mentions_number(&err, g2 as i64), "dump error does not name the task with the socket, {g2}: {err}");
     std::thread::sleep(Duration::from_millis(300));
     assert_same_tree(root, &tree, "tree after a failed dump");
     case.signal(root, Signal::SIGTERM);
-    assert_exit(
-        case.wait_exit(root, Duration::from_secs(30)),
-        0,
-        "tree after a failed dump",
-    );
+    assert_exit(case.wait_exit(root, Duration::from_secs(30)), 0, "tree after a failed dump");
     case.assert_pass(1);
 }
 
 /// The PID wl_tree printed for `name` in its info line.
 fn pid_from_info(out: &str, name: &str) -> i32 {
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("info: root "))
-        .unwrap_or_else(|| panic!("no info line in {out}"));
+    let line = out.lines().find(|l| l.starts_with("info: root ")).unwrap_or_else(|| panic!("no info line in {out}"));
     let words: Vec<&str> = line.split_whitespace().collect();
-    let i = words
-        .iter()
-        .position(|w| *w == name)
-        .unwrap_or_else(|| panic!("{name} not in {line}"));
+    let i = words.iter().position(|w| *w == name).unwrap_or_else(|| panic!("{name} not in {line}"));
     words[i + 1].parse().unwrap()
 }
 
@@ -288,10 +248,7 @@ fn restore_must_fail(case: &mut Case, pids: &[i32], what: &str) -> String {
     let err = fs::read_to_string(case.dir.join("restore.out")).unwrap_or_default();
     assert!(!st.success(), "{what}: restore succeeded: {err}");
     std::thread::sleep(Duration::from_millis(200));
-    let left: Vec<i32> = common::children_of(me())
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
+    let left: Vec<i32> = common::children_of(me()).into_iter().filter(|p| !before.contains(p)).collect();
     for &p in &left {
         case.track(p);
     }
@@ -307,11 +264,7 @@ fn dumped_tree(case: &mut Case) -> (i32, Vec<i32>) {
     case.wait_ready(root, Duration::from_secs(20));
     let tree = tree_of(case, root, 6);
     case.dump_ok(root, &[]);
-    assert_killed(
-        case.wait_exit(root, Duration::from_secs(20)),
-        Signal::SIGKILL,
-        "original root",
-    );
+    assert_killed(case.wait_exit(root, Duration::from_secs(20)), Signal::SIGKILL, "original root");
     let mut all: Vec<i32> = tree.keys().copied().collect();
     all.push(root);
     assert_all_gone(&all, "original tree after dump");
@@ -340,16 +293,9 @@ fn restore_fails_on_truncated_pages_of_a_grandchild() {
     let (_, all) = dumped_tree(&mut case);
     let g2 = pid_from_info(&case.output(), "g2");
     let pages = case.images.join(format!("pages-{g2}.img"));
-    let len = fs::metadata(&pages)
-        .unwrap_or_else(|e| panic!("{}: {e}", pages.display()))
-        .len();
+    let len = fs::metadata(&pages).unwrap_or_else(|e| panic!("{}: {e}", pages.display())).len();
     assert!(len > 8192, "pages image of g2 is only {len} bytes");
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&pages)
-        .unwrap()
-        .set_len(len / 2)
-        .unwrap();
+    fs::OpenOptions::new().write(true).open(&pages).unwrap().set_len(len / 2).unwrap();
     let err = restore_must_fail(&mut case, &all, "truncated pages of g2");
     assert!(
         err.contains(&format!("pages-{g2}.img")) || common::mentions_number(&err, g2 as i64),
@@ -361,17 +307,10 @@ fn restore_fails_on_truncated_pages_of_a_grandchild() {
 fn read_counter(path: &std::path::Path) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Some(n) = fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        {
+        if let Some(n) = fs::read_to_string(path).ok().and_then(|s| s.split_whitespace().next()?.parse().ok()) {
             return n;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} holds no number",
-            path.display()
-        );
+        assert!(Instant::now() < deadline, "{} holds no number", path.display());
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -398,19 +337,12 @@ fn counting_tree(name: &str, mut cmd: Command, want: usize, term_code: i32) -> C
         if n > at_dump + 10 {
             break n;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{name}: restored tree does not count on from {at_dump} (now {n})"
-        );
+        assert!(Instant::now() < deadline, "{name}: restored tree does not count on from {at_dump} (now {n})");
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(now > at_dump);
     case.signal(root, Signal::SIGTERM);
-    assert_exit(
-        case.wait_exit(rp, Duration::from_secs(60)),
-        term_code,
-        "ccr restore",
-    );
+    assert_exit(case.wait_exit(rp, Duration::from_secs(60)), term_code, "ccr restore");
     case
 }
 
@@ -426,10 +358,7 @@ wait"#;
     cmd.args(["-c", script, "bash"]);
     let case = counting_tree("bash-pipeline", cmd, 2, 0);
     let out = case.output();
-    assert!(
-        !out.contains("FAIL"),
-        "pipeline lost or repeated lines: {out}"
-    );
+    assert!(!out.contains("FAIL"), "pipeline lost or repeated lines: {out}");
 }
 
 /// `for ... echo | awk` of a known length: the exact line count and checksum
@@ -449,11 +378,7 @@ fn bash_awk_pipeline_exact_result() {
     std::thread::sleep(Duration::from_millis(500));
     let (rp, _) = dump_kill_restore(&mut case, root, 2);
     assert!(!result.exists(), "the pipeline ended before the dump");
-    assert_exit(
-        case.wait_exit(rp, Duration::from_secs(300)),
-        0,
-        "ccr restore (bash)",
-    );
+    assert_exit(case.wait_exit(rp, Duration::from_secs(300)), 0, "ccr restore (bash)");
     let sum = (1..=N).fold(0u64, |s, i| (s + i) % 1_000_003);
     let got = fs::read_to_string(&result).unwrap_or_default();
     assert_eq!(got.trim(), format!("{N} {sum}"), "pipeline result");
@@ -538,6 +463,10 @@ for w in range(3):
     if pid == 0:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         os.close(req_w); os.close(rep_r)
+        # The parent's ends for the earlier workers came along with fork: without
+        # closing them, those workers would never see EOF at shutdown.
+        for _, owf, orf in workers:
+            owf.close(); orf.close()
         rf = os.fdopen(req_r, "r"); wf = os.fdopen(rep_w, "w")
         for line in rf:
             n = int(line)

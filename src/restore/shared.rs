@@ -47,7 +47,9 @@ pub fn prepare(dir: &ImageDir, img: &pb::Files, base: RawFd) -> Result<Inherited
     let mut by_id = HashMap::new();
     // Pipes: both ends, filled; descriptions hand out these ends first, then reopen.
     let mut pipe_ends: HashMap<u64, (RawFd, RawFd, bool, bool)> = HashMap::new();
-    for p in &img.pipes {
+    // Anonymous pipes here; a FIFO's contents go in through its first opener below.
+    let anonymous = |ino: u64| img.files.iter().any(|f| f.pipe_ino == ino && f.kind == FdKind::FdPipe as i32);
+    for p in img.pipes.iter().filter(|p| anonymous(p.ino)) {
         let (r, w) = pipe::pipe_with_capacity(p.capacity)?;
         pipe::fill(w.as_raw_fd(), &p.data)?;
         let r = keep(&mut owned, r.into_raw_fd(), base)?;
