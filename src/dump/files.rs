@@ -57,6 +57,7 @@ impl FileTable {
                 Some("timerfd") => Some(FdKind::FdTimerfd),
                 Some("signalfd") => Some(FdKind::FdSignalfd),
                 Some("eventpoll") => Some(FdKind::FdEpoll),
+                Some("inotify") => Some(FdKind::FdInotify),
                 Some(other) => return Err(unsupported(&format!("anonymous inode {other}")).into()),
             };
             let cloexec = info.flags & libc::O_CLOEXEC as u32 != 0;
@@ -189,6 +190,12 @@ fn anon_state(d: &mut pb::FileDesc, kind: FdKind, fi: &proc::FdInfo, pid: i32, f
             d.timer_interval_ns = proc::fdinfo_timespec(fi, "it_interval").ok_or_else(|| bad("it_interval"))?;
         }
         FdKind::FdSignalfd => d.sigmask = proc::fdinfo_num(fi, "sigmask", 16).ok_or_else(|| bad("sigmask"))?,
+        FdKind::FdInotify => {
+            for w in proc::fdinfo_inotify(fi) {
+                let path = crate::sys::inotify::handle_path(w.sdev, w.handle_type, &w.handle)?;
+                d.inotify.push(pb::InotifyWatch { wd: w.wd, mask: w.mask, path });
+            }
+        }
         FdKind::FdEpoll => {
             d.epoll = proc::fdinfo_epoll(fi)
                 .into_iter()

@@ -119,6 +119,11 @@ pub fn prepare(dir: &ImageDir, img: &pb::Files, base: RawFd) -> Result<Inherited
                 keep(&mut owned, fd, base)?
             }
             FdKind::FdSignalfd => keep(&mut owned, anonfd::signalfd(f.sigmask, nonblock(f))?, base)?,
+            FdKind::FdInotify => {
+                let watches: Vec<(i32, u32, String)> =
+                    f.inotify.iter().map(|w| (w.wd, w.mask, w.path.clone())).collect();
+                keep(&mut owned, crate::sys::inotify::create(nonblock(f), &watches)?, base)?
+            }
             // Registrations are made by the owner task once its fds are in place.
             FdKind::FdEpoll => keep(&mut owned, anonfd::epoll_create()?, base)?,
             FdKind::FdUnix => match peer_ends.remove(&f.sock_ino) {

@@ -6,6 +6,7 @@ pub mod cgroupfs;
 pub mod features;
 pub mod files;
 pub mod helper;
+pub mod inotify;
 pub mod kernel;
 pub mod mem;
 pub mod pagemap;

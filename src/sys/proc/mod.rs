@@ -374,3 +374,41 @@ pub fn outer_tid(pid: i32, inner: i32) -> SysResult<Option<i32>> {
     }
     Ok(None)
 }
+
+/// One watch of an inotify fdinfo.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InotifyLine {
+    pub wd: i32,
+    pub mask: u32,
+    /// The superblock's device (kernel encoding: major << 20 | minor).
+    pub sdev: u64,
+    pub handle_type: i32,
+    pub handle: Vec<u8>,
+}
+
+/// The watches of an inotify fdinfo.
+pub fn fdinfo_inotify(fi: &FdInfo) -> Vec<InotifyLine> {
+    let mut out = Vec::new();
+    for (k, v) in &fi.extra {
+        // "inotify wd:2 ino:263 sdev:fe00000 mask:2 ... fhandle-type:1 f_handle:6302..."
+        let Some(rest) = k.strip_prefix("inotify wd") else { continue };
+        let line = format!("wd{rest}:{v}");
+        let mut w = InotifyLine::default();
+        for field in line.split_whitespace() {
+            let Some((key, val)) = field.split_once(':') else { continue };
+            match key {
+                "wd" => w.wd = val.parse().unwrap_or(-1),
+                "sdev" => w.sdev = u64::from_str_radix(val, 16).unwrap_or(0),
+                "mask" => w.mask = u32::from_str_radix(val, 16).unwrap_or(0),
+                "fhandle-type" => w.handle_type = val.parse().unwrap_or(0),
+                "f_handle" => {
+                    w.handle =
+                        (0..val.len() / 2).filter_map(|i| u8::from_str_radix(&val[2 * i..2 * i + 2], 16).ok()).collect()
+                }
+                _ => {}
+            }
+        }
+        out.push(w);
+    }
+    out
+}

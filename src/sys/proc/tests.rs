@@ -93,3 +93,12 @@ fn anon_fdinfo() {
     let p = parse_fdinfo("pos:\t0\nflags:\t02000002\ntfd:        3 events: 80000019 data:                3  pos:0 ino:40e sdev:10\ntfd:       12 events:       1 data: ffffffffffffffff  pos:0 ino:40f sdev:10\n").unwrap();
     assert_eq!(fdinfo_epoll(&p), vec![(3, 0x80000019, 3), (12, 1, u64::MAX)]);
 }
+
+#[test]
+fn inotify_fdinfo() {
+    let f = parse_fdinfo("pos:\t0\nflags:\t00\ninotify wd:2 ino:263 sdev:fe00000 mask:2 ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:6302000000000000\n").unwrap();
+    let w = fdinfo_inotify(&f);
+    assert_eq!(w.len(), 1);
+    assert_eq!((w[0].wd, w[0].mask, w[0].sdev, w[0].handle_type), (2, 2, 0xfe00000, 1));
+    assert_eq!(w[0].handle, vec![0x63, 0x02, 0, 0, 0, 0, 0, 0]);
+}
