@@ -92,10 +92,12 @@ fn drain(fd: RawFd) {
     let mut buf = [0u8; 4096];
     loop {
         let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd; a read into a live buffer.
-        if unsafe { libc::poll(&mut p, 1, 0) } <= 0
-            || unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } <= 0
-        {
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut p, 1, 0) } <= 0 {
+            return;
+        }
+        // SAFETY: reading into a live buffer.
+        if unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } <= 0 {
             return;
         }
     }
