@@ -58,8 +58,12 @@ pub fn classify(pid: i32, maps: &[MapEntry]) -> Result<Vec<Vma>> {
     Ok(out)
 }
 
-/// Whether a page of a VMA of this kind has contents the image must carry.
-fn page_wanted(kind: VmaKind, p: PageInfo) -> bool {
+/// Whether a page of a VMA of this kind has contents the image must carry. A page
+/// mapped to the shared zero page was only ever read: restore gets it for free.
+fn page_wanted(kind: VmaKind, p: PageInfo, zero_pfn: u64) -> bool {
+    if zero_pfn != 0 && p.present() && p.pfn() == zero_pfn {
+        return false;
+    }
     match kind {
         VmaKind::VmaAnonPrivate | VmaKind::VmaAnonShared => p.present() || p.swapped(),
         // Private file pages: only the ones copied-on-write (anonymous now).
@@ -167,6 +171,7 @@ pub fn collect(
 ) -> Result<pb::Mm> {
     let started = std::time::Instant::now();
     let pagemap = Pagemap::open(pid)?;
+    let zero = crate::sys::pagemap::zero_pfn();
     let path = ctx.dir.file(&crate::image::pages_file_name(image_pid));
     let mut out = File::create(&path).map_err(|source| DumpError::WritePages { path: path.clone(), source })?;
     let mut copier = PageCopier { pid, buf: vec![0u8; 4 << 20] };
@@ -218,12 +223,12 @@ pub fn collect(
             scanned += info.len() as u64;
             let mut i = 0;
             while i < info.len() {
-                if !page_wanted(v.kind, info[i]) {
+                if !page_wanted(v.kind, info[i], zero) {
                     i += 1;
                     continue;
                 }
                 let first = i;
-                while i < info.len() && page_wanted(v.kind, info[i]) {
+                while i < info.len() && page_wanted(v.kind, info[i], zero) {
                     i += 1;
                 }
                 let vaddr = at + first as u64 * PAGE_SIZE;

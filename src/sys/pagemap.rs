@@ -60,3 +60,34 @@ impl Pagemap {
         Ok(())
     }
 }
+
+/// The page frame of the kernel's shared zero page (what a read fault of untouched
+/// anonymous memory maps), or 0 when pagemap hides frame numbers.
+pub fn zero_pfn() -> u64 {
+    // SAFETY: a private anonymous page of our own, read once through a volatile
+    // load (so the read fault happens) and unmapped again.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            PAGE_SIZE as usize,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return 0;
+        }
+        std::ptr::read_volatile(p as *const u8);
+        let pfn = Pagemap::open(std::process::id() as i32)
+            .ok()
+            .and_then(|pm| {
+                let mut v = Vec::new();
+                pm.read(p as u64, p as u64 + PAGE_SIZE, &mut v).ok()?;
+                v.first().map(|e| e.pfn())
+            })
+            .unwrap_or(0);
+        libc::munmap(p, PAGE_SIZE as usize);
+        pfn
+    }
+}
