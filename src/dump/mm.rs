@@ -92,49 +92,112 @@ fn madvise_of(m: &MapEntry) -> Vec<u32> {
 /// Where the pages of a run go: appended to the task's page file, or written at an
 /// offset of a shared memory object's file.
 enum Sink<'a> {
-    Append(&'a mut File),
+    Append(&'a File),
     At(&'a File, u64),
 }
 
-/// Copies runs of pages out of a task through one reusable buffer.
-struct PageCopier {
-    pid: i32,
+/// One chunk for the writer thread: where it goes and the bytes.
+struct Chunk {
+    file: File,
+    at: Option<u64>,
     buf: Vec<u8>,
+    len: usize,
+    path: std::path::PathBuf,
 }
 
+/// Copies runs of pages out of a task. Reading (process_vm_readv, on this thread)
+/// and writing the image (on a writer thread) overlap, through a small pool of
+/// buffers: the two copies run on both cores.
+struct PageCopier {
+    pid: i32,
+    to_writer: Option<std::sync::mpsc::SyncSender<Chunk>>,
+    free: std::sync::mpsc::Receiver<Vec<u8>>,
+    writer: Option<std::thread::JoinHandle<std::result::Result<(), DumpError>>>,
+}
+
+const CHUNK: usize = 4 << 20;
+const BUFFERS: usize = 3;
+
 impl PageCopier {
-    fn copy_run(
-        &mut self,
-        vaddr: u64,
-        nr: u64,
-        readable: bool,
-        mut sink: Sink<'_>,
-        path: &std::path::Path,
-    ) -> Result<()> {
+    fn new(pid: i32) -> PageCopier {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(BUFFERS);
+        let (free_tx, free) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+        for _ in 0..BUFFERS {
+            let _ = free_tx.send(vec![0u8; CHUNK]);
+        }
+        let writer = std::thread::spawn(move || {
+            let mut failed = None;
+            for c in rx {
+                if failed.is_none() {
+                    let data = &c.buf[..c.len];
+                    let w = match c.at {
+                        None => (&c.file).write_all(data),
+                        Some(off) => c.file.write_all_at(data, off),
+                    };
+                    if let Err(source) = w {
+                        failed = Some(DumpError::WritePages { path: c.path.clone(), source });
+                    }
+                }
+                let _ = free_tx.send(c.buf);
+            }
+            failed.map_or(Ok(()), Err)
+        });
+        PageCopier { pid, to_writer: Some(tx), free, writer: Some(writer) }
+    }
+
+    fn copy_run(&mut self, vaddr: u64, nr: u64, readable: bool, sink: Sink<'_>, path: &std::path::Path) -> Result<()> {
         let mut done = 0u64;
         while done < nr {
-            let chunk = (nr - done).min(self.buf.len() as u64 / PAGE_SIZE);
+            let mut buf = self.free.recv().map_err(|_| self.writer_gone(path))?;
+            let chunk = (nr - done).min(CHUNK as u64 / PAGE_SIZE);
             let len = (chunk * PAGE_SIZE) as usize;
             let addr = vaddr + done * PAGE_SIZE;
-            let buf = &mut self.buf[..len];
             if readable {
                 let mut local = [libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: len }];
                 let remote = [libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: len }];
                 if mem::readv(self.pid, &mut local, &remote)? != len {
-                    mem::read(self.pid, addr, buf)?;
+                    mem::read(self.pid, addr, &mut buf[..len])?;
                 }
             } else {
                 // Not readable by the task (PROT_NONE, ...): /proc/PID/mem can.
-                mem::read(self.pid, addr, buf)?;
+                mem::read(self.pid, addr, &mut buf[..len])?;
             }
-            let w = match &mut sink {
-                Sink::Append(f) => f.write_all(buf),
-                Sink::At(f, off) => f.write_all_at(buf, *off + done * PAGE_SIZE),
+            let (file, at) = match &sink {
+                Sink::Append(f) => (*f, None),
+                Sink::At(f, off) => (*f, Some(*off + done * PAGE_SIZE)),
             };
-            w.map_err(|source| DumpError::WritePages { path: path.into(), source })?;
+            let file = file.try_clone().map_err(|source| DumpError::WritePages { path: path.into(), source })?;
+            let job = Chunk { file, at, buf, len, path: path.into() };
+            self.to_writer.as_ref().expect("open until finish").send(job).map_err(|_| self.writer_gone(path))?;
             done += chunk;
         }
         Ok(())
+    }
+
+    fn writer_gone(&self, path: &std::path::Path) -> DumpError {
+        DumpError::WritePages { path: path.into(), source: std::io::Error::other("image writer thread ended") }
+    }
+
+    /// Waits for every chunk to be written; the first write error, if any.
+    fn finish(mut self) -> Result<()> {
+        drop(self.to_writer.take());
+        match self.writer.take().map(|w| w.join()) {
+            Some(Ok(r)) => r.map_err(Into::into),
+            Some(Err(_)) => {
+                Err(DumpError::WritePages { path: "pages".into(), source: std::io::Error::other("writer panicked") }
+                    .into())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for PageCopier {
+    fn drop(&mut self) {
+        drop(self.to_writer.take());
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
     }
 }
 
@@ -173,8 +236,8 @@ pub fn collect(
     let pagemap = Pagemap::open(pid)?;
     let zero = crate::sys::pagemap::zero_pfn();
     let path = ctx.dir.file(&crate::image::pages_file_name(image_pid));
-    let mut out = File::create(&path).map_err(|source| DumpError::WritePages { path: path.clone(), source })?;
-    let mut copier = PageCopier { pid, buf: vec![0u8; 4 << 20] };
+    let out = File::create(&path).map_err(|source| DumpError::WritePages { path: path.clone(), source })?;
+    let mut copier = PageCopier::new(pid);
     let mut runs = Vec::new();
     let mut image_vmas = Vec::new();
     let mut info = Vec::new();
@@ -239,7 +302,7 @@ pub fn collect(
                         copier.copy_run(vaddr, nr, m.read, Sink::At(f, m.offset + (vaddr - m.start)), p)?;
                     }
                     None => {
-                        copier.copy_run(vaddr, nr, m.read, Sink::Append(&mut out), &path)?;
+                        copier.copy_run(vaddr, nr, m.read, Sink::Append(&out), &path)?;
                         runs.push(pb::PageRun { vaddr, nr_pages: nr });
                     }
                 }
@@ -248,6 +311,7 @@ pub fn collect(
             at = end;
         }
     }
+    copier.finish()?;
     ctx.stats.pages_written += pages;
     ctx.stats.pages_scanned += scanned;
     ctx.stats.memdump_us += started.elapsed().as_micros() as u64;
