@@ -12,6 +12,7 @@ pub mod error;
 pub mod image;
 pub mod log;
 pub mod opts;
+pub mod progress;
 pub mod restore;
 pub mod show;
 pub mod sys;

@@ -307,6 +307,7 @@ pub fn collect(
                     }
                 }
                 pages += nr;
+                ctx.progress.add_bytes(nr * PAGE_SIZE);
             }
             at = end;
         }

@@ -68,6 +68,7 @@ pub struct DumpCtx<'a> {
     pub log: Log,
     pub dir: ImageDir,
     pub stats: pb::DumpStats,
+    pub progress: crate::progress::Progress,
 }
 
 pub fn run(opts: &Opts) -> Result<()> {
@@ -83,7 +84,8 @@ pub fn run(opts: &Opts) -> Result<()> {
         crate::sys::SysError::Path { call: "open log", path: opts.log_file.clone().unwrap_or_default(), source }
     })?;
     let dir = ImageDir::create(dir_path)?;
-    let mut ctx = DumpCtx { opts, log, dir, stats: pb::DumpStats::default() };
+    let mut ctx =
+        DumpCtx { opts, log, dir, stats: pb::DumpStats::default(), progress: crate::progress::Progress::new("dump") };
     let started = Instant::now();
     info!(ctx.log, "dumping the tree of pid {pid} into {}", dir_path.display());
 
@@ -238,6 +240,7 @@ fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected>
         }
         let image_pid = if pid_ns { proc::ns_last(&status, "NSpid") } else { pid };
         let mm = mm::collect(ctx, pid, image_pid, &stat, vmas, &state, &mut shm)?;
+        ctx.progress.add_task();
         xfeatures = crate::image::convert::xstate_features(&state.core.threads[0].xstate);
         out.push((state.core, mm, fds));
     }

@@ -190,6 +190,7 @@ fn fill_pages(ctx: &mut RestoreCtx<'_>, r: &mut Remote<'_>, img: &TaskImages, sp
             }
             file_off += got;
             ctx.stats.pages_restored += got / PAGE;
+            ctx.progress.add_bytes(got);
             consume(&mut left, got);
         }
     }

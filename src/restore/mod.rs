@@ -80,6 +80,7 @@ pub struct RestoreCtx<'a> {
     pub log: Log,
     pub dir: ImageDir,
     pub stats: pb::RestoreStats,
+    pub progress: crate::progress::Progress,
 }
 
 /// Every task this run created, killed on drop unless released.
@@ -110,7 +111,13 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
         SysError::Path { call: "open log", path: opts.log_file.clone().unwrap_or_default(), source }
     })?;
     let dir = ImageDir::open(dir_path)?;
-    let mut ctx = RestoreCtx { opts, log, dir, stats: pb::RestoreStats::default() };
+    let mut ctx = RestoreCtx {
+        opts,
+        log,
+        dir,
+        stats: pb::RestoreStats::default(),
+        progress: crate::progress::Progress::new("restore"),
+    };
     let started = Instant::now();
 
     if !ctx.dir.exists(ImageKind::Inventory, None) {
@@ -174,6 +181,7 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
     for (pid, leader) in &leaders {
         let e = inv.tasks.iter().find(|t| t.pid == *pid).expect("a task of the inventory");
         threads.extend(task::rebuild(&mut ctx, leader, &images[pid], e, &tree.spawned[pid])?);
+        ctx.progress.add_task();
     }
     ctx.stats.memrestore_us = mem_started.elapsed().as_micros() as u64;
     // Release: threads first, then the leaders, all at once at the end.
