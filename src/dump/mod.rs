@@ -95,8 +95,9 @@ pub fn run(opts: &Opts) -> Result<()> {
     if pid == std::process::id() as i32 {
         return Err(Error::InvalidArgument(format!("pid {pid} is ccr itself")));
     }
+    let mut pin = crate::sys::process::CpuPin::new();
     let (guard, attached) = freeze_and_attach(opts)?;
-    let tasks = tree::seize(pid, attached).map_err(|e| seize_error(pid, e))?;
+    let tasks = tree::seize(pid, attached, &mut pin).map_err(|e| seize_error(pid, e))?;
     let frozen = Instant::now();
     debug!(ctx.log, "seized {} tasks", tasks.len());
 
@@ -104,11 +105,13 @@ pub fn run(opts: &Opts) -> Result<()> {
         Ok(c) => c,
         Err(e) => {
             info!(ctx.log, "dump of pid {pid} failed: {e}; leaving the tree running");
+            pin.release();
             drop(tasks);
             drop(guard);
             return Err(e);
         }
     };
+    pin.release();
     release(opts, tasks, guard)?;
     ctx.stats.frozen_us = frozen.elapsed().as_micros() as u64;
     ctx.stats.total_us = started.elapsed().as_micros() as u64;
@@ -235,6 +238,9 @@ fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected>
         let maps = proc::smaps(pid)?;
         let vmas = mm::classify(pid, &maps)?;
         let mut state = task::collect(ctx, &task.threads, &stat, &status, &maps)?;
+        for (th, mask) in state.core.threads.iter_mut().zip(&task.affinity) {
+            th.cpu_affinity = mask.clone();
+        }
         if let StopKind::GroupStop(sig) = task.leader().stop_kind() {
             state.core.stop_signal = sig;
         }

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use crate::dump::DumpError;
 use crate::error::Result;
 use crate::image::pb;
+use crate::sys::process::CpuPin;
 use crate::sys::ptrace::Tracee;
 use crate::sys::{proc, Errno, SysError};
 
@@ -14,6 +15,8 @@ use crate::sys::{proc, Errno, SysError};
 pub struct Task {
     pub entry: pb::TaskEntry,
     pub threads: Vec<Tracee>,
+    /// Each thread's own CPU affinity (ccr pins them while it works).
+    pub affinity: Vec<Vec<u8>>,
 }
 
 impl Task {
@@ -37,7 +40,7 @@ fn vanished(e: &SysError) -> bool {
 
 /// Seizes the tree under `root`. `attached` holds tracees attached (not yet
 /// waited for) while the tasks were frozen; they are waited for here.
-pub fn seize(root: i32, mut attached: HashMap<i32, Tracee>) -> Result<Vec<Task>> {
+pub fn seize(root: i32, mut attached: HashMap<i32, Tracee>, pin: &mut CpuPin) -> Result<Vec<Task>> {
     let mut out: Vec<Task> = Vec::new();
     let mut queue = VecDeque::from([root]);
     let mut seen = HashSet::new();
@@ -55,7 +58,7 @@ pub fn seize(root: i32, mut attached: HashMap<i32, Tracee>) -> Result<Vec<Task>>
         if stat.state == 'Z' || stat.state == 'X' {
             entry.zombie = true;
             entry.exit_status = stat.exit_code;
-            out.push(Task { entry, threads: Vec::new() });
+            out.push(Task { entry, threads: Vec::new(), affinity: Vec::new() });
             continue;
         }
         let mut threads: Vec<Tracee> = Vec::new();
@@ -90,12 +93,13 @@ pub fn seize(root: i32, mut attached: HashMap<i32, Tracee>) -> Result<Vec<Task>>
             return Err(DumpError::Unsupported { pid, what: "a process whose main thread has exited".into() }.into());
         }
         entry.threads = threads.iter().map(|t| t.pid()).collect();
+        let affinity = threads.iter().map(|t| pin.pin(t.pid()).unwrap_or_default()).collect();
         for t in &threads {
             if let Ok(kids) = proc::children(pid, t.pid()) {
                 queue.extend(kids);
             }
         }
-        out.push(Task { entry, threads });
+        out.push(Task { entry, threads, affinity });
     }
     Ok(out)
 }

@@ -81,6 +81,8 @@ pub struct RestoreCtx<'a> {
     pub dir: ImageDir,
     pub stats: pb::RestoreStats,
     pub progress: crate::progress::Progress,
+    /// ccr's own affinity before it pinned itself: for threads saved without one.
+    pub default_affinity: Option<Vec<u8>>,
 }
 
 /// Every task this run created, killed on drop unless released.
@@ -117,6 +119,7 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
         dir,
         stats: pb::RestoreStats::default(),
         progress: crate::progress::Progress::new("restore"),
+        default_affinity: None,
     };
     let started = Instant::now();
 
@@ -154,6 +157,9 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
         None
     };
 
+    // Children inherit the pin: every ptrace stop stays on this CPU.
+    let pin = crate::sys::process::CpuPin::new();
+    ctx.default_affinity = pin.original().map(|m| m.to_vec());
     let forked = Instant::now();
     let max_fd = images.values().flat_map(|i| i.fds.fds.iter().map(|f| f.fd)).max().unwrap_or(2);
     let base = (max_fd + 1).max(64);

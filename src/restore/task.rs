@@ -80,6 +80,7 @@ fn rebuild_inner(
             let regs = convert::regs_from_pb(th.regs.as_ref().expect("checked when read"));
             t.set_xstate(&th.xstate)?;
             tr.finish(Some(&regs), Some(th.blocked), false)?;
+            set_affinity(ctx, t.pid(), th)?;
         }
     }
     let th = &img.core.threads[0];
@@ -95,8 +96,18 @@ fn rebuild_inner(
     let regs = convert::regs_from_pb(th.regs.as_ref().expect("checked when read"));
     leader.set_xstate(&th.xstate)?;
     r.finish(Some(&regs), Some(th.blocked), false)?;
+    set_affinity(ctx, leader.pid(), th)?;
     crate::debug!(ctx.log, "pid {pid}: rebuilt with {} threads", img.core.threads.len());
     Ok(threads)
+}
+
+/// The thread's saved CPU affinity (or ccr's own from before the run).
+fn set_affinity(ctx: &RestoreCtx<'_>, tid: i32, th: &pb::ThreadCore) -> Result<()> {
+    let mask = if th.cpu_affinity.is_empty() { ctx.default_affinity.as_deref() } else { Some(&th.cpu_affinity[..]) };
+    if let Some(m) = mask {
+        process::set_affinity(tid, m)?;
+    }
+    Ok(())
 }
 
 /// A thread with id `tid` in the task, through a remote clone3.

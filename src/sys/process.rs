@@ -97,3 +97,87 @@ pub fn same_file(pid_a: i32, a: i32, pid_b: i32, b: i32) -> SysResult<bool> {
     }
     Ok(r == 0)
 }
+
+/// The CPU affinity mask of a thread (sched_getaffinity), as raw bytes.
+pub fn affinity(tid: i32) -> SysResult<Vec<u8>> {
+    let mut buf = vec![0u8; 128];
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    let n = unsafe { libc::syscall(libc::SYS_sched_getaffinity, tid, buf.len(), buf.as_mut_ptr()) };
+    if n < 0 {
+        return Err(SysError::Pid { call: "sched_getaffinity", pid: tid, errno: Errno::last() });
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// Sets a thread's CPU affinity mask (raw bytes as `affinity` returns them).
+pub fn set_affinity(tid: i32, mask: &[u8]) -> SysResult<()> {
+    // SAFETY: the kernel reads `mask.len()` bytes from `mask`.
+    if unsafe { libc::syscall(libc::SYS_sched_setaffinity, tid, mask.len(), mask.as_ptr()) } < 0 {
+        return Err(SysError::Pid { call: "sched_setaffinity", pid: tid, errno: Errno::last() });
+    }
+    Ok(())
+}
+
+/// A mask holding only the CPU this thread runs on now.
+pub fn this_cpu_mask() -> Vec<u8> {
+    // SAFETY: sched_getcpu has no arguments.
+    let cpu = unsafe { libc::sched_getcpu() }.max(0) as usize;
+    let mut m = vec![0u8; (cpu / 8 + 1).max(8)];
+    m[cpu / 8] |= 1 << (cpu % 8);
+    m
+}
+
+/// Keeps ccr and the tasks it drives on one CPU for a run: every ptrace stop is
+/// then a switch on that CPU instead of a wakeup of another (slow on VMs). Each
+/// thread's own mask goes back when it is let go (`release`) or when the pin drops.
+pub struct CpuPin {
+    mask: Vec<u8>,
+    ours: Option<Vec<u8>>,
+    saved: Vec<(i32, Vec<u8>)>,
+}
+
+impl CpuPin {
+    /// Pins the calling thread to the CPU it runs on.
+    pub fn new() -> CpuPin {
+        let mask = this_cpu_mask();
+        let ours = affinity(0).ok();
+        let _ = set_affinity(0, &mask);
+        CpuPin { mask, ours, saved: Vec::new() }
+    }
+
+    /// Pins `tid` too; returns its own mask (kept to put back).
+    pub fn pin(&mut self, tid: i32) -> Option<Vec<u8>> {
+        let own = affinity(tid).ok()?;
+        set_affinity(tid, &self.mask).ok()?;
+        self.saved.push((tid, own.clone()));
+        Some(own)
+    }
+
+    /// Puts back the masks of every pinned thread (before they run again).
+    pub fn release(&mut self) {
+        for (tid, m) in self.saved.drain(..) {
+            let _ = set_affinity(tid, &m);
+        }
+    }
+
+    /// The mask ccr itself had before pinning.
+    pub fn original(&self) -> Option<&[u8]> {
+        self.ours.as_deref()
+    }
+}
+
+impl Default for CpuPin {
+    fn default() -> Self {
+        CpuPin::new()
+    }
+}
+
+impl Drop for CpuPin {
+    fn drop(&mut self) {
+        self.release();
+        if let Some(m) = self.ours.take() {
+            let _ = set_affinity(0, &m);
+        }
+    }
+}

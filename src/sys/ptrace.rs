@@ -261,6 +261,35 @@ impl Tracee {
         Err(SysError::Task { pid: self.pid, detail: "keeps stopping instead of running a remote syscall".into() })
     }
 
+    /// Resumes for exactly one instruction (the `syscall` we pointed it at) and waits
+    /// for the trap after it (PTRACE_SINGLESTEP): one stop instead of two. The trap
+    /// is a SIGTRAP the next resume discards; see `Remote` for when this is safe.
+    pub(crate) fn step(&self) -> SysResult<()> {
+        for _ in 0..8 {
+            ptrace_raw(kernel::PTRACE_SINGLESTEP, self.pid, 0, 0).map_err(self.err("PTRACE_SINGLESTEP"))?;
+            let status = wait_raw(self.pid).map_err(self.err("waitpid"))?;
+            if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+                return Err(SysError::Task {
+                    pid: self.pid,
+                    detail: format!("died during a remote syscall (status {status:#x})"),
+                });
+            }
+            let event = (status >> 16) as u32;
+            if libc::WIFSTOPPED(status) && libc::WSTOPSIG(status) == libc::SIGTRAP && event == 0 {
+                return Ok(());
+            }
+            if !(libc::WIFSTOPPED(status)
+                && (event == kernel::PTRACE_EVENT_STOP || event == kernel::PTRACE_EVENT_CLONE))
+            {
+                return Err(SysError::Task {
+                    pid: self.pid,
+                    detail: format!("unexpected stop during a remote syscall (status {status:#x})"),
+                });
+            }
+        }
+        Err(SysError::Task { pid: self.pid, detail: "keeps stopping instead of running a remote syscall".into() })
+    }
+
     /// Detaches, letting the task run on (the kernel resumes it from our stop).
     pub fn detach(mut self) -> SysResult<()> {
         self.detached = true;

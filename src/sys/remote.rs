@@ -1,10 +1,14 @@
 //! Remote syscalls: the task itself executes a syscall we choose.
 //!
 //! We point its registers at a `syscall` instruction (found in its vdso at dump
-//! time, or in the trampoline page on restore), resume it with PTRACE_SYSCALL to the
-//! syscall-entry stop and again to the syscall-exit stop, and read the result.
-//! Syscall stops queue no signal; a single-step trap would be sent with force_sig,
-//! which resets a blocked or ignored SIGTRAP handler of the task to SIG_DFL.
+//! time, or in the trampoline page on restore), let it execute that one
+//! instruction and read the result. Two ways, chosen per session:
+//! - single-step (one ptrace stop per syscall): the trap after the instruction is a
+//!   SIGTRAP sent with force_sig, which would reset a blocked or ignored SIGTRAP
+//!   handler to SIG_DFL, so it is used only when the task ignores no SIGTRAP and has
+//!   none pending, and SIGTRAP stays unblocked during the session;
+//! - otherwise PTRACE_SYSCALL to the syscall-entry and then the syscall-exit stop
+//!   (two stops, but no signal at all).
 //!
 //! Ordering requirements:
 //! - every signal is blocked (PTRACE_SETSIGMASK) for the session, so no handler runs
@@ -51,6 +55,16 @@ pub fn restart_interrupted(mut r: Regs, restart_block_usable: bool) -> Regs {
     r
 }
 
+/// Whether a single-step trap leaves the task's signal state as it was: SIGTRAP not
+/// ignored (force_sig would reset the action) and not pending (its stop would be
+/// taken for ours), per /proc/TID/status.
+fn single_step_safe(tid: i32) -> bool {
+    let trap = 1u64 << (libc::SIGTRAP - 1);
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{tid}/status")) else { return false };
+    let st = crate::sys::proc::parse_status(&text, "");
+    ["SigIgn", "SigPnd", "ShdPnd"].iter().all(|k| st.hex(k).is_ok_and(|v| v & trap == 0))
+}
+
 /// A scratch area mapped in the task for syscall arguments and results.
 #[derive(Clone, Copy, Debug)]
 pub struct Scratch {
@@ -60,6 +74,7 @@ pub struct Scratch {
 
 pub struct Remote<'t> {
     t: &'t Tracee,
+    single_step: bool,
     syscall_ip: u64,
     saved_regs: Regs,
     saved_mask: u64,
@@ -73,8 +88,10 @@ impl<'t> Remote<'t> {
     pub fn start(t: &'t Tracee, syscall_ip: u64) -> SysResult<Remote<'t>> {
         let saved_regs = t.regs()?;
         let saved_mask = t.sigmask()?;
-        t.set_sigmask(ALL_SIGNALS)?;
-        Ok(Remote { t, syscall_ip, saved_regs, saved_mask, scratch: None, finished: false })
+        let single_step = single_step_safe(t.pid());
+        let trap = 1u64 << (libc::SIGTRAP - 1);
+        t.set_sigmask(if single_step { ALL_SIGNALS & !trap } else { ALL_SIGNALS })?;
+        Ok(Remote { t, single_step, syscall_ip, saved_regs, saved_mask, scratch: None, finished: false })
     }
 
     pub fn pid(&self) -> i32 {
@@ -118,8 +135,12 @@ impl<'t> Remote<'t> {
         r.r9 = args[5];
         r.rip = self.syscall_ip;
         self.t.set_regs(&r)?;
-        self.t.syscall_step()?; // entry
-        self.t.syscall_step()?; // exit
+        if self.single_step {
+            self.t.step()?;
+        } else {
+            self.t.syscall_step()?; // entry
+            self.t.syscall_step()?; // exit
+        }
         let out = self.t.regs()?;
         Ok(out.rax as i64)
     }

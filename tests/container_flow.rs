@@ -1,0 +1,131 @@
+//! The container manager's flow end to end, through the `ccr` command:
+//! freeze the cgroup → cgroup-save → dump → the cgroups are deleted →
+//! cgroup-restore → restore. The task comes back inside its cgroups, with their
+//! limits, and its own state intact. Also: a tree that is its own PID namespace.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{assert_exit, assert_killed, assert_running_untraced, Case};
+use nix::sys::signal::Signal;
+
+/// Test cgroups on v1 hierarchies of this machine, removed on drop.
+struct Cgroups {
+    dirs: Vec<PathBuf>,
+}
+
+impl Cgroups {
+    fn new(name: &str, controllers: &[&str]) -> Cgroups {
+        let dirs: Vec<PathBuf> =
+            controllers.iter().map(|c| PathBuf::from(format!("/sys/fs/cgroup/{c}/{name}"))).collect();
+        for d in &dirs {
+            fs::create_dir_all(d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+        }
+        Cgroups { dirs }
+    }
+
+    fn dir(&self, controller: &str) -> PathBuf {
+        self.dirs.iter().find(|d| d.starts_with(format!("/sys/fs/cgroup/{controller}/"))).expect("controller").clone()
+    }
+
+    fn remove(&self) {
+        for d in &self.dirs {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+fn read(p: PathBuf) -> String {
+    fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display())).trim().to_string()
+}
+
+#[test]
+fn freeze_save_dump_restore_into_cgroups() {
+    let name = format!("ccrtest-{}-flow", std::process::id());
+    let cg = Cgroups::new(&name, &["freezer", "pids", "memory"]);
+    fs::write(cg.dir("pids").join("pids.max"), "57").unwrap();
+    fs::write(cg.dir("memory").join("memory.limit_in_bytes"), "268435456").unwrap();
+
+    let mut case = Case::new("container-flow");
+    let pid = case.start_workload("wl_counter", &[]);
+    for c in ["freezer", "pids", "memory"] {
+        fs::write(cg.dir(c).join("cgroup.procs"), pid.to_string()).unwrap();
+    }
+    case.wait_ready(pid, Duration::from_secs(10));
+    let images = case.images.display().to_string();
+    let freezer = cg.dir("freezer").display().to_string();
+
+    let out = case.ccr(&["freeze", "--freeze-cgroup", &freezer]);
+    assert!(out.status.success(), "freeze: {}", common::stderr(&out));
+    assert_eq!(read(cg.dir("freezer").join("freezer.state")), "FROZEN");
+    let out = case.ccr(&["cgroup-save", "--freeze-cgroup", &freezer, "-D", &images]);
+    assert!(out.status.success(), "cgroup-save: {}", common::stderr(&out));
+    case.dump_ok(pid, &["--freeze-cgroup", &freezer]);
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original after dump");
+
+    // The other side: no cgroups at all until cgroup-restore makes them again.
+    let out = case.ccr(&["thaw", "--freeze-cgroup", &freezer]);
+    assert!(out.status.success(), "thaw: {}", common::stderr(&out));
+    cg.remove();
+    assert!(!cg.dir("pids").exists(), "test cgroup still there");
+    let out = case.ccr(&["cgroup-restore", "-D", &images, "--manage-cgroups", "full"]);
+    assert!(out.status.success(), "cgroup-restore: {}", common::stderr(&out));
+    assert_eq!(read(cg.dir("pids").join("pids.max")), "57", "pids.max after cgroup-restore");
+    assert_eq!(read(cg.dir("memory").join("memory.limit_in_bytes")), "268435456", "memory limit after cgroup-restore");
+
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    assert_running_untraced(pid, "restored task");
+    let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for c in ["freezer", "pids", "memory"] {
+        let want = format!(":{c}:/{name}");
+        assert!(cgroups.lines().any(|l| l.ends_with(&want)), "restored task not in {want}:\n{cgroups}");
+    }
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "ccr restore");
+    case.assert_pass(1);
+}
+
+#[test]
+fn tree_in_its_own_pid_namespace() {
+    let mut case = Case::new("pid-namespace");
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork"]).arg(Case::workload_path("wl_tree")).arg(case.dir.join("scratch"));
+    let unshare = case.start(cmd);
+    case.wait_ready(unshare, Duration::from_secs(10));
+    let root: i32 = fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .expect("unshare's child")
+        .parse()
+        .unwrap();
+    let ns_pid = |p: i32| -> String {
+        let st = fs::read_to_string(format!("/proc/{p}/status")).unwrap();
+        st.lines().find(|l| l.starts_with("NSpid:")).unwrap().split_whitespace().last().unwrap().to_string()
+    };
+    assert_eq!(ns_pid(root), "1", "the tree's root is not PID 1 of its namespace");
+    case.track(root);
+    case.dump_ok(root, &[]);
+    case.wait_exit(unshare, Duration::from_secs(20));
+
+    let rp = case.spawn_restore(&[]);
+    let restored = case.wait_pidfile(rp, Duration::from_secs(30));
+    case.track(restored);
+    assert_eq!(ns_pid(restored), "1", "restored root is not PID 1 of a new PID namespace");
+    let ours = fs::read_link("/proc/self/ns/pid").unwrap();
+    assert_ne!(fs::read_link(format!("/proc/{restored}/ns/pid")).unwrap(), ours, "restored in our own PID namespace");
+    case.signal(restored, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(60)), 0, "ccr restore (the restored tree's status)");
+    case.assert_pass(1);
+}
