@@ -183,6 +183,7 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
     for t in inv.tasks.iter().filter(|t| !t.zombie) {
         leaders.push((t.pid, Tracee::seize(outer(t.pid), true)?));
     }
+    debug!(ctx.log, "{} tasks seized", leaders.len());
     let mem_started = Instant::now();
     for (pid, leader) in &leaders {
         let e = inv.tasks.iter().find(|t| t.pid == *pid).expect("a task of the inventory");

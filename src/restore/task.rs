@@ -60,6 +60,7 @@ fn rebuild_inner(
     let mut r = Remote::start(leader, sp.trampoline)?;
     r.set_scratch(Some(scratch(sp)));
     mm::rebuild(ctx, &mut r, img, sp)?;
+    crate::debug!(ctx.log, "pid {pid}: address space rebuilt");
     process_state(&mut r, img, sp)?;
     let cur_pgid = r.syscall("getpgid", libc::SYS_getpgid, [0; 6])? as i32;
     if cur_pgid != e.pgid && e.sid != pid {
