@@ -109,7 +109,6 @@ struct Chunk {
 /// and writing the image (on a writer thread) overlap, through a small pool of
 /// buffers: the two copies run on both cores.
 struct PageCopier {
-    pid: i32,
     to_writer: Option<std::sync::mpsc::SyncSender<Chunk>>,
     free: std::sync::mpsc::Receiver<Vec<u8>>,
     writer: Option<std::thread::JoinHandle<std::result::Result<(), DumpError>>>,
@@ -119,7 +118,7 @@ const CHUNK: usize = 4 << 20;
 const BUFFERS: usize = 3;
 
 impl PageCopier {
-    fn new(pid: i32) -> PageCopier {
+    fn new() -> PageCopier {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(BUFFERS);
         let (free_tx, free) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS);
         for _ in 0..BUFFERS {
@@ -142,10 +141,18 @@ impl PageCopier {
             }
             failed.map_or(Ok(()), Err)
         });
-        PageCopier { pid, to_writer: Some(tx), free, writer: Some(writer) }
+        PageCopier { to_writer: Some(tx), free, writer: Some(writer) }
     }
 
-    fn copy_run(&mut self, vaddr: u64, nr: u64, readable: bool, sink: Sink<'_>, path: &std::path::Path) -> Result<()> {
+    fn copy_run(
+        &mut self,
+        pid: i32,
+        vaddr: u64,
+        nr: u64,
+        readable: bool,
+        sink: Sink<'_>,
+        path: &std::path::Path,
+    ) -> Result<()> {
         let mut done = 0u64;
         while done < nr {
             let mut buf = self.free.recv().map_err(|_| self.writer_gone(path))?;
@@ -155,12 +162,12 @@ impl PageCopier {
             if readable {
                 let mut local = [libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: len }];
                 let remote = [libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: len }];
-                if mem::readv(self.pid, &mut local, &remote)? != len {
-                    mem::read(self.pid, addr, &mut buf[..len])?;
+                if mem::readv(pid, &mut local, &remote)? != len {
+                    mem::read(pid, addr, &mut buf[..len])?;
                 }
             } else {
                 // Not readable by the task (PROT_NONE, ...): /proc/PID/mem can.
-                mem::read(self.pid, addr, &mut buf[..len])?;
+                mem::read(pid, addr, &mut buf[..len])?;
             }
             let (file, at) = match &sink {
                 Sink::Append(f) => (*f, None),
@@ -201,6 +208,25 @@ impl Drop for PageCopier {
     }
 }
 
+/// Where the page data of a whole dump goes: the copier (one writer thread and its
+/// buffers for every task) and the shared memory objects met so far.
+pub struct PageStore {
+    pub shmem: ShmemTable,
+    copier: PageCopier,
+}
+
+impl PageStore {
+    pub fn new() -> PageStore {
+        PageStore { shmem: ShmemTable::default(), copier: PageCopier::new() }
+    }
+
+    /// Waits until every page is written; the first write error, if any.
+    pub fn finish(self) -> Result<Vec<pb::Shmem>> {
+        self.copier.finish()?;
+        Ok(self.shmem.objs)
+    }
+}
+
 /// Shared memory objects met so far, and their page files.
 #[derive(Default)]
 pub struct ShmemTable {
@@ -230,14 +256,14 @@ pub fn collect(
     stat: &Stat,
     vmas: Vec<Vma>,
     task: &TaskState,
-    shm: &mut ShmemTable,
+    store: &mut PageStore,
 ) -> Result<pb::Mm> {
+    let PageStore { shmem: shm, copier } = store;
     let started = std::time::Instant::now();
     let pagemap = Pagemap::open(pid)?;
     let zero = crate::sys::pagemap::zero_pfn();
     let path = ctx.dir.file(&crate::image::pages_file_name(image_pid));
     let out = File::create(&path).map_err(|source| DumpError::WritePages { path: path.clone(), source })?;
-    let mut copier = PageCopier::new(pid);
     let mut runs = Vec::new();
     let mut image_vmas = Vec::new();
     let mut info = Vec::new();
@@ -299,10 +325,10 @@ pub fn collect(
                 match shmem {
                     Some(id) => {
                         let (f, p) = shm.file(ctx, id, 0)?;
-                        copier.copy_run(vaddr, nr, m.read, Sink::At(f, m.offset + (vaddr - m.start)), p)?;
+                        copier.copy_run(pid, vaddr, nr, m.read, Sink::At(f, m.offset + (vaddr - m.start)), p)?;
                     }
                     None => {
-                        copier.copy_run(vaddr, nr, m.read, Sink::Append(&out), &path)?;
+                        copier.copy_run(pid, vaddr, nr, m.read, Sink::Append(&out), &path)?;
                         runs.push(pb::PageRun { vaddr, nr_pages: nr });
                     }
                 }
@@ -312,7 +338,6 @@ pub fn collect(
             at = end;
         }
     }
-    copier.finish()?;
     ctx.stats.pages_written += pages;
     ctx.stats.pages_scanned += scanned;
     ctx.stats.memdump_us += started.elapsed().as_micros() as u64;

@@ -205,7 +205,7 @@ pub struct Collected {
 
 fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected> {
     let mut table = files::FileTable::default();
-    let mut shm = mm::ShmemTable::default();
+    let mut store = mm::PageStore::new();
     let mut out = Vec::new();
     let root = tasks[0].pid();
     let my_pidns = std::fs::read_link("/proc/self/ns/pid").ok();
@@ -245,11 +245,14 @@ fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected>
             state.core.stop_signal = sig;
         }
         let image_pid = if pid_ns { proc::ns_last(&status, "NSpid") } else { pid };
-        let mm = mm::collect(ctx, pid, image_pid, &stat, vmas, &state, &mut shm)?;
+        let mm = mm::collect(ctx, pid, image_pid, &stat, vmas, &state, &mut store)?;
         ctx.progress.add_task();
         xfeatures = crate::image::convert::xstate_features(&state.core.threads[0].xstate);
         out.push((state.core, mm, fds));
     }
+    let copied = Instant::now();
+    let shmems = store.finish()?;
+    ctx.stats.memdump_us += copied.elapsed().as_micros() as u64;
     table.check_peers()?;
     let inventory = pb::Inventory {
         format_version: FORMAT_VERSION,
@@ -265,7 +268,7 @@ fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected>
         xfeatures,
         pid_ns,
     };
-    let files = pb::Files { files: table.files, pipes: table.pipes, shmems: shm.objs };
+    let files = pb::Files { files: table.files, pipes: table.pipes, shmems };
     let mut c = Collected { inventory, tasks: out, files };
     if pid_ns {
         to_namespace_ids(&mut c, tasks)?;
