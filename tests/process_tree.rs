@@ -194,21 +194,11 @@ fn show_lists_every_task() {
     let v: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("ccr show output is not JSON ({e}): {text}"));
     for pid in std::iter::once(root).chain(tree.keys().copied()) {
-        assert!(json_has_number(&v, pid as i64), "ccr show does not list pid {pid}: {text}");
+        assert!(common::json_has_number(&v, pid as i64), "ccr show does not list pid {pid}: {text}");
     }
     case.signal(root, Signal::SIGTERM);
     assert_exit(case.wait_exit(root, Duration::from_secs(30)), 0, "original");
     case.assert_pass(1);
-}
-
-fn json_has_number(v: &serde_json::Value, n: i64) -> bool {
-    match v {
-        serde_json::Value::Number(x) => x.as_i64() == Some(n),
-        serde_json::Value::String(s) => s == &n.to_string(),
-        serde_json::Value::Array(a) => a.iter().any(|x| json_has_number(x, n)),
-        serde_json::Value::Object(o) => o.values().any(|x| json_has_number(x, n)),
-        _ => false,
-    }
 }
 
 /// A grandchild with an inet socket: the dump fails naming it, and every task

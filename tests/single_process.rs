@@ -306,19 +306,9 @@ fn show_is_json() {
     assert!(out.status.success(), "ccr show failed: {}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("ccr show output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
-    assert!(json_has_number(&v, pid as i64), "ccr show output does not contain pid {pid}: {v}");
+    assert!(common::json_has_number(&v, pid as i64), "ccr show output does not contain pid {pid}: {v}");
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
-}
-
-fn json_has_number(v: &serde_json::Value, n: i64) -> bool {
-    match v {
-        serde_json::Value::Number(x) => x.as_i64() == Some(n),
-        serde_json::Value::String(s) => s == &n.to_string(),
-        serde_json::Value::Array(a) => a.iter().any(|x| json_has_number(x, n)),
-        serde_json::Value::Object(o) => o.values().any(|x| json_has_number(x, n)),
-        _ => false,
-    }
 }
 
 #[test]

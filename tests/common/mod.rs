@@ -447,3 +447,14 @@ pub fn cycle(name: &str, workload: &str, envs: &[(&str, &str)], hook: Option<Hoo
 pub fn mentions_number(text: &str, n: i64) -> bool {
     text.split(|c: char| !c.is_ascii_digit()).any(|w| w == n.to_string())
 }
+
+/// Whether a JSON value holds `n` anywhere (as a number or a decimal string).
+pub fn json_has_number(v: &serde_json::Value, n: i64) -> bool {
+    match v {
+        serde_json::Value::Number(x) => x.as_i64() == Some(n),
+        serde_json::Value::String(s) => s == &n.to_string(),
+        serde_json::Value::Array(a) => a.iter().any(|x| json_has_number(x, n)),
+        serde_json::Value::Object(o) => o.values().any(|x| json_has_number(x, n)),
+        _ => false,
+    }
+}
