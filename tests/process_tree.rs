@@ -492,3 +492,11 @@ sys.exit(0 if ok else 1)
     let case = counting_tree("python-workers", cmd, 3, 0);
     case.assert_pass(1);
 }
+
+/// A double-forking daemon's leftovers: processes in a session whose leader has
+/// exited, adopted by a subreaper. They come back in that session, under the same
+/// parent, and the subreaper stays one.
+#[test]
+fn session_whose_leader_is_gone() {
+    tree_cycle("session-orphan", "wl_session", 2);
+}

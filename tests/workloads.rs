@@ -34,6 +34,8 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_pipes",
         "wl_shmem",
         "wl_sharedfd",
+        "wl_fdkinds",
+        "wl_session",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }

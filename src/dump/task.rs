@@ -166,6 +166,7 @@ pub fn collect(
         timer_slack_ns: remote.timer_slack_ns,
         exit_signal: stat.exit_signal,
         stop_signal: 0,
+        child_subreaper: remote.child_subreaper,
     };
     Ok(TaskState { core, brk: remote.brk })
 }
@@ -195,6 +196,7 @@ struct RemoteState {
     timer_slack_ns: u64,
     dumpable: i32,
     securebits: u32,
+    child_subreaper: bool,
 }
 
 /// Process-wide state only the task can tell, through the leader.
@@ -238,5 +240,11 @@ fn remote_state(r: &mut Remote<'_>) -> Result<RemoteState> {
     let timer_slack_ns = prctl(r, "prctl(PR_GET_TIMERSLACK)", kernel::PR_GET_TIMERSLACK)?;
     let dumpable = prctl(r, "prctl(PR_GET_DUMPABLE)", kernel::PR_GET_DUMPABLE)? as i32;
     let securebits = prctl(r, "prctl(PR_GET_SECUREBITS)", kernel::PR_GET_SECUREBITS)? as u32;
-    Ok(RemoteState { sigactions, itimers, brk, pdeath_signal, timer_slack_ns, dumpable, securebits })
+    r.syscall(
+        "prctl(PR_GET_CHILD_SUBREAPER)",
+        libc::SYS_prctl,
+        [kernel::PR_GET_CHILD_SUBREAPER as u64, s, 0, 0, 0, 0],
+    )?;
+    let child_subreaper = r.get(0, 4)? != [0, 0, 0, 0];
+    Ok(RemoteState { sigactions, itimers, brk, pdeath_signal, timer_slack_ns, dumpable, securebits, child_subreaper })
 }

@@ -57,6 +57,9 @@ struct Node {
     pages: String,
     base: RawFd,
     children: Vec<usize>,
+    /// Children in a session whose leader is gone: (that session's id, children).
+    /// A helper at the leader's pid starts the session and forks them.
+    orphaned_sessions: Vec<(i32, Vec<usize>)>,
 }
 
 /// Plans the tree from the inventory; refuses what cannot be rebuilt.
@@ -79,10 +82,11 @@ fn plan(
             .into());
         }
         if let Some(p) = parent {
-            if e.sid != e.pid && e.sid != p.sid && !e.zombie {
+            let live_leader = entries.iter().any(|x| x.pid == e.sid && !x.zombie);
+            if e.sid != e.pid && e.sid != p.sid && !e.zombie && live_leader {
                 return Err(RestoreError::Unsupported {
                     pid: e.pid,
-                    what: format!("its session {} was started by a task that is gone", e.sid),
+                    what: format!("its session {} is led by a task that is not its ancestor", e.sid),
                 }
                 .into());
             }
@@ -102,6 +106,7 @@ fn plan(
             pages: String::new(),
             base,
             children: Vec::new(),
+            orphaned_sessions: Vec::new(),
         };
         if let Some(img) = images.get(&e.pid) {
             for f in &img.fds.fds {
@@ -135,7 +140,15 @@ fn plan(
     }
     for (i, e) in entries.iter().enumerate().skip(1) {
         let p = index[&e.ppid];
-        nodes[p].children.push(i);
+        let orphaned = !e.zombie && e.sid != e.pid && e.sid != entries[p].sid;
+        if orphaned {
+            match nodes[p].orphaned_sessions.iter_mut().find(|(sid, _)| *sid == e.sid) {
+                Some((_, kids)) => kids.push(i),
+                None => nodes[p].orphaned_sessions.push((e.sid, vec![i])),
+            }
+        } else {
+            nodes[p].children.push(i);
+        }
     }
     // Children that lead a process group first, so siblings can join their groups.
     for node in nodes.iter_mut() {
@@ -275,6 +288,26 @@ fn setup(nodes: &[Node], i: usize, st: RawFd, go: RawFd) -> SysResult<(u64, RawF
         if kid.zombie.is_none() && !kid.session_leader && kid.pgid != n.pgid {
             let _ = files::setpgid(pid, kid.pgid);
         }
+    }
+    // Children whose session leader is gone: a helper takes the leader's pid, starts
+    // the session, forks them and exits; as a subreaper we adopt them and reap it.
+    if !n.orphaned_sessions.is_empty() {
+        files::set_child_subreaper()?;
+    }
+    for (sid, kids) in &n.orphaned_sessions {
+        let helper = || -> i32 {
+            if files::setsid().is_err() {
+                return 1;
+            }
+            for &c in kids {
+                if process::spawn_with_pid(Some(nodes[c].pid), false, || child_main(nodes, c, st, go)).is_err() {
+                    return 1;
+                }
+            }
+            0
+        };
+        let h = process::spawn_with_pid(Some(*sid), false, helper)?;
+        files::reap(h)?;
     }
     let pages = files::open_raw(&n.pages, libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
     let pages = {

@@ -170,6 +170,9 @@ fn process_state(r: &mut Remote<'_>, img: &TaskImages, sp: &Spawned) -> Result<(
         )?;
     }
     r.syscall("personality", libc::SYS_personality, [core.personality as u64, 0, 0, 0, 0, 0])?;
+    // The restore child may have set it to adopt children whose session leader is gone.
+    let subreaper = [kernel::PR_SET_CHILD_SUBREAPER as u64, core.child_subreaper as u64, 0, 0, 0, 0];
+    r.syscall("prctl(PR_SET_CHILD_SUBREAPER)", libc::SYS_prctl, subreaper)?;
     for s in &core.pending_shared {
         let p = r.put(0, &s.siginfo)?;
         r.syscall("rt_sigqueueinfo", libc::SYS_rt_sigqueueinfo, [pid as u64, s.sig as u64, p, 0, 0, 0])?;

@@ -240,3 +240,26 @@ pub fn write_at(fd: RawFd, data: &[u8], off: u64) -> std::io::Result<()> {
     let _ = std::os::fd::IntoRawFd::into_raw_fd(f);
     r
 }
+
+/// Makes this process a child subreaper: orphans below it are reparented to it.
+pub fn set_child_subreaper() -> SysResult<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } < 0 {
+        return Err(SysError::Call { call: "prctl(PR_SET_CHILD_SUBREAPER)", errno: Errno::last() });
+    }
+    Ok(())
+}
+
+/// Waits for child `pid` to exit (reaps it).
+pub fn reap(pid: i32) -> SysResult<()> {
+    let mut st = 0;
+    loop {
+        // SAFETY: a valid out pointer.
+        if unsafe { libc::waitpid(pid, &mut st, libc::__WALL) } >= 0 {
+            return Ok(());
+        }
+        if Errno::last() != Errno::EINTR {
+            return Err(SysError::Pid { call: "waitpid", pid, errno: Errno::last() });
+        }
+    }
+}
