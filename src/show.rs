@@ -15,7 +15,11 @@ fn to_value<M: prost::Message + Default + serde::Serialize>(path: &Path, kind: I
 /// One framed image file as JSON, decoded by the kind its header names.
 pub fn file_json(path: &Path) -> Result<Value> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name.starts_with("pages-") || name.starts_with("shmem-") || name.starts_with("ghost-") {
+    if name.starts_with("pages-")
+        || name.starts_with("shmem-")
+        || name.starts_with("ghost-")
+        || name.starts_with("sysvshm-")
+    {
         let len = std::fs::metadata(path).map_err(|source| ImageError::Io { path: path.into(), source })?.len();
         return Ok(json!({ "raw_pages": len / 4096, "bytes": len }));
     }

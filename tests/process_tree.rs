@@ -500,3 +500,10 @@ sys.exit(0 if ok else 1)
 fn session_whose_leader_is_gone() {
     tree_cycle("session-orphan", "wl_session", 2);
 }
+
+/// SysV shared memory: a keyed segment shared by parent and child, and a private
+/// one removed while attached, come back shared, with their contents and ids.
+#[test]
+fn sysv_shared_memory() {
+    tree_cycle("sysv-shm", "wl_sysvshm", 1);
+}

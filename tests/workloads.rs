@@ -36,6 +36,7 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_sharedfd",
         "wl_fdkinds",
         "wl_session",
+        "wl_sysvshm",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }

@@ -39,7 +39,7 @@ pub fn classify(pid: i32, maps: &[MapEntry]) -> Result<Vec<Vma>> {
             "[vdso]" => VmaKind::VmaVdso,
             "[vvar]" | "[vvar_vclock]" => VmaKind::VmaVvar,
             _ if shmem => VmaKind::VmaAnonShared,
-            n if n.starts_with("/SYSV") => return Err(unsupported("SysV shared memory").into()),
+            n if n.starts_with("/SYSV") => VmaKind::VmaSysvShm,
             n if n.starts_with("/memfd:") => return Err(unsupported("a private memfd mapping").into()),
             n if n.ends_with(" (deleted)") => return Err(unsupported("a mapping of a deleted file").into()),
             n if n.starts_with('/') && m.inode != 0 => {
@@ -68,7 +68,8 @@ fn page_wanted(kind: VmaKind, p: PageInfo, zero_pfn: u64) -> bool {
         VmaKind::VmaAnonPrivate | VmaKind::VmaAnonShared => p.present() || p.swapped(),
         // Private file pages: only the ones copied-on-write (anonymous now).
         VmaKind::VmaFilePrivate => (p.present() && !p.file_or_shared()) || p.swapped(),
-        VmaKind::VmaFileShared | VmaKind::VmaVdso | VmaKind::VmaVvar => false,
+        // SysV segments are saved whole, once, in sysvshm-ID.img.
+        VmaKind::VmaFileShared | VmaKind::VmaVdso | VmaKind::VmaVvar | VmaKind::VmaSysvShm => false,
     }
 }
 
@@ -213,17 +214,40 @@ impl Drop for PageCopier {
 pub struct PageStore {
     pub shmem: ShmemTable,
     copier: PageCopier,
+    /// SysV segments saved so far.
+    pub sysv: Vec<pb::SysvShm>,
 }
 
 impl PageStore {
     pub fn new() -> PageStore {
-        PageStore { shmem: ShmemTable::default(), copier: PageCopier::new() }
+        PageStore { shmem: ShmemTable::default(), copier: PageCopier::new(), sysv: Vec::new() }
     }
 
     /// Waits until every page is written; the first write error, if any.
-    pub fn finish(self) -> Result<Vec<pb::Shmem>> {
+    pub fn finish(self) -> Result<(Vec<pb::Shmem>, Vec<pb::SysvShm>)> {
         self.copier.finish()?;
-        Ok(self.shmem.objs)
+        Ok((self.shmem.objs, self.sysv))
+    }
+
+    /// Saves SysV segment `id` (once per dump).
+    fn sysv_segment(&mut self, ctx: &DumpCtx<'_>, pid: i32, id: i32) -> Result<()> {
+        if self.sysv.iter().any(|s| s.id == id) {
+            return Ok(());
+        }
+        let seg = crate::sys::sysv_shm::segments()?.into_iter().find(|s| s.id == id).ok_or_else(|| {
+            DumpError::Unsupported { pid, what: format!("SysV shm segment {id} that /proc/sysvipc/shm does not list") }
+        })?;
+        crate::sys::sysv_shm::save(id, seg.size, &ctx.dir.file(&crate::image::sysv_shm_file_name(id)))?;
+        self.sysv.push(pb::SysvShm {
+            id,
+            key: seg.key,
+            mode: seg.mode,
+            size: seg.size,
+            uid: seg.uid,
+            gid: seg.gid,
+            removed: seg.mode & crate::sys::sysv_shm::SHM_DEST != 0,
+        });
+        Ok(())
     }
 }
 
@@ -258,7 +282,10 @@ pub fn collect(
     task: &TaskState,
     store: &mut PageStore,
 ) -> Result<pb::Mm> {
-    let PageStore { shmem: shm, copier } = store;
+    for v in vmas.iter().filter(|v| v.kind == VmaKind::VmaSysvShm) {
+        store.sysv_segment(ctx, pid, v.entry.inode as i32)?;
+    }
+    let PageStore { shmem: shm, copier, .. } = store;
     let started = std::time::Instant::now();
     let pagemap = Pagemap::open(pid)?;
     let zero = crate::sys::pagemap::zero_pfn();
@@ -295,9 +322,9 @@ pub fn collect(
             madvise: madvise_of(m),
             locked: m.has_flag("lo"),
             file_writable: m.shared && m.has_flag("mw"),
-            shmem_id: if v.kind == VmaKind::VmaAnonShared { m.inode } else { 0 },
+            shmem_id: if matches!(v.kind, VmaKind::VmaAnonShared | VmaKind::VmaSysvShm) { m.inode } else { 0 },
         });
-        if matches!(v.kind, VmaKind::VmaFileShared | VmaKind::VmaVdso | VmaKind::VmaVvar) {
+        if matches!(v.kind, VmaKind::VmaFileShared | VmaKind::VmaVdso | VmaKind::VmaVvar | VmaKind::VmaSysvShm) {
             continue;
         }
         let shmem = (v.kind == VmaKind::VmaAnonShared).then_some(m.inode);

@@ -251,7 +251,7 @@ fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected>
         out.push((state.core, mm, fds));
     }
     let copied = Instant::now();
-    let shmems = store.finish()?;
+    let (shmems, sysv_shm) = store.finish()?;
     ctx.stats.memdump_us += copied.elapsed().as_micros() as u64;
     table.check_peers()?;
     let inventory = pb::Inventory {
@@ -268,7 +268,7 @@ fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected>
         xfeatures,
         pid_ns,
     };
-    let files = pb::Files { files: table.files, pipes: table.pipes, shmems };
+    let files = pb::Files { files: table.files, pipes: table.pipes, shmems, sysv_shm };
     let mut c = Collected { inventory, tasks: out, files };
     if pid_ns {
         to_namespace_ids(&mut c, tasks)?;

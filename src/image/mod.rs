@@ -147,6 +147,11 @@ pub fn pages_file_name(pid: i32) -> String {
     format!("pages-{pid}.img")
 }
 
+/// The contents of a SysV shared memory segment.
+pub fn sysv_shm_file_name(id: i32) -> String {
+    format!("sysvshm-{id}.img")
+}
+
 /// The contents of a file that was deleted while open (FileDesc id).
 pub fn ghost_file_name(id: u32) -> String {
     format!("ghost-{id}.img")

@@ -63,6 +63,10 @@ pub fn rebuild(ctx: &mut RestoreCtx<'_>, r: &mut Remote<'_>, img: &TaskImages, s
         if matches!(kind, VmaKind::VmaVdso | VmaKind::VmaVvar) {
             continue;
         }
+        if kind == VmaKind::VmaSysvShm {
+            attach_sysv(r, pid, v)?;
+            continue;
+        }
         let prot = v.prot as u64 | if fill[i] { libc::PROT_WRITE as u64 } else { 0 };
         let len = v.end - v.start;
         let mut flags = libc::MAP_FIXED as u64;
@@ -97,7 +101,7 @@ pub fn rebuild(ctx: &mut RestoreCtx<'_>, r: &mut Remote<'_>, img: &TaskImages, s
                 };
                 (fd, v.pgoff)
             }
-            VmaKind::VmaVdso | VmaKind::VmaVvar => unreachable!(),
+            VmaKind::VmaVdso | VmaKind::VmaVvar | VmaKind::VmaSysvShm => unreachable!(),
         };
         let got = r.syscall("mmap", libc::SYS_mmap, [v.start, len, prot, flags, fd, off])?;
         if got != v.start {
@@ -129,6 +133,30 @@ pub fn rebuild(ctx: &mut RestoreCtx<'_>, r: &mut Remote<'_>, img: &TaskImages, s
         }
     }
     set_mm_map(r, &img.mm)?;
+    Ok(())
+}
+
+/// Attaches SysV segment `v.shmem_id` where it was (remote shmat). Only whole
+/// attachments: a segment partly unmapped since would need the rest cut away.
+fn attach_sysv(r: &mut Remote<'_>, pid: i32, v: &pb::Vma) -> Result<()> {
+    let mut flags = 0u64;
+    if v.prot & libc::PROT_WRITE as u32 == 0 {
+        flags |= libc::SHM_RDONLY as u64;
+    }
+    if v.prot & libc::PROT_EXEC as u32 != 0 {
+        flags |= libc::SHM_EXEC as u64;
+    }
+    if v.pgoff != 0 {
+        return Err(RestoreError::Unsupported {
+            pid,
+            what: format!("a partial SysV shm attachment at {:#x}", v.start),
+        }
+        .into());
+    }
+    let got = r.syscall("shmat", libc::SYS_shmat, [v.shmem_id, v.start, flags, 0, 0, 0])?;
+    if got != v.start {
+        return Err(RestoreError::Child { pid, detail: format!("shmat at {:#x} landed at {got:#x}", v.start) }.into());
+    }
     Ok(())
 }
 

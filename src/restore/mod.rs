@@ -85,6 +85,22 @@ pub struct RestoreCtx<'a> {
     pub default_affinity: Option<Vec<u8>>,
 }
 
+/// SysV segments this run created, removed unless the restore succeeded.
+struct SysvGuard {
+    created: Vec<i32>,
+    done: bool,
+}
+
+impl Drop for SysvGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            for &id in &self.created {
+                crate::sys::sysv_shm::remove(id);
+            }
+        }
+    }
+}
+
 /// Every task this run created, killed on drop unless released.
 struct Created {
     pids: Vec<i32>,
@@ -157,6 +173,22 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
         None
     };
 
+    // SysV segments exist before any task attaches them; removed again on failure.
+    let mut sysv = SysvGuard { created: Vec::new(), done: false };
+    for seg in &files.sysv_shm {
+        let info = crate::sys::sysv_shm::SegmentInfo {
+            key: seg.key,
+            id: seg.id,
+            mode: seg.mode,
+            size: seg.size,
+            uid: seg.uid,
+            gid: seg.gid,
+            nattch: 0,
+        };
+        if crate::sys::sysv_shm::restore(&info, &ctx.dir.file(&crate::image::sysv_shm_file_name(seg.id)))? {
+            sysv.created.push(seg.id);
+        }
+    }
     // Children inherit the pin: every ptrace stop stays on this CPU.
     let pin = crate::sys::process::CpuPin::new();
     ctx.default_affinity = pin.original().map(|m| m.to_vec());
@@ -204,6 +236,11 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
         }
     }
     created.released = true;
+    sysv.done = true;
+    // A segment removed while attached goes again once its last user detaches.
+    for seg in files.sysv_shm.iter().filter(|s| s.removed) {
+        crate::sys::sysv_shm::remove(seg.id);
+    }
     if let Some(mut plan) = cgroups {
         plan.apply_freeze_states()?;
         plan.commit();

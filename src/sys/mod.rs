@@ -15,6 +15,7 @@ pub mod proc;
 pub mod process;
 pub mod ptrace;
 pub mod remote;
+pub mod sysv_shm;
 pub mod trampoline;
 pub mod unix_sock;
 
