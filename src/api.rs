@@ -32,12 +32,21 @@ pub fn restore(opts: &Opts, iso: Isolation) -> Result<i32> {
     }
 }
 
+/// Freezes the cgroup `opts.freeze_cgroup`, or with only a pid, the tree of that pid
+/// by ptrace (a holder process keeps it stopped until `thaw`; forked from a
+/// single-threaded helper, as the C ABI's caller may have threads).
 pub fn freeze(opts: &Opts) -> Result<()> {
-    crate::cgroup::api::freeze(opts)
+    match (&opts.freeze_cgroup, opts.pid) {
+        (None, Some(_)) => crate::sys::helper::run(|| crate::holder::freeze(opts).map(|()| 0)).map(|_| ()),
+        _ => crate::cgroup::api::freeze(opts),
+    }
 }
 
 pub fn thaw(opts: &Opts) -> Result<()> {
-    crate::cgroup::api::thaw(opts)
+    match (&opts.freeze_cgroup, opts.pid) {
+        (None, Some(pid)) => crate::holder::thaw(pid),
+        _ => crate::cgroup::api::thaw(opts),
+    }
 }
 
 pub fn cgroup_save(opts: &Opts) -> Result<()> {

@@ -9,6 +9,7 @@ pub mod cgroup;
 pub mod check;
 pub mod dump;
 pub mod error;
+pub mod holder;
 pub mod image;
 pub mod log;
 pub mod opts;

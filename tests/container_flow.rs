@@ -129,3 +129,33 @@ fn tree_in_its_own_pid_namespace() {
     assert_exit(case.wait_exit(rp, Duration::from_secs(60)), 0, "ccr restore (the restored tree's status)");
     case.assert_pass(1);
 }
+
+/// Freezing a bare PID by ptrace: the tree stops (traced, not running) until
+/// thawed; a dump while frozen is done by the holder without letting it run; the
+/// restored task passes its own checks.
+#[test]
+fn ptrace_freeze_thaw_and_dump() {
+    let mut case = Case::new("ptrace-freeze");
+    let pid = case.start_workload("wl_counter", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let p = pid.to_string();
+
+    let out = case.ccr(&["freeze", "-t", &p]);
+    assert!(out.status.success(), "freeze: {}", common::stderr(&out));
+    assert_eq!(common::state(pid), Some('t'), "frozen task is not in a tracing stop");
+    assert_ne!(common::tracer_pid(pid), Some(0), "frozen task is not held by ptrace");
+    let out = case.ccr(&["thaw", "-t", &p]);
+    assert!(out.status.success(), "thaw: {}", common::stderr(&out));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_running_untraced(pid, "task after thaw");
+
+    let out = case.ccr(&["freeze", "-t", &p]);
+    assert!(out.status.success(), "second freeze: {}", common::stderr(&out));
+    case.dump_ok(pid, &[]);
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original after dump");
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "ccr restore");
+    case.assert_pass(1);
+}

@@ -72,29 +72,17 @@ pub struct DumpCtx<'a> {
 }
 
 pub fn run(opts: &Opts) -> Result<()> {
-    let pid = opts.pid.ok_or_else(|| Error::InvalidArgument("dump needs a pid (-t PID)".into()))?;
-    let dir_path = opts
-        .images_dir
-        .as_deref()
-        .ok_or_else(|| Error::InvalidArgument("dump needs an images directory (-D DIR)".into()))?;
-    if pid <= 0 {
-        return Err(Error::InvalidArgument(format!("pid {pid} is not a process id")));
+    // A tree frozen by ptrace (`ccr freeze -t PID`) is held by a holder process:
+    // only it can dump it without letting it run.
+    if opts.freeze_cgroup.is_none() {
+        if let Some(pid) = opts.pid {
+            if crate::holder::exists(pid) {
+                return crate::holder::dump(opts);
+            }
+        }
     }
-    let log = Log::open(opts.log_file.as_deref(), Level::from_int(opts.log_level)).map_err(|source| {
-        crate::sys::SysError::Path { call: "open log", path: opts.log_file.clone().unwrap_or_default(), source }
-    })?;
-    let dir = ImageDir::create(dir_path)?;
-    let mut ctx =
-        DumpCtx { opts, log, dir, stats: pb::DumpStats::default(), progress: crate::progress::Progress::new("dump") };
+    let (mut ctx, pid) = new_ctx(opts)?;
     let started = Instant::now();
-    info!(ctx.log, "dumping the tree of pid {pid} into {}", dir_path.display());
-
-    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        return Err(DumpError::NoProcess { pid }.into());
-    }
-    if pid == std::process::id() as i32 {
-        return Err(Error::InvalidArgument(format!("pid {pid} is ccr itself")));
-    }
     let mut pin = crate::sys::process::CpuPin::new();
     let (guard, attached) = freeze_and_attach(opts)?;
     let tasks = tree::seize(pid, attached, &mut pin).map_err(|e| seize_error(pid, e))?;
@@ -113,12 +101,79 @@ pub fn run(opts: &Opts) -> Result<()> {
     };
     pin.release();
     release(opts, tasks, guard)?;
+    finish(&mut ctx, &collected, started, frozen)
+}
+
+/// A tree held stopped by ptrace across calls (the ptrace freeze of a bare PID).
+pub struct Held {
+    pub tasks: Vec<tree::Task>,
+    pub pin: crate::sys::process::CpuPin,
+}
+
+/// Seizes the tree under `pid` and keeps it stopped.
+pub fn hold(pid: i32) -> Result<Held> {
+    let mut pin = crate::sys::process::CpuPin::new();
+    let tasks = tree::seize(pid, HashMap::new(), &mut pin).map_err(|e| seize_error(pid, e))?;
+    Ok(Held { tasks, pin })
+}
+
+impl Held {
+    /// Lets every task run on as it was.
+    pub fn thaw(mut self) {
+        self.pin.release();
+        drop(self.tasks);
+    }
+}
+
+/// Dumps a held tree. On failure it stays held (frozen, as the caller left it);
+/// with --leave-running it stays held too (the caller thaws it); otherwise it is
+/// killed and `held.tasks` is left empty.
+pub fn run_held(opts: &Opts, held: &mut Held) -> Result<()> {
+    let (mut ctx, _) = new_ctx(opts)?;
+    let started = Instant::now();
+    let collected = collect_all(&mut ctx, &held.tasks).and_then(|c| write_images(&ctx, &c).map(|()| c))?;
+    if !opts.leave_running {
+        held.pin.release();
+        release(opts, std::mem::take(&mut held.tasks), None)?;
+    }
+    finish(&mut ctx, &collected, started, started)
+}
+
+fn new_ctx(opts: &Opts) -> Result<(DumpCtx<'_>, i32)> {
+    let pid = opts.pid.ok_or_else(|| Error::InvalidArgument("dump needs a pid (-t PID)".into()))?;
+    let dir_path = opts
+        .images_dir
+        .as_deref()
+        .ok_or_else(|| Error::InvalidArgument("dump needs an images directory (-D DIR)".into()))?;
+    if pid <= 0 {
+        return Err(Error::InvalidArgument(format!("pid {pid} is not a process id")));
+    }
+    let log = Log::open(opts.log_file.as_deref(), Level::from_int(opts.log_level)).map_err(|source| {
+        crate::sys::SysError::Path { call: "open log", path: opts.log_file.clone().unwrap_or_default(), source }
+    })?;
+    let dir = ImageDir::create(dir_path)?;
+    let mut ctx =
+        DumpCtx { opts, log, dir, stats: pb::DumpStats::default(), progress: crate::progress::Progress::new("dump") };
+    info!(ctx.log, "dumping the tree of pid {pid} into {}", dir_path.display());
+    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        return Err(DumpError::NoProcess { pid }.into());
+    }
+    if pid == std::process::id() as i32 {
+        return Err(Error::InvalidArgument(format!("pid {pid} is ccr itself")));
+    }
+    Ok((ctx, pid))
+}
+
+fn finish(ctx: &mut DumpCtx<'_>, c: &Collected, started: Instant, frozen: Instant) -> Result<()> {
     ctx.stats.frozen_us = frozen.elapsed().as_micros() as u64;
     ctx.stats.total_us = started.elapsed().as_micros() as u64;
-    ctx.stats.tasks = collected.inventory.tasks.len() as u32;
+    ctx.stats.tasks = c.inventory.tasks.len() as u32;
     let stats = pb::Stats { dump: Some(ctx.stats), restore: None };
     ctx.dir.write(ImageKind::Stats, None, &stats)?;
-    info!(ctx.log, "dump of pid {pid} done in {} us (frozen {} us)", ctx.stats.total_us, ctx.stats.frozen_us);
+    info!(
+        ctx.log,
+        "dump of pid {} done in {} us (frozen {} us)", c.inventory.root_pid, ctx.stats.total_us, ctx.stats.frozen_us
+    );
     Ok(())
 }
 
