@@ -25,7 +25,7 @@ pub use restore::{place_task, CgroupRestorePlan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("freezing pid {pid} needs a freeze cgroup (--freeze-cgroup): ccr freezes cgroups, not bare tasks")]
+    #[error("the cgroup freezer needs a freeze cgroup (--freeze-cgroup), not pid {pid} (a bare pid is frozen by ptrace: ccr freeze -t PID)")]
     FreezeNeedsCgroup { pid: i32 },
     #[error("no freeze cgroup given (--freeze-cgroup PATH)")]
     NoFreezeCgroup,
