@@ -159,3 +159,32 @@ fn ptrace_freeze_thaw_and_dump() {
     assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "ccr restore");
     case.assert_pass(1);
 }
+
+/// A group its owner had frozen stays frozen after a dump that froze it again and
+/// let the tasks go (--leave-running): they are untraced but still frozen, and run
+/// on (and pass their checks) once the owner thaws the group.
+#[test]
+fn owner_frozen_group_stays_frozen_after_dump() {
+    let name = format!("ccrtest-{}-ownerfrozen", std::process::id());
+    let cg = Cgroups::new(&name, &["freezer"]);
+    let mut case = Case::new("owner-frozen");
+    let pid = case.start_workload("wl_counter", &[]);
+    fs::write(cg.dir("freezer").join("cgroup.procs"), pid.to_string()).unwrap();
+    case.wait_ready(pid, Duration::from_secs(10));
+    let freezer = cg.dir("freezer").display().to_string();
+    let out = case.ccr(&["freeze", "--freeze-cgroup", &freezer]);
+    assert!(out.status.success(), "freeze: {}", common::stderr(&out));
+
+    case.dump_ok(pid, &["--leave-running", "--freeze-cgroup", &freezer]);
+    assert_eq!(read(cg.dir("freezer").join("freezer.state")), "FROZEN", "the owner's freeze was lost");
+    assert_eq!(common::tracer_pid(pid), Some(0), "task still traced after the dump");
+    assert!(common::exists(pid), "task gone after a --leave-running dump");
+
+    let out = case.ccr(&["thaw", "--freeze-cgroup", &freezer]);
+    assert!(out.status.success(), "thaw: {}", common::stderr(&out));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_running_untraced(pid, "task after the owner's thaw");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
+    case.assert_pass(1);
+}
