@@ -100,5 +100,8 @@ int main(int argc, char **argv)
 		if (errno != EINTR)
 			WL_DIE("waitpid A");
 	WL_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "A ended with status 0x%x", st);
+	/* If A died early, B was left to us (the subreaper): end it, leave nothing. */
+	if (kill(ids->b, SIGKILL) == 0)
+		waitpid(ids->b, NULL, 0);
 	return wl_finish();
 }
