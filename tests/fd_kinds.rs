@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::fs;
 use std::time::Duration;
 
 use common::{assert_exit, assert_running_untraced, cycle, Case};
@@ -25,4 +26,54 @@ fn fd_kinds_leave_running() {
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
     case.assert_pass(1);
+}
+
+/// A real event loop: python3 asyncio (an epoll set and a socketpair self-pipe)
+/// counting into a file goes on from where it was after a restore.
+#[test]
+fn python_asyncio_counts_on() {
+    let mut case = Case::new("asyncio");
+    let counter = case.dir.join("counter");
+    let script = r#"
+import asyncio, os, signal, sys
+path = sys.argv[1]
+async def main():
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    print("ready", flush=True)
+    n = 0
+    while not stop.is_set():
+        n += 1
+        with open(path + ".tmp", "w") as f:
+            f.write(str(n))
+        os.replace(path + ".tmp", path)
+        try:
+            await asyncio.wait_for(stop.wait(), 0.01)
+        except asyncio.TimeoutError:
+            pass
+asyncio.run(main())
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script]).arg(&counter);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let read = || fs::read_to_string(&counter).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while read().unwrap_or(0) < 10 {
+        assert!(std::time::Instant::now() < deadline, "asyncio program is not counting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    case.dump_ok(pid, &[]);
+    common::assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original");
+    let at_dump = read().expect("counter after dump");
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while read().unwrap_or(0) <= at_dump {
+        assert!(std::time::Instant::now() < deadline, "restored asyncio program does not count on from {at_dump}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "ccr restore (asyncio program's status)");
 }
