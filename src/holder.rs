@@ -70,7 +70,7 @@ pub fn freeze(opts: &Opts) -> Result<()> {
         match process::spawn_with_pid(None, false, || holder_main(pid, wr_fd)) {
             Ok(_) => 0,
             Err(e) => {
-                files::write_all(wr_fd, format!("err {} {e}\n", e.errno()).as_bytes());
+                let _ = files::write_all(wr_fd, format!("err {} {e}\n", e.errno()).as_bytes());
                 1
             }
         }
@@ -112,7 +112,7 @@ fn holder_main(pid: i32, ready: std::os::fd::RawFd) -> i32 {
     let mut held = match crate::dump::hold(pid) {
         Ok(h) => h,
         Err(e) => {
-            files::write_all(ready, format!("err {} {e}\n", e.errno()).as_bytes());
+            let _ = files::write_all(ready, format!("err {} {e}\n", e.errno()).as_bytes());
             return 1;
         }
     };
@@ -121,14 +121,14 @@ fn holder_main(pid: i32, ready: std::os::fd::RawFd) -> i32 {
     let listener = match UnixListener::bind(&path) {
         Ok(l) => l,
         Err(e) => {
-            files::write_all(
+            let _ = files::write_all(
                 ready,
                 format!("err {} binding {}: {e}\n", e.raw_os_error().unwrap_or(5), path.display()).as_bytes(),
             );
             return 1;
         }
     };
-    files::write_all(ready, b"ok\n");
+    let _ = files::write_all(ready, b"ok\n");
     files::close(ready);
     for conn in listener.incoming() {
         let Ok(mut conn) = conn else { continue };

@@ -45,10 +45,6 @@ impl Log {
         Ok(Log { level, sink, to_stderr, start: Instant::now() })
     }
 
-    pub fn silent() -> Log {
-        Log { level: Level::Error, sink: None, to_stderr: false, start: Instant::now() }
-    }
-
     pub fn enabled(&self, level: Level) -> bool {
         level <= self.level && (self.sink.is_some() || self.to_stderr)
     }

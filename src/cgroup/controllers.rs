@@ -200,12 +200,6 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// Where `name` sits in the write order of a directory (for sorting a read-back
-/// image; unknown files go last, freezer state after everything).
-pub fn order_key(props: &[Prop], name: &str) -> usize {
-    props.iter().position(|p| matches(p.file, name)).unwrap_or(props.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

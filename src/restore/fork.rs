@@ -247,7 +247,7 @@ fn report(st: RawFd, tag: &[u8; 2], pid: i32, body: &[u8]) {
     rec[2..6].copy_from_slice(&pid.to_le_bytes());
     let n = body.len().min(RECORD - 6);
     rec[6..6 + n].copy_from_slice(&body[..n]);
-    files::write_all(st, &rec);
+    let _ = files::write_all(st, &rec);
 }
 
 /// Runs in the restore child of `nodes[i]`. Returns only to exit (the code).

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::FileExt;
 
 use crate::error::Result;
 use crate::image::pb::{self, FdKind};
@@ -177,24 +176,18 @@ pub fn prepare(dir: &ImageDir, img: &pb::Files, base: RawFd) -> Result<Inherited
 /// Copies a (sparse) image file into the memfd, skipping all-zero chunks.
 fn copy_sparse(path: &std::path::Path, fd: RawFd) -> Result<()> {
     let mut src = std::fs::File::open(path).map_err(SysError::path("open", path))?;
-    // SAFETY: a temporary File view of the memfd, released with into_raw_fd below.
-    let dst = unsafe { std::fs::File::from_raw_fd(fd) };
     let mut buf = vec![0u8; 1 << 20];
     let mut off = 0u64;
-    let res = (|| -> Result<()> {
-        loop {
-            let n = src.read(&mut buf).map_err(SysError::path("read", path))?;
-            if n == 0 {
-                return Ok(());
-            }
-            if buf[..n].iter().any(|&b| b != 0) {
-                dst.write_all_at(&buf[..n], off).map_err(SysError::path("write memfd for", path))?;
-            }
-            off += n as u64;
+    loop {
+        let n = src.read(&mut buf).map_err(SysError::path("read", path))?;
+        if n == 0 {
+            return Ok(());
         }
-    })();
-    let _ = dst.into_raw_fd();
-    res
+        if buf[..n].iter().any(|&b| b != 0) {
+            files::write_at(fd, &buf[..n], off).map_err(SysError::path("write memfd for", path))?;
+        }
+        off += n as u64;
+    }
 }
 
 /// A file that was deleted while open: made again from ghost-ID.img at its old name

@@ -27,21 +27,6 @@ pub fn open_raw(path: &str, flags: i32, mode: u32) -> SysResult<RawFd> {
     check("open", path, unsafe { libc::open(c.as_ptr(), flags, mode) })
 }
 
-/// Moves `fd` to exactly `target` (dup3), closing `fd` when it differs.
-pub fn move_fd(fd: RawFd, target: RawFd, cloexec: bool) -> SysResult<()> {
-    if fd == target {
-        let fl = if cloexec { libc::FD_CLOEXEC } else { 0 };
-        // SAFETY: fcntl on an fd we own with integer arguments.
-        check("fcntl(F_SETFD)", "", unsafe { libc::fcntl(fd, libc::F_SETFD, fl) })?;
-        return Ok(());
-    }
-    // SAFETY: dup3 and close on fds this process owns.
-    check("dup3", "", unsafe { libc::dup3(fd, target, if cloexec { libc::O_CLOEXEC } else { 0 }) })?;
-    // SAFETY: as above.
-    unsafe { libc::close(fd) };
-    Ok(())
-}
-
 /// Duplicates `fd` onto exactly `target` (dup3), keeping `fd`.
 pub fn dup_to(fd: RawFd, target: RawFd, cloexec: bool) -> SysResult<()> {
     // SAFETY: dup3 on fds this process owns.
@@ -123,16 +108,17 @@ pub fn wait_readable(fd: RawFd) -> isize {
     unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) }
 }
 
-pub fn write_all(fd: RawFd, data: &[u8]) {
+pub fn write_all(fd: RawFd, data: &[u8]) -> SysResult<()> {
     let mut off = 0;
     while off < data.len() {
         // SAFETY: writing from a live slice.
         let n = unsafe { libc::write(fd, data[off..].as_ptr().cast(), data.len() - off) };
         if n <= 0 {
-            return;
+            return Err(SysError::Call { call: "write", errno: Errno::last() });
         }
         off += n as usize;
     }
+    Ok(())
 }
 
 /// A new anonymous shared memory file (memfd) of `size` bytes.
@@ -149,15 +135,6 @@ pub fn memfd(name: &str, size: u64) -> SysResult<RawFd> {
         return Err(SysError::Call { call: "ftruncate(memfd)", errno: Errno::last() });
     }
     Ok(fd)
-}
-
-/// Makes `fd` close-on-exec or not (F_SETFD).
-pub fn set_cloexec(fd: RawFd, on: bool) -> SysResult<()> {
-    // SAFETY: fcntl with integer arguments.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) } < 0 {
-        return Err(SysError::Call { call: "fcntl(F_SETFD)", errno: Errno::last() });
-    }
-    Ok(())
 }
 
 /// Starts a new session (the restored task was a session leader).

@@ -10,7 +10,7 @@
 //! error text.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use crate::error::{Error, Result};
 use crate::sys::{Errno, SysError};
@@ -79,7 +79,6 @@ fn child_main<F: FnOnce() -> Result<i32>>(wr: OwnedFd, f: F) -> ! {
     buf.extend_from_slice(msg.as_bytes());
     let mut f = std::fs::File::from(wr);
     let _ = f.write_all(&buf);
-    let _ = f.as_raw_fd();
     // SAFETY: _exit never returns and skips the caller's atexit handlers, which
     // belong to the caller's process image, not to this helper.
     unsafe { libc::_exit(0) }

@@ -65,16 +65,7 @@ pub fn pipe_with_capacity(capacity: u32) -> SysResult<(OwnedFd, OwnedFd)> {
 
 /// Writes all of `data` into a pipe (which has room for it).
 pub fn fill(w: RawFd, data: &[u8]) -> SysResult<()> {
-    let mut off = 0;
-    while off < data.len() {
-        // SAFETY: writing from the live slice `data`.
-        let n = unsafe { libc::write(w, data[off..].as_ptr().cast(), data.len() - off) };
-        if n <= 0 {
-            return Err(err("write(pipe)"));
-        }
-        off += n as usize;
-    }
-    Ok(())
+    crate::sys::files::write_all(w, data)
 }
 
 /// Sets the file status flags (O_NONBLOCK, O_APPEND, ...) of an open file.

@@ -81,11 +81,6 @@ pub fn kill(pid: i32, sig: i32) -> SysResult<()> {
     Ok(())
 }
 
-pub fn gettid() -> i32 {
-    // SAFETY: gettid has no arguments and cannot fail.
-    unsafe { libc::gettid() }
-}
-
 /// Whether fd `a` of `pid_a` and fd `b` of `pid_b` are the same open file description
 /// (kcmp KCMP_FILE).
 pub fn same_file(pid_a: i32, a: i32, pid_b: i32, b: i32) -> SysResult<bool> {

@@ -110,10 +110,6 @@ impl<'t> Remote<'t> {
         self.saved_mask
     }
 
-    pub fn set_syscall_ip(&mut self, ip: u64) {
-        self.syscall_ip = ip;
-    }
-
     pub fn set_scratch(&mut self, s: Option<Scratch>) {
         self.scratch = s;
     }
