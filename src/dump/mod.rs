@@ -348,20 +348,21 @@ fn write_images(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
 /// the host gave the tasks.
 fn to_namespace_ids(c: &mut Collected, tasks: &[tree::Task]) -> Result<()> {
     let mut inner: HashMap<i32, i32> = HashMap::new();
+    let mut groups = Vec::with_capacity(tasks.len());
     for t in tasks {
         let st = proc::status(t.pid())?;
         inner.insert(t.pid(), proc::ns_last(&st, "NSpid"));
-        for th in &t.threads {
+        groups.push((proc::ns_last(&st, "NSpgid"), proc::ns_last(&st, "NSsid")));
+        for th in t.threads.iter().skip(1) {
             inner.insert(th.pid(), proc::ns_tid(t.pid(), th.pid())?);
         }
     }
     let map = |p: i32| inner.get(&p).copied().unwrap_or(0);
-    for (e, t) in c.inventory.tasks.iter_mut().zip(tasks) {
-        let st = proc::status(t.pid())?;
+    for (e, (pgid, sid)) in c.inventory.tasks.iter_mut().zip(groups) {
         e.pid = map(e.pid);
         e.ppid = map(e.ppid);
-        e.pgid = proc::ns_last(&st, "NSpgid");
-        e.sid = proc::ns_last(&st, "NSsid");
+        e.pgid = pgid;
+        e.sid = sid;
         e.threads = e.threads.iter().map(|&x| map(x)).collect();
     }
     c.inventory.root_pid = map(c.inventory.root_pid);

@@ -182,7 +182,7 @@ fn map_vdso(r: &mut Remote<'_>, img: &TaskImages) -> Result<()> {
         libc::SYS_arch_prctl,
         [kernel::ARCH_MAP_VDSO_64 as u64, lowest, 0, 0, 0, 0],
     )?;
-    let maps = proc::smaps(r.pid())?;
+    let maps = proc::maps(r.pid())?;
     let got = maps.iter().find(|m| m.name == "[vdso]").map(|m| m.start).unwrap_or(0);
     if got != want {
         return Err(RestoreError::VdsoMoved { pid, got, want }.into());

@@ -83,6 +83,8 @@ pub struct RestoreCtx<'a> {
     pub progress: crate::progress::Progress,
     /// ccr's own affinity before it pinned itself: for threads saved without one.
     pub default_affinity: Option<Vec<u8>>,
+    /// The highest capability number this kernel knows (read once per restore).
+    pub last_cap: u64,
 }
 
 /// SysV segments this run created, removed unless the restore succeeded.
@@ -136,6 +138,10 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
         stats: pb::RestoreStats::default(),
         progress: crate::progress::Progress::new("restore"),
         default_affinity: None,
+        last_cap: std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40),
     };
     let started = Instant::now();
 
@@ -154,9 +160,9 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
     let mut images = HashMap::new();
     for t in inv.tasks.iter().filter(|t| !t.zombie) {
         let img = read_task(&ctx.dir, t.pid)?;
-        check_cpu(t.pid, &inv, &img)?;
         images.insert(t.pid, img);
     }
+    check_cpu(root, &inv)?;
     let files: pb::Files = ctx.dir.read(ImageKind::Files, None)?;
     info!(ctx.log, "restoring {} tasks (root {root}) from {}", inv.tasks.len(), dir_path.display());
 
@@ -283,19 +289,16 @@ fn read_task(dir: &ImageDir, pid: i32) -> Result<TaskImages> {
         let path = dir.file(&ImageKind::Core.file_name(Some(pid)));
         return Err(crate::image::ImageError::Corrupt { path, detail: "threads without registers".into() }.into());
     }
+    // The legacy x87/SSE area and the XSAVE header alone take 576 bytes.
+    if let Some(th) = core.threads.iter().find(|t| t.xstate.len() < 576) {
+        return Err(RestoreError::Unsupported { pid, what: format!("an xstate of {} bytes", th.xstate.len()) }.into());
+    }
     Ok(TaskImages { pid, core, mm, fds, pages_path })
 }
 
-/// The xstate must fit this CPU.
-fn check_cpu(pid: i32, inv: &pb::Inventory, img: &TaskImages) -> Result<()> {
+/// The checkpoint's xstate must fit this CPU.
+fn check_cpu(pid: i32, inv: &pb::Inventory) -> Result<()> {
     let here = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    for th in &img.core.threads {
-        if th.xstate.len() < 576 {
-            return Err(
-                RestoreError::Unsupported { pid, what: format!("an xstate of {} bytes", th.xstate.len()) }.into()
-            );
-        }
-    }
     if inv.xfeatures & (1 << 2) != 0 && !here.contains(" avx") {
         return Err(RestoreError::Unsupported { pid, what: "AVX state on a CPU without AVX".into() }.into());
     }

@@ -77,7 +77,7 @@ fn rebuild_inner(
         for (t, th) in threads.iter().zip(&img.core.threads[1..]) {
             let mut tr = Remote::start(t, sp.trampoline)?;
             tr.set_scratch(Some(scratch(sp)));
-            thread_state(&mut tr, pid, th, img.core.creds.as_ref())?;
+            thread_state(&mut tr, pid, th, img.core.creds.as_ref(), ctx.last_cap)?;
             let regs = convert::regs_from_pb(th.regs.as_ref().expect("checked when read"));
             t.set_xstate(&th.xstate)?;
             tr.finish(Some(&regs), Some(th.blocked), false)?;
@@ -85,7 +85,7 @@ fn rebuild_inner(
         }
     }
     let th = &img.core.threads[0];
-    thread_state(&mut r, pid, th, img.core.creds.as_ref())?;
+    thread_state(&mut r, pid, th, img.core.creds.as_ref(), ctx.last_cap)?;
     r.syscall(
         "prctl(PR_SET_DUMPABLE)",
         libc::SYS_prctl,
@@ -188,7 +188,13 @@ fn process_state(r: &mut Remote<'_>, img: &TaskImages, sp: &Spawned) -> Result<(
 }
 
 /// The state each thread holds for itself, then its credentials.
-fn thread_state(r: &mut Remote<'_>, pid: i32, th: &pb::ThreadCore, creds: Option<&pb::Creds>) -> Result<()> {
+fn thread_state(
+    r: &mut Remote<'_>,
+    pid: i32,
+    th: &pb::ThreadCore,
+    creds: Option<&pb::Creds>,
+    last_cap: u64,
+) -> Result<()> {
     let alt = th.altstack.unwrap_or(pb::AltStack { flags: libc::SS_DISABLE, ..Default::default() });
     let mut ss = alt.sp.to_le_bytes().to_vec();
     ss.extend_from_slice(&(alt.flags & !libc::SS_ONSTACK).to_le_bytes());
@@ -217,16 +223,12 @@ fn thread_state(r: &mut Remote<'_>, pid: i32, th: &pb::ThreadCore, creds: Option
         )?;
     }
     if let Some(c) = creds {
-        restore_creds(r, c)?;
+        restore_creds(r, c, last_cap)?;
     }
     Ok(())
 }
 
-fn restore_creds(r: &mut Remote<'_>, c: &pb::Creds) -> Result<()> {
-    let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(40);
+fn restore_creds(r: &mut Remote<'_>, c: &pb::Creds, last_cap: u64) -> Result<()> {
     let prctl = |r: &mut Remote<'_>, name, args: [u64; 5]| {
         r.syscall(name, libc::SYS_prctl, [args[0], args[1], args[2], args[3], args[4], 0])
     };

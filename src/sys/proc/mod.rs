@@ -85,6 +85,13 @@ pub fn parse_smaps(text: &str) -> Option<Vec<MapEntry>> {
     Some(out)
 }
 
+/// /proc/PID/maps: the mappings without VmFlags (no page-table walk, unlike smaps).
+pub fn maps(pid: i32) -> SysResult<Vec<MapEntry>> {
+    let path = format!("/proc/{pid}/maps");
+    let text = read_text(&path)?;
+    parse_smaps(&text).ok_or_else(|| parse_err(&path, "unrecognised line"))
+}
+
 pub fn smaps(pid: i32) -> SysResult<Vec<MapEntry>> {
     let path = format!("/proc/{pid}/smaps");
     let text = read_text(&path)?;
