@@ -311,6 +311,24 @@ fn show_is_json() {
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
 }
 
+/// An fd handed over for an external file the checkpoint does not have is refused
+/// by name (not silently ignored), and nothing is restored.
+#[test]
+fn restore_refuses_unmatched_inherit_fd() {
+    let mut case = Case::new("inherit-fd");
+    let pid = case.start_workload("wl_counter", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &["--leave-running"]);
+    let images = case.images.display().to_string();
+    let out = case.ccr(&["restore", "-D", &images, "--inherit-fd", "fd[0]:tty[88:1]"]);
+    assert!(!out.status.success(), "restore with an unmatched --inherit-fd succeeded");
+    assert!(stderr(&out).contains("tty[88:1]"), "error does not name the key: {}", stderr(&out));
+    assert_running_untraced(pid, "original after the refused restore");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
+    case.assert_pass(1);
+}
+
 #[test]
 fn check_prints_features() {
     let case = Case::new("check");

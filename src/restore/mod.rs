@@ -164,6 +164,16 @@ pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
     }
     check_cpu(root, &inv)?;
     let files: pb::Files = ctx.dir.read(ImageKind::Files, None)?;
+    // An fd handed over must stand for an external file the checkpoint let go.
+    for i in &opts.inherit_fds {
+        let wanted = files.files.iter().any(|f| f.kind == pb::FdKind::FdExternal as i32 && f.external_key == i.key);
+        if !wanted {
+            return Err(Error::InvalidArgument(format!(
+                "--inherit-fd fd[{}]:{}: the checkpoint has no external file with that key",
+                i.fd, i.key
+            )));
+        }
+    }
     info!(ctx.log, "restoring {} tasks (root {root}) from {}", inv.tasks.len(), dir_path.display());
 
     let waited = Instant::now();
