@@ -4,6 +4,7 @@ use std::env;
 use std::path::PathBuf;
 
 const PROTOS: &[&str] = &[
+    "proto/common.proto",
     "proto/inventory.proto",
     "proto/core.proto",
     "proto/mm.proto",
@@ -22,10 +23,10 @@ fn main() {
     cfg.type_attribute(".", "#[derive(serde::Serialize)]");
     // Raw byte fields print as hex strings, not arrays of numbers.
     for f in [
-        "ccr.images.ThreadCore.xstate",
+        "ccr.images.Registers.xsave",
         "ccr.images.PendingSignal.siginfo",
         "ccr.images.Mm.auxv",
-        "ccr.images.Pipe.data",
+        "ccr.images.PipeData.data",
     ] {
         cfg.field_attribute(f, "#[serde(serialize_with = \"crate::image::hex::serialize\")]");
     }
@@ -51,6 +52,13 @@ fn main() {
         .allowlist_type("unix_diag_rqlen")
         .allowlist_type("nlmsghdr")
         .allowlist_type("nlattr")
+        // rt_sigaction's struct sigaction (x86_64 layout: handler, flags, restorer,
+        // mask; sys::signal mirrors it with integer addresses and checks the
+        // layout), sigaltstack's stack_t, getitimer/setitimer's itimerval.
+        .allowlist_type("sigaction")
+        .allowlist_type("stack_t")
+        .allowlist_type("__kernel_old_itimerval")
+        .allowlist_type("rseq_flags")
         .allowlist_var("UDIAG_.*")
         .allowlist_var("UNIX_DIAG_.*")
         .allowlist_var("NETLINK_SOCK_DIAG")

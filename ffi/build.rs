@@ -6,7 +6,7 @@ use std::path::PathBuf;
 fn main() {
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir"));
     let header = crate_dir.join("../include/ccr.h");
-    println!("cargo:rerun-if-changed=src/lib.rs");
+    println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     // ABI version 1: bump on any incompatible change of include/ccr.h.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libccr.so.1");

@@ -6,7 +6,7 @@
 //! multi-threaded and reaps children with waitpid(-1).
 
 use crate::error::Result;
-use crate::opts::Opts;
+use crate::opts::{CgroupRestoreCmdOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, RestoreOpts};
 
 /// Where an operation runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub enum Isolation {
     Helper,
 }
 
-pub fn dump(opts: &Opts, iso: Isolation) -> Result<()> {
+pub fn dump(opts: &DumpOpts, iso: Isolation) -> Result<()> {
     match iso {
         Isolation::InProcess => crate::dump::run(opts),
         Isolation::Helper => crate::sys::helper::run(|| crate::dump::run(opts).map(|()| 0)).map(|_| ()),
@@ -25,7 +25,7 @@ pub fn dump(opts: &Opts, iso: Isolation) -> Result<()> {
 }
 
 /// Restores the checkpoint; returns the PID of the restored root task once it runs.
-pub fn restore(opts: &Opts, iso: Isolation) -> Result<i32> {
+pub fn restore(opts: &RestoreOpts, iso: Isolation) -> Result<i32> {
     match iso {
         Isolation::InProcess => crate::restore::run(opts, false),
         Isolation::Helper => crate::sys::helper::run(|| crate::restore::run(opts, true)),
@@ -35,24 +35,24 @@ pub fn restore(opts: &Opts, iso: Isolation) -> Result<i32> {
 /// Freezes the cgroup `opts.freeze_cgroup`, or with only a pid, the tree of that pid
 /// by ptrace (a holder process keeps it stopped until `thaw`; forked from a
 /// single-threaded helper, as the C ABI's caller may have threads).
-pub fn freeze(opts: &Opts) -> Result<()> {
+pub fn freeze(opts: &FreezeOpts) -> Result<()> {
     match (&opts.freeze_cgroup, opts.pid) {
-        (None, Some(_)) => crate::sys::helper::run(|| crate::holder::freeze(opts).map(|()| 0)).map(|_| ()),
+        (None, Some(pid)) => crate::sys::helper::run(|| crate::holder::freeze(pid).map(|()| 0)).map(|_| ()),
         _ => crate::cgroup::api::freeze(opts),
     }
 }
 
-pub fn thaw(opts: &Opts) -> Result<()> {
+pub fn thaw(opts: &FreezeOpts) -> Result<()> {
     match (&opts.freeze_cgroup, opts.pid) {
         (None, Some(pid)) => crate::holder::thaw(pid),
         _ => crate::cgroup::api::thaw(opts),
     }
 }
 
-pub fn cgroup_save(opts: &Opts) -> Result<()> {
+pub fn cgroup_save(opts: &CgroupSaveOpts) -> Result<()> {
     crate::cgroup::api::save(opts)
 }
 
-pub fn cgroup_restore(opts: &Opts) -> Result<()> {
+pub fn cgroup_restore(opts: &CgroupRestoreCmdOpts) -> Result<()> {
     crate::cgroup::api::restore(opts)
 }

@@ -1,38 +1,24 @@
-//! `ccr show`: any image (or a whole images directory) as JSON.
+//! `ccr show`: any image (or a whole images directory) as JSON, decoded by the
+//! kinds table.
 
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::error::Result;
-use crate::image::{self, pb, ImageError, ImageKind};
+use crate::image::{self, ImageError, ImageKind};
 
-fn to_value<M: prost::Message + Default + serde::Serialize>(path: &Path, kind: ImageKind) -> Result<Value> {
-    let (_, m) = image::read_file::<M>(path, Some(kind))?;
-    Ok(serde_json::to_value(&m).unwrap_or(Value::Null))
-}
-
-/// One framed image file as JSON, decoded by the kind its header names.
+/// One image file as JSON: a framed one decoded by the kind its header names, raw
+/// data by its size.
 pub fn file_json(path: &Path) -> Result<Value> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name.starts_with("pages-")
-        || name.starts_with("shmem-")
-        || name.starts_with("ghost-")
-        || name.starts_with("sysvshm-")
-    {
+    if ImageKind::from_file_name(name).is_some_and(|k| k.tag().is_none()) {
         let len = std::fs::metadata(path).map_err(|source| ImageError::Io { path: path.into(), source })?.len();
-        return Ok(json!({ "raw_pages": len / 4096, "bytes": len }));
+        return Ok(ImageKind::show_raw(len));
     }
-    let (kind, _) = image::read_body(path, None)?;
-    match kind {
-        ImageKind::Inventory => to_value::<pb::Inventory>(path, kind),
-        ImageKind::Core => to_value::<pb::TaskCore>(path, kind),
-        ImageKind::Mm => to_value::<pb::Mm>(path, kind),
-        ImageKind::Fds => to_value::<pb::Fds>(path, kind),
-        ImageKind::Files => to_value::<pb::Files>(path, kind),
-        ImageKind::Cgroup => to_value::<pb::CgroupImage>(path, kind),
-        ImageKind::Stats => to_value::<pb::Stats>(path, kind),
-    }
+    let (kind, body) = image::read_body(path, None)?;
+    let show = kind.desc().show.expect("framed kinds can be shown");
+    show(&body).map_err(|e| ImageError::Corrupt { path: path.into(), detail: format!("protobuf: {e}") }.into())
 }
 
 /// A directory (every image in it, by file name) or one file, pretty-printed.

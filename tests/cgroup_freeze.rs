@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ccr::cgroup::{api, freeze, freeze_for_dump, tasks_of, CgroupError};
-use ccr::opts::Opts;
+use ccr::opts::FreezeOpts;
 use cgroup_util::*;
 
 const BUSY: &str = "while :; do /bin/true; done";
@@ -25,8 +25,8 @@ fn group(ctl: &str, tag: &str) -> (Guard, PathBuf) {
     (g, d)
 }
 
-fn opts(d: &Path) -> Opts {
-    Opts { freeze_cgroup: Some(d.to_path_buf()), ..Default::default() }
+fn opts(d: &Path) -> FreezeOpts {
+    FreezeOpts { freeze_cgroup: Some(d.to_path_buf()), ..Default::default() }
 }
 
 fn frozen(d: &Path) -> bool {
@@ -116,10 +116,10 @@ fn thaw_under_a_frozen_parent_times_out_clearly() {
 #[test]
 fn bad_targets_are_named() {
     need_root!();
-    let e = api::freeze(&Opts { pid: Some(1), ..Default::default() }).unwrap_err();
+    let e = api::freeze(&FreezeOpts { pid: Some(1), ..Default::default() }).unwrap_err();
     assert!(matches!(e, ccr::Error::Cgroup(CgroupError::FreezeNeedsCgroup { pid: 1 })), "{e}");
     assert!(e.to_string().contains("freeze cgroup"));
-    let e = api::freeze(&Opts::default()).unwrap_err();
+    let e = api::freeze(&FreezeOpts::default()).unwrap_err();
     assert!(matches!(e, ccr::Error::Cgroup(CgroupError::NoFreezeCgroup)), "{e}");
     let mut g = Guard::default();
     let cpu = g.mkdir(&hier("cpu").mount_point.join(unique("nf")));

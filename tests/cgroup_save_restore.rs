@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use ccr::cgroup::controllers::{self, Kind};
 use ccr::cgroup::hierarchy::{self, Hierarchy};
 use ccr::cgroup::{api, CgroupError};
-use ccr::image::{pb, ImageDir, ImageKind};
-use ccr::opts::{ManageCgroups, Opts};
+use ccr::image::{pb, ImageDir};
+use ccr::opts::{CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, ManageCgroups};
 use cgroup_util::*;
 
 const CTLS: &[&str] =
@@ -39,8 +39,8 @@ impl Ct {
         }
     }
 
-    fn opts(&self) -> Opts {
-        Opts {
+    fn opts(&self) -> CgroupSaveOpts {
+        CgroupSaveOpts {
             freeze_cgroup: Some(self.dir("freezer", "")),
             images_dir: Some(self.images.clone()),
             ..Default::default()
@@ -49,11 +49,11 @@ impl Ct {
 
     fn save(&self) -> pb::CgroupImage {
         api::save(&self.opts()).expect("cgroup-save");
-        ImageDir::open(&self.images).unwrap().read(ImageKind::Cgroup, None).unwrap()
+        ImageDir::open(&self.images).unwrap().read(None).unwrap()
     }
 
     fn write_image(&self, img: &pb::CgroupImage) {
-        ImageDir::open(&self.images).unwrap().write(ImageKind::Cgroup, None, img).unwrap();
+        ImageDir::open(&self.images).unwrap().write(None, img).unwrap();
     }
 
     /// Registers every directory of the tree under `root` (a cgroup path) for cleanup.
@@ -275,17 +275,17 @@ fn save_delete_restore_compares_every_file() {
     let saved_c = ct.pids.iter().find(|(s, _)| *s == "c").unwrap().1;
 
     ct.delete();
-    api::restore(&Opts { images_dir: Some(ct.images.clone()), ..Default::default() }).expect("cgroup-restore");
+    api::restore(&CgroupRestoreCmdOpts { images_dir: Some(ct.images.clone()), ..Default::default() })
+        .expect("cgroup-restore");
     let name = ct.name.clone();
     ct.track(&format!("/{name}"));
     check_restored(&img, &|h| h.mount_point.join(&name));
 
     // The restore engine's side: a forked task goes into its saved cgroup set.
-    let plan = api::restore_plan(&Opts {
-        images_dir: Some(ct.images.clone()),
-        manage_cgroups: ManageCgroups::Props,
-        ..Default::default()
-    })
+    let plan = api::restore_plan(
+        &ImageDir::open(&ct.images).unwrap(),
+        &CgroupRestoreOpts { manage: ManageCgroups::Props, ..Default::default() },
+    )
     .unwrap();
     let pid = ct.guard.spawn("sleep", &["1000"]);
     ccr::cgroup::place_task(&plan, pid, saved_c).unwrap();
@@ -307,11 +307,12 @@ fn restore_under_relocated_roots() {
     for ctl in CTLS {
         ct.guard.add_dir(hier(ctl).dir_of(&format!("/{}-mem", ct.name)).unwrap());
     }
-    let o = Opts {
+    let o = CgroupRestoreCmdOpts {
         images_dir: Some(ct.images.clone()),
-        cgroup_roots: vec![(None, PathBuf::from(&all)), (Some("memory".into()), PathBuf::from(&mem))],
-        manage_cgroups: ManageCgroups::Strict,
-        ..Default::default()
+        cgroups: CgroupRestoreOpts {
+            roots: vec![(None, PathBuf::from(&all)), (Some("memory".into()), PathBuf::from(&mem))],
+            manage: ManageCgroups::Strict,
+        },
     };
     api::restore(&o).expect("relocated restore");
     check_restored(&img, &|h| h.dir_of(if h.answers_to("memory") { &mem } else { &all }).unwrap());
@@ -324,7 +325,10 @@ fn manage_cgroups_modes() {
     let mut ct = build("md");
     ct.save();
     let images = ct.images.clone();
-    let o = |m| Opts { images_dir: Some(images.clone()), manage_cgroups: m, ..Default::default() };
+    let o = |m| CgroupRestoreCmdOpts {
+        images_dir: Some(images.clone()),
+        cgroups: CgroupRestoreOpts { manage: m, ..Default::default() },
+    };
     let pids_a = ct.dir("pids", "a");
 
     let e = api::restore(&o(ManageCgroups::Strict)).unwrap_err();
@@ -372,10 +376,9 @@ fn limit_below_usage_fails_naming_file_and_values() {
     let mh = img.hierarchies.iter_mut().find(|h| h.controllers == ["memory"]).unwrap();
     set_limit(mh.tree.as_mut().unwrap());
     ct.write_image(&img);
-    let e = api::restore(&Opts {
+    let e = api::restore(&CgroupRestoreCmdOpts {
         images_dir: Some(ct.images.clone()),
-        manage_cgroups: ManageCgroups::Full,
-        ..Default::default()
+        cgroups: CgroupRestoreOpts { manage: ManageCgroups::Full, ..Default::default() },
     })
     .unwrap_err();
     match e {
@@ -399,10 +402,9 @@ fn missing_hierarchy_is_an_error_and_creates_nothing() {
         vec!["name=ccrnothere".into()];
     ct.write_image(&img);
     let fresh = format!("/{}-fresh", ct.name);
-    let e = api::restore(&Opts {
+    let e = api::restore(&CgroupRestoreCmdOpts {
         images_dir: Some(ct.images.clone()),
-        cgroup_roots: vec![(None, PathBuf::from(&fresh))],
-        ..Default::default()
+        cgroups: CgroupRestoreOpts { roots: vec![(None, PathBuf::from(&fresh))], ..Default::default() },
     })
     .unwrap_err();
     assert!(
@@ -418,7 +420,7 @@ fn missing_hierarchy_is_an_error_and_creates_nothing() {
 fn save_needs_a_target_and_rejects_unknown_paths() {
     need_root!();
     let dir = std::env::temp_dir().join(unique("noimg"));
-    let e = api::save(&Opts { images_dir: Some(dir.clone()), ..Default::default() }).unwrap_err();
+    let e = api::save(&CgroupSaveOpts { images_dir: Some(dir.clone()), ..Default::default() }).unwrap_err();
     assert!(matches!(e, ccr::Error::Cgroup(CgroupError::NoSaveTarget)), "{e}");
     let hs = hierarchies();
     assert!(hierarchy::locate(&hs, Path::new("/tmp")).is_none());

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::CgroupError;
 use crate::sys::{cgroupfs, SysError};
 
-pub const DEFAULT_TIMEOUT_S: u32 = 10;
+pub const DEFAULT_TIMEOUT_S: u32 = crate::opts::DEFAULT_FREEZE_TIMEOUT_S;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
@@ -167,6 +167,11 @@ pub struct FreezeGuard {
 impl FreezeGuard {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How long a freeze or thaw of it may take.
+    pub fn timeout(&self) -> u32 {
+        self.timeout_s
     }
 
     /// Whether the group was frozen by its owner before ccr froze it.

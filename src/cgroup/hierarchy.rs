@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::CgroupError;
-use crate::sys::cgroupfs;
+use crate::sys::proc::{self, mountinfo, mountinfo::Mount};
 
 /// The v1 controllers the kernel knows; any other mount option is not a controller.
 const V1_CONTROLLERS: &[&str] = &[
@@ -104,39 +104,16 @@ pub fn common_ancestor<'a>(paths: impl IntoIterator<Item = &'a str>) -> Option<S
     acc.map(|a| format!("/{}", a.join("/")))
 }
 
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Every cgroup hierarchy in a mountinfo text, one entry per hierarchy (a mount
+/// Every cgroup hierarchy among `mounts`, one entry per hierarchy (a mount
 /// showing the hierarchy's root "/" is preferred over bind mounts of a sub-tree).
-pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
+pub fn from_mounts(mounts: &[Mount]) -> Vec<Hierarchy> {
     let mut out: Vec<Hierarchy> = Vec::new();
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let l: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        if l.len() < 5 || r.len() < 3 {
-            continue;
-        }
-        let (version, controllers) = match r[0] {
+    for m in mounts {
+        let (version, controllers) = match m.fstype.as_str() {
             "cgroup2" => (2, Vec::new()),
             "cgroup" => {
-                let mut c: Vec<String> = r[2]
+                let mut c: Vec<String> = m
+                    .super_options
                     .split(',')
                     .filter(|o| o.starts_with("name=") || V1_CONTROLLERS.contains(o))
                     .map(str::to_string)
@@ -146,8 +123,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
             }
             _ => continue,
         };
-        let h =
-            Hierarchy { version, controllers, mount_point: PathBuf::from(unescape(l[4])), mount_root: unescape(l[3]) };
+        let h = Hierarchy { version, controllers, mount_point: m.mount_point.clone(), mount_root: m.root.clone() };
         match out.iter_mut().find(|o| o.version == h.version && o.controllers == h.controllers) {
             Some(o) if o.mount_root != "/" && h.mount_root == "/" => *o = h,
             Some(_) => {}
@@ -157,44 +133,22 @@ pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
     out
 }
 
-/// One line of /proc/PID/cgroup: the hierarchy's controllers (sorted; empty for v2)
-/// and the cgroup path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TaskCgroup {
-    pub version: u32,
-    pub controllers: Vec<String>,
-    pub path: String,
+/// As `from_mounts`, from mountinfo text (for tests).
+pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
+    from_mounts(&mountinfo::parse(text))
 }
 
-pub fn parse_proc_cgroup(text: &str) -> Vec<TaskCgroup> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let mut it = line.splitn(3, ':');
-        let (Some(id), Some(ctl), Some(path)) = (it.next(), it.next(), it.next()) else {
-            continue;
-        };
-        if id == "0" && ctl.is_empty() {
-            out.push(TaskCgroup { version: 2, controllers: Vec::new(), path: path.to_string() });
-        } else {
-            let mut c: Vec<String> = ctl.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
-            c.sort();
-            out.push(TaskCgroup { version: 1, controllers: c, path: path.to_string() });
-        }
-    }
-    out
-}
+pub use crate::sys::proc::cgroup::{parse as parse_proc_cgroup, TaskCgroup};
 
 /// The mounted hierarchies of this machine.
 pub fn mounted() -> Result<Vec<Hierarchy>, CgroupError> {
-    let text = cgroupfs::mountinfo(None).map_err(|source| CgroupError::Mountinfo { source: Box::new(source) })?;
-    Ok(parse_mountinfo(&text))
+    let mounts = mountinfo::read(proc::SELF).map_err(|source| CgroupError::Mountinfo { source: Box::new(source) })?;
+    Ok(from_mounts(&mounts))
 }
 
 /// The cgroups task `pid` is in.
 pub fn task_cgroups(pid: i32) -> Result<Vec<TaskCgroup>, CgroupError> {
-    let text =
-        cgroupfs::proc_cgroup(pid).map_err(|source| CgroupError::TaskCgroups { pid, source: Box::new(source) })?;
-    Ok(parse_proc_cgroup(&text))
+    proc::cgroup::read(pid).map_err(|source| CgroupError::TaskCgroups { pid, source: Box::new(source) })
 }
 
 /// The hierarchy with this version and controller set.

@@ -18,7 +18,7 @@ use super::controllers::{self, Kind};
 use super::hierarchy::{self, Hierarchy};
 use super::CgroupError;
 use crate::image::pb;
-use crate::opts::{ManageCgroups, Opts};
+use crate::opts::{CgroupRestoreOpts, ManageCgroups};
 use crate::sys::{cgroupfs, Errno};
 
 /// What cgroup-restore did, kept so the process restore can place forked tasks.
@@ -41,9 +41,9 @@ pub struct CgroupRestorePlan {
 impl CgroupRestorePlan {
     /// Creates and configures the cgroups of `img` on the hierarchies `hs` per `opts`.
     /// On failure, whatever was created is removed again.
-    pub fn create(img: &pb::CgroupImage, opts: &Opts, hs: &[Hierarchy]) -> Result<Self, CgroupError> {
+    pub fn create(img: &pb::CgroupImage, opts: &CgroupRestoreOpts, hs: &[Hierarchy]) -> Result<Self, CgroupError> {
         let mut plan = CgroupRestorePlan {
-            mode: opts.manage_cgroups,
+            mode: opts.manage,
             task_set: img.tasks.iter().map(|t| (t.pid, t.set)).collect(),
             sets: HashMap::new(),
             created: Vec::new(),
@@ -60,7 +60,7 @@ impl CgroupRestorePlan {
         Ok(plan)
     }
 
-    fn build(&mut self, img: &pb::CgroupImage, opts: &Opts, hs: &[Hierarchy]) -> Result<(), CgroupError> {
+    fn build(&mut self, img: &pb::CgroupImage, opts: &CgroupRestoreOpts, hs: &[Hierarchy]) -> Result<(), CgroupError> {
         let mut resolved: HashMap<u32, (&Hierarchy, String, Option<PathBuf>)> = HashMap::new();
         for ih in &img.hierarchies {
             let h = hierarchy::find(hs, ih.version, &sorted(&ih.controllers))
@@ -70,7 +70,7 @@ impl CgroupRestorePlan {
                 resolved.insert(ih.id, (h, ih.root.clone(), None));
                 continue;
             }
-            let root = relocated_root(h, &ih.root, &opts.cgroup_roots);
+            let root = relocated_root(h, &ih.root, &opts.roots);
             let dir = h.dir_of(&root).ok_or_else(|| CgroupError::NotInHierarchy { path: PathBuf::from(&root) })?;
             resolved.insert(ih.id, (h, root, Some(dir)));
         }

@@ -28,26 +28,13 @@ pub struct SaveTarget {
     pub frozen_for_dump: Option<(PathBuf, bool)>,
 }
 
-/// The PIDs of `pid` and all its descendants.
-fn descendants(pid: i32) -> Vec<i32> {
-    let mut out = vec![pid];
-    let mut i = 0;
-    while i < out.len() {
-        if let Ok(c) = cgroupfs::proc_children(out[i]) {
-            out.extend(c);
-        }
-        i += 1;
-    }
-    out
-}
-
 fn saved_tasks(t: &SaveTarget) -> Result<Vec<i32>, CgroupError> {
     let mut pids = Vec::new();
     if let Some(fc) = &t.freeze_cgroup {
         pids.extend(super::freeze::tasks_of(fc)?);
     }
     if let Some(pid) = t.pid {
-        pids.extend(descendants(pid));
+        pids.extend(crate::sys::proc::children::descendants(pid));
     }
     if t.pid.is_none() && t.freeze_cgroup.is_none() {
         return Err(CgroupError::NoSaveTarget);

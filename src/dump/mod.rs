@@ -1,21 +1,9 @@
-//! Dump: live tasks → images directory.
-//!
-//! Stages, in order:
-//! 1. freeze (when a freeze cgroup is given): nothing can fork away; every thread is
-//!    attached (PTRACE_SEIZE + PTRACE_INTERRUPT) while frozen, then the cgroup thaws
-//!    and each stops for us without running user code;
-//! 2. seize the tree: every task below the root, every thread of each;
-//! 3. collect each task: /proc state, fds (one table of open files for the whole
-//!    tree, pipe contents), registers, signal state (remote syscalls), memory
-//!    (pagemap + process_vm_readv into pages-PID.img; shared memory once per object);
-//! 4. write the images;
-//! 5. kill the tree, or (--leave-running) let it go exactly as it was.
-//!
-//! Any failure before 5 drops the tracees, which put back registers and signal masks
-//! and detach: every task runs on untouched (and a frozen group goes back to the
-//! state it had).
+//! Dump: live tasks → images directory, as a fixed list of [`Stage`]s run in
+//! order by one loop. Everything a run holds (frozen cgroup, tracees, CPU pins)
+//! lives in one [`Hold`], which undoes it on any failure in the order written in
+//! `Hold::undo`: every task runs on untouched, and a frozen group goes back to the
+//! state it had.
 
-mod files;
 mod mm;
 mod task;
 mod tree;
@@ -24,12 +12,17 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::cgroup::FreezeGuard;
+use crate::checkpoint::{Arch, Inventory, TaskCore};
 use crate::error::{Error, Result};
-use crate::image::{pb, ImageDir, ImageKind, FORMAT_VERSION};
+use crate::files::table::FileTable;
+use crate::files::{DumpCx, FilesImage};
+use crate::image::{convert, pb, ImageDir};
 use crate::log::{Level, Log};
-use crate::opts::Opts;
+use crate::mm::Mm;
+use crate::opts::DumpOpts;
 use crate::sys::proc;
-use crate::sys::ptrace::{StopKind, Tracee};
+use crate::sys::process::CpuPin;
+use crate::sys::ptrace::{Seized, StopKind};
 use crate::{debug, info};
 
 #[derive(Debug, thiserror::Error)]
@@ -62,16 +55,83 @@ impl DumpError {
     }
 }
 
+/// The stages of a dump, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// With a freeze cgroup: freeze it and attach every thread in it while it is
+    /// frozen, so nothing can fork away while the tree is found.
+    Freeze,
+    /// Every task below the root and every thread of each stop for us (a frozen
+    /// group is thawed first: its tasks stop under ptrace without running).
+    Seize,
+    /// What no later stage could save is refused now, before anything is written:
+    /// a root inside a foreign PID namespace, nested PID namespaces, seccomp, POSIX
+    /// timers.
+    Check,
+    /// Per task: files first (the cheapest way to find an fd ccr cannot dump),
+    /// then registers and signal state (remote syscalls), then memory.
+    Collect,
+    /// The images; the inventory last, so a directory without it is incomplete.
+    Write,
+    /// The tree is killed, or let go exactly as it was (a group that was frozen
+    /// before, or that the caller wants left frozen, is frozen again first).
+    Release,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] =
+        [Stage::Freeze, Stage::Seize, Stage::Check, Stage::Collect, Stage::Write, Stage::Release];
+}
+
 /// What one run of the dump needs; owned by the run, passed by reference.
 pub struct DumpCtx<'a> {
-    pub opts: &'a Opts,
+    pub opts: &'a DumpOpts,
     pub log: Log,
     pub dir: ImageDir,
     pub stats: pb::DumpStats,
     pub progress: crate::progress::Progress,
+    pub started: Instant,
 }
 
-pub fn run(opts: &Opts) -> Result<()> {
+/// Everything a dump holds of the tasks, undone (in `undo`) if the dump fails.
+#[derive(Default)]
+pub struct Hold {
+    pin: Option<CpuPin>,
+    /// Threads attached while their cgroup was frozen, not yet stopped.
+    attached: HashMap<i32, Seized>,
+    pub tasks: Vec<tree::Task>,
+    freeze: Option<FreezeGuard>,
+}
+
+impl Hold {
+    /// Gives everything back, in this order: each thread's CPU affinity (before it
+    /// can run), the tracees (detached: they run on from where they stopped, with
+    /// their registers and masks put back by the remote sessions), then the freeze
+    /// cgroup's prior state.
+    fn undo(&mut self) {
+        if let Some(mut p) = self.pin.take() {
+            p.release();
+        }
+        self.tasks.clear();
+        self.attached.clear();
+        self.freeze = None;
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.undo();
+    }
+}
+
+/// Everything the images hold.
+pub struct Collected {
+    pub inventory: Inventory,
+    pub tasks: Vec<(TaskCore, Mm, Vec<pb::Fd>)>,
+    pub files: FilesImage,
+}
+
+pub fn run(opts: &DumpOpts) -> Result<()> {
     // A tree frozen by ptrace (`ccr freeze -t PID`) is held by a holder process:
     // only it can dump it without letting it run.
     if opts.freeze_cgroup.is_none() {
@@ -81,65 +141,70 @@ pub fn run(opts: &Opts) -> Result<()> {
             }
         }
     }
-    let (mut ctx, pid) = new_ctx(opts)?;
-    let started = Instant::now();
-    let mut pin = crate::sys::process::CpuPin::new();
-    let (guard, attached) = freeze_and_attach(opts)?;
-    let tasks = tree::seize(pid, attached, &mut pin).map_err(|e| seize_error(pid, e))?;
-    let frozen = Instant::now();
-    debug!(ctx.log, "seized {} tasks", tasks.len());
-
-    let collected = match collect_all(&mut ctx, &tasks).and_then(|c| write_images(&ctx, &c).map(|()| c)) {
-        Ok(c) => c,
-        Err(e) => {
-            info!(ctx.log, "dump of pid {pid} failed: {e}; leaving the tree running");
-            pin.release();
-            drop(tasks);
-            drop(guard);
+    let (mut ctx, root) = new_ctx(opts)?;
+    let mut hold = Hold::default();
+    let mut collected = None;
+    let mut frozen = ctx.started;
+    for stage in Stage::ALL {
+        let t = Instant::now();
+        let r = match stage {
+            Stage::Freeze => freeze(&ctx, &mut hold),
+            Stage::Seize => seize(root, &mut hold).map(|()| frozen = Instant::now()),
+            Stage::Check => check(&hold.tasks),
+            Stage::Collect => collect(&mut ctx, &hold.tasks).map(|c| collected = Some(c)),
+            Stage::Write => write(&ctx, collected.as_ref().expect("collected")),
+            Stage::Release => release(opts, &mut hold),
+        };
+        if let Err(e) = r {
+            info!(ctx.log, "dump of pid {root} failed ({stage:?}): {e}; leaving the tree as it was");
             return Err(e);
         }
-    };
-    pin.release();
-    release(opts, tasks, guard)?;
-    finish(&mut ctx, &collected, started, frozen)
+        debug!(ctx.log, "{stage:?} done in {} us", t.elapsed().as_micros());
+    }
+    finish(&mut ctx, collected.as_ref().expect("collected"), frozen)
 }
 
 /// A tree held stopped by ptrace across calls (the ptrace freeze of a bare PID).
 pub struct Held {
-    pub tasks: Vec<tree::Task>,
-    pub pin: crate::sys::process::CpuPin,
+    hold: Hold,
 }
 
 /// Seizes the tree under `pid` and keeps it stopped.
 pub fn hold(pid: i32) -> Result<Held> {
-    let mut pin = crate::sys::process::CpuPin::new();
-    let tasks = tree::seize(pid, HashMap::new(), &mut pin).map_err(|e| seize_error(pid, e))?;
-    Ok(Held { tasks, pin })
+    let mut hold = Hold::default();
+    hold.pin = Some(CpuPin::new());
+    seize(pid, &mut hold)?;
+    Ok(Held { hold })
 }
 
 impl Held {
     /// Lets every task run on as it was.
-    pub fn thaw(mut self) {
-        self.pin.release();
-        drop(self.tasks);
+    pub fn thaw(self) {
+        drop(self.hold);
+    }
+
+    /// Whether the tree is gone (a dump killed it).
+    pub fn is_empty(&self) -> bool {
+        self.hold.tasks.is_empty()
     }
 }
 
 /// Dumps a held tree. On failure it stays held (frozen, as the caller left it);
 /// with --leave-running it stays held too (the caller thaws it); otherwise it is
-/// killed and `held.tasks` is left empty.
-pub fn run_held(opts: &Opts, held: &mut Held) -> Result<()> {
+/// killed.
+pub fn run_held(opts: &DumpOpts, held: &mut Held) -> Result<()> {
     let (mut ctx, _) = new_ctx(opts)?;
-    let started = Instant::now();
-    let collected = collect_all(&mut ctx, &held.tasks).and_then(|c| write_images(&ctx, &c).map(|()| c))?;
+    check(&held.hold.tasks)?;
+    let c = collect(&mut ctx, &held.hold.tasks)?;
+    write(&ctx, &c)?;
     if !opts.leave_running {
-        held.pin.release();
-        release(opts, std::mem::take(&mut held.tasks), None)?;
+        release(opts, &mut held.hold)?;
     }
-    finish(&mut ctx, &collected, started, started)
+    let started = ctx.started;
+    finish(&mut ctx, &c, started)
 }
 
-fn new_ctx(opts: &Opts) -> Result<(DumpCtx<'_>, i32)> {
+fn new_ctx(opts: &DumpOpts) -> Result<(DumpCtx<'_>, i32)> {
     let pid = opts.pid.ok_or_else(|| Error::InvalidArgument("dump needs a pid (-t PID)".into()))?;
     let dir_path = opts
         .images_dir
@@ -148,14 +213,20 @@ fn new_ctx(opts: &Opts) -> Result<(DumpCtx<'_>, i32)> {
     if pid <= 0 {
         return Err(Error::InvalidArgument(format!("pid {pid} is not a process id")));
     }
-    let log = Log::open(opts.log_file.as_deref(), Level::from_int(opts.log_level)).map_err(|source| {
-        crate::sys::SysError::Path { call: "open log", path: opts.log_file.clone().unwrap_or_default(), source }
+    let log = Log::open(opts.log.file.as_deref(), Level::from_int(opts.log.level)).map_err(|source| {
+        crate::sys::SysError::Path { call: "open log", path: opts.log.file.clone().unwrap_or_default(), source }
     })?;
     let dir = ImageDir::create(dir_path)?;
-    let mut ctx =
-        DumpCtx { opts, log, dir, stats: pb::DumpStats::default(), progress: crate::progress::Progress::new("dump") };
+    let mut ctx = DumpCtx {
+        opts,
+        log,
+        dir,
+        stats: pb::DumpStats::default(),
+        progress: crate::progress::Progress::new("dump"),
+        started: Instant::now(),
+    };
     info!(ctx.log, "dumping the tree of pid {pid} into {}", dir_path.display());
-    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+    if !proc::exists(pid) {
         return Err(DumpError::NoProcess { pid }.into());
     }
     if pid == std::process::id() as i32 {
@@ -164,12 +235,12 @@ fn new_ctx(opts: &Opts) -> Result<(DumpCtx<'_>, i32)> {
     Ok((ctx, pid))
 }
 
-fn finish(ctx: &mut DumpCtx<'_>, c: &Collected, started: Instant, frozen: Instant) -> Result<()> {
+fn finish(ctx: &mut DumpCtx<'_>, c: &Collected, frozen: Instant) -> Result<()> {
     ctx.stats.frozen_us = frozen.elapsed().as_micros() as u64;
-    ctx.stats.total_us = started.elapsed().as_micros() as u64;
+    ctx.stats.total_us = ctx.started.elapsed().as_micros() as u64;
     ctx.stats.tasks = c.inventory.tasks.len() as u32;
     let stats = pb::Stats { dump: Some(ctx.stats), restore: None };
-    ctx.dir.write(ImageKind::Stats, None, &stats)?;
+    ctx.dir.write(None, &stats)?;
     info!(
         ctx.log,
         "dump of pid {} done in {} us (frozen {} us)", c.inventory.root_pid, ctx.stats.total_us, ctx.stats.frozen_us
@@ -181,41 +252,154 @@ fn finish(ctx: &mut DumpCtx<'_>, c: &Collected, started: Instant, frozen: Instan
 fn seize_error(pid: i32, e: Error) -> Error {
     match e {
         Error::Sys(crate::sys::SysError::Pid { errno: nix::errno::Errno::EPERM, pid: p, .. }) => {
-            let tracer = proc::status(p).ok().and_then(|s| s.int("TracerPid").ok()).unwrap_or(0);
+            let tracer = proc::status::read(p).ok().and_then(|s| s.int("TracerPid").ok()).unwrap_or(0);
             let detail =
                 if tracer != 0 { format!("it is already traced by pid {tracer}") } else { "permission denied".into() };
             DumpError::Seize { pid: if p != 0 { p } else { pid }, detail }.into()
         }
-        Error::Sys(crate::sys::SysError::Pid { errno: nix::errno::Errno::ESRCH, .. }) => {
-            DumpError::NoProcess { pid }.into()
-        }
+        Error::Sys(crate::sys::SysError::Pid { errno: nix::errno::Errno::ESRCH, .. })
+        | Error::Sys(crate::sys::SysError::Died { .. }) => DumpError::NoProcess { pid }.into(),
         other => other,
     }
 }
 
-/// With a freeze cgroup: freeze it, attach every thread in it, and thaw it again so
-/// the threads stop for us (they stay ptrace-stopped; none runs user code).
-fn freeze_and_attach(opts: &Opts) -> Result<(Option<FreezeGuard>, HashMap<i32, Tracee>)> {
-    let Some(path) = &opts.freeze_cgroup else {
-        return Ok((None, HashMap::new()));
+/// Stage Freeze: with a freeze cgroup, freeze it and attach every thread in it.
+fn freeze(ctx: &DumpCtx<'_>, hold: &mut Hold) -> Result<()> {
+    hold.pin = Some(CpuPin::new());
+    let Some(path) = &ctx.opts.freeze_cgroup else {
+        return Ok(());
     };
-    let timeout = opts.freeze_timeout_s.unwrap_or(10);
-    let guard = crate::cgroup::freeze::freeze_for_dump_timeout(path, timeout)?;
-    let mut attached = HashMap::new();
+    hold.freeze = Some(crate::cgroup::freeze::freeze_for_dump_timeout(path, ctx.opts.freeze_timeout())?);
     for pid in crate::cgroup::tasks_of(path)? {
-        for tid in proc::threads(pid).unwrap_or_default() {
-            if let Ok(t) = Tracee::attach(tid, false) {
-                attached.insert(tid, t);
+        for tid in proc::task::threads(pid).unwrap_or_default() {
+            if let Ok(t) = Seized::attach(tid, false) {
+                hold.attached.insert(tid, t);
             }
         }
     }
-    crate::cgroup::freeze::thaw(path, timeout)?;
-    Ok((Some(guard), attached))
+    Ok(())
 }
 
-/// Lets the tree go (as it was) or kills it; a group frozen before us, or that the
-/// caller wants left frozen, is frozen again before any task could run.
-fn release(opts: &Opts, tasks: Vec<tree::Task>, guard: Option<FreezeGuard>) -> Result<()> {
+/// Stage Seize: a frozen group thaws (its tasks stop for us as they wake), then
+/// the whole tree is seized.
+fn seize(root: i32, hold: &mut Hold) -> Result<()> {
+    if let Some(g) = &hold.freeze {
+        crate::cgroup::freeze::thaw(g.path(), g.timeout())?;
+    }
+    let attached = std::mem::take(&mut hold.attached);
+    let pin = hold.pin.get_or_insert_with(CpuPin::new);
+    hold.tasks = tree::seize(root, attached, pin).map_err(|e| seize_error(root, e))?;
+    Ok(())
+}
+
+/// Stage Check: what the images could not hold, refused before anything is written.
+fn check(tasks: &[tree::Task]) -> Result<()> {
+    let root = tasks[0].pid();
+    let pid_ns = !proc::ns::same(proc::SELF, root, "pid");
+    if pid_ns && proc::status::read(root)?.ns_last("NSpid") != 1 {
+        return Err(DumpError::Unsupported {
+            pid: root,
+            what: "a root inside another PID namespace that is not its init".into(),
+        }
+        .into());
+    }
+    for task in tasks.iter().filter(|t| !t.is_zombie()) {
+        let pid = task.pid();
+        if !proc::ns::same(pid, root, "pid") {
+            return Err(DumpError::Unsupported { pid, what: "a task in a nested PID namespace".into() }.into());
+        }
+        if proc::status::read(pid)?.int("Seccomp").unwrap_or(0) != 0 {
+            return Err(DumpError::Unsupported { pid, what: "a seccomp filter".into() }.into());
+        }
+        if proc::timers::count(pid) != 0 {
+            return Err(DumpError::Unsupported { pid, what: "POSIX timers (timer_create)".into() }.into());
+        }
+    }
+    Ok(())
+}
+
+/// Stage Collect: every task's files, state and memory.
+fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected> {
+    let root = tasks[0].pid();
+    let pid_ns = !proc::ns::same(proc::SELF, root, "pid");
+    let mut table = FileTable::default();
+    let mut pipes = Vec::new();
+    let mut store = mm::PageStore::new(&ctx.dir);
+    let mut out = Vec::new();
+    let mut xfeatures = 0;
+    let mem_started = Instant::now();
+    for task in tasks.iter().filter(|t| !t.is_zombie()) {
+        let pid = task.pid();
+        let stat = proc::stat::read(pid)?;
+        let status = proc::status::read(pid)?;
+        // Files first: the cheapest way to find out early that we cannot dump.
+        let fds = {
+            let mut cx = DumpCx::new(&ctx.dir, &mut ctx.log, &mut pipes, &mut store.shmem, &mut store.writer);
+            table.collect_task(&mut cx, pid)?
+        };
+        let maps = proc::maps::smaps(pid)?;
+        let vmas = mm::classify(pid, &maps)?;
+        let mut state = task::collect(&task.threads, &stat, &status, &maps)?;
+        for (th, mask) in state.core.threads.iter_mut().zip(&task.affinity) {
+            th.cpu_affinity = mask.clone();
+        }
+        if let StopKind::GroupStop(sig) = task.leader().stop_kind() {
+            state.core.stop_signal = sig;
+        }
+        let image_pid = if pid_ns { status.ns_last("NSpid") } else { pid };
+        let (mm, counts) = mm::collect(ctx, pid, image_pid, &stat, vmas, &state, &mut store)?;
+        ctx.stats.pages_written += counts.pages;
+        ctx.stats.pages_scanned += counts.scanned;
+        ctx.progress.add_task();
+        xfeatures = convert::xstate_features(&state.core.threads[0].xsave);
+        out.push((state.core, mm, fds));
+    }
+    table.finish()?;
+    let mm::PageStore { writer, shmem, sysv } = store;
+    writer.finish()?;
+    ctx.stats.memdump_us += mem_started.elapsed().as_micros() as u64;
+    let inventory = Inventory {
+        root_pid: root,
+        tasks: tasks.iter().map(|t| t.entry.clone()).collect(),
+        arch: Arch::HOST,
+        kernel: proc::kernel::osrelease(),
+        ccr_version: env!("CARGO_PKG_VERSION").to_string(),
+        dump_time_unix_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+        xfeatures,
+        pid_ns,
+        parent: None,
+    };
+    let files = FilesImage { files: table.files, pipes, shmems: shmem.into_images(), sysv };
+    let mut c = Collected { inventory, tasks: out, files };
+    if pid_ns {
+        to_namespace_ids(&mut c, tasks)?;
+    }
+    Ok(c)
+}
+
+/// Stage Write: every image, the inventory last.
+fn write(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
+    let arch = c.inventory.arch;
+    for (core, mm, fds) in &c.tasks {
+        let n = Some(core.pid as u64);
+        ctx.dir.write(n, &convert::core_to_pb(core, arch))?;
+        ctx.dir.write(n, &convert::mm_to_pb(mm))?;
+        ctx.dir.write(n, &pb::Fds { fds: fds.clone() })?;
+    }
+    ctx.dir.write(None, &convert::files_to_pb(&c.files))?;
+    ctx.dir.write(None, &convert::inventory_to_pb(&c.inventory))?;
+    Ok(())
+}
+
+/// Stage Release: kill the tree, or let it go as it was found.
+fn release(opts: &DumpOpts, hold: &mut Hold) -> Result<()> {
+    if let Some(mut p) = hold.pin.take() {
+        p.release();
+    }
+    let tasks = std::mem::take(&mut hold.tasks);
     if !opts.leave_running {
         // Every task gets SIGKILL first: an init of a PID namespace dies only after
         // the rest of its namespace. Then deaths are collected deepest task first,
@@ -236,9 +420,10 @@ fn release(opts: &Opts, tasks: Vec<tree::Task>, guard: Option<FreezeGuard>) -> R
         }
         return Ok(());
     }
+    let guard = hold.freeze.take();
     let keep_frozen = guard.as_ref().is_some_and(|g| g.was_frozen() || opts.leave_stopped);
     if let (true, Some(g)) = (keep_frozen, &guard) {
-        crate::cgroup::freeze::freeze(g.path(), opts.freeze_timeout_s.unwrap_or(10))?;
+        crate::cgroup::freeze::freeze(g.path(), opts.freeze_timeout())?;
     }
     for task in tasks {
         for t in task.threads {
@@ -251,98 +436,6 @@ fn release(opts: &Opts, tasks: Vec<tree::Task>, guard: Option<FreezeGuard>) -> R
     Ok(())
 }
 
-/// Everything the images hold.
-pub struct Collected {
-    pub inventory: pb::Inventory,
-    pub tasks: Vec<(pb::TaskCore, pb::Mm, pb::Fds)>,
-    pub files: pb::Files,
-}
-
-fn collect_all(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected> {
-    let mut table = files::FileTable::default();
-    let mut store = mm::PageStore::new();
-    let mut out = Vec::new();
-    let root = tasks[0].pid();
-    let my_pidns = std::fs::read_link("/proc/self/ns/pid").ok();
-    let root_ns = std::fs::read_link(format!("/proc/{root}/ns/pid")).ok();
-    let pid_ns = root_ns != my_pidns;
-    if pid_ns && proc::ns_last(&proc::status(root)?, "NSpid") != 1 {
-        return Err(DumpError::Unsupported {
-            pid: root,
-            what: "a root inside another PID namespace that is not its init".into(),
-        }
-        .into());
-    }
-    let mut xfeatures = 0;
-    for task in tasks.iter().filter(|t| !t.entry.zombie) {
-        let pid = task.pid();
-        if std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok() != root_ns {
-            return Err(DumpError::Unsupported { pid, what: "a task in a nested PID namespace".into() }.into());
-        }
-        let stat = proc::stat(pid)?;
-        let status = proc::status(pid)?;
-        if status.int("Seccomp").unwrap_or(0) != 0 {
-            return Err(DumpError::Unsupported { pid, what: "a seccomp filter".into() }.into());
-        }
-        let timers = std::fs::read_to_string(format!("/proc/{pid}/timers")).unwrap_or_default();
-        if !timers.trim().is_empty() {
-            return Err(DumpError::Unsupported { pid, what: "POSIX timers (timer_create)".into() }.into());
-        }
-        // Files first: the cheapest way to find out early that we cannot dump.
-        let fds = table.collect_task(ctx, pid)?;
-        let maps = proc::smaps(pid)?;
-        let vmas = mm::classify(pid, &maps)?;
-        let mut state = task::collect(ctx, &task.threads, &stat, &status, &maps)?;
-        for (th, mask) in state.core.threads.iter_mut().zip(&task.affinity) {
-            th.cpu_affinity = mask.clone();
-        }
-        if let StopKind::GroupStop(sig) = task.leader().stop_kind() {
-            state.core.stop_signal = sig;
-        }
-        let image_pid = if pid_ns { proc::ns_last(&status, "NSpid") } else { pid };
-        let mm = mm::collect(ctx, pid, image_pid, &stat, vmas, &state, &mut store)?;
-        ctx.progress.add_task();
-        xfeatures = crate::image::convert::xstate_features(&state.core.threads[0].xstate);
-        out.push((state.core, mm, fds));
-    }
-    let copied = Instant::now();
-    let (shmems, sysv_shm) = store.finish()?;
-    ctx.stats.memdump_us += copied.elapsed().as_micros() as u64;
-    table.check_peers()?;
-    let inventory = pb::Inventory {
-        format_version: FORMAT_VERSION,
-        root_pid: tasks[0].pid(),
-        tasks: tasks.iter().map(|t| t.entry.clone()).collect(),
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string(),
-        ccr_version: env!("CARGO_PKG_VERSION").to_string(),
-        dump_time_unix_ns: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0),
-        has_cgroups: false,
-        xfeatures,
-        pid_ns,
-    };
-    let files = pb::Files { files: table.files, pipes: table.pipes, shmems, sysv_shm };
-    let mut c = Collected { inventory, tasks: out, files };
-    if pid_ns {
-        to_namespace_ids(&mut c, tasks)?;
-    }
-    Ok(c)
-}
-
-fn write_images(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
-    for (core, mm, fds) in &c.tasks {
-        ctx.dir.write(ImageKind::Core, Some(core.pid), core)?;
-        ctx.dir.write(ImageKind::Mm, Some(core.pid), mm)?;
-        ctx.dir.write(ImageKind::Fds, Some(core.pid), fds)?;
-    }
-    ctx.dir.write(ImageKind::Files, None, &c.files)?;
-    // The inventory last: a directory without it is not a complete checkpoint.
-    ctx.dir.write(ImageKind::Inventory, None, &c.inventory)?;
-    Ok(())
-}
-
 /// Rewrites every pid of the checkpoint as seen inside the tree's PID namespace
 /// (NSpid, NSpgid, NSsid of /proc status), so the images do not depend on the pids
 /// the host gave the tasks.
@@ -350,11 +443,11 @@ fn to_namespace_ids(c: &mut Collected, tasks: &[tree::Task]) -> Result<()> {
     let mut inner: HashMap<i32, i32> = HashMap::new();
     let mut groups = Vec::with_capacity(tasks.len());
     for t in tasks {
-        let st = proc::status(t.pid())?;
-        inner.insert(t.pid(), proc::ns_last(&st, "NSpid"));
-        groups.push((proc::ns_last(&st, "NSpgid"), proc::ns_last(&st, "NSsid")));
+        let st = proc::status::read(t.pid())?;
+        inner.insert(t.pid(), st.ns_last("NSpid"));
+        groups.push((st.ns_last("NSpgid"), st.ns_last("NSsid")));
         for th in t.threads.iter().skip(1) {
-            inner.insert(th.pid(), proc::ns_tid(t.pid(), th.pid())?);
+            inner.insert(th.pid(), proc::task::ns_tid(t.pid(), th.pid())?);
         }
     }
     let map = |p: i32| inner.get(&p).copied().unwrap_or(0);

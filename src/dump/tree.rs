@@ -1,20 +1,21 @@
-//! Seizing the process tree: every task below the root (found through
-//! /proc/PID/task/TID/children of each thread) and every thread of each, so that
-//! nothing of it runs while it is collected. Zombies are recorded, not seized.
+//! Seizing the process tree: every task below the root (the one tree walk of
+//! `sys::proc::children`) and every thread of each, so that nothing of it runs
+//! while it is collected. Zombies are recorded, not seized.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 
 use crate::dump::DumpError;
 use crate::error::Result;
 use crate::image::pb;
+use crate::sys::proc::{self, children::gone};
 use crate::sys::process::CpuPin;
-use crate::sys::ptrace::Tracee;
-use crate::sys::{proc, Errno, SysError};
+use crate::sys::ptrace::{Seized, Stopped};
+use crate::sys::SysError;
 
 /// One task of the tree, held stopped (threads[0] is the leader).
 pub struct Task {
     pub entry: pb::TaskEntry,
-    pub threads: Vec<Tracee>,
+    pub threads: Vec<Stopped>,
     /// Each thread's own CPU affinity (ccr pins them while it works).
     pub affinity: Vec<Vec<u8>>,
 }
@@ -24,82 +25,89 @@ impl Task {
         self.entry.pid
     }
 
-    pub fn leader(&self) -> &Tracee {
+    pub fn leader(&self) -> &Stopped {
         &self.threads[0]
     }
-}
 
-fn vanished(e: &SysError) -> bool {
-    match e {
-        SysError::Pid { errno, .. } => *errno == Errno::ESRCH,
-        SysError::Path { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
-        SysError::Task { .. } => true,
-        _ => false,
+    pub fn is_zombie(&self) -> bool {
+        self.entry.zombie
     }
 }
 
-/// Seizes the tree under `root`. `attached` holds tracees attached (not yet
-/// waited for) while the tasks were frozen; they are waited for here.
-pub fn seize(root: i32, mut attached: HashMap<i32, Tracee>, pin: &mut CpuPin) -> Result<Vec<Task>> {
-    let mut out: Vec<Task> = Vec::new();
-    let mut queue = VecDeque::from([root]);
-    let mut seen = HashSet::new();
-    while let Some(pid) = queue.pop_front() {
-        if !seen.insert(pid) {
-            continue;
+/// Seizes every thread of `pid` (the leader first), listing again until no new
+/// thread appears. `attached` holds threads attached while their cgroup was frozen.
+fn seize_threads(pid: i32, attached: &mut HashMap<i32, Seized>) -> Result<Vec<Stopped>> {
+    let mut threads: Vec<Stopped> = Vec::new();
+    loop {
+        let tids = proc::task::threads(pid)?;
+        let mut ordered: Vec<i32> = tids.iter().copied().filter(|t| *t == pid).collect();
+        ordered.extend(tids.iter().copied().filter(|t| *t != pid));
+        let mut new = 0;
+        for tid in ordered {
+            if threads.iter().any(|t| t.pid() == tid) {
+                continue;
+            }
+            let seized = match attached.remove(&tid) {
+                Some(s) => s.wait_stop(),
+                None => Stopped::seize(tid, false),
+            };
+            match seized {
+                Ok(t) => {
+                    threads.push(t);
+                    new += 1;
+                }
+                Err(e) if tid != pid && gone(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
-        let stat = match proc::stat(pid) {
+        if new == 0 {
+            return Ok(threads);
+        }
+    }
+}
+
+/// Seizes the tree under `root`. `attached` holds tasks attached (not yet waited
+/// for) while they were frozen; they are waited for here.
+pub fn seize(root: i32, mut attached: HashMap<i32, Seized>, pin: &mut CpuPin) -> Result<Vec<Task>> {
+    let mut out: Vec<Task> = Vec::new();
+    let mut failure: Option<crate::Error> = None;
+    let walked = proc::children::walk(root, |pid| {
+        let stat = match proc::stat::read(pid) {
             Ok(s) => s,
-            Err(e) if pid != root && vanished(&e) => continue,
-            Err(e) if vanished(&e) => return Err(DumpError::NoProcess { pid }.into()),
-            Err(e) => return Err(e.into()),
+            Err(e) if pid != root && gone(&e) => return Ok(false),
+            Err(e) if gone(&e) => {
+                failure = Some(DumpError::NoProcess { pid }.into());
+                return Err(e);
+            }
+            Err(e) => return Err(e),
         };
         let mut entry = pb::TaskEntry { pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, ..Default::default() };
-        if stat.state == 'Z' || stat.state == 'X' {
+        if stat.is_zombie() {
             entry.zombie = true;
             entry.exit_status = stat.exit_code;
             out.push(Task { entry, threads: Vec::new(), affinity: Vec::new() });
-            continue;
+            return Ok(false);
         }
-        let mut threads: Vec<Tracee> = Vec::new();
-        // Threads may be born while we seize: list again until nothing is new.
-        loop {
-            let tids = proc::threads(pid)?;
-            let mut new = 0;
-            let mut ordered: Vec<i32> = tids.iter().copied().filter(|t| *t == pid).collect();
-            ordered.extend(tids.iter().copied().filter(|t| *t != pid));
-            for tid in ordered {
-                if threads.iter().any(|t| t.pid() == tid) {
-                    continue;
-                }
-                let seized = match attached.remove(&tid) {
-                    Some(mut t) => t.wait_stopped().map(|()| t),
-                    None => Tracee::seize(tid, false),
-                };
-                match seized {
-                    Ok(t) => {
-                        threads.push(t);
-                        new += 1;
-                    }
-                    Err(e) if tid != pid && vanished(&e) => continue,
-                    Err(e) => return Err(e.into()),
-                }
+        let threads = match seize_threads(pid, &mut attached) {
+            Ok(t) => t,
+            Err(e) => {
+                failure = Some(e);
+                return Err(SysError::Task { pid, detail: "seize failed".into() });
             }
-            if new == 0 {
-                break;
-            }
-        }
+        };
         if threads.first().map(|t| t.pid()) != Some(pid) {
-            return Err(DumpError::Unsupported { pid, what: "a process whose main thread has exited".into() }.into());
+            failure =
+                Some(DumpError::Unsupported { pid, what: "a process whose main thread has exited".into() }.into());
+            return Err(SysError::Task { pid, detail: "no main thread".into() });
         }
         entry.threads = threads.iter().map(|t| t.pid()).collect();
         let affinity = threads.iter().map(|t| pin.pin(t.pid()).unwrap_or_default()).collect();
-        for t in &threads {
-            if let Ok(kids) = proc::children(pid, t.pid()) {
-                queue.extend(kids);
-            }
-        }
         out.push(Task { entry, threads, affinity });
+        Ok(true)
+    });
+    match (walked, failure) {
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(e.into()),
+        (Ok(()), None) => Ok(out),
     }
-    Ok(out)
 }

@@ -1,32 +1,51 @@
-//! The image directory: one file per image kind, each framed so that a wrong,
-//! foreign or truncated file is recognised and never mis-parsed.
+//! The images directory: one file per image kind (the table is in `kinds`), each
+//! framed so that a wrong, foreign, truncated or newer file is recognised and never
+//! mis-parsed.
 //!
 //! File layout (all integers little endian):
 //!
 //! ```text
 //! offset  size  field
 //!      0     4  magic "CCRi"
-//!      4     4  kind tag (ImageKind::tag, e.g. "CORE")
-//!      8     4  format version (FORMAT_VERSION)
+//!      4     4  kind tag (the kinds table, e.g. "CORE")
+//!      8     2  format minor version
+//!     10     2  format major version
 //!     12     4  crc32 of the body
 //!     16     8  body length in bytes
 //!     24     n  body: one protobuf message
 //! ```
 //!
-//! Raw page data (`pages-PID.img`) is not framed: it is page aligned so restore can
-//! read it straight into place; its layout is described by the `mm-PID.img` runs.
+//! Compatibility (the schemas' side is written in `proto/common.proto`): a ccr reads
+//! images of its own major version and of any minor up to its own; a newer minor
+//! (which may carry state this ccr would drop) and any other major are refused,
+//! naming the file and both versions.
+//!
+//! Raw data (`pages-PID.img`, shared memory, SysV segments, ghost files) is not
+//! framed: pages are page aligned so restore can read them straight into place;
+//! their layout is described by the framed images.
+//!
+//! Protobuf messages stay at this boundary: `convert` turns them into engine types
+//! (checking every enum, flag and required field) when they are read.
 
 pub mod convert;
 pub mod crc32;
 pub mod hex;
+pub mod kinds;
+pub mod pages;
 pub mod pb;
+
+#[cfg(test)]
+mod tests;
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+pub use kinds::{Image, ImageKind};
+
 pub const MAGIC: [u8; 4] = *b"CCRi";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_MAJOR: u16 = 2;
+pub const FORMAT_MINOR: u16 = 0;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
 const MAX_BODY: u64 = 1 << 30;
@@ -43,12 +62,18 @@ pub enum ImageError {
     BadMagic { path: PathBuf },
     #[error("image {path} holds a {found:?} image, expected {expected:?}")]
     WrongKind { path: PathBuf, expected: String, found: String },
-    #[error("image {path} has format version {found}, this ccr reads version {FORMAT_VERSION}")]
-    Version { path: PathBuf, found: u32 },
+    #[error(
+        "image {path} has format {major}.{minor}; this ccr reads format {FORMAT_MAJOR}.0 to {FORMAT_MAJOR}.{FORMAT_MINOR}{}",
+        if *major == FORMAT_MAJOR { " (it was written by a newer ccr)" } else { "" }
+    )]
+    Version { path: PathBuf, major: u16, minor: u16 },
     #[error("image {path} is truncated: {detail}")]
     Truncated { path: PathBuf, detail: String },
     #[error("image {path} is corrupt: {detail}")]
     Corrupt { path: PathBuf, detail: String },
+    /// A field with a value this ccr does not know or cannot use.
+    #[error("image {path}: {field}: {detail}")]
+    Invalid { path: PathBuf, field: String, detail: String },
 }
 
 impl ImageError {
@@ -63,109 +88,18 @@ impl ImageError {
     }
 }
 
-/// Every kind of image file. The tag is written into the header; the file name
-/// pattern says where it lives in the directory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImageKind {
-    /// What the checkpoint holds: tasks, format, machine facts.
-    Inventory,
-    /// Per task: registers, signals, credentials, limits.
-    Core,
-    /// Per task: VMAs, mm fields, page runs.
-    Mm,
-    /// Per task: fd numbers and the open files they refer to.
-    Fds,
-    /// Every open file description, pipe contents, shared memory objects.
-    Files,
-    /// The container's cgroups.
-    Cgroup,
-    /// Timings of dump and restore.
-    Stats,
-}
-
-impl ImageKind {
-    pub const ALL: [ImageKind; 7] = [
-        ImageKind::Inventory,
-        ImageKind::Core,
-        ImageKind::Mm,
-        ImageKind::Fds,
-        ImageKind::Files,
-        ImageKind::Cgroup,
-        ImageKind::Stats,
-    ];
-
-    pub fn tag(self) -> [u8; 4] {
-        match self {
-            ImageKind::Inventory => *b"INVT",
-            ImageKind::Core => *b"CORE",
-            ImageKind::Mm => *b"MMAP",
-            ImageKind::Fds => *b"FDS_",
-            ImageKind::Files => *b"FILE",
-            ImageKind::Cgroup => *b"CGRP",
-            ImageKind::Stats => *b"STAT",
-        }
-    }
-
-    /// File name prefix; per-task kinds are `PREFIX-PID.img`, others `PREFIX.img`.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            ImageKind::Inventory => "inventory",
-            ImageKind::Core => "core",
-            ImageKind::Mm => "mm",
-            ImageKind::Fds => "fds",
-            ImageKind::Files => "files",
-            ImageKind::Cgroup => "cgroup",
-            ImageKind::Stats => "stats",
-        }
-    }
-
-    pub fn per_task(self) -> bool {
-        matches!(self, ImageKind::Core | ImageKind::Mm | ImageKind::Fds)
-    }
-
-    pub fn from_tag(tag: &[u8]) -> Option<ImageKind> {
-        Self::ALL.into_iter().find(|k| k.tag() == tag)
-    }
-
-    /// The kind a file name belongs to (`core-42.img` → Core).
-    pub fn from_file_name(name: &str) -> Option<ImageKind> {
-        let stem = name.strip_suffix(".img")?;
-        let prefix = stem.split('-').next()?;
-        Self::ALL.into_iter().find(|k| k.prefix() == prefix)
-    }
-
-    pub fn file_name(self, pid: Option<i32>) -> String {
-        match pid {
-            Some(p) if self.per_task() => format!("{}-{}.img", self.prefix(), p),
-            _ => format!("{}.img", self.prefix()),
-        }
-    }
-}
-
-/// The raw page file of one task.
-pub fn pages_file_name(pid: i32) -> String {
-    format!("pages-{pid}.img")
-}
-
-/// The contents of a SysV shared memory segment.
-pub fn sysv_shm_file_name(id: i32) -> String {
-    format!("sysvshm-{id}.img")
-}
-
-/// The contents of a file that was deleted while open (FileDesc id).
-pub fn ghost_file_name(id: u32) -> String {
-    format!("ghost-{id}.img")
-}
-
-/// The raw contents of one shared memory object (sparse, at object offsets).
-pub fn shmem_file_name(id: u64) -> String {
-    format!("shmem-{id}.img")
-}
-
-/// An images directory.
+/// An images directory. It holds the directory open, so raw files are reached
+/// through the fd (also from a restore child that has moved to another root).
 #[derive(Clone, Debug)]
 pub struct ImageDir {
     path: PathBuf,
+    fd: std::sync::Arc<std::os::fd::OwnedFd>,
+}
+
+fn open_dir(path: &Path) -> Result<std::sync::Arc<std::os::fd::OwnedFd>, ImageError> {
+    let fd = crate::sys::fd::open(path, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC, 0)
+        .map_err(|e| ImageError::Dir { path: path.into(), source: std::io::Error::from_raw_os_error(e.errno()) })?;
+    Ok(std::sync::Arc::new(fd))
 }
 
 impl ImageDir {
@@ -178,38 +112,32 @@ impl ImageDir {
                 source: std::io::Error::from_raw_os_error(libc::ENOTDIR),
             });
         }
-        Ok(ImageDir { path: path.into() })
+        Ok(ImageDir { path: path.into(), fd: open_dir(path)? })
     }
 
     /// Opens a directory for writing, creating it if needed.
     pub fn create(path: &Path) -> Result<ImageDir, ImageError> {
         std::fs::create_dir_all(path).map_err(|source| ImageError::Dir { path: path.into(), source })?;
-        Ok(ImageDir { path: path.into() })
+        Ok(ImageDir { path: path.into(), fd: open_dir(path)? })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn file(&self, name: &str) -> PathBuf {
-        self.path.join(name)
+    /// The path of image `kind` (number `n` for numbered kinds).
+    pub fn file(&self, kind: ImageKind, n: Option<u64>) -> PathBuf {
+        self.path.join(kind.file_name(n))
     }
 
-    pub fn exists(&self, kind: ImageKind, pid: Option<i32>) -> bool {
-        self.file(&kind.file_name(pid)).exists()
+    pub fn exists(&self, kind: ImageKind, n: Option<u64>) -> bool {
+        self.file(kind, n).exists()
     }
 
-    /// Writes `msg` as image `kind` (atomically: a temporary file renamed into place).
-    pub fn write<M: prost::Message>(&self, kind: ImageKind, pid: Option<i32>, msg: &M) -> Result<(), ImageError> {
-        let path = self.file(&kind.file_name(pid));
-        let body = msg.encode_to_vec();
-        let mut buf = Vec::with_capacity(HEADER_LEN + body.len());
-        buf.extend_from_slice(&MAGIC);
-        buf.extend_from_slice(&kind.tag());
-        buf.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        buf.extend_from_slice(&crc32::crc32(&body).to_le_bytes());
-        buf.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        buf.extend_from_slice(&body);
+    /// Writes `msg` as its image kind (atomically: a temporary file renamed into place).
+    pub fn write<M: Image>(&self, n: Option<u64>, msg: &M) -> Result<(), ImageError> {
+        let path = self.file(M::KIND, n);
+        let buf = frame(M::KIND, &msg.encode_to_vec());
         let tmp = path.with_extension("img.tmp");
         let io = |source| ImageError::Io { path: path.clone(), source };
         let mut f = File::create(&tmp).map_err(io)?;
@@ -218,21 +146,55 @@ impl ImageDir {
         std::fs::rename(&tmp, &path).map_err(io)
     }
 
-    /// Reads image `kind`, checking magic, kind, version, length and checksum.
-    pub fn read<M: prost::Message + Default>(&self, kind: ImageKind, pid: Option<i32>) -> Result<M, ImageError> {
-        read_file(&self.file(&kind.file_name(pid)), Some(kind)).map(|(_, m)| m)
+    /// Reads image `M::KIND`, checking magic, kind, version, length and checksum.
+    pub fn read<M: Image>(&self, n: Option<u64>) -> Result<M, ImageError> {
+        let path = self.file(M::KIND, n);
+        let (_, body) = read_body(&path, Some(M::KIND))?;
+        M::decode(body.as_slice()).map_err(|e| ImageError::Corrupt { path, detail: format!("protobuf: {e}") })
+    }
+
+    fn openat(&self, kind: ImageKind, n: u64, flags: i32) -> Result<(File, PathBuf), ImageError> {
+        use std::os::fd::AsFd;
+        let name = kind.file_name(Some(n));
+        let path = self.path.join(&name);
+        let fd = crate::sys::fd::openat(self.fd.as_fd(), Path::new(&name), flags | libc::O_CLOEXEC, 0o600);
+        match fd {
+            Ok(fd) => Ok((File::from(fd), path)),
+            Err(e) if e.errno() == libc::ENOENT => Err(ImageError::Missing { path }),
+            Err(e) => Err(ImageError::Io { path, source: std::io::Error::from_raw_os_error(e.errno()) }),
+        }
+    }
+
+    /// Creates a raw data file (truncating one that is there).
+    pub fn create_raw(&self, kind: ImageKind, n: u64) -> Result<(File, PathBuf), ImageError> {
+        self.openat(kind, n, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)
+    }
+
+    /// Opens a raw data file for reading.
+    pub fn open_raw(&self, kind: ImageKind, n: u64) -> Result<(File, PathBuf), ImageError> {
+        self.openat(kind, n, libc::O_RDONLY)
     }
 }
 
-/// Reads a framed image file; with `expect`, a file of another kind is an error.
-pub fn read_file<M: prost::Message + Default>(
-    path: &Path,
-    expect: Option<ImageKind>,
-) -> Result<(ImageKind, M), ImageError> {
-    let (kind, body) = read_body(path, expect)?;
-    let msg = M::decode(body.as_slice())
-        .map_err(|e| ImageError::Corrupt { path: path.into(), detail: format!("protobuf: {e}") })?;
-    Ok((kind, msg))
+/// Whether this ccr reads images of format `major.minor` (the rule above).
+// While FORMAT_MINOR is 0 the minor test is `minor == 0`; it stays written as
+// the rule reads.
+#[allow(clippy::absurd_extreme_comparisons)]
+pub fn readable(major: u16, minor: u16) -> bool {
+    major == FORMAT_MAJOR && minor <= FORMAT_MINOR
+}
+
+/// Header and body of one framed image.
+pub fn frame(kind: ImageKind, body: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(HEADER_LEN + body.len());
+    buf.extend_from_slice(&MAGIC);
+    buf.extend_from_slice(&kind.tag().expect("a framed kind"));
+    buf.extend_from_slice(&FORMAT_MINOR.to_le_bytes());
+    buf.extend_from_slice(&FORMAT_MAJOR.to_le_bytes());
+    buf.extend_from_slice(&crc32::crc32(body).to_le_bytes());
+    buf.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    buf.extend_from_slice(body);
+    buf
 }
 
 /// Reads and checks the frame of an image file, returning its kind and body.
@@ -281,9 +243,10 @@ pub fn parse_frame<'a>(
             });
         }
     }
-    let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
-        return Err(ImageError::Version { path: path.into(), found: version });
+    let minor = u16::from_le_bytes([data[8], data[9]]);
+    let major = u16::from_le_bytes([data[10], data[11]]);
+    if !readable(major, minor) {
+        return Err(ImageError::Version { path: path.into(), major, minor });
     }
     let crc = u32::from_le_bytes(data[12..16].try_into().expect("4 bytes"));
     let len = u64::from_le_bytes(data[16..24].try_into().expect("8 bytes"));
@@ -308,6 +271,3 @@ pub fn parse_frame<'a>(
     }
     Ok((kind, body))
 }
-
-#[cfg(test)]
-mod tests;

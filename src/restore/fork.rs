@@ -1,33 +1,44 @@
-//! Forking the tree. Each task is created by its own parent (clone3 + set_tid), so
-//! PIDs, parents and sessions come out right: the restore child for a task is a copy
-//! of ccr that starts a session if the task led one, forks its own children (zombies
-//! exit at once with their saved status), puts its fds in place from the ones ccr
-//! prepared and everybody inherited, sets cwd and umask, maps the trampoline,
-//! reports on the shared status pipe and blocks in read() until ccr seizes it.
+//! Stage Fork: the tree, forked top-down. Each task is created by its own parent
+//! (clone3 + set_tid), so PIDs, parents and sessions come out right. The restore
+//! child for a task is a copy of ccr that, in this order:
+//! 1. starts a session if the task led one, or its process group;
+//! 2. opens the files it is the opener of (`files::Stage::InTask`: by path, after
+//!    its namespaces and root are in place, so paths resolve where the task lives),
+//!    at high fd numbers its children inherit;
+//! 3. forks its own children (zombies exit at once with their saved status);
+//! 4. opens its page data, puts its fds in place from the ones it inherited or
+//!    opened, lets the kinds that name other fds finish (epoll registrations);
+//! 5. closes everything else, sets root, cwd and umask, maps the trampoline,
+//!    resets signal actions, reports on the shared status pipe and blocks in read()
+//!    until ccr seizes it.
 //!
 //! Reports are fixed-size records (atomic on a pipe): "OK", pid, trampoline address,
 //! fd of the task's page file; or "ER", pid, error text.
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 
+use super::images::Checkpoint;
+use super::shared::{lift, Shared};
+use super::RestoreError;
 use crate::error::Result;
-use crate::image::pb;
-use crate::restore::shared::Inherited;
-use crate::restore::{RestoreError, TaskImages};
-use crate::sys::{anonfd, files, process, trampoline, SysError, SysResult};
+use crate::files::{self, FilesImage, OpenCx, Stage};
+use crate::image::{ImageDir, ImageKind};
+use crate::sys::process::{self, CloneSpec};
+use crate::sys::{fd, proc, signal, trampoline};
 
 const RECORD: usize = 256;
 
+/// What ccr needs to know of one forked task.
 pub struct Spawned {
-    /// shmem id → the memfd the task inherited, to map it.
-    pub shmem_fds: HashMap<u64, i32>,
     pub trampoline: u64,
-    /// The task's fd of pages-PID.img.
+    /// The task's fd of its page data.
     pub pages_fd: i32,
     /// fds of ccr's plumbing in the task, closed before it runs.
     pub plumbing: Vec<i32>,
+    /// Shared memory object id → the memfd the task inherited (to map it).
+    pub shmem_fds: HashMap<u64, i32>,
 }
 
 pub struct Tree {
@@ -39,57 +50,89 @@ pub struct Tree {
     _go: OwnedFd,
 }
 
+impl Tree {
+    pub fn outer_of(&self, pid: i32) -> i32 {
+        self.outer.get(&pid).copied().unwrap_or(pid)
+    }
+}
+
 struct Node {
     pid: i32,
     pgid: i32,
     session_leader: bool,
     zombie: Option<i32>,
-    /// (target fd, inherited fd, close-on-exec)
-    fds: Vec<(RawFd, RawFd, bool)>,
+    /// (target fd, file id, close-on-exec)
+    fds: Vec<(RawFd, u32, bool)>,
+    /// Files opened by path that this task opens for itself and its descendants.
+    opens: Vec<u32>,
+    /// (target fd, file id) of the descriptions this task owns (epoll sets).
+    owns: Vec<(RawFd, u32)>,
     /// Inherited fds the task itself needs until ccr closes them (memfds it maps).
     keep: Vec<RawFd>,
-    /// epoll registrations this task makes: (its epoll fd, target fd, events, data).
-    epoll: Vec<(RawFd, RawFd, u32, u64)>,
     cwd: String,
     root: String,
     umask: u32,
     candidates: Vec<u64>,
-    pages: String,
-    base: RawFd,
     children: Vec<usize>,
     /// Children in a session whose leader is gone: (that session's id, children).
     /// A helper at the leader's pid starts the session and forks them.
     orphaned_sessions: Vec<(i32, Vec<usize>)>,
 }
 
-/// Plans the tree from the inventory; refuses what cannot be rebuilt.
-fn plan(
-    entries: &[pb::TaskEntry],
-    images: &HashMap<i32, TaskImages>,
-    table: &pb::Files,
-    inh: &Inherited,
+/// What every restore child reads (its copy of ccr's memory).
+struct Plan<'a> {
+    nodes: Vec<Node>,
+    dir: &'a ImageDir,
+    files: &'a FilesImage,
+    shared: &'a Shared,
     base: RawFd,
-) -> Result<Vec<Node>> {
-    let mut nodes = Vec::new();
-    let index: HashMap<i32, usize> = entries.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
-    for (i, e) in entries.iter().enumerate() {
-        let parent = if i == 0 { None } else { index.get(&e.ppid).map(|&p| &entries[p]) };
-        if i > 0 && parent.is_none() {
-            return Err(RestoreError::Unsupported {
-                pid: e.pid,
-                what: format!("its parent {} is not in the checkpoint", e.ppid),
-            }
-            .into());
+}
+
+/// The deepest task that is an ancestor of (or is) every holder: it opens a file
+/// opened by path, and everything below it inherits the description.
+fn opener(holders: &[usize], parent: &[Option<usize>]) -> usize {
+    let chain = |mut i: usize| {
+        let mut c = vec![i];
+        while let Some(p) = parent[i] {
+            c.push(p);
+            i = p;
         }
-        if let Some(p) = parent {
+        c.reverse();
+        c
+    };
+    let mut common = chain(holders[0]);
+    for &h in &holders[1..] {
+        let c = chain(h);
+        let n = common.iter().zip(&c).take_while(|(a, b)| a == b).count();
+        common.truncate(n);
+    }
+    *common.last().expect("the root is everyone's ancestor")
+}
+
+/// Plans the tree from the inventory; refuses what cannot be rebuilt.
+fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared) -> Result<Plan<'a>> {
+    let entries = &ckpt.inventory.tasks;
+    let index: HashMap<i32, usize> = entries.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
+    let mut parent = vec![None; entries.len()];
+    let mut nodes = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            let Some(&p) = index.get(&e.ppid) else {
+                return Err(RestoreError::Unsupported {
+                    pid: e.pid,
+                    what: format!("its parent {} is not in the checkpoint", e.ppid),
+                }
+                .into());
+            };
             let live_leader = entries.iter().any(|x| x.pid == e.sid && !x.zombie);
-            if e.sid != e.pid && e.sid != p.sid && !e.zombie && live_leader {
+            if e.sid != e.pid && e.sid != entries[p].sid && !e.zombie && live_leader {
                 return Err(RestoreError::Unsupported {
                     pid: e.pid,
                     what: format!("its session {} is led by a task that is not its ancestor", e.sid),
                 }
                 .into());
             }
+            parent[i] = Some(p);
         }
         let mut node = Node {
             pid: e.pid,
@@ -97,49 +140,57 @@ fn plan(
             session_leader: e.sid == e.pid && !e.zombie,
             zombie: e.zombie.then_some(e.exit_status),
             fds: Vec::new(),
+            opens: Vec::new(),
+            owns: Vec::new(),
             keep: Vec::new(),
-            epoll: Vec::new(),
             cwd: String::new(),
             root: String::new(),
             umask: 0o022,
             candidates: Vec::new(),
-            pages: String::new(),
-            base,
             children: Vec::new(),
             orphaned_sessions: Vec::new(),
         };
-        if let Some(img) = images.get(&e.pid) {
-            for f in &img.fds.fds {
-                let src = *inh.files.get(&f.file_id).ok_or_else(|| crate::image::ImageError::Corrupt {
-                    path: img.pages_path.with_file_name(format!("fds-{}.img", e.pid)),
-                    detail: format!("fd {} refers to unknown file {}", f.fd, f.file_id),
-                })?;
-                node.fds.push((f.fd, src, f.cloexec));
-                if let Some(d) = table.files.iter().find(|d| d.id == f.file_id && d.owner_pid == e.pid) {
-                    node.epoll.extend(d.epoll.iter().map(|t| (f.fd, t.fd, t.events, t.data)));
+        if let Some(img) = ckpt.tasks.get(&e.pid) {
+            for f in &img.fds {
+                node.fds.push((f.fd, f.file_id, f.cloexec));
+                if ckpt.files.file(f.file_id).is_some_and(|d| d.owner_pid == e.pid) {
+                    node.owns.push((f.fd, f.file_id));
                 }
             }
             node.keep = img
                 .mm
                 .vmas
                 .iter()
-                .filter(|v| v.shmem_id != 0)
-                .filter_map(|v| inh.shmems.get(&v.shmem_id).copied())
+                .filter_map(|v| match v.kind {
+                    crate::mm::VmaKind::Shmem { id } => shared.shmem_fds.get(&id).map(AsRawFd::as_raw_fd),
+                    _ => None,
+                })
                 .collect();
             node.keep.sort_unstable();
             node.keep.dedup();
             node.cwd = img.core.cwd.clone();
             node.root = img.core.root.clone();
             node.umask = img.core.umask;
-            let mut vmas: Vec<(u64, u64)> = img.mm.vmas.iter().map(|v| (v.start, v.end)).collect();
-            vmas.sort_unstable();
+            let vmas: Vec<(u64, u64)> = img.mm.vmas.iter().map(|v| (v.start, v.end)).collect();
             node.candidates = trampoline::candidates(&vmas, 16);
-            node.pages = img.pages_path.to_string_lossy().into_owned();
         }
         nodes.push(node);
     }
+    // Each file opened by path is opened once, by the deepest common ancestor of
+    // the tasks holding it.
+    for f in &ckpt.files.files {
+        if files::kind_of(&f.state).stage() != Stage::InTask {
+            continue;
+        }
+        let holders: Vec<usize> =
+            nodes.iter().enumerate().filter(|(_, n)| n.fds.iter().any(|x| x.1 == f.id)).map(|(i, _)| i).collect();
+        if !holders.is_empty() {
+            let o = opener(&holders, &parent);
+            nodes[o].opens.push(f.id);
+        }
+    }
     for (i, e) in entries.iter().enumerate().skip(1) {
-        let p = index[&e.ppid];
+        let p = parent[i].expect("checked above");
         let orphaned = !e.zombie && e.sid != e.pid && e.sid != entries[p].sid;
         if orphaned {
             match nodes[p].orphaned_sessions.iter_mut().find(|(sid, _)| *sid == e.sid) {
@@ -154,37 +205,29 @@ fn plan(
     for node in nodes.iter_mut() {
         node.children.sort_by_key(|&k| entries[k].pgid != entries[k].pid);
     }
-    Ok(nodes)
+    Ok(Plan { nodes, dir, files: &ckpt.files, shared, base: shared.base })
 }
 
 /// Forks the whole tree; returns once every live task has reported.
-pub fn spawn(
-    entries: &[pb::TaskEntry],
-    images: &HashMap<i32, TaskImages>,
-    table: &pb::Files,
-    inh: &Inherited,
-    base: RawFd,
-    child_of_caller: bool,
-    pid_ns: bool,
-) -> Result<Tree> {
-    let nodes = plan(entries, images, table, inh, base)?;
-    let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
-    let (st_rd, st_wr) = nix::unistd::pipe2(cloexec).map_err(|errno| SysError::Call { call: "pipe2", errno })?;
-    let (go_rd, go_wr) = nix::unistd::pipe2(cloexec).map_err(|errno| SysError::Call { call: "pipe2", errno })?;
-    let (st_w, go_r) = (files::dup_at_least(st_wr.as_raw_fd(), base)?, files::dup_at_least(go_rd.as_raw_fd(), base)?);
-    drop((st_wr, go_rd));
-    let live = nodes.iter().filter(|n| n.zombie.is_none()).count();
-    let root_pid = nodes[0].pid;
-    let want = if pid_ns { None } else { Some(root_pid) };
-    let spawned = process::spawn(want, child_of_caller, pid_ns, || child_main(&nodes, 0, st_w, go_r));
-    files::close(st_w);
-    files::close(go_r);
+pub fn spawn(dir: &ImageDir, ckpt: &Checkpoint, shared: &Shared, child_of_caller: bool) -> Result<Tree> {
+    let plan = plan(dir, ckpt, shared)?;
+    let pid_ns = ckpt.inventory.pid_ns;
+    let (st_rd, st_wr) = crate::sys::pipe::pipe()?;
+    let (go_rd, go_wr) = crate::sys::pipe::pipe()?;
+    let (st_w, go_r) = (lift(st_wr, plan.base)?, lift(go_rd, plan.base)?);
+    let live = plan.nodes.iter().filter(|n| n.zombie.is_none()).count();
+    let root_pid = plan.nodes[0].pid;
+    let spec = CloneSpec { pid: (!pid_ns).then_some(root_pid), as_sibling: child_of_caller, new_pidns: pid_ns };
+    let mut transit: HashMap<u32, RawFd> = shared.files.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
+    let spawned = process::spawn(spec, || child_main(&plan, 0, st_w.as_fd(), go_r.as_fd(), &mut transit));
+    let plumbing = [st_w.as_raw_fd(), go_r.as_raw_fd()];
+    drop((st_w, go_r));
     let got = spawned?;
     let kill_all = || {
         // Killing the init of a new PID namespace takes the whole namespace along.
         let _ = process::kill(got, libc::SIGKILL);
         if !pid_ns {
-            for n in &nodes {
+            for n in &plan.nodes {
                 let _ = process::kill(n.pid, libc::SIGKILL);
             }
         }
@@ -193,23 +236,20 @@ pub fn spawn(
         let _ = process::kill(got, libc::SIGKILL);
         return Err(RestoreError::Child { pid: root_pid, detail: format!("clone3 gave pid {got}") }.into());
     }
+    let shmem_fds: HashMap<u64, i32> = shared.shmem_fds.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
     let mut st = std::fs::File::from(st_rd);
     let mut out = HashMap::new();
     while out.len() < live {
         let mut rec = [0u8; RECORD];
-        if !files::poll_readable(st.as_raw_fd(), 30_000) {
+        if !fd::poll_readable(st.as_fd(), 30_000) {
             kill_all();
-            return Err(RestoreError::Child {
-                pid: root_pid,
-                detail: format!("{} of {live} tasks reported within 30 s", out.len()),
-            }
-            .into());
+            let detail = format!("{} of {live} tasks reported within 30 s", out.len());
+            return Err(RestoreError::Child { pid: root_pid, detail }.into());
         }
         if let Err(e) = st.read_exact(&mut rec) {
             kill_all();
-            return Err(
-                RestoreError::Child { pid: root_pid, detail: format!("a task died before reporting ({e})") }.into()
-            );
+            let detail = format!("a task died before reporting ({e})");
+            return Err(RestoreError::Child { pid: root_pid, detail }.into());
         }
         let pid = i32::from_le_bytes(rec[2..6].try_into().expect("4 bytes"));
         if &rec[..2] != b"OK" {
@@ -219,50 +259,52 @@ pub fn spawn(
         }
         let tramp = u64::from_le_bytes(rec[6..14].try_into().expect("8 bytes"));
         let pages_fd = i32::from_le_bytes(rec[14..18].try_into().expect("4 bytes"));
-        let node = nodes.iter().find(|n| n.pid == pid);
-        let mut plumbing = vec![pages_fd, st_w, go_r];
+        let node = plan.nodes.iter().find(|n| n.pid == pid);
+        let mut plumbing = vec![pages_fd, plumbing[0], plumbing[1]];
         plumbing.extend(node.map(|n| n.keep.clone()).unwrap_or_default());
-        out.insert(pid, Spawned { shmem_fds: inh.shmems.clone(), trampoline: tramp, pages_fd, plumbing });
+        out.insert(pid, Spawned { trampoline: tramp, pages_fd, plumbing, shmem_fds: shmem_fds.clone() });
     }
-    let outer = if pid_ns { outer_pids(got)? } else { nodes.iter().map(|n| (n.pid, n.pid)).collect() };
+    let outer = if pid_ns { outer_pids(got)? } else { plan.nodes.iter().map(|n| (n.pid, n.pid)).collect() };
     Ok(Tree { spawned: out, outer, _go: go_wr })
 }
 
 /// Image (namespace) pid → our pid for every task under `root` (our pid).
 fn outer_pids(root: i32) -> Result<HashMap<i32, i32>> {
     let mut map = HashMap::new();
-    let mut queue = vec![root];
-    while let Some(p) = queue.pop() {
-        map.insert(crate::sys::proc::ns_last(&crate::sys::proc::status(p)?, "NSpid"), p);
-        for t in crate::sys::proc::threads(p)? {
-            queue.extend(crate::sys::proc::children(p, t)?);
-        }
+    for p in proc::children::descendants(root) {
+        map.insert(proc::status::read(p)?.ns_last("NSpid"), p);
     }
     Ok(map)
 }
 
-fn report(st: RawFd, tag: &[u8; 2], pid: i32, body: &[u8]) {
+fn report(st: BorrowedFd<'_>, tag: &[u8; 2], pid: i32, body: &[u8]) {
     let mut rec = [0u8; RECORD];
     rec[..2].copy_from_slice(tag);
     rec[2..6].copy_from_slice(&pid.to_le_bytes());
     let n = body.len().min(RECORD - 6);
     rec[6..6 + n].copy_from_slice(&body[..n]);
-    let _ = files::write_all(st, &rec);
+    let _ = fd::write_all(st, &rec);
 }
 
-/// Runs in the restore child of `nodes[i]`. Returns only to exit (the code).
-fn child_main(nodes: &[Node], i: usize, st: RawFd, go: RawFd) -> i32 {
-    let n = &nodes[i];
+/// Runs in the restore child of `plan.nodes[i]`. Returns only to exit (the code).
+fn child_main(
+    plan: &Plan<'_>,
+    i: usize,
+    st: BorrowedFd<'_>,
+    go: BorrowedFd<'_>,
+    transit: &mut HashMap<u32, RawFd>,
+) -> i32 {
+    let n = &plan.nodes[i];
     if let Some(status) = n.zombie {
-        files::exit_like(status);
+        process::exit_like(status);
     }
-    match setup(nodes, i, st, go) {
+    match setup(plan, i, st, go, transit) {
         Ok((tramp, pages)) => {
             let mut body = tramp.to_le_bytes().to_vec();
             body.extend_from_slice(&pages.to_le_bytes());
             report(st, b"OK", n.pid, &body);
             // ccr seizes us inside this read; if it returns, ccr is gone.
-            files::wait_readable(go);
+            fd::wait_readable(go);
             1
         }
         Err(e) => {
@@ -272,58 +314,89 @@ fn child_main(nodes: &[Node], i: usize, st: RawFd, go: RawFd) -> i32 {
     }
 }
 
-fn setup(nodes: &[Node], i: usize, st: RawFd, go: RawFd) -> SysResult<(u64, RawFd)> {
-    let n = &nodes[i];
+/// Forks child `c` of the current restore child, with its pid.
+fn fork_child(
+    plan: &Plan<'_>,
+    c: usize,
+    st: BorrowedFd<'_>,
+    go: BorrowedFd<'_>,
+    transit: &mut HashMap<u32, RawFd>,
+) -> Result<i32> {
+    let pid = plan.nodes[c].pid;
+    Ok(process::spawn_with_pid(Some(pid), || child_main(plan, c, st, go, transit))?)
+}
+
+fn setup(
+    plan: &Plan<'_>,
+    i: usize,
+    st: BorrowedFd<'_>,
+    go: BorrowedFd<'_>,
+    transit: &mut HashMap<u32, RawFd>,
+) -> Result<(u64, RawFd)> {
+    let n = &plan.nodes[i];
     if n.session_leader {
-        files::setsid()?;
+        process::setsid()?;
     } else if n.pgid == n.pid {
-        files::setpgid(0, 0)?;
+        process::setpgid(0, 0)?;
     }
-    files::default_sigchld();
+    signal::default_sigchld();
+    // Files opened by path, before the children that inherit them. Their fds stay
+    // open in this process on purpose (its children inherit them); the clean-up
+    // below closes what this task does not use.
+    if !n.opens.is_empty() {
+        let sh = plan.shared;
+        let mut cx = OpenCx::new(plan.dir, plan.files, &sh.shmem_fds, &sh.inherited);
+        for &id in &n.opens {
+            let f = plan.files.file(id).expect("planned from the image");
+            let opened = files::kind_of(&f.state).open(&mut cx, f)?;
+            transit.insert(id, lift(opened, plan.base)?.into_raw_fd());
+        }
+    }
     for &c in &n.children {
-        let kid = &nodes[c];
-        let pid = process::spawn_with_pid(Some(kid.pid), false, || child_main(nodes, c, st, go))?;
+        let kid = &plan.nodes[c];
+        let pid = fork_child(plan, c, st, go, transit)?;
         // Process groups are set by the parent at once, so a later sibling can join
         // a group led by an earlier one; what this misses is fixed up remotely.
         if kid.zombie.is_none() && !kid.session_leader && kid.pgid != n.pgid {
-            let _ = files::setpgid(pid, kid.pgid);
+            let _ = process::setpgid(pid, kid.pgid);
         }
     }
     // Children whose session leader is gone: a helper takes the leader's pid, starts
     // the session, forks them and exits; as a subreaper we adopt them and reap it.
     if !n.orphaned_sessions.is_empty() {
-        files::set_child_subreaper()?;
+        process::set_child_subreaper()?;
     }
     for (sid, kids) in &n.orphaned_sessions {
         let helper = || -> i32 {
-            if files::setsid().is_err() {
+            if process::setsid().is_err() {
                 return 1;
             }
             for &c in kids {
-                if process::spawn_with_pid(Some(nodes[c].pid), false, || child_main(nodes, c, st, go)).is_err() {
+                if fork_child(plan, c, st, go, transit).is_err() {
                     return 1;
                 }
             }
             0
         };
-        let h = process::spawn_with_pid(Some(*sid), false, helper)?;
-        files::reap(h)?;
+        let h = process::spawn_with_pid(Some(*sid), helper)?;
+        crate::sys::wait::reap(h)?;
     }
-    let pages = files::open_raw(&n.pages, libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
-    let pages = {
-        let high = files::dup_at_least(pages, n.base)?;
-        files::close(pages);
-        high
-    };
-    for &(target, src, cloexec) in &n.fds {
-        files::dup_to(src, target, cloexec)?;
+    let (pages, _) = plan.dir.open_raw(ImageKind::Pages, n.pid as u64)?;
+    let pages = lift(OwnedFd::from(pages), plan.base)?.into_raw_fd();
+    for &(target, id, cloexec) in &n.fds {
+        let src = *transit.get(&id).ok_or_else(|| RestoreError::Child {
+            pid: n.pid,
+            detail: format!("file {id} was not opened for fd {target}"),
+        })?;
+        fd::dup_to(fd::installed(src), target, cloexec)?;
     }
-    // epoll sets name fd numbers: register them now that ours are in place.
-    for &(epfd, fd, events, data) in &n.epoll {
-        anonfd::epoll_add(epfd, fd, events, data)?;
+    // Kinds that name other fds of the task finish now that all are in place.
+    for &(target, id) in &n.owns {
+        let f = plan.files.file(id).expect("planned from the image");
+        files::kind_of(&f.state).installed(f, target)?;
     }
     let mut keep: Vec<RawFd> = n.fds.iter().map(|f| f.0).collect();
-    keep.extend([st, go, pages]);
+    keep.extend([st.as_raw_fd(), go.as_raw_fd(), pages]);
     keep.extend(&n.keep);
     keep.sort_unstable();
     keep.dedup();
@@ -331,17 +404,32 @@ fn setup(nodes: &[Node], i: usize, st: RawFd, go: RawFd) -> SysResult<(u64, RawF
     let mut from = 0u32;
     for k in keep {
         if k as u32 > from {
-            files::close_range(from, k as u32 - 1);
+            fd::close_range(from, k as u32 - 1);
         }
         from = k as u32 + 1;
     }
-    files::close_range(from, u32::MAX);
+    fd::close_range(from, u32::MAX);
     if !n.root.is_empty() && n.root != "/" {
-        files::chroot(&n.root)?;
+        process::chroot(&n.root)?;
     }
-    files::chdir(&n.cwd)?;
-    files::umask(n.umask);
+    process::chdir(&n.cwd)?;
+    process::umask(n.umask);
     let tramp = trampoline::map_in_self(&n.candidates)?;
-    files::reset_signal_actions();
+    signal::reset_all_actions();
     Ok((tramp, pages))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn opener_is_the_deepest_common_ancestor() {
+        // 0 ─ 1 ─ 3
+        //   │   └ 4
+        //   └ 2
+        let parent = [None, Some(0), Some(0), Some(1), Some(1)];
+        assert_eq!(super::opener(&[3], &parent), 3);
+        assert_eq!(super::opener(&[3, 4], &parent), 1);
+        assert_eq!(super::opener(&[1, 4], &parent), 1);
+        assert_eq!(super::opener(&[4, 2], &parent), 0);
+    }
 }

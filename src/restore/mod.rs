@@ -1,39 +1,30 @@
-//! Restore: images directory → live tasks.
+//! Restore: images directory → live tasks, as a fixed list of [`Stage`]s run in
+//! order by one loop. Everything a run creates (tasks, tracees, cgroups, SysV
+//! segments, shared objects) belongs to one [`Run`], which undoes it on any
+//! failure in the order written in `Run::undo`: nothing half-restored is left.
 //!
-//! Stages, in order (each comment says why it comes where it does):
-//! 1. read and check every image before touching anything;
-//! 2. wait until the saved PIDs are free (PID 1 reaps orphans late);
-//! 3. cgroups (when the checkpoint has them): created and configured before any
-//!    task exists, so tasks can be placed into them;
-//! 4. shared resources (open files, pipes, shared memory) created once in ccr;
-//! 5. the tree forked top-down by restore children (copies of ccr) with clone3 +
-//!    set_tid; each puts its fds in place, maps a trampoline and blocks;
-//! 6. each task placed in its saved cgroups before any restored code runs;
-//! 7. every task seized; from now on they only move through remote syscalls;
-//! 8. per task: address space (ccr's mappings out, rseq first; vdso, VMAs, pages,
-//!    protections, mm fields), signal state, limits, threads (remote clone3), each
-//!    thread's own state, credentials last, trampoline out, registers in;
-//! 9. process groups joined, then every task released at once.
-//!
-//! A failure anywhere kills every task created: nothing half-restored is left, and
-//! the cgroups this run created are removed.
+//! Namespaces and mounts (the container work) go between `Cgroups` and
+//! `SharedObjects` on ccr's side, and at the start of each restore child's set-up
+//! (`fork`), before it opens its files.
 
 mod fork;
+mod images;
 mod mm;
 mod shared;
 mod task;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::cgroup::CgroupRestorePlan;
 use crate::error::{Error, Result};
-use crate::image::{pb, ImageDir, ImageKind};
+use crate::image::{pb, ImageDir};
 use crate::log::{Level, Log};
-use crate::opts::{ManageCgroups, Opts};
-use crate::sys::process::{self, PidState};
-use crate::sys::ptrace::Tracee;
-use crate::sys::SysError;
+use crate::opts::{ManageCgroups, RestoreOpts};
+use crate::sys::proc::stat::{pid_state, PidState};
+use crate::sys::process;
 use crate::{debug, info};
+
+pub use images::{Checkpoint, TaskImage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
@@ -49,8 +40,8 @@ pub enum RestoreError {
     Unsupported { pid: i32, what: String },
     #[error("pid {pid}: vdso came back at {got:#x}, expected {want:#x}")]
     VdsoMoved { pid: i32, got: u64, want: u64 },
-    #[error("pid {pid}: page data short: {got} of {want} bytes at {addr:#x}")]
-    ShortPages { pid: i32, addr: u64, got: u64, want: u64 },
+    #[error("pid {pid}: {source}")]
+    Pages { pid: i32, source: crate::image::pages::PageSourceError },
     #[error("pid {pid}: thread {tid} came back as {got}")]
     ThreadId { pid: i32, tid: i32, got: i32 },
 }
@@ -66,262 +57,220 @@ impl RestoreError {
     }
 }
 
-/// The images of one live task, read and checked.
-pub struct TaskImages {
-    pub pid: i32,
-    pub core: pb::TaskCore,
-    pub mm: pb::Mm,
-    pub fds: pb::Fds,
-    pub pages_path: std::path::PathBuf,
+/// The stages of a restore, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Every image is read and checked before anything is touched.
+    ReadImages,
+    /// The saved PIDs must be free; a dumped-and-killed task stays a zombie until
+    /// PID 1 reaps it, which takes a moment.
+    WaitPids,
+    /// Cgroups are created and configured before any task exists, so each task
+    /// can be placed in them before it runs.
+    Cgroups,
+    /// What several tasks share, and every object that has no path, is made once
+    /// in ccr (SysV segments, shared memory, pipes, sockets, eventfds, ...):
+    /// the tree inherits it.
+    SharedObjects,
+    /// The tree is forked top-down with clone3 + set_tid (exact PIDs, parents,
+    /// sessions, groups); each restore child opens its files by path, puts its fds
+    /// in place, maps a trampoline and waits.
+    Fork,
+    /// Each task goes into its saved cgroups before any restored code runs.
+    PlaceInCgroups,
+    /// Every task is seized; from now on they only move through remote syscalls.
+    Seize,
+    /// Address spaces: ccr's mappings out, vdso, VMAs, pages, protections, mm
+    /// fields. Shared memfds get their seals once every task has mapped them.
+    Memory,
+    /// Process-wide state: signal actions, itimers, limits, pending signals; ccr's
+    /// plumbing fds close (before limits: RLIMIT_NOFILE may be below them).
+    ProcessState,
+    /// Threads are cloned (remote clone3 with set_tid) once the address space is
+    /// back and before credentials change.
+    Threads,
+    /// Each thread's own state: altstack, rseq, robust list, name, pending signals.
+    ThreadState,
+    /// Credentials last (they drop the privileges the stages above need), then
+    /// what a credential change resets (dumpable, the parent-death signal).
+    Credentials,
+    /// The trampoline goes, registers and signal masks come back, CPU affinity.
+    Registers,
+    /// Every task is let go at once (a job-control stop stays a stop); the
+    /// cgroups' freezer states apply; the run keeps what it made.
+    Release,
 }
 
-pub struct RestoreCtx<'a> {
-    pub opts: &'a Opts,
+impl Stage {
+    pub const ALL: [Stage; 14] = [
+        Stage::ReadImages,
+        Stage::WaitPids,
+        Stage::Cgroups,
+        Stage::SharedObjects,
+        Stage::Fork,
+        Stage::PlaceInCgroups,
+        Stage::Seize,
+        Stage::Memory,
+        Stage::ProcessState,
+        Stage::Threads,
+        Stage::ThreadState,
+        Stage::Credentials,
+        Stage::Registers,
+        Stage::Release,
+    ];
+}
+
+/// What one restore needs, and everything it has made so far.
+pub struct Run<'a> {
+    pub opts: &'a RestoreOpts,
     pub log: Log,
     pub dir: ImageDir,
     pub stats: pb::RestoreStats,
     pub progress: crate::progress::Progress,
+    /// The root becomes a child of our parent (CLONE_PARENT), as the C ABI promises.
+    pub child_of_caller: bool,
     /// ccr's own affinity before it pinned itself: for threads saved without one.
     pub default_affinity: Option<Vec<u8>>,
-    /// The highest capability number this kernel knows (read once per restore).
+    /// The highest capability number this kernel knows.
     pub last_cap: u64,
-}
-
-/// SysV segments this run created, removed unless the restore succeeded.
-struct SysvGuard {
-    created: Vec<i32>,
+    pub ckpt: Option<Checkpoint>,
+    // What the run made, undone by `undo` unless `done`:
+    pin: Option<process::CpuPin>,
+    pub cgroups: Option<CgroupRestorePlan>,
+    pub sysv_created: Vec<i32>,
+    pub shared: Option<shared::Shared>,
+    pub tree: Option<fork::Tree>,
+    pub tasks: Vec<task::Restoring>,
     done: bool,
 }
 
-impl Drop for SysvGuard {
-    fn drop(&mut self) {
-        if !self.done {
-            for &id in &self.created {
-                crate::sys::sysv_shm::remove(id);
-            }
-        }
+impl Run<'_> {
+    pub fn ckpt(&self) -> &Checkpoint {
+        self.ckpt.as_ref().expect("read in ReadImages")
     }
-}
 
-/// Every task this run created, killed on drop unless released.
-struct Created {
-    pids: Vec<i32>,
-    released: bool,
-}
-
-impl Drop for Created {
-    fn drop(&mut self) {
-        if self.released {
-            return;
-        }
-        for &pid in &self.pids {
+    /// Undoes a failed restore, in this order: every task it created is killed
+    /// (and given a moment to die, so its cgroups empty), its tracees let go, the
+    /// SysV segments it made removed, the cgroups it made removed (the plan's
+    /// drop, deepest first), the shared objects closed.
+    fn undo(&mut self) {
+        let pids: Vec<i32> = self.tree.as_ref().map(|t| t.outer.values().copied().collect()).unwrap_or_default();
+        for &pid in &pids {
             let _ = process::kill(pid, libc::SIGKILL);
         }
+        self.tasks.clear();
+        self.tree = None;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while pids.iter().any(|&p| pid_state(p) == PidState::Alive) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        for &id in &self.sysv_created {
+            crate::mm::sysv::remove(id);
+        }
+        self.sysv_created.clear();
+        self.cgroups = None;
+        self.shared = None;
+        self.pin = None;
     }
 }
 
-/// Restores; with `child_of_caller` the root task becomes a child of our parent
-/// (CLONE_PARENT), as the C ABI promises.
-pub fn run(opts: &Opts, child_of_caller: bool) -> Result<i32> {
+impl Drop for Run<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.undo();
+        }
+    }
+}
+
+/// Restores; returns the PID of the restored root as ccr sees it, once it runs.
+/// With `child_of_caller` the root becomes a child of our parent (CLONE_PARENT).
+pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
     let dir_path = opts
         .images_dir
         .as_deref()
         .ok_or_else(|| Error::InvalidArgument("restore needs an images directory (-D DIR)".into()))?;
-    let log = Log::open(opts.log_file.as_deref(), Level::from_int(opts.log_level)).map_err(|source| {
-        SysError::Path { call: "open log", path: opts.log_file.clone().unwrap_or_default(), source }
+    let log = Log::open(opts.log.file.as_deref(), Level::from_int(opts.log.level)).map_err(|source| {
+        crate::sys::SysError::Path { call: "open log", path: opts.log.file.clone().unwrap_or_default(), source }
     })?;
-    let dir = ImageDir::open(dir_path)?;
-    let mut ctx = RestoreCtx {
+    let mut run = Run {
         opts,
         log,
-        dir,
+        dir: ImageDir::open(dir_path)?,
         stats: pb::RestoreStats::default(),
         progress: crate::progress::Progress::new("restore"),
+        child_of_caller,
         default_affinity: None,
-        last_cap: std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(40),
+        last_cap: crate::sys::proc::kernel::cap_last_cap().unwrap_or(40),
+        ckpt: None,
+        pin: None,
+        cgroups: None,
+        sysv_created: Vec::new(),
+        shared: None,
+        tree: None,
+        tasks: Vec::new(),
+        done: false,
     };
     let started = Instant::now();
-
-    if !ctx.dir.exists(ImageKind::Inventory, None) {
-        return Err(RestoreError::NoCheckpoint { dir: dir_path.into() }.into());
-    }
-    let inv: pb::Inventory = ctx.dir.read(ImageKind::Inventory, None)?;
-    let root = inv.root_pid;
-    if inv.tasks.first().map(|t| t.pid) != Some(root) {
-        return Err(crate::image::ImageError::Corrupt {
-            path: ctx.dir.file("inventory.img"),
-            detail: "the first task is not the root".into(),
-        }
-        .into());
-    }
-    let mut images = HashMap::new();
-    for t in inv.tasks.iter().filter(|t| !t.zombie) {
-        let img = read_task(&ctx.dir, t.pid)?;
-        images.insert(t.pid, img);
-    }
-    check_cpu(root, &inv)?;
-    let files: pb::Files = ctx.dir.read(ImageKind::Files, None)?;
-    // An fd handed over must stand for an external file the checkpoint let go.
-    for i in &opts.inherit_fds {
-        let wanted = files.files.iter().any(|f| f.kind == pb::FdKind::FdExternal as i32 && f.external_key == i.key);
-        if !wanted {
-            return Err(Error::InvalidArgument(format!(
-                "--inherit-fd fd[{}]:{}: the checkpoint has no external file with that key",
-                i.fd, i.key
-            )));
-        }
-    }
-    info!(ctx.log, "restoring {} tasks (root {root}) from {}", inv.tasks.len(), dir_path.display());
-
-    let waited = Instant::now();
-    // In a new PID namespace every pid is free; otherwise wait for the old tasks.
-    for t in inv.tasks.iter().filter(|_| !inv.pid_ns) {
-        wait_pid_free(t.pid)?;
-    }
-    ctx.stats.pid_wait_us = waited.elapsed().as_micros() as u64;
-
-    let cgroups = if ctx.dir.exists(ImageKind::Cgroup, None) && opts.manage_cgroups != ManageCgroups::Ignore {
-        Some(crate::cgroup::api::restore_plan(opts)?)
-    } else {
-        None
-    };
-
-    // SysV segments exist before any task attaches them; removed again on failure.
-    let mut sysv = SysvGuard { created: Vec::new(), done: false };
-    for seg in &files.sysv_shm {
-        let info = crate::sys::sysv_shm::SegmentInfo {
-            key: seg.key,
-            id: seg.id,
-            mode: seg.mode,
-            size: seg.size,
-            uid: seg.uid,
-            gid: seg.gid,
-            nattch: 0,
+    for stage in Stage::ALL {
+        let t = Instant::now();
+        let r = match stage {
+            Stage::ReadImages => images::read(&mut run),
+            Stage::WaitPids => wait_pids(&mut run),
+            Stage::Cgroups => cgroups(&mut run),
+            Stage::SharedObjects => shared::make(&mut run),
+            Stage::Fork => fork_tree(&mut run),
+            Stage::PlaceInCgroups => place_in_cgroups(&run),
+            Stage::Seize => task::seize(&mut run),
+            Stage::Memory => mm::rebuild_all(&mut run),
+            Stage::ProcessState => task::process_state(&mut run),
+            Stage::Threads => task::threads(&mut run),
+            Stage::ThreadState => task::thread_state(&mut run),
+            Stage::Credentials => task::credentials(&mut run),
+            Stage::Registers => task::registers(&mut run),
+            Stage::Release => release(&mut run),
         };
-        if crate::sys::sysv_shm::restore(&info, &ctx.dir.file(&crate::image::sysv_shm_file_name(seg.id)))? {
-            sysv.created.push(seg.id);
+        if let Err(e) = r {
+            info!(run.log, "restore failed ({stage:?}): {e}; undoing it");
+            return Err(e);
         }
+        debug!(run.log, "{stage:?} done in {} us", t.elapsed().as_micros());
     }
-    // Children inherit the pin: every ptrace stop stays on this CPU.
-    let pin = crate::sys::process::CpuPin::new();
-    ctx.default_affinity = pin.original().map(|m| m.to_vec());
-    let forked = Instant::now();
-    let max_fd = images.values().flat_map(|i| i.fds.fds.iter().map(|f| f.fd)).max().unwrap_or(2);
-    let base = (max_fd + 1).max(64);
-    let inherited = shared::prepare(&ctx.dir, &files, base)?;
-    // Declared before `created`, so they drop after it: on failure every task is
-    // killed first and only then are the (dead) tracees let go.
-    let mut leaders: Vec<(i32, Tracee)> = Vec::new();
-    let mut threads: Vec<Tracee> = Vec::new();
-    let tree = fork::spawn(&inv.tasks, &images, &files, &inherited, base, child_of_caller, inv.pid_ns)?;
-    let outer = |p: i32| tree.outer.get(&p).copied().unwrap_or(p);
-    let mut created = Created { pids: inv.tasks.iter().map(|t| outer(t.pid)).collect(), released: false };
-    drop(inherited);
-    ctx.stats.fork_us = forked.elapsed().as_micros() as u64;
-    debug!(ctx.log, "{} tasks forked in {} us", tree.spawned.len(), ctx.stats.fork_us);
-
-    if let Some(plan) = &cgroups {
-        for t in inv.tasks.iter().filter(|t| !t.zombie) {
-            plan.place_task(outer(t.pid), t.pid)?;
-        }
-    }
-    for t in inv.tasks.iter().filter(|t| !t.zombie) {
-        leaders.push((t.pid, Tracee::seize(outer(t.pid), true)?));
-    }
-    debug!(ctx.log, "{} tasks seized", leaders.len());
-    let mem_started = Instant::now();
-    for (pid, leader) in &leaders {
-        let e = inv.tasks.iter().find(|t| t.pid == *pid).expect("a task of the inventory");
-        threads.extend(task::rebuild(&mut ctx, leader, &images[pid], e, &tree.spawned[pid])?);
-        ctx.progress.add_task();
-    }
-    ctx.stats.memrestore_us = mem_started.elapsed().as_micros() as u64;
-    // Release: threads first, then the leaders, all at once at the end.
-    for t in threads.drain(..) {
-        t.detach()?;
-    }
-    for (pid, leader) in leaders.drain(..) {
-        let stop = images[&pid].core.stop_signal;
-        if stop != 0 {
-            leader.detach_stopped(stop)?;
-        } else {
-            leader.detach()?;
-        }
-    }
-    created.released = true;
-    sysv.done = true;
-    // A segment removed while attached goes again once its last user detaches.
-    for seg in files.sysv_shm.iter().filter(|s| s.removed) {
-        crate::sys::sysv_shm::remove(seg.id);
-    }
-    if let Some(mut plan) = cgroups {
-        plan.apply_freeze_states()?;
-        plan.commit();
-    }
-    ctx.stats.total_us = started.elapsed().as_micros() as u64;
-    ctx.stats.tasks = inv.tasks.len() as u32;
-    info!(ctx.log, "{} tasks restored in {} us", inv.tasks.len(), ctx.stats.total_us);
-    save_stats(&ctx);
-    let root = outer(root);
+    run.stats.total_us = started.elapsed().as_micros() as u64;
+    run.stats.tasks = run.ckpt().inventory.tasks.len() as u32;
+    info!(run.log, "{} tasks restored in {} us", run.stats.tasks, run.stats.total_us);
+    save_stats(&run);
+    let root = run.tree.as_ref().expect("forked").outer_of(run.ckpt().inventory.root_pid);
     if let Some(p) = &opts.pidfile {
-        std::fs::write(p, format!("{root}\n")).map_err(SysError::path("write pidfile", p))?;
+        std::fs::write(p, format!("{root}\n")).map_err(crate::sys::SysError::path("write pidfile", p))?;
     }
     Ok(root)
 }
 
-fn save_stats(ctx: &RestoreCtx<'_>) {
-    let mut stats: pb::Stats = ctx.dir.read(ImageKind::Stats, None).unwrap_or_default();
-    stats.restore = Some(ctx.stats);
+fn save_stats(run: &Run<'_>) {
+    let mut stats: pb::Stats = run.dir.read(None).unwrap_or_default();
+    stats.restore = Some(run.stats);
     // Best effort: a read-only images directory must not fail a finished restore.
-    let _ = ctx.dir.write(ImageKind::Stats, None, &stats);
+    let _ = run.dir.write(None, &stats);
 }
 
-fn read_task(dir: &ImageDir, pid: i32) -> Result<TaskImages> {
-    let core: pb::TaskCore = dir.read(ImageKind::Core, Some(pid))?;
-    let mm: pb::Mm = dir.read(ImageKind::Mm, Some(pid))?;
-    let fds: pb::Fds = dir.read(ImageKind::Fds, Some(pid))?;
-    let pages_path = dir.file(&crate::image::pages_file_name(pid));
-    let want = mm.runs.iter().map(|r| r.nr_pages).sum::<u64>() * 4096;
-    let have = std::fs::metadata(&pages_path)
-        .map_err(|source| crate::image::ImageError::Io { path: pages_path.clone(), source })?
-        .len();
-    if have < want {
-        return Err(crate::image::ImageError::Truncated {
-            path: pages_path,
-            detail: format!("{have} bytes, the page runs need {want}"),
+/// Stage WaitPids. In a new PID namespace every pid is free; otherwise a live
+/// process on a saved pid is an error at once, a zombie is waited for.
+fn wait_pids(run: &mut Run<'_>) -> Result<()> {
+    let waited = Instant::now();
+    if !run.ckpt().inventory.pid_ns {
+        for t in &run.ckpt().inventory.tasks {
+            wait_pid_free(t.pid)?;
         }
-        .into());
     }
-    if core.threads.is_empty() || core.threads.iter().any(|t| t.regs.is_none()) || core.threads[0].tid != pid {
-        let path = dir.file(&ImageKind::Core.file_name(Some(pid)));
-        return Err(crate::image::ImageError::Corrupt { path, detail: "threads without registers".into() }.into());
-    }
-    // The legacy x87/SSE area and the XSAVE header alone take 576 bytes.
-    if let Some(th) = core.threads.iter().find(|t| t.xstate.len() < 576) {
-        return Err(RestoreError::Unsupported { pid, what: format!("an xstate of {} bytes", th.xstate.len()) }.into());
-    }
-    Ok(TaskImages { pid, core, mm, fds, pages_path })
-}
-
-/// The checkpoint's xstate must fit this CPU.
-fn check_cpu(pid: i32, inv: &pb::Inventory) -> Result<()> {
-    let here = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    if inv.xfeatures & (1 << 2) != 0 && !here.contains(" avx") {
-        return Err(RestoreError::Unsupported { pid, what: "AVX state on a CPU without AVX".into() }.into());
-    }
+    run.stats.pid_wait_us = waited.elapsed().as_micros() as u64;
     Ok(())
 }
 
-/// Waits for a PID to come free: a dumped-and-killed task may still be a zombie
-/// until its parent (often PID 1, late) reaps it. A live process is an error at once.
 fn wait_pid_free(pid: i32) -> Result<()> {
     let limit = Duration::from_secs(10);
     let start = Instant::now();
     loop {
-        match process::pid_state(pid) {
+        match pid_state(pid) {
             PidState::Free => return Ok(()),
             PidState::Alive => return Err(RestoreError::PidTaken { pid }.into()),
             PidState::Zombie if start.elapsed() > limit => {
@@ -332,17 +281,76 @@ fn wait_pid_free(pid: i32) -> Result<()> {
     }
 }
 
+/// Stage Cgroups (when the checkpoint has them and the caller wants them managed).
+fn cgroups(run: &mut Run<'_>) -> Result<()> {
+    if run.dir.exists(crate::image::ImageKind::Cgroup, None) && run.opts.cgroups.manage != ManageCgroups::Ignore {
+        run.cgroups = Some(crate::cgroup::api::restore_plan(&run.dir, &run.opts.cgroups)?);
+    }
+    Ok(())
+}
+
+/// Stage Fork. Children inherit ccr's CPU pin: every ptrace stop stays on this CPU.
+fn fork_tree(run: &mut Run<'_>) -> Result<()> {
+    let pin = process::CpuPin::new();
+    run.default_affinity = pin.original().map(|m| m.to_vec());
+    run.pin = Some(pin);
+    let forked = Instant::now();
+    let shared = run.shared.as_ref().expect("made in SharedObjects");
+    let tree = fork::spawn(&run.dir, run.ckpt.as_ref().expect("read"), shared, run.child_of_caller)?;
+    run.tree = Some(tree);
+    // ccr's copies of what the tree inherited go; memfds stay until sealed.
+    if let Some(s) = run.shared.as_mut() {
+        s.files.clear();
+    }
+    run.stats.fork_us = forked.elapsed().as_micros() as u64;
+    debug!(run.log, "{} tasks forked in {} us", run.ckpt().inventory.tasks.len(), run.stats.fork_us);
+    Ok(())
+}
+
+/// Stage PlaceInCgroups.
+fn place_in_cgroups(run: &Run<'_>) -> Result<()> {
+    let (Some(plan), Some(tree)) = (&run.cgroups, &run.tree) else { return Ok(()) };
+    for t in run.ckpt().inventory.tasks.iter().filter(|t| !t.zombie) {
+        plan.place_task(tree.outer_of(t.pid), t.pid)?;
+    }
+    Ok(())
+}
+
+/// Stage Release: threads first, then the leaders, all at once at the end.
+fn release(run: &mut Run<'_>) -> Result<()> {
+    for t in &mut run.tasks {
+        for th in t.stopped_threads.drain(..) {
+            th.detach()?;
+        }
+    }
+    for t in run.tasks.drain(..) {
+        let stop = t.stop_signal;
+        let leader = t.into_leader();
+        if stop != 0 {
+            leader.detach_stopped(stop)?;
+        } else {
+            leader.detach()?;
+        }
+    }
+    run.done = true;
+    run.sysv_created.clear();
+    // A segment removed while attached goes again once its last user detaches.
+    for seg in run.ckpt().files.sysv.iter().filter(|s| s.removed) {
+        crate::mm::sysv::remove(seg.id);
+    }
+    if let Some(mut plan) = run.cgroups.take() {
+        plan.apply_freeze_states()?;
+        plan.commit();
+    }
+    run.shared = None;
+    Ok(())
+}
+
 /// Waits for a restored child and returns its exit status as a shell would
 /// (128 + signal when it was killed).
-pub fn wait_restored(pid: i32) -> crate::Result<u8> {
-    use nix::sys::wait::{waitpid, WaitStatus};
-    loop {
-        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
-            Ok(WaitStatus::Exited(_, c)) => return Ok(c as u8),
-            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as u8),
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(errno) => return Err(crate::sys::SysError::Pid { call: "waitpid", pid, errno }.into()),
-        }
+pub fn wait_restored(pid: i32) -> Result<u8> {
+    match crate::sys::wait::reap(pid)? {
+        Some(st) => Ok(st.shell_code()),
+        None => Err(crate::sys::SysError::Pid { call: "waitpid", pid, errno: nix::errno::Errno::ECHILD }.into()),
     }
 }

@@ -1,29 +1,57 @@
-//! One task, after it is seized: address space, process-wide state, threads, each
-//! thread's own state, credentials, registers.
+//! The stages that run inside each seized task through its remote sessions:
+//! Seize, ProcessState, Threads, ThreadState, Credentials, Registers.
 //!
 //! Ordering requirements:
-//! - every signal action is written (the child still has ccr's own handlers);
+//! - every signal action is written (the child still has ccr's own handlers reset
+//!   to the default; only saved ones are written);
 //! - pending signals are queued while the remote session blocks every signal, so
 //!   none is delivered before the saved mask is in place;
 //! - ccr's plumbing fds close before limits (RLIMIT_NOFILE may be below them);
-//! - threads are cloned (remote clone3 with set_tid, auto-attached through
+//! - threads are cloned (remote clone3 with set_tid, attached through
 //!   PTRACE_O_TRACECLONE) after the address space is back and before credentials
 //!   change; each thread then restores its own altstack, rseq, robust list, pending
 //!   signals and credentials (all per-thread in the kernel);
-//! - credentials come last, bounding set and securebits while we still hold
+//! - credentials come last: bounding set and securebits while we still hold
 //!   CAP_SETPCAP, KEEP_CAPS across the uid change so capset can set the saved sets;
+//!   a credential change resets dumpable and the parent-death signal, so those
+//!   follow it;
 //! - the trampoline is unmapped by the leader after every thread is done with it.
 
+use super::fork::Spawned;
+use super::{RestoreError, Run};
+use crate::checkpoint::ThreadCore;
 use crate::error::Result;
-use crate::image::{convert, pb};
-use crate::restore::fork::Spawned;
-use crate::restore::{mm, RestoreCtx, RestoreError, TaskImages};
-use crate::sys::ptrace::Tracee;
+use crate::image::pb;
+use crate::sys::kernel;
+use crate::sys::ptrace::Stopped;
 use crate::sys::remote::{Remote, Scratch};
-use crate::sys::{bytes_of, kernel, proc, process, trampoline};
+use crate::sys::signal::AltStack;
+use crate::sys::{process, trampoline};
 
-fn le(v: &[u64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+/// One task being restored: its remote sessions, then its stopped threads.
+pub struct Restoring {
+    /// As in the images.
+    pub pid: i32,
+    /// As ccr sees it.
+    pub outer: i32,
+    /// The job-control stop it goes back into (0: none).
+    pub stop_signal: i32,
+    leader: Option<Remote>,
+    /// Sessions on the other threads, in image order.
+    threads: Vec<Remote>,
+    /// After the Registers stage: the threads, ready to be let go.
+    pub stopped_threads: Vec<Stopped>,
+    stopped_leader: Option<Stopped>,
+}
+
+impl Restoring {
+    pub fn leader_session(&mut self) -> &mut Remote {
+        self.leader.as_mut().expect("a session until Registers")
+    }
+
+    pub fn into_leader(mut self) -> Stopped {
+        self.stopped_leader.take().expect("registers set")
+    }
 }
 
 fn scratch(sp: &Spawned) -> Scratch {
@@ -33,253 +61,216 @@ fn scratch(sp: &Spawned) -> Scratch {
     }
 }
 
-/// Rebuilds one seized task; returns the tracees of the threads it created (stopped,
-/// registers set, ready to be let go). On failure the task is killed.
-pub fn rebuild(
-    ctx: &mut RestoreCtx<'_>,
-    leader: &Tracee,
-    img: &TaskImages,
-    e: &pb::TaskEntry,
-    sp: &Spawned,
-) -> Result<Vec<Tracee>> {
-    let r = rebuild_inner(ctx, leader, img, e, sp);
-    if r.is_err() {
-        let _ = process::kill(leader.pid(), libc::SIGKILL);
-    }
-    r
+fn session(t: Stopped, outer_pid: i32, sp: &Spawned) -> Result<Remote> {
+    let mut r = Remote::start(t, outer_pid, sp.trampoline)?;
+    r.set_scratch(Some(scratch(sp)));
+    Ok(r)
 }
 
-fn rebuild_inner(
-    ctx: &mut RestoreCtx<'_>,
-    leader: &Tracee,
-    img: &TaskImages,
-    e: &pb::TaskEntry,
-    sp: &Spawned,
-) -> Result<Vec<Tracee>> {
-    let pid = img.pid;
-    let mut r = Remote::start(leader, sp.trampoline)?;
-    r.set_scratch(Some(scratch(sp)));
-    mm::rebuild(ctx, &mut r, img, sp)?;
-    crate::debug!(ctx.log, "pid {pid}: address space rebuilt");
-    process_state(&mut r, img, sp)?;
-    let cur_pgid = r.syscall("getpgid", libc::SYS_getpgid, [0; 6])? as i32;
-    if cur_pgid != e.pgid && e.sid != pid {
-        r.syscall("setpgid", libc::SYS_setpgid, [0, e.pgid as u64, 0, 0, 0, 0])?;
+/// Stage Seize: every live task stops for us and gets a remote session.
+pub fn seize(run: &mut Run<'_>) -> Result<()> {
+    let ckpt = run.ckpt.as_ref().expect("read");
+    let tree = run.tree.as_ref().expect("forked");
+    for t in ckpt.inventory.tasks.iter().filter(|t| !t.zombie) {
+        let outer = tree.outer_of(t.pid);
+        let leader = session(Stopped::seize(outer, true)?, outer, &tree.spawned[&t.pid])?;
+        run.tasks.push(Restoring {
+            pid: t.pid,
+            outer,
+            stop_signal: ckpt.task(t.pid).core.stop_signal,
+            leader: Some(leader),
+            threads: Vec::new(),
+            stopped_threads: Vec::new(),
+            stopped_leader: None,
+        });
     }
+    crate::debug!(run.log, "{} tasks seized", run.tasks.len());
+    Ok(())
+}
 
-    let mut threads = Vec::new();
-    if img.core.threads.len() > 1 {
-        leader.set_options(kernel::PTRACE_O_TRACESYSGOOD | kernel::PTRACE_O_EXITKILL | kernel::PTRACE_O_TRACECLONE)?;
-        for th in &img.core.threads[1..] {
-            threads.push(clone_thread(&mut r, leader.pid(), pid, th.tid)?);
+/// Stage ProcessState: signal actions, timers, names, limits; ccr's fds go.
+pub fn process_state(run: &mut Run<'_>) -> Result<()> {
+    let ckpt = run.ckpt.as_ref().expect("read");
+    let tree = run.tree.as_ref().expect("forked");
+    for t in &mut run.tasks {
+        let core = &ckpt.task(t.pid).core;
+        let e = ckpt.inventory.tasks.iter().find(|e| e.pid == t.pid).expect("a task of the inventory");
+        let sp = &tree.spawned[&t.pid];
+        let pid = t.pid;
+        let r = t.leader_session();
+        // The restore child reset every action to the default before it reported.
+        for (sig, a) in &core.sigactions {
+            r.set_sigaction(*sig, a)?;
         }
-        leader.set_options(kernel::PTRACE_O_TRACESYSGOOD | kernel::PTRACE_O_EXITKILL)?;
-        for (t, th) in threads.iter().zip(&img.core.threads[1..]) {
-            let mut tr = Remote::start(t, sp.trampoline)?;
-            tr.set_scratch(Some(scratch(sp)));
-            thread_state(&mut tr, pid, th, img.core.creds.as_ref(), ctx.last_cap)?;
-            let regs = convert::regs_from_pb(th.regs.as_ref().expect("checked when read"));
-            t.set_xstate(&th.xstate)?;
-            tr.finish(Some(&regs), Some(th.blocked), false)?;
-            set_affinity(ctx, t.pid(), th)?;
+        for (which, v) in &core.itimers {
+            r.setitimer(*which, v)?;
+        }
+        if core.timer_slack_ns != 0 {
+            r.set_timer_slack(core.timer_slack_ns)?;
+        }
+        r.personality(core.personality)?;
+        // The restore child may have set it to adopt children whose session leader is gone.
+        r.set_child_subreaper(core.child_subreaper)?;
+        for s in &core.pending_shared {
+            r.queue_signal(pid, s.sig, &s.siginfo)?;
+        }
+        for &fd in &sp.plumbing {
+            r.close(fd)?;
+        }
+        for rl in &core.rlimits {
+            r.prlimit(rl.resource, rl.cur, rl.max)?;
+        }
+        if r.getpgid()? != e.pgid && e.sid != pid {
+            r.setpgid(e.pgid)?;
         }
     }
-    let th = &img.core.threads[0];
-    thread_state(&mut r, pid, th, img.core.creds.as_ref(), ctx.last_cap)?;
-    r.syscall(
-        "prctl(PR_SET_DUMPABLE)",
-        libc::SYS_prctl,
-        [kernel::PR_SET_DUMPABLE as u64, img.core.dumpable as u64, 0, 0, 0, 0],
-    )?;
-    // Last remote call: the trampoline goes. The task stops at syscall exit and
-    // never executes from the unmapped page again.
-    r.syscall("munmap(trampoline)", libc::SYS_munmap, [sp.trampoline, trampoline::TRAMPOLINE_SIZE, 0, 0, 0, 0])?;
-    let regs = convert::regs_from_pb(th.regs.as_ref().expect("checked when read"));
-    leader.set_xstate(&th.xstate)?;
-    r.finish(Some(&regs), Some(th.blocked), false)?;
-    set_affinity(ctx, leader.pid(), th)?;
-    crate::debug!(ctx.log, "pid {pid}: rebuilt with {} threads", img.core.threads.len());
-    Ok(threads)
+    Ok(())
+}
+
+/// Stage Threads: every other thread, cloned by the leader with its saved id.
+pub fn threads(run: &mut Run<'_>) -> Result<()> {
+    let ckpt = run.ckpt.as_ref().expect("read");
+    let tree = run.tree.as_ref().expect("forked");
+    for t in &mut run.tasks {
+        let core = &ckpt.task(t.pid).core;
+        if core.threads.len() < 2 {
+            continue;
+        }
+        let sp = &tree.spawned[&t.pid];
+        let (pid, outer) = (t.pid, t.outer);
+        let r = t.leader.as_mut().expect("a session until Registers");
+        r.tracee_mut().trace_clones(true)?;
+        let mut made = Vec::new();
+        for th in &core.threads[1..] {
+            let (got, stopped) = r.clone_thread(th.tid)?;
+            if got != th.tid {
+                return Err(RestoreError::ThreadId { pid, tid: th.tid, got }.into());
+            }
+            made.push(session(stopped, outer, sp)?);
+        }
+        r.tracee_mut().trace_clones(false)?;
+        t.threads = made;
+    }
+    Ok(())
+}
+
+/// Every session of a task with the image of its thread, the leader first.
+fn sessions<'a>(
+    t: &'a mut Restoring,
+    threads: &'a [ThreadCore],
+) -> impl Iterator<Item = (&'a mut Remote, &'a ThreadCore)> {
+    t.leader.iter_mut().chain(t.threads.iter_mut()).zip(threads)
+}
+
+/// Stage ThreadState: the state each thread holds for itself.
+pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
+    let ckpt = run.ckpt.as_ref().expect("read");
+    for t in &mut run.tasks {
+        let pid = t.pid;
+        for (r, th) in sessions(t, &ckpt.task(pid).core.threads) {
+            let alt = th.altstack.unwrap_or(pb::AltStack { flags: libc::SS_DISABLE, ..Default::default() });
+            let ss = AltStack {
+                ss_sp: alt.sp as *mut libc::c_void,
+                ss_flags: alt.flags & !libc::SS_ONSTACK,
+                ss_size: alt.size,
+            };
+            r.set_sigaltstack(&ss)?;
+            r.set_tid_address(th.clear_child_tid)?;
+            if th.robust_list != 0 {
+                r.set_robust_list(th.robust_list, th.robust_list_len)?;
+            }
+            if let Some(rs) = &th.rseq {
+                r.rseq_register(rs.pointer, rs.size, rs.signature)?;
+            }
+            r.set_name(&th.comm)?;
+            for s in &th.pending {
+                r.queue_thread_signal(pid, th.tid, s.sig, &s.siginfo)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stage Credentials: every thread's credentials, then what their change reset.
+pub fn credentials(run: &mut Run<'_>) -> Result<()> {
+    let ckpt = run.ckpt.as_ref().expect("read");
+    let last_cap = run.last_cap;
+    for t in &mut run.tasks {
+        let core = &ckpt.task(t.pid).core;
+        // The other threads first, as each had its own session since it was cloned.
+        for r in t.threads.iter_mut() {
+            restore_creds(r, &core.creds, last_cap)?;
+        }
+        let r = t.leader_session();
+        restore_creds(r, &core.creds, last_cap)?;
+        r.set_dumpable(core.dumpable)?;
+        r.set_pdeath_signal(core.pdeath_signal)?;
+    }
+    Ok(())
+}
+
+/// Stage Registers: each thread gets its registers, XSAVE area, signal mask and
+/// CPU affinity; the leader unmaps the trampoline first (its last remote call:
+/// the task stops at syscall exit and never executes from that page again).
+pub fn registers(run: &mut Run<'_>) -> Result<()> {
+    let ckpt = run.ckpt.as_ref().expect("read");
+    let tree = run.tree.as_ref().expect("forked");
+    let default = run.default_affinity.as_deref();
+    for t in &mut run.tasks {
+        let core = &ckpt.task(t.pid).core;
+        for (r, th) in std::mem::take(&mut t.threads).into_iter().zip(&core.threads[1..]) {
+            r.tracee().set_xstate(&th.xsave)?;
+            let stopped = r.finish(Some(&th.regs), Some(th.blocked), false)?;
+            set_affinity(default, stopped.pid(), th)?;
+            t.stopped_threads.push(stopped);
+        }
+        let mut r = t.leader.take().expect("a session until Registers");
+        let tramp = tree.spawned[&t.pid].trampoline;
+        r.munmap(tramp, trampoline::TRAMPOLINE_SIZE)?;
+        let th = &core.threads[0];
+        r.tracee().set_xstate(&th.xsave)?;
+        let stopped = r.finish(Some(&th.regs), Some(th.blocked), false)?;
+        set_affinity(default, stopped.pid(), th)?;
+        t.stopped_leader = Some(stopped);
+        crate::debug!(run.log, "pid {}: rebuilt with {} threads", t.pid, core.threads.len());
+    }
+    Ok(())
 }
 
 /// The thread's saved CPU affinity (or ccr's own from before the run).
-fn set_affinity(ctx: &RestoreCtx<'_>, tid: i32, th: &pb::ThreadCore) -> Result<()> {
-    let mask = if th.cpu_affinity.is_empty() { ctx.default_affinity.as_deref() } else { Some(&th.cpu_affinity[..]) };
+fn set_affinity(default: Option<&[u8]>, tid: i32, th: &ThreadCore) -> Result<()> {
+    let mask = if th.cpu_affinity.is_empty() { default } else { Some(&th.cpu_affinity[..]) };
     if let Some(m) = mask {
         process::set_affinity(tid, m)?;
     }
     Ok(())
 }
 
-/// A thread with id `tid` in the task, through a remote clone3.
-fn clone_thread(r: &mut Remote<'_>, outer_pid: i32, pid: i32, tid: i32) -> Result<Tracee> {
-    let tid_addr = r.put(512, &(tid as u64).to_le_bytes())?;
-    let flags = libc::CLONE_VM
-        | libc::CLONE_FS
-        | libc::CLONE_FILES
-        | libc::CLONE_SIGHAND
-        | libc::CLONE_THREAD
-        | libc::CLONE_SYSVSEM;
-    let args = kernel::clone_args { flags: flags as u64, set_tid: tid_addr, set_tid_size: 1, ..Default::default() };
-    let b = bytes_of(&args);
-    let p = r.put(0, &b)?;
-    let got = r.syscall("clone3(thread)", libc::SYS_clone3, [p, b.len() as u64, 0, 0, 0, 0])? as i32;
-    if got != tid {
-        return Err(RestoreError::ThreadId { pid, tid, got }.into());
-    }
-    // The tid as we see it (differs when the task has its own PID namespace).
-    let ours = if outer_pid == pid { tid } else { proc::outer_tid(outer_pid, tid)?.unwrap_or(tid) };
-    Ok(Tracee::adopt_new_thread(ours)?)
-}
-
-/// Process-wide state: signal actions, timers, names, limits; ccr's fds go.
-fn process_state(r: &mut Remote<'_>, img: &TaskImages, sp: &Spawned) -> Result<()> {
-    let core = &img.core;
-    let pid = img.pid;
-    // The restore child reset every action to the default before it reported; only
-    // the saved (non-default) ones are written here.
-    for sig in 1..=64u32 {
-        if !core.sigactions.iter().any(|a| a.sig == sig) {
-            continue;
-        }
-        let sa = core
-            .sigactions
-            .iter()
-            .find(|a| a.sig == sig)
-            .copied()
-            .unwrap_or(pb::SigAction { sig, ..Default::default() });
-        let p = r.put(0, &le(&[sa.handler, sa.flags, sa.restorer, sa.mask]))?;
-        r.syscall("rt_sigaction", libc::SYS_rt_sigaction, [sig as u64, p, 0, 8, 0, 0])?;
-    }
-    for it in &core.itimers {
-        let split = |us: u64| [us / 1_000_000, us % 1_000_000];
-        let v = [split(it.interval_us), split(it.value_us)].concat();
-        let p = r.put(0, &le(&v))?;
-        r.syscall("setitimer", libc::SYS_setitimer, [it.which as u64, p, 0, 0, 0, 0])?;
-    }
-    r.syscall(
-        "prctl(PR_SET_PDEATHSIG)",
-        libc::SYS_prctl,
-        [kernel::PR_SET_PDEATHSIG as u64, core.pdeath_signal as u64, 0, 0, 0, 0],
-    )?;
-    if core.timer_slack_ns != 0 {
-        r.syscall(
-            "prctl(PR_SET_TIMERSLACK)",
-            libc::SYS_prctl,
-            [kernel::PR_SET_TIMERSLACK as u64, core.timer_slack_ns, 0, 0, 0, 0],
-        )?;
-    }
-    r.syscall("personality", libc::SYS_personality, [core.personality as u64, 0, 0, 0, 0, 0])?;
-    // The restore child may have set it to adopt children whose session leader is gone.
-    let subreaper = [kernel::PR_SET_CHILD_SUBREAPER as u64, core.child_subreaper as u64, 0, 0, 0, 0];
-    r.syscall("prctl(PR_SET_CHILD_SUBREAPER)", libc::SYS_prctl, subreaper)?;
-    for s in &core.pending_shared {
-        let p = r.put(0, &s.siginfo)?;
-        r.syscall("rt_sigqueueinfo", libc::SYS_rt_sigqueueinfo, [pid as u64, s.sig as u64, p, 0, 0, 0])?;
-    }
-    for &fd in &sp.plumbing {
-        r.syscall("close(plumbing)", libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0])?;
-    }
-    for rl in &core.rlimits {
-        let p = r.put(0, &le(&[rl.cur, rl.max]))?;
-        r.syscall("prlimit64", libc::SYS_prlimit64, [0, rl.resource as u64, p, 0, 0, 0])?;
-    }
-    Ok(())
-}
-
-/// The state each thread holds for itself, then its credentials.
-fn thread_state(
-    r: &mut Remote<'_>,
-    pid: i32,
-    th: &pb::ThreadCore,
-    creds: Option<&pb::Creds>,
-    last_cap: u64,
-) -> Result<()> {
-    let alt = th.altstack.unwrap_or(pb::AltStack { flags: libc::SS_DISABLE, ..Default::default() });
-    let mut ss = alt.sp.to_le_bytes().to_vec();
-    ss.extend_from_slice(&(alt.flags & !libc::SS_ONSTACK).to_le_bytes());
-    ss.extend_from_slice(&[0u8; 4]);
-    ss.extend_from_slice(&alt.size.to_le_bytes());
-    let p = r.put(0, &ss)?;
-    r.syscall("sigaltstack", libc::SYS_sigaltstack, [p, 0, 0, 0, 0, 0])?;
-    r.syscall("set_tid_address", libc::SYS_set_tid_address, [th.clear_child_tid, 0, 0, 0, 0, 0])?;
-    if th.robust_list != 0 {
-        r.syscall("set_robust_list", libc::SYS_set_robust_list, [th.robust_list, th.robust_list_len, 0, 0, 0, 0])?;
-    }
-    if let Some(rs) = &th.rseq {
-        r.syscall("rseq(register)", libc::SYS_rseq, [rs.pointer, rs.size as u64, 0, rs.signature as u64, 0, 0])?;
-    }
-    let mut comm = th.comm.as_bytes().to_vec();
-    comm.truncate(15);
-    comm.push(0);
-    let p = r.put(0, &comm)?;
-    r.syscall("prctl(PR_SET_NAME)", libc::SYS_prctl, [kernel::PR_SET_NAME as u64, p, 0, 0, 0, 0])?;
-    for s in &th.pending {
-        let p = r.put(0, &s.siginfo)?;
-        r.syscall(
-            "rt_tgsigqueueinfo",
-            libc::SYS_rt_tgsigqueueinfo,
-            [pid as u64, th.tid as u64, s.sig as u64, p, 0, 0],
-        )?;
-    }
-    if let Some(c) = creds {
-        restore_creds(r, c, last_cap)?;
-    }
-    Ok(())
-}
-
-fn restore_creds(r: &mut Remote<'_>, c: &pb::Creds, last_cap: u64) -> Result<()> {
-    let prctl = |r: &mut Remote<'_>, name, args: [u64; 5]| {
-        r.syscall(name, libc::SYS_prctl, [args[0], args[1], args[2], args[3], args[4], 0])
-    };
+fn restore_creds(r: &mut Remote, c: &pb::Creds, last_cap: u64) -> Result<()> {
     for cap in 0..=last_cap {
         if c.cap_bnd & (1 << cap) == 0 {
-            prctl(r, "prctl(PR_CAPBSET_DROP)", [kernel::PR_CAPBSET_DROP as u64, cap, 0, 0, 0])?;
+            r.capbset_drop(cap)?;
         }
     }
-    let groups: Vec<u8> = c.groups.iter().flat_map(|g| g.to_le_bytes()).collect();
-    let p = if groups.is_empty() { r.scratch_addr(0)? } else { r.put(0, &groups)? };
-    r.syscall("setgroups", libc::SYS_setgroups, [c.groups.len() as u64, p, 0, 0, 0, 0])?;
-    r.syscall("setresgid", libc::SYS_setresgid, [c.gid as u64, c.egid as u64, c.sgid as u64, 0, 0, 0])?;
-    r.syscall("setfsgid", libc::SYS_setfsgid, [c.fsgid as u64, 0, 0, 0, 0, 0])?;
-    let keep = 1u64 << kernel::SECURE_KEEP_CAPS; // SECBIT_KEEP_CAPS
-    prctl(r, "prctl(PR_SET_SECUREBITS)", [kernel::PR_SET_SECUREBITS as u64, c.securebits as u64 | keep, 0, 0, 0])?;
-    r.syscall("setresuid", libc::SYS_setresuid, [c.uid as u64, c.euid as u64, c.suid as u64, 0, 0, 0])?;
-    r.syscall("setfsuid", libc::SYS_setfsuid, [c.fsuid as u64, 0, 0, 0, 0, 0])?;
-    // capset v3: a header then two data structs (low and high 32 bits).
-    let hdr = kernel::__user_cap_header_struct { version: kernel::_LINUX_CAPABILITY_VERSION_3, pid: 0 };
-    let lo = |v: u64| v as u32;
-    let hi = |v: u64| (v >> 32) as u32;
-    let data = [
-        kernel::__user_cap_data_struct {
-            effective: lo(c.cap_eff),
-            permitted: lo(c.cap_prm),
-            inheritable: lo(c.cap_inh),
-        },
-        kernel::__user_cap_data_struct {
-            effective: hi(c.cap_eff),
-            permitted: hi(c.cap_prm),
-            inheritable: hi(c.cap_inh),
-        },
-    ];
-    let hp = r.put(0, &bytes_of(&hdr))?;
-    let dp = r.put(64, &bytes_of(&data))?;
-    r.syscall("capset", libc::SYS_capset, [hp, dp, 0, 0, 0, 0])?;
+    r.setgroups(&c.groups)?;
+    r.setresgid(c.gid, c.egid, c.sgid)?;
+    r.setfsgid(c.fsgid)?;
+    let keep = 1u32 << kernel::SECURE_KEEP_CAPS;
+    r.set_securebits(c.securebits | keep)?;
+    r.setresuid(c.uid, c.euid, c.suid)?;
+    r.setfsuid(c.fsuid)?;
+    r.capset(c.cap_eff, c.cap_prm, c.cap_inh)?;
     for cap in 0..=last_cap {
         if c.cap_amb & (1 << cap) != 0 {
-            prctl(
-                r,
-                "prctl(PR_CAP_AMBIENT_RAISE)",
-                [kernel::PR_CAP_AMBIENT as u64, kernel::PR_CAP_AMBIENT_RAISE as u64, cap, 0, 0],
-            )?;
+            r.cap_ambient_raise(cap)?;
         }
     }
-    if c.securebits as u64 & keep == 0 {
+    if c.securebits & keep == 0 {
         // Clearing KEEP_CAPS needs no privilege (PR_SET_SECUREBITS would).
-        prctl(r, "prctl(PR_SET_KEEPCAPS)", [kernel::PR_SET_KEEPCAPS as u64, 0, 0, 0, 0])?;
+        r.set_keepcaps(false)?;
     }
     if c.no_new_privs {
-        prctl(r, "prctl(PR_SET_NO_NEW_PRIVS)", [kernel::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0])?;
+        r.set_no_new_privs()?;
     }
     Ok(())
 }

@@ -1,13 +1,14 @@
 //! cgroupfs access (v1 and v2): owned by the cgroup work.
 //!
-//! The only place that reads and writes cgroup files and the /proc files that
-//! describe cgroups. Every function takes the directory it works on, so the logic
-//! above it runs on a temporary tree as well as on the kernel's. Errors carry the path.
+//! The only place that reads and writes cgroup files (the /proc files that describe
+//! cgroups are read by `sys::proc`). Every function takes the directory it works
+//! on, so the logic above it runs on a temporary tree as well as on the kernel's.
+//! Errors carry the path.
 
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{SysError, SysResult};
 
@@ -120,44 +121,6 @@ fn parse_pids(path: &Path, text: &str) -> SysResult<Vec<i32>> {
                 .map_err(|_| SysError::Parse { path: path.to_path_buf(), detail: format!("'{l}' is not a pid") })
         })
         .collect()
-}
-
-/// Text of `/proc/self/mountinfo` (or of `path` when given, for tests).
-pub fn mountinfo(path: Option<&Path>) -> SysResult<String> {
-    let p = path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/proc/self/mountinfo"));
-    fs::read_to_string(&p).map_err(SysError::path("read", p))
-}
-
-/// Text of `/proc/PID/cgroup`.
-pub fn proc_cgroup(pid: i32) -> SysResult<String> {
-    let p = PathBuf::from(format!("/proc/{pid}/cgroup"));
-    fs::read_to_string(&p).map_err(|source| {
-        if source.kind() == ErrorKind::NotFound {
-            SysError::Task { pid, detail: "no such process".into() }
-        } else {
-            SysError::Path { call: "read", path: p, source }
-        }
-    })
-}
-
-/// Children of every thread of `pid` (from `/proc/PID/task/*/children`).
-pub fn proc_children(pid: i32) -> SysResult<Vec<i32>> {
-    let dir = PathBuf::from(format!("/proc/{pid}/task"));
-    let mut out = Vec::new();
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(SysError::Path { call: "readdir", path: dir, source: e }),
-    };
-    for e in entries.flatten() {
-        let p = e.path().join("children");
-        match fs::read_to_string(&p) {
-            Ok(s) => out.extend(s.split_whitespace().filter_map(|w| w.parse::<i32>().ok())),
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(SysError::Path { call: "read", path: p, source: e }),
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -46,3 +46,16 @@ pub fn userfaultfd() -> bool {
     }
     false
 }
+
+/// kcmp(KCMP_FILE) on two of our own fds.
+pub fn kcmp() -> bool {
+    let Ok((r, _w)) = crate::sys::pipe::pipe() else { return false };
+    let me = std::process::id() as i32;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&r);
+    crate::sys::process::same_file(me, fd, me, fd).unwrap_or(false)
+}
+
+/// /proc/self/pagemap reads, with frame numbers (root).
+pub fn pagemap() -> bool {
+    crate::sys::pagemap::zero_pfn() != 0
+}

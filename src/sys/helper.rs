@@ -33,7 +33,7 @@ pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
     let mut buf = Vec::new();
     let read = std::fs::File::from(rd).read_to_end(&mut buf);
     // The caller may reap our helper first (waitpid(-1)); ECHILD is then fine.
-    let status = nix::sys::wait::waitpid(pid, None);
+    let status = crate::sys::wait::reap(pid.as_raw());
     if let Err(e) = read {
         return Err(SysError::Call {
             call: "read helper result",
@@ -58,8 +58,7 @@ pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
 
 fn child_main<F: FnOnce() -> Result<i32>>(wr: OwnedFd, f: F) -> ! {
     // If the caller dies, so does its helper (and with it any ptrace attachment).
-    // SAFETY: prctl with integer arguments only.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    crate::sys::process::die_with_parent();
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     let (value, errno, msg) = match out {
         Ok(Ok(v)) => (v, 0, String::new()),
@@ -79,7 +78,7 @@ fn child_main<F: FnOnce() -> Result<i32>>(wr: OwnedFd, f: F) -> ! {
     buf.extend_from_slice(msg.as_bytes());
     let mut f = std::fs::File::from(wr);
     let _ = f.write_all(&buf);
-    // SAFETY: _exit never returns and skips the caller's atexit handlers, which
-    // belong to the caller's process image, not to this helper.
-    unsafe { libc::_exit(0) }
+    // The caller's atexit handlers belong to the caller's process image, not to
+    // this helper.
+    crate::sys::process::exit_now(0)
 }

@@ -17,3 +17,5 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
+#include <asm/signal.h>
+#include <linux/time_types.h>

@@ -14,7 +14,7 @@ const PM_PFN_MASK: u64 = (1 << 55) - 1;
 
 pub struct Pagemap {
     file: File,
-    pid: i32,
+    path: std::path::PathBuf,
 }
 
 /// What one pagemap entry says about a page.
@@ -43,18 +43,19 @@ impl PageInfo {
 
 impl Pagemap {
     pub fn open(pid: i32) -> SysResult<Pagemap> {
-        let path = format!("/proc/{pid}/pagemap");
-        let file = File::open(&path).map_err(SysError::path("open", path))?;
-        Ok(Pagemap { file, pid })
+        let (file, path) = crate::sys::proc::pagemap::open(pid)?;
+        Ok(Pagemap { file, path })
     }
 
     /// Entries for the pages of [start, end), into `out` (cleared first).
     pub fn read(&self, start: u64, end: u64, out: &mut Vec<PageInfo>) -> SysResult<()> {
         let n = ((end - start) / PAGE_SIZE) as usize;
         let mut raw = vec![0u8; n * 8];
-        self.file
-            .read_exact_at(&mut raw, start / PAGE_SIZE * 8)
-            .map_err(SysError::path("read", format!("/proc/{}/pagemap at {start:#x}", self.pid)))?;
+        self.file.read_exact_at(&mut raw, start / PAGE_SIZE * 8).map_err(|source| SysError::Path {
+            call: "read",
+            path: self.path.join(format!("@{start:#x}")),
+            source,
+        })?;
         out.clear();
         out.extend(raw.chunks_exact(8).map(|c| PageInfo(u64::from_le_bytes(c.try_into().expect("8 bytes")))));
         Ok(())
@@ -79,7 +80,7 @@ pub fn zero_pfn() -> u64 {
             return 0;
         }
         std::ptr::read_volatile(p as *const u8);
-        let pfn = Pagemap::open(std::process::id() as i32)
+        let pfn = Pagemap::open(crate::sys::proc::SELF)
             .ok()
             .and_then(|pm| {
                 let mut v = Vec::new();

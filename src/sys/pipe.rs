@@ -1,35 +1,24 @@
 //! Pipes: reading what sits in a pipe without consuming it (tee), and creating a
 //! pipe again with its capacity and contents.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::sys::{Errno, SysError, SysResult};
-
-fn err(call: &'static str) -> SysError {
-    SysError::Call { call, errno: Errno::last() }
-}
 
 /// Capacity and queued bytes of the pipe behind fd `fd` of task `pid`. Opens the
 /// pipe again through /proc (read side, non-blocking) and tees its contents into a
 /// pipe of our own, which leaves the task's pipe untouched.
 pub fn peek(pid: i32, fd: i32) -> SysResult<(u32, Vec<u8>)> {
-    let path = format!("/proc/{pid}/fd/{fd}");
-    let rd = crate::sys::files::open_raw(&path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC, 0)?;
-    // SAFETY: `rd` was just opened and is owned here.
-    let rd = unsafe { OwnedFd::from_raw_fd(rd) };
-    // SAFETY: fcntl with integer arguments on an fd we own.
-    let cap = unsafe { libc::fcntl(rd.as_raw_fd(), libc::F_GETPIPE_SZ) };
-    if cap < 0 {
-        return Err(err("fcntl(F_GETPIPE_SZ)"));
-    }
-    let (r, w) = pipe_with_capacity(cap as u32)?;
+    let rd = crate::sys::proc::fd::reopen(pid, fd, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC)?;
+    let cap = capacity(rd.as_fd())?;
+    let (r, w) = pipe_with_capacity(cap)?;
     // SAFETY: tee between two pipe fds we own; no user memory involved.
     let n = unsafe { libc::tee(rd.as_raw_fd(), w.as_raw_fd(), cap as usize, libc::SPLICE_F_NONBLOCK) };
     if n < 0 {
         if Errno::last() == Errno::EAGAIN {
-            return Ok((cap as u32, Vec::new()));
+            return Ok((cap, Vec::new()));
         }
-        return Err(err("tee"));
+        return Err(SysError::last("tee"));
     }
     let mut data = vec![0u8; n as usize];
     let mut off = 0;
@@ -37,11 +26,21 @@ pub fn peek(pid: i32, fd: i32) -> SysResult<(u32, Vec<u8>)> {
         // SAFETY: reading into the live buffer `data`.
         let got = unsafe { libc::read(r.as_raw_fd(), data[off..].as_mut_ptr().cast(), data.len() - off) };
         if got <= 0 {
-            return Err(err("read(pipe copy)"));
+            return Err(SysError::last("read(pipe copy)"));
         }
         off += got as usize;
     }
-    Ok((cap as u32, data))
+    Ok((cap, data))
+}
+
+/// The capacity of a pipe (F_GETPIPE_SZ).
+pub fn capacity(fd: BorrowedFd<'_>) -> SysResult<u32> {
+    // SAFETY: fcntl with integer arguments on a borrowed fd.
+    let cap = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    if cap < 0 {
+        return Err(SysError::last("fcntl(F_GETPIPE_SZ)"));
+    }
+    Ok(cap as u32)
 }
 
 /// A new pipe (read end, write end) of at least `capacity` bytes.
@@ -49,7 +48,7 @@ pub fn pipe_with_capacity(capacity: u32) -> SysResult<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: pipe2 writes two fds into `fds`.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(err("pipe2"));
+        return Err(SysError::last("pipe2"));
     }
     // SAFETY: both fds were just created and are owned here.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
@@ -63,16 +62,7 @@ pub fn pipe_with_capacity(capacity: u32) -> SysResult<(OwnedFd, OwnedFd)> {
     Ok((r, w))
 }
 
-/// Writes all of `data` into a pipe (which has room for it).
-pub fn fill(w: RawFd, data: &[u8]) -> SysResult<()> {
-    crate::sys::files::write_all(w, data)
-}
-
-/// Sets the file status flags (O_NONBLOCK, O_APPEND, ...) of an open file.
-pub fn set_status_flags(fd: RawFd, flags: i32) -> SysResult<()> {
-    // SAFETY: fcntl with integer arguments.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
-        return Err(err("fcntl(F_SETFL)"));
-    }
-    Ok(())
+/// A plain close-on-exec pipe.
+pub fn pipe() -> SysResult<(OwnedFd, OwnedFd)> {
+    pipe_with_capacity(0)
 }

@@ -1,42 +1,44 @@
-//! Creating and ending processes: clone3 with an exact PID, signals, waiting.
+//! Processes: clone3 with an exact PID, signals, kcmp, CPU affinity, and the
+//! process attributes a restore child sets on itself (session, group, root, cwd).
+
+use std::ffi::CString;
+use std::path::Path;
 
 use crate::sys::kernel;
 use crate::sys::{Errno, SysError, SysResult};
 
-/// Whether this process runs a single thread (forking without exec is only sound then).
-pub fn single_threaded() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Threads:")).map(|l| l[8..].trim() == "1"))
-        .unwrap_or(false)
+/// How a new process is created (clone3 arguments ccr uses).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CloneSpec {
+    /// The PID it must get (set_tid); any when None.
+    pub pid: Option<i32>,
+    /// A sibling of the caller (CLONE_PARENT) instead of its child.
+    pub as_sibling: bool,
+    /// PID 1 of a new PID namespace (CLONE_NEWPID).
+    pub new_pidns: bool,
 }
 
-/// clone3 with `set_tid` = `pid` (any PID when None); CLONE_PARENT with `as_sibling`.
-/// The child runs `child` and exits with its return value; the parent gets the PID.
+/// clone3 per `spec`; the child runs `child` and exits with its return value; the
+/// parent gets the PID.
 ///
-/// The engine must be single-threaded here: the child is a copy of this process and
-/// runs Rust code after the clone (checked, an error otherwise).
-pub fn spawn_with_pid<F: FnOnce() -> i32>(pid: Option<i32>, as_sibling: bool, child: F) -> SysResult<i32> {
-    spawn(pid, as_sibling, false, child)
-}
-
-/// As `spawn_with_pid`; with `new_pidns` the child is PID 1 of a new PID namespace.
-pub fn spawn<F: FnOnce() -> i32>(pid: Option<i32>, as_sibling: bool, new_pidns: bool, child: F) -> SysResult<i32> {
-    if !single_threaded() {
+/// The caller must be single-threaded: the child is a copy of this process and runs
+/// Rust code after the clone (checked, an error otherwise).
+pub fn spawn<F: FnOnce() -> i32>(spec: CloneSpec, child: F) -> SysResult<i32> {
+    if !crate::sys::proc::status::self_single_threaded() {
         return Err(SysError::Task {
             pid: std::process::id() as i32,
             detail: "restore must run in a single-threaded process".into(),
         });
     }
-    let set_tid: [libc::pid_t; 1] = [pid.unwrap_or(0)];
+    let set_tid: [libc::pid_t; 1] = [spec.pid.unwrap_or(0)];
     let args = kernel::clone_args {
-        flags: (if as_sibling { kernel::CLONE_PARENT as u64 } else { 0 })
-            | (if new_pidns { kernel::CLONE_NEWPID as u64 } else { 0 }),
+        flags: (if spec.as_sibling { kernel::CLONE_PARENT as u64 } else { 0 })
+            | (if spec.new_pidns { kernel::CLONE_NEWPID as u64 } else { 0 }),
         // With CLONE_PARENT the kernel takes our own exit signal (SIGCHLD: the helper
         // was forked) and refuses an explicit one.
-        exit_signal: if as_sibling { 0 } else { libc::SIGCHLD as u64 },
-        set_tid: if pid.is_some() { set_tid.as_ptr() as u64 } else { 0 },
-        set_tid_size: if pid.is_some() { 1 } else { 0 },
+        exit_signal: if spec.as_sibling { 0 } else { libc::SIGCHLD as u64 },
+        set_tid: if spec.pid.is_some() { set_tid.as_ptr() as u64 } else { 0 },
+        set_tid_size: if spec.pid.is_some() { 1 } else { 0 },
         ..Default::default()
     };
     // SAFETY: clone3 without CLONE_VM behaves like fork: the child gets a private copy
@@ -44,7 +46,7 @@ pub fn spawn<F: FnOnce() -> i32>(pid: Option<i32>, as_sibling: bool, new_pidns: 
     let r =
         unsafe { libc::syscall(libc::SYS_clone3, &args as *const kernel::clone_args, std::mem::size_of_val(&args)) };
     if r < 0 {
-        return Err(SysError::Pid { call: "clone3(set_tid)", pid: pid.unwrap_or(0), errno: Errno::last() });
+        return Err(SysError::Pid { call: "clone3(set_tid)", pid: spec.pid.unwrap_or(0), errno: Errno::last() });
     }
     if r == 0 {
         let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(127);
@@ -54,23 +56,9 @@ pub fn spawn<F: FnOnce() -> i32>(pid: Option<i32>, as_sibling: bool, new_pidns: 
     Ok(r as i32)
 }
 
-/// What occupies a PID right now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PidState {
-    Free,
-    /// Dead but not yet reaped by its parent: the PID comes free soon.
-    Zombie,
-    Alive,
-}
-
-pub fn pid_state(pid: i32) -> PidState {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => PidState::Free,
-        Ok(s) => match s.rfind(')').and_then(|i| s[i + 1..].trim_start().chars().next()) {
-            Some('Z') | Some('X') => PidState::Zombie,
-            _ => PidState::Alive,
-        },
-    }
+/// A plain child (fork) running `child`, with PID `pid` when given.
+pub fn spawn_with_pid<F: FnOnce() -> i32>(pid: Option<i32>, child: F) -> SysResult<i32> {
+    spawn(CloneSpec { pid, ..Default::default() }, child)
 }
 
 pub fn kill(pid: i32, sig: i32) -> SysResult<()> {
@@ -174,5 +162,91 @@ impl Drop for CpuPin {
         if let Some(m) = self.ours.take() {
             let _ = set_affinity(0, &m);
         }
+    }
+}
+
+fn cpath(p: &str) -> SysResult<CString> {
+    CString::new(p).map_err(|_| SysError::Parse { path: p.into(), detail: "NUL in path".into() })
+}
+
+fn check(call: &'static str, r: libc::c_int) -> SysResult<()> {
+    if r < 0 {
+        return Err(SysError::last(call));
+    }
+    Ok(())
+}
+
+fn check_path(call: &'static str, path: &str, r: libc::c_int) -> SysResult<()> {
+    if r < 0 {
+        return Err(SysError::Path { call, path: Path::new(path).into(), source: std::io::Error::last_os_error() });
+    }
+    Ok(())
+}
+
+/// Starts a new session.
+pub fn setsid() -> SysResult<()> {
+    // SAFETY: setsid has no arguments.
+    check("setsid", unsafe { libc::setsid() })
+}
+
+/// setpgid(2).
+pub fn setpgid(pid: i32, pgid: i32) -> SysResult<()> {
+    // SAFETY: setpgid with integer arguments.
+    check("setpgid", unsafe { libc::setpgid(pid, pgid) })
+}
+
+pub fn chdir(path: &str) -> SysResult<()> {
+    let c = cpath(path)?;
+    // SAFETY: valid C string.
+    check_path("chdir", path, unsafe { libc::chdir(c.as_ptr()) })
+}
+
+pub fn chroot(path: &str) -> SysResult<()> {
+    let c = cpath(path)?;
+    // SAFETY: valid C string.
+    check_path("chroot", path, unsafe { libc::chroot(c.as_ptr()) })
+}
+
+pub fn umask(mask: u32) {
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) };
+}
+
+/// Makes this process a child subreaper: orphans below it are reparented to it.
+pub fn set_child_subreaper() -> SysResult<()> {
+    // SAFETY: prctl with integer arguments.
+    check("prctl(PR_SET_CHILD_SUBREAPER)", unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
+}
+
+/// This process dies with SIGKILL when its parent does.
+pub fn die_with_parent() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+}
+
+/// Ends this process at once (no exit handlers: they belong to the process image
+/// we were forked from).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Ends the calling process the way a saved zombie ended: exit code or signal.
+pub fn exit_like(wait_status: i32) -> ! {
+    // SAFETY: ending the current process; the signal path resets the disposition
+    // first so the signal is fatal, and disables core dumps.
+    unsafe {
+        if libc::WIFSIGNALED(wait_status) {
+            let sig = libc::WTERMSIG(wait_status);
+            let rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            libc::setrlimit(libc::RLIMIT_CORE, &rl);
+            libc::signal(sig, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::kill(libc::getpid(), sig);
+        }
+        libc::_exit(libc::WEXITSTATUS(wait_status))
     }
 }

@@ -5,43 +5,13 @@ use std::os::unix::fs::FileExt;
 
 use crate::sys::{Errno, SysError, SysResult};
 
-/// One line of /proc/sysvipc/shm.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SegmentInfo {
-    pub key: i32,
-    pub id: i32,
-    pub mode: u32,
-    pub size: u64,
-    pub nattch: u64,
-    pub uid: u32,
-    pub gid: u32,
-}
+pub use crate::sys::proc::sysvipc::ShmSegment as SegmentInfo;
 
 /// SHM_DEST in the mode: removed (IPC_RMID) but still attached somewhere.
 pub const SHM_DEST: u32 = 0o1000;
 
-/// Parses /proc/sysvipc/shm. Pure, so it is unit tested.
-pub fn parse(text: &str) -> Vec<SegmentInfo> {
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            Some(SegmentInfo {
-                key: f.first()?.parse::<i64>().ok()? as i32,
-                id: f.get(1)?.parse().ok()?,
-                mode: u32::from_str_radix(f.get(2)?, 8).ok()?,
-                size: f.get(3)?.parse().ok()?,
-                nattch: f.get(6)?.parse().ok()?,
-                uid: f.get(7)?.parse().ok()?,
-                gid: f.get(8)?.parse().ok()?,
-            })
-        })
-        .collect()
-}
-
 pub fn segments() -> SysResult<Vec<SegmentInfo>> {
-    let text = std::fs::read_to_string("/proc/sysvipc/shm").map_err(SysError::path("read", "/proc/sysvipc/shm"))?;
-    Ok(parse(&text))
+    crate::sys::proc::sysvipc::shm()
 }
 
 /// Attaches segment `id` here for the closure, then detaches it.
@@ -91,8 +61,7 @@ pub fn restore(seg: &SegmentInfo, path: &std::path::Path) -> SysResult<bool> {
             return Err(SysError::Call { call: "SysV shm id in use by another segment", errno: Errno::EEXIST });
         }
         None => {
-            std::fs::write("/proc/sys/kernel/shm_next_id", seg.id.to_string())
-                .map_err(SysError::path("write", "/proc/sys/kernel/shm_next_id"))?;
+            crate::sys::proc::kernel::set_shm_next_id(seg.id)?;
             let key = if seg.key == 0 { libc::IPC_PRIVATE } else { seg.key };
             // SAFETY: shmget with integer arguments.
             let id = unsafe {
@@ -138,15 +107,4 @@ fn unsafe_zeroed() -> libc::shmid_ds {
 pub fn remove(id: i32) {
     // SAFETY: shmctl with IPC_RMID takes no buffer.
     unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_sysvipc() {
-        let t = "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n      1234      32769  1600                 65536  100   101      2     0     0     0     0 0 0 0 4096 0\n";
-        let s = super::parse(t);
-        assert_eq!(s.len(), 1);
-        assert_eq!((s[0].key, s[0].id, s[0].mode, s[0].size, s[0].nattch), (1234, 32769, 0o1600, 65536, 2));
-    }
 }

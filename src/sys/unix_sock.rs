@@ -2,7 +2,7 @@
 //! receive queues (peeked, not consumed), and socket pairs made again.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::sys::kernel;
 use crate::sys::{Errno, SysError, SysResult};
@@ -125,24 +125,6 @@ pub fn parse(mut b: &[u8], out: &mut HashMap<u32, UnixInfo>) -> Parsed {
     Parsed::More
 }
 
-/// A copy of fd `fd` of task `pid` (pidfd_getfd): the same open file.
-pub fn steal_fd(pid: i32, fd: i32) -> SysResult<OwnedFd> {
-    // SAFETY: pidfd_open with integer arguments; the fd is owned below.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if pidfd < 0 {
-        return Err(SysError::Pid { call: "pidfd_open", pid, errno: Errno::last() });
-    }
-    // SAFETY: just created, owned here.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
-    // SAFETY: pidfd_getfd with integer arguments.
-    let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    if got < 0 {
-        return Err(SysError::Pid { call: "pidfd_getfd", pid, errno: Errno::last() });
-    }
-    // SAFETY: a new fd, owned here.
-    Ok(unsafe { OwnedFd::from_raw_fd(got as RawFd) })
-}
-
 fn peek_off(fd: RawFd) -> SysResult<i32> {
     let mut v: i32 = -1;
     let mut len = 4 as libc::socklen_t;
@@ -164,7 +146,7 @@ fn set_peek_off(fd: RawFd, v: i32) -> SysResult<()> {
 /// The receive queue of a socket, without consuming it: one entry per message
 /// (datagram sockets) or one for all bytes (stream). The socket's peek offset is
 /// put back as it was.
-pub fn peek_queue(sock: &OwnedFd, stream: bool) -> SysResult<Vec<Vec<u8>>> {
+pub fn peek_queue(sock: BorrowedFd<'_>, stream: bool) -> SysResult<Vec<Vec<u8>>> {
     let fd = sock.as_raw_fd();
     let saved = peek_off(fd)?;
     set_peek_off(fd, 0)?;
@@ -205,7 +187,8 @@ pub fn socketpair(sock_type: i32) -> SysResult<(OwnedFd, OwnedFd)> {
 }
 
 /// Sends one whole message (or stream chunk).
-pub fn send_all(fd: RawFd, msg: &[u8]) -> SysResult<()> {
+pub fn send_all(fd: BorrowedFd<'_>, msg: &[u8]) -> SysResult<()> {
+    let fd = fd.as_raw_fd();
     // SAFETY: sending from a live buffer.
     let n = unsafe { libc::send(fd, msg.as_ptr().cast(), msg.len(), libc::MSG_DONTWAIT) };
     if n != msg.len() as isize {
@@ -215,7 +198,8 @@ pub fn send_all(fd: RawFd, msg: &[u8]) -> SysResult<()> {
 }
 
 /// shutdown(2) with the kernel's sk_shutdown bits (1 receive, 2 send).
-pub fn shutdown(fd: RawFd, bits: u8) -> SysResult<()> {
+pub fn shutdown(fd: BorrowedFd<'_>, bits: u8) -> SysResult<()> {
+    let fd = fd.as_raw_fd();
     let how = match bits & 3 {
         0 => return Ok(()),
         1 => libc::SHUT_RD,

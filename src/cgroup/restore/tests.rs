@@ -142,8 +142,8 @@ fn image(root: &str) -> pb::CgroupImage {
     }
 }
 
-fn opts(mode: ManageCgroups) -> Opts {
-    Opts { manage_cgroups: mode, ..Default::default() }
+fn opts(mode: ManageCgroups) -> CgroupRestoreOpts {
+    CgroupRestoreOpts { manage: mode, ..Default::default() }
 }
 
 /// Makes the fake root `mount/ct` exist with its files.
@@ -195,15 +195,15 @@ fn relocation_creates_parents_and_drop_removes_them_deepest_first() {
     let m = tmp("reloc");
     let hs = fake_hier(&m);
     let mut o = opts(ManageCgroups::Strict);
-    o.cgroup_roots = vec![(None, PathBuf::from("/new/place/ct2"))];
+    o.roots = vec![(None, PathBuf::from("/new/place/ct2"))];
     let p = CgroupRestorePlan::create(&image("/ct"), &o, &hs).unwrap();
     assert_eq!(p.created(), &[m.join("new"), m.join("new/place"), m.join("new/place/ct2"), m.join("new/place/ct2/b")]);
     assert_eq!(p.dirs_of(42).unwrap(), &[m.join("new/place/ct2/b")]);
     drop(p); // not committed: everything it made goes
     assert!(!m.join("new").exists());
     // A root for this hierarchy's name wins over the one for all.
-    o.cgroup_roots = vec![(None, "/x".into()), (Some("unified".into()), m.join("y"))];
-    assert_eq!(relocated_root(&hs[0], "/ct", &o.cgroup_roots), "/y");
+    o.roots = vec![(None, "/x".into()), (Some("unified".into()), m.join("y"))];
+    assert_eq!(relocated_root(&hs[0], "/ct", &o.roots), "/y");
     fs::remove_dir_all(&m).unwrap();
 }
 
@@ -232,7 +232,7 @@ fn failure_midway_rolls_back_and_missing_hierarchy_is_named() {
     assert!(!m.join("ct/a").exists(), "nothing created was left behind");
     img.hierarchies[0].version = 1;
     img.hierarchies[0].controllers = vec!["name=nothere".into()];
-    o.manage_cgroups = ManageCgroups::Soft;
+    o.manage = ManageCgroups::Soft;
     let e = CgroupRestorePlan::create(&img, &o, &hs).unwrap_err();
     assert!(e.to_string().contains("name=nothere"), "{e}");
     fs::remove_dir_all(&m).unwrap();

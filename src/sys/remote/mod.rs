@@ -18,13 +18,18 @@
 //! - at the end the saved registers and mask are put back, with the restart of an
 //!   interrupted syscall done by hand (the kernel would have done it at the stop we
 //!   consumed).
+//!
+//! The typed calls (`calls`) are the only way the engine runs a syscall in a task:
+//! no stage builds one by number.
 
-use crate::sys::mem;
-use crate::sys::ptrace::{Regs, Tracee};
-use crate::sys::{Errno, SysError, SysResult};
+mod calls;
 
-/// Every signal but SIGKILL and SIGSTOP (which cannot be blocked anyway).
-const ALL_SIGNALS: u64 = !((1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1)));
+use std::borrow::Borrow;
+
+use crate::sys::ptrace::{Regs, StepEvents, Stopped};
+use crate::sys::{mem, signal, Errno, SysError, SysResult};
+
+pub use calls::ItimerWhich;
 
 const ERESTARTSYS: i64 = 512;
 const ERESTARTNOINTR: i64 = 513;
@@ -57,11 +62,10 @@ pub fn restart_interrupted(mut r: Regs, restart_block_usable: bool) -> Regs {
 
 /// Whether a single-step trap leaves the task's signal state as it was: SIGTRAP not
 /// ignored (force_sig would reset the action) and not pending (its stop would be
-/// taken for ours), per /proc/TID/status.
-fn single_step_safe(tid: i32) -> bool {
-    let trap = 1u64 << (libc::SIGTRAP - 1);
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{tid}/status")) else { return false };
-    let st = crate::sys::proc::parse_status(&text, "");
+/// taken for ours).
+fn single_step_safe(pid: i32, tid: i32) -> bool {
+    let trap = signal::bit(libc::SIGTRAP);
+    let Ok(st) = crate::sys::proc::status::thread(pid, tid) else { return false };
     ["SigIgn", "SigPnd", "ShdPnd"].iter().all(|k| st.hex(k).is_ok_and(|v| v & trap == 0))
 }
 
@@ -72,34 +76,50 @@ pub struct Scratch {
     pub len: usize,
 }
 
-pub struct Remote<'t> {
-    t: &'t Tracee,
+/// A remote-syscall session on a stopped thread. It owns the tracee (or borrows
+/// it, `Remote<&Stopped>`); dropping it unfinished puts registers and mask back.
+pub struct Remote<T: Borrow<Stopped> = Stopped> {
+    t: Option<T>,
+    /// The process the thread belongs to, as ccr sees it (for /proc).
+    proc_pid: i32,
     single_step: bool,
     syscall_ip: u64,
     saved_regs: Regs,
     saved_mask: u64,
     scratch: Option<Scratch>,
-    finished: bool,
 }
 
-impl<'t> Remote<'t> {
-    /// Starts a session on a stopped task; `syscall_ip` is the address of a
-    /// `syscall` instruction (0f 05) mapped executable in the task.
-    pub fn start(t: &'t Tracee, syscall_ip: u64) -> SysResult<Remote<'t>> {
-        let saved_regs = t.regs()?;
-        let saved_mask = t.sigmask()?;
-        let single_step = single_step_safe(t.pid());
-        let trap = 1u64 << (libc::SIGTRAP - 1);
-        t.set_sigmask(if single_step { ALL_SIGNALS & !trap } else { ALL_SIGNALS })?;
-        Ok(Remote { t, single_step, syscall_ip, saved_regs, saved_mask, scratch: None, finished: false })
+impl<T: Borrow<Stopped>> Remote<T> {
+    /// Starts a session on a stopped thread of process `proc_pid` (as ccr sees
+    /// it); `syscall_ip` is the address of a `syscall` instruction (0f 05) mapped
+    /// executable in the task.
+    pub fn start(t: T, proc_pid: i32, syscall_ip: u64) -> SysResult<Remote<T>> {
+        let s: &Stopped = t.borrow();
+        let saved_regs = s.regs()?;
+        let saved_mask = s.sigmask()?;
+        let single_step = single_step_safe(proc_pid, s.pid());
+        let trap = signal::bit(libc::SIGTRAP);
+        s.set_sigmask(if single_step { signal::ALL & !trap } else { signal::ALL })?;
+        Ok(Remote { t: Some(t), proc_pid, single_step, syscall_ip, saved_regs, saved_mask, scratch: None })
     }
 
+    pub fn tracee(&self) -> &Stopped {
+        self.t.as_ref().expect("held until finish").borrow()
+    }
+
+    /// The tracee, to change its ptrace options.
+    pub fn tracee_mut(&mut self) -> &mut T {
+        self.t.as_mut().expect("held until finish")
+    }
+
+    /// The thread's id as ccr sees it.
     pub fn pid(&self) -> i32 {
-        self.t.pid()
+        self.tracee().pid()
     }
 
-    pub fn tracee(&self) -> &Tracee {
-        self.t
+    /// The process the thread belongs to, as ccr sees it.
+    pub fn proc_pid(&self) -> i32 {
+        self.proc_pid
     }
 
     pub fn saved_regs(&self) -> &Regs {
@@ -118,8 +138,9 @@ impl<'t> Remote<'t> {
         self.scratch.ok_or(SysError::Task { pid: self.pid(), detail: "no scratch area mapped".into() })
     }
 
-    /// Executes one syscall in the task; returns the raw result (-errno on failure).
-    pub fn syscall_raw(&mut self, nr: i64, args: [u64; 6]) -> SysResult<i64> {
+    /// Executes one syscall in the task; the raw result (-errno on failure) and
+    /// what the kernel reported meanwhile.
+    fn syscall_raw(&mut self, nr: i64, args: [u64; 6]) -> SysResult<(i64, StepEvents)> {
         let mut r = self.saved_regs;
         r.rax = nr as u64;
         r.orig_rax = u64::MAX;
@@ -130,24 +151,29 @@ impl<'t> Remote<'t> {
         r.r8 = args[4];
         r.r9 = args[5];
         r.rip = self.syscall_ip;
-        self.t.set_regs(&r)?;
-        if self.single_step {
-            self.t.step()?;
+        let t = self.tracee();
+        t.set_regs(&r)?;
+        let ev = if self.single_step {
+            t.step()?
         } else {
-            self.t.syscall_step()?; // entry
-            self.t.syscall_step()?; // exit
-        }
-        let out = self.t.regs()?;
-        Ok(out.rax as i64)
+            let entry = t.syscall_step()?;
+            let exit = t.syscall_step()?;
+            StepEvents { cloned: entry.cloned.or(exit.cloned) }
+        };
+        Ok((t.regs()?.rax as i64, ev))
     }
 
     /// Executes a syscall; a -errno result becomes an error naming the call.
-    pub fn syscall(&mut self, call: &'static str, nr: i64, args: [u64; 6]) -> SysResult<u64> {
-        let r = self.syscall_raw(nr, args)?;
+    fn call_ev(&mut self, call: &'static str, nr: i64, args: [u64; 6]) -> SysResult<(u64, StepEvents)> {
+        let (r, ev) = self.syscall_raw(nr, args)?;
         if (-4095..0).contains(&r) {
             return Err(SysError::Remote { call, pid: self.pid(), errno: Errno::from_raw(-r as i32) });
         }
-        Ok(r as u64)
+        Ok((r as u64, ev))
+    }
+
+    fn call(&mut self, call: &'static str, nr: i64, args: [u64; 6]) -> SysResult<u64> {
+        self.call_ev(call, nr, args).map(|(r, _)| r)
     }
 
     /// Copies `data` into the scratch area at `off`; returns its address in the task.
@@ -175,22 +201,25 @@ impl<'t> Remote<'t> {
         Ok(self.scratch()?.addr + off as u64)
     }
 
-    /// Ends the session: the saved registers (or `regs`) and signal mask go back.
-    /// `restart_block_usable` as for `restart_interrupted`.
-    pub fn finish(mut self, regs: Option<&Regs>, mask: Option<u64>, restart_block_usable: bool) -> SysResult<()> {
-        self.finished = true;
+    /// Ends the session: the saved registers (or `regs`) and signal mask (or `mask`)
+    /// go back; the tracee is handed back. `restart_block_usable` as for
+    /// `restart_interrupted`.
+    pub fn finish(mut self, regs: Option<&Regs>, mask: Option<u64>, restart_block_usable: bool) -> SysResult<T> {
         let r = restart_interrupted(*regs.unwrap_or(&self.saved_regs), restart_block_usable);
-        self.t.set_regs(&r)?;
-        self.t.set_sigmask(mask.unwrap_or(self.saved_mask))
+        let mask = mask.unwrap_or(self.saved_mask);
+        let t = self.t.take().expect("held until finish");
+        t.borrow().set_regs(&r)?;
+        t.borrow().set_sigmask(mask)?;
+        Ok(t)
     }
 }
 
-impl Drop for Remote<'_> {
+impl<T: Borrow<Stopped>> Drop for Remote<T> {
     fn drop(&mut self) {
-        if !self.finished {
+        if let Some(t) = self.t.as_ref() {
             let r = restart_interrupted(self.saved_regs, true);
-            let _ = self.t.set_regs(&r);
-            let _ = self.t.set_sigmask(self.saved_mask);
+            let _ = t.borrow().set_regs(&r);
+            let _ = t.borrow().set_sigmask(self.saved_mask);
         }
     }
 }

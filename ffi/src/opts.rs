@@ -1,0 +1,301 @@
+//! The options object (`ccr_opts`): every setter of the header, and its conversion
+//! into the options of each operation.
+
+use std::ffi::{c_char, c_int, CStr};
+use std::panic::catch_unwind;
+use std::path::PathBuf;
+
+use ccr::opts::{
+    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, InheritFd, LogOpts, ManageCgroups,
+    RestoreOpts,
+};
+
+use crate::error::{entry, invalid, Failure};
+
+/// Options of one checkpoint or restore. Opaque; create with ccr_opts_new().
+#[derive(Default)]
+pub struct CcrOpts {
+    pid: Option<i32>,
+    images_dir: Option<PathBuf>,
+    leave_running: bool,
+    leave_stopped: bool,
+    log: LogOpts,
+    freeze_cgroup: Option<PathBuf>,
+    cgroups: CgroupRestoreOpts,
+    inherit_fds: Vec<InheritFd>,
+}
+
+impl CcrOpts {
+    pub(crate) fn dump(&self) -> DumpOpts {
+        DumpOpts {
+            pid: self.pid,
+            images_dir: self.images_dir.clone(),
+            leave_running: self.leave_running,
+            leave_stopped: self.leave_stopped,
+            freeze_cgroup: self.freeze_cgroup.clone(),
+            freeze_timeout_s: None,
+            log: self.log.clone(),
+        }
+    }
+
+    pub(crate) fn restore(&self) -> RestoreOpts {
+        RestoreOpts {
+            images_dir: self.images_dir.clone(),
+            detached: true,
+            pidfile: None,
+            inherit_fds: self.inherit_fds.clone(),
+            cgroups: self.cgroups.clone(),
+            log: self.log.clone(),
+        }
+    }
+
+    pub(crate) fn freeze(&self) -> FreezeOpts {
+        FreezeOpts { pid: self.pid, freeze_cgroup: self.freeze_cgroup.clone(), timeout_s: None }
+    }
+
+    pub(crate) fn cgroup_save(&self) -> CgroupSaveOpts {
+        CgroupSaveOpts { pid: self.pid, freeze_cgroup: self.freeze_cgroup.clone(), images_dir: self.images_dir.clone() }
+    }
+
+    pub(crate) fn cgroup_restore(&self) -> CgroupRestoreCmdOpts {
+        CgroupRestoreCmdOpts { images_dir: self.images_dir.clone(), cgroups: self.cgroups.clone() }
+    }
+}
+
+/// How ccr_cgroup_restore() treats existing and missing cgroups.
+#[repr(C)]
+pub enum CcrManageCgroups {
+    /// Touch no cgroup.
+    Ignore = 0,
+    /// The cgroups must exist already; write their configuration.
+    Props = 1,
+    /// Create what is missing; configure only what ccr created (default).
+    Soft = 2,
+    /// Create what is missing; configure every cgroup.
+    Full = 3,
+    /// Fail if any of the cgroups exists already.
+    Strict = 4,
+}
+
+/// Log levels for ccr_opts_set_log_level().
+#[repr(C)]
+pub enum CcrLogLevel {
+    Error = 0,
+    Warn = 1,
+    Info = 2,
+    Verbose = 3,
+    Debug = 4,
+}
+
+/// # Safety
+/// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+unsafe fn opts_mut<'a>(opts: *mut CcrOpts) -> Result<&'a mut CcrOpts, Failure> {
+    // SAFETY: the caller promises `opts` is null or a live pointer from ccr_opts_new().
+    match unsafe { opts.as_mut() } {
+        Some(o) => Ok(o),
+        None => invalid("opts is NULL"),
+    }
+}
+
+/// # Safety
+/// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+pub(crate) unsafe fn opts_ref<'a>(opts: *const CcrOpts) -> Result<&'a CcrOpts, Failure> {
+    // SAFETY: as above.
+    match unsafe { opts.as_ref() } {
+        Some(o) => Ok(o),
+        None => invalid("opts is NULL"),
+    }
+}
+
+/// # Safety
+/// `s` is null or a NUL-terminated string.
+unsafe fn path_arg(s: *const c_char, what: &str) -> Result<PathBuf, Failure> {
+    if s.is_null() {
+        return invalid(&format!("{what} is NULL"));
+    }
+    // SAFETY: non-null and NUL-terminated by the caller's contract.
+    let c = unsafe { CStr::from_ptr(s) };
+    let s = c.to_str().map_err(|_| (libc::EINVAL, format!("{what} is not UTF-8")))?;
+    if s.is_empty() {
+        return invalid(&format!("{what} is empty"));
+    }
+    Ok(PathBuf::from(s))
+}
+
+/// Creates an options object with defaults; free it with ccr_opts_free().
+#[no_mangle]
+pub extern "C" fn ccr_opts_new() -> *mut CcrOpts {
+    catch_unwind(|| Box::into_raw(Box::new(CcrOpts::default()))).unwrap_or(std::ptr::null_mut())
+}
+
+/// Frees an options object. NULL is ignored.
+///
+/// # Safety
+/// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_free(opts: *mut CcrOpts) {
+    if !opts.is_null() {
+        // SAFETY: the pointer came from Box::into_raw in ccr_opts_new().
+        drop(unsafe { Box::from_raw(opts) });
+    }
+}
+
+/// The task (or root of the tree) to dump or freeze.
+///
+/// # Safety
+/// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_pid(opts: *mut CcrOpts, pid: libc::pid_t) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { opts_mut(opts) }?;
+        if pid <= 0 {
+            return invalid(&format!("pid {pid} is not a process id"));
+        }
+        o.pid = Some(pid);
+        Ok(0)
+    })
+}
+
+/// The images directory (created by a dump if missing).
+///
+/// # Safety
+/// `opts` as above; `path` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_images_dir(opts: *mut CcrOpts, path: *const c_char) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, p) = unsafe { (opts_mut(opts)?, path_arg(path, "images dir")?) };
+        o.images_dir = Some(p);
+        Ok(0)
+    })
+}
+
+/// Keep the tasks running after a dump (default: they are killed).
+///
+/// # Safety
+/// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_leave_running(opts: *mut CcrOpts, leave_running: bool) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        unsafe { opts_mut(opts) }?.leave_running = leave_running;
+        Ok(0)
+    })
+}
+
+/// Leave the tasks frozen after a dump; the caller thaws them with ccr_thaw().
+///
+/// # Safety
+/// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_leave_stopped(opts: *mut CcrOpts, leave_stopped: bool) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        unsafe { opts_mut(opts) }?.leave_stopped = leave_stopped;
+        Ok(0)
+    })
+}
+
+/// Log to this file (appending); "-" logs to stderr.
+///
+/// # Safety
+/// `opts` as above; `path` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_log_file(opts: *mut CcrOpts, path: *const c_char) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, p) = unsafe { (opts_mut(opts)?, path_arg(path, "log file")?) };
+        o.log.file = Some(p);
+        Ok(0)
+    })
+}
+
+/// 0 errors … 4 debug (see CcrLogLevel).
+///
+/// # Safety
+/// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_log_level(opts: *mut CcrOpts, level: c_int) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { opts_mut(opts) }?;
+        if !(0..=4).contains(&level) {
+            return invalid(&format!("log level {level} is not 0..4"));
+        }
+        o.log.level = level;
+        Ok(0)
+    })
+}
+
+/// The cgroup (a v1 freezer directory or a v2 directory) whose tasks to freeze.
+///
+/// # Safety
+/// `opts` as above; `path` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_freeze_cgroup(opts: *mut CcrOpts, path: *const c_char) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, p) = unsafe { (opts_mut(opts)?, path_arg(path, "freeze cgroup")?) };
+        o.freeze_cgroup = Some(p);
+        Ok(0)
+    })
+}
+
+/// Restore the cgroups of `controller` (NULL: of every hierarchy) under `path`.
+///
+/// # Safety
+/// `opts` as above; `controller` null or NUL-terminated; `path` NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_cgroup_root(
+    opts: *mut CcrOpts,
+    controller: *const c_char,
+    path: *const c_char,
+) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, p) = unsafe { (opts_mut(opts)?, path_arg(path, "cgroup root")?) };
+        let ctl = if controller.is_null() {
+            None
+        } else {
+            // SAFETY: non-null and NUL-terminated by the caller's contract.
+            Some(unsafe { path_arg(controller, "controller") }?.to_string_lossy().into_owned())
+        };
+        o.cgroups.roots.push((ctl, p));
+        Ok(0)
+    })
+}
+
+/// How cgroup-restore treats cgroups: a CcrManageCgroups value.
+///
+/// # Safety
+/// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_manage_cgroups(opts: *mut CcrOpts, mode: c_int) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { opts_mut(opts) }?;
+        o.cgroups.manage = match ManageCgroups::from_int(mode) {
+            Some(m) => m,
+            None => return invalid(&format!("manage-cgroups mode {mode} is not 0..4")),
+        };
+        Ok(0)
+    })
+}
+
+/// Hand `fd` to restore for the external resource named `key` (e.g. the console).
+///
+/// # Safety
+/// `opts` as above; `key` NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_add_inherit_fd(opts: *mut CcrOpts, fd: c_int, key: *const c_char) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, k) = unsafe { (opts_mut(opts)?, path_arg(key, "inherit-fd key")?) };
+        if fd < 0 {
+            return invalid(&format!("fd {fd} is not a file descriptor"));
+        }
+        o.inherit_fds.push(InheritFd { key: k.to_string_lossy().into_owned(), fd });
+        Ok(0)
+    })
+}

@@ -1,0 +1,91 @@
+//! The checkpoint as the engine sees it: what a dump produces and a restore
+//! consumes. `image::convert` turns these into image messages and back, checking
+//! every enum and required field on the way in. Memory lives in `mm`, open files in
+//! `files`; plain-data parts of the schema (credentials, limits, pending signals)
+//! are used as the schema defines them.
+
+use std::path::PathBuf;
+
+use crate::image::pb;
+use crate::sys::ptrace::Regs;
+use crate::sys::remote::ItimerWhich;
+use crate::sys::signal::{ITimerVal, SigAction};
+
+/// The machine architecture images were taken on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+}
+
+impl Arch {
+    /// The architecture this ccr runs on (and restores).
+    pub const HOST: Arch = Arch::X86_64;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+        }
+    }
+}
+
+/// What the checkpoint holds.
+#[derive(Clone, Debug)]
+pub struct Inventory {
+    pub root_pid: i32,
+    /// Every task, the root first, parents before children.
+    pub tasks: Vec<pb::TaskEntry>,
+    pub arch: Arch,
+    pub kernel: String,
+    pub ccr_version: String,
+    pub dump_time_unix_ns: u64,
+    /// The XSAVE features the dumping CPU had enabled.
+    pub xfeatures: u64,
+    /// The root is PID 1 of its own PID namespace; pids are as seen inside it.
+    pub pid_ns: bool,
+    /// The images directory this one builds on, relative to this one.
+    pub parent: Option<PathBuf>,
+}
+
+/// One thread.
+#[derive(Clone, Debug, Default)]
+pub struct ThreadCore {
+    pub tid: i32,
+    pub regs: Regs,
+    /// The whole XSAVE area (x87, SSE, AVX, PKRU, ...).
+    pub xsave: Vec<u8>,
+    pub blocked: u64,
+    pub pending: Vec<pb::PendingSignal>,
+    pub altstack: Option<pb::AltStack>,
+    pub rseq: Option<pb::Rseq>,
+    pub clear_child_tid: u64,
+    pub robust_list: u64,
+    pub robust_list_len: u64,
+    pub comm: String,
+    pub cpu_affinity: Vec<u8>,
+}
+
+/// A task's state other than memory and files.
+#[derive(Clone, Debug)]
+pub struct TaskCore {
+    pub pid: i32,
+    pub comm: String,
+    /// The leader first.
+    pub threads: Vec<ThreadCore>,
+    /// Every action that is not the plain default, by signal number.
+    pub sigactions: Vec<(i32, SigAction)>,
+    pub pending_shared: Vec<pb::PendingSignal>,
+    pub creds: pb::Creds,
+    pub rlimits: Vec<pb::Rlimit>,
+    pub umask: u32,
+    pub personality: u32,
+    pub dumpable: i32,
+    pub cwd: String,
+    pub root: String,
+    pub itimers: Vec<(ItimerWhich, ITimerVal)>,
+    pub pdeath_signal: i32,
+    pub timer_slack_ns: u64,
+    pub exit_signal: i32,
+    /// The job-control stop signal the task was in (0: it was running).
+    pub stop_signal: i32,
+    pub child_subreaper: bool,
+}

@@ -1,0 +1,258 @@
+//! `ccr`'s own commands: each maps its options onto one operation's options and
+//! calls `crate::api`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{arg, flag, help, parse, Command, Opt, Parsed};
+use crate::api::{self, Isolation};
+use crate::opts::{
+    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, InheritFd, LogOpts, ManageCgroups,
+    RestoreOpts,
+};
+
+const TREE: Opt = arg("tree", Some('t'), "PID", "the task (and everything below it)");
+const IMAGES: Opt = arg("images-dir", Some('D'), "DIR", "the images directory");
+const FREEZE_CGROUP: Opt = arg("freeze-cgroup", None, "PATH", "a v1 freezer or v2 cgroup holding the tasks");
+const FREEZE_TIMEOUT: Opt = arg("freeze-timeout", None, "SECS", "how long a freeze may take (default 10)");
+const MANAGE: Opt =
+    arg("manage-cgroups", None, "MODE", "ignore, props, soft (default), full or strict: how saved cgroups are made");
+const CGROUP_ROOT: Opt = arg("cgroup-root", None, "[CTRL:]PATH", "restore the cgroups (of CTRL) under PATH");
+
+pub const COMMANDS: &[Command] = &[
+    Command {
+        name: "dump",
+        brief: "checkpoint a task and its tree",
+        summary: "Checkpoints task PID and every task below it into DIR (created if missing), then kills them, \
+                  or with --leave-running lets them go on exactly as they were. A dump that fails leaves every \
+                  task running, untraced and unchanged, and says what it could not dump.",
+        args: "",
+        opts: &[
+            TREE,
+            arg("pid", None, "PID", "the same as --tree"),
+            IMAGES,
+            flag("leave-running", Some('R'), "keep the tasks running after the dump"),
+            flag("leave-stopped", Some('s'), "leave the freeze cgroup frozen after the dump"),
+            FREEZE_CGROUP,
+            FREEZE_TIMEOUT,
+        ],
+        notes: "",
+    },
+    Command {
+        name: "restore",
+        brief: "bring a checkpoint back",
+        summary: "Brings the checkpoint in DIR back, with the same PIDs. Without -d ccr stays the parent of the \
+                  restored root, waits for it and exits with its status (128+signal when killed).",
+        args: "",
+        opts: &[
+            IMAGES,
+            flag("restore-detached", Some('d'), "return once the tasks run"),
+            arg("pidfile", None, "FILE", "write the restored root's PID here"),
+            arg("inherit-fd", None, "fd[N]:KEY", "fd N of ccr stands for the external file KEY"),
+            MANAGE,
+            CGROUP_ROOT,
+        ],
+        notes: "",
+    },
+    Command {
+        name: "check",
+        brief: "the kernel features ccr relies on",
+        summary: "Prints, one line each, the kernel features ccr relies on; exits 1 when a required one is missing.",
+        args: "",
+        opts: &[],
+        notes: "",
+    },
+    Command {
+        name: "show",
+        brief: "print images as JSON",
+        summary: "Prints an image file, or every image of a directory, as JSON.",
+        args: " DIR|FILE",
+        opts: &[IMAGES],
+        notes: "",
+    },
+    Command {
+        name: "freeze",
+        brief: "freeze a cgroup, or a tree by ptrace",
+        summary: "Freezes a cgroup and its descendants (waiting until the kernel says so), or with -t alone, the \
+                  tree of PID by ptrace: a holder process keeps it stopped until `ccr thaw -t PID`.",
+        args: "",
+        opts: &[FREEZE_CGROUP, TREE, FREEZE_TIMEOUT],
+        notes: "",
+    },
+    Command {
+        name: "thaw",
+        brief: "thaw what freeze froze",
+        summary: "Thaws what `ccr freeze` froze.",
+        args: "",
+        opts: &[FREEZE_CGROUP, TREE, FREEZE_TIMEOUT],
+        notes: "",
+    },
+    Command {
+        name: "cgroup-save",
+        brief: "save a container's cgroups",
+        summary: "Saves the cgroups of PID's tree (or of a freeze cgroup's tasks) on every hierarchy into \
+                  DIR/cgroup.img.",
+        args: "",
+        opts: &[TREE, FREEZE_CGROUP, IMAGES],
+        notes: "",
+    },
+    Command {
+        name: "cgroup-restore",
+        brief: "make saved cgroups again",
+        summary: "Creates and configures the cgroups of DIR/cgroup.img again.",
+        args: "",
+        opts: &[IMAGES, MANAGE, CGROUP_ROOT],
+        notes: "",
+    },
+];
+
+fn usage() -> String {
+    let mut s = String::from("usage: ccr COMMAND [OPTIONS]\n\ncommands:\n");
+    for c in COMMANDS {
+        s += &format!("  {:<16} {}\n", c.name, c.brief);
+    }
+    s += "\n`ccr COMMAND --help` tells more. Run as `criu` (or `ccr criu ...`), ccr takes criu's command line.\n";
+    s
+}
+
+fn log_opts(p: &Parsed) -> Result<LogOpts, String> {
+    Ok(LogOpts {
+        file: p.value("log-file").map(PathBuf::from),
+        level: p.parsed("verbosity", "a level 0..4")?.unwrap_or(2),
+    })
+}
+
+fn pid(p: &Parsed) -> Result<Option<i32>, String> {
+    match p.parsed::<i32>("tree", "a pid")? {
+        Some(v) => Ok(Some(v)),
+        None => p.parsed("pid", "a pid"),
+    }
+}
+
+fn path(p: &Parsed, long: &str) -> Option<PathBuf> {
+    p.value(long).map(PathBuf::from)
+}
+
+/// `fd[N]:KEY`, as criu spells it.
+pub fn parse_inherit_fd(v: &str) -> Result<InheritFd, String> {
+    let bad = || format!("--inherit-fd: '{v}' is not fd[N]:KEY");
+    let rest = v.strip_prefix("fd[").ok_or_else(bad)?;
+    let (n, key) = rest.split_once("]:").ok_or_else(bad)?;
+    Ok(InheritFd { fd: n.parse().map_err(|_| bad())?, key: key.to_string() })
+}
+
+/// `[CTRL:]PATH` of --cgroup-root.
+pub fn parse_cgroup_root(v: &str) -> (Option<String>, PathBuf) {
+    match v.split_once(':') {
+        Some((ctl, path)) => (Some(ctl.to_string()), PathBuf::from(path)),
+        None => (None, PathBuf::from(v)),
+    }
+}
+
+fn cgroup_restore_opts(p: &Parsed) -> Result<CgroupRestoreOpts, String> {
+    let manage = match p.value("manage-cgroups") {
+        None => ManageCgroups::default(),
+        Some(v) => ManageCgroups::from_name(v).ok_or_else(|| format!("--manage-cgroups: unknown mode '{v}'"))?,
+    };
+    Ok(CgroupRestoreOpts { manage, roots: p.values("cgroup-root").into_iter().map(parse_cgroup_root).collect() })
+}
+
+pub fn dump_opts(p: &Parsed) -> Result<DumpOpts, String> {
+    Ok(DumpOpts {
+        pid: pid(p)?,
+        images_dir: path(p, "images-dir"),
+        leave_running: p.has("leave-running"),
+        leave_stopped: p.has("leave-stopped"),
+        freeze_cgroup: path(p, "freeze-cgroup"),
+        freeze_timeout_s: p.parsed("freeze-timeout", "seconds")?,
+        log: log_opts(p)?,
+    })
+}
+
+pub fn restore_opts(p: &Parsed) -> Result<RestoreOpts, String> {
+    Ok(RestoreOpts {
+        images_dir: path(p, "images-dir"),
+        detached: p.has("restore-detached"),
+        pidfile: path(p, "pidfile"),
+        inherit_fds: p.values("inherit-fd").into_iter().map(parse_inherit_fd).collect::<Result<_, _>>()?,
+        cgroups: cgroup_restore_opts(p)?,
+        log: log_opts(p)?,
+    })
+}
+
+fn freeze_opts(p: &Parsed) -> Result<FreezeOpts, String> {
+    Ok(FreezeOpts {
+        pid: pid(p)?,
+        freeze_cgroup: path(p, "freeze-cgroup"),
+        timeout_s: p.parsed("freeze-timeout", "seconds")?,
+    })
+}
+
+pub fn run(args: &[String]) -> Result<ExitCode, String> {
+    let Some(name) = args.first() else {
+        return Err(format!("no command\n{}", usage()));
+    };
+    if matches!(name.as_str(), "-h" | "--help" | "help") {
+        match args.get(1).and_then(|n| COMMANDS.iter().find(|c| c.name == n)) {
+            Some(c) => print!("{}", help("ccr", c)),
+            None => print!("{}", usage()),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cmd =
+        COMMANDS.iter().find(|c| c.name == name).ok_or_else(|| format!("unknown command '{name}'\n{}", usage()))?;
+    let p = parse(cmd, &args[1..])?;
+    if p.has("help") {
+        print!("{}", help("ccr", cmd));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !p.positional.is_empty() && cmd.name != "show" {
+        return Err(format!("{name}: unexpected argument '{}'", p.positional[0]));
+    }
+    let e = |e: crate::Error| e.to_string();
+    match cmd.name {
+        "dump" => api::dump(&dump_opts(&p)?, Isolation::InProcess).map_err(e)?,
+        "restore" => return restore(&restore_opts(&p)?),
+        "check" => {
+            let (lines, ok) = crate::check::report();
+            for l in lines {
+                let _ = writeln!(std::io::stdout(), "{l}");
+            }
+            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        "show" => {
+            let target =
+                p.positional.first().map(PathBuf::from).or(path(&p, "images-dir")).ok_or("show needs DIR or FILE")?;
+            let text = crate::show::to_json(&target).map_err(e)?;
+            // A closed pipe (ccr show | head) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{text}");
+        }
+        "freeze" => api::freeze(&freeze_opts(&p)?).map_err(e)?,
+        "thaw" => api::thaw(&freeze_opts(&p)?).map_err(e)?,
+        "cgroup-save" => {
+            let o = CgroupSaveOpts {
+                pid: pid(&p)?,
+                freeze_cgroup: path(&p, "freeze-cgroup"),
+                images_dir: path(&p, "images-dir"),
+            };
+            api::cgroup_save(&o).map_err(e)?
+        }
+        "cgroup-restore" => {
+            let o = CgroupRestoreCmdOpts { images_dir: path(&p, "images-dir"), cgroups: cgroup_restore_opts(&p)? };
+            api::cgroup_restore(&o).map_err(e)?
+        }
+        other => unreachable!("command {other} is in the table"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Restores; without -d waits for the restored task and exits with its status.
+pub fn restore(opts: &RestoreOpts) -> Result<ExitCode, String> {
+    let pid = api::restore(opts, Isolation::InProcess).map_err(|e| e.to_string())?;
+    if opts.detached {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = crate::restore::wait_restored(pid).map_err(|e| e.to_string())?;
+    Ok(ExitCode::from(status))
+}

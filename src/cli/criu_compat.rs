@@ -1,0 +1,107 @@
+//! The criu-style command line, so that a container manager that runs `criu`
+//! (LXC) can run ccr in its place: `criu --version`, `criu check`, `criu dump` and
+//! `criu restore` with criu's spellings of the options ccr implements. Any other
+//! criu option is refused by name, never ignored: a checkpoint that silently left
+//! out what the option asked for would be worse than no checkpoint.
+
+use std::process::ExitCode;
+
+use super::{arg, flag, parse, Command};
+
+/// The criu version whose command line this follows (LXC reads `criu --version`).
+pub const CRIU_VERSION: &str = "4.2";
+
+const DUMP: Command = Command {
+    name: "dump",
+    brief: "criu dump",
+    summary: "criu dump",
+    args: "",
+    opts: &[
+        arg("tree", Some('t'), "PID", ""),
+        arg("images-dir", Some('D'), "DIR", ""),
+        flag("leave-running", Some('R'), ""),
+        flag("leave-stopped", Some('s'), ""),
+        arg("freeze-cgroup", None, "PATH", ""),
+    ],
+    notes: "",
+};
+
+const RESTORE: Command = Command {
+    name: "restore",
+    brief: "criu restore",
+    summary: "criu restore",
+    args: "",
+    opts: &[
+        arg("images-dir", Some('D'), "DIR", ""),
+        flag("restore-detached", Some('d'), ""),
+        arg("pidfile", None, "FILE", ""),
+        arg("inherit-fd", None, "fd[N]:KEY", ""),
+        arg("manage-cgroups", None, "MODE", ""),
+        arg("cgroup-root", None, "[CTRL:]PATH", ""),
+    ],
+    notes: "",
+};
+
+/// criu's `-vN`/`-v` style (criu counts -v repetitions too; ccr's levels are 0..4).
+fn normalise(args: &[String]) -> Vec<String> {
+    args.iter()
+        .map(|a| match a.as_str() {
+            "-v" => "-v4".to_string(),
+            // criu's bare --manage-cgroups means "soft".
+            "--manage-cgroups" => "--manage-cgroups=soft".to_string(),
+            _ => a.clone(),
+        })
+        .collect()
+}
+
+pub fn run(args: &[String]) -> Result<ExitCode, String> {
+    let Some(cmd) = args.first() else {
+        return Err("criu: no command (dump, restore, check, --version)".into());
+    };
+    match cmd.as_str() {
+        "--version" | "-V" => {
+            println!("Version: {CRIU_VERSION}");
+            println!("GitID: ccr-{}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        "check" => super::ccr::run(&["check".to_string()]),
+        "dump" => {
+            let p = parse(&DUMP, &normalise(&args[1..])).map_err(|e| format!("criu {e}"))?;
+            let opts = super::ccr::dump_opts(&p)?;
+            crate::api::dump(&opts, crate::api::Isolation::InProcess).map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "restore" => {
+            let p = parse(&RESTORE, &normalise(&args[1..])).map_err(|e| format!("criu {e}"))?;
+            super::ccr::restore(&super::ccr::restore_opts(&p)?)
+        }
+        other => Err(format!("criu: the command '{other}' is not supported by ccr")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn criu_spellings_map_onto_ccr_options() {
+        let p = parse(&DUMP, &normalise(&s(&["-t", "42", "-D", "/d", "-v4", "-o", "/d/dump.log", "-R"]))).unwrap();
+        let o = super::super::ccr::dump_opts(&p).unwrap();
+        assert_eq!((o.pid, o.leave_running, o.log.level), (Some(42), true, 4));
+        let p = parse(&RESTORE, &normalise(&s(&["-D", "/d", "--manage-cgroups", "--inherit-fd", "fd[6]:tty[88:1]"])))
+            .unwrap();
+        let o = super::super::ccr::restore_opts(&p).unwrap();
+        assert_eq!(o.cgroups.manage, crate::opts::ManageCgroups::Soft);
+        assert_eq!((o.inherit_fds[0].fd, o.inherit_fds[0].key.as_str()), (6, "tty[88:1]"));
+    }
+
+    #[test]
+    fn options_ccr_does_not_implement_are_refused_by_name() {
+        let e = parse(&DUMP, &s(&["--tcp-established", "-t", "1"])).unwrap_err();
+        assert!(e.contains("--tcp-established"), "{e}");
+    }
+}

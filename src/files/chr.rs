@@ -1,0 +1,63 @@
+//! Character devices: reopened by path, and refused when the path is now another
+//! device than the one the task had open.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use crate::error::Result;
+use crate::image::pb;
+use crate::restore::RestoreError;
+use crate::sys::fd;
+
+pub struct Chr;
+
+fn dev_name(rdev: u64) -> String {
+    format!("{}:{}", libc::major(rdev), libc::minor(rdev))
+}
+
+impl FileKind for Chr {
+    fn name(&self) -> &'static str {
+        "character device"
+    }
+
+    fn claims(&self, p: &FdProbe) -> bool {
+        p.md.file_type().is_char_device() && p.anon_inode().is_none()
+    }
+
+    fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
+        if !p.target.starts_with('/') || p.target.ends_with(" (deleted)") {
+            return Err(p.refuse("character device without a path"));
+        }
+        Ok(FileState::Chr(pb::ChrFile { path: p.target.clone(), rdev: p.md.rdev() }))
+    }
+
+    fn owns(&self, s: &FileState) -> bool {
+        matches!(s, FileState::Chr(_))
+    }
+
+    fn stage(&self) -> Stage {
+        Stage::InTask
+    }
+
+    fn open(&self, _cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {
+        let FileState::Chr(c) = &f.state else { unreachable!("owned by Chr") };
+        let opened = fd::open(Path::new(&c.path), super::reopen_flags(f), 0)?;
+        let st = fd::stat(opened.as_fd())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != c.rdev {
+            return Err(RestoreError::Unsupported {
+                pid: f.owner_pid,
+                what: format!(
+                    "file {}: {} is device {} now, the checkpoint had device {}",
+                    f.id,
+                    c.path,
+                    dev_name(st.st_rdev),
+                    dev_name(c.rdev)
+                ),
+            }
+            .into());
+        }
+        Ok(opened)
+    }
+}

@@ -1,0 +1,294 @@
+//! Open files: one module per kind of object an fd can point to, dump and restore
+//! side by side behind [`FileKind`]. The dump finds the kind that claims an fd and
+//! asks it for the description's state; restore asks the kind that owns a saved
+//! state to open it again, at the [`Stage`] the kind names.
+//!
+//! Every open file description of the checkpoint gets an id in one table
+//! (files.img, built by `table`); each task's fd table (fds-PID.img) maps fd
+//! numbers to those ids. Descriptions shared by several fds or tasks (dup, fork)
+//! are found with kcmp, so restore shares them again (one offset, one pipe end).
+//!
+//! Adding a kind: a message and a `oneof` case in proto/fds.proto, a file here
+//! implementing `FileKind`, and its line in [`KINDS`].
+
+pub mod chr;
+pub mod dir;
+pub mod epoll;
+pub mod eventfd;
+pub mod external;
+pub mod fifo;
+pub mod ghost;
+pub mod inotify;
+pub mod memfd;
+pub mod pipe;
+pub mod reg;
+pub mod signalfd;
+pub mod table;
+pub mod timerfd;
+pub mod unix;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use crate::dump::DumpError;
+use crate::error::Result;
+use crate::image::pages::PageWriter;
+use crate::image::{pb, ImageDir};
+use crate::log::Log;
+use crate::mm::shmem::ShmemTable;
+use crate::sys::proc::FdInfo;
+
+/// A saved description's kind-specific state: the `oneof` of files.img.
+pub use crate::image::pb::file_desc::Kind as FileState;
+
+/// One open file description.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileDesc {
+    pub id: u32,
+    /// open(2) flags as fdinfo reports them, without O_CLOEXEC.
+    pub flags: u32,
+    /// The first task found holding it (whose fd numbers an epoll set names).
+    pub owner_pid: i32,
+    pub state: FileState,
+}
+
+impl FileDesc {
+    pub fn nonblock(&self) -> bool {
+        self.flags as i32 & libc::O_NONBLOCK != 0
+    }
+
+    pub fn access(&self) -> i32 {
+        self.flags as i32 & libc::O_ACCMODE
+    }
+}
+
+/// Every file-related object of a checkpoint (files.img).
+#[derive(Clone, Debug, Default)]
+pub struct FilesImage {
+    pub files: Vec<FileDesc>,
+    pub pipes: Vec<pb::PipeData>,
+    pub shmems: Vec<pb::Shmem>,
+    pub sysv: Vec<pb::SysvShm>,
+}
+
+impl FilesImage {
+    pub fn file(&self, id: u32) -> Option<&FileDesc> {
+        self.files.iter().find(|f| f.id == id)
+    }
+}
+
+/// When a kind's descriptions are made again on restore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// By ccr before any task exists: objects without a path (pipes, sockets,
+    /// eventfds, ...), for which no namespace or mount matters. Every task
+    /// inherits them and keeps what it uses.
+    BeforeFork,
+    /// By the restore child of one task (the deepest one above or at every holder),
+    /// after its namespaces and root are in place and before it forks: anything
+    /// opened by path, which must resolve in the restored mount namespace.
+    InTask,
+}
+
+/// What the dump sees of one fd.
+pub struct FdProbe {
+    pub pid: i32,
+    pub fd: i32,
+    /// Where /proc/PID/fd/FD points.
+    pub target: String,
+    pub md: std::fs::Metadata,
+    pub info: FdInfo,
+}
+
+impl FdProbe {
+    /// The dump error refusing this fd as `kind`.
+    pub fn refuse(&self, kind: &str) -> crate::Error {
+        DumpError::UnsupportedFd { pid: self.pid, fd: self.fd, kind: kind.into(), path: self.target.clone() }.into()
+    }
+
+    /// The anon_inode name ("eventfd", "[eventpoll]" → "eventpoll"), if any.
+    pub fn anon_inode(&self) -> Option<&str> {
+        self.target.strip_prefix("anon_inode:").map(|k| k.trim_start_matches('[').trim_end_matches(']'))
+    }
+
+    /// An fdinfo line the kind needs, or an error naming the fdinfo file.
+    pub fn need<T>(&self, v: Option<T>, what: &str) -> Result<T> {
+        v.ok_or_else(|| {
+            crate::sys::SysError::Parse {
+                path: crate::sys::proc::fdinfo::path(self.pid, self.fd),
+                detail: format!("no {what}"),
+            }
+            .into()
+        })
+    }
+}
+
+/// What a kind's dump may use besides the fd itself.
+pub struct DumpCx<'a> {
+    pub dir: &'a ImageDir,
+    pub log: &'a mut Log,
+    /// Pipe contents, once per pipe.
+    pub pipes: &'a mut Vec<pb::PipeData>,
+    pub shmem: &'a mut ShmemTable,
+    pub pages: &'a mut PageWriter,
+    unix: Option<HashMap<u32, crate::sys::unix_sock::UnixInfo>>,
+}
+
+impl<'a> DumpCx<'a> {
+    pub fn new(
+        dir: &'a ImageDir,
+        log: &'a mut Log,
+        pipes: &'a mut Vec<pb::PipeData>,
+        shmem: &'a mut ShmemTable,
+        pages: &'a mut PageWriter,
+    ) -> DumpCx<'a> {
+        DumpCx { dir, log, pipes, shmem, pages, unix: None }
+    }
+
+    /// Every unix socket of the network namespace (sock_diag), read on first need.
+    pub fn unix_sockets(&mut self) -> Result<&HashMap<u32, crate::sys::unix_sock::UnixInfo>> {
+        if self.unix.is_none() {
+            self.unix = Some(crate::sys::unix_sock::all()?);
+        }
+        Ok(self.unix.as_ref().expect("just read"))
+    }
+}
+
+/// What a kind's open may use: the images, the other objects of the checkpoint,
+/// and per-object state shared between the descriptions of one object.
+pub struct OpenCx<'a> {
+    /// The images directory (usable in restore children too: an fd).
+    pub dir: &'a ImageDir,
+    pub image: &'a FilesImage,
+    /// Shared memory object id → its memfd in ccr.
+    pub shmem_fds: &'a HashMap<u64, OwnedFd>,
+    /// fds the caller handed over for external files (key → fd).
+    pub inherited: &'a HashMap<String, BorrowedFd<'a>>,
+    objects: HashMap<(&'static str, u64), Box<dyn Any>>,
+}
+
+impl<'a> OpenCx<'a> {
+    pub fn new(
+        dir: &'a ImageDir,
+        image: &'a FilesImage,
+        shmem_fds: &'a HashMap<u64, OwnedFd>,
+        inherited: &'a HashMap<String, BorrowedFd<'a>>,
+    ) -> OpenCx<'a> {
+        OpenCx { dir, image, shmem_fds, inherited, objects: HashMap::new() }
+    }
+
+    /// The state a kind keeps for object `key` across the descriptions of it (both
+    /// ends of a pipe, a socket pair), created on first use.
+    pub fn object<T: Default + 'static>(&mut self, kind: &'static str, key: u64) -> &mut T {
+        self.objects
+            .entry((kind, key))
+            .or_insert_with(|| Box::new(T::default()))
+            .downcast_mut::<T>()
+            .expect("one type per kind")
+    }
+}
+
+/// One kind of open file.
+pub trait FileKind: Sync {
+    /// For logs and errors ("pipe", "eventfd").
+    fn name(&self) -> &'static str;
+
+    /// Dump: whether this kind handles the fd.
+    fn claims(&self, p: &FdProbe) -> bool;
+
+    /// Dump: the state of a description met for the first time (`id` is its id in
+    /// files.img). A kind refuses what it cannot restore here, by name.
+    fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, id: u32) -> Result<FileState>;
+
+    /// Dump: checks over the whole table once every task is collected.
+    fn finish_dump(&self, _t: &table::FileTable) -> Result<()> {
+        Ok(())
+    }
+
+    /// Restore: whether this kind restores the saved state.
+    fn owns(&self, s: &FileState) -> bool;
+
+    /// Restore: where the description is opened.
+    fn stage(&self) -> Stage;
+
+    /// Restore: opens (creates) the description again, with its flags and position.
+    fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd>;
+
+    /// Restore, in the task that owns the description, once every fd of the task is
+    /// in place (`fd` is its number there): what names other fds (epoll).
+    fn installed(&self, _f: &FileDesc, _fd: i32) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Every kind, in the order the dump asks them to claim an fd.
+pub static KINDS: &[&dyn FileKind] = &[
+    &memfd::Memfd,
+    &ghost::Ghost,
+    &reg::Reg,
+    &dir::Dir,
+    &chr::Chr,
+    &pipe::Pipe,
+    &fifo::Fifo,
+    &eventfd::EventFd,
+    &timerfd::TimerFd,
+    &signalfd::SignalFd,
+    &epoll::Epoll,
+    &inotify::Inotify,
+    &unix::Unix,
+    &external::External,
+];
+
+/// The kind that restores `s` (every state has one: `KINDS` lists every case).
+pub fn kind_of(s: &FileState) -> &'static dyn FileKind {
+    *KINDS.iter().find(|k| k.owns(s)).expect("a kind for every files.img case")
+}
+
+/// Status flags fcntl(F_SETFL) can change on an open file.
+pub const SETFL_MASK: u32 =
+    (libc::O_APPEND | libc::O_NONBLOCK | libc::O_ASYNC | libc::O_DIRECT | libc::O_NOATIME) as u32;
+
+/// The flags a path-based kind reopens with: the saved ones, without the ones that
+/// only matter at creation.
+pub fn reopen_flags(f: &FileDesc) -> i32 {
+    (f.flags as i32 & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC)) | libc::O_NOCTTY | libc::O_CLOEXEC
+}
+
+/// Applies the saved status flags (O_NONBLOCK, O_APPEND, ...) to a fresh object.
+pub fn set_status(fd: &OwnedFd, f: &FileDesc) -> Result<()> {
+    use std::os::fd::AsFd;
+    Ok(crate::sys::fd::set_status_flags(fd.as_fd(), (f.flags & SETFL_MASK) as i32)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::pb::file_desc::Kind;
+
+    #[test]
+    fn every_state_has_exactly_one_kind() {
+        let states = [
+            Kind::Reg(Default::default()),
+            Kind::Ghost(Default::default()),
+            Kind::Dir(Default::default()),
+            Kind::Chr(Default::default()),
+            Kind::Pipe(Default::default()),
+            Kind::Fifo(Default::default()),
+            Kind::Eventfd(Default::default()),
+            Kind::Timerfd(Default::default()),
+            Kind::Signalfd(Default::default()),
+            Kind::Epoll(Default::default()),
+            Kind::Inotify(Default::default()),
+            Kind::Unix(Default::default()),
+            Kind::Memfd(Default::default()),
+            Kind::External(Default::default()),
+        ];
+        for s in &states {
+            let n = KINDS.iter().filter(|k| k.owns(s)).count();
+            assert_eq!(n, 1, "{s:?} is owned by {n} kinds");
+        }
+        let names: std::collections::HashSet<_> = KINDS.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), KINDS.len(), "kind names are unique");
+    }
+}

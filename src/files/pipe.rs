@@ -1,0 +1,84 @@
+//! Anonymous pipes. The dump saves each pipe's queued bytes and capacity once
+//! (Files.pipes, read with tee so the pipe stays as it was); restore makes the pipe
+//! again, filled, and hands its ends to the descriptions of it.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use crate::error::Result;
+use crate::image::pb;
+use crate::restore::RestoreError;
+use crate::sys::{fd, pipe};
+
+pub struct Pipe;
+
+/// Saves the contents of pipe `id` (behind fd `fd` of `pid`) unless saved already.
+pub fn save_contents(cx: &mut DumpCx<'_>, p: &FdProbe, id: u64) -> Result<()> {
+    if cx.pipes.iter().any(|d| d.id == id) {
+        return Ok(());
+    }
+    let (capacity, data) = pipe::peek(p.pid, p.fd)?;
+    crate::debug!(cx.log, "pid {} fd {}: pipe {id}, {} bytes queued, capacity {capacity}", p.pid, p.fd, data.len());
+    cx.pipes.push(pb::PipeData { id, capacity, data });
+    Ok(())
+}
+
+/// Both ends of one pipe made again; `used`: an end already handed out.
+#[derive(Default)]
+struct Ends {
+    ends: Option<[OwnedFd; 2]>,
+    used: [bool; 2],
+}
+
+impl FileKind for Pipe {
+    fn name(&self) -> &'static str {
+        "pipe"
+    }
+
+    fn claims(&self, p: &FdProbe) -> bool {
+        p.md.file_type().is_fifo() && p.target.starts_with("pipe:[")
+    }
+
+    fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
+        save_contents(cx, p, p.md.ino())?;
+        Ok(FileState::Pipe(pb::PipeEnd { pipe_id: p.md.ino() }))
+    }
+
+    fn owns(&self, s: &FileState) -> bool {
+        matches!(s, FileState::Pipe(_))
+    }
+
+    fn stage(&self) -> Stage {
+        Stage::BeforeFork
+    }
+
+    fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {
+        let FileState::Pipe(end) = &f.state else { unreachable!("owned by Pipe") };
+        let data = cx.image.pipes.iter().find(|d| d.id == end.pipe_id).ok_or_else(|| RestoreError::Unsupported {
+            pid: f.owner_pid,
+            what: format!("file {}: pipe {} has no saved contents", f.id, end.pipe_id),
+        })?;
+        let (capacity, bytes) = (data.capacity, data.data.clone());
+        let obj: &mut Ends = cx.object("pipe", end.pipe_id);
+        if obj.ends.is_none() {
+            let (r, w) = pipe::pipe_with_capacity(capacity)?;
+            fd::write_all(w.as_fd(), &bytes)?;
+            obj.ends = Some([r, w]);
+        }
+        let which = usize::from(f.access() == libc::O_WRONLY);
+        let ends = obj.ends.as_ref().expect("made above");
+        let out = if !obj.used[which] {
+            obj.used[which] = true;
+            ends[which].try_clone().map_err(|e| crate::sys::SysError::Call {
+                call: "dup(pipe end)",
+                errno: crate::sys::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })?
+        } else {
+            // Another description of the same end: open the pipe again.
+            fd::reopen(ends[which].as_fd(), f.access() | libc::O_NONBLOCK | libc::O_CLOEXEC)?
+        };
+        super::set_status(&out, f)?;
+        Ok(out)
+    }
+}

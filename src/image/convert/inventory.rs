@@ -1,0 +1,56 @@
+use super::{At, ImageError};
+use crate::checkpoint::{Arch, Inventory};
+use crate::image::pb;
+
+pub fn arch_to_pb(a: Arch) -> pb::Arch {
+    match a {
+        Arch::X86_64 => pb::Arch::X8664,
+    }
+}
+
+pub fn arch_from_pb(at: &At<'_>, field: &str, v: i32) -> Result<Arch, ImageError> {
+    match at.known::<pb::Arch>(field, v)? {
+        pb::Arch::X8664 => Ok(Arch::X86_64),
+        pb::Arch::Unspecified => Err(at.invalid(field, "not set")),
+    }
+}
+
+pub fn inventory_to_pb(i: &Inventory) -> pb::Inventory {
+    pb::Inventory {
+        root_pid: i.root_pid,
+        tasks: i.tasks.clone(),
+        arch: arch_to_pb(i.arch) as i32,
+        kernel: i.kernel.clone(),
+        ccr_version: i.ccr_version.clone(),
+        dump_time_unix_ns: i.dump_time_unix_ns,
+        xfeatures: i.xfeatures,
+        pid_ns: i.pid_ns,
+        parent: i.parent.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+    }
+}
+
+pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, ImageError> {
+    let arch = arch_from_pb(at, "arch", p.arch)?;
+    if p.tasks.first().map(|t| t.pid) != Some(p.root_pid) {
+        return Err(at.invalid("tasks", "the first task is not the root"));
+    }
+    for (i, t) in p.tasks.iter().enumerate() {
+        if t.pid <= 0 {
+            return Err(at.invalid(format!("tasks[{i}].pid"), format!("{} is not a pid", t.pid)));
+        }
+        if !t.zombie && t.threads.first() != Some(&t.pid) {
+            return Err(at.invalid(format!("tasks[{i}].threads"), "the leader is not the first thread"));
+        }
+    }
+    Ok(Inventory {
+        root_pid: p.root_pid,
+        tasks: p.tasks,
+        arch,
+        kernel: p.kernel,
+        ccr_version: p.ccr_version,
+        dump_time_unix_ns: p.dump_time_unix_ns,
+        xfeatures: p.xfeatures,
+        pid_ns: p.pid_ns,
+        parent: (!p.parent.is_empty()).then(|| p.parent.into()),
+    })
+}

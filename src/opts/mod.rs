@@ -1,0 +1,147 @@
+//! What a caller asks of one operation: one struct per operation, passed by
+//! reference, never global. The command line and the C ABI both build these; the
+//! ptrace-freeze holder receives `DumpOpts` whole (serde), so no option is lost on
+//! the way.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the log goes and how much of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogOpts {
+    /// A file (appended to), "-" for stderr; none: errors go to the caller only.
+    pub file: Option<PathBuf>,
+    /// 0 errors .. 4 debug.
+    pub level: i32,
+}
+
+impl Default for LogOpts {
+    fn default() -> Self {
+        LogOpts { file: None, level: 2 }
+    }
+}
+
+/// How cgroup-restore treats cgroups (criu's --manage-cgroups modes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ManageCgroups {
+    /// Touch nothing.
+    Ignore,
+    /// The cgroups must exist; write their configuration.
+    Props,
+    /// Create what is missing; configure only what ccr created.
+    #[default]
+    Soft,
+    /// Create what is missing; configure everything.
+    Full,
+    /// Fail if any cgroup exists already.
+    Strict,
+}
+
+impl ManageCgroups {
+    pub fn from_int(v: i32) -> Option<Self> {
+        Some(match v {
+            0 => Self::Ignore,
+            1 => Self::Props,
+            2 => Self::Soft,
+            3 => Self::Full,
+            4 => Self::Strict,
+            _ => return None,
+        })
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "ignore" | "none" => Self::Ignore,
+            "props" => Self::Props,
+            "soft" => Self::Soft,
+            "full" => Self::Full,
+            "strict" => Self::Strict,
+            _ => return None,
+        })
+    }
+}
+
+/// An fd the caller hands to restore for an external resource the dump let go
+/// (criu's `--inherit-fd fd[N]:KEY`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InheritFd {
+    pub key: String,
+    pub fd: i32,
+}
+
+/// Seconds a freeze may take before it is undone.
+pub const DEFAULT_FREEZE_TIMEOUT_S: u32 = 10;
+
+/// `ccr dump`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DumpOpts {
+    /// The root of the tree to dump.
+    pub pid: Option<i32>,
+    pub images_dir: Option<PathBuf>,
+    /// Keep the dumped tasks running after a dump (default: kill them).
+    pub leave_running: bool,
+    /// Leave the tasks frozen after the dump (the caller thaws them).
+    pub leave_stopped: bool,
+    /// A cgroup directory (v1 freezer or v2) that holds the tasks to freeze.
+    pub freeze_cgroup: Option<PathBuf>,
+    /// Seconds to wait for a freeze to take effect.
+    pub freeze_timeout_s: Option<u32>,
+    pub log: LogOpts,
+}
+
+impl DumpOpts {
+    pub fn freeze_timeout(&self) -> u32 {
+        self.freeze_timeout_s.unwrap_or(DEFAULT_FREEZE_TIMEOUT_S)
+    }
+}
+
+/// Where restored cgroups go and how they are made (cgroup-restore, and restore
+/// when the checkpoint has cgroups).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupRestoreOpts {
+    pub manage: ManageCgroups,
+    /// (controller, or None for every hierarchy; the new root).
+    pub roots: Vec<(Option<String>, PathBuf)>,
+}
+
+/// `ccr restore`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreOpts {
+    pub images_dir: Option<PathBuf>,
+    /// Do not wait for the restored task (CLI `-d`).
+    pub detached: bool,
+    pub pidfile: Option<PathBuf>,
+    pub inherit_fds: Vec<InheritFd>,
+    pub cgroups: CgroupRestoreOpts,
+    pub log: LogOpts,
+}
+
+/// `ccr freeze` / `ccr thaw`: a cgroup, or a bare pid (frozen by ptrace).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreezeOpts {
+    pub pid: Option<i32>,
+    pub freeze_cgroup: Option<PathBuf>,
+    pub timeout_s: Option<u32>,
+}
+
+impl FreezeOpts {
+    pub fn timeout(&self) -> u32 {
+        self.timeout_s.unwrap_or(DEFAULT_FREEZE_TIMEOUT_S)
+    }
+}
+
+/// `ccr cgroup-save`: the cgroups of a task's tree, or of a freeze cgroup's tasks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupSaveOpts {
+    pub pid: Option<i32>,
+    pub freeze_cgroup: Option<PathBuf>,
+    pub images_dir: Option<PathBuf>,
+}
+
+/// `ccr cgroup-restore`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupRestoreCmdOpts {
+    pub images_dir: Option<PathBuf>,
+    pub cgroups: CgroupRestoreOpts,
+}

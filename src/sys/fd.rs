@@ -1,0 +1,258 @@
+//! Local file descriptors: open, duplicate, move to exact numbers, read and write.
+//! Every fd this module creates comes back as an `OwnedFd`; what it uses is borrowed.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use crate::sys::{Errno, SysError, SysResult};
+
+fn cpath(p: &Path) -> SysResult<CString> {
+    CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|_| SysError::Parse { path: p.into(), detail: "NUL in path".into() })
+}
+
+/// Takes ownership of an fd the kernel just returned (or reports `call`'s error).
+fn owned(call: &'static str, path: Option<&Path>, r: libc::c_int) -> SysResult<OwnedFd> {
+    if r < 0 {
+        return Err(match path {
+            Some(p) => SysError::Path { call, path: p.into(), source: std::io::Error::last_os_error() },
+            None => SysError::last(call),
+        });
+    }
+    // SAFETY: a non-negative return of an fd-creating call is a new fd nobody owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+/// Wraps a new fd from a syscall wrapper elsewhere in `sys`.
+pub(crate) fn from_ret(call: &'static str, r: libc::c_int) -> SysResult<OwnedFd> {
+    owned(call, None, r)
+}
+
+/// open(2) with raw flags and mode.
+pub fn open(path: &Path, flags: i32, mode: u32) -> SysResult<OwnedFd> {
+    let c = cpath(path)?;
+    // SAFETY: `c` is a valid NUL-terminated string.
+    owned("open", Some(path), unsafe { libc::open(c.as_ptr(), flags, mode) })
+}
+
+/// Opens the file behind one of our own fds again (a new open file description).
+pub fn reopen(fd: BorrowedFd<'_>, flags: i32) -> SysResult<OwnedFd> {
+    crate::sys::proc::fd::reopen(crate::sys::proc::SELF, fd.as_raw_fd(), flags)
+}
+
+/// Duplicates `fd` onto exactly `target` (dup3). The new fd belongs to the task
+/// image being built, not to a Rust owner.
+pub fn dup_to(fd: BorrowedFd<'_>, target: RawFd, cloexec: bool) -> SysResult<()> {
+    // SAFETY: dup3 on an fd we hold; `target` is a number this process reserves.
+    if unsafe { libc::dup3(fd.as_raw_fd(), target, if cloexec { libc::O_CLOEXEC } else { 0 }) } < 0 {
+        return Err(SysError::last("dup3"));
+    }
+    Ok(())
+}
+
+/// Duplicates `fd` to the lowest free number ≥ `min` (close-on-exec).
+pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> SysResult<OwnedFd> {
+    // SAFETY: fcntl on a borrowed fd with integer arguments.
+    owned("fcntl(F_DUPFD_CLOEXEC)", None, unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) })
+}
+
+pub fn lseek(fd: BorrowedFd<'_>, pos: u64) -> SysResult<()> {
+    // SAFETY: lseek with integer arguments.
+    if unsafe { libc::lseek(fd.as_raw_fd(), pos as libc::off_t, libc::SEEK_SET) } < 0 {
+        return Err(SysError::last("lseek"));
+    }
+    Ok(())
+}
+
+/// Closes every fd of this process in [from, to] (the restore child's clean-up).
+pub fn close_range(from: u32, to: u32) {
+    if from > to {
+        return;
+    }
+    // SAFETY: close_range with integer arguments; only this process's fds, and the
+    // callers own none of them any more.
+    unsafe { libc::syscall(libc::SYS_close_range, from, to, 0) };
+}
+
+/// Sets the file status flags (O_NONBLOCK, O_APPEND, ...) of an open file.
+pub fn set_status_flags(fd: BorrowedFd<'_>, flags: i32) -> SysResult<()> {
+    // SAFETY: fcntl with integer arguments.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) } < 0 {
+        return Err(SysError::last("fcntl(F_SETFL)"));
+    }
+    Ok(())
+}
+
+/// Raises the soft RLIMIT_NOFILE of this process to at least `n` (up to the hard limit).
+pub fn ensure_nofile(n: u64) -> SysResult<()> {
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: valid out pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
+    if rl.rlim_cur >= n {
+        return Ok(());
+    }
+    if rl.rlim_max < n {
+        return Err(SysError::Call {
+            call: "setrlimit(RLIMIT_NOFILE): fd number above the hard limit",
+            errno: Errno::EMFILE,
+        });
+    }
+    rl.rlim_cur = n;
+    // SAFETY: valid in pointer.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
+        return Err(SysError::last("setrlimit(RLIMIT_NOFILE)"));
+    }
+    Ok(())
+}
+
+/// Blocks in read(2) on `fd` until something arrives or it reaches EOF.
+pub fn wait_readable(fd: BorrowedFd<'_>) {
+    let mut b = [0u8; 1];
+    // SAFETY: reading into a local buffer.
+    unsafe { libc::read(fd.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+}
+
+/// Waits up to `ms` for `fd` to become readable; false on timeout.
+pub fn poll_readable(fd: BorrowedFd<'_>, ms: i32) -> bool {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, ms) > 0 }
+}
+
+pub fn write_all(fd: BorrowedFd<'_>, data: &[u8]) -> SysResult<()> {
+    let mut off = 0;
+    while off < data.len() {
+        // SAFETY: writing from a live slice.
+        let n = unsafe { libc::write(fd.as_raw_fd(), data[off..].as_ptr().cast(), data.len() - off) };
+        if n < 0 && Errno::last() == Errno::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            return Err(SysError::last("write"));
+        }
+        off += n as usize;
+    }
+    Ok(())
+}
+
+/// pwrite of all of `data` at `off`.
+pub fn write_at(fd: BorrowedFd<'_>, data: &[u8], off: u64) -> std::io::Result<()> {
+    let mut done = 0;
+    while done < data.len() {
+        // SAFETY: writing from a live slice.
+        let n = unsafe {
+            libc::pwrite(fd.as_raw_fd(), data[done..].as_ptr().cast(), data.len() - done, (off + done as u64) as i64)
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// pread into all of `buf` from `off`; fewer bytes only at end of file.
+pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: reading into a live slice.
+        let n = unsafe {
+            libc::pread(fd.as_raw_fd(), buf[done..].as_mut_ptr().cast(), buf.len() - done, (off + done as u64) as i64)
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            break;
+        }
+        done += n as usize;
+    }
+    Ok(done)
+}
+
+/// fstat(2).
+pub fn stat(fd: BorrowedFd<'_>) -> SysResult<libc::stat> {
+    // SAFETY: an all-zero stat is a valid out buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat fills `st`.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 {
+        return Err(SysError::last("fstat"));
+    }
+    Ok(st)
+}
+
+/// Truncates or extends a file to `size`.
+pub fn set_len(fd: BorrowedFd<'_>, size: u64) -> SysResult<()> {
+    // SAFETY: ftruncate with integer arguments.
+    if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } != 0 {
+        return Err(SysError::last("ftruncate"));
+    }
+    Ok(())
+}
+
+/// A new memfd of `size` bytes (`flags`: MFD_*; close-on-exec is the caller's).
+pub fn memfd(name: &str, size: u64, flags: u32) -> SysResult<OwnedFd> {
+    let c = CString::new(name).map_err(|_| SysError::Parse { path: name.into(), detail: "NUL in name".into() })?;
+    // SAFETY: valid C string.
+    let fd = owned("memfd_create", None, unsafe { libc::memfd_create(c.as_ptr(), flags) })?;
+    set_len(fd.as_fd(), size)?;
+    Ok(fd)
+}
+
+/// The seals of a memfd (F_GET_SEALS).
+pub fn seals(fd: BorrowedFd<'_>) -> SysResult<u32> {
+    // SAFETY: fcntl with integer arguments.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    if r < 0 {
+        return Err(SysError::last("fcntl(F_GET_SEALS)"));
+    }
+    Ok(r as u32)
+}
+
+pub fn add_seals(fd: BorrowedFd<'_>, seals: u32) -> SysResult<()> {
+    // SAFETY: fcntl with integer arguments.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals as libc::c_int) } < 0 {
+        return Err(SysError::last("fcntl(F_ADD_SEALS)"));
+    }
+    Ok(())
+}
+
+/// fd number `n` of this process as a borrowed fd. For the numbers a restore child
+/// put in place for the task it becomes: they belong to that task image, which
+/// closes nothing before ccr takes it over.
+pub fn installed(n: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: `n` was installed with `dup_to` in this process and stays open for
+    // the rest of the restore child's life (see above); callers only pass such fds.
+    unsafe { BorrowedFd::borrow_raw(n) }
+}
+
+/// openat(2) relative to directory `dir`.
+pub fn openat(dir: BorrowedFd<'_>, name: &Path, flags: i32, mode: u32) -> SysResult<OwnedFd> {
+    let c = cpath(name)?;
+    // SAFETY: `c` is a valid NUL-terminated string; `dir` is a borrowed fd.
+    owned("openat", Some(name), unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, mode) })
+}
+
+/// An fd the caller of ccr handed over (`--inherit-fd`), checked to be open.
+pub fn inherited(n: RawFd) -> SysResult<BorrowedFd<'static>> {
+    // SAFETY: F_GETFD only reads the fd's flags.
+    if n < 0 || unsafe { libc::fcntl(n, libc::F_GETFD) } < 0 {
+        return Err(SysError::Call { call: "inherited fd is not open", errno: Errno::EBADF });
+    }
+    // SAFETY: the caller handed the fd to ccr for the whole run; ccr never closes it.
+    Ok(unsafe { BorrowedFd::borrow_raw(n) })
+}
+
+/// The highest fd number this process has open (-1 when none).
+pub fn highest_open() -> RawFd {
+    crate::sys::proc::fd::list(crate::sys::proc::SELF).ok().and_then(|v| v.into_iter().max()).unwrap_or(-1)
+}

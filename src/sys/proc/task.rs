@@ -1,0 +1,36 @@
+//! /proc/PID/task: the threads of a task, their names and their ids inside the
+//! task's PID namespace.
+
+use crate::sys::{SysError, SysResult};
+
+/// Thread ids of a task, sorted (the leader is not necessarily first).
+pub fn threads(pid: i32) -> SysResult<Vec<i32>> {
+    let p = super::path(pid, "task");
+    let mut v: Vec<i32> = std::fs::read_dir(&p)
+        .map_err(SysError::path("readdir", &p))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// A thread's name (comm), without the newline.
+pub fn comm(pid: i32, tid: i32) -> String {
+    let text = std::fs::read_to_string(super::path(pid, &format!("task/{tid}/comm"))).unwrap_or_default();
+    text.trim_end().to_string()
+}
+
+/// The id thread `tid` of task `pid` has inside its own PID namespace.
+pub fn ns_tid(pid: i32, tid: i32) -> SysResult<i32> {
+    Ok(super::status::thread(pid, tid)?.ns_last("NSpid"))
+}
+
+/// The thread of task `pid` (as we see it) whose id inside its namespace is `inner`.
+pub fn outer_tid(pid: i32, inner: i32) -> SysResult<Option<i32>> {
+    for tid in threads(pid)? {
+        if ns_tid(pid, tid)? == inner {
+            return Ok(Some(tid));
+        }
+    }
+    Ok(None)
+}
