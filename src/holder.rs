@@ -104,9 +104,20 @@ pub fn parse_dump_request(line: &str) -> Result<DumpOpts> {
     serde_json::from_str(json).map_err(|e| Error::InvalidArgument(format!("dump request: {e}")))
 }
 
-/// Dumps a held tree through its holder.
+/// Dumps a held tree through its holder. Paths are made absolute first: the
+/// holder has its own working directory.
 pub fn dump(opts: &DumpOpts) -> Result<()> {
-    request(opts.pid.unwrap_or(0), &dump_request(opts))
+    let mut o = opts.clone();
+    let cwd = std::env::current_dir().map_err(SysError::path("getcwd", "."))?;
+    let abs = |p: &mut Option<PathBuf>| {
+        if let Some(x) = p.as_mut().filter(|x| x.is_relative() && x.as_os_str() != "-") {
+            *x = cwd.join(&*x);
+        }
+    };
+    abs(&mut o.images_dir);
+    abs(&mut o.log.file);
+    abs(&mut o.freeze_cgroup);
+    request(o.pid.unwrap_or(0), &dump_request(&o))
 }
 
 /// The holder: seize, report, then serve requests until the tree is let go or gone.

@@ -160,6 +160,31 @@ fn ptrace_freeze_thaw_and_dump() {
     case.assert_pass(1);
 }
 
+/// A dump of a tree frozen by ptrace is done by the holder with every option the
+/// caller gave: here the log file and level, and --leave-running (the tree stays
+/// held until thawed, then runs on and passes its checks).
+#[test]
+fn ptrace_freeze_dump_options_reach_the_holder() {
+    let mut case = Case::new("ptrace-freeze-opts");
+    let pid = case.start_workload("wl_counter", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let p = pid.to_string();
+    let out = case.ccr(&["freeze", "-t", &p]);
+    assert!(out.status.success(), "freeze: {}", common::stderr(&out));
+    case.dump_ok(pid, &["--leave-running"]);
+    let log = fs::read_to_string(case.dir.join("dump.log")).unwrap_or_default();
+    assert!(log.contains("Debug: ") && log.contains(&format!("dump of pid {pid} done")), "holder log: {log}");
+    assert!(case.images.join("inventory.img").exists(), "no checkpoint written by the holder");
+    assert_eq!(common::state(pid), Some('t'), "a --leave-running dump by the holder let the tree run");
+    let out = case.ccr(&["thaw", "-t", &p]);
+    assert!(out.status.success(), "thaw: {}", common::stderr(&out));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_running_untraced(pid, "task after thaw");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
+    case.assert_pass(1);
+}
+
 /// A group its owner had frozen stays frozen after a dump that froze it again and
 /// let the tasks go (--leave-running): they are untraced but still frozen, and run
 /// on (and pass their checks) once the owner thaws the group.

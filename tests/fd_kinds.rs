@@ -77,3 +77,66 @@ asyncio.run(main())
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "ccr restore (asyncio program's status)");
 }
+
+/// memfds held as fds and mapped by a parent and its child: contents, holes,
+/// seals, names, offsets, and one object for every fd and mapping.
+#[test]
+fn memfd() {
+    cycle("memfd", "wl_memfd", &[], None);
+}
+
+#[test]
+fn memfd_leave_running() {
+    let mut case = Case::new("memfd-leave-running");
+    let pid = case.start_workload("wl_memfd", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &["--leave-running"]);
+    assert_running_untraced(pid, "original after dump --leave-running");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
+    case.assert_pass(1);
+}
+
+/// A character device is reopened by path only if the path is still that device:
+/// a node that now names another device is refused by name, and once it names
+/// the right one again the restore works.
+#[test]
+fn char_device_must_be_the_same_device() {
+    use nix::sys::stat::{mknod, Mode, SFlag};
+    let mut case = Case::new("chr-rdev");
+    let node = case.dir.join("dev-null");
+    let make = |major, minor| {
+        let _ = fs::remove_file(&node);
+        mknod(&node, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), nix::sys::stat::makedev(major, minor))
+            .expect("mknod (root, and a filesystem without nodev)");
+    };
+    make(1, 3);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(format!("echo ready; exec sleep 1000 3<>{}", node.display()));
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &[]);
+    common::assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original");
+
+    make(1, 5);
+    let out = case.ccr(&["restore", "-D", &case.images.display().to_string()]);
+    assert!(!out.status.success(), "restore opened {} as the wrong device", node.display());
+    let err = common::stderr(&out);
+    assert!(err.contains("is device 1:5 now, the checkpoint had device 1:3"), "{err}");
+    // Nothing of the failed restore runs on (what was forked is reparented to us,
+    // a subreaper, and reaped here).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while common::exists(pid) {
+        assert!(common::state(pid) == Some('Z'), "a failed restore left pid {pid} running");
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        assert!(std::time::Instant::now() < deadline, "pid {pid} is not reaped");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    make(1, 3);
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    let target = fs::read_link(format!("/proc/{pid}/fd/3")).unwrap();
+    assert_eq!(target, node, "fd 3 of the restored task");
+    case.signal(pid, Signal::SIGKILL);
+}

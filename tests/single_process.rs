@@ -334,8 +334,40 @@ fn check_prints_features() {
     let case = Case::new("check");
     let out = case.ccr(&["check"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().count() >= 2, "ccr check printed fewer than 2 feature lines: {text}");
     assert!(out.status.success(), "ccr check failed ({}): {text}{}", out.status, stderr(&out));
+    let line = |name: &str| -> String {
+        let found: Vec<&str> = text.lines().filter(|l| l.get(9..).is_some_and(|r| r.starts_with(name))).collect();
+        assert_eq!(found.len(), 1, "ccr check: {} lines for {name:?}:\n{text}", found.len());
+        found[0].to_string()
+    };
+    // What this machine (and CI's, of the same kind) has, feature by feature.
+    for name in [
+        "kernel",
+        "CONFIG_CHECKPOINT_RESTORE",
+        "clone3 with set_tid",
+        "ptrace allowed",
+        "kcmp",
+        "pagemap",
+        "pidfd_getfd",
+        "userfaultfd",
+        "xsave",
+        "cgroup v1 freezer",
+        "cgroup v2",
+    ] {
+        let l = line(name);
+        assert!(l.starts_with("ok "), "ccr check says {l:?}, this machine has {name}");
+    }
+    assert_eq!(text.lines().count(), 11, "a feature line nobody checks:\n{text}");
+    // The notes say what was found.
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert!(line("kernel").ends_with(release.trim()), "{}", line("kernel"));
+    let cpu = fs::read_to_string("/proc/cpuinfo").unwrap();
+    let flags = cpu.lines().find(|l| l.starts_with("flags")).unwrap().to_string();
+    for f in ["avx", "avx2", "pku"] {
+        let has = flags.split_whitespace().any(|x| x == f);
+        let says = line("xsave").split(": ").nth(1).unwrap_or("").split_whitespace().any(|x| x == f);
+        assert_eq!(has, says, "xsave note and /proc/cpuinfo disagree about {f}: {}", line("xsave"));
+    }
 }
 
 /// The C ABI: a full cycle and its error paths, from c-tests/api_cycle.c.

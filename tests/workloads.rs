@@ -37,6 +37,7 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_fdkinds",
         "wl_session",
         "wl_sysvshm",
+        "wl_memfd",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }

@@ -257,8 +257,12 @@ fn seize_error(pid: i32, e: Error) -> Error {
                 if tracer != 0 { format!("it is already traced by pid {tracer}") } else { "permission denied".into() };
             DumpError::Seize { pid: if p != 0 { p } else { pid }, detail }.into()
         }
-        Error::Sys(crate::sys::SysError::Pid { errno: nix::errno::Errno::ESRCH, .. })
-        | Error::Sys(crate::sys::SysError::Died { .. }) => DumpError::NoProcess { pid }.into(),
+        Error::Sys(crate::sys::SysError::Pid { errno: nix::errno::Errno::ESRCH, pid: p, .. })
+        | Error::Sys(crate::sys::SysError::Died { pid: p, .. })
+            if p == pid =>
+        {
+            DumpError::NoProcess { pid }.into()
+        }
         other => other,
     }
 }
@@ -286,9 +290,15 @@ fn seize(root: i32, hold: &mut Hold) -> Result<()> {
     if let Some(g) = &hold.freeze {
         crate::cgroup::freeze::thaw(g.path(), g.timeout())?;
     }
-    let attached = std::mem::take(&mut hold.attached);
     let pin = hold.pin.get_or_insert_with(CpuPin::new);
-    hold.tasks = tree::seize(root, attached, pin).map_err(|e| seize_error(root, e))?;
+    hold.tasks = tree::seize(root, &mut hold.attached, pin).map_err(|e| seize_error(root, e))?;
+    // Threads of the frozen group that are not in the tree: they stop for us as
+    // they wake, and are let go at once.
+    for (_, s) in hold.attached.drain() {
+        if let Ok(t) = s.wait_stop() {
+            let _ = t.release();
+        }
+    }
     Ok(())
 }
 
@@ -323,7 +333,7 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected> {
     let root = tasks[0].pid();
     let pid_ns = !proc::ns::same(proc::SELF, root, "pid");
     let mut table = FileTable::default();
-    let mut pipes = Vec::new();
+    let mut state = crate::files::DumpState::default();
     let mut store = mm::PageStore::new(&ctx.dir);
     let mut out = Vec::new();
     let mut xfeatures = 0;
@@ -334,7 +344,13 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected> {
         let status = proc::status::read(pid)?;
         // Files first: the cheapest way to find out early that we cannot dump.
         let fds = {
-            let mut cx = DumpCx::new(&ctx.dir, &mut ctx.log, &mut pipes, &mut store.shmem, &mut store.writer);
+            let mut cx = DumpCx {
+                dir: &ctx.dir,
+                log: &mut ctx.log,
+                state: &mut state,
+                shmem: &mut store.shmem,
+                pages: &mut store.writer,
+            };
             table.collect_task(&mut cx, pid)?
         };
         let maps = proc::maps::smaps(pid)?;
@@ -372,7 +388,7 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected> {
         pid_ns,
         parent: None,
     };
-    let files = FilesImage { files: table.files, pipes, shmems: shmem.into_images(), sysv };
+    let files = FilesImage { files: table.files, pipes: state.pipes, shmems: shmem.into_images(), sysv };
     let mut c = Collected { inventory, tasks: out, files };
     if pid_ns {
         to_namespace_ids(&mut c, tasks)?;

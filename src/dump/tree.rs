@@ -68,7 +68,7 @@ fn seize_threads(pid: i32, attached: &mut HashMap<i32, Seized>) -> Result<Vec<St
 
 /// Seizes the tree under `root`. `attached` holds tasks attached (not yet waited
 /// for) while they were frozen; they are waited for here.
-pub fn seize(root: i32, mut attached: HashMap<i32, Seized>, pin: &mut CpuPin) -> Result<Vec<Task>> {
+pub fn seize(root: i32, attached: &mut HashMap<i32, Seized>, pin: &mut CpuPin) -> Result<Vec<Task>> {
     let mut out: Vec<Task> = Vec::new();
     let mut failure: Option<crate::Error> = None;
     let walked = proc::children::walk(root, |pid| {
@@ -88,7 +88,7 @@ pub fn seize(root: i32, mut attached: HashMap<i32, Seized>, pin: &mut CpuPin) ->
             out.push(Task { entry, threads: Vec::new(), affinity: Vec::new() });
             return Ok(false);
         }
-        let threads = match seize_threads(pid, &mut attached) {
+        let threads = match seize_threads(pid, attached) {
             Ok(t) => t,
             Err(e) => {
                 failure = Some(e);

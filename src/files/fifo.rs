@@ -2,7 +2,7 @@
 //! opener of its first description.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
@@ -25,8 +25,8 @@ impl FileKind for Fifo {
         if !p.target.starts_with('/') || p.target.ends_with(" (deleted)") {
             return Err(p.refuse("FIFO without a path (deleted?)"));
         }
-        super::pipe::save_contents(cx, p, p.md.ino())?;
-        Ok(FileState::Fifo(pb::FifoFile { path: p.target.clone(), pipe_id: p.md.ino() }))
+        let pipe_id = super::pipe::save_contents(cx, p)?;
+        Ok(FileState::Fifo(pb::FifoFile { path: p.target.clone(), pipe_id }))
     }
 
     fn owns(&self, s: &FileState) -> bool {

@@ -27,8 +27,10 @@ impl FileKind for Ghost {
 
     fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, id: u32) -> Result<FileState> {
         let dest = cx.dir.file(ImageKind::Ghost, Some(id as u64));
-        crate::sys::proc::fd::copy_contents(p.pid, p.fd, &dest)
-            .map_err(|e| DumpError::WritePages { path: dest, source: std::io::Error::other(e.to_string()) })?;
+        crate::sys::proc::fd::copy_contents(p.pid, p.fd, &dest).map_err(|e| match e {
+            SysError::Path { source, .. } => DumpError::WritePages { path: dest, source },
+            e => DumpError::WritePages { path: dest, source: std::io::Error::from_raw_os_error(e.errno()) },
+        })?;
         Ok(FileState::Ghost(pb::GhostFile {
             path: p.target.trim_end_matches(DELETED).to_string(),
             pos: p.info.pos,

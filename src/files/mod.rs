@@ -85,9 +85,10 @@ pub enum Stage {
     /// eventfds, ...), for which no namespace or mount matters. Every task
     /// inherits them and keeps what it uses.
     BeforeFork,
-    /// By the restore child of one task (the deepest one above or at every holder),
-    /// after its namespaces and root are in place and before it forks: anything
-    /// opened by path, which must resolve in the restored mount namespace.
+    /// By the restore child of one task (the deepest one above or at every holder)
+    /// before it forks: anything opened by path, which must resolve where the task
+    /// lives. It runs once the child is in its namespaces (the container work sets
+    /// them up first) and before it changes root: paths are saved as ccr sees them.
     InTask,
 }
 
@@ -124,34 +125,42 @@ impl FdProbe {
     }
 }
 
+/// What the kinds' dumps keep for the whole dump (every task).
+#[derive(Default)]
+pub struct DumpState {
+    /// Pipe contents, once per pipe.
+    pub pipes: Vec<pb::PipeData>,
+    /// (dev, ino) of each pipe or FIFO → its id in `pipes`.
+    pipe_ids: HashMap<(u64, u64), u64>,
+    /// Every unix socket of the network namespace (sock_diag), read on first need.
+    unix: Option<HashMap<u32, crate::sys::unix_sock::UnixInfo>>,
+}
+
 /// What a kind's dump may use besides the fd itself.
 pub struct DumpCx<'a> {
     pub dir: &'a ImageDir,
     pub log: &'a mut Log,
-    /// Pipe contents, once per pipe.
-    pub pipes: &'a mut Vec<pb::PipeData>,
+    pub state: &'a mut DumpState,
     pub shmem: &'a mut ShmemTable,
     pub pages: &'a mut PageWriter,
-    unix: Option<HashMap<u32, crate::sys::unix_sock::UnixInfo>>,
 }
 
-impl<'a> DumpCx<'a> {
-    pub fn new(
-        dir: &'a ImageDir,
-        log: &'a mut Log,
-        pipes: &'a mut Vec<pb::PipeData>,
-        shmem: &'a mut ShmemTable,
-        pages: &'a mut PageWriter,
-    ) -> DumpCx<'a> {
-        DumpCx { dir, log, pipes, shmem, pages, unix: None }
+impl DumpCx<'_> {
+    /// The id of the pipe or FIFO with inode (`dev`, `ino`), and whether it is new.
+    pub fn pipe_id(&mut self, dev: u64, ino: u64) -> (u64, bool) {
+        let next = self.state.pipe_ids.len() as u64 + 1;
+        match self.state.pipe_ids.entry((dev, ino)) {
+            std::collections::hash_map::Entry::Occupied(e) => (*e.get(), false),
+            std::collections::hash_map::Entry::Vacant(e) => (*e.insert(next), true),
+        }
     }
 
     /// Every unix socket of the network namespace (sock_diag), read on first need.
     pub fn unix_sockets(&mut self) -> Result<&HashMap<u32, crate::sys::unix_sock::UnixInfo>> {
-        if self.unix.is_none() {
-            self.unix = Some(crate::sys::unix_sock::all()?);
+        if self.state.unix.is_none() {
+            self.state.unix = Some(crate::sys::unix_sock::all()?);
         }
-        Ok(self.unix.as_ref().expect("just read"))
+        Ok(self.state.unix.as_ref().expect("just read"))
     }
 }
 

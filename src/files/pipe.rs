@@ -13,15 +13,17 @@ use crate::sys::{fd, pipe};
 
 pub struct Pipe;
 
-/// Saves the contents of pipe `id` (behind fd `fd` of `pid`) unless saved already.
-pub fn save_contents(cx: &mut DumpCx<'_>, p: &FdProbe, id: u64) -> Result<()> {
-    if cx.pipes.iter().any(|d| d.id == id) {
-        return Ok(());
+/// The id of the pipe (or FIFO) behind the fd; its contents are saved the first
+/// time it is met. Ids are per object (device and inode: a pipe's inode number
+/// can equal a FIFO's on another filesystem).
+pub fn save_contents(cx: &mut DumpCx<'_>, p: &FdProbe) -> Result<u64> {
+    let (id, new) = cx.pipe_id(p.md.dev(), p.md.ino());
+    if new {
+        let (capacity, data) = pipe::peek(p.pid, p.fd)?;
+        crate::debug!(cx.log, "pid {} fd {}: pipe {id}, {} bytes queued, capacity {capacity}", p.pid, p.fd, data.len());
+        cx.state.pipes.push(pb::PipeData { id, capacity, data });
     }
-    let (capacity, data) = pipe::peek(p.pid, p.fd)?;
-    crate::debug!(cx.log, "pid {} fd {}: pipe {id}, {} bytes queued, capacity {capacity}", p.pid, p.fd, data.len());
-    cx.pipes.push(pb::PipeData { id, capacity, data });
-    Ok(())
+    Ok(id)
 }
 
 /// Both ends of one pipe made again; `used`: an end already handed out.
@@ -41,8 +43,8 @@ impl FileKind for Pipe {
     }
 
     fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
-        save_contents(cx, p, p.md.ino())?;
-        Ok(FileState::Pipe(pb::PipeEnd { pipe_id: p.md.ino() }))
+        let pipe_id = save_contents(cx, p)?;
+        Ok(FileState::Pipe(pb::PipeEnd { pipe_id }))
     }
 
     fn owns(&self, s: &FileState) -> bool {

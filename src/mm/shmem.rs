@@ -11,6 +11,8 @@ use crate::sys::{fd, SysResult};
 #[derive(Default)]
 pub struct ShmemTable {
     objs: Vec<pb::Shmem>,
+    /// Objects whose whole contents were copied (through an fd of theirs).
+    copied: Vec<u64>,
 }
 
 impl ShmemTable {
@@ -33,14 +35,20 @@ impl ShmemTable {
     }
 
     /// Notes that object `id` is a memfd with this name and these seals; true
-    /// when it is new.
+    /// when its whole contents are still to be copied. A mapping met earlier saved
+    /// only the pages it had mapped: the first fd of a memfd copies all of it
+    /// (the same bytes at the same offsets where they overlap).
     pub fn note_memfd(&mut self, id: u64, size: u64, name: &str, seals: u32) -> bool {
-        let (o, new) = self.get(id);
+        let (o, _) = self.get(id);
         o.size = o.size.max(size);
         o.memfd = true;
         o.name = name.to_string();
         o.seals = seals;
-        new
+        if self.copied.contains(&id) {
+            return false;
+        }
+        self.copied.push(id);
+        true
     }
 
     pub fn into_images(self) -> Vec<pb::Shmem> {
@@ -49,8 +57,8 @@ impl ShmemTable {
 }
 
 /// Restore: the memfd of object `s` with its saved contents (all-zero chunks of
-/// the sparse image are skipped). Seals come later (`seal`), once every task has
-/// mapped it.
+/// the sparse image are skipped) and the seals that must precede the mappings
+/// (`seal_late` adds the others once every task has mapped it).
 pub fn create(dir: &ImageDir, s: &pb::Shmem) -> Result<OwnedFd, crate::Error> {
     let name = if s.memfd { s.name.as_str() } else { "ccr-shmem" };
     let flags = if s.memfd { libc::MFD_ALLOW_SEALING } else { 0 };
@@ -62,6 +70,7 @@ pub fn create(dir: &ImageDir, s: &pb::Shmem) -> Result<OwnedFd, crate::Error> {
         let n =
             fd::read_at(src.as_fd(), &mut buf, off).map_err(|source| ImageError::Io { path: path.clone(), source })?;
         if n == 0 {
+            seal_early(&mfd, s)?;
             return Ok(mfd);
         }
         if buf[..n].iter().any(|&b| b != 0) {
@@ -72,9 +81,24 @@ pub fn create(dir: &ImageDir, s: &pb::Shmem) -> Result<OwnedFd, crate::Error> {
     }
 }
 
-/// The saved seals of a memfd, once nothing more needs to map it writable.
-pub fn seal(mfd: &OwnedFd, s: &pb::Shmem) -> SysResult<()> {
-    if s.memfd && s.seals != 0 {
+/// Seals that must come after the mappings: a future-write seal refuses the
+/// writable mappings restore makes, and no seal can follow F_SEAL_SEAL.
+const LATE_SEALS: u32 = (libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SEAL) as u32;
+
+/// Seals that must come before the mappings: a write seal cannot be added while a
+/// shared mapping that could write exists (even a read-only one of a read-write
+/// fd), but lets read-only shared mappings be made after it.
+fn seal_early(mfd: &OwnedFd, s: &pb::Shmem) -> SysResult<()> {
+    let early = s.seals & !LATE_SEALS;
+    if s.memfd && early != 0 {
+        fd::add_seals(mfd.as_fd(), early)?;
+    }
+    Ok(())
+}
+
+/// The rest of the saved seals, once nothing more needs to map the memfd.
+pub fn seal_late(mfd: &OwnedFd, s: &pb::Shmem) -> SysResult<()> {
+    if s.memfd && s.seals & LATE_SEALS != 0 {
         fd::add_seals(mfd.as_fd(), s.seals)?;
     }
     Ok(())

@@ -2,8 +2,8 @@
 //! (clone3 + set_tid), so PIDs, parents and sessions come out right. The restore
 //! child for a task is a copy of ccr that, in this order:
 //! 1. starts a session if the task led one, or its process group;
-//! 2. opens the files it is the opener of (`files::Stage::InTask`: by path, after
-//!    its namespaces and root are in place, so paths resolve where the task lives),
+//! 2. opens the files it is the opener of (`files::Stage::InTask`: by path, in its
+//!    own namespaces, before it changes root: paths are saved as ccr sees them),
 //!    at high fd numbers its children inherit;
 //! 3. forks its own children (zombies exit at once with their saved status);
 //! 4. opens its page data, puts its fds in place from the ones it inherited or
@@ -51,8 +51,13 @@ pub struct Tree {
 }
 
 impl Tree {
-    pub fn outer_of(&self, pid: i32) -> i32 {
-        self.outer.get(&pid).copied().unwrap_or(pid)
+    /// The pid ccr sees for image pid `pid` (never a guess: in a PID namespace an
+    /// image pid may be an unrelated process out here).
+    pub fn outer_of(&self, pid: i32) -> Result<i32> {
+        self.outer
+            .get(&pid)
+            .copied()
+            .ok_or_else(|| RestoreError::Child { pid, detail: "not found among the restored tasks".into() }.into())
     }
 }
 
@@ -171,6 +176,7 @@ fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared) -> Resu
             node.cwd = img.core.cwd.clone();
             node.root = img.core.root.clone();
             node.umask = img.core.umask;
+            // In address order (checked when the image was read).
             let vmas: Vec<(u64, u64)> = img.mm.vmas.iter().map(|v| (v.start, v.end)).collect();
             node.candidates = trampoline::candidates(&vmas, 16);
         }

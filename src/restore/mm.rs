@@ -9,8 +9,8 @@
 //! - VMAs that receive pages are mapped writable, filled from the page source,
 //!   then given their final protection;
 //! - PR_SET_MM_MAP comes after the mappings: the kernel checks its addresses;
-//! - memfds are sealed once every task has mapped them (a write seal would refuse
-//!   the writable mappings made here).
+//! - a memfd's write seals come before the mappings (made with the memfd in
+//!   SharedObjects), its future-write seal and F_SEAL_SEAL after them.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -45,7 +45,7 @@ pub fn rebuild_all(run: &mut Run<'_>) -> Result<()> {
     if let Some(shared) = &run.shared {
         for s in &ckpt.files.shmems {
             if let Some(mfd) = shared.shmem_fds.get(&s.id) {
-                crate::mm::shmem::seal(mfd, s)?;
+                crate::mm::shmem::seal_late(mfd, s)?;
             }
         }
     }

@@ -81,7 +81,7 @@ pub enum Stage {
     /// Every task is seized; from now on they only move through remote syscalls.
     Seize,
     /// Address spaces: ccr's mappings out, vdso, VMAs, pages, protections, mm
-    /// fields. Shared memfds get their seals once every task has mapped them.
+    /// fields. Shared memfds get their last seals once every task has mapped them.
     Memory,
     /// Process-wide state: signal actions, itimers, limits, pending signals; ccr's
     /// plumbing fds close (before limits: RLIMIT_NOFILE may be below them).
@@ -239,7 +239,7 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
     run.stats.tasks = run.ckpt().inventory.tasks.len() as u32;
     info!(run.log, "{} tasks restored in {} us", run.stats.tasks, run.stats.total_us);
     save_stats(&run);
-    let root = run.tree.as_ref().expect("forked").outer_of(run.ckpt().inventory.root_pid);
+    let root = run.tree.as_ref().expect("forked").outer_of(run.ckpt().inventory.root_pid)?;
     if let Some(p) = &opts.pidfile {
         std::fs::write(p, format!("{root}\n")).map_err(crate::sys::SysError::path("write pidfile", p))?;
     }
@@ -311,7 +311,7 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
 fn place_in_cgroups(run: &Run<'_>) -> Result<()> {
     let (Some(plan), Some(tree)) = (&run.cgroups, &run.tree) else { return Ok(()) };
     for t in run.ckpt().inventory.tasks.iter().filter(|t| !t.zombie) {
-        plan.place_task(tree.outer_of(t.pid), t.pid)?;
+        plan.place_task(tree.outer_of(t.pid)?, t.pid)?;
     }
     Ok(())
 }

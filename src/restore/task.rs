@@ -72,8 +72,8 @@ pub fn seize(run: &mut Run<'_>) -> Result<()> {
     let ckpt = run.ckpt.as_ref().expect("read");
     let tree = run.tree.as_ref().expect("forked");
     for t in ckpt.inventory.tasks.iter().filter(|t| !t.zombie) {
-        let outer = tree.outer_of(t.pid);
-        let leader = session(Stopped::seize(outer, true)?, outer, &tree.spawned[&t.pid])?;
+        let outer = tree.outer_of(t.pid)?;
+        let leader = session(Stopped::seize(outer, true)?.kill_on_drop(), outer, &tree.spawned[&t.pid])?;
         run.tasks.push(Restoring {
             pid: t.pid,
             outer,
@@ -123,6 +123,8 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         if r.getpgid()? != e.pgid && e.sid != pid {
             r.setpgid(e.pgid)?;
         }
+        // A saved SIGTRAP action or a queued SIGTRAP may rule out single-stepping now.
+        r.refresh_mode()?;
     }
     Ok(())
 }
@@ -186,6 +188,7 @@ pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
             for s in &th.pending {
                 r.queue_thread_signal(pid, th.tid, s.sig, &s.siginfo)?;
             }
+            r.refresh_mode()?;
         }
     }
     Ok(())

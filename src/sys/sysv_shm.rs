@@ -77,6 +77,15 @@ pub fn restore(seg: &SegmentInfo, path: &std::path::Path) -> SysResult<bool> {
             true
         }
     };
+    let filled = fill(seg, path);
+    if filled.is_err() && created {
+        remove(seg.id);
+    }
+    filled.map(|()| created)
+}
+
+/// The contents, owner and mode of a segment that exists.
+fn fill(seg: &SegmentInfo, path: &std::path::Path) -> SysResult<()> {
     let data = std::fs::read(path).map_err(SysError::path("read", path))?;
     with_attached(
         seg.id,
@@ -95,7 +104,7 @@ pub fn restore(seg: &SegmentInfo, path: &std::path::Path) -> SysResult<bool> {
     if unsafe { libc::shmctl(seg.id, libc::IPC_SET, &mut ds) } < 0 {
         return Err(SysError::Call { call: "shmctl(IPC_SET)", errno: Errno::last() });
     }
-    Ok(created)
+    Ok(())
 }
 
 fn unsafe_zeroed() -> libc::shmid_ds {

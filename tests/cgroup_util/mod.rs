@@ -13,11 +13,18 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Skips (passes) a test that needs root when not root, saying so.
+/// Whether a test that cannot run here must fail rather than skip (CI=1: CI runs
+/// every test, so a missing precondition is a broken machine, not a pass).
+pub fn strict() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Skips a test that needs root when not root, saying so; under CI=1 it fails.
 #[macro_export]
 macro_rules! need_root {
     () => {
         if !cgroup_util::is_root() {
+            assert!(!cgroup_util::strict(), "this test needs root (CI=1 makes a skip a failure)");
             eprintln!("skipped: needs root");
             return;
         }

@@ -420,15 +420,59 @@ pub fn assert_killed(st: ExitStatus, sig: Signal, what: &str) {
 /// What a standard cycle does between restore and SIGTERM.
 pub type Hook = fn(&mut Case, i32);
 
+/// `root` and every process below it (one pass over /proc).
+pub fn tree_pids(root: i32) -> Vec<i32> {
+    let all: Vec<(i32, i32)> = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| Some((p, ppid(p)?)))
+        .collect();
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(all.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    out
+}
+
+/// Waits until none of `pids` exists, reaping those reparented to us (the test
+/// process is a child subreaper).
+pub fn reap_gone(pids: &[i32], what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let alive: Vec<i32> = pids
+            .iter()
+            .copied()
+            .filter(|&p| {
+                if ppid(p) == Some(std::process::id() as i32) {
+                    let _ = waitpid(Pid::from_raw(p), Some(WaitPidFlag::WNOHANG));
+                }
+                exists(p)
+            })
+            .collect();
+        if alive.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: tasks still exist: {alive:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The standard cycle: start, ready, dump (kills), restore (same PID), `hook`,
 /// SIGTERM, `ccr restore` exits 0, the workload printed PASS.
 pub fn cycle(name: &str, workload: &str, envs: &[(&str, &str)], hook: Option<Hook>) -> Case {
     let mut case = Case::new(name);
     let pid = case.start_workload(workload, envs);
     case.wait_ready(pid, Duration::from_secs(10));
+    let tree = tree_pids(pid);
     case.dump_ok(pid, &[]);
     let st = case.wait_exit(pid, Duration::from_secs(10));
     assert_killed(st, Signal::SIGKILL, "original after dump");
+    reap_gone(&tree, "the dumped tree");
     let rp = case.spawn_restore(&[]);
     let restored = case.wait_pidfile(rp, Duration::from_secs(30));
     assert_eq!(restored, pid, "restored under another PID");

@@ -90,6 +90,9 @@ fn vma_from_pb(at: &At<'_>, i: usize, v: pb::Vma) -> Result<Vma, ImageError> {
 /// its pages in the task's image, in address order.
 pub fn mm_from_pb(at: &At<'_>, p: pb::Mm) -> Result<Mm, ImageError> {
     let vmas = p.vmas.into_iter().enumerate().map(|(i, v)| vma_from_pb(at, i, v)).collect::<Result<Vec<_>, _>>()?;
+    if let Some(i) = vmas.windows(2).position(|w| w[1].start < w[0].end) {
+        return Err(at.invalid(format!("vmas[{}]", i + 1), "overlaps the one before it, or is out of order"));
+    }
     let mut runs = Vec::with_capacity(p.runs.len());
     let mut vi = 0;
     for (i, r) in p.runs.iter().enumerate() {

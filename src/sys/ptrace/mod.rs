@@ -86,9 +86,19 @@ impl Seized {
     /// Waits for the stop the interrupt asked for. A signal that arrives first is
     /// delivered (as it would have been a moment before the dump).
     pub fn wait_stop(mut self) -> SysResult<Stopped> {
-        self.done = true;
-        let stop = wait_interrupt_stop(self.pid)?;
-        Ok(Stopped { pid: self.pid, stop, opts: self.opts, held: true })
+        match wait_interrupt_stop(self.pid) {
+            Ok(stop) => {
+                self.done = true;
+                Ok(Stopped { pid: self.pid, stop, opts: self.opts, held: true, kill_on_drop: false })
+            }
+            // Gone: nothing to detach.
+            Err(e @ SysError::Died { .. }) => {
+                self.done = true;
+                Err(e)
+            }
+            // Still ours (a failed PTRACE_CONT or waitpid): the drop detaches it.
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -137,6 +147,9 @@ pub struct Stopped {
     opts: u32,
     /// Still traced by us (false once detached or dead).
     held: bool,
+    /// Dropping it kills the task instead of letting it run (tasks being restored:
+    /// half-restored code must never run).
+    kill_on_drop: bool,
 }
 
 impl Stopped {
@@ -149,11 +162,17 @@ impl Stopped {
     /// its first stop.
     fn adopt_clone(tid: i32, opts: u32) -> SysResult<Stopped> {
         let stop = wait_interrupt_stop(tid)?;
-        Ok(Stopped { pid: tid, stop, opts, held: true })
+        Ok(Stopped { pid: tid, stop, opts, held: true, kill_on_drop: false })
     }
 
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// From now on, dropping it (instead of `detach`) kills the task.
+    pub fn kill_on_drop(mut self) -> Stopped {
+        self.kill_on_drop = true;
+        self
     }
 
     pub fn stop_kind(&self) -> StopKind {
@@ -266,7 +285,8 @@ impl Stopped {
     fn cloned_thread(&self) -> SysResult<Stopped> {
         let mut tid: libc::c_ulong = 0;
         self.request("PTRACE_GETEVENTMSG", kernel::PTRACE_GETEVENTMSG, 0, &mut tid as *mut _ as usize)?;
-        Stopped::adopt_clone(tid as i32, self.opts & !kernel::PTRACE_O_TRACECLONE)
+        let t = Stopped::adopt_clone(tid as i32, self.opts & !kernel::PTRACE_O_TRACECLONE)?;
+        Ok(if self.kill_on_drop { t.kill_on_drop() } else { t })
     }
 
     /// Resumes with `req` (PTRACE_SYSCALL or PTRACE_SINGLESTEP) until `done` accepts
@@ -351,6 +371,9 @@ impl Stopped {
 
 impl Drop for Stopped {
     fn drop(&mut self) {
+        if self.held && self.kill_on_drop {
+            let _ = crate::sys::process::kill(self.pid, libc::SIGKILL);
+        }
         if self.held {
             let sig = match self.stop {
                 StopKind::Interrupted => 0,

@@ -130,6 +130,14 @@ impl<T: Borrow<Stopped>> Remote<T> {
         self.saved_mask
     }
 
+    /// Decides again between single-step and syscall stops, after the session
+    /// changed what decides it (the task's SIGTRAP action, a pending SIGTRAP).
+    pub fn refresh_mode(&mut self) -> SysResult<()> {
+        self.single_step = single_step_safe(self.proc_pid, self.pid());
+        let trap = signal::bit(libc::SIGTRAP);
+        self.tracee().set_sigmask(if self.single_step { signal::ALL & !trap } else { signal::ALL })
+    }
+
     pub fn set_scratch(&mut self, s: Option<Scratch>) {
         self.scratch = s;
     }

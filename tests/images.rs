@@ -1,0 +1,124 @@
+//! Images are the contract: a checkpoint whose images hold a value this ccr does
+//! not know (an enum, a file kind, a flag, an architecture, a newer format) is
+//! refused by restore with an error naming the file and the field, before it
+//! touches anything; it is never restored as something else.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ccr::image::{pb, ImageDir};
+use common::{assert_running_untraced, stderr, Case};
+
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// Copies the checkpoint, changes it with `edit`, and restores it: the restore
+/// must fail saying every one of `want`.
+fn refused(case: &Case, name: &str, edit: impl FnOnce(&ImageDir), want: &[&str]) {
+    let dir: PathBuf = case.dir.join(name);
+    copy_dir(&case.images, &dir);
+    edit(&ImageDir::open(&dir).unwrap());
+    let out = case.ccr(&["restore", "-D", &dir.display().to_string()]);
+    assert!(!out.status.success(), "{name}: restore of a changed image succeeded");
+    let err = stderr(&out);
+    for w in want {
+        assert!(err.contains(w), "{name}: the error does not say {w:?}: {err}");
+    }
+}
+
+#[test]
+fn unknown_values_are_refused_by_file_and_field() {
+    let mut case = Case::new("image-contract");
+    let pid = case.start_workload("wl_counter", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &["--leave-running"]);
+    let n = Some(pid as u64);
+    let mm_file = format!("mm-{pid}.img");
+    let core_file = format!("core-{pid}.img");
+
+    refused(
+        &case,
+        "vma-kind",
+        |d| {
+            let mut mm: pb::Mm = d.read(n).unwrap();
+            mm.vmas[0].kind = 99;
+            d.write(n, &mm).unwrap();
+        },
+        &[&mm_file, "vmas[0]", "kind", "unknown value 99"],
+    );
+    refused(
+        &case,
+        "vma-kind-unset",
+        |d| {
+            let mut mm: pb::Mm = d.read(n).unwrap();
+            mm.vmas[1].kind = pb::VmaKind::Unspecified as i32;
+            d.write(n, &mm).unwrap();
+        },
+        &[&mm_file, "vmas[1]", "kind", "not set"],
+    );
+    refused(
+        &case,
+        "run-flags",
+        |d| {
+            let mut mm: pb::Mm = d.read(n).unwrap();
+            mm.runs[0].flags |= 0x80;
+            d.write(n, &mm).unwrap();
+        },
+        &[&mm_file, "runs[0]", "flags", "unknown bits"],
+    );
+    refused(
+        &case,
+        "file-kind",
+        |d| {
+            let mut files: pb::Files = d.read(None).unwrap();
+            files.files[0].kind = None;
+            d.write(None, &files).unwrap();
+        },
+        &["files.img", "files[0]", "kind", "no kind this ccr knows"],
+    );
+    refused(
+        &case,
+        "arch",
+        |d| {
+            let mut core: pb::TaskCore = d.read(n).unwrap();
+            core.threads[0].regs.as_mut().unwrap().arch = 7;
+            d.write(n, &core).unwrap();
+        },
+        &[&core_file, "threads[0]", "regs.arch", "unknown value 7"],
+    );
+    refused(
+        &case,
+        "no-regs",
+        |d| {
+            let mut core: pb::TaskCore = d.read(n).unwrap();
+            core.threads[0].regs = None;
+            d.write(n, &core).unwrap();
+        },
+        &[&core_file, "threads[0]", "regs", "missing"],
+    );
+    let newer = |d: &ImageDir| {
+        let p = d.path().join("inventory.img");
+        let mut b = std::fs::read(&p).unwrap();
+        b[8] = b[8].wrapping_add(1); // the minor version
+        std::fs::write(&p, b).unwrap();
+    };
+    refused(&case, "newer-minor", newer, &["inventory.img", "written by a newer ccr"]);
+    let other_major = |d: &ImageDir| {
+        let p = d.path().join(&core_file);
+        let mut b = std::fs::read(&p).unwrap();
+        b[10] = b[10].wrapping_add(1); // the major version
+        std::fs::write(&p, b).unwrap();
+    };
+    refused(&case, "other-major", other_major, &[&core_file, "has format 3.0"]);
+
+    // None of it touched the task the images came from.
+    assert_running_untraced(pid, "original after the refused restores");
+}
