@@ -53,15 +53,8 @@ pub struct ThreadCore {
     pub regs: Regs,
     /// The whole XSAVE area (x87, SSE, AVX, PKRU, ...).
     pub xsave: Vec<u8>,
-    pub blocked: u64,
-    pub pending: Vec<pb::PendingSignal>,
-    pub altstack: Option<pb::AltStack>,
-    pub rseq: Option<pb::Rseq>,
-    pub clear_child_tid: u64,
-    pub robust_list: u64,
-    pub robust_list_len: u64,
-    pub comm: String,
-    pub cpu_affinity: Vec<u8>,
+    /// Mask, pending signals, altstack, rseq, robust list, name, affinity.
+    pub state: pb::ThreadState,
 }
 
 /// A task's state other than memory and files.

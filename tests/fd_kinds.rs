@@ -15,17 +15,22 @@ fn fd_kinds() {
     cycle("fd-kinds", "wl_fdkinds", &[], None);
 }
 
-#[test]
-fn fd_kinds_leave_running() {
-    let mut case = Case::new("fd-kinds-leave-running");
-    let pid = case.start_workload("wl_fdkinds", &[]);
+/// A dump that leaves the workload running: it peeked at queues, counters and
+/// contents, and the original must not notice.
+fn leave_running(name: &str, workload: &str) {
+    let mut case = Case::new(name);
+    let pid = case.start_workload(workload, &[]);
     case.wait_ready(pid, Duration::from_secs(10));
     case.dump_ok(pid, &["--leave-running"]);
-    // The dump peeked at queues and counters; the original must not notice.
     assert_running_untraced(pid, "original after dump --leave-running");
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
     case.assert_pass(1);
+}
+
+#[test]
+fn fd_kinds_leave_running() {
+    leave_running("fd-kinds-leave-running", "wl_fdkinds");
 }
 
 /// A real event loop: python3 asyncio (an epoll set and a socketpair self-pipe)
@@ -87,14 +92,7 @@ fn memfd() {
 
 #[test]
 fn memfd_leave_running() {
-    let mut case = Case::new("memfd-leave-running");
-    let pid = case.start_workload("wl_memfd", &[]);
-    case.wait_ready(pid, Duration::from_secs(10));
-    case.dump_ok(pid, &["--leave-running"]);
-    assert_running_untraced(pid, "original after dump --leave-running");
-    case.signal(pid, Signal::SIGTERM);
-    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
-    case.assert_pass(1);
+    leave_running("memfd-leave-running", "wl_memfd");
 }
 
 /// A character device is reopened by path only if the path is still that device:

@@ -204,15 +204,6 @@ mod tests {
     }
 
     #[test]
-    fn proc_cgroup_lines() {
-        let t = parse_proc_cgroup("9:name=systemd:/\n1:cpuacct,cpu:/lxc/c1\n0::/a:b\n");
-        assert_eq!(t[0].controllers, vec!["name=systemd"]);
-        assert_eq!(t[1].controllers, vec!["cpu", "cpuacct"]);
-        assert_eq!(t[1].path, "/lxc/c1");
-        assert_eq!((t[2].version, t[2].path.as_str()), (2, "/a:b"));
-    }
-
-    #[test]
     fn path_helpers() {
         assert_eq!(common_ancestor(["/a/b/c", "/a/b", "/a/b/d/e"]).unwrap(), "/a/b");
         assert_eq!(common_ancestor(["/a", "/b"]).unwrap(), "/");

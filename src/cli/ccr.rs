@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{arg, flag, help, parse, Command, Opt, Parsed};
+use super::{arg, cmd, flag, help, parse, Command, Opt, Parsed};
 use crate::api::{self, Isolation};
 use crate::opts::{
     CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, InheritFd, LogOpts, ManageCgroups,
@@ -21,14 +21,13 @@ const MANAGE: Opt =
 const CGROUP_ROOT: Opt = arg("cgroup-root", None, "[CTRL:]PATH", "restore the cgroups (of CTRL) under PATH");
 
 pub const COMMANDS: &[Command] = &[
-    Command {
-        name: "dump",
-        brief: "checkpoint a task and its tree",
-        summary: "Checkpoints task PID and every task below it into DIR (created if missing), then kills them, \
-                  or with --leave-running lets them go on exactly as they were. A dump that fails leaves every \
-                  task running, untraced and unchanged, and says what it could not dump.",
-        args: "",
-        opts: &[
+    cmd(
+        "dump",
+        "checkpoint a task and its tree",
+        "Checkpoints task PID and every task below it into DIR (created if missing), then kills them, or with \
+         --leave-running lets them go on exactly as they were. A dump that fails leaves every task running, \
+         untraced and unchanged, and says what it could not dump.",
+        &[
             TREE,
             arg("pid", None, "PID", "the same as --tree"),
             IMAGES,
@@ -37,15 +36,13 @@ pub const COMMANDS: &[Command] = &[
             FREEZE_CGROUP,
             FREEZE_TIMEOUT,
         ],
-        notes: "",
-    },
-    Command {
-        name: "restore",
-        brief: "bring a checkpoint back",
-        summary: "Brings the checkpoint in DIR back, with the same PIDs. Without -d ccr stays the parent of the \
-                  restored root, waits for it and exits with its status (128+signal when killed).",
-        args: "",
-        opts: &[
+    ),
+    cmd(
+        "restore",
+        "bring a checkpoint back",
+        "Brings the checkpoint in DIR back, with the same PIDs. Without -d ccr stays the parent of the restored \
+         root, waits for it and exits with its status (128+signal when killed).",
+        &[
             IMAGES,
             flag("restore-detached", Some('d'), "return once the tasks run"),
             arg("pidfile", None, "FILE", "write the restored root's PID here"),
@@ -53,58 +50,42 @@ pub const COMMANDS: &[Command] = &[
             MANAGE,
             CGROUP_ROOT,
         ],
-        notes: "",
-    },
+    ),
+    cmd(
+        "check",
+        "the kernel features ccr relies on",
+        "Prints, one line each, the kernel features ccr relies on; exits 1 when a required one is missing.",
+        &[],
+    ),
     Command {
-        name: "check",
-        brief: "the kernel features ccr relies on",
-        summary: "Prints, one line each, the kernel features ccr relies on; exits 1 when a required one is missing.",
-        args: "",
-        opts: &[],
-        notes: "",
-    },
-    Command {
-        name: "show",
-        brief: "print images as JSON",
-        summary: "Prints an image file, or every image of a directory, as JSON.",
         args: " DIR|FILE",
-        opts: &[IMAGES],
-        notes: "",
+        ..cmd(
+            "show",
+            "print images as JSON",
+            "Prints an image file, or every image of a directory, as JSON.",
+            &[IMAGES],
+        )
     },
-    Command {
-        name: "freeze",
-        brief: "freeze a cgroup, or a tree by ptrace",
-        summary: "Freezes a cgroup and its descendants (waiting until the kernel says so), or with -t alone, the \
-                  tree of PID by ptrace: a holder process keeps it stopped until `ccr thaw -t PID`.",
-        args: "",
-        opts: &[FREEZE_CGROUP, TREE, FREEZE_TIMEOUT],
-        notes: "",
-    },
-    Command {
-        name: "thaw",
-        brief: "thaw what freeze froze",
-        summary: "Thaws what `ccr freeze` froze.",
-        args: "",
-        opts: &[FREEZE_CGROUP, TREE, FREEZE_TIMEOUT],
-        notes: "",
-    },
-    Command {
-        name: "cgroup-save",
-        brief: "save a container's cgroups",
-        summary: "Saves the cgroups of PID's tree (or of a freeze cgroup's tasks) on every hierarchy into \
-                  DIR/cgroup.img.",
-        args: "",
-        opts: &[TREE, FREEZE_CGROUP, IMAGES],
-        notes: "",
-    },
-    Command {
-        name: "cgroup-restore",
-        brief: "make saved cgroups again",
-        summary: "Creates and configures the cgroups of DIR/cgroup.img again.",
-        args: "",
-        opts: &[IMAGES, MANAGE, CGROUP_ROOT],
-        notes: "",
-    },
+    cmd(
+        "freeze",
+        "freeze a cgroup, or a tree by ptrace",
+        "Freezes a cgroup and its descendants (waiting until the kernel says so), or with -t alone, the tree of \
+         PID by ptrace: a holder process keeps it stopped until `ccr thaw -t PID`.",
+        &[FREEZE_CGROUP, TREE, FREEZE_TIMEOUT],
+    ),
+    cmd("thaw", "thaw what freeze froze", "Thaws what `ccr freeze` froze.", &[FREEZE_CGROUP, TREE, FREEZE_TIMEOUT]),
+    cmd(
+        "cgroup-save",
+        "save a container's cgroups",
+        "Saves the cgroups of PID's tree (or of a freeze cgroup's tasks) on every hierarchy into DIR/cgroup.img.",
+        &[TREE, FREEZE_CGROUP, IMAGES],
+    ),
+    cmd(
+        "cgroup-restore",
+        "make saved cgroups again",
+        "Creates and configures the cgroups of DIR/cgroup.img again.",
+        &[IMAGES, MANAGE, CGROUP_ROOT],
+    ),
 ];
 
 fn usage() -> String {

@@ -6,32 +6,29 @@
 
 use std::process::ExitCode;
 
-use super::{arg, flag, parse, Command};
+use super::{arg, cmd, flag, parse, Command};
 
 /// The criu version whose command line this follows (LXC reads `criu --version`).
 pub const CRIU_VERSION: &str = "4.2";
 
-const DUMP: Command = Command {
-    name: "dump",
-    brief: "criu dump",
-    summary: "criu dump",
-    args: "",
-    opts: &[
+const DUMP: Command = cmd(
+    "dump",
+    "criu dump",
+    "criu dump",
+    &[
         arg("tree", Some('t'), "PID", ""),
         arg("images-dir", Some('D'), "DIR", ""),
         flag("leave-running", Some('R'), ""),
         flag("leave-stopped", Some('s'), ""),
         arg("freeze-cgroup", None, "PATH", ""),
     ],
-    notes: "",
-};
+);
 
-const RESTORE: Command = Command {
-    name: "restore",
-    brief: "criu restore",
-    summary: "criu restore",
-    args: "",
-    opts: &[
+const RESTORE: Command = cmd(
+    "restore",
+    "criu restore",
+    "criu restore",
+    &[
         arg("images-dir", Some('D'), "DIR", ""),
         flag("restore-detached", Some('d'), ""),
         arg("pidfile", None, "FILE", ""),
@@ -39,8 +36,7 @@ const RESTORE: Command = Command {
         arg("manage-cgroups", None, "MODE", ""),
         arg("cgroup-root", None, "[CTRL:]PATH", ""),
     ],
-    notes: "",
-};
+);
 
 /// criu's `-vN`/`-v` style (criu counts -v repetitions too; ccr's levels are 0..4).
 fn normalise(args: &[String]) -> Vec<String> {
@@ -81,11 +77,8 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::s;
     use super::*;
-
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
-    }
 
     #[test]
     fn criu_spellings_map_onto_ccr_options() {

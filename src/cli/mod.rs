@@ -40,8 +40,11 @@ pub struct Command {
     pub summary: &'static str,
     pub args: &'static str,
     pub opts: &'static [Opt],
-    /// More lines of help after the options.
-    pub notes: &'static str,
+}
+
+/// A command without positional arguments.
+pub const fn cmd(name: &'static str, brief: &'static str, summary: &'static str, opts: &'static [Opt]) -> Command {
+    Command { name, brief, summary, args: "", opts }
 }
 
 /// What a command line said: (option long name, value) in order, and the rest.
@@ -155,10 +158,6 @@ pub fn help(prog: &str, cmd: &Command) -> String {
     for o in cmd.opts.iter().chain(COMMON) {
         s += &opt_line(o);
     }
-    if !cmd.notes.is_empty() {
-        s += "\n";
-        s += cmd.notes;
-    }
     s
 }
 
@@ -185,19 +184,14 @@ pub fn main(args: impl Iterator<Item = OsString>) -> ExitCode {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const T: Command = Command {
-        name: "t",
-        brief: "test",
-        summary: "test",
-        args: "",
-        opts: &[arg("tree", Some('t'), "PID", "pid"), flag("leave-running", Some('R'), "keep")],
-        notes: "",
-    };
+    const T: Command =
+        cmd("t", "test", "test", &[arg("tree", Some('t'), "PID", "pid"), flag("leave-running", Some('R'), "keep")]);
 
-    fn s(v: &[&str]) -> Vec<String> {
+    /// Owned strings of a command line, for parser tests.
+    pub fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
     }
 

@@ -75,11 +75,7 @@ fn copy_run(w: &mut PageWriter, pid: i32, vaddr: u64, nr: u64, readable: bool, d
         let len = (chunk * PAGE_SIZE) as usize;
         let addr = vaddr + done * PAGE_SIZE;
         pages::read_task(pid, addr, &mut buf[..len], readable)?;
-        let dest = match dest {
-            Dest::Shmem { id, offset } => Dest::Shmem { id, offset: offset + done * PAGE_SIZE },
-            d => d,
-        };
-        w.submit(dest, buf, len)?;
+        w.submit(dest.advanced(done * PAGE_SIZE), buf, len)?;
         done += chunk;
     }
     Ok(())

@@ -357,7 +357,7 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected> {
         let vmas = mm::classify(pid, &maps)?;
         let mut state = task::collect(&task.threads, &stat, &status, &maps)?;
         for (th, mask) in state.core.threads.iter_mut().zip(&task.affinity) {
-            th.cpu_affinity = mask.clone();
+            th.state.cpu_affinity = mask.clone();
         }
         if let StopKind::GroupStop(sig) = task.leader().stop_kind() {
             state.core.stop_signal = sig;

@@ -59,11 +59,13 @@ fn thread_regs(t: &Stopped, pid: i32) -> Result<ThreadCore> {
         tid: t.pid(),
         regs: t.regs()?,
         xsave: t.xstate()?,
-        blocked: t.sigmask()?,
-        pending: siginfo_entries(t.pending_siginfo(false)?),
-        rseq,
-        comm: proc::task::comm(pid, t.pid()),
-        ..Default::default()
+        state: pb::ThreadState {
+            blocked: t.sigmask()?,
+            pending: siginfo_entries(t.pending_siginfo(false)?),
+            rseq,
+            comm: proc::task::comm(pid, t.pid()),
+            ..Default::default()
+        },
     })
 }
 
@@ -146,9 +148,10 @@ pub fn collect(threads: &[Stopped], stat: &Stat, status: &Status, maps: &[MapEnt
 /// robust list.
 fn thread_remote_state(r: &mut Remote<&Stopped>, core: &mut ThreadCore) -> Result<()> {
     let ss = r.sigaltstack()?;
-    core.altstack = Some(pb::AltStack { sp: ss.ss_sp as u64, flags: ss.ss_flags, size: ss.ss_size });
-    core.clear_child_tid = r.tid_address()?;
-    (core.robust_list, core.robust_list_len) = r.robust_list()?;
+    let st = &mut core.state;
+    st.altstack = Some(pb::AltStack { sp: ss.ss_sp as u64, flags: ss.ss_flags, size: ss.ss_size });
+    st.clear_child_tid = r.tid_address()?;
+    (st.robust_list, st.robust_list_len) = r.robust_list()?;
     Ok(())
 }
 

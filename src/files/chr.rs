@@ -5,40 +5,24 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb;
 use crate::restore::RestoreError;
 use crate::sys::fd;
 
-pub struct Chr;
-
 fn dev_name(rdev: u64) -> String {
     format!("{}:{}", libc::major(rdev), libc::minor(rdev))
 }
 
-impl FileKind for Chr {
-    fn name(&self) -> &'static str {
-        "character device"
-    }
+file_kind! { Chr: "character device", Chr, InTask;
 
     fn claims(&self, p: &FdProbe) -> bool {
         p.md.file_type().is_char_device() && p.anon_inode().is_none()
     }
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
-        if !p.target.starts_with('/') || p.target.ends_with(" (deleted)") {
-            return Err(p.refuse("character device without a path"));
-        }
-        Ok(FileState::Chr(pb::ChrFile { path: p.target.clone(), rdev: p.md.rdev() }))
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::Chr(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::InTask
+        Ok(FileState::Chr(pb::ChrFile { path: p.path("character device")?, rdev: p.md.rdev() }))
     }
 
     fn open(&self, _cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {

@@ -2,34 +2,18 @@
 
 use std::os::fd::OwnedFd;
 
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb;
 
-pub struct Dir;
-
-impl FileKind for Dir {
-    fn name(&self) -> &'static str {
-        "directory"
-    }
+file_kind! { Dir: "directory", Dir, InTask;
 
     fn claims(&self, p: &FdProbe) -> bool {
         p.md.is_dir()
     }
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
-        if !p.target.starts_with('/') || p.target.ends_with(" (deleted)") {
-            return Err(p.refuse("directory without a path (deleted?)"));
-        }
-        Ok(FileState::Dir(pb::DirFile { path: p.target.clone(), pos: p.info.pos }))
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::Dir(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::InTask
+        Ok(FileState::Dir(pb::DirFile { path: p.path("directory")?, pos: p.info.pos }))
     }
 
     fn open(&self, _cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {

@@ -4,34 +4,17 @@
 
 use std::os::fd::OwnedFd;
 
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb;
 use crate::sys::{anonfd, fd};
 
-pub struct Epoll;
-
-impl FileKind for Epoll {
-    fn name(&self) -> &'static str {
-        "epoll"
-    }
-
-    fn claims(&self, p: &FdProbe) -> bool {
-        p.anon_inode() == Some("eventpoll")
-    }
+file_kind! { Epoll: "epoll", Epoll, BeforeFork, anon "eventpoll";
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
         let targets =
             p.info.epoll_targets().into_iter().map(|(fd, events, data)| pb::EpollTarget { fd, events, data }).collect();
         Ok(FileState::Epoll(pb::EpollFile { targets }))
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::Epoll(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::BeforeFork
     }
 
     fn open(&self, _cx: &mut OpenCx<'_>, _f: &FileDesc) -> Result<OwnedFd> {

@@ -4,15 +4,10 @@
 
 use std::os::fd::OwnedFd;
 
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::{Error, Result};
 
-pub struct External;
-
-impl FileKind for External {
-    fn name(&self) -> &'static str {
-        "external file"
-    }
+file_kind! { External: "external file", External, BeforeFork;
 
     /// The dump marks no fd external yet (the tty work will); nothing is claimed.
     fn claims(&self, _p: &FdProbe) -> bool {
@@ -21,14 +16,6 @@ impl FileKind for External {
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
         Err(p.refuse("external file"))
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::External(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::BeforeFork
     }
 
     fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {

@@ -5,36 +5,21 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb;
 use crate::sys::fd;
 
-pub struct Fifo;
-
-impl FileKind for Fifo {
-    fn name(&self) -> &'static str {
-        "FIFO"
-    }
+file_kind! { Fifo: "FIFO", Fifo, InTask;
 
     fn claims(&self, p: &FdProbe) -> bool {
         p.md.file_type().is_fifo() && !p.target.starts_with("pipe:[")
     }
 
     fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
-        if !p.target.starts_with('/') || p.target.ends_with(" (deleted)") {
-            return Err(p.refuse("FIFO without a path (deleted?)"));
-        }
+        let path = p.path("FIFO")?;
         let pipe_id = super::pipe::save_contents(cx, p)?;
-        Ok(FileState::Fifo(pb::FifoFile { path: p.target.clone(), pipe_id }))
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::Fifo(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::InTask
+        Ok(FileState::Fifo(pb::FifoFile { path, pipe_id }))
     }
 
     fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {

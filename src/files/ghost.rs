@@ -3,23 +3,17 @@
 //! taken), opens it and deletes it again.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::dump::DumpError;
 use crate::error::Result;
 use crate::image::{pb, ImageError, ImageKind};
 use crate::sys::{fd, SysError};
 
-pub struct Ghost;
-
 const DELETED: &str = " (deleted)";
 
-impl FileKind for Ghost {
-    fn name(&self) -> &'static str {
-        "deleted file"
-    }
+file_kind! { Ghost: "deleted file", Ghost, InTask;
 
     fn claims(&self, p: &FdProbe) -> bool {
         p.md.is_file() && p.target.starts_with('/') && p.target.ends_with(DELETED)
@@ -31,24 +25,13 @@ impl FileKind for Ghost {
             SysError::Path { source, .. } => DumpError::WritePages { path: dest, source },
             e => DumpError::WritePages { path: dest, source: std::io::Error::from_raw_os_error(e.errno()) },
         })?;
-        Ok(FileState::Ghost(pb::GhostFile {
-            path: p.target.trim_end_matches(DELETED).to_string(),
-            pos: p.info.pos,
-            size: p.md.size(),
-            mode: p.md.mode(),
-        }))
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::Ghost(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::InTask
+        let file = super::reg::state(p, p.target.trim_end_matches(DELETED).to_string());
+        Ok(FileState::Ghost(pb::GhostFile { file: Some(file) }))
     }
 
     fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {
-        let FileState::Ghost(g) = &f.state else { unreachable!("owned by Ghost") };
+        let FileState::Ghost(ghost) = &f.state else { unreachable!("owned by Ghost") };
+        let g = ghost.file.as_ref().expect("checked when the image was read");
         let (mut src, src_path) = cx.dir.open_raw(ImageKind::Ghost, f.id as u64)?;
         let create = (f.flags as i32 & !libc::O_ACCMODE & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC))
             | libc::O_RDWR

@@ -4,21 +4,12 @@
 
 use std::os::fd::OwnedFd;
 
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb;
 use crate::sys::inotify::{self, Watch};
 
-pub struct Inotify;
-
-impl FileKind for Inotify {
-    fn name(&self) -> &'static str {
-        "inotify"
-    }
-
-    fn claims(&self, p: &FdProbe) -> bool {
-        p.anon_inode() == Some("inotify")
-    }
+file_kind! { Inotify: "inotify", Inotify, InTask, anon "inotify";
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
         let mut watches = Vec::new();
@@ -27,14 +18,6 @@ impl FileKind for Inotify {
             watches.push(pb::InotifyWatch { wd: w.wd, mask: w.mask, path });
         }
         Ok(FileState::Inotify(pb::InotifyFile { watches }))
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::Inotify(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::InTask
     }
 
     fn open(&self, _cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {

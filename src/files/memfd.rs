@@ -5,24 +5,19 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pages::{Dest, CHUNK};
 use crate::image::pb;
 use crate::restore::RestoreError;
 use crate::sys::fd;
 
-pub struct Memfd;
-
 /// The name memfd_create got, from the fd's link ("/memfd:NAME (deleted)").
 fn name_of(target: &str) -> Option<&str> {
     target.strip_prefix("/memfd:").map(|n| n.strip_suffix(" (deleted)").unwrap_or(n))
 }
 
-impl FileKind for Memfd {
-    fn name(&self) -> &'static str {
-        "memfd"
-    }
+file_kind! { Memfd: "memfd", Memfd, BeforeFork;
 
     fn claims(&self, p: &FdProbe) -> bool {
         p.md.is_file() && name_of(&p.target).is_some()
@@ -54,14 +49,6 @@ impl FileKind for Memfd {
             }
         }
         Ok(FileState::Memfd(pb::MemfdFile { shmem_id: id, pos: p.info.pos }))
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::Memfd(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::BeforeFork
     }
 
     fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {

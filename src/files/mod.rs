@@ -11,6 +11,40 @@
 //! Adding a kind: a message and a `oneof` case in proto/fds.proto, a file here
 //! implementing `FileKind`, and its line in [`KINDS`].
 
+/// A file kind: `file_kind! { Name: "name", StateCase, Stage[, anon "inode"]; methods }`
+/// declares the unit struct `Name` and implements `FileKind` for it with the given
+/// methods and the ones that are one word each: its name, the `FileState` case it
+/// owns, its restore stage and (for an anonymous-inode kind) what it claims.
+macro_rules! file_kind {
+    ($ty:ident: $name:literal, $state:ident, $stage:ident, anon $anon:literal; $($body:tt)*) => {
+        file_kind! { $ty: $name, $state, $stage;
+            fn claims(&self, p: &crate::files::FdProbe) -> bool {
+                p.anon_inode() == Some($anon)
+            }
+            $($body)*
+        }
+    };
+    ($ty:ident: $name:literal, $state:ident, $stage:ident; $($body:tt)*) => {
+        pub struct $ty;
+
+        impl crate::files::FileKind for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn owns(&self, s: &crate::files::FileState) -> bool {
+                matches!(s, crate::files::FileState::$state(_))
+            }
+
+            fn stage(&self) -> crate::files::Stage {
+                crate::files::Stage::$stage
+            }
+
+            $($body)*
+        }
+    };
+}
+
 pub mod chr;
 pub mod dir;
 pub mod epoll;
@@ -106,6 +140,15 @@ impl FdProbe {
     /// The dump error refusing this fd as `kind`.
     pub fn refuse(&self, kind: &str) -> crate::Error {
         DumpError::UnsupportedFd { pid: self.pid, fd: self.fd, kind: kind.into(), path: self.target.clone() }.into()
+    }
+
+    /// The path the fd was opened by, or a refusal naming `what` when it has none
+    /// (the file was deleted, or never had one).
+    pub fn path(&self, what: &str) -> Result<String> {
+        if !self.target.starts_with('/') || self.target.ends_with(" (deleted)") {
+            return Err(self.refuse(&format!("{what} without a path (deleted?)")));
+        }
+        Ok(self.target.clone())
     }
 
     /// The anon_inode name ("eventfd", "[eventpoll]" → "eventpoll"), if any.

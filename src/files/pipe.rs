@@ -5,13 +5,11 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb;
 use crate::restore::RestoreError;
 use crate::sys::{fd, pipe};
-
-pub struct Pipe;
 
 /// The id of the pipe (or FIFO) behind the fd; its contents are saved the first
 /// time it is met. Ids are per object (device and inode: a pipe's inode number
@@ -33,10 +31,7 @@ struct Ends {
     used: [bool; 2],
 }
 
-impl FileKind for Pipe {
-    fn name(&self) -> &'static str {
-        "pipe"
-    }
+file_kind! { Pipe: "pipe", Pipe, BeforeFork;
 
     fn claims(&self, p: &FdProbe) -> bool {
         p.md.file_type().is_fifo() && p.target.starts_with("pipe:[")
@@ -45,14 +40,6 @@ impl FileKind for Pipe {
     fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
         let pipe_id = save_contents(cx, p)?;
         Ok(FileState::Pipe(pb::PipeEnd { pipe_id }))
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::Pipe(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::BeforeFork
     }
 
     fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {

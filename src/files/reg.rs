@@ -4,12 +4,15 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb;
 use crate::sys::fd;
 
-pub struct Reg;
+/// What the images keep of a regular file opened at `path`.
+pub fn state(p: &FdProbe, path: String) -> pb::RegFile {
+    pb::RegFile { path, pos: p.info.pos, size: p.md.size(), mode: p.md.mode() }
+}
 
 /// Reopens a file by path at its saved position (a path-only fd has none).
 pub fn open_at_pos(path: &str, f: &FileDesc, pos: u64) -> Result<OwnedFd> {
@@ -20,30 +23,14 @@ pub fn open_at_pos(path: &str, f: &FileDesc, pos: u64) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-impl FileKind for Reg {
-    fn name(&self) -> &'static str {
-        "regular file"
-    }
+file_kind! { Reg: "regular file", Reg, InTask;
 
     fn claims(&self, p: &FdProbe) -> bool {
         p.md.is_file() && p.target.starts_with('/') && !p.target.ends_with(" (deleted)")
     }
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
-        Ok(FileState::Reg(pb::RegFile {
-            path: p.target.clone(),
-            pos: p.info.pos,
-            size: p.md.size(),
-            mode: p.md.mode(),
-        }))
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::Reg(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::InTask
+        Ok(FileState::Reg(state(p, p.target.clone())))
     }
 
     fn open(&self, _cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {

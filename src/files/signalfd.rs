@@ -2,33 +2,16 @@
 
 use std::os::fd::OwnedFd;
 
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb;
 use crate::sys::anonfd;
 
-pub struct SignalFd;
-
-impl FileKind for SignalFd {
-    fn name(&self) -> &'static str {
-        "signalfd"
-    }
-
-    fn claims(&self, p: &FdProbe) -> bool {
-        p.anon_inode() == Some("signalfd")
-    }
+file_kind! { SignalFd: "signalfd", Signalfd, BeforeFork, anon "signalfd";
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
         let sigmask = p.need(p.info.num("sigmask", 16), "sigmask")?;
         Ok(FileState::Signalfd(pb::SignalFd { sigmask }))
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::Signalfd(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::BeforeFork
     }
 
     fn open(&self, _cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {

@@ -3,21 +3,12 @@
 
 use std::os::fd::OwnedFd;
 
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb;
 use crate::sys::anonfd::{self, TimerState};
 
-pub struct TimerFd;
-
-impl FileKind for TimerFd {
-    fn name(&self) -> &'static str {
-        "timerfd"
-    }
-
-    fn claims(&self, p: &FdProbe) -> bool {
-        p.anon_inode() == Some("timerfd")
-    }
+file_kind! { TimerFd: "timerfd", Timerfd, BeforeFork, anon "timerfd";
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
         let i = &p.info;
@@ -27,14 +18,6 @@ impl FileKind for TimerFd {
             value_ns: p.need(i.timespec("it_value"), "it_value")?,
             interval_ns: p.need(i.timespec("it_interval"), "it_interval")?,
         }))
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::Timerfd(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::BeforeFork
     }
 
     fn open(&self, _cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {

@@ -8,14 +8,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use super::table::FileTable;
-use super::{DumpCx, FdProbe, FileDesc, FileKind, FileState, OpenCx, Stage};
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::dump::DumpError;
 use crate::error::Result;
 use crate::image::pb::{self, SockType};
 use crate::restore::RestoreError;
 use crate::sys::{pidfd, unix_sock};
-
-pub struct Unix;
 
 /// The socket(2) type of a saved socket (checked when the image was read).
 pub fn sock_type(t: i32) -> i32 {
@@ -35,10 +33,7 @@ fn image_type(t: u8) -> Option<SockType> {
     }
 }
 
-impl FileKind for Unix {
-    fn name(&self) -> &'static str {
-        "unix socket"
-    }
+file_kind! { Unix: "unix socket", Unix, BeforeFork;
 
     fn claims(&self, p: &FdProbe) -> bool {
         p.md.file_type().is_socket()
@@ -82,14 +77,6 @@ impl FileKind for Unix {
             }
         }
         Ok(())
-    }
-
-    fn owns(&self, s: &FileState) -> bool {
-        matches!(s, FileState::Unix(_))
-    }
-
-    fn stage(&self) -> Stage {
-        Stage::BeforeFork
     }
 
     fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {

@@ -28,6 +28,16 @@ pub enum Dest {
     Shmem { id: u64, offset: u64 },
 }
 
+impl Dest {
+    /// The place `n` bytes further on (page data of a task is appended in order).
+    pub fn advanced(self, n: u64) -> Dest {
+        match self {
+            Dest::Shmem { id, offset } => Dest::Shmem { id, offset: offset + n },
+            d => d,
+        }
+    }
+}
+
 /// Where a dump's page data goes.
 pub trait PageSink: Send {
     fn write(&mut self, dest: Dest, data: &[u8]) -> Result<(), ImageError>;
@@ -147,11 +157,7 @@ impl PageWriter {
             let mut buf = self.buffer()?;
             let n = (data.len() - off).min(CHUNK);
             buf[..n].copy_from_slice(&data[off..off + n]);
-            let d = match dest {
-                Dest::Shmem { id, offset } => Dest::Shmem { id, offset: offset + off as u64 },
-                d => d,
-            };
-            self.submit(d, buf, n)?;
+            self.submit(dest.advanced(off as u64), buf, n)?;
             off += n;
         }
         Ok(())

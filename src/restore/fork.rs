@@ -122,20 +122,13 @@ fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared) -> Resu
     let mut nodes = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         if i > 0 {
+            let refuse = |what: String| -> crate::Error { RestoreError::Unsupported { pid: e.pid, what }.into() };
             let Some(&p) = index.get(&e.ppid) else {
-                return Err(RestoreError::Unsupported {
-                    pid: e.pid,
-                    what: format!("its parent {} is not in the checkpoint", e.ppid),
-                }
-                .into());
+                return Err(refuse(format!("its parent {} is not in the checkpoint", e.ppid)));
             };
             let live_leader = entries.iter().any(|x| x.pid == e.sid && !x.zombie);
             if e.sid != e.pid && e.sid != entries[p].sid && !e.zombie && live_leader {
-                return Err(RestoreError::Unsupported {
-                    pid: e.pid,
-                    what: format!("its session {} is led by a task that is not its ancestor", e.sid),
-                }
-                .into());
+                return Err(refuse(format!("its session {} is led by a task that is not its ancestor", e.sid)));
             }
             parent[i] = Some(p);
         }
@@ -225,7 +218,8 @@ pub fn spawn(dir: &ImageDir, ckpt: &Checkpoint, shared: &Shared, child_of_caller
     let root_pid = plan.nodes[0].pid;
     let spec = CloneSpec { pid: (!pid_ns).then_some(root_pid), as_sibling: child_of_caller, new_pidns: pid_ns };
     let mut transit: HashMap<u32, RawFd> = shared.files.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
-    let spawned = process::spawn(spec, || child_main(&plan, 0, st_w.as_fd(), go_r.as_fd(), &mut transit));
+    let child = Child { plan: &plan, st: st_w.as_fd(), go: go_r.as_fd() };
+    let spawned = process::spawn(spec, || child_main(child, 0, &mut transit));
     let plumbing = [st_w.as_raw_fd(), go_r.as_raw_fd()];
     drop((st_w, go_r));
     let got = spawned?;
@@ -292,19 +286,23 @@ fn report(st: BorrowedFd<'_>, tag: &[u8; 2], pid: i32, body: &[u8]) {
     let _ = fd::write_all(st, &rec);
 }
 
+/// What every restore child works with: the plan, and the status pipe it reports
+/// on and the pipe it then waits on until ccr seizes it (both inherited).
+#[derive(Clone, Copy)]
+struct Child<'a> {
+    plan: &'a Plan<'a>,
+    st: BorrowedFd<'a>,
+    go: BorrowedFd<'a>,
+}
+
 /// Runs in the restore child of `plan.nodes[i]`. Returns only to exit (the code).
-fn child_main(
-    plan: &Plan<'_>,
-    i: usize,
-    st: BorrowedFd<'_>,
-    go: BorrowedFd<'_>,
-    transit: &mut HashMap<u32, RawFd>,
-) -> i32 {
-    let n = &plan.nodes[i];
+fn child_main(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> i32 {
+    let (st, go) = (c.st, c.go);
+    let n = &c.plan.nodes[i];
     if let Some(status) = n.zombie {
         process::exit_like(status);
     }
-    match setup(plan, i, st, go, transit) {
+    match setup(c, i, transit) {
         Ok((tramp, pages)) => {
             let mut body = tramp.to_le_bytes().to_vec();
             body.extend_from_slice(&pages.to_le_bytes());
@@ -320,25 +318,14 @@ fn child_main(
     }
 }
 
-/// Forks child `c` of the current restore child, with its pid.
-fn fork_child(
-    plan: &Plan<'_>,
-    c: usize,
-    st: BorrowedFd<'_>,
-    go: BorrowedFd<'_>,
-    transit: &mut HashMap<u32, RawFd>,
-) -> Result<i32> {
-    let pid = plan.nodes[c].pid;
-    Ok(process::spawn_with_pid(Some(pid), || child_main(plan, c, st, go, transit))?)
+/// Forks task `k` of the plan from the current restore child, with its pid.
+fn fork_child(c: Child<'_>, k: usize, transit: &mut HashMap<u32, RawFd>) -> Result<i32> {
+    let pid = c.plan.nodes[k].pid;
+    Ok(process::spawn_with_pid(Some(pid), || child_main(c, k, transit))?)
 }
 
-fn setup(
-    plan: &Plan<'_>,
-    i: usize,
-    st: BorrowedFd<'_>,
-    go: BorrowedFd<'_>,
-    transit: &mut HashMap<u32, RawFd>,
-) -> Result<(u64, RawFd)> {
+fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u64, RawFd)> {
+    let (plan, st, go) = (c.plan, c.st, c.go);
     let n = &plan.nodes[i];
     if n.session_leader {
         process::setsid()?;
@@ -358,9 +345,9 @@ fn setup(
             transit.insert(id, lift(opened, plan.base)?.into_raw_fd());
         }
     }
-    for &c in &n.children {
-        let kid = &plan.nodes[c];
-        let pid = fork_child(plan, c, st, go, transit)?;
+    for &k in &n.children {
+        let kid = &plan.nodes[k];
+        let pid = fork_child(c, k, transit)?;
         // Process groups are set by the parent at once, so a later sibling can join
         // a group led by an earlier one; what this misses is fixed up remotely.
         if kid.zombie.is_none() && !kid.session_leader && kid.pgid != n.pgid {
@@ -377,8 +364,8 @@ fn setup(
             if process::setsid().is_err() {
                 return 1;
             }
-            for &c in kids {
-                if fork_child(plan, c, st, go, transit).is_err() {
+            for &k in kids {
+                if fork_child(c, k, transit).is_err() {
                     return 1;
                 }
             }

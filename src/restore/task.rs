@@ -18,6 +18,7 @@
 //! - the trampoline is unmapped by the leader after every thread is done with it.
 
 use super::fork::Spawned;
+use super::images::TaskImage;
 use super::{RestoreError, Run};
 use crate::checkpoint::ThreadCore;
 use crate::error::Result;
@@ -88,14 +89,23 @@ pub fn seize(run: &mut Run<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Stage ProcessState: signal actions, timers, names, limits; ccr's fds go.
-pub fn process_state(run: &mut Run<'_>) -> Result<()> {
+/// Runs `f` on every task being restored, with its images and what its restore
+/// child reported.
+fn each(run: &mut Run<'_>, mut f: impl FnMut(&mut Restoring, &TaskImage, &Spawned) -> Result<()>) -> Result<()> {
     let ckpt = run.ckpt.as_ref().expect("read");
     let tree = run.tree.as_ref().expect("forked");
     for t in &mut run.tasks {
-        let core = &ckpt.task(t.pid).core;
-        let e = ckpt.inventory.tasks.iter().find(|e| e.pid == t.pid).expect("a task of the inventory");
-        let sp = &tree.spawned[&t.pid];
+        f(t, ckpt.task(t.pid), &tree.spawned[&t.pid])?;
+    }
+    Ok(())
+}
+
+/// Stage ProcessState: signal actions, timers, names, limits; ccr's fds go.
+pub fn process_state(run: &mut Run<'_>) -> Result<()> {
+    let entries = run.ckpt().inventory.tasks.clone();
+    each(run, |t, img, sp| {
+        let core = &img.core;
+        let e = entries.iter().find(|e| e.pid == t.pid).expect("a task of the inventory");
         let pid = t.pid;
         let r = t.leader_session();
         // The restore child reset every action to the default before it reported.
@@ -125,25 +135,22 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         }
         // A saved SIGTRAP action or a queued SIGTRAP may rule out single-stepping now.
         r.refresh_mode()?;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Stage Threads: every other thread, cloned by the leader with its saved id.
 pub fn threads(run: &mut Run<'_>) -> Result<()> {
-    let ckpt = run.ckpt.as_ref().expect("read");
-    let tree = run.tree.as_ref().expect("forked");
-    for t in &mut run.tasks {
-        let core = &ckpt.task(t.pid).core;
-        if core.threads.len() < 2 {
-            continue;
-        }
-        let sp = &tree.spawned[&t.pid];
+    each(run, |t, img, sp| {
         let (pid, outer) = (t.pid, t.outer);
         let r = t.leader.as_mut().expect("a session until Registers");
+        let others = &img.core.threads[1..];
+        if others.is_empty() {
+            return Ok(());
+        }
         r.tracee_mut().trace_clones(true)?;
         let mut made = Vec::new();
-        for th in &core.threads[1..] {
+        for th in others {
             let (got, stopped) = r.clone_thread(th.tid)?;
             if got != th.tid {
                 return Err(RestoreError::ThreadId { pid, tid: th.tid, got }.into());
@@ -152,8 +159,8 @@ pub fn threads(run: &mut Run<'_>) -> Result<()> {
         }
         r.tracee_mut().trace_clones(false)?;
         t.threads = made;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Every session of a task with the image of its thread, the leader first.
@@ -166,40 +173,39 @@ fn sessions<'a>(
 
 /// Stage ThreadState: the state each thread holds for itself.
 pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
-    let ckpt = run.ckpt.as_ref().expect("read");
-    for t in &mut run.tasks {
+    each(run, |t, img, _| {
         let pid = t.pid;
-        for (r, th) in sessions(t, &ckpt.task(pid).core.threads) {
-            let alt = th.altstack.unwrap_or(pb::AltStack { flags: libc::SS_DISABLE, ..Default::default() });
+        for (r, th) in sessions(t, &img.core.threads) {
+            let st = &th.state;
+            let alt = st.altstack.unwrap_or(pb::AltStack { flags: libc::SS_DISABLE, ..Default::default() });
             let ss = AltStack {
                 ss_sp: alt.sp as *mut libc::c_void,
                 ss_flags: alt.flags & !libc::SS_ONSTACK,
                 ss_size: alt.size,
             };
             r.set_sigaltstack(&ss)?;
-            r.set_tid_address(th.clear_child_tid)?;
-            if th.robust_list != 0 {
-                r.set_robust_list(th.robust_list, th.robust_list_len)?;
+            r.set_tid_address(st.clear_child_tid)?;
+            if st.robust_list != 0 {
+                r.set_robust_list(st.robust_list, st.robust_list_len)?;
             }
-            if let Some(rs) = &th.rseq {
+            if let Some(rs) = &st.rseq {
                 r.rseq_register(rs.pointer, rs.size, rs.signature)?;
             }
-            r.set_name(&th.comm)?;
-            for s in &th.pending {
+            r.set_name(&st.comm)?;
+            for s in &st.pending {
                 r.queue_thread_signal(pid, th.tid, s.sig, &s.siginfo)?;
             }
             r.refresh_mode()?;
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Stage Credentials: every thread's credentials, then what their change reset.
 pub fn credentials(run: &mut Run<'_>) -> Result<()> {
-    let ckpt = run.ckpt.as_ref().expect("read");
     let last_cap = run.last_cap;
-    for t in &mut run.tasks {
-        let core = &ckpt.task(t.pid).core;
+    each(run, |t, img, _| {
+        let core = &img.core;
         // The other threads first, as each had its own session since it was cloned.
         for r in t.threads.iter_mut() {
             restore_creds(r, &core.creds, last_cap)?;
@@ -207,42 +213,47 @@ pub fn credentials(run: &mut Run<'_>) -> Result<()> {
         let r = t.leader_session();
         restore_creds(r, &core.creds, last_cap)?;
         r.set_dumpable(core.dumpable)?;
-        r.set_pdeath_signal(core.pdeath_signal)?;
-    }
-    Ok(())
+        Ok(r.set_pdeath_signal(core.pdeath_signal)?)
+    })
 }
 
 /// Stage Registers: each thread gets its registers, XSAVE area, signal mask and
 /// CPU affinity; the leader unmaps the trampoline first (its last remote call:
 /// the task stops at syscall exit and never executes from that page again).
 pub fn registers(run: &mut Run<'_>) -> Result<()> {
-    let ckpt = run.ckpt.as_ref().expect("read");
-    let tree = run.tree.as_ref().expect("forked");
-    let default = run.default_affinity.as_deref();
-    for t in &mut run.tasks {
-        let core = &ckpt.task(t.pid).core;
+    let default = run.default_affinity.clone();
+    let default = default.as_deref();
+    let mut log = Vec::new();
+    each(run, |t, img, sp| {
+        let core = &img.core;
         for (r, th) in std::mem::take(&mut t.threads).into_iter().zip(&core.threads[1..]) {
-            r.tracee().set_xstate(&th.xsave)?;
-            let stopped = r.finish(Some(&th.regs), Some(th.blocked), false)?;
-            set_affinity(default, stopped.pid(), th)?;
-            t.stopped_threads.push(stopped);
+            t.stopped_threads.push(set_registers(r, th, default)?);
         }
         let mut r = t.leader.take().expect("a session until Registers");
-        let tramp = tree.spawned[&t.pid].trampoline;
-        r.munmap(tramp, trampoline::TRAMPOLINE_SIZE)?;
-        let th = &core.threads[0];
-        r.tracee().set_xstate(&th.xsave)?;
-        let stopped = r.finish(Some(&th.regs), Some(th.blocked), false)?;
-        set_affinity(default, stopped.pid(), th)?;
-        t.stopped_leader = Some(stopped);
-        crate::debug!(run.log, "pid {}: rebuilt with {} threads", t.pid, core.threads.len());
+        r.munmap(sp.trampoline, trampoline::TRAMPOLINE_SIZE)?;
+        t.stopped_leader = Some(set_registers(r, &core.threads[0], default)?);
+        log.push((t.pid, core.threads.len()));
+        Ok(())
+    })?;
+    for (pid, n) in log {
+        crate::debug!(run.log, "pid {pid}: rebuilt with {n} threads");
     }
     Ok(())
 }
 
+/// Ends a thread's session with its saved registers, XSAVE area and mask, and
+/// sets its CPU affinity.
+fn set_registers(r: Remote, th: &ThreadCore, default: Option<&[u8]>) -> Result<Stopped> {
+    r.tracee().set_xstate(&th.xsave)?;
+    let stopped = r.finish(Some(&th.regs), Some(th.state.blocked), false)?;
+    set_affinity(default, stopped.pid(), th)?;
+    Ok(stopped)
+}
+
 /// The thread's saved CPU affinity (or ccr's own from before the run).
 fn set_affinity(default: Option<&[u8]>, tid: i32, th: &ThreadCore) -> Result<()> {
-    let mask = if th.cpu_affinity.is_empty() { default } else { Some(&th.cpu_affinity[..]) };
+    let a = &th.state.cpu_affinity;
+    let mask = if a.is_empty() { default } else { Some(&a[..]) };
     if let Some(m) = mask {
         process::set_affinity(tid, m)?;
     }

@@ -46,13 +46,13 @@ pub fn is_dir(path: &Path) -> bool {
     path.is_dir()
 }
 
-/// Names of the sub-directories (child cgroups) of `dir`, sorted.
-pub fn subdirs(dir: &Path) -> SysResult<Vec<String>> {
+/// Names of the entries of `dir` that are directories (`dirs`) or not, sorted.
+fn entries(dir: &Path, dirs: bool) -> SysResult<Vec<String>> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir).map_err(SysError::path("readdir", dir))? {
         let e = e.map_err(SysError::path("readdir", dir))?;
         let ft = e.file_type().map_err(SysError::path("stat", e.path()))?;
-        if ft.is_dir() {
+        if ft.is_dir() == dirs {
             out.push(e.file_name().to_string_lossy().into_owned());
         }
     }
@@ -60,18 +60,14 @@ pub fn subdirs(dir: &Path) -> SysResult<Vec<String>> {
     Ok(out)
 }
 
+/// Names of the sub-directories (child cgroups) of `dir`, sorted.
+pub fn subdirs(dir: &Path) -> SysResult<Vec<String>> {
+    entries(dir, true)
+}
+
 /// Names of the files (not directories) in `dir`, sorted.
 pub fn files(dir: &Path) -> SysResult<Vec<String>> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).map_err(SysError::path("readdir", dir))? {
-        let e = e.map_err(SysError::path("readdir", dir))?;
-        let ft = e.file_type().map_err(SysError::path("stat", e.path()))?;
-        if !ft.is_dir() {
-            out.push(e.file_name().to_string_lossy().into_owned());
-        }
-    }
-    out.sort();
-    Ok(out)
+    entries(dir, false)
 }
 
 pub fn perm(path: &Path) -> SysResult<Perm> {

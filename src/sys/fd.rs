@@ -136,47 +136,43 @@ pub fn write_all(fd: BorrowedFd<'_>, data: &[u8]) -> SysResult<()> {
     Ok(())
 }
 
+/// The borrowed fd as a `File`, for std's positional I/O; never closed by it.
+fn as_file(fd: BorrowedFd<'_>) -> std::mem::ManuallyDrop<std::fs::File> {
+    // SAFETY: the File is never dropped (ManuallyDrop), so it does not close the
+    // fd it borrows, and it does not outlive the borrow (it is used in place).
+    std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd.as_raw_fd()) })
+}
+
 /// pwrite of all of `data` at `off`.
 pub fn write_at(fd: BorrowedFd<'_>, data: &[u8], off: u64) -> std::io::Result<()> {
-    let mut done = 0;
-    while done < data.len() {
-        // SAFETY: writing from a live slice.
-        let n = unsafe {
-            libc::pwrite(fd.as_raw_fd(), data[done..].as_ptr().cast(), data.len() - done, (off + done as u64) as i64)
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        done += n as usize;
-    }
-    Ok(())
+    use std::os::unix::fs::FileExt;
+    as_file(fd).write_all_at(data, off)
 }
 
 /// pread into all of `buf` from `off`; fewer bytes only at end of file.
 pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let f = as_file(fd);
     let mut done = 0;
     while done < buf.len() {
-        // SAFETY: reading into a live slice.
-        let n = unsafe {
-            libc::pread(fd.as_raw_fd(), buf[done..].as_mut_ptr().cast(), buf.len() - done, (off + done as u64) as i64)
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
+        match f.read_at(&mut buf[done..], off + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-        if n == 0 {
-            break;
-        }
-        done += n as usize;
     }
     Ok(done)
+}
+
+/// fcntl(2) with an integer result (F_GETPIPE_SZ, F_GET_SEALS, ...).
+pub fn fcntl_int(fd: BorrowedFd<'_>, call: &'static str, cmd: i32) -> SysResult<i32> {
+    // SAFETY: fcntl with integer arguments on a borrowed fd.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), cmd) };
+    if r < 0 {
+        return Err(SysError::last(call));
+    }
+    Ok(r)
 }
 
 /// fstat(2).
@@ -210,12 +206,7 @@ pub fn memfd(name: &str, size: u64, flags: u32) -> SysResult<OwnedFd> {
 
 /// The seals of a memfd (F_GET_SEALS).
 pub fn seals(fd: BorrowedFd<'_>) -> SysResult<u32> {
-    // SAFETY: fcntl with integer arguments.
-    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-    if r < 0 {
-        return Err(SysError::last("fcntl(F_GET_SEALS)"));
-    }
-    Ok(r as u32)
+    Ok(fcntl_int(fd, "fcntl(F_GET_SEALS)", libc::F_GET_SEALS)? as u32)
 }
 
 pub fn add_seals(fd: BorrowedFd<'_>, seals: u32) -> SysResult<()> {

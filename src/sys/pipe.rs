@@ -35,12 +35,7 @@ pub fn peek(pid: i32, fd: i32) -> SysResult<(u32, Vec<u8>)> {
 
 /// The capacity of a pipe (F_GETPIPE_SZ).
 pub fn capacity(fd: BorrowedFd<'_>) -> SysResult<u32> {
-    // SAFETY: fcntl with integer arguments on a borrowed fd.
-    let cap = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) };
-    if cap < 0 {
-        return Err(SysError::last("fcntl(F_GETPIPE_SZ)"));
-    }
-    Ok(cap as u32)
+    Ok(crate::sys::fd::fcntl_int(fd, "fcntl(F_GETPIPE_SZ)", libc::F_GETPIPE_SZ)? as u32)
 }
 
 /// A new pipe (read end, write end) of at least `capacity` bytes.

@@ -22,10 +22,16 @@ pub fn files_from_pb(at: &At<'_>, p: pb::Files) -> Result<FilesImage, ImageError
         let state = d.kind.ok_or_else(|| {
             at.invalid(format!("{field}.kind"), "no kind this ccr knows (written by a newer ccr, or corrupt)")
         })?;
-        if let FileState::Unix(u) = &state {
-            if at.known::<pb::SockType>(format!("{field}.unix.type"), u.r#type)? == pb::SockType::Unspecified {
+        match &state {
+            FileState::Unix(u)
+                if at.known::<pb::SockType>(format!("{field}.unix.type"), u.r#type)? == pb::SockType::Unspecified =>
+            {
                 return Err(at.invalid(format!("{field}.unix.type"), "not set"));
             }
+            FileState::Ghost(g) => {
+                at.required(format!("{field}.ghost.file"), g.file.as_ref())?;
+            }
+            _ => {}
         }
         if files.iter().any(|f: &FileDesc| f.id == d.id) || d.id == 0 {
             return Err(at.invalid(format!("{field}.id"), "0 or used twice"));

@@ -95,15 +95,7 @@ pub fn core_to_pb(c: &TaskCore, arch: Arch) -> pb::TaskCore {
                 x86: Some(regs_to_pb(&t.regs)),
                 xsave: t.xsave.clone(),
             }),
-            blocked: t.blocked,
-            pending: t.pending.clone(),
-            altstack: t.altstack,
-            rseq: t.rseq,
-            clear_child_tid: t.clear_child_tid,
-            robust_list: t.robust_list,
-            robust_list_len: t.robust_list_len,
-            comm: t.comm.clone(),
-            cpu_affinity: t.cpu_affinity.clone(),
+            state: Some(t.state.clone()),
         })
         .collect();
     pb::TaskCore {
@@ -159,20 +151,8 @@ fn thread_from_pb(at: &At<'_>, i: usize, t: pb::ThreadCore) -> Result<ThreadCore
             format!("{} bytes, an XSAVE area has at least {XSAVE_MIN}", regs.xsave.len()),
         ));
     }
-    Ok(ThreadCore {
-        tid: t.tid,
-        regs: regs_from_pb(gp),
-        xsave: regs.xsave.clone(),
-        blocked: t.blocked,
-        pending: t.pending,
-        altstack: t.altstack,
-        rseq: t.rseq,
-        clear_child_tid: t.clear_child_tid,
-        robust_list: t.robust_list,
-        robust_list_len: t.robust_list_len,
-        comm: t.comm,
-        cpu_affinity: t.cpu_affinity,
-    })
+    let state = at.required(field("state"), t.state.as_ref())?.clone();
+    Ok(ThreadCore { tid: t.tid, regs: regs_from_pb(gp), xsave: regs.xsave.clone(), state })
 }
 
 pub fn core_from_pb(at: &At<'_>, p: pb::TaskCore) -> Result<TaskCore, ImageError> {

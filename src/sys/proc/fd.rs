@@ -12,13 +12,7 @@ fn link_path(pid: i32, fd: i32) -> PathBuf {
 
 /// Open fd numbers of a task, sorted.
 pub fn list(pid: i32) -> SysResult<Vec<i32>> {
-    let p = super::path(pid, "fd");
-    let mut v: Vec<i32> = std::fs::read_dir(&p)
-        .map_err(SysError::path("readdir", &p))?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    v.sort_unstable();
-    Ok(v)
+    super::numbered(&super::path(pid, "fd"))
 }
 
 /// Where fd `fd` of `pid` points ("/etc/passwd", "pipe:[123]", "anon_inode:[eventfd]").

@@ -112,8 +112,7 @@ pub fn parse(text: &str) -> Option<FdInfo> {
 }
 
 pub fn read(pid: i32, fd: i32) -> SysResult<FdInfo> {
-    let p = super::path(pid, &format!("fdinfo/{fd}"));
-    parse(&super::read_text(&p)?).ok_or_else(|| super::parse_err(&p, "unexpected format"))
+    super::read_parsed(pid, &format!("fdinfo/{fd}"), parse, "unexpected format")
 }
 
 /// The path of an fdinfo file, for errors about its contents.

@@ -21,8 +21,7 @@ pub fn parse(text: &str) -> Option<Vec<Limit>> {
 }
 
 pub fn read(pid: i32) -> SysResult<Vec<Limit>> {
-    let p = super::path(pid, "limits");
-    parse(&super::read_text(&p)?).ok_or_else(|| super::parse_err(&p, "unexpected format"))
+    super::read_parsed(pid, "limits", parse, "unexpected format")
 }
 
 #[cfg(test)]

@@ -75,8 +75,7 @@ pub fn parse(text: &str) -> Option<Vec<MapEntry>> {
 }
 
 fn read_file(pid: i32, name: &str) -> SysResult<Vec<MapEntry>> {
-    let p = super::path(pid, name);
-    parse(&super::read_text(&p)?).ok_or_else(|| super::parse_err(&p, "unrecognised line"))
+    super::read_parsed(pid, name, parse, "unrecognised line")
 }
 
 /// /proc/PID/maps: no VmFlags, but no page-table walk either (unlike smaps).

@@ -53,8 +53,25 @@ pub(crate) fn read_text(path: &std::path::Path) -> SysResult<String> {
     std::fs::read_to_string(path).map_err(SysError::path("read", path))
 }
 
+/// Reads `/proc/PID/NAME` and parses it with `parse`; `what` says what a text
+/// `parse` refuses is not.
+pub(crate) fn read_parsed<T>(pid: i32, name: &str, parse: impl FnOnce(&str) -> Option<T>, what: &str) -> SysResult<T> {
+    let p = path(pid, name);
+    parse(&read_text(&p)?).ok_or_else(|| parse_err(&p, what))
+}
+
 pub(crate) fn parse_err(path: &std::path::Path, detail: impl Into<String>) -> SysError {
     SysError::Parse { path: path.to_path_buf(), detail: detail.into() }
+}
+
+/// The numeric entries of a /proc directory (fds, threads), sorted.
+pub(crate) fn numbered(dir: &std::path::Path) -> SysResult<Vec<i32>> {
+    let mut v: Vec<i32> = std::fs::read_dir(dir)
+        .map_err(SysError::path("readdir", dir))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    Ok(v)
 }
 
 /// Whether `/proc/PID` exists (a live task or a zombie).

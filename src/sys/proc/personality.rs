@@ -7,8 +7,7 @@ pub fn parse(text: &str) -> Option<u32> {
 }
 
 pub fn read(pid: i32) -> SysResult<u32> {
-    let p = super::path(pid, "personality");
-    parse(&super::read_text(&p)?).ok_or_else(|| super::parse_err(&p, "not hex"))
+    super::read_parsed(pid, "personality", parse, "not hex")
 }
 
 #[cfg(test)]

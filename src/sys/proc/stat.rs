@@ -69,8 +69,7 @@ pub fn parse(text: &str) -> Option<Stat> {
 }
 
 pub fn read(pid: i32) -> SysResult<Stat> {
-    let p = super::path(pid, "stat");
-    parse(&super::read_text(&p)?).ok_or_else(|| super::parse_err(&p, "unexpected format"))
+    super::read_parsed(pid, "stat", parse, "unexpected format")
 }
 
 /// What occupies a PID right now.

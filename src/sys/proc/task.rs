@@ -1,17 +1,11 @@
 //! /proc/PID/task: the threads of a task, their names and their ids inside the
 //! task's PID namespace.
 
-use crate::sys::{SysError, SysResult};
+use crate::sys::SysResult;
 
 /// Thread ids of a task, sorted (the leader is not necessarily first).
 pub fn threads(pid: i32) -> SysResult<Vec<i32>> {
-    let p = super::path(pid, "task");
-    let mut v: Vec<i32> = std::fs::read_dir(&p)
-        .map_err(SysError::path("readdir", &p))?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    v.sort_unstable();
-    Ok(v)
+    super::numbered(&super::path(pid, "task"))
 }
 
 /// A thread's name (comm), without the newline.
