@@ -337,7 +337,6 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected> {
     let mut store = mm::PageStore::new(&ctx.dir);
     let mut out = Vec::new();
     let mut xfeatures = 0;
-    let mem_started = Instant::now();
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();
         let stat = proc::stat::read(pid)?;
@@ -363,7 +362,9 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected> {
             state.core.stop_signal = sig;
         }
         let image_pid = if pid_ns { status.ns_last("NSpid") } else { pid };
+        let mem_started = Instant::now();
         let (mm, counts) = mm::collect(ctx, pid, image_pid, &stat, vmas, &state, &mut store)?;
+        ctx.stats.memdump_us += mem_started.elapsed().as_micros() as u64;
         ctx.stats.pages_written += counts.pages;
         ctx.stats.pages_scanned += counts.scanned;
         ctx.progress.add_task();
@@ -372,8 +373,9 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected> {
     }
     table.finish()?;
     let mm::PageStore { writer, shmem, sysv } = store;
+    let written = Instant::now();
     writer.finish()?;
-    ctx.stats.memdump_us += mem_started.elapsed().as_micros() as u64;
+    ctx.stats.memdump_us += written.elapsed().as_micros() as u64;
     let inventory = Inventory {
         root_pid: root,
         tasks: tasks.iter().map(|t| t.entry.clone()).collect(),

@@ -133,8 +133,11 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         if r.getpgid()? != e.pgid && e.sid != pid {
             r.setpgid(e.pgid)?;
         }
-        // A saved SIGTRAP action or a queued SIGTRAP may rule out single-stepping now.
-        r.refresh_mode()?;
+        // An ignored SIGTRAP or a queued one rules out single-stepping from now on.
+        let ignored = core.sigactions.iter().any(|(sig, a)| *sig == libc::SIGTRAP && a.handler == SIG_IGN);
+        if ignored || traps(&core.pending_shared) {
+            r.refresh_mode()?;
+        }
         Ok(())
     })
 }
@@ -161,6 +164,14 @@ pub fn threads(run: &mut Run<'_>) -> Result<()> {
         t.threads = made;
         Ok(())
     })
+}
+
+/// SIG_IGN as a handler address.
+const SIG_IGN: u64 = 1;
+
+/// Whether a SIGTRAP is among `pending`.
+fn traps(pending: &[pb::PendingSignal]) -> bool {
+    pending.iter().any(|s| s.sig == libc::SIGTRAP as u32)
 }
 
 /// Every session of a task with the image of its thread, the leader first.
@@ -195,7 +206,9 @@ pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
             for s in &st.pending {
                 r.queue_thread_signal(pid, th.tid, s.sig, &s.siginfo)?;
             }
-            r.refresh_mode()?;
+            if traps(&st.pending) {
+                r.refresh_mode()?;
+            }
         }
         Ok(())
     })
