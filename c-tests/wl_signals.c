@@ -2,9 +2,9 @@
  * wl_signals: signal dispositions, the blocked mask and pending signals.
  *
  * Set up: SIGUSR1 handler (SA_SIGINFO|SA_RESTART, sa_mask {SIGUSR2, SIGHUP}),
- * SIGUSR2 ignored, SIGHUP default, SIGINT handler with SA_RESETHAND|SA_NODEFER,
+ * SIGUSR2 and SIGTRAP ignored, SIGHUP default, SIGINT handler with SA_RESETHAND|SA_NODEFER,
  * SIGWINCH (with a counting handler) blocked and pending, SIGRTMIN+3 blocked and
- * queued twice with values.
+ * queued twice with values, the ignored SIGTRAP blocked and pending.
  *
  * After restore the harness sends SIGUSR1 (before SIGTERM): the handler must
  * have run with si_code SI_USER. Then every sigaction reads back as set, the
@@ -138,6 +138,9 @@ int main(int argc, char **argv)
 	wl_install_term();
 	set_action(SIGUSR1, "SIGUSR1", usr1_handler, SA_SIGINFO | SA_RESTART, usr1_mask);
 	set_action(SIGUSR2, "SIGUSR2", SIG_IGN, 0, NULL);
+	/* An ignored SIGTRAP: ccr's remote calls must not reset it (a single-step
+	 * trap would). */
+	set_action(SIGTRAP, "SIGTRAP", SIG_IGN, 0, NULL);
 	set_action(SIGHUP, "SIGHUP", SIG_DFL, 0, NULL);
 	set_action(SIGINT, "SIGINT", int_handler, SA_RESETHAND | SA_NODEFER, NULL);
 	set_action(SIGWINCH, "SIGWINCH", winch_handler, 0, NULL);
@@ -156,9 +159,12 @@ int main(int argc, char **argv)
 	sigemptyset(&block);
 	sigaddset(&block, SIGWINCH);
 	sigaddset(&block, rt);
+	sigaddset(&block, SIGTRAP);
 	if (sigprocmask(SIG_BLOCK, &block, NULL))
 		WL_DIE("sigprocmask");
 	raise(SIGWINCH);
+	/* Blocked, so pending although ignored; discarded once unblocked. */
+	raise(SIGTRAP);
 	v.sival_int = RT_VAL1;
 	if (sigqueue(getpid(), rt, v))
 		WL_DIE("sigqueue 1");
@@ -186,6 +192,7 @@ int main(int argc, char **argv)
 	sigpending(&pend);
 	WL_CHECK(sigismember(&pend, SIGWINCH) == 1, "SIGWINCH no longer pending");
 	WL_CHECK(sigismember(&pend, rt) == 1, "SIGRTMIN+3 no longer pending");
+	WL_CHECK(sigismember(&pend, SIGTRAP) == 1, "SIGTRAP no longer pending");
 	WL_CHECK(winch_count == 0 && rt_count == 0, "blocked signals were delivered: winch %d rt %d",
 		 (int)winch_count, (int)rt_count);
 

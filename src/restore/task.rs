@@ -109,6 +109,11 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         let pid = t.pid;
         let r = t.leader_session();
         // The restore child reset every action to the default before it reported.
+        // An ignored SIGTRAP, or a queued one, rules out single-stepping from then on.
+        let ignored = core.sigactions.iter().any(|(sig, a)| *sig == libc::SIGTRAP && a.handler == SIG_IGN);
+        if ignored || traps(&core.pending_shared) {
+            r.use_syscall_stops()?;
+        }
         for (sig, a) in &core.sigactions {
             r.set_sigaction(*sig, a)?;
         }
@@ -132,11 +137,6 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         }
         if r.getpgid()? != e.pgid && e.sid != pid {
             r.setpgid(e.pgid)?;
-        }
-        // An ignored SIGTRAP or a queued one rules out single-stepping from now on.
-        let ignored = core.sigactions.iter().any(|(sig, a)| *sig == libc::SIGTRAP && a.handler == SIG_IGN);
-        if ignored || traps(&core.pending_shared) {
-            r.refresh_mode()?;
         }
         Ok(())
     })
@@ -203,11 +203,11 @@ pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
                 r.rseq_register(rs.pointer, rs.size, rs.signature)?;
             }
             r.set_name(&st.comm)?;
+            if traps(&st.pending) {
+                r.use_syscall_stops()?;
+            }
             for s in &st.pending {
                 r.queue_thread_signal(pid, th.tid, s.sig, &s.siginfo)?;
-            }
-            if traps(&st.pending) {
-                r.refresh_mode()?;
             }
         }
         Ok(())

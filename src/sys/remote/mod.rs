@@ -130,12 +130,16 @@ impl<T: Borrow<Stopped>> Remote<T> {
         self.saved_mask
     }
 
-    /// Decides again between single-step and syscall stops, after the session
-    /// changed what decides it (the task's SIGTRAP action, a pending SIGTRAP).
-    pub fn refresh_mode(&mut self) -> SysResult<()> {
-        self.single_step = single_step_safe(self.proc_pid, self.pid());
-        let trap = signal::bit(libc::SIGTRAP);
-        self.tracee().set_sigmask(if self.single_step { signal::ALL & !trap } else { signal::ALL })
+    /// From now on, syscall-entry and -exit stops instead of single steps: call it
+    /// before the session makes SIGTRAP ignored or queues one (a single-step trap
+    /// would reset an ignored SIGTRAP, even the one the call itself just set, and
+    /// a queued SIGTRAP would be taken for the trap).
+    pub fn use_syscall_stops(&mut self) -> SysResult<()> {
+        if self.single_step {
+            self.single_step = false;
+            self.tracee().set_sigmask(signal::ALL)?;
+        }
+        Ok(())
     }
 
     pub fn set_scratch(&mut self, s: Option<Scratch>) {
