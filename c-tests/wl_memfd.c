@@ -8,9 +8,9 @@
  *  - "wl-plain": made without MFD_ALLOW_SEALING (its seals are F_SEAL_SEAL);
  *  - "wl-sealed": write-sealed, mapped read-only; "wl-future": mapped writable,
  *    then sealed against future writes (the mapping still writes);
- *  - "wl-split": three pages written with write(2); the parent maps only page 0
- *    and closes its fd, the child keeps the fd (the pages only the fd reaches
- *    must come back too);
+ *  - "wl-split": three pages written with write(2); the parent maps four pages
+ *    of it (past its end) and closes its fd, the child keeps the fd (the pages
+ *    only the fd reaches must come back, and the size the fd shows);
  *  - a child, forked after all of it, that shares fd A's description and the
  *    mapping, and changes the memfd through its mapping after "ready".
  *
@@ -105,7 +105,12 @@ int main(int argc, char **argv)
 	fill(page, 5);
 	if (write(sealed, page, PAGE) != PAGE || fcntl(sealed, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW))
 		WL_DIE("sealed");
-	smap = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, sealed, 0);
+	/* Mapped through a read-only fd: a read-write one's shared mapping could
+	 * write (kernels before 6.7 refuse it on a write-sealed memfd). */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", sealed);
+	st = open(path, O_RDONLY);
+	smap = st < 0 ? MAP_FAILED : mmap(NULL, PAGE, PROT_READ, MAP_SHARED, st, 0);
+	close(st);
 	fill(page, 6);
 	if (smap == MAP_FAILED || write(future, page, PAGE) != PAGE)
 		WL_DIE("sealed mmap");
@@ -117,7 +122,8 @@ int main(int argc, char **argv)
 		if (write(split, page, PAGE) != PAGE)
 			WL_DIE("split");
 	}
-	split_map = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, split, 0);
+	/* Four pages of a three-page memfd: the mapping reaches past its end. */
+	split_map = mmap(NULL, 4 * PAGE, PROT_READ, MAP_SHARED, split, 0);
 	if (split_map == MAP_FAILED)
 		WL_DIE("split mmap");
 
@@ -126,6 +132,8 @@ int main(int argc, char **argv)
 		WL_DIE("fork");
 	if (kid == 0) {
 		wl_wait_for_term();
+		WL_CHECK(fstat(split, &sb) == 0 && sb.st_size == 3 * PAGE, "child: wl-split is %ld bytes",
+			 (long)sb.st_size);
 		/* Pages 1 and 2 of wl-split are reached only through this fd. */
 		for (int p = 0; p < 3; p++) {
 			char w[PAGE];

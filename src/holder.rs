@@ -108,15 +108,11 @@ pub fn parse_dump_request(line: &str) -> Result<DumpOpts> {
 /// holder has its own working directory.
 pub fn dump(opts: &DumpOpts) -> Result<()> {
     let mut o = opts.clone();
-    let cwd = std::env::current_dir().map_err(SysError::path("getcwd", "."))?;
-    let abs = |p: &mut Option<PathBuf>| {
+    for p in [&mut o.images_dir, &mut o.log.file, &mut o.freeze_cgroup] {
         if let Some(x) = p.as_mut().filter(|x| x.is_relative() && x.as_os_str() != "-") {
-            *x = cwd.join(&*x);
+            *x = std::env::current_dir().map_err(SysError::path("getcwd", "."))?.join(&*x);
         }
-    };
-    abs(&mut o.images_dir);
-    abs(&mut o.log.file);
-    abs(&mut o.freeze_cgroup);
+    }
     request(o.pid.unwrap_or(0), &dump_request(&o))
 }
 

@@ -130,6 +130,16 @@ fn tree_in_its_own_pid_namespace() {
     case.assert_pass(1);
 }
 
+/// Thaws a tree frozen by ptrace when a test ends, also when it fails (its holder
+/// would keep the tasks stopped, and the test run waiting).
+struct Thaw(i32);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        let _ = Command::new(&common::env().ccr).args(["thaw", "-t", &self.0.to_string()]).output();
+    }
+}
+
 /// Freezing a bare PID by ptrace: the tree stops (traced, not running) until
 /// thawed; a dump while frozen is done by the holder without letting it run; the
 /// restored task passes its own checks.
@@ -139,6 +149,7 @@ fn ptrace_freeze_thaw_and_dump() {
     let pid = case.start_workload("wl_counter", &[]);
     case.wait_ready(pid, Duration::from_secs(10));
     let p = pid.to_string();
+    let _thaw = Thaw(pid);
 
     let out = case.ccr(&["freeze", "-t", &p]);
     assert!(out.status.success(), "freeze: {}", common::stderr(&out));
@@ -162,16 +173,21 @@ fn ptrace_freeze_thaw_and_dump() {
 
 /// A dump of a tree frozen by ptrace is done by the holder with every option the
 /// caller gave: here the log file and level, and --leave-running (the tree stays
-/// held until thawed, then runs on and passes its checks).
+/// held until thawed, then runs on and passes its checks). The paths are relative
+/// to the caller's directory, not the holder's.
 #[test]
 fn ptrace_freeze_dump_options_reach_the_holder() {
     let mut case = Case::new("ptrace-freeze-opts");
     let pid = case.start_workload("wl_counter", &[]);
     case.wait_ready(pid, Duration::from_secs(10));
     let p = pid.to_string();
-    let out = case.ccr(&["freeze", "-t", &p]);
+    let _thaw = Thaw(pid);
+    // The holder starts in / (where this freeze runs); the dump runs in the case's
+    // directory with paths relative to it.
+    let out = Command::new(&common::env().ccr).args(["freeze", "-t", &p]).current_dir("/").output().unwrap();
     assert!(out.status.success(), "freeze: {}", common::stderr(&out));
-    case.dump_ok(pid, &["--leave-running"]);
+    let out = case.ccr(&["dump", "-t", &p, "-D", "images", "-o", "dump.log", "-v4", "--leave-running"]);
+    assert!(out.status.success(), "dump through the holder: {}", common::stderr(&out));
     let log = fs::read_to_string(case.dir.join("dump.log")).unwrap_or_default();
     assert!(log.contains("Debug: ") && log.contains(&format!("dump of pid {pid} done")), "holder log: {log}");
     assert!(case.images.join("inventory.img").exists(), "no checkpoint written by the holder");

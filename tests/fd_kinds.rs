@@ -110,7 +110,7 @@ fn char_device_must_be_the_same_device() {
     };
     make(1, 3);
     let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c").arg(format!("echo ready; exec sleep 1000 3<>{}", node.display()));
+    cmd.arg("-c").arg(format!("exec 3<>{}; echo ready; exec sleep 1000", node.display()));
     let pid = case.start(cmd);
     case.wait_ready(pid, Duration::from_secs(10));
     case.dump_ok(pid, &[]);

@@ -112,7 +112,9 @@ pub fn collect(
     for v in &vmas {
         let shmem = match v.kind {
             VmaKind::Shmem { id } => {
-                if store.shmem.note(id, v.pgoff + v.len()) {
+                // The object's own size; what the mapping covers if the kernel hides it.
+                let size = proc::maps::mapped_file_size(pid, v.start, v.end).unwrap_or(v.pgoff + v.len());
+                if store.shmem.note(id, size) {
                     store.writer.open(Dest::Shmem { id, offset: 0 })?;
                 }
                 Some(id)

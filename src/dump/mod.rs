@@ -293,9 +293,11 @@ fn seize(root: i32, hold: &mut Hold) -> Result<()> {
     let pin = hold.pin.get_or_insert_with(CpuPin::new);
     hold.tasks = tree::seize(root, &mut hold.attached, pin).map_err(|e| seize_error(root, e))?;
     // Threads of the frozen group that are not in the tree: they stop for us as
-    // they wake, and are let go at once.
+    // they wake, and are let go at once (one that does not stop soon, asleep in
+    // the kernel, stays attached until ccr exits rather than hold up the dump).
+    let deadline = Instant::now() + std::time::Duration::from_millis(200);
     for (_, s) in hold.attached.drain() {
-        if let Ok(t) = s.wait_stop() {
+        if let Ok(Some(t)) = s.wait_stop_until(Some(deadline)) {
             let _ = t.release();
         }
     }

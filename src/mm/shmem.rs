@@ -27,10 +27,14 @@ impl ShmemTable {
         (&mut self.objs[i.0], i.1)
     }
 
-    /// Notes that object `id` is at least `size` bytes; true when it is new.
+    /// Notes that a mapping shows object `id` with `size` bytes; true when the
+    /// object is new. A memfd's own size (from its fd) wins over what mappings show.
     pub fn note(&mut self, id: u64, size: u64) -> bool {
+        let copied = self.copied.contains(&id);
         let (o, new) = self.get(id);
-        o.size = o.size.max(size);
+        if !copied {
+            o.size = o.size.max(size);
+        }
         new
     }
 
@@ -40,7 +44,7 @@ impl ShmemTable {
     /// (the same bytes at the same offsets where they overlap).
     pub fn note_memfd(&mut self, id: u64, size: u64, name: &str, seals: u32) -> bool {
         let (o, _) = self.get(id);
-        o.size = o.size.max(size);
+        o.size = size;
         o.memfd = true;
         o.name = name.to_string();
         o.seals = seals;

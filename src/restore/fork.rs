@@ -28,7 +28,8 @@ use crate::image::{ImageDir, ImageKind};
 use crate::sys::process::{self, CloneSpec};
 use crate::sys::{fd, proc, signal, trampoline};
 
-const RECORD: usize = 256;
+/// One report; at most PIPE_BUF, so each is written whole.
+const RECORD: usize = 2048;
 
 /// What ccr needs to know of one forked task.
 pub struct Spawned {
@@ -37,7 +38,7 @@ pub struct Spawned {
     pub pages_fd: i32,
     /// fds of ccr's plumbing in the task, closed before it runs.
     pub plumbing: Vec<i32>,
-    /// Shared memory object id → the memfd the task inherited (to map it).
+    /// Shared memory object id → the fd the task inherited to map it.
     pub shmem_fds: HashMap<u64, i32>,
 }
 
@@ -160,7 +161,7 @@ fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared) -> Resu
                 .vmas
                 .iter()
                 .filter_map(|v| match v.kind {
-                    crate::mm::VmaKind::Shmem { id } => shared.shmem_fds.get(&id).map(AsRawFd::as_raw_fd),
+                    crate::mm::VmaKind::Shmem { id } => shared.map_fd(id),
                     _ => None,
                 })
                 .collect();
@@ -236,7 +237,8 @@ pub fn spawn(dir: &ImageDir, ckpt: &Checkpoint, shared: &Shared, child_of_caller
         let _ = process::kill(got, libc::SIGKILL);
         return Err(RestoreError::Child { pid: root_pid, detail: format!("clone3 gave pid {got}") }.into());
     }
-    let shmem_fds: HashMap<u64, i32> = shared.shmem_fds.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
+    let shmem_fds: HashMap<u64, i32> =
+        shared.shmem_fds.keys().filter_map(|id| Some((*id, shared.map_fd(*id)?))).collect();
     let mut st = std::fs::File::from(st_rd);
     let mut out = HashMap::new();
     while out.len() < live {

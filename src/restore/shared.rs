@@ -23,8 +23,20 @@ pub struct Shared {
     pub files: HashMap<u32, OwnedFd>,
     /// Shared memory object id → its memfd (kept until sealed).
     pub shmem_fds: HashMap<u64, OwnedFd>,
+    /// Write-sealed memfds opened read-only: their shared mappings are made from
+    /// these (a read-write fd's shared mapping could write, which the seal forbids).
+    pub shmem_ro_fds: HashMap<u64, OwnedFd>,
     /// Key → fd the caller handed over for an external file.
     pub inherited: HashMap<String, BorrowedFd<'static>>,
+}
+
+impl Shared {
+    /// The fd number (here, and so in every restore child) a task maps shared
+    /// memory object `id` from.
+    pub fn map_fd(&self, id: u64) -> Option<RawFd> {
+        use std::os::fd::AsRawFd;
+        self.shmem_ro_fds.get(&id).or_else(|| self.shmem_fds.get(&id)).map(|f| f.as_raw_fd())
+    }
 }
 
 /// Moves a fresh fd to the lowest free number ≥ `base`.
@@ -45,8 +57,14 @@ pub fn make(run: &mut Run<'_>) -> Result<()> {
         }
     }
     let mut shmem_fds = HashMap::new();
+    let mut shmem_ro_fds = HashMap::new();
     for s in &img.shmems {
-        shmem_fds.insert(s.id, lift(shmem::create(&run.dir, s)?, base)?);
+        let mfd = lift(shmem::create(&run.dir, s)?, base)?;
+        if s.memfd && s.seals & libc::F_SEAL_WRITE as u32 != 0 {
+            let ro = fd::reopen(mfd.as_fd(), libc::O_RDONLY | libc::O_CLOEXEC)?;
+            shmem_ro_fds.insert(s.id, lift(ro, base)?);
+        }
+        shmem_fds.insert(s.id, mfd);
     }
     let mut inherited = HashMap::new();
     for i in &run.opts.inherit_fds {
@@ -63,6 +81,6 @@ pub fn make(run: &mut Run<'_>) -> Result<()> {
             }
         }
     }
-    run.shared = Some(Shared { base, files: made, shmem_fds, inherited });
+    run.shared = Some(Shared { base, files: made, shmem_fds, shmem_ro_fds, inherited });
     Ok(())
 }

@@ -87,6 +87,13 @@ pub fn smaps(pid: i32) -> SysResult<Vec<MapEntry>> {
     read_file(pid, "smaps")
 }
 
+/// The size of the file a mapping maps (through /proc/PID/map_files), when the
+/// kernel shows it (root).
+pub fn mapped_file_size(pid: i32, start: u64, end: u64) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(super::path(pid, &format!("map_files/{start:x}-{end:x}"))).ok().map(|m| m.size())
+}
+
 #[cfg(test)]
 mod tests {
     const SMAPS: &str = "\

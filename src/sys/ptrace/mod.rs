@@ -85,12 +85,19 @@ impl Seized {
 
     /// Waits for the stop the interrupt asked for. A signal that arrives first is
     /// delivered (as it would have been a moment before the dump).
-    pub fn wait_stop(mut self) -> SysResult<Stopped> {
-        match wait_interrupt_stop(self.pid) {
-            Ok(stop) => {
+    pub fn wait_stop(self) -> SysResult<Stopped> {
+        self.wait_stop_until(None).map(|s| s.expect("no deadline"))
+    }
+
+    /// As `wait_stop`, giving up at `deadline` (None then: the task stays seized,
+    /// and the kernel detaches it when ccr exits).
+    pub fn wait_stop_until(mut self, deadline: Option<std::time::Instant>) -> SysResult<Option<Stopped>> {
+        match wait_interrupt_stop(self.pid, deadline) {
+            Ok(Some(stop)) => {
                 self.done = true;
-                Ok(Stopped { pid: self.pid, stop, opts: self.opts, held: true, kill_on_drop: false })
+                Ok(Some(Stopped { pid: self.pid, stop, opts: self.opts, held: true, kill_on_drop: false }))
             }
+            Ok(None) => Ok(None),
             // Gone: nothing to detach.
             Err(e @ SysError::Died { .. }) => {
                 self.done = true;
@@ -112,18 +119,30 @@ impl Drop for Seized {
     }
 }
 
-fn wait_interrupt_stop(pid: i32) -> SysResult<StopKind> {
+/// Waits for the PTRACE_EVENT_STOP an interrupt asked for (until `deadline`).
+fn wait_interrupt_stop(pid: i32, deadline: Option<std::time::Instant>) -> SysResult<Option<StopKind>> {
+    let err = |errno| SysError::Pid { call: "waitpid", pid, errno };
     loop {
-        let st = wait::wait(pid).map_err(|errno| SysError::Pid { call: "waitpid", pid, errno })?;
+        let st = match deadline {
+            None => wait::wait(pid).map_err(err)?,
+            Some(d) => match wait::try_wait(pid).map_err(err)? {
+                Some(st) => st,
+                None if std::time::Instant::now() >= d => return Ok(None),
+                None => {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    continue;
+                }
+            },
+        };
         match st {
             Status::Exited(_) | Status::Signaled(_) => {
                 return Err(SysError::Died { pid, during: "being seized".into() });
             }
             Status::Stopped { sig, event } if event == kernel::PTRACE_EVENT_STOP => {
-                return Ok(match sig {
+                return Ok(Some(match sig {
                     libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => StopKind::GroupStop(sig),
                     _ => StopKind::Interrupted,
-                });
+                }));
             }
             // A signal-delivery-stop: let the signal go through; the interrupt stays pending.
             Status::Stopped { sig, .. } => {
@@ -161,7 +180,7 @@ impl Stopped {
     /// A thread the kernel attached to us (PTRACE_O_TRACECLONE), once it reports
     /// its first stop.
     fn adopt_clone(tid: i32, opts: u32) -> SysResult<Stopped> {
-        let stop = wait_interrupt_stop(tid)?;
+        let stop = wait_interrupt_stop(tid, None)?.expect("no deadline");
         Ok(Stopped { pid: tid, stop, opts, held: true, kill_on_drop: false })
     }
 
