@@ -18,13 +18,3 @@ pub fn comm(pid: i32, tid: i32) -> String {
 pub fn ns_tid(pid: i32, tid: i32) -> SysResult<i32> {
     Ok(super::status::thread(pid, tid)?.ns_last("NSpid"))
 }
-
-/// The thread of task `pid` (as we see it) whose id inside its namespace is `inner`.
-pub fn outer_tid(pid: i32, inner: i32) -> SysResult<Option<i32>> {
-    for tid in threads(pid)? {
-        if ns_tid(pid, tid)? == inner {
-            return Ok(Some(tid));
-        }
-    }
-    Ok(None)
-}

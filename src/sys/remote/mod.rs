@@ -122,14 +122,6 @@ impl<T: Borrow<Stopped>> Remote<T> {
         self.proc_pid
     }
 
-    pub fn saved_regs(&self) -> &Regs {
-        &self.saved_regs
-    }
-
-    pub fn saved_mask(&self) -> u64 {
-        self.saved_mask
-    }
-
     /// From now on, syscall-entry and -exit stops instead of single steps: call it
     /// before the session makes SIGTRAP ignored or queues one (a single-step trap
     /// would reset an ignored SIGTRAP, even the one the call itself just set, and
