@@ -12,38 +12,26 @@
 //! - `dump`, `restore`: the stages; `cgroup`, `holder`: freezing and cgroups;
 //! - `api`, `opts`: what callers ask for; `cli`: the command lines.
 
-#[deny(unsafe_code)]
+#![deny(unsafe_code)]
+
 pub mod api;
-#[deny(unsafe_code)]
 pub mod cgroup;
-#[deny(unsafe_code)]
 pub mod check;
-#[deny(unsafe_code)]
 pub mod checkpoint;
-#[deny(unsafe_code)]
 pub mod cli;
-#[deny(unsafe_code)]
 pub mod dump;
-#[deny(unsafe_code)]
 pub mod error;
-#[deny(unsafe_code)]
 pub mod files;
-#[deny(unsafe_code)]
 pub mod holder;
-#[deny(unsafe_code)]
 pub mod image;
-#[deny(unsafe_code)]
 pub mod log;
-#[deny(unsafe_code)]
 pub mod mm;
-#[deny(unsafe_code)]
 pub mod opts;
-#[deny(unsafe_code)]
 pub mod progress;
-#[deny(unsafe_code)]
 pub mod restore;
-#[deny(unsafe_code)]
 pub mod show;
+// The one room that talks to the kernel, and so the only one with `unsafe`.
+#[allow(unsafe_code)]
 pub mod sys;
 
 pub use error::{Error, Result};

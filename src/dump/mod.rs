@@ -144,14 +144,15 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
     let (mut ctx, root) = new_ctx(opts)?;
     let mut hold = Hold::default();
     let mut collected = None;
+    let mut pid_ns = false;
     let mut frozen = ctx.started;
     for stage in Stage::ALL {
         let t = Instant::now();
         let r = match stage {
             Stage::Freeze => freeze(&ctx, &mut hold),
             Stage::Seize => seize(root, &mut hold).map(|()| frozen = Instant::now()),
-            Stage::Check => check(&hold.tasks),
-            Stage::Collect => collect(&mut ctx, &hold.tasks).map(|c| collected = Some(c)),
+            Stage::Check => check(&hold.tasks).map(|ns| pid_ns = ns),
+            Stage::Collect => collect(&mut ctx, &hold.tasks, pid_ns).map(|c| collected = Some(c)),
             Stage::Write => write(&ctx, collected.as_ref().expect("collected")),
             Stage::Release => release(opts, &mut hold),
         };
@@ -194,8 +195,8 @@ impl Held {
 /// killed.
 pub fn run_held(opts: &DumpOpts, held: &mut Held) -> Result<()> {
     let (mut ctx, _) = new_ctx(opts)?;
-    check(&held.hold.tasks)?;
-    let c = collect(&mut ctx, &held.hold.tasks)?;
+    let pid_ns = check(&held.hold.tasks)?;
+    let c = collect(&mut ctx, &held.hold.tasks, pid_ns)?;
     write(&ctx, &c)?;
     if !opts.leave_running {
         release(opts, &mut held.hold)?;
@@ -304,8 +305,9 @@ fn seize(root: i32, hold: &mut Hold) -> Result<()> {
     Ok(())
 }
 
-/// Stage Check: what the images could not hold, refused before anything is written.
-fn check(tasks: &[tree::Task]) -> Result<()> {
+/// Stage Check: what the images could not hold, refused before anything is
+/// written. Says whether the tree has a PID namespace of its own.
+fn check(tasks: &[tree::Task]) -> Result<bool> {
     let root = tasks[0].pid();
     let pid_ns = !proc::ns::same(proc::SELF, root, "pid");
     if pid_ns && proc::status::read(root)?.ns_last("NSpid") != 1 {
@@ -327,13 +329,12 @@ fn check(tasks: &[tree::Task]) -> Result<()> {
             return Err(DumpError::Unsupported { pid, what: "POSIX timers (timer_create)".into() }.into());
         }
     }
-    Ok(())
+    Ok(pid_ns)
 }
 
 /// Stage Collect: every task's files, state and memory.
-fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task]) -> Result<Collected> {
+fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pid_ns: bool) -> Result<Collected> {
     let root = tasks[0].pid();
-    let pid_ns = !proc::ns::same(proc::SELF, root, "pid");
     let mut table = FileTable::default();
     let mut state = crate::files::DumpState::default();
     let mut store = mm::PageStore::new(&ctx.dir);

@@ -10,7 +10,6 @@ use crate::image::pb;
 use crate::sys::proc::{self, children::gone};
 use crate::sys::process::CpuPin;
 use crate::sys::ptrace::{Seized, Stopped};
-use crate::sys::SysError;
 
 /// One task of the tree, held stopped (threads[0] is the leader).
 pub struct Task {
@@ -70,16 +69,12 @@ fn seize_threads(pid: i32, attached: &mut HashMap<i32, Seized>) -> Result<Vec<St
 /// for) while they were frozen; they are waited for here.
 pub fn seize(root: i32, attached: &mut HashMap<i32, Seized>, pin: &mut CpuPin) -> Result<Vec<Task>> {
     let mut out: Vec<Task> = Vec::new();
-    let mut failure: Option<crate::Error> = None;
-    let walked = proc::children::walk(root, |pid| {
+    proc::children::walk(root, |pid| -> Result<bool> {
         let stat = match proc::stat::read(pid) {
             Ok(s) => s,
             Err(e) if pid != root && gone(&e) => return Ok(false),
-            Err(e) if gone(&e) => {
-                failure = Some(DumpError::NoProcess { pid }.into());
-                return Err(e);
-            }
-            Err(e) => return Err(e),
+            Err(e) if gone(&e) => return Err(DumpError::NoProcess { pid }.into()),
+            Err(e) => return Err(e.into()),
         };
         let mut entry = pb::TaskEntry { pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, ..Default::default() };
         if stat.is_zombie() {
@@ -88,26 +83,14 @@ pub fn seize(root: i32, attached: &mut HashMap<i32, Seized>, pin: &mut CpuPin) -
             out.push(Task { entry, threads: Vec::new(), affinity: Vec::new() });
             return Ok(false);
         }
-        let threads = match seize_threads(pid, attached) {
-            Ok(t) => t,
-            Err(e) => {
-                failure = Some(e);
-                return Err(SysError::Task { pid, detail: "seize failed".into() });
-            }
-        };
+        let threads = seize_threads(pid, attached)?;
         if threads.first().map(|t| t.pid()) != Some(pid) {
-            failure =
-                Some(DumpError::Unsupported { pid, what: "a process whose main thread has exited".into() }.into());
-            return Err(SysError::Task { pid, detail: "no main thread".into() });
+            return Err(DumpError::Unsupported { pid, what: "a process whose main thread has exited".into() }.into());
         }
         entry.threads = threads.iter().map(|t| t.pid()).collect();
         let affinity = threads.iter().map(|t| pin.pin(t.pid()).unwrap_or_default()).collect();
         out.push(Task { entry, threads, affinity });
         Ok(true)
-    });
-    match (walked, failure) {
-        (_, Some(e)) => Err(e),
-        (Err(e), None) => Err(e.into()),
-        (Ok(()), None) => Ok(out),
-    }
+    })?;
+    Ok(out)
 }

@@ -66,17 +66,16 @@ impl DirSink {
 
 impl PageSink for DirSink {
     fn write(&mut self, dest: Dest, data: &[u8]) -> Result<(), ImageError> {
-        let r = match dest {
-            Dest::Task(pid) => {
-                let (mut f, p) = self.file(ImageKind::Pages, pid as u64).map(|(f, p)| (f, p.clone()))?;
-                f.write_all(data).map_err(|source| ImageError::Io { path: p, source })
-            }
-            Dest::Shmem { id, offset } => {
-                let (f, p) = self.file(ImageKind::Shmem, id)?;
-                f.write_all_at(data, offset).map_err(|source| ImageError::Io { path: p.clone(), source })
-            }
+        let (kind, n) = match dest {
+            Dest::Task(pid) => (ImageKind::Pages, pid as u64),
+            Dest::Shmem { id, .. } => (ImageKind::Shmem, id),
         };
-        r
+        let (mut f, p) = self.file(kind, n).map(|(f, p)| (f, p.as_path()))?;
+        let r = match dest {
+            Dest::Task(_) => f.write_all(data),
+            Dest::Shmem { offset, .. } => f.write_all_at(data, offset),
+        };
+        r.map_err(|source| ImageError::Io { path: p.to_path_buf(), source })
     }
 
     fn finish(&mut self) -> Result<(), ImageError> {
@@ -148,19 +147,6 @@ impl PageWriter {
     pub fn open(&mut self, dest: Dest) -> Result<(), ImageError> {
         let buf = self.buffer()?;
         self.submit(dest, buf, 0)
-    }
-
-    /// Writes `data` (any length) to `dest` through the pool.
-    pub fn write(&mut self, dest: Dest, data: &[u8]) -> Result<(), ImageError> {
-        let mut off = 0;
-        while off < data.len() {
-            let mut buf = self.buffer()?;
-            let n = (data.len() - off).min(CHUNK);
-            buf[..n].copy_from_slice(&data[off..off + n]);
-            self.submit(dest.advanced(off as u64), buf, n)?;
-            off += n;
-        }
-        Ok(())
     }
 
     /// Waits for every chunk to be written; the first write error, if any.

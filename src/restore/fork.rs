@@ -38,8 +38,6 @@ pub struct Spawned {
     pub pages_fd: i32,
     /// fds of ccr's plumbing in the task, closed before it runs.
     pub plumbing: Vec<i32>,
-    /// Shared memory object id → the fd the task inherited to map it.
-    pub shmem_fds: HashMap<u64, i32>,
 }
 
 pub struct Tree {
@@ -178,14 +176,18 @@ fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared) -> Resu
     }
     // Each file opened by path is opened once, by the deepest common ancestor of
     // the tasks holding it.
-    for f in &ckpt.files.files {
-        if files::kind_of(&f.state).stage() != Stage::InTask {
-            continue;
+    let mut holders: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for &(_, id, _) in &n.fds {
+            let h = holders.entry(id).or_default();
+            if h.last() != Some(&i) {
+                h.push(i);
+            }
         }
-        let holders: Vec<usize> =
-            nodes.iter().enumerate().filter(|(_, n)| n.fds.iter().any(|x| x.1 == f.id)).map(|(i, _)| i).collect();
-        if !holders.is_empty() {
-            let o = opener(&holders, &parent);
+    }
+    for f in &ckpt.files.files {
+        if let (Stage::InTask, Some(h)) = (files::kind_of(&f.state).stage(), holders.get(&f.id)) {
+            let o = opener(h, &parent);
             nodes[o].opens.push(f.id);
         }
     }
@@ -237,8 +239,6 @@ pub fn spawn(dir: &ImageDir, ckpt: &Checkpoint, shared: &Shared, child_of_caller
         let _ = process::kill(got, libc::SIGKILL);
         return Err(RestoreError::Child { pid: root_pid, detail: format!("clone3 gave pid {got}") }.into());
     }
-    let shmem_fds: HashMap<u64, i32> =
-        shared.shmem_fds.keys().filter_map(|id| Some((*id, shared.map_fd(*id)?))).collect();
     let mut st = std::fs::File::from(st_rd);
     let mut out = HashMap::new();
     while out.len() < live {
@@ -264,7 +264,7 @@ pub fn spawn(dir: &ImageDir, ckpt: &Checkpoint, shared: &Shared, child_of_caller
         let node = plan.nodes.iter().find(|n| n.pid == pid);
         let mut plumbing = vec![pages_fd, plumbing[0], plumbing[1]];
         plumbing.extend(node.map(|n| n.keep.clone()).unwrap_or_default());
-        out.insert(pid, Spawned { trampoline: tramp, pages_fd, plumbing, shmem_fds: shmem_fds.clone() });
+        out.insert(pid, Spawned { trampoline: tramp, pages_fd, plumbing });
     }
     let outer = if pid_ns { outer_pids(got)? } else { plan.nodes.iter().map(|n| (n.pid, n.pid)).collect() };
     Ok(Tree { spawned: out, outer, _go: go_wr })

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use super::fork::Spawned;
 use super::images::TaskImage;
+use super::shared::Shared;
 use super::{RestoreError, Run};
 use crate::error::Result;
 use crate::image::pages::{PageSource, TaskFileSource};
@@ -36,7 +37,7 @@ pub fn rebuild_all(run: &mut Run<'_>) -> Result<()> {
     for t in &mut run.tasks {
         let img = ckpt.task(t.pid);
         let sp = &tree.spawned[&t.pid];
-        let bytes = rebuild(t.leader_session(), img, sp)?;
+        let bytes = rebuild(t.leader_session(), img, sp, run.shared.as_ref().expect("made"))?;
         run.stats.pages_restored += bytes / 4096;
         run.progress.add_bytes(bytes);
         run.progress.add_task();
@@ -54,7 +55,7 @@ pub fn rebuild_all(run: &mut Run<'_>) -> Result<()> {
 }
 
 /// Rebuilds one address space; the bytes of page data put in.
-fn rebuild(r: &mut Remote, img: &TaskImage, sp: &Spawned) -> Result<u64> {
+fn rebuild(r: &mut Remote, img: &TaskImage, sp: &Spawned, shared: &Shared) -> Result<u64> {
     let pid = img.pid;
     if let Some(c) = r.tracee().rseq()? {
         r.rseq_unregister(c.rseq_abi_pointer, c.rseq_abi_size, c.signature)?;
@@ -76,7 +77,7 @@ fn rebuild(r: &mut Remote, img: &TaskImage, sp: &Spawned) -> Result<u64> {
 
     let mut files: HashMap<(String, bool), i32> = HashMap::new();
     for (i, v) in img.mm.vmas.iter().enumerate() {
-        map_vma(r, pid, v, fill[i], sp, &mut files)?;
+        map_vma(r, pid, v, fill[i], shared, &mut files)?;
     }
     for fd in files.into_values() {
         r.close(fd)?;
@@ -110,7 +111,7 @@ fn map_vma(
     pid: i32,
     v: &Vma,
     fill: bool,
-    sp: &Spawned,
+    shared: &Shared,
     files: &mut HashMap<(String, bool), i32>,
 ) -> Result<()> {
     let mut prot = v.prot;
@@ -130,7 +131,8 @@ fn map_vma(
         }
         VmaKind::Shmem { id } => {
             flags |= libc::MAP_SHARED;
-            let fd = sp.shmem_fds.get(id).copied().ok_or_else(|| RestoreError::Unsupported {
+            // The fd number is the same in the task: it inherited ccr's.
+            let fd = shared.map_fd(*id).ok_or_else(|| RestoreError::Unsupported {
                 pid,
                 what: format!("mapping {:#x} of shared memory {id} without saved contents", v.start),
             })?;

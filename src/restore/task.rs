@@ -109,11 +109,6 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         let pid = t.pid;
         let r = t.leader_session();
         // The restore child reset every action to the default before it reported.
-        // An ignored SIGTRAP, or a queued one, rules out single-stepping from then on.
-        let ignored = core.sigactions.iter().any(|(sig, a)| *sig == libc::SIGTRAP && a.handler == SIG_IGN);
-        if ignored || traps(&core.pending_shared) {
-            r.use_syscall_stops()?;
-        }
         for (sig, a) in &core.sigactions {
             r.set_sigaction(*sig, a)?;
         }
@@ -166,14 +161,6 @@ pub fn threads(run: &mut Run<'_>) -> Result<()> {
     })
 }
 
-/// SIG_IGN as a handler address.
-const SIG_IGN: u64 = 1;
-
-/// Whether a SIGTRAP is among `pending`.
-fn traps(pending: &[pb::PendingSignal]) -> bool {
-    pending.iter().any(|s| s.sig == libc::SIGTRAP as u32)
-}
-
 /// Every session of a task with the image of its thread, the leader first.
 fn sessions<'a>(
     t: &'a mut Restoring,
@@ -203,9 +190,6 @@ pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
                 r.rseq_register(rs.pointer, rs.size, rs.signature)?;
             }
             r.set_name(&st.comm)?;
-            if traps(&st.pending) {
-                r.use_syscall_stops()?;
-            }
             for s in &st.pending {
                 r.queue_thread_signal(pid, th.tid, s.sig, &s.siginfo)?;
             }

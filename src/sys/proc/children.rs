@@ -38,8 +38,8 @@ pub fn gone(e: &SysError) -> bool {
 /// Walks the tree under `root` breadth first. `visit(pid)` runs before the
 /// children of `pid` are read (so a visit that stops the task sees a stable list)
 /// and says whether to descend. A task that vanishes while walked is skipped,
-/// unless it is the root.
-pub fn walk(root: i32, mut visit: impl FnMut(i32) -> SysResult<bool>) -> SysResult<()> {
+/// unless it is the root. The visit's errors are the walk's.
+pub fn walk<E: From<SysError>>(root: i32, mut visit: impl FnMut(i32) -> Result<bool, E>) -> Result<(), E> {
     let mut queue = std::collections::VecDeque::from([root]);
     let mut seen = std::collections::HashSet::new();
     while let Some(pid) = queue.pop_front() {
@@ -52,7 +52,7 @@ pub fn walk(root: i32, mut visit: impl FnMut(i32) -> SysResult<bool>) -> SysResu
         match of_task(pid) {
             Ok(kids) => queue.extend(kids),
             Err(e) if pid != root && gone(&e) => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
@@ -61,7 +61,7 @@ pub fn walk(root: i32, mut visit: impl FnMut(i32) -> SysResult<bool>) -> SysResu
 /// `root` and every task below it, breadth first.
 pub fn descendants(root: i32) -> Vec<i32> {
     let mut out = Vec::new();
-    let _ = walk(root, |pid| {
+    let _ = walk::<SysError>(root, |pid| {
         out.push(pid);
         Ok(true)
     });

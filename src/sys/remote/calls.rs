@@ -36,6 +36,9 @@ fn cstring(s: &str) -> Vec<u8> {
     b
 }
 
+/// SIG_IGN as a handler address.
+const SIG_IGN: u64 = 1;
+
 /// The size of one iovec (address, length).
 const IOVEC_SIZE: usize = 16;
 
@@ -155,6 +158,9 @@ impl<T: Borrow<Stopped>> Remote<T> {
     }
 
     pub fn set_sigaction(&mut self, sig: i32, a: &SigAction) -> SysResult<()> {
+        if sig == libc::SIGTRAP && a.handler == SIG_IGN {
+            self.use_syscall_stops()?;
+        }
         let p = self.put(0, &bytes_of(a))?;
         self.call("rt_sigaction", libc::SYS_rt_sigaction, [sig as u64, p, 0, SIGSET_SIZE, 0, 0]).map(drop)
     }
@@ -183,12 +189,18 @@ impl<T: Borrow<Stopped>> Remote<T> {
 
     /// Queues a signal for the process `tgid` (ids as the task sees them).
     pub fn queue_signal(&mut self, tgid: i32, sig: u32, siginfo: &[u8]) -> SysResult<()> {
+        if sig == libc::SIGTRAP as u32 {
+            self.use_syscall_stops()?;
+        }
         let p = self.put(0, siginfo)?;
         self.call("rt_sigqueueinfo", libc::SYS_rt_sigqueueinfo, [tgid as u64, sig as u64, p, 0, 0, 0]).map(drop)
     }
 
     /// Queues a signal for thread `tid` of process `tgid` (ids as the task sees them).
     pub fn queue_thread_signal(&mut self, tgid: i32, tid: i32, sig: u32, siginfo: &[u8]) -> SysResult<()> {
+        if sig == libc::SIGTRAP as u32 {
+            self.use_syscall_stops()?;
+        }
         let p = self.put(0, siginfo)?;
         let args = [tgid as u64, tid as u64, sig as u64, p, 0, 0];
         self.call("rt_tgsigqueueinfo", libc::SYS_rt_tgsigqueueinfo, args).map(drop)

@@ -122,11 +122,11 @@ impl<T: Borrow<Stopped>> Remote<T> {
         self.proc_pid
     }
 
-    /// From now on, syscall-entry and -exit stops instead of single steps: call it
-    /// before the session makes SIGTRAP ignored or queues one (a single-step trap
-    /// would reset an ignored SIGTRAP, even the one the call itself just set, and
-    /// a queued SIGTRAP would be taken for the trap).
-    pub fn use_syscall_stops(&mut self) -> SysResult<()> {
+    /// From now on, syscall-entry and -exit stops instead of single steps. The
+    /// typed calls that make SIGTRAP ignored or queue one switch first: a
+    /// single-step trap would reset an ignored SIGTRAP (even the one the call
+    /// itself just set), and a queued SIGTRAP would be taken for the trap.
+    fn use_syscall_stops(&mut self) -> SysResult<()> {
         if self.single_step {
             self.single_step = false;
             self.tracee().set_sigmask(signal::ALL)?;
