@@ -229,3 +229,57 @@ fn owner_frozen_group_stays_frozen_after_dump() {
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
     case.assert_pass(1);
 }
+
+/// Until ccr saves a namespace type, a tree with a namespace of that type of its
+/// own (in any thread, or unshared for its children) is refused by name: restore
+/// would put it into ccr's namespace and lose its hostname, mounts, IPC objects or
+/// network. The tree runs on untouched and keeps its state.
+#[test]
+fn own_namespaces_are_refused_by_name() {
+    // (case, what the error names, unshare's options, the workload's environment)
+    type NsCase = (&'static str, &'static str, &'static [&'static str], &'static [(&'static str, &'static str)]);
+    let cases: [NsCase; 10] = [
+        ("uts", "its own uts namespace", &[], &[("WL_NS", "uts")]),
+        ("ipc", "its own ipc namespace", &[], &[("WL_NS", "ipc")]),
+        ("mnt", "its own mnt namespace", &[], &[("WL_NS", "mnt")]),
+        ("net", "its own net namespace", &[], &[("WL_NS", "net")]),
+        ("cgroup", "its own cgroup namespace", &[], &[("WL_NS", "cgroup")]),
+        ("uts-thread", "its own uts namespace", &[], &[("WL_NS_THREAD", "uts")]),
+        ("user", "its own user namespace", &["--user", "--map-root-user"], &[("WL_NS", "")]),
+        ("time", "its own time namespace", &["--time", "--fork"], &[("WL_NS", "")]),
+        ("time-children", "a time namespace unshared for its future children", &[], &[("WL_NS", "time_children")]),
+        ("pid-children", "a pid namespace unshared for its future children", &[], &[("WL_NS", "pid_children")]),
+    ];
+    for (name, want, unshare, envs) in cases {
+        let mut case = Case::new(&format!("own-ns-{name}"));
+        let mut cmd =
+            Command::new(if unshare.is_empty() { Case::workload_path("wl_namespaces") } else { "unshare".into() });
+        if !unshare.is_empty() {
+            cmd.args(unshare).arg(Case::workload_path("wl_namespaces"));
+        }
+        cmd.arg(case.dir.join("scratch")).envs(envs.iter().copied());
+        let started = case.start(cmd);
+        case.wait_ready(started, Duration::from_secs(10));
+        let pid = if unshare.contains(&"--fork") { common::children_of(started)[0] } else { started };
+        case.track(pid);
+        let named = if name.ends_with("-thread") {
+            let tids = fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+            let tid = tids.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()).find(|t| *t != pid);
+            format!("thread {}", tid.expect("the workload's second thread"))
+        } else {
+            format!("pid {pid}")
+        };
+        let out = case.dump(pid, &[]);
+        let err = common::stderr(&out);
+        assert!(!out.status.success(), "{name}: dump of a tree in {want} succeeded");
+        assert!(
+            err.contains(want) && err.contains(&named),
+            "{name}: the error does not name {named} and {want}: {err}"
+        );
+        assert!(!case.images.join("inventory.img").exists(), "{name}: a refused dump wrote an inventory");
+        assert_running_untraced(pid, name);
+        case.signal(pid, Signal::SIGTERM);
+        assert_exit(case.wait_exit(started, Duration::from_secs(20)), 0, name);
+        case.assert_pass(1);
+    }
+}

@@ -5,6 +5,7 @@
 //! state it had.
 
 mod mm;
+mod ns;
 mod task;
 mod tree;
 
@@ -65,8 +66,8 @@ pub enum Stage {
     /// group is thawed first: its tasks stop under ptrace without running).
     Seize,
     /// What no later stage could save is refused now, before anything is written:
-    /// a root inside a foreign PID namespace, nested PID namespaces, seccomp, POSIX
-    /// timers.
+    /// namespaces other than ccr's (but the tree's own PID namespace), seccomp,
+    /// POSIX timers.
     Check,
     /// Per task: files first (the cheapest way to find an fd ccr cannot dump),
     /// then registers and signal state (remote syscalls), then memory.
@@ -308,20 +309,9 @@ fn seize(root: i32, hold: &mut Hold) -> Result<()> {
 /// Stage Check: what the images could not hold, refused before anything is
 /// written. Says whether the tree has a PID namespace of its own.
 fn check(tasks: &[tree::Task]) -> Result<bool> {
-    let root = tasks[0].pid();
-    let pid_ns = !proc::ns::same(proc::SELF, root, "pid");
-    if pid_ns && proc::status::read(root)?.ns_last("NSpid") != 1 {
-        return Err(DumpError::Unsupported {
-            pid: root,
-            what: "a root inside another PID namespace that is not its init".into(),
-        }
-        .into());
-    }
+    let pid_ns = ns::check(tasks)?;
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();
-        if !proc::ns::same(pid, root, "pid") {
-            return Err(DumpError::Unsupported { pid, what: "a task in a nested PID namespace".into() }.into());
-        }
         if proc::status::read(pid)?.int("Seccomp").unwrap_or(0) != 0 {
             return Err(DumpError::Unsupported { pid, what: "a seccomp filter".into() }.into());
         }

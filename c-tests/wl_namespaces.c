@@ -1,0 +1,281 @@
+/*
+ * wl_namespaces: a process in namespaces of its own, each holding state that is
+ * lost when the process comes back in another namespace of that type:
+ *   uts     hostname and domainname
+ *   ipc     a SysV segment with a pattern, a message queued, a semaphore's value
+ *   mnt     a tmpfs (private mount tree) with a file in it
+ *   net     loopback up, ip_default_ttl changed
+ *   cgroup  its cgroups seen as the namespace root ("0::/")
+ *   pid_children, time_children  namespaces unshared for children not yet born
+ *           (nothing to check: a dump must refuse them)
+ * WL_NS lists the types to unshare (default: all of the above). With WL_NS_THREAD
+ * set to one type, a second thread unshares that type instead of the process and
+ * keeps the state in it; the main thread stays in the namespaces it had.
+ */
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/ipc.h>
+#include <sys/mount.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/vfs.h>
+
+#include "workload.h"
+
+#define HOST "ccr-wl-uts"
+#define DOMAIN "ccr-wl-domain"
+#define IPC_KEY 0x63637231
+#define TMPFS_MAGIC_NR 0x01021994
+#define TTL "77"
+
+struct kind {
+	const char *name;
+	int flag;
+	void (*setup)(void);
+	void (*check)(void);
+};
+
+static char *shm_at;
+static int shm_id, msg_id, sem_id;
+
+struct wl_msg {
+	long type;
+	char text[32];
+};
+
+static void uts_setup(void)
+{
+	if (sethostname(HOST, strlen(HOST)) || setdomainname(DOMAIN, strlen(DOMAIN)))
+		WL_DIE("sethostname");
+}
+
+static void uts_check(void)
+{
+	char h[128] = "", d[128] = "";
+
+	gethostname(h, sizeof(h));
+	getdomainname(d, sizeof(d));
+	WL_CHECK(!strcmp(h, HOST), "hostname is \"%s\", set \"%s\"", h, HOST);
+	WL_CHECK(!strcmp(d, DOMAIN), "domainname is \"%s\", set \"%s\"", d, DOMAIN);
+}
+
+static void ipc_setup(void)
+{
+	struct wl_msg m = { 7, "queued-message" };
+
+	shm_id = shmget(IPC_KEY, 65536, IPC_CREAT | IPC_EXCL | 0600);
+	msg_id = msgget(IPC_KEY, IPC_CREAT | IPC_EXCL | 0600);
+	sem_id = semget(IPC_KEY, 1, IPC_CREAT | IPC_EXCL | 0600);
+	if (shm_id < 0 || msg_id < 0 || sem_id < 0)
+		WL_DIE("SysV objects with key %#x", IPC_KEY);
+	shm_at = shmat(shm_id, NULL, 0);
+	if (shm_at == (void *)-1)
+		WL_DIE("shmat");
+	for (int i = 0; i < 65536; i++)
+		shm_at[i] = (char)(i * 7);
+	if (msgsnd(msg_id, &m, sizeof(m.text), 0) || semctl(sem_id, 0, SETVAL, 5))
+		WL_DIE("msgsnd/semctl");
+}
+
+static void ipc_check(void)
+{
+	struct wl_msg m = { 0, "" };
+	int bad = 0;
+
+	WL_CHECK(shmget(IPC_KEY, 0, 0) == shm_id, "segment %#x is not id %d any more", IPC_KEY, shm_id);
+	for (int i = 0; i < 65536; i++)
+		bad += shm_at[i] != (char)(i * 7);
+	WL_CHECK(!bad, "%d bytes of the segment changed", bad);
+	WL_CHECK(msgget(IPC_KEY, 0) == msg_id, "message queue %#x is not id %d any more", IPC_KEY, msg_id);
+	WL_CHECK(msgrcv(msg_id, &m, sizeof(m.text), 0, IPC_NOWAIT) > 0 && m.type == 7 &&
+			 !strcmp(m.text, "queued-message"),
+		 "the queued message is gone (%s)", strerror(errno));
+	WL_CHECK(semget(IPC_KEY, 0, 0) == sem_id, "semaphore set %#x is not id %d any more", IPC_KEY, sem_id);
+	WL_CHECK(semctl(sem_id, 0, GETVAL) == 5, "semaphore value is %d, set 5", semctl(sem_id, 0, GETVAL));
+	shmdt(shm_at);
+	shmctl(shm_id, IPC_RMID, NULL);
+	msgctl(msg_id, IPC_RMID, NULL);
+	semctl(sem_id, 0, IPC_RMID);
+}
+
+static void mnt_setup(void)
+{
+	const char *dir = wl_path("ns-tmpfs");
+	int fd;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		WL_DIE("make / private");
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		WL_DIE("mkdir %s", dir);
+	if (mount("wl-tmpfs", dir, "tmpfs", 0, "size=1m,mode=0750"))
+		WL_DIE("mount tmpfs on %s", dir);
+	fd = open(wl_path("ns-tmpfs/data"), O_CREAT | O_WRONLY, 0600);
+	if (fd < 0 || write(fd, "tmpfs-data", 10) != 10)
+		WL_DIE("write into the tmpfs");
+	close(fd);
+}
+
+static void mnt_check(void)
+{
+	char buf[32] = "";
+	struct statfs sf;
+	int fd = open(wl_path("ns-tmpfs/data"), O_RDONLY);
+
+	WL_CHECK(!statfs(wl_path("ns-tmpfs"), &sf) && sf.f_type == TMPFS_MAGIC_NR, "ns-tmpfs is no tmpfs");
+	WL_CHECK(fd >= 0 && read(fd, buf, sizeof(buf) - 1) == 10 && !strcmp(buf, "tmpfs-data"),
+		 "the file in the tmpfs reads \"%s\"", buf);
+	if (fd >= 0)
+		close(fd);
+	umount2(wl_path("ns-tmpfs"), MNT_DETACH);
+}
+
+static int lo_flags(void)
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = -1;
+
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	if (s >= 0 && !ioctl(s, SIOCGIFFLAGS, &ifr))
+		r = ifr.ifr_flags;
+	if (s >= 0)
+		close(s);
+	return r;
+}
+
+static void net_setup(void)
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int fd = open("/proc/sys/net/ipv4/ip_default_ttl", O_WRONLY);
+
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	ifr.ifr_flags = IFF_UP;
+	if (s < 0 || ioctl(s, SIOCSIFFLAGS, &ifr))
+		WL_DIE("bring lo up");
+	close(s);
+	if (fd < 0 || write(fd, TTL, 2) != 2)
+		WL_DIE("set ip_default_ttl");
+	close(fd);
+}
+
+static void net_check(void)
+{
+	char buf[16] = "";
+	int fd = open("/proc/sys/net/ipv4/ip_default_ttl", O_RDONLY);
+
+	WL_CHECK(lo_flags() >= 0 && (lo_flags() & IFF_UP), "lo is down");
+	WL_CHECK(fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0 && !strncmp(buf, TTL "\n", 3),
+		 "ip_default_ttl is %s", buf);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void cgroup_check(void)
+{
+	char line[512];
+	FILE *f = fopen("/proc/thread-self/cgroup", "r");
+	int lines = 0;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		lines++;
+		WL_CHECK(strstr(line, ":/\n") != NULL, "cgroup line %s is not the namespace root", line);
+	}
+	WL_CHECK(lines > 0, "no cgroups read");
+	if (f)
+		fclose(f);
+}
+
+static void nothing(void)
+{
+}
+
+static const struct kind kinds[] = {
+	{ "uts", CLONE_NEWUTS, uts_setup, uts_check },
+	{ "ipc", CLONE_NEWIPC, ipc_setup, ipc_check },
+	{ "mnt", CLONE_NEWNS, mnt_setup, mnt_check },
+	{ "net", CLONE_NEWNET, net_setup, net_check },
+	{ "cgroup", CLONE_NEWCGROUP, nothing, cgroup_check },
+	{ "pid_children", CLONE_NEWPID, nothing, nothing },
+	{ "time_children", CLONE_NEWTIME, nothing, nothing },
+};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+static int chosen[NKINDS];
+
+static void unshare_chosen(void)
+{
+	int flags = 0;
+
+	for (unsigned i = 0; i < NKINDS; i++)
+		if (chosen[i])
+			flags |= kinds[i].flag;
+	if (unshare(flags))
+		WL_DIE("unshare %#x", flags);
+	for (unsigned i = 0; i < NKINDS; i++)
+		if (chosen[i])
+			kinds[i].setup();
+}
+
+static void check_chosen(void)
+{
+	for (unsigned i = 0; i < NKINDS; i++)
+		if (chosen[i])
+			kinds[i].check();
+}
+
+static volatile int thread_ready;
+
+static void *thread_main(void *arg)
+{
+	(void)arg;
+	unshare_chosen();
+	thread_ready = 1;
+	while (!wl_term)
+		usleep(10000);
+	check_chosen();
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *list = getenv("WL_NS") ? getenv("WL_NS") : "uts,ipc,mnt,net,cgroup";
+	const char *in_thread = getenv("WL_NS_THREAD");
+	pthread_t t;
+
+	wl_scratch(argc, argv);
+	wl_install_term();
+	for (unsigned i = 0; i < NKINDS; i++) {
+		const char *want = in_thread ? in_thread : list;
+		const char *p = strstr(want, kinds[i].name);
+		size_t n = strlen(kinds[i].name);
+
+		chosen[i] = p && (p == want || p[-1] == ',') && (p[n] == ',' || p[n] == 0);
+	}
+	if (in_thread) {
+		if (pthread_create(&t, NULL, thread_main, NULL))
+			WL_DIE("pthread_create");
+		while (!thread_ready)
+			usleep(1000);
+	} else {
+		unshare_chosen();
+	}
+	wl_ready();
+	if (wl_selftest_break()) {
+		if (chosen[0] && !in_thread)
+			sethostname("broken", 6);
+		else
+			wl_fail("selftest break");
+	}
+	wl_wait_for_term();
+	if (in_thread)
+		pthread_join(t, NULL);
+	else
+		check_chosen();
+	return wl_finish();
+}
