@@ -7,25 +7,12 @@ mod common;
 use std::fs;
 use std::time::Duration;
 
-use common::{assert_exit, assert_running_untraced, cycle, Case};
+use common::{assert_exit, cycle, leave_running, Case};
 use nix::sys::signal::Signal;
 
 #[test]
 fn fd_kinds() {
     cycle("fd-kinds", "wl_fdkinds", &[], None);
-}
-
-/// A dump that leaves the workload running: it peeked at queues, counters and
-/// contents, and the original must not notice.
-fn leave_running(name: &str, workload: &str) {
-    let mut case = Case::new(name);
-    let pid = case.start_workload(workload, &[]);
-    case.wait_ready(pid, Duration::from_secs(10));
-    case.dump_ok(pid, &["--leave-running"]);
-    assert_running_untraced(pid, "original after dump --leave-running");
-    case.signal(pid, Signal::SIGTERM);
-    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
-    case.assert_pass(1);
 }
 
 #[test]

@@ -84,6 +84,37 @@ fn unknown_values_are_refused_by_file_and_field() {
         },
         &["files.img", "files[0]", "kind", "no kind this ccr knows"],
     );
+    let lock = |kind: pb::LockKind| pb::FileLock { kind: kind as i32, write: true, start: 0, len: 0 };
+    refused(
+        &case,
+        "lock-kind",
+        |d| {
+            let mut files: pb::Files = d.read(None).unwrap();
+            files.files[0].locks.push(pb::FileLock { kind: 99, ..lock(pb::LockKind::Flock) });
+            d.write(None, &files).unwrap();
+        },
+        &["files.img", "files[0]", "locks[0].kind", "unknown value 99"],
+    );
+    refused(
+        &case,
+        "posix-lock-on-a-description",
+        |d| {
+            let mut files: pb::Files = d.read(None).unwrap();
+            files.files[0].locks.push(lock(pb::LockKind::Posix));
+            d.write(None, &files).unwrap();
+        },
+        &["files.img", "files[0]", "locks[0].kind", "Posix is no lock a file description holds"],
+    );
+    refused(
+        &case,
+        "flock-in-a-task",
+        |d| {
+            let mut fds: pb::Fds = d.read(n).unwrap();
+            fds.fds[0].posix_locks.push(lock(pb::LockKind::Flock));
+            d.write(n, &fds).unwrap();
+        },
+        &[&format!("fds-{pid}.img"), "posix_locks[0].kind", "Flock is no lock a task's fd holds"],
+    );
     refused(
         &case,
         "arch",
@@ -117,7 +148,7 @@ fn unknown_values_are_refused_by_file_and_field() {
         b[10] = b[10].wrapping_add(1); // the major version
         std::fs::write(&p, b).unwrap();
     };
-    refused(&case, "other-major", other_major, &[&core_file, "has format 3.0"]);
+    refused(&case, "other-major", other_major, &[&core_file, "has format 3."]);
 
     // None of it touched the task the images came from.
     assert_running_untraced(pid, "original after the refused restores");

@@ -38,6 +38,8 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_session",
         "wl_sysvshm",
         "wl_memfd",
+        "wl_namespaces",
+        "wl_locks",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }

@@ -53,6 +53,7 @@ pub mod external;
 pub mod fifo;
 pub mod ghost;
 pub mod inotify;
+pub mod lock;
 pub mod memfd;
 pub mod pipe;
 pub mod reg;
@@ -84,6 +85,8 @@ pub struct FileDesc {
     pub flags: u32,
     /// The first task found holding it (whose fd numbers an epoll set names).
     pub owner_pid: i32,
+    /// The flock, OFD and lease locks the description holds.
+    pub locks: Vec<pb::FileLock>,
     pub state: FileState,
 }
 
@@ -291,6 +294,16 @@ pub static KINDS: &[&dyn FileKind] = &[
     &unix::Unix,
     &external::External,
 ];
+
+/// Restore: opens description `f` again with its kind, and takes back the locks it
+/// held.
+pub fn open(cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {
+    use std::os::fd::AsFd;
+    let kind = kind_of(&f.state);
+    let opened = kind.open(cx, f)?;
+    lock::take(opened.as_fd(), &f.locks, f.owner_pid, f.id, kind.name())?;
+    Ok(opened)
+}
 
 /// The kind that restores `s` (every state has one: `KINDS` lists every case).
 pub fn kind_of(s: &FileState) -> &'static dyn FileKind {

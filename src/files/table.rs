@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use super::{DumpCx, FdProbe, FileDesc, KINDS};
+use super::{lock, DumpCx, FdProbe, FileDesc, KINDS};
 use crate::error::Result;
 use crate::image::pb;
 use crate::sys::{proc, process};
@@ -40,6 +40,7 @@ impl FileTable {
     /// Collects the fd table of `pid`, adding the descriptions met for the first time.
     pub fn collect_task(&mut self, cx: &mut DumpCx<'_>, pid: i32) -> Result<Vec<pb::Fd>> {
         let mut fds = Vec::new();
+        let mut posix_seen = std::collections::HashSet::new();
         for fd in proc::fd::list(pid)? {
             let p = FdProbe {
                 pid,
@@ -49,8 +50,11 @@ impl FileTable {
                 info: proc::fdinfo::read(pid, fd)?,
             };
             let cloexec = p.info.flags & libc::O_CLOEXEC as u32 != 0;
+            let locks = lock::dump(&p)?;
+            // The task's POSIX locks show on each of its fds of the description.
+            let mut first_of = |file_id: u32| if posix_seen.insert(file_id) { locks.posix.clone() } else { Vec::new() };
             if let Some(file_id) = self.known(&p)? {
-                fds.push(pb::Fd { fd, file_id, cloexec });
+                fds.push(pb::Fd { fd, file_id, cloexec, posix_locks: first_of(file_id) });
                 continue;
             }
             let Some(kind) = KINDS.iter().find(|k| k.claims(&p)) else {
@@ -59,10 +63,14 @@ impl FileTable {
             let id = self.files.len() as u32 + 1;
             let state = kind.dump(cx, &p, id)?;
             crate::debug!(cx.log, "pid {pid} fd {fd}: file {id}, {} {} pos {}", kind.name(), p.target, p.info.pos);
-            self.files.push(FileDesc { id, flags: p.info.flags & !(libc::O_CLOEXEC as u32), owner_pid: pid, state });
+            for l in locks.description.iter().chain(&locks.posix) {
+                crate::debug!(cx.log, "pid {pid} fd {fd}: holds a {}", lock::describe(l));
+            }
+            let flags = p.info.flags & !(libc::O_CLOEXEC as u32);
+            self.files.push(FileDesc { id, flags, owner_pid: pid, locks: locks.description, state });
             self.holders.push((pid, fd));
             self.inodes.push((p.md.dev(), p.md.ino()));
-            fds.push(pb::Fd { fd, file_id: id, cloexec });
+            fds.push(pb::Fd { fd, file_id: id, cloexec, posix_locks: first_of(id) });
         }
         Ok(fds)
     }

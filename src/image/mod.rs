@@ -45,7 +45,8 @@ pub use kinds::{Image, ImageKind};
 
 pub const MAGIC: [u8; 4] = *b"CCRi";
 pub const FORMAT_MAJOR: u16 = 2;
-pub const FORMAT_MINOR: u16 = 0;
+/// 2.1: file locks (FileDesc.locks, Fd.posix_locks).
+pub const FORMAT_MINOR: u16 = 1;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
 const MAX_BODY: u64 = 1 << 30;
@@ -177,9 +178,6 @@ impl ImageDir {
 }
 
 /// Whether this ccr reads images of format `major.minor` (the rule above).
-// While FORMAT_MINOR is 0 the minor test is `minor == 0`; it stays written as
-// the rule reads.
-#[allow(clippy::absurd_extreme_comparisons)]
 pub fn readable(major: u16, minor: u16) -> bool {
     major == FORMAT_MAJOR && minor <= FORMAT_MINOR
 }

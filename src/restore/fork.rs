@@ -45,6 +45,8 @@ pub struct Tree {
     /// Image pid → pid as ccr sees it (the same unless the tree has its own PID
     /// namespace).
     pub outer: HashMap<i32, i32>,
+    /// The root as ccr sees it.
+    pub root: i32,
     /// Held open until every task is seized: their read() blocks on this pipe.
     _go: OwnedFd,
 }
@@ -234,6 +236,10 @@ pub fn spawn(dir: &ImageDir, ckpt: &Checkpoint, shared: &Shared, child_of_caller
                 let _ = process::kill(n.pid, libc::SIGKILL);
             }
         }
+        // Our own child is ours to reap (else it stays a zombie of whoever adopts it).
+        if !child_of_caller {
+            let _ = crate::sys::wait::reap(got);
+        }
     };
     if !pid_ns && got != root_pid {
         let _ = process::kill(got, libc::SIGKILL);
@@ -267,7 +273,7 @@ pub fn spawn(dir: &ImageDir, ckpt: &Checkpoint, shared: &Shared, child_of_caller
         out.insert(pid, Spawned { trampoline: tramp, pages_fd, plumbing });
     }
     let outer = if pid_ns { outer_pids(got)? } else { plan.nodes.iter().map(|n| (n.pid, n.pid)).collect() };
-    Ok(Tree { spawned: out, outer, _go: go_wr })
+    Ok(Tree { spawned: out, outer, root: got, _go: go_wr })
 }
 
 /// Image (namespace) pid → our pid for every task under `root` (our pid).
@@ -343,7 +349,7 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
         let mut cx = OpenCx::new(plan.dir, plan.files, &sh.shmem_fds, &sh.inherited);
         for &id in &n.opens {
             let f = plan.files.file(id).expect("planned from the image");
-            let opened = files::kind_of(&f.state).open(&mut cx, f)?;
+            let opened = files::open(&mut cx, f)?;
             transit.insert(id, lift(opened, plan.base)?.into_raw_fd());
         }
     }

@@ -46,7 +46,8 @@ fn read_task(dir: &ImageDir, pid: i32) -> Result<TaskImage> {
     }
     let mm_path = dir.file(ImageKind::Mm, n);
     let mm = convert::mm_from_pb(&At(&mm_path), dir.read(n)?)?;
-    let fds: pb::Fds = dir.read(n)?;
+    let fds_path = dir.file(ImageKind::Fds, n);
+    let fds = convert::fds_from_pb(&At(&fds_path), dir.read(n)?)?;
     let pages = dir.file(ImageKind::Pages, n);
     let want = mm.present_bytes();
     let have = std::fs::metadata(&pages).map_err(|source| ImageError::Io { path: pages.clone(), source })?.len();
@@ -55,7 +56,7 @@ fn read_task(dir: &ImageDir, pid: i32) -> Result<TaskImage> {
             ImageError::Truncated { path: pages, detail: format!("{have} bytes, the page runs need {want}") }.into()
         );
     }
-    Ok(TaskImage { pid, core, mm, fds: fds.fds })
+    Ok(TaskImage { pid, core, mm, fds })
 }
 
 /// The checkpoint's xstate must fit this CPU.

@@ -42,6 +42,8 @@ pub enum RestoreError {
     VdsoMoved { pid: i32, got: u64, want: u64 },
     #[error("pid {pid}: {source}")]
     Pages { pid: i32, source: crate::image::pages::PageSourceError },
+    #[error("pid {pid}: cannot take back the {lock} of file {file_id} ({what}): {detail}")]
+    Lock { pid: i32, file_id: u32, what: String, lock: String, detail: String },
     #[error("pid {pid}: thread {tid} came back as {got}")]
     ThreadId { pid: i32, tid: i32, got: i32 },
 }
@@ -157,6 +159,11 @@ impl Run<'_> {
         let pids: Vec<i32> = self.tree.as_ref().map(|t| t.outer.values().copied().collect()).unwrap_or_default();
         for &pid in &pids {
             let _ = process::kill(pid, libc::SIGKILL);
+        }
+        // The root is our child unless it was made our caller's: ours to reap.
+        if let Some(t) = self.tree.as_ref().filter(|_| !self.child_of_caller) {
+            self.tasks.clear();
+            let _ = crate::sys::wait::reap(t.root);
         }
         self.tasks.clear();
         self.tree = None;

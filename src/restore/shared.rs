@@ -76,7 +76,7 @@ pub fn make(run: &mut Run<'_>) -> Result<()> {
         for f in &img.files {
             let kind = files::kind_of(&f.state);
             if kind.stage() == Stage::BeforeFork {
-                let opened = kind.open(&mut cx, f)?;
+                let opened = files::open(&mut cx, f)?;
                 made.insert(f.id, lift(opened, base)?);
             }
         }

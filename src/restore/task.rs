@@ -127,6 +127,11 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         for &fd in &sp.plumbing {
             r.close(fd)?;
         }
+        // POSIX locks belong to the task's fd table and go with any close of an fd of
+        // their file (the Memory stage opened and closed mapped files): taken last.
+        for f in img.fds.iter().filter(|f| !f.posix_locks.is_empty()) {
+            crate::files::lock::take_posix(r, pid, f.fd, f.file_id, &f.posix_locks)?;
+        }
         for rl in &core.rlimits {
             r.prlimit(rl.resource, rl.cur, rl.max)?;
         }

@@ -84,6 +84,50 @@ pub fn set_status_flags(fd: BorrowedFd<'_>, flags: i32) -> SysResult<()> {
     Ok(())
 }
 
+/// flock(2) without waiting: a shared or an exclusive lock of the description.
+pub fn flock(fd: BorrowedFd<'_>, exclusive: bool) -> SysResult<()> {
+    let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+    // SAFETY: flock on a borrowed fd.
+    if unsafe { libc::flock(fd.as_raw_fd(), op | libc::LOCK_NB) } < 0 {
+        return Err(SysError::last("flock"));
+    }
+    Ok(())
+}
+
+/// A record lock without waiting: POSIX (owned by this process) or OFD (owned by
+/// the description), on `len` bytes from `start` (0: to the end of the file).
+pub fn set_record_lock(fd: BorrowedFd<'_>, ofd: bool, write: bool, start: u64, len: u64) -> SysResult<()> {
+    let fl = record_lock(write, start, len);
+    let (cmd, call) = if ofd { (libc::F_OFD_SETLK, "fcntl(F_OFD_SETLK)") } else { (libc::F_SETLK, "fcntl(F_SETLK)") };
+    // SAFETY: fcntl with a pointer to a live, initialised flock.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &fl) } < 0 {
+        return Err(SysError::last(call));
+    }
+    Ok(())
+}
+
+/// The `struct flock` of a record lock on `len` bytes from `start` (l_pid 0, as
+/// OFD locks require).
+pub(crate) fn record_lock(write: bool, start: u64, len: u64) -> libc::flock {
+    // SAFETY: an all-zero flock is a valid value.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = if write { libc::F_WRLCK } else { libc::F_RDLCK } as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = start as libc::off_t;
+    fl.l_len = len as libc::off_t;
+    fl
+}
+
+/// fcntl(F_SETLEASE): a read or a write lease on the description.
+pub fn set_lease(fd: BorrowedFd<'_>, write: bool) -> SysResult<()> {
+    let t = if write { libc::F_WRLCK } else { libc::F_RDLCK };
+    // SAFETY: fcntl with integer arguments.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLEASE, t) } < 0 {
+        return Err(SysError::last("fcntl(F_SETLEASE)"));
+    }
+    Ok(())
+}
+
 /// Raises the soft RLIMIT_NOFILE of this process to at least `n` (up to the hard limit).
 pub fn ensure_nofile(n: u64) -> SysResult<()> {
     let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };

@@ -462,6 +462,19 @@ pub fn reap_gone(pids: &[i32], what: &str) {
     }
 }
 
+/// A dump that leaves the workload running: it peeked at queues, counters and
+/// contents, and the original must not notice.
+pub fn leave_running(name: &str, workload: &str) {
+    let mut case = Case::new(name);
+    let pid = case.start_workload(workload, &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &["--leave-running"]);
+    assert_running_untraced(pid, "original after dump --leave-running");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
+    case.assert_pass(1);
+}
+
 /// The standard cycle: start, ready, dump (kills), restore (same PID), `hook`,
 /// SIGTERM, `ccr restore` exits 0, the workload printed PASS.
 pub fn cycle(name: &str, workload: &str, envs: &[(&str, &str)], hook: Option<Hook>) -> Case {

@@ -7,7 +7,13 @@ pub fn files_to_pb(f: &FilesImage) -> pb::Files {
         files: f
             .files
             .iter()
-            .map(|d| pb::FileDesc { id: d.id, flags: d.flags, owner_pid: d.owner_pid, kind: Some(d.state.clone()) })
+            .map(|d| pb::FileDesc {
+                id: d.id,
+                flags: d.flags,
+                owner_pid: d.owner_pid,
+                locks: d.locks.clone(),
+                kind: Some(d.state.clone()),
+            })
             .collect(),
         pipes: f.pipes.clone(),
         shmems: f.shmems.clone(),
@@ -36,7 +42,29 @@ pub fn files_from_pb(at: &At<'_>, p: pb::Files) -> Result<FilesImage, ImageError
         if files.iter().any(|f: &FileDesc| f.id == d.id) || d.id == 0 {
             return Err(at.invalid(format!("{field}.id"), "0 or used twice"));
         }
-        files.push(FileDesc { id: d.id, flags: d.flags, owner_pid: d.owner_pid, state });
+        locks(at, &format!("{field}.locks"), &d.locks, false)?;
+        files.push(FileDesc { id: d.id, flags: d.flags, owner_pid: d.owner_pid, locks: d.locks, state });
     }
     Ok(FilesImage { files, pipes: p.pipes, shmems: p.shmems, sysv: p.sysv_shm })
+}
+
+/// A task's fd table, checked.
+pub fn fds_from_pb(at: &At<'_>, p: pb::Fds) -> Result<Vec<pb::Fd>, ImageError> {
+    for f in &p.fds {
+        locks(at, &format!("fd {}.posix_locks", f.fd), &f.posix_locks, true)?;
+    }
+    Ok(p.fds)
+}
+
+/// Checks saved locks: a known kind, POSIX ones only in a task's fd table (`posix`)
+/// and the others only on a description.
+fn locks(at: &At<'_>, field: &str, locks: &[pb::FileLock], posix: bool) -> Result<(), ImageError> {
+    for (i, l) in locks.iter().enumerate() {
+        let kind = at.known::<pb::LockKind>(format!("{field}[{i}].kind"), l.kind)?;
+        if kind == pb::LockKind::Unspecified || (kind == pb::LockKind::Posix) != posix {
+            let whose = if posix { "a task's fd" } else { "a file description" };
+            return Err(at.invalid(format!("{field}[{i}].kind"), format!("{kind:?} is no lock {whose} holds")));
+        }
+    }
+    Ok(())
 }

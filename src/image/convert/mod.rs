@@ -8,7 +8,7 @@ mod inventory;
 mod mm;
 mod task;
 
-pub use files::{files_from_pb, files_to_pb};
+pub use files::{fds_from_pb, files_from_pb, files_to_pb};
 pub use inventory::{inventory_from_pb, inventory_to_pb};
 pub use mm::{mm_from_pb, mm_to_pb};
 pub use task::{core_from_pb, core_to_pb, regs_from_pb, regs_to_pb};

@@ -83,6 +83,46 @@ impl FdInfo {
     }
 }
 
+/// One held lock of an fdinfo "lock:" line, e.g.
+/// `1: POSIX  ADVISORY  WRITE 12713 fe:00:10010686 5 14`: a flock, OFD or lease the
+/// description holds, or a POSIX lock the task took through this description.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockLine {
+    /// FLOCK, POSIX, OFDLCK, LEASE, DELEG, ...
+    pub class: String,
+    /// ADVISORY for locks; ACTIVE, BREAKING or BREAKER for leases.
+    pub state: String,
+    /// READ, WRITE or UNLCK (a lease being broken to nothing).
+    pub mode: String,
+    /// The first byte and the last (None: up to the end of the file).
+    pub start: u64,
+    pub end: Option<u64>,
+    /// The whole line, for errors.
+    pub text: String,
+}
+
+impl FdInfo {
+    /// The locks of the "lock:" lines; None when a line has another format.
+    pub fn locks(&self) -> Option<Vec<LockLine>> {
+        self.extra.iter().filter(|(k, _)| k == "lock").map(|(_, v)| parse_lock(v)).collect()
+    }
+}
+
+fn parse_lock(v: &str) -> Option<LockLine> {
+    let w: Vec<&str> = v.split_whitespace().collect();
+    let [id, class, state, mode, _pid, _inode, start, end] = w[..] else { return None };
+    id.strip_suffix(':')?.parse::<u64>().ok()?;
+    let end = if end == "EOF" { None } else { Some(end.parse().ok()?) };
+    Some(LockLine {
+        class: class.into(),
+        state: state.into(),
+        mode: mode.into(),
+        start: start.parse().ok()?,
+        end,
+        text: v.to_string(),
+    })
+}
+
 /// One watch of an inotify fdinfo.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InotifyLine {
@@ -123,6 +163,23 @@ pub fn path(pid: i32, fd: i32) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::parse;
+
+    #[test]
+    fn locks() {
+        let f = parse(
+            "pos:\t0\nflags:\t02\nmnt_id:\t27\nino:\t5\n\
+             lock:\t1: POSIX  ADVISORY  WRITE 12713 fe:00:10010686 5 14\n\
+             lock:\t2: FLOCK  ADVISORY  READ 12713 fe:00:10010686 0 EOF\n\
+             lock:\t3: LEASE  ACTIVE    READ 12713 fe:00:10010695 0 EOF\n",
+        )
+        .unwrap();
+        let l = f.locks().unwrap();
+        assert_eq!(l.len(), 3);
+        assert_eq!((l[0].class.as_str(), l[0].mode.as_str(), l[0].start, l[0].end), ("POSIX", "WRITE", 5, Some(14)));
+        assert_eq!((l[1].class.as_str(), l[1].end), ("FLOCK", None));
+        assert_eq!((l[2].class.as_str(), l[2].state.as_str()), ("LEASE", "ACTIVE"));
+        assert!(parse("lock:\t1: POSIX WRITE\n").unwrap().locks().is_none());
+    }
 
     #[test]
     fn common_fields() {

@@ -128,6 +128,12 @@ impl<T: Borrow<Stopped>> Remote<T> {
         Ok(self.call("openat", libc::SYS_openat, [libc::AT_FDCWD as u64, p, flags, 0, 0, 0])? as i32)
     }
 
+    /// fcntl(fd, F_SETLK): a POSIX record lock owned by the task, without waiting.
+    pub fn set_posix_lock(&mut self, fd: i32, write: bool, start: u64, len: u64) -> SysResult<()> {
+        let p = self.put(0, &bytes_of(&crate::sys::fd::record_lock(write, start, len)))?;
+        self.call("fcntl(F_SETLK)", libc::SYS_fcntl, [fd as u64, libc::F_SETLK as u64, p, 0, 0, 0]).map(drop)
+    }
+
     pub fn close(&mut self, fd: i32) -> SysResult<()> {
         self.call("close", libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0]).map(drop)
     }
