@@ -59,6 +59,9 @@ fn main() {
         .allowlist_type("stack_t")
         .allowlist_type("__kernel_old_itimerval")
         .allowlist_type("rseq_flags")
+        // timer_create's sigevent and timer_settime/gettime's itimerspec.
+        .allowlist_type("sigevent")
+        .allowlist_type("__kernel_itimerspec")
         .allowlist_var("UDIAG_.*")
         .allowlist_var("UNIX_DIAG_.*")
         .allowlist_var("NETLINK_SOCK_DIAG")

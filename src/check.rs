@@ -56,6 +56,12 @@ pub fn features() -> Vec<Feature> {
         feature("kcmp (shared open files)", features::kcmp(), true, ""),
         feature("pagemap (present pages)", features::pagemap(), true, ""),
         feature("pidfd_getfd", features::pidfd_getfd(), false, ""),
+        feature(
+            "POSIX timers under their IDs (PR_TIMER_CREATE_RESTORE_IDS, Linux 6.17)",
+            features::timer_restore_ids(),
+            false,
+            "restoring a process with timer_create timers",
+        ),
         feature("userfaultfd", features::userfaultfd(), false, "lazy restore"),
         feature("xsave", has("xsave"), true, xsave_note.join(" ")),
         feature("cgroup v1 freezer", std::path::Path::new("/sys/fs/cgroup/freezer").is_dir(), false, ""),

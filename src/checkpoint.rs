@@ -81,4 +81,19 @@ pub struct TaskCore {
     /// The job-control stop signal the task was in (0: it was running).
     pub stop_signal: i32,
     pub child_subreaper: bool,
+    pub posix_timers: Vec<pb::PosixTimer>,
 }
+
+/// The clocks a POSIX timer of a checkpoint may run on: the ones a restored task
+/// can create a timer on again by number (not the CPU clock of some other
+/// process or thread).
+pub const TIMER_CLOCKS: [i32; 8] = [
+    libc::CLOCK_REALTIME,
+    libc::CLOCK_MONOTONIC,
+    libc::CLOCK_PROCESS_CPUTIME_ID,
+    libc::CLOCK_THREAD_CPUTIME_ID,
+    libc::CLOCK_BOOTTIME,
+    libc::CLOCK_REALTIME_ALARM,
+    libc::CLOCK_BOOTTIME_ALARM,
+    libc::CLOCK_TAI,
+];

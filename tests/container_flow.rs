@@ -98,9 +98,19 @@ fn freeze_save_dump_restore_into_cgroups() {
 
 #[test]
 fn tree_in_its_own_pid_namespace() {
-    let mut case = Case::new("pid-namespace");
+    in_own_pid_namespace("pid-namespace", "wl_tree");
+}
+
+/// Timers that signal a thread name it by its TID inside the namespace.
+#[test]
+fn posix_timers_in_a_pid_namespace() {
+    in_own_pid_namespace("pid-namespace-timers", "wl_posix_timers");
+}
+
+fn in_own_pid_namespace(name: &str, workload: &str) {
+    let mut case = Case::new(name);
     let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork"]).arg(Case::workload_path("wl_tree")).arg(case.dir.join("scratch"));
+    cmd.args(["--pid", "--fork"]).arg(Case::workload_path(workload)).arg(case.dir.join("scratch"));
     let unshare = case.start(cmd);
     case.wait_ready(unshare, Duration::from_secs(10));
     let root: i32 = fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))

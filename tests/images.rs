@@ -117,6 +117,27 @@ fn unknown_values_are_refused_by_file_and_field() {
     );
     refused(
         &case,
+        "timer-clock",
+        |d| {
+            let mut core: pb::TaskCore = d.read(n).unwrap();
+            core.posix_timers.push(pb::PosixTimer { id: 3, clock: -6, ..Default::default() });
+            d.write(n, &core).unwrap();
+        },
+        &[&core_file, "posix_timers[0] (timer 3).clock", "clock -6"],
+    );
+    refused(
+        &case,
+        "timer-thread",
+        |d| {
+            let mut core: pb::TaskCore = d.read(n).unwrap();
+            let notify = libc::SIGEV_THREAD_ID;
+            core.posix_timers.push(pb::PosixTimer { id: 0, notify, tid: core.pid + 1, ..Default::default() });
+            d.write(n, &core).unwrap();
+        },
+        &[&core_file, "posix_timers[0] (timer 0).tid", "is no thread of the task"],
+    );
+    refused(
+        &case,
         "arch",
         |d| {
             let mut core: pb::TaskCore = d.read(n).unwrap();

@@ -31,6 +31,47 @@ fn signals() {
     common::cycle("signals", "wl_signals", &[], Some(usr1));
 }
 
+/// POSIX timers of every notification kind keep their IDs, clocks, targets, time
+/// left and intervals, and go on firing.
+#[test]
+fn posix_timers() {
+    common::cycle("posix-timers", "wl_posix_timers", &[], None);
+}
+
+/// A real program on a POSIX timer: coreutils `timeout 4 sleep 600` (a
+/// timer_create timer and its child in a process group of its own). After a
+/// restore its timer still fires where it would have, and it ends the sleep.
+#[test]
+fn coreutils_timeout_still_fires() {
+    let mut case = Case::new("timeout");
+    let started = Instant::now();
+    let mut cmd = Command::new("timeout");
+    cmd.args(["4", "sleep", "600"]);
+    let pid = case.start(cmd);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while common::children_of(pid).is_empty()
+        || fs::read_to_string(format!("/proc/{pid}/timers")).unwrap_or_default().is_empty()
+    {
+        assert!(Instant::now() < deadline, "timeout made no child or no timer");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tree = common::tree_pids(pid);
+    case.dump_ok(pid, &[]);
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original");
+    common::reap_gone(&tree, "the dumped tree");
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    // timeout exits 124 when its timer killed the command.
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 124, "ccr restore (timeout's status)");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(4), "timeout fired after {took:?}, before its 4 s");
+}
+
+#[test]
+fn posix_timers_leave_running() {
+    common::leave_running("posix-timers-leave-running", "wl_posix_timers");
+}
+
 #[test]
 fn files() {
     common::cycle("files", "wl_files", &[], None);
@@ -349,6 +390,7 @@ fn check_prints_features() {
         "kcmp",
         "pagemap",
         "pidfd_getfd",
+        "POSIX timers under their IDs",
         "userfaultfd",
         "xsave",
     ] {
@@ -364,7 +406,7 @@ fn check_prints_features() {
         let want = if has { "ok " } else { "absent " };
         assert!(line(name).starts_with(want), "ccr check says {:?}; the filesystem says {has}", line(name));
     }
-    assert_eq!(text.lines().count(), 11, "a feature line nobody checks:\n{text}");
+    assert_eq!(text.lines().count(), 12, "a feature line nobody checks:\n{text}");
     // The notes say what was found.
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert!(line("kernel").ends_with(release.trim()), "{}", line("kernel"));

@@ -40,6 +40,7 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_memfd",
         "wl_namespaces",
         "wl_locks",
+        "wl_posix_timers",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }

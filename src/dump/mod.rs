@@ -66,8 +66,7 @@ pub enum Stage {
     /// group is thawed first: its tasks stop under ptrace without running).
     Seize,
     /// What no later stage could save is refused now, before anything is written:
-    /// namespaces other than ccr's (but the tree's own PID namespace), seccomp,
-    /// POSIX timers.
+    /// namespaces other than ccr's (but the tree's own PID namespace), seccomp.
     Check,
     /// Per task: files first (the cheapest way to find an fd ccr cannot dump),
     /// then registers and signal state (remote syscalls), then memory.
@@ -315,9 +314,6 @@ fn check(tasks: &[tree::Task]) -> Result<bool> {
         if proc::status::read(pid)?.int("Seccomp").unwrap_or(0) != 0 {
             return Err(DumpError::Unsupported { pid, what: "a seccomp filter".into() }.into());
         }
-        if proc::timers::count(pid) != 0 {
-            return Err(DumpError::Unsupported { pid, what: "POSIX timers (timer_create)".into() }.into());
-        }
     }
     Ok(pid_ns)
 }
@@ -474,6 +470,9 @@ fn to_namespace_ids(c: &mut Collected, tasks: &[tree::Task]) -> Result<()> {
         core.pid = map(core.pid);
         for th in &mut core.threads {
             th.tid = map(th.tid);
+        }
+        for t in &mut core.posix_timers {
+            t.tid = map(t.tid);
         }
     }
     for f in &mut c.files.files {

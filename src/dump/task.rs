@@ -77,13 +77,15 @@ pub fn collect(threads: &[Stopped], stat: &Stat, status: &Status, maps: &[MapEnt
         cores.push(thread_regs(t, pid)?);
     }
     let pending_shared = siginfo_entries(leader.pending_siginfo(true)?);
+    let timers = checked_timers(pid, threads.len())?;
 
     let ip = find_syscall_insn(pid, maps)?;
     let mut r = Remote::start(leader, pid, ip)?;
     let scratch = r.map_scratch()?;
     r.set_scratch(Some(scratch));
     let out = (|| -> Result<RemoteState> {
-        let st = remote_state(&mut r)?;
+        let mut st = remote_state(&mut r)?;
+        st.posix_timers = posix_timers(&mut r, &timers)?;
         thread_remote_state(&mut r, &mut cores[0])?;
         for (t, core) in threads[1..].iter().zip(cores[1..].iter_mut()) {
             let mut tr = Remote::start(t, pid, ip)?;
@@ -140,6 +142,7 @@ pub fn collect(threads: &[Stopped], stat: &Stat, status: &Status, maps: &[MapEnt
         exit_signal: stat.exit_signal,
         stop_signal: 0,
         child_subreaper: remote.child_subreaper,
+        posix_timers: remote.posix_timers,
     };
     Ok(TaskState { core, brk: remote.brk })
 }
@@ -155,6 +158,42 @@ fn thread_remote_state(r: &mut Remote<&Stopped>, core: &mut ThreadCore) -> Resul
     Ok(())
 }
 
+/// The process's POSIX timers as /proc shows them; a timer a restored task could
+/// not create again is refused by ID.
+fn checked_timers(pid: i32, threads: usize) -> Result<Vec<proc::timers::ProcTimer>> {
+    let timers = proc::timers::read(pid)?;
+    for t in &timers {
+        let refuse = |what: String| DumpError::Unsupported { pid, what: format!("POSIX timer {}: {what}", t.id) };
+        if !crate::checkpoint::TIMER_CLOCKS.contains(&t.clock) {
+            return Err(refuse(format!("clock {} (the CPU clock of another process or thread)", t.clock)).into());
+        }
+        if t.clock == libc::CLOCK_THREAD_CPUTIME_ID && threads > 1 {
+            return Err(refuse("the CPU clock of one of several threads (which one, /proc does not say)".into()).into());
+        }
+    }
+    Ok(timers)
+}
+
+/// Each timer's time left, interval and overrun (timer_gettime in the task).
+fn posix_timers(r: &mut Remote<&Stopped>, timers: &[proc::timers::ProcTimer]) -> Result<Vec<pb::PosixTimer>> {
+    let mut out = Vec::with_capacity(timers.len());
+    for t in timers {
+        let (value_ns, interval_ns) = r.timer_gettime(t.id)?;
+        out.push(pb::PosixTimer {
+            id: t.id,
+            clock: t.clock,
+            notify: t.notify,
+            signo: t.signo,
+            sigval: t.sigval,
+            tid: if t.notify & libc::SIGEV_THREAD_ID != 0 { t.target } else { 0 },
+            value_ns,
+            interval_ns,
+            overrun: r.timer_getoverrun(t.id)?,
+        });
+    }
+    Ok(out)
+}
+
 struct RemoteState {
     sigactions: Vec<(i32, signal::SigAction)>,
     itimers: Vec<(ItimerWhich, signal::ITimerVal)>,
@@ -164,6 +203,7 @@ struct RemoteState {
     dumpable: i32,
     securebits: u32,
     child_subreaper: bool,
+    posix_timers: Vec<pb::PosixTimer>,
 }
 
 /// Process-wide state only the task can tell, through the leader.
@@ -194,5 +234,6 @@ fn remote_state(r: &mut Remote<&Stopped>) -> Result<RemoteState> {
         dumpable: r.dumpable()?,
         securebits: r.securebits()?,
         child_subreaper: r.child_subreaper()?,
+        posix_timers: Vec::new(),
     })
 }

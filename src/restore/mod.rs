@@ -93,6 +93,10 @@ pub enum Stage {
     Threads,
     /// Each thread's own state: altstack, rseq, robust list, name, pending signals.
     ThreadState,
+    /// POSIX timers, under the IDs the program holds, once every thread they may
+    /// signal exists; armed with the time they had left (signals stay blocked
+    /// while ccr works, so an early expiry waits as a pending signal).
+    PosixTimers,
     /// Credentials last (they drop the privileges the stages above need), then
     /// what a credential change resets (dumpable, the parent-death signal).
     Credentials,
@@ -104,7 +108,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 14] = [
+    pub const ALL: [Stage; 15] = [
         Stage::ReadImages,
         Stage::WaitPids,
         Stage::Cgroups,
@@ -116,6 +120,7 @@ impl Stage {
         Stage::ProcessState,
         Stage::Threads,
         Stage::ThreadState,
+        Stage::PosixTimers,
         Stage::Credentials,
         Stage::Registers,
         Stage::Release,
@@ -232,6 +237,7 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
             Stage::ProcessState => task::process_state(&mut run),
             Stage::Threads => task::threads(&mut run),
             Stage::ThreadState => task::thread_state(&mut run),
+            Stage::PosixTimers => task::posix_timers(&mut run),
             Stage::Credentials => task::credentials(&mut run),
             Stage::Registers => task::registers(&mut run),
             Stage::Release => release(&mut run),

@@ -1,5 +1,5 @@
 //! The stages that run inside each seized task through its remote sessions:
-//! Seize, ProcessState, Threads, ThreadState, Credentials, Registers.
+//! Seize, ProcessState, Threads, ThreadState, PosixTimers, Credentials, Registers.
 //!
 //! Ordering requirements:
 //! - every signal action is written (the child still has ccr's own handlers reset
@@ -26,7 +26,7 @@ use crate::image::pb;
 use crate::sys::kernel;
 use crate::sys::ptrace::Stopped;
 use crate::sys::remote::{Remote, Scratch};
-use crate::sys::signal::AltStack;
+use crate::sys::signal::{self, AltStack};
 use crate::sys::{process, trampoline};
 
 /// One task being restored: its remote sessions, then its stopped threads.
@@ -199,6 +199,36 @@ pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
                 r.queue_thread_signal(pid, th.tid, s.sig, &s.siginfo)?;
             }
         }
+        Ok(())
+    })
+}
+
+/// Stage PosixTimers: each process's timers, created under their saved IDs
+/// (PR_TIMER_CREATE_RESTORE_IDS, on only while ccr creates them) and armed.
+pub fn posix_timers(run: &mut Run<'_>) -> Result<()> {
+    each(run, |t, img, _| {
+        let timers = &img.core.posix_timers;
+        if timers.is_empty() {
+            return Ok(());
+        }
+        let pid = t.pid;
+        let r = t.leader_session();
+        r.set_timer_restore_ids(true).map_err(|e| RestoreError::Unsupported {
+            pid,
+            what: format!("POSIX timers under their IDs ({e}; PR_TIMER_CREATE_RESTORE_IDS needs Linux 6.17)"),
+        })?;
+        for tm in timers {
+            let ev = signal::sigevent(tm.notify, tm.signo, tm.sigval, tm.tid);
+            let got = r.timer_create_with_id(tm.clock, &ev, tm.id)?;
+            if got != tm.id {
+                let detail = format!("POSIX timer {} came back as timer {got}", tm.id);
+                return Err(RestoreError::Child { pid, detail }.into());
+            }
+            if tm.value_ns != 0 {
+                r.timer_settime(tm.id, tm.value_ns, tm.interval_ns)?;
+            }
+        }
+        r.set_timer_restore_ids(false)?;
         Ok(())
     })
 }

@@ -47,6 +47,16 @@ pub fn userfaultfd() -> bool {
     false
 }
 
+/// prctl option of Linux 6.17 (newer than the uapi headers bindgen reads here):
+/// timer_create gives the ID its out-argument holds. Its GET sub-option is 2.
+pub(crate) const PR_TIMER_CREATE_RESTORE_IDS: u32 = 77;
+
+/// Whether timer_create can be asked for an ID (what restoring POSIX timers needs).
+pub fn timer_restore_ids() -> bool {
+    // SAFETY: the GET sub-option only reads this process's setting.
+    unsafe { libc::prctl(PR_TIMER_CREATE_RESTORE_IDS as i32, 2, 0, 0, 0) >= 0 }
+}
+
 /// kcmp(KCMP_FILE) on two of our own fds.
 pub fn kcmp() -> bool {
     let Ok((r, _w)) = crate::sys::pipe::pipe() else { return false };

@@ -18,4 +18,5 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <asm/signal.h>
+#include <asm/siginfo.h>
 #include <linux/time_types.h>

@@ -30,6 +30,41 @@ pub type AltStack = kernel::stack_t;
 /// getitimer/setitimer's struct (seconds and microseconds).
 pub type ITimerVal = kernel::__kernel_old_itimerval;
 
+/// timer_settime/timer_gettime's struct (seconds and nanoseconds).
+pub type ITimerSpec = kernel::__kernel_itimerspec;
+/// timer_create's struct.
+pub type SigEvent = kernel::sigevent;
+
+const _: () = assert!(std::mem::size_of::<ITimerSpec>() == 32);
+const _: () = assert!(std::mem::size_of::<SigEvent>() == 64);
+
+const NS: u64 = 1_000_000_000;
+
+/// A time left and an interval, in nanoseconds, as an itimerspec.
+pub fn itimerspec(value_ns: u64, interval_ns: u64) -> ITimerSpec {
+    let ts = |ns: u64| kernel::__kernel_timespec { tv_sec: (ns / NS) as i64, tv_nsec: (ns % NS) as i64 };
+    ITimerSpec { it_value: ts(value_ns), it_interval: ts(interval_ns) }
+}
+
+/// An itimerspec's (time left, interval) in nanoseconds.
+pub fn itimerspec_ns(v: &ITimerSpec) -> (u64, u64) {
+    let ns = |t: &kernel::__kernel_timespec| t.tv_sec.max(0) as u64 * NS + t.tv_nsec.max(0) as u64;
+    (ns(&v.it_value), ns(&v.it_interval))
+}
+
+/// The sigevent of a timer: how it notifies (SIGEV_*), which signal with which
+/// value, and for SIGEV_THREAD_ID the thread.
+pub fn sigevent(notify: i32, signo: i32, value: u64, tid: i32) -> SigEvent {
+    let mut ev = SigEvent {
+        sigev_value: kernel::sigval { sival_ptr: value as *mut libc::c_void },
+        sigev_signo: signo,
+        sigev_notify: notify,
+        _sigev_un: kernel::sigevent__bindgen_ty_1 { _pad: [0; 12] },
+    };
+    ev._sigev_un._tid = tid;
+    ev
+}
+
 /// The size of the kernel's sigset_t (rt_sigaction's last argument).
 pub const SIGSET_SIZE: u64 = 8;
 

@@ -135,6 +135,7 @@ pub fn core_to_pb(c: &TaskCore, arch: Arch) -> pb::TaskCore {
         exit_signal: c.exit_signal,
         stop_signal: c.stop_signal,
         child_subreaper: c.child_subreaper,
+        posix_timers: c.posix_timers.clone(),
     }
 }
 
@@ -178,6 +179,23 @@ pub fn core_from_pb(at: &At<'_>, p: pb::TaskCore) -> Result<TaskCore, ImageError
             ITimerVal { it_interval: us_to_timeval(t.interval_us), it_value: us_to_timeval(t.value_us) },
         ));
     }
+    for (i, t) in p.posix_timers.iter().enumerate() {
+        let field = |f: &str| format!("posix_timers[{i}] (timer {}).{f}", t.id);
+        if !crate::checkpoint::TIMER_CLOCKS.contains(&t.clock) {
+            return Err(at.invalid(field("clock"), format!("clock {} is none a timer can be made on", t.clock)));
+        }
+        let how = t.notify & !libc::SIGEV_THREAD_ID;
+        if ![libc::SIGEV_SIGNAL, libc::SIGEV_NONE, libc::SIGEV_THREAD].contains(&how) {
+            return Err(at.invalid(field("notify"), format!("unknown notification {}", t.notify)));
+        }
+        let to_thread = t.notify & libc::SIGEV_THREAD_ID != 0;
+        if to_thread && !threads.iter().any(|th| th.tid == t.tid) {
+            return Err(at.invalid(field("tid"), format!("{} is no thread of the task", t.tid)));
+        }
+        if t.id < 0 || p.posix_timers[..i].iter().any(|o| o.id == t.id) {
+            return Err(at.invalid(field("id"), "negative or used twice"));
+        }
+    }
     for r in &p.rlimits {
         if r.resource >= RLIMITS {
             return Err(at.invalid("rlimits.resource", format!("unknown resource {}", r.resource)));
@@ -202,5 +220,6 @@ pub fn core_from_pb(at: &At<'_>, p: pb::TaskCore) -> Result<TaskCore, ImageError
         exit_signal: p.exit_signal,
         stop_signal: p.stop_signal,
         child_subreaper: p.child_subreaper,
+        posix_timers: p.posix_timers,
     })
 }

@@ -7,7 +7,7 @@ use std::borrow::Borrow;
 use super::{Remote, Scratch};
 use crate::sys::kernel;
 use crate::sys::ptrace::Stopped;
-use crate::sys::signal::{AltStack, ITimerVal, SigAction, SIGSET_SIZE};
+use crate::sys::signal::{self, AltStack, ITimerSpec, ITimerVal, SigAction, SigEvent, SIGSET_SIZE};
 use crate::sys::{bytes_of, from_bytes, SysError, SysResult};
 
 /// Which interval timer (getitimer/setitimer).
@@ -191,6 +191,38 @@ impl<T: Borrow<Stopped>> Remote<T> {
     pub fn setitimer(&mut self, which: ItimerWhich, v: &ITimerVal) -> SysResult<()> {
         let p = self.put(0, &bytes_of(v))?;
         self.call("setitimer", libc::SYS_setitimer, [which as u64, p, 0, 0, 0, 0]).map(drop)
+    }
+
+    /// timer_gettime: the POSIX timer's (time left, interval) in nanoseconds.
+    pub fn timer_gettime(&mut self, id: i32) -> SysResult<(u64, u64)> {
+        let s = self.scratch_addr(0)?;
+        self.call("timer_gettime", libc::SYS_timer_gettime, [id as u64, s, 0, 0, 0, 0])?;
+        Ok(signal::itimerspec_ns(&from_bytes::<ITimerSpec>(&self.get(0, std::mem::size_of::<ITimerSpec>())?)))
+    }
+
+    pub fn timer_getoverrun(&mut self, id: i32) -> SysResult<i32> {
+        Ok(self.call("timer_getoverrun", libc::SYS_timer_getoverrun, [id as u64, 0, 0, 0, 0, 0])? as i32)
+    }
+
+    /// PR_TIMER_CREATE_RESTORE_IDS: while on, timer_create gives the ID its
+    /// out-argument holds (Linux 6.17+).
+    pub fn set_timer_restore_ids(&mut self, on: bool) -> SysResult<()> {
+        let op = crate::sys::features::PR_TIMER_CREATE_RESTORE_IDS;
+        self.prctl("prctl(PR_TIMER_CREATE_RESTORE_IDS)", op, [on as u64, 0, 0, 0]).map(drop)
+    }
+
+    /// timer_create(clock, ev, &id) asking for `id` (with restore IDs on); the ID
+    /// the kernel gave.
+    pub fn timer_create_with_id(&mut self, clock: i32, ev: &SigEvent, id: i32) -> SysResult<i32> {
+        let pe = self.put(0, &bytes_of(ev))?;
+        let pid = self.put(128, &id.to_ne_bytes())?;
+        self.call("timer_create", libc::SYS_timer_create, [clock as i64 as u64, pe, pid, 0, 0, 0])?;
+        Ok(i32::from_ne_bytes(self.get(128, 4)?.try_into().expect("4 bytes")))
+    }
+
+    pub fn timer_settime(&mut self, id: i32, value_ns: u64, interval_ns: u64) -> SysResult<()> {
+        let p = self.put(0, &bytes_of(&signal::itimerspec(value_ns, interval_ns)))?;
+        self.call("timer_settime", libc::SYS_timer_settime, [id as u64, 0, p, 0, 0, 0]).map(drop)
     }
 
     /// Queues a signal for the process `tgid` (ids as the task sees them).
