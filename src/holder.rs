@@ -119,6 +119,7 @@ pub fn dump(opts: &DumpOpts) -> Result<()> {
 /// The holder: seize, report, then serve requests until the tree is let go or gone.
 fn holder_main(pid: i32, ready: BorrowedFd<'_>) -> i32 {
     use std::os::fd::AsRawFd;
+    crate::sys::interrupt::default_stop_signals();
     // Nothing of our ancestors' stays open here: their pipes must see EOF.
     let r = ready.as_raw_fd() as u32;
     fd::close_range(0, r.saturating_sub(1));

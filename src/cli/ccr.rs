@@ -193,7 +193,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     }
     let e = |e: crate::Error| e.to_string();
     match cmd.name {
-        "dump" => api::dump(&dump_opts(&p)?, Isolation::InProcess).map_err(e)?,
+        "dump" => return dump(&dump_opts(&p)?),
         "restore" => return restore(&restore_opts(&p)?),
         "check" => {
             let (lines, ok) = crate::check::report();
@@ -229,8 +229,22 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
 }
 
 /// Restores; without -d waits for the restored task and exits with its status.
+/// A dump runs in a helper process: SIGKILL of this command then cannot catch the
+/// tree half-way through a ptrace session. SIGINT, SIGTERM and SIGHUP reach the
+/// helper, which undoes the dump and says so.
+pub fn dump(opts: &DumpOpts) -> Result<ExitCode, String> {
+    crate::sys::interrupt::catch_stop_signals();
+    api::dump(opts, Isolation::Helper).map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Restores; SIGINT, SIGTERM and SIGHUP stop the restore and undo it until the
+/// tree runs, and then end this command as usual while it waits for the tree.
 pub fn restore(opts: &RestoreOpts) -> Result<ExitCode, String> {
-    let pid = api::restore(opts, Isolation::InProcess).map_err(|e| e.to_string())?;
+    crate::sys::interrupt::catch_stop_signals();
+    let restored = api::restore(opts, Isolation::InProcess);
+    crate::sys::interrupt::default_stop_signals();
+    let pid = restored.map_err(|e| e.to_string())?;
     if opts.detached {
         return Ok(ExitCode::SUCCESS);
     }

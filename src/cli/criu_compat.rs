@@ -63,9 +63,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         "check" => super::ccr::run(&["check".to_string()]),
         "dump" => {
             let p = parse(&DUMP, &normalise(&args[1..])).map_err(|e| format!("criu {e}"))?;
-            let opts = super::ccr::dump_opts(&p)?;
-            crate::api::dump(&opts, crate::api::Isolation::InProcess).map_err(|e| e.to_string())?;
-            Ok(ExitCode::SUCCESS)
+            super::ccr::dump(&super::ccr::dump_opts(&p)?)
         }
         "restore" => {
             let p = parse(&RESTORE, &normalise(&args[1..])).map_err(|e| format!("criu {e}"))?;

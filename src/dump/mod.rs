@@ -42,6 +42,8 @@ pub enum DumpError {
     NoSyscallInsn { pid: i32 },
     #[error("writing {path}: {source}")]
     WritePages { path: std::path::PathBuf, source: std::io::Error },
+    #[error("dump stopped by {signal} at {stage}; every task runs on as it was")]
+    Interrupted { signal: String, stage: String },
 }
 
 impl DumpError {
@@ -51,6 +53,7 @@ impl DumpError {
             DumpError::Seize { .. } => libc::EPERM,
             DumpError::WritePages { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
             DumpError::NoSyscallInsn { .. } => libc::ENOEXEC,
+            DumpError::Interrupted { .. } => libc::EINTR,
             _ => libc::EOPNOTSUPP,
         }
     }
@@ -148,6 +151,14 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
     let mut frozen = ctx.started;
     for stage in Stage::ALL {
         let t = Instant::now();
+        if let Err(e) = stop_requested(&format!("the start of stage {stage:?}")) {
+            if collected.is_some() && stage == Stage::Release {
+                // The images are whole but the tree runs on: not a checkpoint.
+                let _ = std::fs::remove_file(ctx.dir.file(crate::image::ImageKind::Inventory, None));
+            }
+            info!(ctx.log, "dump of pid {root} stopped ({stage:?}): {e}; leaving the tree as it was");
+            return Err(e);
+        }
         let r = match stage {
             Stage::Freeze => freeze(&ctx, &mut hold),
             Stage::Seize => seize(root, &mut hold).map(|()| frozen = Instant::now()),
@@ -318,6 +329,17 @@ fn check(tasks: &[tree::Task]) -> Result<bool> {
     Ok(pid_ns)
 }
 
+/// An error if SIGINT, SIGTERM or SIGHUP (or the death of the process that
+/// started this helper) asked ccr to stop.
+fn stop_requested(stage: &str) -> Result<()> {
+    match crate::sys::interrupt::pending() {
+        Some(sig) => {
+            Err(DumpError::Interrupted { signal: crate::sys::interrupt::name(sig), stage: stage.to_string() }.into())
+        }
+        None => Ok(()),
+    }
+}
+
 /// Stage Collect: every task's files, state and memory.
 fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pid_ns: bool) -> Result<Collected> {
     let root = tasks[0].pid();
@@ -328,6 +350,7 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pid_ns: bool) -> Result<
     let mut xfeatures = 0;
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();
+        stop_requested(&format!("pid {pid}"))?;
         let stat = proc::stat::read(pid)?;
         let status = proc::status::read(pid)?;
         // Files first: the cheapest way to find out early that we cannot dump.

@@ -44,6 +44,8 @@ pub enum RestoreError {
     Pages { pid: i32, source: crate::image::pages::PageSourceError },
     #[error("pid {pid}: cannot take back the {lock} of file {file_id} ({what}): {detail}")]
     Lock { pid: i32, file_id: u32, what: String, lock: String, detail: String },
+    #[error("restore stopped by {signal} at the start of stage {stage}; what it made is undone")]
+    Interrupted { signal: String, stage: String },
     #[error("pid {pid}: thread {tid} came back as {got}")]
     ThreadId { pid: i32, tid: i32, got: i32 },
 }
@@ -54,6 +56,7 @@ impl RestoreError {
             RestoreError::NoCheckpoint { .. } => libc::ENOENT,
             RestoreError::PidTaken { .. } | RestoreError::PidBusy { .. } => libc::EEXIST,
             RestoreError::Unsupported { .. } => libc::EOPNOTSUPP,
+            RestoreError::Interrupted { .. } => libc::EINTR,
             _ => libc::EIO,
         }
     }
@@ -225,6 +228,12 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
     let started = Instant::now();
     for stage in Stage::ALL {
         let t = Instant::now();
+        if let Some(sig) = crate::sys::interrupt::pending() {
+            let signal = crate::sys::interrupt::name(sig);
+            let e = RestoreError::Interrupted { signal, stage: format!("{stage:?}") };
+            info!(run.log, "restore stopped: {e}");
+            return Err(e.into());
+        }
         let r = match stage {
             Stage::ReadImages => images::read(&mut run),
             Stage::WaitPids => wait_pids(&mut run),

@@ -159,9 +159,18 @@ pub fn wait_readable(fd: BorrowedFd<'_>) {
 
 /// Waits up to `ms` for `fd` to become readable; false on timeout.
 pub fn poll_readable(fd: BorrowedFd<'_>, ms: i32) -> bool {
-    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut p, 1, ms) > 0 }
+    // A caught signal ends poll early whatever SA_RESTART says: wait out the rest.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms.max(0) as u64);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as i32;
+        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, left) };
+        if r < 0 && Errno::last() == Errno::EINTR && left > 0 {
+            continue;
+        }
+        return r > 0;
+    }
 }
 
 pub fn write_all(fd: BorrowedFd<'_>, data: &[u8]) -> SysResult<()> {

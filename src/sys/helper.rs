@@ -19,19 +19,22 @@ use crate::sys::{Errno, SysError};
 pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
     let (rd, wr) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| SysError::Call { call: "pipe2", errno })?;
+    let parent = std::process::id() as i32;
     // SAFETY: the child runs only `f` and then _exit()s; it never returns into the
     // caller's code, so no state of the caller's other threads is used after fork.
     let pid = match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Parent { child }) => child,
         Ok(nix::unistd::ForkResult::Child) => {
             drop(rd);
-            child_main(wr, f)
+            child_main(wr, parent, f)
         }
         Err(errno) => return Err(SysError::Call { call: "fork", errno }.into()),
     };
     drop(wr);
+    crate::sys::interrupt::forward_to(pid.as_raw());
     let mut buf = Vec::new();
     let read = std::fs::File::from(rd).read_to_end(&mut buf);
+    crate::sys::interrupt::forward_to(0);
     // The caller may reap our helper first (waitpid(-1)); ECHILD is then fine.
     let status = crate::sys::wait::reap(pid.as_raw());
     if let Err(e) = read {
@@ -56,9 +59,10 @@ pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
     }
 }
 
-fn child_main<F: FnOnce() -> Result<i32>>(wr: OwnedFd, f: F) -> ! {
-    // If the caller dies, so does its helper (and with it any ptrace attachment).
-    crate::sys::process::die_with_parent();
+fn child_main<F: FnOnce() -> Result<i32>>(wr: OwnedFd, parent: i32, f: F) -> ! {
+    // If the caller dies, the helper is told, finishes or undoes its work at the
+    // next safe point and exits: dying at once could leave its tracees changed.
+    crate::sys::interrupt::stop_when_parent_dies(parent);
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     let (value, errno, msg) = match out {
         Ok(Ok(v)) => (v, 0, String::new()),

@@ -8,6 +8,7 @@ pub mod fd;
 pub mod features;
 pub mod helper;
 pub mod inotify;
+pub mod interrupt;
 pub mod kernel;
 pub mod mem;
 pub mod pagemap;

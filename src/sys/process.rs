@@ -218,12 +218,6 @@ pub fn set_child_subreaper() -> SysResult<()> {
     check("prctl(PR_SET_CHILD_SUBREAPER)", unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
 }
 
-/// This process dies with SIGKILL when its parent does.
-pub fn die_with_parent() {
-    // SAFETY: prctl with integer arguments only.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-}
-
 /// Ends this process at once (no exit handlers: they belong to the process image
 /// we were forked from).
 pub fn exit_now(code: i32) -> ! {

@@ -1,0 +1,88 @@
+//! Stop requests: SIGINT, SIGTERM and SIGHUP (and, in a helper, its parent's
+//! death) do not end ccr where it stands. A dump killed between two ptrace calls
+//! leaves tasks with borrowed registers, a blocked mask, a trap flag or a pinned
+//! CPU; so the signal is only noted here, and the engine looks at the note at its
+//! safe points (between stages and tasks), undoes what it holds and says why.
+//!
+//! The `ccr` command runs a dump in a helper process and forwards these signals to
+//! it: SIGKILL of the command then kills only the waiting parent, and the helper,
+//! told by its parent-death signal, undoes the dump and exits.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The stop signal received, 0 for none.
+static STOP: AtomicI32 = AtomicI32::new(0);
+/// The helper this process waits for, to forward stop signals to (0: none).
+static HELPER: AtomicI32 = AtomicI32::new(0);
+
+const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+extern "C" fn note(sig: i32) {
+    STOP.store(sig, Ordering::SeqCst);
+    let helper = HELPER.load(Ordering::SeqCst);
+    if helper > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(helper, sig) };
+    }
+}
+
+/// From now on SIGINT, SIGTERM and SIGHUP are noted (and forwarded to a helper
+/// being waited for) instead of ending the process. SA_RESTART: no call of the
+/// engine sees EINTR because of them.
+pub fn catch_stop_signals() {
+    for sig in STOP_SIGNALS {
+        // SAFETY: an all-zero sigaction is valid; the handler only stores atomics and
+        // calls kill.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = note as extern "C" fn(i32) as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP end the process again (a holder, whose end lets
+/// its tree go, must not outlive them).
+pub fn default_stop_signals() {
+    for sig in STOP_SIGNALS {
+        // SAFETY: restoring the default disposition.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// In a helper: the parent's death arrives as SIGTERM, noted like the others. A
+/// parent that died before this call is noted at once.
+pub fn stop_when_parent_dies(parent: i32) {
+    catch_stop_signals();
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) };
+    // SAFETY: getppid cannot fail.
+    if unsafe { libc::getppid() } != parent {
+        STOP.store(libc::SIGTERM, Ordering::SeqCst);
+    }
+}
+
+/// While `pid` runs an operation for us, stop signals we get go to it as well.
+pub fn forward_to(pid: i32) {
+    HELPER.store(pid, Ordering::SeqCst);
+}
+
+/// The stop signal noted so far, if any.
+pub fn pending() -> Option<i32> {
+    match STOP.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some(sig),
+    }
+}
+
+/// A signal's name for messages ("SIGTERM").
+pub fn name(sig: i32) -> String {
+    match sig {
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        n => format!("signal {n}"),
+    }
+}

@@ -1,0 +1,173 @@
+//! Stopping ccr never harms the tree it works on. SIGKILL of `ccr dump` at any
+//! moment leaves every thread alive, running, untraced, with its signal mask and
+//! CPU affinity as before, and its registers and memory intact (the workloads
+//! check those themselves at the end). SIGTERM and SIGINT stop a dump or a restore
+//! cleanly, with an error that says so; a stopped restore leaves nothing behind.
+
+mod common;
+
+use std::fs;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{assert_exit, Case};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// What must not change in a thread: (tid, affinity, blocked signals).
+fn snapshot(pids: &[i32]) -> Vec<(i32, String, String)> {
+    let mut out = Vec::new();
+    for &p in pids {
+        for e in fs::read_dir(format!("/proc/{p}/task")).unwrap().flatten() {
+            let tid: i32 = e.file_name().to_str().unwrap().parse().unwrap();
+            let st = fs::read_to_string(format!("/proc/{p}/task/{tid}/status")).unwrap_or_default();
+            let field = |k: &str| st.lines().find(|l| l.starts_with(k)).unwrap_or("").to_string();
+            out.push((tid, field("Cpus_allowed_list:"), field("SigBlk:")));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Waits until no thread of `pids` is traced or stopped.
+fn settled(pids: &[i32], what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let busy: Vec<i32> = pids
+            .iter()
+            .copied()
+            .filter(|&p| common::tracer_pid(p) != Some(0) || matches!(common::state(p), Some('t' | 'T')))
+            .collect();
+        if busy.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: still traced or stopped: {busy:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn spawn_dump(case: &Case, pid: i32, images: &str, extra: &[&str]) -> std::process::Child {
+    Command::new(&common::env().ccr)
+        .args(["dump", "-t", &pid.to_string(), "-D", images, "-o", &format!("{images}.log"), "-v", "4"])
+        .args(extra)
+        .current_dir(&case.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ccr dump")
+}
+
+/// Reaps ccr's helper once it is done (it is reparented to us, a subreaper).
+fn reap_helper(helper: Option<i32>) {
+    let Some(h) = helper else { return };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while common::exists(h) && common::state(h) != Some('Z') {
+        assert!(Instant::now() < deadline, "ccr's helper {h} did not finish after its parent was killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = nix::sys::wait::waitpid(Pid::from_raw(h), None);
+}
+
+#[test]
+fn sigkill_of_ccr_dump_harms_nothing() {
+    let mut mid_dump = 0;
+    for (workload, tries) in [("wl_threads", 10), ("wl_counter", 6), ("wl_tree", 6)] {
+        let mut case = Case::new(&format!("kill-dump-{workload}"));
+        let root = case.start_workload(workload, &[]);
+        case.wait_ready(root, Duration::from_secs(20));
+        let tree = common::tree_pids(root);
+        for &p in &tree {
+            case.track(p);
+        }
+        let before = snapshot(&tree);
+        for i in 0..tries {
+            let images = case.dir.join(format!("images-{i}")).display().to_string();
+            let mut ccr = spawn_dump(&case, root, &images, &["--leave-running"]);
+            let ccr_pid = ccr.id() as i32;
+            // Spread over the dump: from before the seize to after the release.
+            std::thread::sleep(Duration::from_micros(1000 + (i as u64 * 37_000) % 250_000));
+            let helper = common::children_of(ccr_pid).first().copied();
+            let _ = kill(Pid::from_raw(ccr_pid), Signal::SIGKILL);
+            let _ = ccr.wait();
+            reap_helper(helper);
+            if !case.dir.join(format!("images-{i}/inventory.img")).exists() {
+                mid_dump += 1;
+            }
+            let what = format!("{workload}, kill {i}");
+            settled(&tree, &what);
+            let now = snapshot(&tree);
+            let changed: Vec<_> = now.iter().filter(|t| !before.contains(t)).take(3).collect();
+            assert!(changed.is_empty() && now.len() == before.len(), "{what}: threads changed: {changed:?}");
+        }
+        case.signal(root, Signal::SIGTERM);
+        assert_exit(case.wait_exit(root, Duration::from_secs(30)), 0, workload);
+        case.assert_pass(1);
+    }
+    // The kills must have caught dumps at work, not only finished ones.
+    assert!(mid_dump >= 5, "only {mid_dump} kills landed before a dump was complete");
+}
+
+/// SIGTERM and SIGINT stop a dump (it would have killed the tree): ccr says so and
+/// fails, no checkpoint is left, and the tree runs on.
+#[test]
+fn sigterm_and_sigint_stop_a_dump_cleanly() {
+    for sig in [Signal::SIGTERM, Signal::SIGINT] {
+        let mut case = Case::new(&format!("stop-dump-{sig}"));
+        let root = case.start_workload("wl_memory", &[]);
+        case.wait_ready(root, Duration::from_secs(20));
+        let images = case.images.display().to_string();
+        let ccr = spawn_dump(&case, root, &images, &[]);
+        // Once the dump is at work (the tree is seized), ask it to stop.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while common::tracer_pid(root) == Some(0) {
+            assert!(Instant::now() < deadline, "the dump never seized pid {root}");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let _ = kill(Pid::from_raw(ccr.id() as i32), sig);
+        let out = ccr.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if case.images.join("inventory.img").exists() {
+            // The dump finished before the signal; then it killed the tree.
+            eprintln!("{sig}: the dump finished first ({err})");
+            continue;
+        }
+        assert!(!out.status.success(), "{sig}: a stopped dump exited 0");
+        assert!(err.contains(&format!("stopped by {sig}")), "{sig}: the error does not say why: {err}");
+        settled(&[root], &format!("{sig}"));
+        case.signal(root, Signal::SIGTERM);
+        assert_exit(case.wait_exit(root, Duration::from_secs(30)), 0, "the workload after a stopped dump");
+        case.assert_pass(1);
+    }
+}
+
+/// SIGTERM during a restore undoes it: no task of the tree is left.
+#[test]
+fn sigterm_stops_a_restore_and_leaves_nothing() {
+    let mut case = Case::new("stop-restore");
+    let root = case.start_workload("wl_tree100", &[]);
+    case.wait_ready(root, Duration::from_secs(30));
+    let tree = common::tree_pids(root);
+    case.dump_ok(root, &[]);
+    let _ = case.wait_exit(root, Duration::from_secs(20));
+    common::reap_gone(&tree, "the dumped tree");
+    let rp = case.spawn_restore(&[]);
+    // Stop it once its first tasks exist.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !common::exists(root) {
+        assert!(Instant::now() < deadline, "the restore never made pid {root}");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    kill(Pid::from_raw(rp), Signal::SIGTERM).expect("signal ccr restore");
+    let st = case.wait_exit(rp, Duration::from_secs(30));
+    let err = fs::read_to_string(case.dir.join("restore.out")).unwrap_or_default();
+    if st.success() {
+        eprintln!("the restore finished before SIGTERM arrived");
+        let _ = kill(Pid::from_raw(root), Signal::SIGKILL);
+        return;
+    }
+    assert!(err.contains("stopped by SIGTERM"), "the error does not say why: {err}");
+    std::thread::sleep(Duration::from_millis(300));
+    let left: Vec<i32> = tree.iter().copied().filter(|&p| common::exists(p) && common::state(p) != Some('Z')).collect();
+    assert!(left.is_empty(), "a stopped restore left tasks: {left:?}");
+}
