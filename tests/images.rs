@@ -174,3 +174,60 @@ fn unknown_values_are_refused_by_file_and_field() {
     // None of it touched the task the images came from.
     assert_running_untraced(pid, "original after the refused restores");
 }
+
+/// Every file of a directory, with its contents and mode (the directory itself too).
+fn dir_state(dir: &Path) -> Vec<(String, u32, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let md = e.metadata().unwrap();
+            let body = if md.is_file() { std::fs::read(e.path()).unwrap() } else { Vec::new() };
+            (e.file_name().to_string_lossy().into_owned(), md.permissions().mode() & 0o7777, body)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A dump writes into a partial directory and moves its images in only when it
+/// is complete: a dump that fails half-way (the second task has an inet socket,
+/// after the first one's pages were written) leaves an earlier checkpoint in the
+/// directory exactly as it was; a partial directory of a dump that was killed is
+/// cleaned up; a new checkpoint replaces every image of the old one. Images are
+/// private (0600, the directory 0700).
+#[test]
+fn a_failed_dump_leaves_the_directory_as_it_was() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut case = Case::new("staged-dump");
+    let first = case.start_workload("wl_counter", &[]);
+    case.wait_ready(first, Duration::from_secs(10));
+    case.dump_ok(first, &["--leave-running"]);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&case.images), 0o700, "a new images directory is not private");
+    for (name, m, _) in dir_state(&case.images) {
+        assert_eq!(m, 0o600, "{name} is readable by others");
+    }
+    let killed = case.images.join(format!(".ccr-dump-{}.partial", common::free_pid()));
+    std::fs::create_dir(&killed).unwrap();
+    std::fs::write(killed.join("pages-1.img"), b"left by a killed dump").unwrap();
+    let checkpoint = dir_state(&case.images);
+
+    let tree = case.start_workload("wl_tree", &[("WL_TREE_SOCKET", "1")]);
+    case.wait_ready(tree, Duration::from_secs(20));
+    let out = case.dump(tree, &[]);
+    assert!(!out.status.success(), "the dump of a tree with an inet socket succeeded");
+    let after: Vec<_> = checkpoint.iter().filter(|(n, ..)| !n.starts_with(".ccr-dump-")).cloned().collect();
+    assert_eq!(dir_state(&case.images), after, "a failed dump changed the directory (or left its partial images)");
+
+    case.dump_ok(first, &["--leave-running"]);
+    let second = case.start_workload("wl_sleep", &[]);
+    case.wait_ready(second, Duration::from_secs(10));
+    case.dump_ok(second, &["--leave-running"]);
+    let names: Vec<String> = dir_state(&case.images).into_iter().map(|(n, ..)| n).collect();
+    assert!(names.contains(&format!("core-{second}.img")), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains(&first.to_string())), "images of the old checkpoint stayed: {names:?}");
+    assert_running_untraced(first, "first workload");
+    assert_running_untraced(second, "second workload");
+}

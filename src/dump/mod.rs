@@ -17,7 +17,7 @@ use crate::checkpoint::{Arch, Inventory, TaskCore};
 use crate::error::{Error, Result};
 use crate::files::table::FileTable;
 use crate::files::{DumpCx, FilesImage};
-use crate::image::{convert, pb, ImageDir};
+use crate::image::{convert, pb, ImageDir, Staging};
 use crate::log::{Level, Log};
 use crate::mm::Mm;
 use crate::opts::DumpOpts;
@@ -74,7 +74,9 @@ pub enum Stage {
     /// Per task: files first (the cheapest way to find an fd ccr cannot dump),
     /// then registers and signal state (remote syscalls), then memory.
     Collect,
-    /// The images; the inventory last, so a directory without it is incomplete.
+    /// The images, into a partial directory inside the images directory, then
+    /// moved in with the inventory last: a failure before leaves the directory as
+    /// it was, and a directory without an inventory is incomplete.
     Write,
     /// The tree is killed, or let go exactly as it was (a group that was frozen
     /// before, or that the caller wants left frozen, is frozen again first).
@@ -90,7 +92,9 @@ impl Stage {
 pub struct DumpCtx<'a> {
     pub opts: &'a DumpOpts,
     pub log: Log,
+    /// Where the images are written: the partial directory of `out`.
     pub dir: ImageDir,
+    pub out: Staging,
     pub stats: pb::DumpStats,
     pub progress: crate::progress::Progress,
     pub started: Instant,
@@ -154,7 +158,7 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
         if let Err(e) = stop_requested(&format!("the start of stage {stage:?}")) {
             if collected.is_some() && stage == Stage::Release {
                 // The images are whole but the tree runs on: not a checkpoint.
-                let _ = std::fs::remove_file(ctx.dir.file(crate::image::ImageKind::Inventory, None));
+                let _ = std::fs::remove_file(ctx.out.target().file(crate::image::ImageKind::Inventory, None));
             }
             info!(ctx.log, "dump of pid {root} stopped ({stage:?}): {e}; leaving the tree as it was");
             return Err(e);
@@ -228,11 +232,12 @@ fn new_ctx(opts: &DumpOpts) -> Result<(DumpCtx<'_>, i32)> {
     let log = Log::open(opts.log.file.as_deref(), Level::from_int(opts.log.level)).map_err(|source| {
         crate::sys::SysError::Path { call: "open log", path: opts.log.file.clone().unwrap_or_default(), source }
     })?;
-    let dir = ImageDir::create(dir_path)?;
+    let out = Staging::new(dir_path)?;
     let mut ctx = DumpCtx {
         opts,
         log,
-        dir,
+        dir: out.partial().clone(),
+        out,
         stats: pb::DumpStats::default(),
         progress: crate::progress::Progress::new("dump"),
         started: Instant::now(),
@@ -252,7 +257,7 @@ fn finish(ctx: &mut DumpCtx<'_>, c: &Collected, frozen: Instant) -> Result<()> {
     ctx.stats.total_us = ctx.started.elapsed().as_micros() as u64;
     ctx.stats.tasks = c.inventory.tasks.len() as u32;
     let stats = pb::Stats { dump: Some(ctx.stats), restore: None };
-    ctx.dir.write(None, &stats)?;
+    ctx.out.target().write(None, &stats)?;
     info!(
         ctx.log,
         "dump of pid {} done in {} us (frozen {} us)", c.inventory.root_pid, ctx.stats.total_us, ctx.stats.frozen_us
@@ -421,6 +426,7 @@ fn write(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
     }
     ctx.dir.write(None, &convert::files_to_pb(&c.files))?;
     ctx.dir.write(None, &convert::inventory_to_pb(&c.inventory))?;
+    ctx.out.commit()?;
     Ok(())
 }
 

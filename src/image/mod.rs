@@ -116,9 +116,15 @@ impl ImageDir {
         Ok(ImageDir { path: path.into(), fd: open_dir(path)? })
     }
 
-    /// Opens a directory for writing, creating it if needed.
+    /// Opens a directory for writing, creating it if needed (private: 0700, as
+    /// images hold a process's memory).
     pub fn create(path: &Path) -> Result<ImageDir, ImageError> {
-        std::fs::create_dir_all(path).map_err(|source| ImageError::Dir { path: path.into(), source })?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|source| ImageError::Dir { path: path.into(), source })?;
         Ok(ImageDir { path: path.into(), fd: open_dir(path)? })
     }
 
@@ -141,7 +147,10 @@ impl ImageDir {
         let buf = frame(M::KIND, &msg.encode_to_vec());
         let tmp = path.with_extension("img.tmp");
         let io = |source| ImageError::Io { path: path.clone(), source };
-        let mut f = File::create(&tmp).map_err(io)?;
+        let mut f = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?
+        };
         f.write_all(&buf).map_err(io)?;
         drop(f);
         std::fs::rename(&tmp, &path).map_err(io)
@@ -268,4 +277,95 @@ pub fn parse_frame<'a>(
         return Err(ImageError::Corrupt { path: path.into(), detail: "checksum mismatch".into() });
     }
     Ok((kind, body))
+}
+
+/// A dump's images on their way into a directory: written into a fresh private
+/// directory inside it (`.ccr-dump-PID.partial`) and moved in only when complete,
+/// so a failed or killed dump leaves the directory as it was. Dropped uncommitted,
+/// the partial directory goes; one left by a dump that was killed outright is
+/// removed by the next dump into the same directory.
+pub struct Staging {
+    target: ImageDir,
+    partial: ImageDir,
+    committed: std::cell::Cell<bool>,
+}
+
+const PARTIAL_PREFIX: &str = ".ccr-dump-";
+const PARTIAL_SUFFIX: &str = ".partial";
+
+impl Staging {
+    /// Creates `target` if needed, removes partial directories of dumps that are
+    /// gone, and makes this dump's.
+    pub fn new(target: &Path) -> Result<Staging, ImageError> {
+        let target = ImageDir::create(target)?;
+        let entries = std::fs::read_dir(target.path())
+            .map_err(|source| ImageError::Dir { path: target.path().into(), source })?;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.strip_prefix(PARTIAL_PREFIX).and_then(|r| r.strip_suffix(PARTIAL_SUFFIX));
+            if let Some(pid) = pid.and_then(|p| p.parse::<i32>().ok()) {
+                if !crate::sys::proc::exists(pid) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let name = format!("{PARTIAL_PREFIX}{}{PARTIAL_SUFFIX}", std::process::id());
+        let path = target.path().join(name);
+        let _ = std::fs::remove_dir_all(&path);
+        let partial = ImageDir::create(&path)?;
+        Ok(Staging { target, partial, committed: std::cell::Cell::new(false) })
+    }
+
+    /// Where the dump writes.
+    pub fn partial(&self) -> &ImageDir {
+        &self.partial
+    }
+
+    /// Where the checkpoint is once committed.
+    pub fn target(&self) -> &ImageDir {
+        &self.target
+    }
+
+    /// Moves the images in: the old checkpoint's inventory goes first (so the
+    /// directory is never a complete mix of two), then every old image of a kind
+    /// a dump writes (cgroup.img, from cgroup-save, stays), then the new images,
+    /// the inventory last.
+    pub fn commit(&self) -> Result<(), ImageError> {
+        let dir_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ImageError::Dir { path: path.clone(), source }
+        };
+        let inventory = ImageKind::Inventory.file_name(None);
+        let _ = std::fs::remove_file(self.target.path().join(&inventory));
+        for e in std::fs::read_dir(self.target.path()).map_err(dir_err(self.target.path()))?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stale =
+                name.ends_with(".img.tmp") || ImageKind::from_file_name(&name).is_some_and(|k| k != ImageKind::Cgroup);
+            if stale {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let mut names: Vec<String> = std::fs::read_dir(self.partial.path())
+            .map_err(dir_err(self.partial.path()))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        // The inventory last: a directory with one is complete.
+        names.sort_by_key(|n| *n == inventory);
+        for n in names {
+            let to = self.target.path().join(&n);
+            std::fs::rename(self.partial.path().join(&n), &to).map_err(|source| ImageError::Io { path: to, source })?;
+        }
+        self.committed.set(true);
+        let _ = std::fs::remove_dir(self.partial.path());
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed.get() {
+            let _ = std::fs::remove_dir_all(self.partial.path());
+        }
+    }
 }
