@@ -24,6 +24,7 @@ pub mod error;
 pub mod files;
 pub mod holder;
 pub mod image;
+pub mod journal;
 pub mod log;
 pub mod mm;
 pub mod opts;

@@ -285,6 +285,7 @@ fn save_delete_restore_compares_every_file() {
     let plan = api::restore_plan(
         &ImageDir::open(&ct.images).unwrap(),
         &CgroupRestoreOpts { manage: ManageCgroups::Props, ..Default::default() },
+        None,
     )
     .unwrap();
     let pid = ct.guard.spawn("sleep", &["1000"]);

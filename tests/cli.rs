@@ -15,7 +15,7 @@ fn help_for_every_command() {
     for args in [&["--help"][..], &["-h"], &["help"]] {
         let out = case.ccr(args);
         assert!(out.status.success(), "ccr {args:?} failed: {}", stderr(&out));
-        for cmd in ["dump", "restore", "check", "show", "freeze", "thaw", "cgroup-save", "cgroup-restore"] {
+        for cmd in ["dump", "restore", "check", "show", "freeze", "thaw", "cgroup-save", "cgroup-restore", "cleanup"] {
             assert!(text(&out).lines().any(|l| l.trim_start().starts_with(cmd)), "ccr {args:?} does not list {cmd}");
         }
     }
@@ -28,6 +28,7 @@ fn help_for_every_command() {
         ("thaw", "--tree"),
         ("cgroup-save", "--freeze-cgroup"),
         ("cgroup-restore", "--manage-cgroups"),
+        ("cleanup", "--images-dir"),
     ] {
         for h in ["--help", "-h"] {
             let out = case.ccr(&[cmd, h]);

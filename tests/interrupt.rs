@@ -186,3 +186,96 @@ fn sigterm_stops_a_restore_and_leaves_nothing() {
     let left: Vec<i32> = tree.iter().copied().filter(|&p| common::exists(p) && common::state(p) != Some('Z')).collect();
     assert!(left.is_empty(), "a stopped restore left tasks: {left:?}");
 }
+
+/// The SysV segments created by `pid` (from /proc/sysvipc/shm).
+fn segments_of(pid: i32) -> Vec<i32> {
+    let t = fs::read_to_string("/proc/sysvipc/shm").unwrap();
+    t.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(4)?.parse::<i32>().ok()? == pid).then(|| f[1].parse().ok())?
+        })
+        .collect()
+}
+
+fn ipcrm(id: i32) {
+    // SAFETY: IPC_RMID takes no buffer.
+    unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
+}
+
+/// SIGKILL of `ccr restore` after it made SysV segments and a cgroup: they are
+/// left, listed in DIR/restore.journal, and `ccr cleanup -D DIR` removes them; a
+/// restore killed again is cleaned up by the next restore itself, which then
+/// works.
+#[test]
+fn a_killed_restore_is_cleaned_up_from_its_journal() {
+    let mut case = Case::new("journal");
+    let cg = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/ccrtest-{}-journal", std::process::id()));
+    fs::create_dir_all(&cg).unwrap();
+    let pid = case.start_workload("wl_sysvshm", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let tree = common::tree_pids(pid);
+    for p in &tree {
+        fs::write(cg.join("cgroup.procs"), p.to_string()).unwrap();
+    }
+    let images = case.images.display().to_string();
+    let out = case.ccr(&["cgroup-save", "-t", &pid.to_string(), "-D", &images]);
+    assert!(out.status.success(), "cgroup-save: {}", common::stderr(&out));
+    let segs = segments_of(pid);
+    assert!(!segs.is_empty(), "wl_sysvshm made no segment");
+    case.dump_ok(pid, &[]);
+    let _ = case.wait_exit(pid, Duration::from_secs(10));
+    common::reap_gone(&tree, "the dumped tree");
+    // The other side has neither the segments nor the cgroup.
+    segs.iter().for_each(|&id| ipcrm(id));
+    fs::remove_dir(&cg).unwrap();
+    let journal = case.images.join("restore.journal");
+
+    for round in ["ccr cleanup", "the next restore"] {
+        let mut killed_mid_way = false;
+        for _attempt in 0..10 {
+            let rp = case.spawn_restore(&["--manage-cgroups", "full"]);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !(cg.exists() && segments_of(rp).len() == segs.len()) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            let _ = kill(Pid::from_raw(rp), Signal::SIGKILL);
+            let _ = case.wait_exit(rp, Duration::from_secs(10));
+            if case.pidfile.exists() {
+                // Too late: it had finished. End the tree and try again.
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                common::reap_gone(&tree, "a restored tree");
+                let _ = case.ccr(&["cleanup", "-D", &images]);
+                let _ = fs::remove_dir(&cg);
+                segments_of(rp).iter().for_each(|&id| ipcrm(id));
+                continue;
+            }
+            assert!(journal.exists(), "{round}: a killed restore left no journal");
+            assert!(cg.exists() && !segments_of(rp).is_empty(), "{round}: nothing was left to clean up");
+            common::reap_gone(&tree, "the tree of a killed restore");
+            if round == "ccr cleanup" {
+                let out = case.ccr(&["cleanup", "-D", &images]);
+                assert!(out.status.success(), "ccr cleanup: {}", common::stderr(&out));
+                assert!(segments_of(rp).is_empty(), "ccr cleanup left the segments of pid {rp}");
+                assert!(!cg.exists(), "ccr cleanup left {}", cg.display());
+                assert!(!journal.exists(), "ccr cleanup left the journal");
+            }
+            killed_mid_way = true;
+            break;
+        }
+        assert!(killed_mid_way, "{round}: no restore was killed half-way in 10 tries");
+    }
+    // The restore cleans up the second killed one first, then works.
+    let rp = case.spawn_restore(&["--manage-cgroups", "full"]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    assert!(!journal.exists(), "a restore that runs keeps its journal");
+    let log = fs::read_to_string(case.dir.join("restore.log")).unwrap_or_default();
+    assert!(log.contains("removed what a killed restore"), "the restore did not clean up first:\n{log}");
+    case.track(pid);
+    kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "the restored workload");
+    case.assert_pass(1);
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = fs::remove_dir(&cg);
+}

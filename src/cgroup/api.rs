@@ -49,17 +49,23 @@ pub fn save(opts: &CgroupSaveOpts) -> Result<()> {
 /// Creates and configures the cgroups in `cgroup.img` of `dir`, keeping the resolved
 /// paths for the process restore (which places its forked tasks with
 /// [`CgroupRestorePlan::place_task`], then calls `apply_freeze_states` and `commit`).
-pub fn restore_plan(dir: &ImageDir, opts: &CgroupRestoreOpts) -> Result<CgroupRestorePlan> {
+pub fn restore_plan(
+    dir: &ImageDir,
+    opts: &CgroupRestoreOpts,
+    journal: Option<crate::journal::Journal>,
+) -> Result<CgroupRestorePlan> {
     let img: pb::CgroupImage = dir.read(None)?;
     let hs = if opts.manage == ManageCgroups::Ignore { Vec::new() } else { hierarchy::mounted()? };
-    Ok(CgroupRestorePlan::create(&img, opts, &hs)?)
+    Ok(CgroupRestorePlan::create(&img, opts, &hs, journal)?)
 }
 
 /// cgroup-restore on its own: create, configure, apply freezer states, keep.
 pub fn restore(opts: &CgroupRestoreCmdOpts) -> Result<()> {
     let dir = ImageDir::open(images(&opts.images_dir)?)?;
-    let mut plan = restore_plan(&dir, &opts.cgroups)?;
+    let journal = crate::journal::Journal::start(dir.path())?;
+    let mut plan = restore_plan(&dir, &opts.cgroups, Some(journal.handle()?))?;
     plan.apply_freeze_states()?;
     plan.commit();
+    drop(journal);
     Ok(())
 }

@@ -35,14 +35,22 @@ pub struct CgroupRestorePlan {
     freeze: Vec<(PathBuf, String, String)>,
     /// The root directory of each restored hierarchy (by image hierarchy id).
     roots: HashMap<u32, PathBuf>,
+    /// Where each directory is written down before it is made.
+    journal: Option<crate::journal::Journal>,
     committed: bool,
 }
 
 impl CgroupRestorePlan {
     /// Creates and configures the cgroups of `img` on the hierarchies `hs` per `opts`.
     /// On failure, whatever was created is removed again.
-    pub fn create(img: &pb::CgroupImage, opts: &CgroupRestoreOpts, hs: &[Hierarchy]) -> Result<Self, CgroupError> {
+    pub fn create(
+        img: &pb::CgroupImage,
+        opts: &CgroupRestoreOpts,
+        hs: &[Hierarchy],
+        journal: Option<crate::journal::Journal>,
+    ) -> Result<Self, CgroupError> {
         let mut plan = CgroupRestorePlan {
+            journal,
             mode: opts.manage,
             task_set: img.tasks.iter().map(|t| (t.pid, t.set)).collect(),
             sets: HashMap::new(),
@@ -129,6 +137,7 @@ impl CgroupRestorePlan {
             };
         }
         for d in missing.into_iter().rev() {
+            self.note(&d)?;
             cgroupfs::mkdir(&d).map_err(|source| CgroupError::Create { path: d.clone(), source: Box::new(source) })?;
             self.created.push(d);
         }
@@ -144,6 +153,7 @@ impl CgroupRestorePlan {
             _ => true,
         };
         if !exists {
+            self.note(path)?;
             cgroupfs::mkdir(path)
                 .map_err(|source| CgroupError::Create { path: path.into(), source: Box::new(source) })?;
             self.created.push(path.to_path_buf());
@@ -205,6 +215,13 @@ impl CgroupRestorePlan {
     /// The restored root directory of image hierarchy `id`.
     pub fn root_dir(&self, id: u32) -> Option<&Path> {
         self.roots.get(&id).map(PathBuf::as_path)
+    }
+
+    fn note(&mut self, dir: &Path) -> Result<(), CgroupError> {
+        match self.journal.as_mut() {
+            Some(j) => j.cgroup(dir).map_err(|e| CgroupError::Create { path: dir.into(), source: Box::new(e) }),
+            None => Ok(()),
+        }
     }
 
     /// The directories ccr created, in creation order.

@@ -86,6 +86,13 @@ pub const COMMANDS: &[Command] = &[
         "Creates and configures the cgroups of DIR/cgroup.img again.",
         &[IMAGES, MANAGE, CGROUP_ROOT],
     ),
+    cmd(
+        "cleanup",
+        "remove what a killed restore left",
+        "Removes the SysV segments and cgroups a restore or cgroup-restore of DIR made before it was killed, \
+         as its journal (DIR/restore.journal) lists them. A restore of DIR does this first by itself.",
+        &[IMAGES],
+    ),
 ];
 
 fn usage() -> String {
@@ -208,6 +215,16 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
             let text = crate::show::to_json(&target).map_err(e)?;
             // A closed pipe (ccr show | head) is not an error worth a panic.
             let _ = writeln!(std::io::stdout(), "{text}");
+        }
+        "cleanup" => {
+            let dir = path(&p, "images-dir").ok_or("cleanup needs -D DIR")?;
+            let cleaned = crate::journal::cleanup(&dir).map_err(e)?;
+            for id in cleaned.sysv_shm {
+                let _ = writeln!(std::io::stdout(), "removed SysV shm segment {id}");
+            }
+            for d in cleaned.cgroups {
+                let _ = writeln!(std::io::stdout(), "removed cgroup {}", d.display());
+            }
         }
         "freeze" => api::freeze(&freeze_opts(&p)?).map_err(e)?,
         "thaw" => api::thaw(&freeze_opts(&p)?).map_err(e)?,

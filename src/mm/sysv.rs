@@ -32,8 +32,16 @@ pub fn save(dir: &ImageDir, id: i32) -> Result<pb::SysvShm, SaveError> {
 /// Makes segment `seg` again from its image; true when this run created it (and so
 /// removes it on failure).
 pub fn restore(dir: &ImageDir, seg: &pb::SysvShm) -> crate::Result<bool> {
-    let info =
-        SegmentInfo { key: seg.key, id: seg.id, mode: seg.mode, size: seg.size, uid: seg.uid, gid: seg.gid, nattch: 0 };
+    let info = SegmentInfo {
+        key: seg.key,
+        id: seg.id,
+        mode: seg.mode,
+        size: seg.size,
+        uid: seg.uid,
+        gid: seg.gid,
+        nattch: 0,
+        cpid: 0,
+    };
     Ok(sysv_shm::restore(&info, &dir.file(ImageKind::SysvShm, Some(seg.id as u64)))?)
 }
 

@@ -148,6 +148,8 @@ pub struct Run<'a> {
     pin: Option<process::CpuPin>,
     pub cgroups: Option<CgroupRestorePlan>,
     pub sysv_created: Vec<i32>,
+    /// What this run makes that would outlive a killed ccr, written down first.
+    pub journal: Option<crate::journal::Journal>,
     pub shared: Option<shared::Shared>,
     pub tree: Option<fork::Tree>,
     pub tasks: Vec<task::Restoring>,
@@ -220,12 +222,25 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
         pin: None,
         cgroups: None,
         sysv_created: Vec::new(),
+        journal: None,
         shared: None,
         tree: None,
         tasks: Vec::new(),
         done: false,
     };
     let started = Instant::now();
+    let (journal, cleaned) = crate::journal::Journal::start_if_writable(dir_path)?;
+    if cleaned != Default::default() {
+        info!(run.log, "removed what a killed restore of this directory left: {cleaned:?}");
+    }
+    if journal.is_none() {
+        info!(
+            run.log,
+            "{} is read-only: no restore journal (a killed ccr may leave SysV segments and cgroups)",
+            dir_path.display()
+        );
+    }
+    run.journal = journal;
     for stage in Stage::ALL {
         let t = Instant::now();
         if let Some(sig) = crate::sys::interrupt::pending() {
@@ -306,7 +321,8 @@ fn wait_pid_free(pid: i32) -> Result<()> {
 /// Stage Cgroups (when the checkpoint has them and the caller wants them managed).
 fn cgroups(run: &mut Run<'_>) -> Result<()> {
     if run.dir.exists(crate::image::ImageKind::Cgroup, None) && run.opts.cgroups.manage != ManageCgroups::Ignore {
-        run.cgroups = Some(crate::cgroup::api::restore_plan(&run.dir, &run.opts.cgroups)?);
+        let journal = run.journal.as_ref().map(|j| j.handle()).transpose()?;
+        run.cgroups = Some(crate::cgroup::api::restore_plan(&run.dir, &run.opts.cgroups, journal)?);
     }
     Ok(())
 }

@@ -52,6 +52,9 @@ pub fn make(run: &mut Run<'_>) -> Result<()> {
     fd::ensure_nofile(base as u64 + 2 * (img.files.len() + img.shmems.len()) as u64 + 64)?;
     // SysV segments exist before any task attaches them; removed again on failure.
     for seg in &img.sysv {
+        if let Some(j) = run.journal.as_mut() {
+            j.sysv_shm(seg.id)?;
+        }
         if sysv::restore(&run.dir, seg)? {
             run.sysv_created.push(seg.id);
         }

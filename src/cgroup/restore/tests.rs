@@ -159,10 +159,10 @@ fn fake_existing(mount: &Path) {
 fn props_mode_needs_existing_and_configures_them() {
     let m = tmp("props");
     let hs = fake_hier(&m);
-    let e = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Props), &hs).unwrap_err();
+    let e = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Props), &hs, None).unwrap_err();
     assert!(matches!(e, CgroupError::Missing { .. }), "{e}");
     fake_existing(&m);
-    let p = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Props), &hs).unwrap();
+    let p = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Props), &hs, None).unwrap();
     assert!(p.created().is_empty());
     assert_eq!(fs::read_to_string(m.join("ct/cgroup.max.depth")).unwrap(), "3");
     assert_eq!(fs::read_to_string(m.join("ct/cgroup.subtree_control")).unwrap(), "+pids");
@@ -179,13 +179,13 @@ fn soft_configures_only_what_it_created_full_everything() {
     let m = tmp("soft");
     let hs = fake_hier(&m);
     fake_existing(&m);
-    let p = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Soft), &hs).unwrap();
+    let p = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Soft), &hs, None).unwrap();
     assert_eq!(fs::read_to_string(m.join("ct/cgroup.max.depth")).unwrap(), "max\n");
     p.commit();
-    let p = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Full), &hs).unwrap();
+    let p = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Full), &hs, None).unwrap();
     assert_eq!(fs::read_to_string(m.join("ct/cgroup.max.depth")).unwrap(), "3");
     p.commit();
-    let e = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Strict), &hs).unwrap_err();
+    let e = CgroupRestorePlan::create(&image("/ct"), &opts(ManageCgroups::Strict), &hs, None).unwrap_err();
     assert!(matches!(e, CgroupError::Exists { .. }), "{e}");
     fs::remove_dir_all(&m).unwrap();
 }
@@ -196,7 +196,7 @@ fn relocation_creates_parents_and_drop_removes_them_deepest_first() {
     let hs = fake_hier(&m);
     let mut o = opts(ManageCgroups::Strict);
     o.roots = vec![(None, PathBuf::from("/new/place/ct2"))];
-    let p = CgroupRestorePlan::create(&image("/ct"), &o, &hs).unwrap();
+    let p = CgroupRestorePlan::create(&image("/ct"), &o, &hs, None).unwrap();
     assert_eq!(p.created(), &[m.join("new"), m.join("new/place"), m.join("new/place/ct2"), m.join("new/place/ct2/b")]);
     assert_eq!(p.dirs_of(42).unwrap(), &[m.join("new/place/ct2/b")]);
     drop(p); // not committed: everything it made goes
@@ -221,7 +221,7 @@ fn failure_midway_rolls_back_and_missing_hierarchy_is_named() {
     fs::write(m.join("ct/b/memory.max"), "max\n").unwrap();
     fs::write(m.join("ct/b/memory.current"), "4096\n").unwrap();
     let mut o = opts(ManageCgroups::Full);
-    let e = CgroupRestorePlan::create(&img, &o, &hs).unwrap_err();
+    let e = CgroupRestorePlan::create(&img, &o, &hs, None).unwrap_err();
     match e {
         CgroupError::LimitBelowUsage { file, value, usage, .. } => {
             assert_eq!((file.as_str(), value.as_str(), usage.as_str()), ("memory.max", "100", "4096"))
@@ -233,7 +233,7 @@ fn failure_midway_rolls_back_and_missing_hierarchy_is_named() {
     img.hierarchies[0].version = 1;
     img.hierarchies[0].controllers = vec!["name=nothere".into()];
     o.manage = ManageCgroups::Soft;
-    let e = CgroupRestorePlan::create(&img, &o, &hs).unwrap_err();
+    let e = CgroupRestorePlan::create(&img, &o, &hs, None).unwrap_err();
     assert!(e.to_string().contains("name=nothere"), "{e}");
     fs::remove_dir_all(&m).unwrap();
 }

@@ -9,6 +9,8 @@ pub struct ShmSegment {
     pub id: i32,
     pub mode: u32,
     pub size: u64,
+    /// The process that created it.
+    pub cpid: i32,
     pub nattch: u64,
     pub uid: u32,
     pub gid: u32,
@@ -25,6 +27,7 @@ pub fn parse_shm(text: &str) -> Vec<ShmSegment> {
                 id: f.get(1)?.parse().ok()?,
                 mode: u32::from_str_radix(f.get(2)?, 8).ok()?,
                 size: f.get(3)?.parse().ok()?,
+                cpid: f.get(4)?.parse().ok()?,
                 nattch: f.get(6)?.parse().ok()?,
                 uid: f.get(7)?.parse().ok()?,
                 gid: f.get(8)?.parse().ok()?,
