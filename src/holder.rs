@@ -62,7 +62,16 @@ pub fn freeze(pid: i32) -> Result<()> {
         return Err(Error::InvalidArgument(format!("pid {pid} is frozen already ({})", socket_path(pid).display())));
     }
     let dir = socket_dir();
-    std::fs::create_dir_all(&dir).map_err(SysError::path("mkdir", &dir))?;
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(SysError::path("mkdir", &dir))?;
+        // One made by an older ccr may be 0755: ours, so made private.
+        if std::fs::metadata(&dir).is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw()) {
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    // Whoever can write there could order a dump of the frozen tree.
+    crate::image::check_private(&dir, "the freeze holders' directory")?;
     let (rd, wr) = crate::sys::pipe::pipe()?;
     // Double fork: the holder is nobody's child to reap (a caller such as liblxc
     // reaps with waitpid(-1)) and lives in a session of its own.
@@ -143,10 +152,32 @@ fn holder_main(pid: i32, ready: BorrowedFd<'_>) -> i32 {
             return 1;
         }
     };
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
     say("ok\n".into());
     fd::close_range(r, r);
-    for conn in listener.incoming() {
-        let Ok(mut conn) = conn else { continue };
+    let me = nix::unistd::geteuid().as_raw();
+    loop {
+        // A tree killed by someone else while held needs its holder no more.
+        if !fd::poll_readable(listener.as_fd(), 1000) {
+            if held.died() {
+                let _ = std::fs::remove_file(&path);
+                return 0;
+            }
+            continue;
+        }
+        let Ok((mut conn, _)) = listener.accept() else { continue };
+        // Only the user that froze the tree (or root) may order its holder.
+        match crate::sys::unix_sock::peer_uid(conn.as_fd()) {
+            Ok(uid) if uid == me || uid == 0 => {}
+            Ok(uid) => {
+                let _ = conn.write_all(format!("err {} uid {uid} may not order this holder\n", libc::EPERM).as_bytes());
+                continue;
+            }
+            Err(_) => continue,
+        }
         let mut line = String::new();
         if BufReader::new(&conn).read_line(&mut line).is_err() {
             continue;
@@ -168,7 +199,6 @@ fn holder_main(pid: i32, ready: BorrowedFd<'_>) -> i32 {
             return 0;
         }
     }
-    0
 }
 
 #[cfg(test)]

@@ -26,6 +26,29 @@ impl Level {
     }
 }
 
+/// The log file, appended to: 0600, never through a symlink planted at its name,
+/// in a directory no one else can write to, and not a file of another user.
+fn open_private(p: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let refuse = |e: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e);
+    crate::image::check_private(dir, "the log's directory").map_err(|e| refuse(e.to_string()))?;
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(p)?;
+    let owner = f.metadata()?.uid();
+    if owner != nix::unistd::geteuid().as_raw() && owner != 0 {
+        return Err(refuse(format!("{} belongs to uid {owner}", p.display())));
+    }
+    Ok(f)
+}
+
 pub struct Log {
     level: Level,
     sink: Option<File>,
@@ -38,7 +61,7 @@ impl Log {
     pub fn open(path: Option<&Path>, level: Level) -> std::io::Result<Log> {
         let sink = match path {
             Some(p) if p.as_os_str() == "-" => None,
-            Some(p) => Some(OpenOptions::new().create(true).append(true).open(p)?),
+            Some(p) => Some(open_private(p)?),
             None => None,
         };
         let to_stderr = path.is_some_and(|p| p.as_os_str() == "-");

@@ -216,6 +216,9 @@ fn a_failed_dump_leaves_the_directory_as_it_was() {
 
     let tree = case.start_workload("wl_tree", &[("WL_TREE_SOCKET", "1")]);
     case.wait_ready(tree, Duration::from_secs(20));
+    for p in common::tree_pids(tree) {
+        case.track(p);
+    }
     let out = case.dump(tree, &[]);
     assert!(!out.status.success(), "the dump of a tree with an inet socket succeeded");
     let after: Vec<_> = checkpoint.iter().filter(|(n, ..)| !n.starts_with(".ccr-dump-")).cloned().collect();

@@ -61,7 +61,7 @@ pub fn restore_plan(
 
 /// cgroup-restore on its own: create, configure, apply freezer states, keep.
 pub fn restore(opts: &CgroupRestoreCmdOpts) -> Result<()> {
-    let dir = ImageDir::open(images(&opts.images_dir)?)?;
+    let dir = ImageDir::open_trusted(images(&opts.images_dir)?)?;
     let journal = crate::journal::Journal::start(dir.path())?;
     let mut plan = restore_plan(&dir, &opts.cgroups, Some(journal.handle()?))?;
     plan.apply_freeze_states()?;

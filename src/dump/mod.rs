@@ -203,6 +203,11 @@ impl Held {
     pub fn is_empty(&self) -> bool {
         self.hold.tasks.is_empty()
     }
+
+    /// Whether every task of the tree has died (killed by someone else while held).
+    pub fn died(&self) -> bool {
+        self.hold.tasks.iter().all(|t| proc::stat::read(t.pid()).map_or(true, |s| s.is_zombie()))
+    }
 }
 
 /// Dumps a held tree. On failure it stays held (frozen, as the caller left it);
@@ -324,6 +329,10 @@ fn seize(root: i32, hold: &mut Hold) -> Result<()> {
 /// Stage Check: what the images could not hold, refused before anything is
 /// written. Says whether the tree has a PID namespace of its own.
 fn check(tasks: &[tree::Task]) -> Result<bool> {
+    if tasks[0].is_zombie() {
+        let what = "a root that has exited (a zombie: nothing of it would come back but its exit status)".into();
+        return Err(DumpError::Unsupported { pid: tasks[0].pid(), what }.into());
+    }
     let pid_ns = ns::check(tasks)?;
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();

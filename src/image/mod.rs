@@ -75,6 +75,8 @@ pub enum ImageError {
     /// A field with a value this ccr does not know or cannot use.
     #[error("image {path}: {field}: {detail}")]
     Invalid { path: PathBuf, field: String, detail: String },
+    #[error("{path} {detail}: ccr keeps checkpoints and logs only where no one else can write")]
+    Untrusted { path: PathBuf, detail: String },
 }
 
 impl ImageError {
@@ -84,6 +86,7 @@ impl ImageError {
                 source.raw_os_error().unwrap_or(libc::EIO)
             }
             ImageError::Missing { .. } => libc::ENOENT,
+            ImageError::Untrusted { .. } => libc::EPERM,
             _ => libc::EINVAL,
         }
     }
@@ -116,8 +119,16 @@ impl ImageDir {
         Ok(ImageDir { path: path.into(), fd: open_dir(path)? })
     }
 
+    /// Opens a directory that restore may trust: one no one but the caller (or
+    /// root) can write to.
+    pub fn open_trusted(path: &Path) -> Result<ImageDir, ImageError> {
+        let d = ImageDir::open(path)?;
+        check_private(path, "the images directory")?;
+        Ok(d)
+    }
+
     /// Opens a directory for writing, creating it if needed (private: 0700, as
-    /// images hold a process's memory).
+    /// images hold a process's memory); one that others can write to is refused.
     pub fn create(path: &Path) -> Result<ImageDir, ImageError> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
@@ -125,6 +136,7 @@ impl ImageDir {
             .mode(0o700)
             .create(path)
             .map_err(|source| ImageError::Dir { path: path.into(), source })?;
+        check_private(path, "the images directory")?;
         Ok(ImageDir { path: path.into(), fd: open_dir(path)? })
     }
 
@@ -147,9 +159,15 @@ impl ImageDir {
         let buf = frame(M::KIND, &msg.encode_to_vec());
         let tmp = path.with_extension("img.tmp");
         let io = |source| ImageError::Io { path: path.clone(), source };
+        // Never through a link planted at the temporary name: created new, here.
+        let tmp_name = Path::new(tmp.file_name().expect("an image file name"));
+        let _ = std::fs::remove_file(&tmp);
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         let mut f = {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?
+            use std::os::fd::AsFd;
+            let fd = crate::sys::fd::openat(self.fd.as_fd(), tmp_name, flags, 0o600)
+                .map_err(|e| io(std::io::Error::from_raw_os_error(e.errno())))?;
+            File::from(fd)
         };
         f.write_all(&buf).map_err(io)?;
         drop(f);
@@ -175,9 +193,9 @@ impl ImageDir {
         }
     }
 
-    /// Creates a raw data file (truncating one that is there).
+    /// Creates a raw data file (new: never through a link planted at its name).
     pub fn create_raw(&self, kind: ImageKind, n: u64) -> Result<(File, PathBuf), ImageError> {
-        self.openat(kind, n, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)
+        self.openat(kind, n, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW)
     }
 
     /// Opens a raw data file for reading.
@@ -279,6 +297,22 @@ pub fn parse_frame<'a>(
     Ok((kind, body))
 }
 
+/// Refuses `path` (`what` for the message) unless only its owner can write to it
+/// and that owner is the caller or root.
+pub fn check_private(path: &Path, what: &str) -> Result<(), ImageError> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(path).map_err(|source| ImageError::Dir { path: path.into(), source })?;
+    let me = nix::unistd::geteuid().as_raw();
+    let detail = if md.uid() != me && md.uid() != 0 {
+        format!("({what}) belongs to uid {}", md.uid())
+    } else if md.mode() & 0o022 != 0 {
+        format!("({what}) can be written by others (mode {:o})", md.mode() & 0o7777)
+    } else {
+        return Ok(());
+    };
+    Err(ImageError::Untrusted { path: path.into(), detail })
+}
+
 /// A dump's images on their way into a directory: written into a fresh private
 /// directory inside it (`.ccr-dump-PID.partial`) and moved in only when complete,
 /// so a failed or killed dump leaves the directory as it was. Dropped uncommitted,
@@ -312,7 +346,15 @@ impl Staging {
         let name = format!("{PARTIAL_PREFIX}{}{PARTIAL_SUFFIX}", std::process::id());
         let path = target.path().join(name);
         let _ = std::fs::remove_dir_all(&path);
-        let partial = ImageDir::create(&path)?;
+        // Made new here (not through whatever may be at the name), private.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&path)
+                .map_err(|source| ImageError::Dir { path: path.clone(), source })?;
+        }
+        let partial = ImageDir::open(&path)?;
         Ok(Staging { target, partial, committed: std::cell::Cell::new(false) })
     }
 

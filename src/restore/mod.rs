@@ -212,7 +212,7 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
     let mut run = Run {
         opts,
         log,
-        dir: ImageDir::open(dir_path)?,
+        dir: ImageDir::open_trusted(dir_path)?,
         stats: pb::RestoreStats::default(),
         progress: crate::progress::Progress::new("restore"),
         child_of_caller,

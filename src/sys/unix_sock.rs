@@ -213,6 +213,26 @@ pub fn shutdown(fd: BorrowedFd<'_>, bits: u8) -> SysResult<()> {
     Ok(())
 }
 
+/// The uid of the process at the other end of a connected unix socket (SO_PEERCRED).
+pub fn peer_uid(sock: BorrowedFd<'_>) -> SysResult<u32> {
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into the live `cred`.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(err("getsockopt(SO_PEERCRED)"));
+    }
+    Ok(cred.uid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,164 @@
+//! Checkpoints hold a process's memory and secrets: ccr keeps them private
+//! whatever the umask, never writes through a link planted in its way, works only
+//! in directories no one else can write to, and lets only the freezing user order
+//! a freeze holder. Each refusal leaves the tree running.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{chown, symlink, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{assert_exit, assert_running_untraced, stderr, Case};
+use nix::sys::signal::Signal;
+
+fn mode(p: &Path) -> u32 {
+    fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode(p: &Path, m: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+}
+
+/// A root-only file a planted link points at; it must never change.
+fn victim(case: &Case) -> std::path::PathBuf {
+    let v = case.dir.join("victim");
+    fs::write(&v, "root's secret\n").unwrap();
+    set_mode(&v, 0o600);
+    v
+}
+
+fn ccr_with_umask(case: &Case, umask: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!("umask {umask}; exec \"$0\" \"$@\"")).arg(&common::env().ccr).args(args);
+    cmd.current_dir(&case.dir).output().expect("run ccr")
+}
+
+#[test]
+fn images_and_logs_are_private_whatever_the_umask() {
+    let mut case = Case::new("private-images");
+    let pid = case.start_workload("wl_memory", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let images = case.images.display().to_string();
+    let log = case.dir.join("dump.log");
+    let out = ccr_with_umask(
+        &case,
+        "000",
+        &["dump", "-t", &pid.to_string(), "-D", &images, "-o", &log.display().to_string(), "--leave-running"],
+    );
+    assert!(out.status.success(), "dump: {}", stderr(&out));
+    assert_eq!(mode(&case.images), 0o700, "images directory");
+    assert_eq!(mode(&log), 0o600, "log");
+    for e in fs::read_dir(&case.images).unwrap().flatten() {
+        assert_eq!(mode(&e.path()), 0o600, "{}", e.path().display());
+    }
+    assert_running_untraced(pid, "workload");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "workload");
+}
+
+/// Links planted at the log path, at an image name and at a temporary name: the
+/// file they point at never changes.
+#[test]
+fn planted_links_are_never_followed() {
+    let mut case = Case::new("planted-links");
+    let target = victim(&case);
+    let pid = case.start_workload("wl_counter", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    fs::create_dir(&case.images).unwrap();
+    set_mode(&case.images, 0o700);
+    let images = case.images.display().to_string();
+    let log = case.images.join("dump.log");
+    symlink(&target, &log).unwrap();
+    symlink(&target, case.images.join(format!("pages-{pid}.img"))).unwrap();
+    symlink(&target, case.images.join("cgroup.img.tmp")).unwrap();
+
+    let out = case.ccr(&["dump", "-t", &pid.to_string(), "-D", &images, "-o", &log.display().to_string()]);
+    assert!(!out.status.success(), "a dump logged through a planted link");
+    assert_running_untraced(pid, "workload after the refused dump");
+    fs::remove_file(&log).unwrap();
+    let out = case.ccr(&["cgroup-save", "-t", &pid.to_string(), "-D", &images]);
+    assert!(out.status.success(), "cgroup-save: {}", stderr(&out));
+    case.dump_ok(pid, &["--leave-running"]);
+    assert_eq!(fs::read_to_string(&target).unwrap(), "root's secret\n", "a planted link was written through");
+    assert!(!fs::symlink_metadata(case.images.join(format!("pages-{pid}.img"))).unwrap().file_type().is_symlink());
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "workload");
+}
+
+/// An images or log directory others can write to, or one of another user, is
+/// refused for dump and restore by name; the tree runs on.
+#[test]
+fn directories_others_can_write_are_refused() {
+    let mut case = Case::new("untrusted-dirs");
+    let pid = case.start_workload("wl_counter", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &["--leave-running"]);
+    let images = case.images.display().to_string();
+    let p = pid.to_string();
+
+    set_mode(&case.images, 0o777);
+    let out = case.ccr(&["dump", "-t", &p, "-D", &images, "--leave-running"]);
+    assert!(!out.status.success() && stderr(&out).contains("can be written by others"), "dump: {}", stderr(&out));
+    let out = case.ccr(&["restore", "-D", &images]);
+    assert!(!out.status.success() && stderr(&out).contains("can be written by others"), "restore: {}", stderr(&out));
+    set_mode(&case.images, 0o700);
+    chown(&case.images, Some(65534), Some(65534)).unwrap();
+    let out = case.ccr(&["restore", "-D", &images]);
+    assert!(!out.status.success() && stderr(&out).contains("belongs to uid 65534"), "restore: {}", stderr(&out));
+    chown(&case.images, Some(0), Some(0)).unwrap();
+
+    let logs = case.dir.join("logs");
+    fs::create_dir(&logs).unwrap();
+    set_mode(&logs, 0o1777);
+    let log = logs.join("dump.log").display().to_string();
+    let out = case.ccr(&["dump", "-t", &p, "-D", &images, "-o", &log, "--leave-running"]);
+    assert!(!out.status.success() && stderr(&out).contains("the log's directory"), "dump: {}", stderr(&out));
+    assert_running_untraced(pid, "workload after the refusals");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "workload");
+}
+
+/// A zombie root has nothing to checkpoint.
+#[test]
+fn a_zombie_root_is_refused() {
+    let case = Case::new("zombie-root");
+    let mut child = Command::new("true").spawn().unwrap();
+    let z = child.id() as i32;
+    while common::state(z) != Some('Z') {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = case.dump(z, &["--leave-running"]);
+    assert!(!out.status.success() && stderr(&out).contains("zombie"), "dump of a zombie: {}", stderr(&out));
+    child.wait().unwrap();
+}
+
+/// The freeze holder's socket is 0600 in a 0700 directory, and a user other than
+/// the one that froze (here uid 65534) cannot order it to thaw or dump.
+#[test]
+fn only_the_freezing_user_orders_a_holder() {
+    let mut case = Case::new("holder-peer");
+    let pid = case.start_workload("wl_counter", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let p = pid.to_string();
+    let out = case.ccr(&["freeze", "-t", &p]);
+    assert!(out.status.success(), "freeze: {}", stderr(&out));
+    let sock = Path::new("/run/ccr").join(format!("freeze-{pid}.sock"));
+    assert_eq!(mode(&sock), 0o600, "holder socket");
+    assert_eq!(mode(Path::new("/run/ccr")), 0o700, "holder directory");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&common::env().ccr)
+        .args(["thaw", "-t", &p])
+        .output()
+        .expect("setpriv (util-linux)");
+    assert!(!out.status.success(), "uid 65534 thawed root's frozen tree");
+    assert_eq!(common::state(pid), Some('t'), "the tree is not frozen any more after uid 65534 asked");
+    let out = case.ccr(&["thaw", "-t", &p]);
+    assert!(out.status.success(), "thaw: {}", stderr(&out));
+    assert_running_untraced(pid, "workload after thaw");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "workload");
+}
