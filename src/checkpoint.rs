@@ -42,6 +42,8 @@ pub struct Inventory {
     pub xfeatures: u64,
     /// The root is PID 1 of its own PID namespace; pids are as seen inside it.
     pub pid_ns: bool,
+    /// The tree's own UTS namespace, when it had one.
+    pub uts: Option<pb::UtsNamespace>,
     /// The images directory this one builds on, relative to this one.
     pub parent: Option<PathBuf>,
 }

@@ -151,7 +151,7 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
     let (mut ctx, root) = new_ctx(opts)?;
     let mut hold = Hold::default();
     let mut collected = None;
-    let mut pid_ns = false;
+    let mut own = ns::Own::default();
     let mut frozen = ctx.started;
     for stage in Stage::ALL {
         let t = Instant::now();
@@ -166,8 +166,8 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
         let r = match stage {
             Stage::Freeze => freeze(&ctx, &mut hold),
             Stage::Seize => seize(root, &mut hold).map(|()| frozen = Instant::now()),
-            Stage::Check => check(&hold.tasks).map(|ns| pid_ns = ns),
-            Stage::Collect => collect(&mut ctx, &hold.tasks, pid_ns).map(|c| collected = Some(c)),
+            Stage::Check => check(&hold.tasks).map(|ns| own = ns),
+            Stage::Collect => collect(&mut ctx, &hold.tasks, own).map(|c| collected = Some(c)),
             Stage::Write => write(&ctx, collected.as_ref().expect("collected")),
             Stage::Release => release(opts, &mut hold),
         };
@@ -215,8 +215,8 @@ impl Held {
 /// killed.
 pub fn run_held(opts: &DumpOpts, held: &mut Held) -> Result<()> {
     let (mut ctx, _) = new_ctx(opts)?;
-    let pid_ns = check(&held.hold.tasks)?;
-    let c = collect(&mut ctx, &held.hold.tasks, pid_ns)?;
+    let own = check(&held.hold.tasks)?;
+    let c = collect(&mut ctx, &held.hold.tasks, own)?;
     write(&ctx, &c)?;
     if !opts.leave_running {
         release(opts, &mut held.hold)?;
@@ -327,20 +327,20 @@ fn seize(root: i32, hold: &mut Hold) -> Result<()> {
 }
 
 /// Stage Check: what the images could not hold, refused before anything is
-/// written. Says whether the tree has a PID namespace of its own.
-fn check(tasks: &[tree::Task]) -> Result<bool> {
+/// written. Says which namespaces of its own the tree has.
+fn check(tasks: &[tree::Task]) -> Result<ns::Own> {
     if tasks[0].is_zombie() {
         let what = "a root that has exited (a zombie: nothing of it would come back but its exit status)".into();
         return Err(DumpError::Unsupported { pid: tasks[0].pid(), what }.into());
     }
-    let pid_ns = ns::check(tasks)?;
+    let own = ns::check(tasks)?;
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();
         if proc::status::read(pid)?.int("Seccomp").unwrap_or(0) != 0 {
             return Err(DumpError::Unsupported { pid, what: "a seccomp filter".into() }.into());
         }
     }
-    Ok(pid_ns)
+    Ok(own)
 }
 
 /// An error if SIGINT, SIGTERM or SIGHUP (or the death of the process that
@@ -355,7 +355,9 @@ fn stop_requested(stage: &str) -> Result<()> {
 }
 
 /// Stage Collect: every task's files, state and memory.
-fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pid_ns: bool) -> Result<Collected> {
+fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], own: ns::Own) -> Result<Collected> {
+    let pid_ns = own.pid;
+    let mut uts = None;
     let root = tasks[0].pid();
     let mut table = FileTable::default();
     let mut state = crate::files::DumpState::default();
@@ -380,7 +382,10 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pid_ns: bool) -> Result<
         };
         let maps = proc::maps::smaps(pid)?;
         let vmas = mm::classify(pid, &maps)?;
-        let mut state = task::collect(&task.threads, &stat, &status, &maps)?;
+        let mut state = task::collect(&task.threads, &stat, &status, &maps, own.uts && pid == root)?;
+        if let Some((hostname, domainname)) = state.uts.take() {
+            uts = Some(pb::UtsNamespace { hostname, domainname });
+        }
         for (th, mask) in state.core.threads.iter_mut().zip(&task.affinity) {
             th.state.cpu_affinity = mask.clone();
         }
@@ -414,6 +419,7 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pid_ns: bool) -> Result<
             .unwrap_or(0),
         xfeatures,
         pid_ns,
+        uts,
         parent: None,
     };
     let files = FilesImage { files: table.files, pipes: state.pipes, shmems: shmem.into_images(), sysv };

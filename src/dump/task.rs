@@ -15,6 +15,8 @@ use crate::sys::{mem, signal};
 /// What `collect` found besides the core image.
 pub struct TaskState {
     pub core: TaskCore,
+    /// (hostname, domainname) of its UTS namespace, when asked for.
+    pub uts: Option<(String, String)>,
     /// The current program break (brk(0)), for the mm image.
     pub brk: u64,
 }
@@ -69,7 +71,13 @@ fn thread_regs(t: &Stopped, pid: i32) -> Result<ThreadCore> {
     })
 }
 
-pub fn collect(threads: &[Stopped], stat: &Stat, status: &Status, maps: &[MapEntry]) -> Result<TaskState> {
+pub fn collect(
+    threads: &[Stopped],
+    stat: &Stat,
+    status: &Status,
+    maps: &[MapEntry],
+    want_uts: bool,
+) -> Result<TaskState> {
     let leader = &threads[0];
     let pid = leader.pid();
     let mut cores = Vec::new();
@@ -86,6 +94,9 @@ pub fn collect(threads: &[Stopped], stat: &Stat, status: &Status, maps: &[MapEnt
     let out = (|| -> Result<RemoteState> {
         let mut st = remote_state(&mut r)?;
         st.posix_timers = posix_timers(&mut r, &timers)?;
+        if want_uts {
+            st.uts = Some(r.uts_names()?);
+        }
         thread_remote_state(&mut r, &mut cores[0])?;
         for (t, core) in threads[1..].iter().zip(cores[1..].iter_mut()) {
             let mut tr = Remote::start(t, pid, ip)?;
@@ -144,7 +155,7 @@ pub fn collect(threads: &[Stopped], stat: &Stat, status: &Status, maps: &[MapEnt
         child_subreaper: remote.child_subreaper,
         posix_timers: remote.posix_timers,
     };
-    Ok(TaskState { core, brk: remote.brk })
+    Ok(TaskState { core, uts: remote.uts, brk: remote.brk })
 }
 
 /// Per-thread state only the thread can tell: its altstack, clear_child_tid and
@@ -204,6 +215,7 @@ struct RemoteState {
     securebits: u32,
     child_subreaper: bool,
     posix_timers: Vec<pb::PosixTimer>,
+    uts: Option<(String, String)>,
 }
 
 /// Process-wide state only the task can tell, through the leader.
@@ -235,5 +247,6 @@ fn remote_state(r: &mut Remote<&Stopped>) -> Result<RemoteState> {
         securebits: r.securebits()?,
         child_subreaper: r.child_subreaper()?,
         posix_timers: Vec::new(),
+        uts: None,
     })
 }

@@ -92,6 +92,8 @@ struct Plan<'a> {
     files: &'a FilesImage,
     shared: &'a Shared,
     base: RawFd,
+    /// The names of the root's own UTS namespace (made with it by clone3).
+    uts: Option<&'a crate::image::pb::UtsNamespace>,
 }
 
 /// The deepest task that is an ancestor of (or is) every holder: it opens a file
@@ -209,7 +211,7 @@ fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared) -> Resu
     for node in nodes.iter_mut() {
         node.children.sort_by_key(|&k| entries[k].pgid != entries[k].pid);
     }
-    Ok(Plan { nodes, dir, files: &ckpt.files, shared, base: shared.base })
+    Ok(Plan { nodes, dir, files: &ckpt.files, shared, base: shared.base, uts: ckpt.inventory.uts.as_ref() })
 }
 
 /// Forks the whole tree; returns once every live task has reported.
@@ -221,7 +223,12 @@ pub fn spawn(dir: &ImageDir, ckpt: &Checkpoint, shared: &Shared, child_of_caller
     let (st_w, go_r) = (lift(st_wr, plan.base)?, lift(go_rd, plan.base)?);
     let live = plan.nodes.iter().filter(|n| n.zombie.is_none()).count();
     let root_pid = plan.nodes[0].pid;
-    let spec = CloneSpec { pid: (!pid_ns).then_some(root_pid), as_sibling: child_of_caller, new_pidns: pid_ns };
+    let spec = CloneSpec {
+        pid: (!pid_ns).then_some(root_pid),
+        as_sibling: child_of_caller,
+        new_pidns: pid_ns,
+        new_utsns: ckpt.inventory.uts.is_some(),
+    };
     let mut transit: HashMap<u32, RawFd> = shared.files.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
     let child = Child { plan: &plan, st: st_w.as_fd(), go: go_r.as_fd() };
     let spawned = process::spawn(spec, || child_main(child, 0, &mut transit));
@@ -335,6 +342,9 @@ fn fork_child(c: Child<'_>, k: usize, transit: &mut HashMap<u32, RawFd>) -> Resu
 fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u64, RawFd)> {
     let (plan, st, go) = (c.plan, c.st, c.go);
     let n = &plan.nodes[i];
+    if let Some(u) = plan.uts.filter(|_| i == 0) {
+        process::set_uts_names(&u.hostname, &u.domainname)?;
+    }
     if n.session_leader {
         process::setsid()?;
     } else if n.pgid == n.pid {

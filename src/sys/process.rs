@@ -16,6 +16,8 @@ pub struct CloneSpec {
     pub as_sibling: bool,
     /// PID 1 of a new PID namespace (CLONE_NEWPID).
     pub new_pidns: bool,
+    /// In a new UTS namespace (CLONE_NEWUTS).
+    pub new_utsns: bool,
 }
 
 /// clone3 per `spec`; the child runs `child` and exits with its return value; the
@@ -33,7 +35,8 @@ pub fn spawn<F: FnOnce() -> i32>(spec: CloneSpec, child: F) -> SysResult<i32> {
     let set_tid: [libc::pid_t; 1] = [spec.pid.unwrap_or(0)];
     let args = kernel::clone_args {
         flags: (if spec.as_sibling { kernel::CLONE_PARENT as u64 } else { 0 })
-            | (if spec.new_pidns { kernel::CLONE_NEWPID as u64 } else { 0 }),
+            | (if spec.new_pidns { kernel::CLONE_NEWPID as u64 } else { 0 })
+            | (if spec.new_utsns { kernel::CLONE_NEWUTS as u64 } else { 0 }),
         // With CLONE_PARENT the kernel takes our own exit signal (SIGCHLD: the helper
         // was forked) and refuses an explicit one.
         exit_signal: if spec.as_sibling { 0 } else { libc::SIGCHLD as u64 },
@@ -54,6 +57,19 @@ pub fn spawn<F: FnOnce() -> i32>(spec: CloneSpec, child: F) -> SysResult<i32> {
         unsafe { libc::_exit(code) };
     }
     Ok(r as i32)
+}
+
+/// sethostname and setdomainname in this process's UTS namespace.
+pub fn set_uts_names(hostname: &str, domainname: &str) -> SysResult<()> {
+    // SAFETY: each call reads `len` bytes of a live string.
+    if unsafe { libc::sethostname(hostname.as_ptr().cast(), hostname.len()) } < 0 {
+        return Err(SysError::last("sethostname"));
+    }
+    // SAFETY: as above.
+    if unsafe { libc::setdomainname(domainname.as_ptr().cast(), domainname.len()) } < 0 {
+        return Err(SysError::last("setdomainname"));
+    }
+    Ok(())
 }
 
 /// A plain child (fork) running `child`, with PID `pid` when given.

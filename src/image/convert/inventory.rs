@@ -25,6 +25,7 @@ pub fn inventory_to_pb(i: &Inventory) -> pb::Inventory {
         dump_time_unix_ns: i.dump_time_unix_ns,
         xfeatures: i.xfeatures,
         pid_ns: i.pid_ns,
+        uts: i.uts.clone(),
         parent: i.parent.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
     }
 }
@@ -42,6 +43,12 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
             return Err(at.invalid(format!("tasks[{i}].threads"), "the leader is not the first thread"));
         }
     }
+    if let Some(u) = &p.uts {
+        // The kernel's limit (__NEW_UTS_LEN).
+        if u.hostname.len() > 64 || u.domainname.len() > 64 {
+            return Err(at.invalid("uts", "a name longer than the kernel's 64 bytes"));
+        }
+    }
     Ok(Inventory {
         root_pid: p.root_pid,
         tasks: p.tasks,
@@ -51,6 +58,7 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
         dump_time_unix_ns: p.dump_time_unix_ns,
         xfeatures: p.xfeatures,
         pid_ns: p.pid_ns,
+        uts: p.uts,
         parent: (!p.parent.is_empty()).then(|| p.parent.into()),
     })
 }

@@ -171,6 +171,20 @@ impl<T: Borrow<Stopped>> Remote<T> {
         self.call("rt_sigaction", libc::SYS_rt_sigaction, [sig as u64, p, 0, SIGSET_SIZE, 0, 0]).map(drop)
     }
 
+    /// uname: the (hostname, domainname) of the task's UTS namespace.
+    pub fn uts_names(&mut self) -> SysResult<(String, String)> {
+        const FIELD: usize = 65;
+        let s = self.scratch_addr(0)?;
+        self.call("uname", libc::SYS_uname, [s, 0, 0, 0, 0, 0])?;
+        let b = self.get(0, 6 * FIELD)?;
+        let field = |i: usize| {
+            let f = &b[i * FIELD..(i + 1) * FIELD];
+            String::from_utf8_lossy(&f[..f.iter().position(|&c| c == 0).unwrap_or(FIELD)]).into_owned()
+        };
+        // struct new_utsname: sysname, nodename, release, version, machine, domainname.
+        Ok((field(1), field(5)))
+    }
+
     pub fn sigaltstack(&mut self) -> SysResult<AltStack> {
         let s = self.scratch_addr(0)?;
         self.call("sigaltstack", libc::SYS_sigaltstack, [0, s, 0, 0, 0, 0])?;
