@@ -44,6 +44,8 @@ pub struct Inventory {
     pub pid_ns: bool,
     /// The tree's own UTS namespace, when it had one.
     pub uts: Option<pb::UtsNamespace>,
+    /// The tree's own IPC namespace's semaphores and message queues, when it had one.
+    pub ipc: Option<pb::IpcNamespace>,
     /// The images directory this one builds on, relative to this one.
     pub parent: Option<PathBuf>,
 }

@@ -50,7 +50,7 @@ impl PageStore {
     }
 
     /// Saves SysV segment `id` (once per dump).
-    fn sysv_segment(&mut self, dir: &ImageDir, pid: i32, id: i32) -> Result<()> {
+    pub fn sysv_segment(&mut self, dir: &ImageDir, pid: i32, id: i32) -> Result<()> {
         if self.sysv.iter().any(|s| s.id == id) {
             return Ok(());
         }

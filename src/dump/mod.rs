@@ -358,6 +358,9 @@ fn stop_requested(stage: &str) -> Result<()> {
 fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], own: ns::Own) -> Result<Collected> {
     let pid_ns = own.pid;
     let mut uts = None;
+    // The tree's SysV objects are seen (and attached, to copy) from inside its IPC
+    // namespace; this thread stays there for the whole collection.
+    let _in_ipc_ns = if own.ipc { Some(crate::sys::process::enter_ipc_ns(tasks[0].pid())?) } else { None };
     let root = tasks[0].pid();
     let mut table = FileTable::default();
     let mut state = crate::files::DumpState::default();
@@ -403,6 +406,15 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], own: ns::Own) -> Result<
         out.push((state.core, mm, fds));
     }
     table.finish()?;
+    let ipc = if own.ipc {
+        // Every segment of the namespace, attached or not, goes with it.
+        for seg in proc::sysvipc::shm()? {
+            store.sysv_segment(&ctx.dir, root, seg.id)?;
+        }
+        Some(ns::ipc_objects()?)
+    } else {
+        None
+    };
     let mm::PageStore { writer, shmem, sysv } = store;
     let written = Instant::now();
     writer.finish()?;
@@ -420,6 +432,7 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], own: ns::Own) -> Result<
         xfeatures,
         pid_ns,
         uts,
+        ipc,
         parent: None,
     };
     let files = FilesImage { files: table.files, pipes: state.pipes, shmems: shmem.into_images(), sysv };

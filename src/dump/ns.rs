@@ -9,10 +9,14 @@
 
 use super::{tree, DumpError};
 use crate::error::Result;
+use crate::image::pb;
 use crate::sys::proc;
 
 /// The namespace types each of which a thread must share with ccr.
-const SHARED_WITH_CCR: [&str; 6] = ["user", "mnt", "net", "ipc", "cgroup", "time"];
+const SHARED_WITH_CCR: [&str; 5] = ["user", "mnt", "net", "cgroup", "time"];
+
+/// The kinds restore makes again for the root when the tree has its own.
+const MADE_AGAIN: [&str; 2] = ["uts", "ipc"];
 
 /// The namespaces of its own a tree has, which restore makes again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,6 +25,8 @@ pub struct Own {
     pub pid: bool,
     /// Its root has a UTS namespace of its own, which every task shares.
     pub uts: bool,
+    /// Its root has an IPC namespace of its own, which every task shares.
+    pub ipc: bool,
 }
 
 /// Checks every live thread's namespaces; says which of its own the tree has.
@@ -37,8 +43,11 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
     let ours: Vec<String> =
         SHARED_WITH_CCR.iter().map(|k| proc::ns::id(proc::SELF, k)).collect::<std::result::Result<_, _>>()?;
     let root_pid_ns = proc::ns::id(root, "pid")?;
-    let root_uts = proc::ns::id(root, "uts")?;
-    let uts = root_uts != proc::ns::id(proc::SELF, "uts")?;
+    let roots: Vec<String> = MADE_AGAIN.iter().map(|k| proc::ns::id(root, k)).collect::<std::result::Result<_, _>>()?;
+    let mut own_kinds = [false; 2];
+    for (i, k) in MADE_AGAIN.iter().enumerate() {
+        own_kinds[i] = roots[i] != proc::ns::id(proc::SELF, k)?;
+    }
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();
         for tid in task.threads.iter().map(|t| t.pid()) {
@@ -57,9 +66,11 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
             if its_pid != root_pid_ns {
                 return Err(refuse(format!("a nested PID namespace ({its_pid}; the root is in {root_pid_ns})")).into());
             }
-            let its_uts = proc::ns::id(tid, "uts")?;
-            if its_uts != root_uts {
-                return Err(refuse(format!("its own uts namespace ({its_uts}; the root is in {root_uts})")).into());
+            for (kind, theirs) in MADE_AGAIN.iter().zip(&roots) {
+                let its = proc::ns::id(tid, kind)?;
+                if &its != theirs {
+                    return Err(refuse(format!("its own {kind} namespace ({its}; the root is in {theirs})")).into());
+                }
             }
             for own in ["pid", "time"] {
                 let pending = proc::ns::for_children(tid, own)?;
@@ -70,5 +81,35 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
             }
         }
     }
-    Ok(Own { pid: pid_ns, uts })
+    Ok(Own { pid: pid_ns, uts: own_kinds[0], ipc: own_kinds[1] })
+}
+
+/// The semaphore sets and message queues of the IPC namespace the calling thread
+/// is in (the tree's, entered for the dump), read without changing them.
+pub fn ipc_objects() -> Result<pb::IpcNamespace> {
+    use crate::sys::sysv_ipc;
+    let mut ns = pb::IpcNamespace::default();
+    for s in proc::sysvipc::sem()? {
+        let values = sysv_ipc::sem_values(s.id, s.count as usize)?;
+        ns.sems.push(pb::SysvSem {
+            id: s.id,
+            key: s.key,
+            mode: s.mode,
+            uid: s.uid,
+            gid: s.gid,
+            values: values.into_iter().map(u32::from).collect(),
+        });
+    }
+    for q in proc::sysvipc::msg()? {
+        let messages = sysv_ipc::msg_copy_all(q.id, q.count)?;
+        ns.queues.push(pb::SysvMsgQueue {
+            id: q.id,
+            key: q.key,
+            mode: q.mode,
+            uid: q.uid,
+            gid: q.gid,
+            messages: messages.into_iter().map(|(mtype, text)| pb::SysvMsg { mtype, text }).collect(),
+        });
+    }
+    Ok(ns)
 }

@@ -50,14 +50,24 @@ pub fn make(run: &mut Run<'_>) -> Result<()> {
     let base = (max_target + 1).max(64).max(fd::highest_open() + 1);
     let img = &ckpt.files;
     fd::ensure_nofile(base as u64 + 2 * (img.files.len() + img.shmems.len()) as u64 + 64)?;
+    // A tree with an IPC namespace of its own gets a new one, made by ccr for
+    // itself so that what it creates below is inside and the tree, forked from it,
+    // is in it too. Its objects go with it when the last task does: no journal.
+    let own_ipc = ckpt.inventory.ipc.as_ref();
+    if own_ipc.is_some() {
+        crate::sys::process::unshare_ipc()?;
+    }
     // SysV segments exist before any task attaches them; removed again on failure.
     for seg in &img.sysv {
-        if let Some(j) = run.journal.as_mut() {
+        if let Some(j) = run.journal.as_mut().filter(|_| own_ipc.is_none()) {
             j.sysv_shm(seg.id)?;
         }
         if sysv::restore(&run.dir, seg)? {
             run.sysv_created.push(seg.id);
         }
+    }
+    if let Some(ns) = own_ipc {
+        ipc_objects(ns)?;
     }
     let mut shmem_fds = HashMap::new();
     let mut shmem_ro_fds = HashMap::new();
@@ -85,5 +95,26 @@ pub fn make(run: &mut Run<'_>) -> Result<()> {
         }
     }
     run.shared = Some(Shared { base, files: made, shmem_fds, shmem_ro_fds, inherited });
+    Ok(())
+}
+
+/// The semaphore sets and message queues of the tree's own IPC namespace, under
+/// their ids, in the new namespace ccr is in.
+fn ipc_objects(ns: &crate::image::pb::IpcNamespace) -> Result<()> {
+    use crate::sys::proc::{kernel, sysvipc::IpcObject};
+    use crate::sys::sysv_ipc;
+    for s in &ns.sems {
+        let o = IpcObject { key: s.key, id: s.id, mode: s.mode, count: s.values.len() as u64, uid: s.uid, gid: s.gid };
+        kernel::set_next_id("sem_next_id", s.id)?;
+        let values: Vec<u16> = s.values.iter().map(|&v| v as u16).collect();
+        sysv_ipc::create_sem(&o, &values)?;
+    }
+    for q in &ns.queues {
+        let o =
+            IpcObject { key: q.key, id: q.id, mode: q.mode, count: q.messages.len() as u64, uid: q.uid, gid: q.gid };
+        kernel::set_next_id("msg_next_id", q.id)?;
+        let msgs: Vec<(i64, Vec<u8>)> = q.messages.iter().map(|m| (m.mtype, m.text.clone())).collect();
+        sysv_ipc::create_msg(&o, &msgs)?;
+    }
     Ok(())
 }

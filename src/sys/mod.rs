@@ -19,6 +19,7 @@ pub mod process;
 pub mod ptrace;
 pub mod remote;
 pub mod signal;
+pub mod sysv_ipc;
 pub mod sysv_shm;
 pub mod trampoline;
 pub mod unix_sock;

@@ -59,6 +59,41 @@ pub fn spawn<F: FnOnce() -> i32>(spec: CloneSpec, child: F) -> SysResult<i32> {
     Ok(r as i32)
 }
 
+/// The calling thread in the IPC namespace of `pid` until the guard drops, then
+/// back in its own (other threads stay where they are).
+pub struct IpcNsGuard {
+    home: std::os::fd::OwnedFd,
+}
+
+pub fn enter_ipc_ns(pid: i32) -> SysResult<IpcNsGuard> {
+    use std::os::fd::AsRawFd;
+    let open = |p: &str| crate::sys::fd::open(Path::new(p), libc::O_RDONLY | libc::O_CLOEXEC, 0);
+    let home = open("/proc/thread-self/ns/ipc")?;
+    let there = open(&format!("/proc/{pid}/ns/ipc"))?;
+    // SAFETY: setns with an open namespace fd.
+    if unsafe { libc::setns(there.as_raw_fd(), libc::CLONE_NEWIPC) } < 0 {
+        return Err(SysError::Pid { call: "setns(ipc)", pid, errno: Errno::last() });
+    }
+    Ok(IpcNsGuard { home })
+}
+
+impl Drop for IpcNsGuard {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns back into the namespace we came from.
+        unsafe { libc::setns(self.home.as_raw_fd(), libc::CLONE_NEWIPC) };
+    }
+}
+
+/// This process into a new IPC namespace (its children are made in it).
+pub fn unshare_ipc() -> SysResult<()> {
+    // SAFETY: unshare with a flag only.
+    if unsafe { libc::unshare(libc::CLONE_NEWIPC) } < 0 {
+        return Err(SysError::last("unshare(CLONE_NEWIPC)"));
+    }
+    Ok(())
+}
+
 /// sethostname and setdomainname in this process's UTS namespace.
 pub fn set_uts_names(hostname: &str, domainname: &str) -> SysResult<()> {
     // SAFETY: each call reads `len` bytes of a live string.

@@ -26,6 +26,7 @@ pub fn inventory_to_pb(i: &Inventory) -> pb::Inventory {
         xfeatures: i.xfeatures,
         pid_ns: i.pid_ns,
         uts: i.uts.clone(),
+        ipc: i.ipc.clone(),
         parent: i.parent.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
     }
 }
@@ -49,6 +50,14 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
             return Err(at.invalid("uts", "a name longer than the kernel's 64 bytes"));
         }
     }
+    if let Some(ns) = &p.ipc {
+        for (i, s) in ns.sems.iter().enumerate() {
+            // SEMVMX: the largest value a semaphore holds.
+            if s.values.iter().any(|&v| v > 32767) {
+                return Err(at.invalid(format!("ipc.sems[{i}] (id {}).values", s.id), "a value above 32767"));
+            }
+        }
+    }
     Ok(Inventory {
         root_pid: p.root_pid,
         tasks: p.tasks,
@@ -59,6 +68,7 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
         xfeatures: p.xfeatures,
         pid_ns: p.pid_ns,
         uts: p.uts,
+        ipc: p.ipc,
         parent: (!p.parent.is_empty()).then(|| p.parent.into()),
     })
 }

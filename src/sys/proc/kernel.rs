@@ -31,6 +31,12 @@ pub fn yama_ptrace_scope() -> Option<u64> {
 
 /// The id the next shmget(IPC_CREAT) gets (-1: the kernel chooses).
 pub fn set_shm_next_id(id: i32) -> SysResult<()> {
-    let p = knob("shm_next_id");
+    set_next_id("shm_next_id", id)
+}
+
+/// The id the next SysV object of a kind gets (`shm_next_id`, `sem_next_id`,
+/// `msg_next_id`), in this process's IPC namespace.
+pub fn set_next_id(knob_name: &str, id: i32) -> SysResult<()> {
+    let p = knob(knob_name);
     std::fs::write(&p, id.to_string()).map_err(SysError::path("write", p))
 }
