@@ -6,7 +6,8 @@
  *      100-149, the child's own read lock from 200 to the end; nothing on 50-59
  *   c  an OFD write lock on bytes 0-4
  *   d  flock LOCK_SH
- *   e  a read lease
+ *   e  a read lease: an open for writing by another process breaks it, and the
+ *      break (SIGIO) reaches this process
  */
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -14,6 +15,13 @@
 #include "workload.h"
 
 static pid_t parent_pid, child_pid;
+static volatile sig_atomic_t lease_breaks;
+
+static void on_io(int sig)
+{
+	(void)sig;
+	lease_breaks++;
+}
 
 static int open_file(const char *name, int flags)
 {
@@ -72,6 +80,8 @@ static void check_from_outside(void)
 	WL_CHECK(!flock(d, LOCK_SH | LOCK_NB), "d: shared flock refused (%s)", strerror(errno));
 	flock(d, LOCK_UN);
 	WL_CHECK(flock(d, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK, "d: flock LOCK_EX is free");
+	WL_CHECK(open(wl_path("e"), O_WRONLY | O_NONBLOCK) < 0 && errno == EWOULDBLOCK,
+		 "e: opened for writing through a read lease (%s)", strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -87,6 +97,7 @@ int main(int argc, char **argv)
 	c = open_file("c", O_RDWR);
 	d = open_file("d", O_RDONLY);
 	e = open_file("e", O_RDONLY);
+	signal(SIGIO, on_io);
 	if (flock(a, LOCK_EX | LOCK_NB) || flock(d, LOCK_SH | LOCK_NB))
 		WL_DIE("flock");
 	posix_lock(b, F_SETLK, F_WRLCK, 10, 10);
@@ -117,6 +128,10 @@ int main(int argc, char **argv)
 	}
 	if (checker < 0 || waitpid(checker, &st, 0) != checker || !WIFEXITED(st) || WEXITSTATUS(st))
 		wl_fail("the checker found locks missing (above)");
+	for (int i = 0; i < 100 && !lease_breaks; i++)
+		usleep(10000);
+	WL_CHECK(lease_breaks > 0, "e: the lease break did not reach the lease holder");
+	fcntl(e, F_SETLEASE, F_UNLCK);
 	kill(child_pid, SIGKILL);
 	waitpid(child_pid, NULL, 0);
 	return wl_finish();

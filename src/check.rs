@@ -57,7 +57,7 @@ pub fn features() -> Vec<Feature> {
         feature("pagemap (present pages)", features::pagemap(), true, ""),
         feature("pidfd_getfd", features::pidfd_getfd(), false, ""),
         feature(
-            "POSIX timers under their IDs (PR_TIMER_CREATE_RESTORE_IDS, Linux 6.17)",
+            "POSIX timers under their IDs (PR_TIMER_CREATE_RESTORE_IDS, Linux 6.15)",
             features::timer_restore_ids(),
             false,
             "restoring a process with timer_create timers",

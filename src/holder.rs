@@ -169,6 +169,10 @@ fn holder_main(pid: i32, ready: BorrowedFd<'_>) -> i32 {
             continue;
         }
         let Ok((mut conn, _)) = listener.accept() else { continue };
+        let mut line = String::new();
+        if BufReader::new(&conn).read_line(&mut line).is_err() {
+            continue;
+        }
         // Only the user that froze the tree (or root) may order its holder.
         match crate::sys::unix_sock::peer_uid(conn.as_fd()) {
             Ok(uid) if uid == me || uid == 0 => {}
@@ -177,10 +181,6 @@ fn holder_main(pid: i32, ready: BorrowedFd<'_>) -> i32 {
                 continue;
             }
             Err(_) => continue,
-        }
-        let mut line = String::new();
-        if BufReader::new(&conn).read_line(&mut line).is_err() {
-            continue;
         }
         let line = line.trim_end();
         if line == "thaw" {

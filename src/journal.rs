@@ -1,4 +1,4 @@
-//! The restore journal (`DIR/restore.journal`): what a restore or cgroup-restore
+//! The restore journal (`DIR/restore.journal.PID`, one per run): what a restore or cgroup-restore
 //! makes that would outlive a ccr killed with SIGKILL (SysV segments, cgroup
 //! directories). Each object is written down before it is made; the file goes
 //! when the run ends, kept or undone. A journal whose writer is gone names
@@ -6,8 +6,9 @@
 //! them first. Tasks need no entry: restore tracees die with their tracer
 //! (PTRACE_O_EXITKILL) and restore children exit when ccr's pipe closes.
 //!
-//! Lines: `owner PID STARTTIME` first (the writer; a pid reused since is told
-//! apart by its start time), then `sysv-shm ID` and `cgroup PATH`.
+//! Lines: `owner PID STARTTIME BOOT_ID` first (the writer; a pid reused since is
+//! told apart by its start time, a journal from before a reboot names nothing
+//! left), then `sysv-shm ID` and `cgroup PATH`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,11 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::sys::{proc, sysv_shm, SysError, SysResult};
 
-const NAME: &str = "restore.journal";
+const PREFIX: &str = "restore.journal.";
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_string()
+}
 
 /// An open journal. Dropping the first handle (the run is over: what it made is
 /// kept, or its own undo removed it) removes the file; a ccr killed outright
@@ -44,8 +49,8 @@ fn owner_alive(pid: i32, start: u64) -> bool {
 }
 
 impl Journal {
-    /// Starts the journal of a run in `dir`, after cleaning up what an earlier,
-    /// killed run left. Refused while another run of the directory is alive.
+    /// Starts the journal of a run in `dir`, after cleaning up what earlier,
+    /// killed runs left (runs still alive are left alone).
     pub fn start(dir: &Path) -> Result<Journal> {
         cleanup(dir)?;
         Ok(Journal::create(dir)?)
@@ -68,18 +73,19 @@ impl Journal {
     }
 
     fn create(dir: &Path) -> SysResult<Journal> {
-        let path = dir.join(NAME);
+        let path = dir.join(format!("{PREFIX}{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
         let mut file = {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .write(true)
                 .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(&path)
                 .map_err(SysError::path("create", &path))?
         };
-        let line = format!("owner {} {}\n", std::process::id(), self_start());
+        let line = format!("owner {} {} {}\n", std::process::id(), self_start(), boot_id());
         file.write_all(line.as_bytes()).map_err(SysError::path("write", &path))?;
         Ok(Journal { path, file, primary: true })
     }
@@ -114,40 +120,46 @@ impl Drop for Journal {
     }
 }
 
-/// Removes what a killed run of `dir` left behind, per its journal: the SysV
-/// segments it created (only those the dead writer created, by cpid), and its
-/// cgroup directories that are empty, deepest first.
+/// Removes what killed runs of `dir` left behind, per their journals: the SysV
+/// segments each created (only those the dead writer created, by cpid, and that
+/// nothing has attached), and its cgroup directories (under /sys/fs/cgroup) that
+/// are empty, deepest first. Journals of runs still alive are left alone.
 pub fn cleanup(dir: &Path) -> Result<Cleaned> {
-    let path = dir.join(NAME);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Cleaned::default()),
-        Err(e) => return Err(SysError::Path { call: "read", path, source: e }.into()),
-    };
+    crate::image::check_private(dir, "the images directory")?;
+    let mut cleaned = Cleaned::default();
+    let entries = std::fs::read_dir(dir).map_err(SysError::path("readdir", dir))?;
+    let mut journals: Vec<PathBuf> =
+        entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(PREFIX)).map(|e| e.path()).collect();
+    journals.sort();
+    for path in journals {
+        clean_one(&path, &mut cleaned)?;
+    }
+    Ok(cleaned)
+}
+
+fn clean_one(path: &Path, cleaned: &mut Cleaned) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(SysError::path("read", path))?;
     let mut lines = text.lines();
     let owner = lines.next().and_then(|l| {
         let mut w = l.strip_prefix("owner ")?.split_whitespace();
-        Some((w.next()?.parse::<i32>().ok()?, w.next()?.parse::<u64>().ok()?))
+        Some((w.next()?.parse::<i32>().ok()?, w.next()?.parse::<u64>().ok()?, w.next().unwrap_or("").to_string()))
     });
-    let Some((pid, start)) = owner else {
+    let Some((pid, start, boot)) = owner else {
         return Err(Error::InvalidArgument(format!("{}: not a ccr restore journal", path.display())));
     };
-    if owner_alive(pid, start) {
-        return Err(Error::InvalidArgument(format!(
-            "{}: a restore of this directory is running (pid {pid})",
-            dir.display()
-        )));
+    let same_boot = boot == boot_id();
+    if same_boot && owner_alive(pid, start) {
+        return Ok(());
     }
-    let mut cleaned = Cleaned::default();
-    let segments = proc::sysvipc::shm().unwrap_or_default();
+    let segments = if same_boot { proc::sysvipc::shm().unwrap_or_default() } else { Vec::new() };
     let mut cgroups = Vec::new();
-    for l in lines {
+    for l in lines.filter(|_| same_boot) {
         if let Some(id) = l.strip_prefix("sysv-shm ").and_then(|v| v.parse::<i32>().ok()) {
-            if segments.iter().any(|s| s.id == id && s.cpid == pid) {
+            if segments.iter().any(|s| s.id == id && s.cpid == pid && s.nattch == 0) {
                 sysv_shm::remove(id);
                 cleaned.sysv_shm.push(id);
             }
-        } else if let Some(p) = l.strip_prefix("cgroup ") {
+        } else if let Some(p) = l.strip_prefix("cgroup ").filter(|p| p.starts_with("/sys/fs/cgroup/")) {
             cgroups.push(PathBuf::from(p));
         }
     }
@@ -164,6 +176,6 @@ pub fn cleanup(dir: &Path) -> Result<Cleaned> {
             break;
         }
     }
-    let _ = std::fs::remove_file(&path);
-    Ok(cleaned)
+    let _ = std::fs::remove_file(path);
+    Ok(())
 }

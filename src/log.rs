@@ -27,7 +27,8 @@ impl Level {
 }
 
 /// The log file, appended to: 0600, never through a symlink planted at its name,
-/// in a directory no one else can write to, and not a file of another user.
+/// in a directory no one else can write to (or a sticky one such as /tmp, where the
+/// file must then be ours with a single link), and not a file of another user.
 fn open_private(p: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let dir = match p.parent() {
@@ -35,16 +36,24 @@ fn open_private(p: &Path) -> std::io::Result<File> {
         _ => Path::new("."),
     };
     let refuse = |e: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e);
-    crate::image::check_private(dir, "the log's directory").map_err(|e| refuse(e.to_string()))?;
+    let private = crate::image::check_private(dir, "the log's directory");
+    let sticky = std::fs::metadata(dir).is_ok_and(|m| m.mode() & 0o1000 != 0);
+    if let (Err(e), false) = (&private, sticky) {
+        return Err(refuse(e.to_string()));
+    }
     let f = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(p)?;
-    let owner = f.metadata()?.uid();
-    if owner != nix::unistd::geteuid().as_raw() && owner != 0 {
-        return Err(refuse(format!("{} belongs to uid {owner}", p.display())));
+    let md = f.metadata()?;
+    let me = nix::unistd::geteuid().as_raw();
+    if md.uid() != me && md.uid() != 0 {
+        return Err(refuse(format!("{} belongs to uid {}", p.display(), md.uid())));
+    }
+    if private.is_err() && (md.uid() != me || md.nlink() != 1) {
+        return Err(refuse(format!("{} in a shared directory is not ours alone", p.display())));
     }
     Ok(f)
 }

@@ -110,10 +110,10 @@ fn unknown_values_are_refused_by_file_and_field() {
         "flock-in-a-task",
         |d| {
             let mut fds: pb::Fds = d.read(n).unwrap();
-            fds.fds[0].posix_locks.push(lock(pb::LockKind::Flock));
+            fds.fds[0].task_locks.push(lock(pb::LockKind::Flock));
             d.write(n, &fds).unwrap();
         },
-        &[&format!("fds-{pid}.img"), "posix_locks[0].kind", "Flock is no lock a task's fd holds"],
+        &[&format!("fds-{pid}.img"), "task_locks[0].kind", "Flock is no lock a task's fd holds"],
     );
     refused(
         &case,

@@ -88,8 +88,10 @@ fn planted_links_are_never_followed() {
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "workload");
 }
 
-/// An images or log directory others can write to, or one of another user, is
-/// refused for dump and restore by name; the tree runs on.
+/// An images directory others can write to is made private by a dump when it is
+/// the caller's, and refused by restore; one of another user is refused by both;
+/// a log directory others can write to is refused unless it is sticky (/tmp). The
+/// tree runs on.
 #[test]
 fn directories_others_can_write_are_refused() {
     let mut case = Case::new("untrusted-dirs");
@@ -100,22 +102,27 @@ fn directories_others_can_write_are_refused() {
     let p = pid.to_string();
 
     set_mode(&case.images, 0o777);
-    let out = case.ccr(&["dump", "-t", &p, "-D", &images, "--leave-running"]);
-    assert!(!out.status.success() && stderr(&out).contains("can be written by others"), "dump: {}", stderr(&out));
     let out = case.ccr(&["restore", "-D", &images]);
     assert!(!out.status.success() && stderr(&out).contains("can be written by others"), "restore: {}", stderr(&out));
-    set_mode(&case.images, 0o700);
+    let out = case.ccr(&["dump", "-t", &p, "-D", &images, "--leave-running"]);
+    assert!(out.status.success(), "dump into our own 0777 directory: {}", stderr(&out));
+    assert_eq!(mode(&case.images), 0o700, "the dump did not make its directory private");
     chown(&case.images, Some(65534), Some(65534)).unwrap();
     let out = case.ccr(&["restore", "-D", &images]);
     assert!(!out.status.success() && stderr(&out).contains("belongs to uid 65534"), "restore: {}", stderr(&out));
+    let out = case.ccr(&["dump", "-t", &p, "-D", &images, "--leave-running"]);
+    assert!(!out.status.success() && stderr(&out).contains("belongs to uid 65534"), "dump: {}", stderr(&out));
     chown(&case.images, Some(0), Some(0)).unwrap();
 
     let logs = case.dir.join("logs");
     fs::create_dir(&logs).unwrap();
-    set_mode(&logs, 0o1777);
+    set_mode(&logs, 0o777);
     let log = logs.join("dump.log").display().to_string();
     let out = case.ccr(&["dump", "-t", &p, "-D", &images, "-o", &log, "--leave-running"]);
     assert!(!out.status.success() && stderr(&out).contains("the log's directory"), "dump: {}", stderr(&out));
+    set_mode(&logs, 0o1777);
+    let out = case.ccr(&["dump", "-t", &p, "-D", &images, "-o", &log, "--leave-running"]);
+    assert!(out.status.success(), "a log of ours in a sticky directory: {}", stderr(&out));
     assert_running_untraced(pid, "workload after the refusals");
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "workload");
@@ -155,6 +162,23 @@ fn only_the_freezing_user_orders_a_holder() {
         .output()
         .expect("setpriv (util-linux)");
     assert!(!out.status.success(), "uid 65534 thawed root's frozen tree");
+    assert_eq!(common::state(pid), Some('t'), "the tree is not frozen any more after uid 65534 asked");
+    // Past the directory and the socket's mode, the holder itself asks who it is.
+    set_mode(Path::new("/run/ccr"), 0o755);
+    set_mode(&sock, 0o666);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&common::env().ccr)
+        .args(["thaw", "-t", &p])
+        .output()
+        .expect("setpriv (util-linux)");
+    set_mode(Path::new("/run/ccr"), 0o700);
+    set_mode(&sock, 0o600);
+    assert!(
+        !out.status.success() && stderr(&out).contains("may not order"),
+        "the holder took an order from uid 65534: {}",
+        stderr(&out)
+    );
     assert_eq!(common::state(pid), Some('t'), "the tree is not frozen any more after uid 65534 asked");
     let out = case.ccr(&["thaw", "-t", &p]);
     assert!(out.status.success(), "thaw: {}", stderr(&out));

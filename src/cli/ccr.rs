@@ -90,7 +90,7 @@ pub const COMMANDS: &[Command] = &[
         "cleanup",
         "remove what a killed restore left",
         "Removes the SysV segments and cgroups a restore or cgroup-restore of DIR made before it was killed, \
-         as its journal (DIR/restore.journal) lists them. A restore of DIR does this first by itself.",
+         as their journals (DIR/restore.journal.PID) list them. A restore of DIR does this first by itself.",
         &[IMAGES],
     ),
 ];
@@ -260,7 +260,7 @@ pub fn dump(opts: &DumpOpts) -> Result<ExitCode, String> {
 pub fn restore(opts: &RestoreOpts) -> Result<ExitCode, String> {
     crate::sys::interrupt::catch_stop_signals();
     let restored = api::restore(opts, Isolation::InProcess);
-    crate::sys::interrupt::default_stop_signals();
+    crate::sys::interrupt::restore_stop_signals();
     let pid = restored.map_err(|e| e.to_string())?;
     if opts.detached {
         return Ok(ExitCode::SUCCESS);

@@ -155,13 +155,13 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
     let mut frozen = ctx.started;
     for stage in Stage::ALL {
         let t = Instant::now();
-        if let Err(e) = stop_requested(&format!("the start of stage {stage:?}")) {
-            if collected.is_some() && stage == Stage::Release {
-                // The images are whole but the tree runs on: not a checkpoint.
-                let _ = std::fs::remove_file(ctx.out.target().file(crate::image::ImageKind::Inventory, None));
+        // Once the images are moved in (end of Write) the dump is done: a late stop
+        // request does not take the checkpoint back.
+        if stage != Stage::Release {
+            if let Err(e) = stop_requested(&format!("the start of stage {stage:?}")) {
+                info!(ctx.log, "dump of pid {root} stopped ({stage:?}): {e}; leaving the tree as it was");
+                return Err(e);
             }
-            info!(ctx.log, "dump of pid {root} stopped ({stage:?}): {e}; leaving the tree as it was");
-            return Err(e);
         }
         let r = match stage {
             Stage::Freeze => freeze(&ctx, &mut hold),
@@ -454,6 +454,7 @@ fn write(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
     }
     ctx.dir.write(None, &convert::files_to_pb(&c.files))?;
     ctx.dir.write(None, &convert::inventory_to_pb(&c.inventory))?;
+    stop_requested("the move of the images into place")?;
     ctx.out.commit()?;
     Ok(())
 }

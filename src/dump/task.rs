@@ -85,7 +85,8 @@ pub fn collect(
         cores.push(thread_regs(t, pid)?);
     }
     let pending_shared = siginfo_entries(leader.pending_siginfo(true)?);
-    let timers = checked_timers(pid, threads.len())?;
+    let tids: Vec<i32> = threads.iter().map(|t| t.pid()).collect();
+    let timers = checked_timers(pid, &tids)?;
 
     let ip = find_syscall_insn(pid, maps)?;
     let mut r = Remote::start(leader, pid, ip)?;
@@ -171,12 +172,16 @@ fn thread_remote_state(r: &mut Remote<&Stopped>, core: &mut ThreadCore) -> Resul
 
 /// The process's POSIX timers as /proc shows them; a timer a restored task could
 /// not create again is refused by ID.
-fn checked_timers(pid: i32, threads: usize) -> Result<Vec<proc::timers::ProcTimer>> {
+fn checked_timers(pid: i32, tids: &[i32]) -> Result<Vec<proc::timers::ProcTimer>> {
+    let threads = tids.len();
     let timers = proc::timers::read(pid)?;
     for t in &timers {
         let refuse = |what: String| DumpError::Unsupported { pid, what: format!("POSIX timer {}: {what}", t.id) };
         if !crate::checkpoint::TIMER_CLOCKS.contains(&t.clock) {
             return Err(refuse(format!("clock {} (the CPU clock of another process or thread)", t.clock)).into());
+        }
+        if t.notify & libc::SIGEV_THREAD_ID != 0 && !tids.contains(&t.target) {
+            return Err(refuse(format!("it signals thread {}, which has exited", t.target)).into());
         }
         if t.clock == libc::CLOCK_THREAD_CPUTIME_ID && threads > 1 {
             return Err(refuse("the CPU clock of one of several threads (which one, /proc does not say)".into()).into());

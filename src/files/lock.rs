@@ -3,10 +3,12 @@
 //! with the description, so every holder shows them) and the POSIX locks the task
 //! took through it (they belong to the task's fd table).
 //!
-//! Restore takes each lock again without waiting: a description's locks right
-//! after it is opened, a task's POSIX locks in the task itself once its fd table
-//! is final (closing any fd of a file drops the task's POSIX locks on it). A lock
-//! someone else took meanwhile fails the restore, naming it.
+//! Restore takes each lock again without waiting: flock and OFD locks right after
+//! the description is opened; a task's POSIX locks, and a lease, in the task
+//! itself once its fd table is final (closing any fd of a file drops the task's
+//! POSIX locks on it; a lease's break signal goes to the process that took it,
+//! naming the fd it was taken through). A lock someone else took meanwhile fails
+//! the restore, naming it.
 
 use std::os::fd::BorrowedFd;
 
@@ -20,10 +22,12 @@ use crate::sys::{fd, SysError};
 /// The locks seen through one fd.
 #[derive(Default)]
 pub struct Seen {
-    /// flock, OFD and lease locks of the description.
+    /// flock and OFD locks of the description.
     pub description: Vec<pb::FileLock>,
     /// POSIX locks of the task.
     pub posix: Vec<pb::FileLock>,
+    /// Leases of the description, with the pid that took each.
+    pub leases: Vec<(i32, pb::FileLock)>,
 }
 
 /// The locks fd `p` shows; what ccr cannot take again is refused by name.
@@ -51,10 +55,10 @@ pub fn dump(p: &FdProbe) -> Result<Seen> {
             _ => return Err(refuse("a kind of file lock ccr does not know")),
         };
         let lock = pb::FileLock { kind: kind as i32, write, start, len };
-        if kind == pb::LockKind::Posix {
-            seen.posix.push(lock);
-        } else {
-            seen.description.push(lock);
+        match kind {
+            pb::LockKind::Posix => seen.posix.push(lock),
+            pb::LockKind::Lease => seen.leases.push((l.pid, lock)),
+            _ => seen.description.push(lock),
         }
     }
     Ok(seen)
@@ -97,11 +101,16 @@ pub fn take(fd: BorrowedFd<'_>, locks: &[pb::FileLock], pid: i32, file_id: u32, 
     Ok(())
 }
 
-/// Takes a task's POSIX locks again, in the task: through its fd `fd` of file
-/// `file_id`, once nothing will close an fd of the task any more.
-pub fn take_posix(r: &mut Remote, pid: i32, fd: i32, file_id: u32, locks: &[pb::FileLock]) -> Result<()> {
+/// Takes a task's own locks again, in the task (POSIX locks, a lease): through
+/// its fd `fd` of file `file_id`, once nothing will close an fd of the task any more.
+pub fn take_in_task(r: &mut Remote, pid: i32, fd: i32, file_id: u32, locks: &[pb::FileLock]) -> Result<()> {
     for l in locks {
-        r.set_posix_lock(fd, l.write, l.start, l.len).map_err(|e| refused(pid, file_id, &format!("fd {fd}"), l, e))?;
+        let taken = if l.kind == pb::LockKind::Lease as i32 {
+            r.set_lease(fd, l.write)
+        } else {
+            r.set_posix_lock(fd, l.write, l.start, l.len)
+        };
+        taken.map_err(|e| refused(pid, file_id, &format!("fd {fd}"), l, e))?;
     }
     Ok(())
 }

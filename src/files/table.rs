@@ -15,6 +15,9 @@ pub struct FileTable {
     holders: Vec<(i32, i32)>,
     /// (dev, ino) of each file (same index), to find candidates for kcmp quickly.
     inodes: Vec<(u64, u64)>,
+    /// Leases seen on a description but not yet on an fd of the task that took
+    /// them: file id → (pid, what the lease is).
+    unowned_leases: std::collections::HashMap<u32, (i32, String)>,
 }
 
 impl FileTable {
@@ -51,32 +54,57 @@ impl FileTable {
             };
             let cloexec = p.info.flags & libc::O_CLOEXEC as u32 != 0;
             let locks = lock::dump(&p)?;
-            // The task's POSIX locks show on each of its fds of the description.
-            let mut first_of = |file_id: u32| if posix_seen.insert(file_id) { locks.posix.clone() } else { Vec::new() };
-            if let Some(file_id) = self.known(&p)? {
-                fds.push(pb::Fd { fd, file_id, cloexec, posix_locks: first_of(file_id) });
+            let known = self.known(&p)?;
+            let file_id = known.unwrap_or(self.files.len() as u32 + 1);
+            // The task's POSIX locks show on each of its fds of the description, a
+            // lease on every holder's: each goes once, a lease to the task that took it.
+            let mut task_locks = Vec::new();
+            if posix_seen.insert(file_id) {
+                task_locks = locks.posix.clone();
+                for (taker, l) in &locks.leases {
+                    if *taker == pid {
+                        task_locks.push(*l);
+                        self.unowned_leases.remove(&file_id);
+                    } else if known.is_none() {
+                        self.unowned_leases.insert(file_id, (*taker, lock::describe(l)));
+                    }
+                }
+            }
+            if let Some(file_id) = known {
+                fds.push(pb::Fd { fd, file_id, cloexec, task_locks });
                 continue;
             }
             let Some(kind) = KINDS.iter().find(|k| k.claims(&p)) else {
                 return Err(p.refuse(&unclaimed(&p)));
             };
-            let id = self.files.len() as u32 + 1;
+            let id = file_id;
             let state = kind.dump(cx, &p, id)?;
             crate::debug!(cx.log, "pid {pid} fd {fd}: file {id}, {} {} pos {}", kind.name(), p.target, p.info.pos);
-            for l in locks.description.iter().chain(&locks.posix) {
+            for l in locks.description.iter().chain(&task_locks) {
                 crate::debug!(cx.log, "pid {pid} fd {fd}: holds a {}", lock::describe(l));
             }
             let flags = p.info.flags & !(libc::O_CLOEXEC as u32);
             self.files.push(FileDesc { id, flags, owner_pid: pid, locks: locks.description, state });
             self.holders.push((pid, fd));
             self.inodes.push((p.md.dev(), p.md.ino()));
-            fds.push(pb::Fd { fd, file_id: id, cloexec, posix_locks: first_of(id) });
+            fds.push(pb::Fd { fd, file_id: id, cloexec, task_locks });
         }
         Ok(fds)
     }
 
-    /// The checks each kind makes over the whole table.
+    /// The checks each kind makes over the whole table; a lease whose taker holds
+    /// no fd of it in the tree is refused (its break signal would go nowhere).
     pub fn finish(&self) -> Result<()> {
+        if let Some((id, (pid, what))) = self.unowned_leases.iter().next() {
+            let (hp, hf) = self.holder(*id);
+            return Err(crate::dump::DumpError::UnsupportedFd {
+                pid: hp,
+                fd: hf,
+                kind: format!("file with a {what} taken by pid {pid}, which holds no fd of it in the tree"),
+                path: String::new(),
+            }
+            .into());
+        }
         for k in KINDS {
             k.finish_dump(self)?;
         }

@@ -45,7 +45,7 @@ pub use kinds::{Image, ImageKind};
 
 pub const MAGIC: [u8; 4] = *b"CCRi";
 pub const FORMAT_MAJOR: u16 = 2;
-/// 2.1: file locks (FileDesc.locks, Fd.posix_locks), POSIX timers (TaskCore.posix_timers).
+/// 2.1: file locks (FileDesc.locks, Fd.task_locks), POSIX timers (TaskCore.posix_timers).
 pub const FORMAT_MINOR: u16 = 1;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
@@ -136,7 +136,16 @@ impl ImageDir {
             .mode(0o700)
             .create(path)
             .map_err(|source| ImageError::Dir { path: path.into(), source })?;
-        check_private(path, "the images directory")?;
+        if check_private(path, "the images directory").is_err() {
+            // Our own directory that others may write to (made under umask 002, or
+            // by an older ccr) is made private; anyone else's is refused.
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            let mine = std::fs::metadata(path).is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw());
+            if mine {
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+            }
+            check_private(path, "the images directory")?;
+        }
         Ok(ImageDir { path: path.into(), fd: open_dir(path)? })
     }
 
@@ -378,13 +387,17 @@ impl Staging {
             move |source| ImageError::Dir { path: path.clone(), source }
         };
         let inventory = ImageKind::Inventory.file_name(None);
-        let _ = std::fs::remove_file(self.target.path().join(&inventory));
-        for e in std::fs::read_dir(self.target.path()).map_err(dir_err(self.target.path()))?.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let stale =
-                name.ends_with(".img.tmp") || ImageKind::from_file_name(&name).is_some_and(|k| k != ImageKind::Cgroup);
-            if stale {
-                let _ = std::fs::remove_file(e.path());
+        // Old images go only where there was a checkpoint (a ccr inventory): in any
+        // other directory a `files.img` or `disk.img.tmp` is someone else's.
+        let old = self.target.path().join(&inventory);
+        if read_body(&old, Some(ImageKind::Inventory)).is_ok() {
+            let _ = std::fs::remove_file(&old);
+            for e in std::fs::read_dir(self.target.path()).map_err(dir_err(self.target.path()))?.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let kind = ImageKind::from_file_name(name.strip_suffix(".tmp").unwrap_or(&name));
+                if kind.is_some_and(|k| k != ImageKind::Cgroup) && e.file_type().is_ok_and(|t| !t.is_dir()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
             }
         }
         let mut names: Vec<String> = std::fs::read_dir(self.partial.path())

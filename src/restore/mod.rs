@@ -371,6 +371,8 @@ fn release(run: &mut Run<'_>) -> Result<()> {
         }
     }
     run.done = true;
+    // The tree runs: what it uses is no leftover any more.
+    run.journal = None;
     run.sysv_created.clear();
     // A segment removed while attached goes again once its last user detaches.
     for seg in run.ckpt().files.sysv.iter().filter(|s| s.removed) {

@@ -129,8 +129,8 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         }
         // POSIX locks belong to the task's fd table and go with any close of an fd of
         // their file (the Memory stage opened and closed mapped files): taken last.
-        for f in img.fds.iter().filter(|f| !f.posix_locks.is_empty()) {
-            crate::files::lock::take_posix(r, pid, f.fd, f.file_id, &f.posix_locks)?;
+        for f in img.fds.iter().filter(|f| !f.task_locks.is_empty()) {
+            crate::files::lock::take_in_task(r, pid, f.fd, f.file_id, &f.task_locks)?;
         }
         for rl in &core.rlimits {
             r.prlimit(rl.resource, rl.cur, rl.max)?;
@@ -215,7 +215,7 @@ pub fn posix_timers(run: &mut Run<'_>) -> Result<()> {
         let r = t.leader_session();
         r.set_timer_restore_ids(true).map_err(|e| RestoreError::Unsupported {
             pid,
-            what: format!("POSIX timers under their IDs ({e}; PR_TIMER_CREATE_RESTORE_IDS needs Linux 6.17)"),
+            what: format!("POSIX timers under their IDs ({e}; PR_TIMER_CREATE_RESTORE_IDS needs Linux 6.15)"),
         })?;
         for tm in timers {
             let ev = signal::sigevent(tm.notify, tm.signo, tm.sigval, tm.tid);

@@ -47,7 +47,7 @@ pub fn userfaultfd() -> bool {
     false
 }
 
-/// prctl option of Linux 6.17 (newer than the uapi headers bindgen reads here):
+/// prctl option of Linux 6.15 (newer than the uapi headers bindgen reads here):
 /// timer_create gives the ID its out-argument holds. Its GET sub-option is 2.
 pub(crate) const PR_TIMER_CREATE_RESTORE_IDS: u32 = 77;
 

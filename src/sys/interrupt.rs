@@ -26,11 +26,34 @@ extern "C" fn note(sig: i32) {
     }
 }
 
+/// The actions `catch_stop_signals` replaced, for `restore_stop_signals`.
+static SAVED: std::sync::Mutex<Vec<(i32, libc::sigaction)>> = std::sync::Mutex::new(Vec::new());
+
+fn current(sig: i32) -> libc::sigaction {
+    // SAFETY: an all-zero sigaction is a valid out buffer; a null new action only reads.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old);
+        old
+    }
+}
+
+fn ours(a: &libc::sigaction) -> bool {
+    a.sa_sigaction == note as extern "C" fn(i32) as usize
+}
+
 /// From now on SIGINT, SIGTERM and SIGHUP are noted (and forwarded to a helper
 /// being waited for) instead of ending the process. SA_RESTART: no call of the
-/// engine sees EINTR because of them.
+/// engine sees EINTR because of them. A signal the caller ignores (nohup) stays
+/// ignored.
 pub fn catch_stop_signals() {
+    let mut saved = SAVED.lock().unwrap_or_else(|e| e.into_inner());
     for sig in STOP_SIGNALS {
+        let old = current(sig);
+        if old.sa_sigaction == libc::SIG_IGN || ours(&old) {
+            continue;
+        }
+        saved.push((sig, old));
         // SAFETY: an all-zero sigaction is valid; the handler only stores atomics and
         // calls kill.
         unsafe {
@@ -43,12 +66,23 @@ pub fn catch_stop_signals() {
     }
 }
 
-/// SIGINT, SIGTERM and SIGHUP end the process again (a holder, whose end lets
-/// its tree go, must not outlive them).
+/// The actions `catch_stop_signals` replaced come back.
+pub fn restore_stop_signals() {
+    let mut saved = SAVED.lock().unwrap_or_else(|e| e.into_inner());
+    for (sig, old) in saved.drain(..) {
+        // SAFETY: reinstalling an action read from the kernel.
+        unsafe { libc::sigaction(sig, &old, std::ptr::null_mut()) };
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP end the process again where ccr had caught them (a
+/// holder, whose end lets its tree go, must not outlive them); ignored ones stay so.
 pub fn default_stop_signals() {
     for sig in STOP_SIGNALS {
-        // SAFETY: restoring the default disposition.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        if ours(&current(sig)) {
+            // SAFETY: restoring the default disposition.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
     }
 }
 
@@ -64,9 +98,15 @@ pub fn stop_when_parent_dies(parent: i32) {
     }
 }
 
-/// While `pid` runs an operation for us, stop signals we get go to it as well.
+/// While `pid` runs an operation for us, stop signals we get go to it as well
+/// (one that came before it existed too).
 pub fn forward_to(pid: i32) {
     HELPER.store(pid, Ordering::SeqCst);
+    let sig = STOP.load(Ordering::SeqCst);
+    if pid > 0 && sig != 0 {
+        // SAFETY: kill with integer arguments.
+        unsafe { libc::kill(pid, sig) };
+    }
 }
 
 /// The stop signal noted so far, if any.

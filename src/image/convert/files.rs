@@ -51,18 +51,19 @@ pub fn files_from_pb(at: &At<'_>, p: pb::Files) -> Result<FilesImage, ImageError
 /// A task's fd table, checked.
 pub fn fds_from_pb(at: &At<'_>, p: pb::Fds) -> Result<Vec<pb::Fd>, ImageError> {
     for f in &p.fds {
-        locks(at, &format!("fd {}.posix_locks", f.fd), &f.posix_locks, true)?;
+        locks(at, &format!("fd {}.task_locks", f.fd), &f.task_locks, true)?;
     }
     Ok(p.fds)
 }
 
-/// Checks saved locks: a known kind, POSIX ones only in a task's fd table (`posix`)
-/// and the others only on a description.
-fn locks(at: &At<'_>, field: &str, locks: &[pb::FileLock], posix: bool) -> Result<(), ImageError> {
+/// Checks saved locks: a known kind; POSIX locks and leases only in a task's fd
+/// table (`task`), flock and OFD locks only on a description.
+fn locks(at: &At<'_>, field: &str, locks: &[pb::FileLock], task: bool) -> Result<(), ImageError> {
     for (i, l) in locks.iter().enumerate() {
         let kind = at.known::<pb::LockKind>(format!("{field}[{i}].kind"), l.kind)?;
-        if kind == pb::LockKind::Unspecified || (kind == pb::LockKind::Posix) != posix {
-            let whose = if posix { "a task's fd" } else { "a file description" };
+        let task_kind = matches!(kind, pb::LockKind::Posix | pb::LockKind::Lease);
+        if kind == pb::LockKind::Unspecified || task_kind != task {
+            let whose = if task { "a task's fd" } else { "a file description" };
             return Err(at.invalid(format!("{field}[{i}].kind"), format!("{kind:?} is no lock {whose} holds")));
         }
     }

@@ -32,8 +32,18 @@ pub fn reopen(pid: i32, fd: i32, flags: i32) -> SysResult<OwnedFd> {
     crate::sys::fd::open(&link_path(pid, fd), flags, 0)
 }
 
-/// The whole contents of the file behind the fd, into `dest` (created).
+/// The whole contents of the file behind the fd, into `dest` (created new, 0600,
+/// never through a link: the source's mode and setuid bits do not come along).
 pub fn copy_contents(pid: i32, fd: i32, dest: &std::path::Path) -> SysResult<u64> {
+    use std::os::unix::fs::OpenOptionsExt;
     let p = link_path(pid, fd);
-    std::fs::copy(&p, dest).map_err(SysError::path("copy", p))
+    let mut from = std::fs::File::open(&p).map_err(SysError::path("open", &p))?;
+    let mut to = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(dest)
+        .map_err(SysError::path("create", dest))?;
+    std::io::copy(&mut from, &mut to).map_err(SysError::path("copy", p))
 }

@@ -94,6 +94,8 @@ pub struct LockLine {
     pub state: String,
     /// READ, WRITE or UNLCK (a lease being broken to nothing).
     pub mode: String,
+    /// The process that took it (-1 for OFD locks), as the reader sees it.
+    pub pid: i32,
     /// The first byte and the last (None: up to the end of the file).
     pub start: u64,
     pub end: Option<u64>,
@@ -110,13 +112,14 @@ impl FdInfo {
 
 fn parse_lock(v: &str) -> Option<LockLine> {
     let w: Vec<&str> = v.split_whitespace().collect();
-    let [id, class, state, mode, _pid, _inode, start, end] = w[..] else { return None };
+    let [id, class, state, mode, pid, _inode, start, end] = w[..] else { return None };
     id.strip_suffix(':')?.parse::<u64>().ok()?;
     let end = if end == "EOF" { None } else { Some(end.parse().ok()?) };
     Some(LockLine {
         class: class.into(),
         state: state.into(),
         mode: mode.into(),
+        pid: pid.parse().ok()?,
         start: start.parse().ok()?,
         end,
         text: v.to_string(),

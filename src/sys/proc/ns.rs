@@ -8,6 +8,11 @@ pub fn id(pid: i32, kind: &str) -> SysResult<String> {
     std::fs::read_link(&p).map(|l| l.to_string_lossy().into_owned()).map_err(SysError::path("readlink", p))
 }
 
+/// Whether this kernel has namespaces of type `kind` (time: 5.6+, CONFIG_TIME_NS).
+pub fn has(kind: &str) -> bool {
+    super::path(super::SELF, &format!("ns/{kind}")).exists()
+}
+
 /// Whether two tasks share the namespace of type `kind`.
 pub fn same(a: i32, b: i32, kind: &str) -> SysResult<bool> {
     Ok(id(a, kind)? == id(b, kind)?)

@@ -134,6 +134,12 @@ impl<T: Borrow<Stopped>> Remote<T> {
         self.call("fcntl(F_SETLK)", libc::SYS_fcntl, [fd as u64, libc::F_SETLK as u64, p, 0, 0, 0]).map(drop)
     }
 
+    /// fcntl(fd, F_SETLEASE): a read or write lease taken by the task.
+    pub fn set_lease(&mut self, fd: i32, write: bool) -> SysResult<()> {
+        let t = if write { libc::F_WRLCK } else { libc::F_RDLCK } as u64;
+        self.call("fcntl(F_SETLEASE)", libc::SYS_fcntl, [fd as u64, libc::F_SETLEASE as u64, t, 0, 0, 0]).map(drop)
+    }
+
     pub fn close(&mut self, fd: i32) -> SysResult<()> {
         self.call("close", libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0]).map(drop)
     }
@@ -219,7 +225,7 @@ impl<T: Borrow<Stopped>> Remote<T> {
     }
 
     /// PR_TIMER_CREATE_RESTORE_IDS: while on, timer_create gives the ID its
-    /// out-argument holds (Linux 6.17+).
+    /// out-argument holds (Linux 6.15+).
     pub fn set_timer_restore_ids(&mut self, on: bool) -> SysResult<()> {
         let op = crate::sys::features::PR_TIMER_CREATE_RESTORE_IDS;
         self.prctl("prctl(PR_TIMER_CREATE_RESTORE_IDS)", op, [on as u64, 0, 0, 0]).map(drop)
