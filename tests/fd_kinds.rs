@@ -125,3 +125,32 @@ fn char_device_must_be_the_same_device() {
     assert_eq!(target, node, "fd 3 of the restored task");
     case.signal(pid, Signal::SIGKILL);
 }
+
+/// A pty master is refused by name (reopening /dev/ptmx would make another pty and
+/// lose the pair and its bytes); the program runs on.
+#[test]
+fn a_pty_master_is_refused_by_name() {
+    let mut case = Case::new("pty-master");
+    let script = r#"
+import os, pty, signal, sys
+m, s = pty.openpty()
+os.write(m, b"typed\n")
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+print("ready", flush=True)
+while not stop:
+    signal.pause()
+sys.exit(0 if os.read(s, 6) == b"typed\n" else 1)
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script]);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let out = case.dump(pid, &[]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a tree with a pty pair was dumped");
+    assert!(err.contains("is a pty master (/dev/ptmx)"), "the error does not name the pty master: {err}");
+    common::assert_running_untraced(pid, "python after the refused dump");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python (the pty still holds its bytes)");
+}

@@ -22,6 +22,11 @@ file_kind! { Chr: "character device", Chr, InTask;
     }
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
+        // A pty master reopened by path is a new pty: the pair, its slave and the
+        // bytes in it would be gone (ptys are not saved yet).
+        if p.md.rdev() == libc::makedev(5, 2) {
+            return Err(p.refuse("pty master"));
+        }
         Ok(FileState::Chr(pb::ChrFile { path: p.path("character device")?, rdev: p.md.rdev() }))
     }
 
