@@ -38,8 +38,19 @@ pub fn features() -> Vec<Feature> {
     let flags = proc::cpuinfo::flags();
     let has = |f: &str| flags.iter().any(|x| x == f);
     let xsave_note: Vec<&str> = ["avx", "avx2", "avx512f", "pku"].into_iter().filter(|f| has(f)).collect();
+    // What dump and restore of other users' processes need (root has them).
+    let caps = proc::status::read(proc::SELF).ok().and_then(|s| s.hex("CapEff").ok()).unwrap_or(0);
+    let needed = [(21, "CAP_SYS_ADMIN"), (19, "CAP_SYS_PTRACE"), (40, "CAP_CHECKPOINT_RESTORE")];
+    let missing: Vec<&str> = needed.iter().filter(|(bit, _)| caps & (1u64 << bit) == 0).map(|(_, n)| *n).collect();
+    let privileges_note = if missing.is_empty() { String::new() } else { format!("missing {}", missing.join(", ")) };
     vec![
         feature("kernel", true, true, proc::kernel::osrelease()),
+        feature(
+            "privileges (CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_CHECKPOINT_RESTORE: run as root)",
+            missing.is_empty(),
+            true,
+            privileges_note,
+        ),
         feature(
             "CONFIG_CHECKPOINT_RESTORE (PR_GET_TID_ADDRESS, PR_SET_MM_MAP)",
             features::checkpoint_restore(),

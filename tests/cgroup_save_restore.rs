@@ -320,6 +320,32 @@ fn restore_under_relocated_roots() {
     assert!(!hier("cpu").dir_of(&mem).unwrap().exists());
 }
 
+/// Restored under a root whose ancestors do not exist yet: ccr makes them, and a
+/// v1 cpuset ancestor gets its parent's cpus and mems before the container's own
+/// values are written (the kernel refuses a child's cpuset outside its parent's).
+#[test]
+fn restore_under_missing_ancestors() {
+    need_root!();
+    let mut ct = build("anc");
+    let img = ct.save();
+    let top = format!("/{}-anc", ct.name);
+    let all = format!("{top}/deep/ct");
+    ct.track(&all);
+    for ctl in CTLS {
+        let h = hier(ctl);
+        ct.guard.add_dir(h.dir_of(&format!("{top}/deep")).unwrap());
+        ct.guard.add_dir(h.dir_of(&top).unwrap());
+    }
+    let o = CgroupRestoreCmdOpts {
+        images_dir: Some(ct.images.clone()),
+        cgroups: CgroupRestoreOpts { roots: vec![(None, PathBuf::from(&all))], manage: ManageCgroups::Strict },
+    };
+    api::restore(&o).expect("restore under missing ancestors");
+    check_restored(&img, &|h| h.dir_of(&all).unwrap());
+    let deep = hier("cpuset").dir_of(&format!("{top}/deep")).unwrap();
+    assert_eq!(read(&deep, "cpuset.mems"), read(deep.parent().unwrap().parent().unwrap(), "cpuset.mems"));
+}
+
 #[test]
 fn manage_cgroups_modes() {
     need_root!();

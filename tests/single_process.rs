@@ -384,6 +384,7 @@ fn check_prints_features() {
     // What ccr needs, and this machine (and CI's, of the same kind) has.
     for name in [
         "kernel",
+        "privileges",
         "CONFIG_CHECKPOINT_RESTORE",
         "clone3 with set_tid",
         "ptrace allowed",
@@ -406,7 +407,7 @@ fn check_prints_features() {
         let want = if has { "ok " } else { "absent " };
         assert!(line(name).starts_with(want), "ccr check says {:?}; the filesystem says {has}", line(name));
     }
-    assert_eq!(text.lines().count(), 12, "a feature line nobody checks:\n{text}");
+    assert_eq!(text.lines().count(), 13, "a feature line nobody checks:\n{text}");
     // The notes say what was found.
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert!(line("kernel").ends_with(release.trim()), "{}", line("kernel"));

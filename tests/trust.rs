@@ -186,3 +186,18 @@ fn only_the_freezing_user_orders_a_holder() {
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "workload");
 }
+
+/// `ccr check` run by a user without the privileges says so, and fails.
+#[test]
+fn check_as_a_plain_user_says_what_is_missing() {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(&common::env().ccr)
+        .arg("check")
+        .output()
+        .expect("setpriv (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "ccr check as uid 65534 succeeded:\n{text}");
+    let line = text.lines().find(|l| l.contains("privileges")).unwrap_or_else(|| panic!("no privileges line:\n{text}"));
+    assert!(line.starts_with("MISSING") && line.contains("CAP_SYS_ADMIN"), "{line}");
+}

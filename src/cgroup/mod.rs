@@ -65,6 +65,8 @@ pub enum CgroupError {
     Create { path: PathBuf, source: Box<SysError> },
     #[error("configuring {path}/{file} = {value:?}: {source}")]
     Configure { path: PathBuf, file: String, value: String, source: Box<SysError> },
+    #[error("configuring {path}/{file} = {value:?}: {source} (a cgroup's cpuset must lie within its parent's)")]
+    Cpuset { path: PathBuf, file: String, value: String, source: Box<SysError> },
     #[error("{path}/{file}: limit {value} is below the current usage {usage}")]
     LimitBelowUsage { path: PathBuf, file: String, value: String, usage: String },
     #[error("setting owner/mode of {path}: {source}")]
@@ -88,6 +90,7 @@ impl CgroupError {
             | Mountinfo { source }
             | ReadConfig { source, .. }
             | Create { source, .. }
+            | Cpuset { source, .. }
             | Configure { source, .. }
             | SetOwner { source, .. }
             | PlaceTask { source, .. } => source.errno(),

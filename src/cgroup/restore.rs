@@ -139,7 +139,8 @@ impl CgroupRestorePlan {
         for d in missing.into_iter().rev() {
             self.note(&d)?;
             cgroupfs::mkdir(&d).map_err(|source| CgroupError::Create { path: d.clone(), source: Box::new(source) })?;
-            self.created.push(d);
+            self.created.push(d.clone());
+            inherit_cpuset(&d)?;
         }
         Ok(())
     }
@@ -324,7 +325,31 @@ fn read_cur(dir: &Path, file: &str) -> Result<Option<String>, CgroupError> {
 }
 
 fn put(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
-    cgroupfs::write(dir, file, value).map_err(cfg_err(dir, file, value))
+    cgroupfs::write(dir, file, value).map_err(|source| {
+        let hint = matches!(file, "cpuset.cpus" | "cpuset.mems")
+            && matches!(source.errno(), libc::EACCES | libc::EINVAL | libc::ENOSPC);
+        match cfg_err(dir, file, value)(source) {
+            CgroupError::Configure { path, file, value, source } if hint => {
+                CgroupError::Cpuset { path, file, value, source }
+            }
+            e => e,
+        }
+    })
+}
+
+/// A v1 cpuset ccr created as a missing ancestor starts with no cpus and no mems,
+/// and no child may then have any: it gets its parent's before anything below it
+/// is written.
+fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
+    let Some(parent) = dir.parent() else { return Ok(()) };
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        if read_cur(dir, file)?.is_some_and(|v| v.is_empty()) {
+            if let Some(v) = read_cur(parent, file)?.filter(|v| !v.is_empty()) {
+                put(dir, file, &v)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A freezer state to apply later: (file, value).
