@@ -86,7 +86,12 @@ pub struct TaskCore {
     pub stop_signal: i32,
     pub child_subreaper: bool,
     pub posix_timers: Vec<pb::PosixTimer>,
+    pub oom_score_adj: i32,
 }
+
+/// The scheduling policies a thread is restored with: SCHED_OTHER, FIFO, RR,
+/// BATCH and IDLE (SCHED_DEADLINE's parameters are not in /proc).
+pub const SCHED_POLICIES: [u32; 5] = [0, 1, 2, 3, 5];
 
 /// The clocks a POSIX timer of a checkpoint may run on: the ones a restored task
 /// can create a timer on again by number (not the CPU clock of some other

@@ -72,6 +72,13 @@ fn posix_timers_leave_running() {
     common::leave_running("posix-timers-leave-running", "wl_posix_timers");
 }
 
+/// Niceness per thread, SCHED_FIFO and SCHED_BATCH threads and oom_score_adj come
+/// back.
+#[test]
+fn scheduling_and_oom_score() {
+    common::cycle("sched", "wl_sched", &[], None);
+}
+
 #[test]
 fn files() {
     common::cycle("files", "wl_files", &[], None);

@@ -41,6 +41,7 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_namespaces",
         "wl_locks",
         "wl_posix_timers",
+        "wl_sched",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }

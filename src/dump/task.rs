@@ -51,6 +51,12 @@ fn siginfo_entries(raw: Vec<[u8; SIGINFO_SIZE]>) -> Vec<pb::PendingSignal> {
 
 /// Registers and the per-thread signal state ptrace can read directly.
 fn thread_regs(t: &Stopped, pid: i32) -> Result<ThreadCore> {
+    let sched = proc::stat::read(t.pid())?;
+    // SCHED_DEADLINE's runtime, deadline and period are not in /proc.
+    if !crate::checkpoint::SCHED_POLICIES.contains(&sched.policy) {
+        let what = format!("thread {}: scheduling policy {}", t.pid(), sched.policy);
+        return Err(DumpError::Unsupported { pid, what }.into());
+    }
     let rseq = t.rseq()?.map(|c| pb::Rseq {
         pointer: c.rseq_abi_pointer,
         size: c.rseq_abi_size,
@@ -66,6 +72,9 @@ fn thread_regs(t: &Stopped, pid: i32) -> Result<ThreadCore> {
             pending: siginfo_entries(t.pending_siginfo(false)?),
             rseq,
             comm: proc::task::comm(pid, t.pid()),
+            nice: sched.nice,
+            sched_policy: sched.policy,
+            sched_priority: sched.rt_priority,
             ..Default::default()
         },
     })
@@ -155,6 +164,7 @@ pub fn collect(
         stop_signal: 0,
         child_subreaper: remote.child_subreaper,
         posix_timers: remote.posix_timers,
+        oom_score_adj: proc::oom::read(pid)?,
     };
     Ok(TaskState { core, uts: remote.uts, brk: remote.brk })
 }

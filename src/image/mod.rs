@@ -45,7 +45,7 @@ pub use kinds::{Image, ImageKind};
 
 pub const MAGIC: [u8; 4] = *b"CCRi";
 pub const FORMAT_MAJOR: u16 = 2;
-/// 2.1: file locks (FileDesc.locks, Fd.task_locks), POSIX timers (TaskCore.posix_timers).
+/// 2.1: file locks, POSIX timers, UTS and IPC namespaces, scheduling and oom_score_adj.
 pub const FORMAT_MINOR: u16 = 1;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.

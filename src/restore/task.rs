@@ -107,6 +107,7 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         let core = &img.core;
         let e = entries.iter().find(|e| e.pid == t.pid).expect("a task of the inventory");
         let pid = t.pid;
+        let outer = t.outer;
         let r = t.leader_session();
         // The restore child reset every action to the default before it reported.
         for (sig, a) in &core.sigactions {
@@ -134,6 +135,9 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         }
         for rl in &core.rlimits {
             r.prlimit(rl.resource, rl.cur, rl.max)?;
+        }
+        if core.oom_score_adj != 0 {
+            crate::sys::proc::oom::write(outer, core.oom_score_adj)?;
         }
         if r.getpgid()? != e.pgid && e.sid != pid {
             r.setpgid(e.pgid)?;
@@ -195,6 +199,12 @@ pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
                 r.rseq_register(rs.pointer, rs.size, rs.signature)?;
             }
             r.set_name(&st.comm)?;
+            // Before credentials: a lower niceness or a real-time policy needs
+            // CAP_SYS_NICE.
+            if st.sched_policy != 0 || st.sched_priority != 0 {
+                r.set_scheduler(st.sched_policy, st.sched_priority)?;
+            }
+            r.set_nice(st.nice)?;
             for s in &st.pending {
                 r.queue_thread_signal(pid, th.tid, s.sig, &s.siginfo)?;
             }

@@ -136,6 +136,7 @@ pub fn core_to_pb(c: &TaskCore, arch: Arch) -> pb::TaskCore {
         stop_signal: c.stop_signal,
         child_subreaper: c.child_subreaper,
         posix_timers: c.posix_timers.clone(),
+        oom_score_adj: c.oom_score_adj,
     }
 }
 
@@ -153,6 +154,9 @@ fn thread_from_pb(at: &At<'_>, i: usize, t: pb::ThreadCore) -> Result<ThreadCore
         ));
     }
     let state = at.required(field("state"), t.state.as_ref())?.clone();
+    if !crate::checkpoint::SCHED_POLICIES.contains(&state.sched_policy) || !(-20..=19).contains(&state.nice) {
+        return Err(at.invalid(field("state"), format!("policy {} nice {}", state.sched_policy, state.nice)));
+    }
     Ok(ThreadCore { tid: t.tid, regs: regs_from_pb(gp), xsave: regs.xsave.clone(), state })
 }
 
@@ -196,6 +200,9 @@ pub fn core_from_pb(at: &At<'_>, p: pb::TaskCore) -> Result<TaskCore, ImageError
             return Err(at.invalid(field("id"), "negative or used twice"));
         }
     }
+    if !(-1000..=1000).contains(&p.oom_score_adj) {
+        return Err(at.invalid("oom_score_adj", format!("{} is out of -1000..1000", p.oom_score_adj)));
+    }
     for r in &p.rlimits {
         if r.resource >= RLIMITS {
             return Err(at.invalid("rlimits.resource", format!("unknown resource {}", r.resource)));
@@ -221,5 +228,6 @@ pub fn core_from_pb(at: &At<'_>, p: pb::TaskCore) -> Result<TaskCore, ImageError
         stop_signal: p.stop_signal,
         child_subreaper: p.child_subreaper,
         posix_timers: p.posix_timers,
+        oom_score_adj: p.oom_score_adj,
     })
 }

@@ -15,6 +15,7 @@ pub mod maps;
 pub mod mem;
 pub mod mountinfo;
 pub mod ns;
+pub mod oom;
 pub mod pagemap;
 pub mod personality;
 pub mod stat;

@@ -25,6 +25,10 @@ pub struct Stat {
     pub env_start: u64,
     pub env_end: u64,
     pub exit_code: i32,
+    /// The scheduling niceness, real-time priority and policy (SCHED_*).
+    pub nice: i32,
+    pub rt_priority: u32,
+    pub policy: u32,
 }
 
 impl Stat {
@@ -65,6 +69,9 @@ pub fn parse(text: &str) -> Option<Stat> {
         env_start: n(50)?,
         env_end: n(51)?,
         exit_code: s(52)? as i32,
+        nice: s(19)? as i32,
+        rt_priority: n(40)? as u32,
+        policy: n(41)? as u32,
     })
 }
 

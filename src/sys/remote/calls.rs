@@ -191,6 +191,18 @@ impl<T: Borrow<Stopped>> Remote<T> {
         Ok((field(1), field(5)))
     }
 
+    /// setpriority(PRIO_PROCESS, 0, nice): the calling thread's niceness.
+    pub fn set_nice(&mut self, nice: i32) -> SysResult<()> {
+        let args = [libc::PRIO_PROCESS as u64, 0, nice as i64 as u64, 0, 0, 0];
+        self.call("setpriority", libc::SYS_setpriority, args).map(drop)
+    }
+
+    /// sched_setscheduler(0, policy, {priority}) for the calling thread.
+    pub fn set_scheduler(&mut self, policy: u32, priority: u32) -> SysResult<()> {
+        let p = self.put(0, &(priority as i32).to_ne_bytes())?;
+        self.call("sched_setscheduler", libc::SYS_sched_setscheduler, [0, policy as u64, p, 0, 0, 0]).map(drop)
+    }
+
     pub fn sigaltstack(&mut self) -> SysResult<AltStack> {
         let s = self.scratch_addr(0)?;
         self.call("sigaltstack", libc::SYS_sigaltstack, [0, s, 0, 0, 0, 0])?;
