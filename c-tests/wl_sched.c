@@ -3,10 +3,11 @@
  *   main thread   nice 7
  *   thread "rt"   SCHED_FIFO priority 3
  *   thread "bat"  SCHED_BATCH, nice 11
- *   process       oom_score_adj 321
+ *   process       oom_score_adj 321, transparent huge pages disabled
  */
 #include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
@@ -69,6 +70,8 @@ int main(int argc, char **argv)
 	if (fd < 0 || write(fd, "321", 3) != 3)
 		WL_DIE("oom_score_adj");
 	close(fd);
+	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
+		WL_DIE("PR_SET_THP_DISABLE");
 	if (pthread_create(&rt.t, NULL, run, &rt) || pthread_create(&bat.t, NULL, run, &bat))
 		WL_DIE("pthread_create");
 	while (!rt.ready || !bat.ready)
@@ -88,5 +91,6 @@ int main(int argc, char **argv)
 		wl_fail("cannot read oom_score_adj");
 	if (fd >= 0)
 		close(fd);
+	WL_CHECK(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1, "transparent huge pages are enabled again");
 	return wl_finish();
 }

@@ -87,6 +87,7 @@ pub struct TaskCore {
     pub child_subreaper: bool,
     pub posix_timers: Vec<pb::PosixTimer>,
     pub oom_score_adj: i32,
+    pub thp_disabled: bool,
 }
 
 /// The scheduling policies a thread is restored with: SCHED_OTHER, FIFO, RR,

@@ -163,6 +163,7 @@ pub fn collect(
         exit_signal: stat.exit_signal,
         stop_signal: 0,
         child_subreaper: remote.child_subreaper,
+        thp_disabled: remote.thp_disabled,
         posix_timers: remote.posix_timers,
         oom_score_adj: proc::oom::read(pid)?,
     };
@@ -229,6 +230,7 @@ struct RemoteState {
     dumpable: i32,
     securebits: u32,
     child_subreaper: bool,
+    thp_disabled: bool,
     posix_timers: Vec<pb::PosixTimer>,
     uts: Option<(String, String)>,
 }
@@ -261,6 +263,7 @@ fn remote_state(r: &mut Remote<&Stopped>) -> Result<RemoteState> {
         dumpable: r.dumpable()?,
         securebits: r.securebits()?,
         child_subreaper: r.child_subreaper()?,
+        thp_disabled: r.thp_disabled()?,
         posix_timers: Vec::new(),
         uts: None,
     })

@@ -122,6 +122,9 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         r.personality(core.personality)?;
         // The restore child may have set it to adopt children whose session leader is gone.
         r.set_child_subreaper(core.child_subreaper)?;
+        if core.thp_disabled {
+            r.set_thp_disabled(true)?;
+        }
         for s in &core.pending_shared {
             r.queue_signal(pid, s.sig, &s.siginfo)?;
         }

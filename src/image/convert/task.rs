@@ -135,6 +135,7 @@ pub fn core_to_pb(c: &TaskCore, arch: Arch) -> pb::TaskCore {
         exit_signal: c.exit_signal,
         stop_signal: c.stop_signal,
         child_subreaper: c.child_subreaper,
+        thp_disabled: c.thp_disabled,
         posix_timers: c.posix_timers.clone(),
         oom_score_adj: c.oom_score_adj,
     }
@@ -227,6 +228,7 @@ pub fn core_from_pb(at: &At<'_>, p: pb::TaskCore) -> Result<TaskCore, ImageError
         exit_signal: p.exit_signal,
         stop_signal: p.stop_signal,
         child_subreaper: p.child_subreaper,
+        thp_disabled: p.thp_disabled,
         posix_timers: p.posix_timers,
         oom_score_adj: p.oom_score_adj,
     })

@@ -375,6 +375,15 @@ impl<T: Borrow<Stopped>> Remote<T> {
         self.prctl("prctl(PR_SET_CHILD_SUBREAPER)", kernel::PR_SET_CHILD_SUBREAPER, [on as u64, 0, 0, 0]).map(drop)
     }
 
+    /// PR_GET_THP_DISABLE: whether transparent huge pages are off for the process.
+    pub fn thp_disabled(&mut self) -> SysResult<bool> {
+        Ok(self.prctl("prctl(PR_GET_THP_DISABLE)", kernel::PR_GET_THP_DISABLE, [0; 4])? != 0)
+    }
+
+    pub fn set_thp_disabled(&mut self, on: bool) -> SysResult<()> {
+        self.prctl("prctl(PR_SET_THP_DISABLE)", kernel::PR_SET_THP_DISABLE, [on as u64, 0, 0, 0]).map(drop)
+    }
+
     pub fn personality(&mut self, persona: u32) -> SysResult<()> {
         self.call("personality", libc::SYS_personality, [persona as u64, 0, 0, 0, 0, 0]).map(drop)
     }
