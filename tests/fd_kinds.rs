@@ -154,3 +154,38 @@ sys.exit(0 if os.read(s, 6) == b"typed\n" else 1)
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python (the pty still holds its bytes)");
 }
+
+/// A socket pair's end whose peer was closed (as java.nio leaves them): the bytes
+/// queued in it still read back after restore, then end of file.
+#[test]
+fn a_socket_whose_peer_was_closed() {
+    let mut case = Case::new("orphan-socket");
+    let script = r#"
+import signal, socket, sys
+a, b = socket.socketpair()
+b.sendall(b"queued")
+b.close()
+d1, d2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+d2.send(b"datagram")
+d2.close()
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+print("ready", flush=True)
+while not stop:
+    signal.pause()
+ok = a.recv(100) == b"queued" and a.recv(100) == b"" and d1.recv(100) == b"datagram"
+print("PASS" if ok else "FAIL: the closed pair's queue", flush=True)
+sys.exit(0 if ok else 1)
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script]);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &[]);
+    common::assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original");
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "ccr restore (python's status)");
+    case.assert_pass(1);
+}

@@ -33,6 +33,9 @@ fn image_type(t: u8) -> Option<SockType> {
     }
 }
 
+/// sock_diag's state of a connected unix socket.
+const TCP_ESTABLISHED: u8 = 1;
+
 file_kind! { Unix: "unix socket", Unix, BeforeFork;
 
     fn claims(&self, p: &FdProbe) -> bool {
@@ -42,8 +45,14 @@ file_kind! { Unix: "unix socket", Unix, BeforeFork;
     fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
         let u = cx.unix_sockets()?.get(&(p.md.ino() as u32)).cloned();
         let u = u.ok_or_else(|| p.refuse("socket that is not a unix socket"))?;
-        if u.name.is_some() || u.peer == 0 {
-            return Err(p.refuse("bound, listening or unconnected unix socket"));
+        // A socket pair's end whose peer was closed stays connected to nobody
+        // (ESTABLISHED, no peer); a socket that never connected is not.
+        let orphan = u.name.is_none() && u.peer == 0 && u.state == TCP_ESTABLISHED;
+        if u.name.is_some() {
+            return Err(p.refuse("bound or listening unix socket"));
+        }
+        if u.peer == 0 && !orphan {
+            return Err(p.refuse("unconnected unix socket"));
         }
         let ty = image_type(u.sock_type).ok_or_else(|| p.refuse(&format!("unix socket of type {}", u.sock_type)))?;
         let copy = pidfd::getfd(p.pid, p.fd)?;
@@ -57,7 +66,7 @@ file_kind! { Unix: "unix socket", Unix, BeforeFork;
         }))
     }
 
-    /// Every socket's peer must be in the checkpoint too.
+    /// Every socket's peer must be in the checkpoint too (but a closed one's).
     fn finish_dump(&self, t: &FileTable) -> Result<()> {
         let ino = |f: &FileDesc| match &f.state {
             FileState::Unix(u) => Some(u.ino),
@@ -65,7 +74,7 @@ file_kind! { Unix: "unix socket", Unix, BeforeFork;
         };
         for f in &t.files {
             let FileState::Unix(u) = &f.state else { continue };
-            if !t.files.iter().any(|g| ino(g) == Some(u.peer_ino)) {
+            if u.peer_ino != 0 && !t.files.iter().any(|g| ino(g) == Some(u.peer_ino)) {
                 let (pid, fd) = t.holder(f.id);
                 return Err(DumpError::UnsupportedFd {
                     pid,
@@ -84,6 +93,16 @@ file_kind! { Unix: "unix socket", Unix, BeforeFork;
         let waiting: &mut Option<OwnedFd> = cx.object("unix", u.ino);
         if let Some(end) = waiting.take() {
             return Ok(end);
+        }
+        if u.peer_ino == 0 {
+            // Its peer was closed: a pair whose other end sends the queue and goes.
+            let (a, b) = unix_sock::socketpair(sock_type(u.r#type))?;
+            for m in &u.queue {
+                unix_sock::send_all(b.as_fd(), m)?;
+            }
+            drop(b);
+            super::set_status(&a, f)?;
+            return Ok(a);
         }
         let peer = cx
             .image
