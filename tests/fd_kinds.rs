@@ -189,3 +189,35 @@ sys.exit(0 if ok else 1)
     assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "ccr restore (python's status)");
     case.assert_pass(1);
 }
+
+/// A socket ccr cannot save yet is refused naming it as it is: a TCP listening
+/// socket on its address.
+#[test]
+fn a_tcp_listener_is_refused_as_what_it_is() {
+    let mut case = Case::new("tcp-listener");
+    let port_file = case.dir.join("port");
+    let script = r#"
+import signal, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print("ready", flush=True)
+while True:
+    signal.pause()
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script]).arg(&port_file);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let port = fs::read_to_string(&port_file).unwrap();
+    let out = case.dump(pid, &[]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a TCP listener was dumped");
+    let want = format!("TCP listening socket on 127.0.0.1:{port}");
+    assert!(err.contains(&want), "the error does not say {want:?}: {err}");
+    common::assert_running_untraced(pid, "python after the refused dump");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python");
+}

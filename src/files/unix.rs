@@ -44,7 +44,10 @@ file_kind! { Unix: "unix socket", Unix, BeforeFork;
 
     fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
         let u = cx.unix_sockets()?.get(&(p.md.ino() as u32)).cloned();
-        let u = u.ok_or_else(|| p.refuse("socket that is not a unix socket"))?;
+        let Some(u) = u else {
+            let what = pidfd::getfd(p.pid, p.fd).map(|c| unix_sock::describe(c.as_fd())).unwrap_or("socket".into());
+            return Err(p.refuse(&what));
+        };
         // A socket pair's end whose peer was closed stays connected to nobody
         // (ESTABLISHED, no peer); a socket that never connected is not.
         let orphan = u.name.is_none() && u.peer == 0 && u.state == TCP_ESTABLISHED;

@@ -233,6 +233,63 @@ pub fn peer_uid(sock: BorrowedFd<'_>) -> SysResult<u32> {
     Ok(cred.uid)
 }
 
+/// What a socket is, for messages: "TCP listening socket on 127.0.0.1:8000",
+/// "UDP socket on [::1]:53", "netlink socket", ... (getsockopt and getsockname on
+/// a copy of it).
+pub fn describe(sock: BorrowedFd<'_>) -> String {
+    let opt = |name: i32| -> Option<i32> {
+        let mut v: i32 = 0;
+        let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `v`.
+        let r = unsafe {
+            libc::getsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, name, (&mut v as *mut i32).cast(), &mut len)
+        };
+        (r == 0).then_some(v)
+    };
+    let (Some(domain), Some(ty)) = (opt(libc::SO_DOMAIN), opt(libc::SO_TYPE)) else {
+        return "socket".into();
+    };
+    let listening = opt(libc::SO_ACCEPTCONN) == Some(1);
+    let family = match domain {
+        libc::AF_INET | libc::AF_INET6 => match ty {
+            libc::SOCK_STREAM => "TCP",
+            libc::SOCK_DGRAM => "UDP",
+            libc::SOCK_RAW => "raw IP",
+            _ => "IP",
+        },
+        libc::AF_NETLINK => "netlink",
+        libc::AF_PACKET => "packet",
+        libc::AF_UNIX => "unix",
+        libc::AF_VSOCK => "vsock",
+        _ => "",
+    };
+    let family = if family.is_empty() { format!("family {domain}") } else { family.to_string() };
+    let kind = if listening { format!("{family} listening socket") } else { format!("{family} socket") };
+    // SAFETY: an all-zero sockaddr_storage is a valid out buffer of `len` bytes.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: getsockname writes at most `len` bytes into `ss`.
+    let named =
+        unsafe { libc::getsockname(sock.as_raw_fd(), (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) } == 0;
+    let addr = match (named, domain) {
+        (true, libc::AF_INET) => {
+            // SAFETY: the kernel filled a sockaddr_in for an AF_INET socket.
+            let a: libc::sockaddr_in = unsafe { std::ptr::read((&ss as *const libc::sockaddr_storage).cast()) };
+            Some(format!("{}:{}", std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)), u16::from_be(a.sin_port)))
+        }
+        (true, libc::AF_INET6) => {
+            // SAFETY: the kernel filled a sockaddr_in6 for an AF_INET6 socket.
+            let a: libc::sockaddr_in6 = unsafe { std::ptr::read((&ss as *const libc::sockaddr_storage).cast()) };
+            Some(format!("[{}]:{}", std::net::Ipv6Addr::from(a.sin6_addr.s6_addr), u16::from_be(a.sin6_port)))
+        }
+        _ => None,
+    };
+    match addr {
+        Some(a) => format!("{kind} on {a}"),
+        None => kind,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
