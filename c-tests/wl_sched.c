@@ -3,7 +3,7 @@
  *   main thread   nice 7
  *   thread "rt"   SCHED_FIFO priority 3
  *   thread "bat"  SCHED_BATCH, nice 11
- *   process       oom_score_adj 321, transparent huge pages disabled
+ *   process       oom_score_adj 321, transparent huge pages disabled, loginuid 4321
  */
 #include <pthread.h>
 #include <sched.h>
@@ -72,6 +72,10 @@ int main(int argc, char **argv)
 	close(fd);
 	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
 		WL_DIE("PR_SET_THP_DISABLE");
+	fd = open("/proc/self/loginuid", O_WRONLY);
+	if (fd < 0 || write(fd, "4321", 4) != 4)
+		WL_DIE("loginuid");
+	close(fd);
 	if (pthread_create(&rt.t, NULL, run, &rt) || pthread_create(&bat.t, NULL, run, &bat))
 		WL_DIE("pthread_create");
 	while (!rt.ready || !bat.ready)
@@ -92,5 +96,10 @@ int main(int argc, char **argv)
 	if (fd >= 0)
 		close(fd);
 	WL_CHECK(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1, "transparent huge pages are enabled again");
+	memset(buf, 0, sizeof(buf));
+	fd = open("/proc/self/loginuid", O_RDONLY);
+	WL_CHECK(fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0 && atoi(buf) == 4321, "loginuid is %s, set 4321", buf);
+	if (fd >= 0)
+		close(fd);
 	return wl_finish();
 }

@@ -88,6 +88,7 @@ pub struct TaskCore {
     pub posix_timers: Vec<pb::PosixTimer>,
     pub oom_score_adj: i32,
     pub thp_disabled: bool,
+    pub loginuid: u32,
 }
 
 /// The scheduling policies a thread is restored with: SCHED_OTHER, FIFO, RR,

@@ -166,6 +166,7 @@ pub fn collect(
         thp_disabled: remote.thp_disabled,
         posix_timers: remote.posix_timers,
         oom_score_adj: proc::oom::read(pid)?,
+        loginuid: proc::loginuid::read(pid)?,
     };
     Ok(TaskState { core, uts: remote.uts, brk: remote.brk })
 }

@@ -136,11 +136,16 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         for f in img.fds.iter().filter(|f| !f.task_locks.is_empty()) {
             crate::files::lock::take_in_task(r, pid, f.fd, f.file_id, &f.task_locks)?;
         }
-        for rl in &core.rlimits {
-            r.prlimit(rl.resource, rl.cur, rl.max)?;
-        }
         if core.oom_score_adj != 0 {
             crate::sys::proc::oom::write(outer, core.oom_score_adj)?;
+        }
+        // Only the task itself may set its loginuid.
+        if crate::sys::proc::loginuid::read(outer)? != core.loginuid {
+            r.write_own_proc("loginuid", &core.loginuid.to_string())?;
+        }
+        // Limits last: RLIMIT_NOFILE may be below the fd the loginuid write opens.
+        for rl in &core.rlimits {
+            r.prlimit(rl.resource, rl.cur, rl.max)?;
         }
         if r.getpgid()? != e.pgid && e.sid != pid {
             r.setpgid(e.pgid)?;

@@ -136,6 +136,7 @@ pub fn core_to_pb(c: &TaskCore, arch: Arch) -> pb::TaskCore {
         stop_signal: c.stop_signal,
         child_subreaper: c.child_subreaper,
         thp_disabled: c.thp_disabled,
+        loginuid: c.loginuid,
         posix_timers: c.posix_timers.clone(),
         oom_score_adj: c.oom_score_adj,
     }
@@ -229,6 +230,7 @@ pub fn core_from_pb(at: &At<'_>, p: pb::TaskCore) -> Result<TaskCore, ImageError
         stop_signal: p.stop_signal,
         child_subreaper: p.child_subreaper,
         thp_disabled: p.thp_disabled,
+        loginuid: p.loginuid,
         posix_timers: p.posix_timers,
         oom_score_adj: p.oom_score_adj,
     })

@@ -11,6 +11,7 @@ pub mod fdinfo;
 pub mod kernel;
 pub mod limits;
 pub mod links;
+pub mod loginuid;
 pub mod maps;
 pub mod mem;
 pub mod mountinfo;

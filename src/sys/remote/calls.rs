@@ -140,6 +140,16 @@ impl<T: Borrow<Stopped>> Remote<T> {
         self.call("fcntl(F_SETLEASE)", libc::SYS_fcntl, [fd as u64, libc::F_SETLEASE as u64, t, 0, 0, 0]).map(drop)
     }
 
+    /// The task writes `text` into its own /proc file `name` (/proc/self/NAME):
+    /// some, like loginuid, take writes from their own task only.
+    pub fn write_own_proc(&mut self, name: &str, text: &str) -> SysResult<()> {
+        let fd = self.open(&format!("/proc/self/{name}"), libc::O_WRONLY)?;
+        let p = self.put(0, text.as_bytes())?;
+        let wrote = self.call("write", libc::SYS_write, [fd as u64, p, text.len() as u64, 0, 0, 0]);
+        self.close(fd)?;
+        wrote.map(drop)
+    }
+
     pub fn close(&mut self, fd: i32) -> SysResult<()> {
         self.call("close", libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0]).map(drop)
     }
