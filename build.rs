@@ -61,6 +61,12 @@ fn main() {
         .allowlist_type("rseq_flags")
         // timer_create's sigevent and timer_settime/gettime's itimerspec.
         .allowlist_type("sigevent")
+        // F_GETOWN_EX / F_SETOWN_EX's owner, and the fcntl commands glibc's libc
+        // crate does not name.
+        .allowlist_type("f_owner_ex")
+        .allowlist_var("F_(GET|SET)OWN_EX")
+        .allowlist_var("F_(GET|SET)SIG")
+        .allowlist_var("F_OWNER_.*")
         .allowlist_type("__kernel_itimerspec")
         .allowlist_var("UDIAG_.*")
         .allowlist_var("UNIX_DIAG_.*")

@@ -15,6 +15,13 @@ fn fd_kinds() {
     cycle("fd-kinds", "wl_fdkinds", &[], None);
 }
 
+/// fds that signal (O_ASYNC) keep their owner (the process, or one thread) and
+/// their signal (F_SETSIG, with si_fd).
+#[test]
+fn fd_owners_and_signals() {
+    cycle("fd-owner", "wl_fdowner", &[], None);
+}
+
 #[test]
 fn fd_kinds_leave_running() {
     leave_running("fd-kinds-leave-running", "wl_fdkinds");

@@ -42,6 +42,7 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_locks",
         "wl_posix_timers",
         "wl_sched",
+        "wl_fdowner",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }

@@ -383,9 +383,25 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], own: ns::Own) -> Result<
             };
             table.collect_task(&mut cx, pid)?
         };
+        // The fds that send signals: their owner and signal are asked of the task.
+        let lease = pb::LockKind::Lease as i32;
+        let signalling: Vec<i32> = fds
+            .iter()
+            .filter(|f| {
+                let async_io = table.files[(f.file_id - 1) as usize].flags & libc::O_ASYNC as u32 != 0;
+                async_io || f.task_locks.iter().any(|l| l.kind == lease)
+            })
+            .map(|f| f.fd)
+            .collect();
+        let mut fds = fds;
         let maps = proc::maps::smaps(pid)?;
         let vmas = mm::classify(pid, &maps)?;
-        let mut state = task::collect(&task.threads, &stat, &status, &maps, own.uts && pid == root)?;
+        let mut state = task::collect(&task.threads, &stat, &status, &maps, own.uts && pid == root, &signalling)?;
+        for (fd, owner) in std::mem::take(&mut state.fd_owners) {
+            if let Some(f) = fds.iter_mut().find(|f| f.fd == fd) {
+                f.owner = Some(owner);
+            }
+        }
         if let Some((hostname, domainname)) = state.uts.take() {
             uts = Some(pb::UtsNamespace { hostname, domainname });
         }

@@ -17,6 +17,8 @@ pub struct TaskState {
     pub core: TaskCore,
     /// (hostname, domainname) of its UTS namespace, when asked for.
     pub uts: Option<(String, String)>,
+    /// The owner and signal of each signalling fd that has one.
+    pub fd_owners: Vec<(i32, pb::FdOwner)>,
     /// The current program break (brk(0)), for the mm image.
     pub brk: u64,
 }
@@ -86,6 +88,7 @@ pub fn collect(
     status: &Status,
     maps: &[MapEntry],
     want_uts: bool,
+    signalling: &[i32],
 ) -> Result<TaskState> {
     let leader = &threads[0];
     let pid = leader.pid();
@@ -106,6 +109,12 @@ pub fn collect(
         st.posix_timers = posix_timers(&mut r, &timers)?;
         if want_uts {
             st.uts = Some(r.uts_names()?);
+        }
+        for &fd in signalling {
+            let (kind, pid, signal) = r.fd_owner(fd)?;
+            if pid != 0 || signal != 0 {
+                st.fd_owners.push((fd, pb::FdOwner { r#type: kind, pid, signal }));
+            }
         }
         thread_remote_state(&mut r, &mut cores[0])?;
         for (t, core) in threads[1..].iter().zip(cores[1..].iter_mut()) {
@@ -168,7 +177,7 @@ pub fn collect(
         oom_score_adj: proc::oom::read(pid)?,
         loginuid: proc::loginuid::read(pid)?,
     };
-    Ok(TaskState { core, uts: remote.uts, brk: remote.brk })
+    Ok(TaskState { core, uts: remote.uts, fd_owners: remote.fd_owners, brk: remote.brk })
 }
 
 /// Per-thread state only the thread can tell: its altstack, clear_child_tid and
@@ -234,6 +243,7 @@ struct RemoteState {
     thp_disabled: bool,
     posix_timers: Vec<pb::PosixTimer>,
     uts: Option<(String, String)>,
+    fd_owners: Vec<(i32, pb::FdOwner)>,
 }
 
 /// Process-wide state only the task can tell, through the leader.
@@ -267,5 +277,6 @@ fn remote_state(r: &mut Remote<&Stopped>) -> Result<RemoteState> {
         thp_disabled: r.thp_disabled()?,
         posix_timers: Vec::new(),
         uts: None,
+        fd_owners: Vec::new(),
     })
 }

@@ -321,9 +321,12 @@ pub fn reopen_flags(f: &FileDesc) -> i32 {
 }
 
 /// Applies the saved status flags (O_NONBLOCK, O_APPEND, ...) to a fresh object.
+/// O_ASYNC waits: it records the fd number it was set through (the signal's
+/// si_fd), so the task sets it on its own fd once every fd is in place.
 pub fn set_status(fd: &OwnedFd, f: &FileDesc) -> Result<()> {
     use std::os::fd::AsFd;
-    Ok(crate::sys::fd::set_status_flags(fd.as_fd(), (f.flags & SETFL_MASK) as i32)?)
+    let flags = f.flags & SETFL_MASK & !(libc::O_ASYNC as u32);
+    Ok(crate::sys::fd::set_status_flags(fd.as_fd(), flags as i32)?)
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ impl FileTable {
                 }
             }
             if let Some(file_id) = known {
-                fds.push(pb::Fd { fd, file_id, cloexec, task_locks });
+                fds.push(pb::Fd { fd, file_id, cloexec, task_locks, owner: None });
                 continue;
             }
             let Some(kind) = KINDS.iter().find(|k| k.claims(&p)) else {
@@ -87,7 +87,7 @@ impl FileTable {
             self.files.push(FileDesc { id, flags, owner_pid: pid, locks: locks.description, state });
             self.holders.push((pid, fd));
             self.inodes.push((p.md.dev(), p.md.ino()));
-            fds.push(pb::Fd { fd, file_id: id, cloexec, task_locks });
+            fds.push(pb::Fd { fd, file_id: id, cloexec, task_locks, owner: None });
         }
         Ok(fds)
     }

@@ -96,8 +96,8 @@ pub enum Stage {
     Threads,
     /// Each thread's own state: altstack, rseq, robust list, name, pending signals.
     ThreadState,
-    /// POSIX timers, under the IDs the program holds, once every thread they may
-    /// signal exists; armed with the time they had left (signals stay blocked
+    /// POSIX timers, under the IDs the program holds, and fd owners (F_SETOWN_EX),
+    /// once every thread they may signal exists; armed with the time they had left (signals stay blocked
     /// while ccr works, so an early expiry waits as a pending signal).
     PosixTimers,
     /// Credentials last (they drop the privileges the stages above need), then

@@ -136,6 +136,7 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         for f in img.fds.iter().filter(|f| !f.task_locks.is_empty()) {
             crate::files::lock::take_in_task(r, pid, f.fd, f.file_id, &f.task_locks)?;
         }
+
         if core.oom_score_adj != 0 {
             crate::sys::proc::oom::write(outer, core.oom_score_adj)?;
         }
@@ -222,9 +223,22 @@ pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
 }
 
 /// Stage PosixTimers: each process's timers, created under their saved IDs
-/// (PR_TIMER_CREATE_RESTORE_IDS, on only while ccr creates them) and armed.
+/// (PR_TIMER_CREATE_RESTORE_IDS, on only while ccr creates them) and armed; then
+/// who gets each fd's signals (F_SETOWN_EX: a thread may be the owner) and which.
 pub fn posix_timers(run: &mut Run<'_>) -> Result<()> {
+    let async_files: std::collections::HashSet<u32> =
+        (run.ckpt().files.files.iter()).filter(|f| f.flags & libc::O_ASYNC as u32 != 0).map(|f| f.id).collect();
     each(run, |t, img, _| {
+        // After the leases (taking one makes the task the owner), and through the
+        // task's own fd numbers (O_ASYNC's signals carry the fd).
+        for f in &img.fds {
+            if let Some(o) = &f.owner {
+                t.leader_session().set_fd_owner(f.fd, o.r#type, o.pid, o.signal)?;
+            }
+            if async_files.contains(&f.file_id) {
+                t.leader_session().set_async(f.fd)?;
+            }
+        }
         let timers = &img.core.posix_timers;
         if timers.is_empty() {
             return Ok(());

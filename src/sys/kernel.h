@@ -13,6 +13,7 @@
 #include <asm/sigcontext.h>
 #include <asm/unistd.h>
 #include <linux/fs.h>
+#include <linux/fcntl.h>
 #include <linux/userfaultfd.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>

@@ -52,6 +52,9 @@ pub fn files_from_pb(at: &At<'_>, p: pb::Files) -> Result<FilesImage, ImageError
 pub fn fds_from_pb(at: &At<'_>, p: pb::Fds) -> Result<Vec<pb::Fd>, ImageError> {
     for f in &p.fds {
         locks(at, &format!("fd {}.task_locks", f.fd), &f.task_locks, true)?;
+        if f.owner.as_ref().is_some_and(|o| !(0..=2).contains(&o.r#type) || !(0..=64).contains(&o.signal)) {
+            return Err(at.invalid(format!("fd {}.owner", f.fd), "an owner type or signal this ccr does not know"));
+        }
     }
     Ok(p.fds)
 }

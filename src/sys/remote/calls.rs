@@ -150,6 +150,32 @@ impl<T: Borrow<Stopped>> Remote<T> {
         wrote.map(drop)
     }
 
+    /// F_GETOWN_EX and F_GETSIG of the task's fd: (owner type, owner pid as the task
+    /// sees it, signal; 0 = SIGIO).
+    pub fn fd_owner(&mut self, fd: i32) -> SysResult<(i32, i32, i32)> {
+        let s = self.scratch_addr(0)?;
+        self.call("fcntl(F_GETOWN_EX)", libc::SYS_fcntl, [fd as u64, kernel::F_GETOWN_EX as u64, s, 0, 0, 0])?;
+        let o: kernel::f_owner_ex = from_bytes(&self.get(0, std::mem::size_of::<kernel::f_owner_ex>())?);
+        let sig = self.call("fcntl(F_GETSIG)", libc::SYS_fcntl, [fd as u64, kernel::F_GETSIG as u64, 0, 0, 0, 0])?;
+        Ok((o.type_, o.pid, sig as i32))
+    }
+
+    /// O_ASYNC on the task's fd (F_GETFL, F_SETFL): signals then name this fd.
+    pub fn set_async(&mut self, fd: i32) -> SysResult<()> {
+        let fl = self.call("fcntl(F_GETFL)", libc::SYS_fcntl, [fd as u64, libc::F_GETFL as u64, 0, 0, 0, 0])?;
+        let fl = fl | libc::O_ASYNC as u64;
+        self.call("fcntl(F_SETFL)", libc::SYS_fcntl, [fd as u64, libc::F_SETFL as u64, fl, 0, 0, 0]).map(drop)
+    }
+
+    /// F_SETOWN_EX and F_SETSIG of the task's fd.
+    pub fn set_fd_owner(&mut self, fd: i32, owner_type: i32, pid: i32, sig: i32) -> SysResult<()> {
+        let o = kernel::f_owner_ex { type_: owner_type, pid };
+        let p = self.put(0, &bytes_of(&o))?;
+        self.call("fcntl(F_SETOWN_EX)", libc::SYS_fcntl, [fd as u64, kernel::F_SETOWN_EX as u64, p, 0, 0, 0])?;
+        self.call("fcntl(F_SETSIG)", libc::SYS_fcntl, [fd as u64, kernel::F_SETSIG as u64, sig as u64, 0, 0, 0])
+            .map(drop)
+    }
+
     pub fn close(&mut self, fd: i32) -> SysResult<()> {
         self.call("close", libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0]).map(drop)
     }
