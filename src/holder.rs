@@ -62,16 +62,8 @@ pub fn freeze(pid: i32) -> Result<()> {
         return Err(Error::InvalidArgument(format!("pid {pid} is frozen already ({})", socket_path(pid).display())));
     }
     let dir = socket_dir();
-    {
-        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(SysError::path("mkdir", &dir))?;
-        // One made by an older ccr may be 0755: ours, so made private.
-        if std::fs::metadata(&dir).is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw()) {
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-        }
-    }
     // Whoever can write there could order a dump of the frozen tree.
-    crate::image::check_private(&dir, "the freeze holders' directory")?;
+    crate::image::make_private_dir(&dir, "the freeze holders' directory")?;
     let (rd, wr) = crate::sys::pipe::pipe()?;
     // Double fork: the holder is nobody's child to reap (a caller such as liblxc
     // reaps with waitpid(-1)) and lives in a session of its own.

@@ -30,6 +30,16 @@ fn victim(case: &Case) -> std::path::PathBuf {
     v
 }
 
+/// `ccr ARGS` as uid and gid 65534, with no capabilities.
+fn as_nobody(args: &[&str]) -> std::process::Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(&common::env().ccr)
+        .args(args)
+        .output()
+        .expect("setpriv (util-linux)")
+}
+
 fn ccr_with_umask(case: &Case, umask: &str, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(format!("umask {umask}; exec \"$0\" \"$@\"")).arg(&common::env().ccr).args(args);
@@ -155,23 +165,13 @@ fn only_the_freezing_user_orders_a_holder() {
     let sock = Path::new("/run/ccr").join(format!("freeze-{pid}.sock"));
     assert_eq!(mode(&sock), 0o600, "holder socket");
     assert_eq!(mode(Path::new("/run/ccr")), 0o700, "holder directory");
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&common::env().ccr)
-        .args(["thaw", "-t", &p])
-        .output()
-        .expect("setpriv (util-linux)");
+    let out = as_nobody(&["thaw", "-t", &p]);
     assert!(!out.status.success(), "uid 65534 thawed root's frozen tree");
     assert_eq!(common::state(pid), Some('t'), "the tree is not frozen any more after uid 65534 asked");
     // Past the directory and the socket's mode, the holder itself asks who it is.
     set_mode(Path::new("/run/ccr"), 0o755);
     set_mode(&sock, 0o666);
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&common::env().ccr)
-        .args(["thaw", "-t", &p])
-        .output()
-        .expect("setpriv (util-linux)");
+    let out = as_nobody(&["thaw", "-t", &p]);
     set_mode(Path::new("/run/ccr"), 0o700);
     set_mode(&sock, 0o600);
     assert!(
@@ -190,12 +190,7 @@ fn only_the_freezing_user_orders_a_holder() {
 /// `ccr check` run by a user without the privileges says so, and fails.
 #[test]
 fn check_as_a_plain_user_says_what_is_missing() {
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
-        .arg(&common::env().ccr)
-        .arg("check")
-        .output()
-        .expect("setpriv (util-linux)");
+    let out = as_nobody(&["check"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "ccr check as uid 65534 succeeded:\n{text}");
     let line = text.lines().find(|l| l.contains("privileges")).unwrap_or_else(|| panic!("no privileges line:\n{text}"));

@@ -130,22 +130,7 @@ impl ImageDir {
     /// Opens a directory for writing, creating it if needed (private: 0700, as
     /// images hold a process's memory); one that others can write to is refused.
     pub fn create(path: &Path) -> Result<ImageDir, ImageError> {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(path)
-            .map_err(|source| ImageError::Dir { path: path.into(), source })?;
-        if check_private(path, "the images directory").is_err() {
-            // Our own directory that others may write to (made under umask 002, or
-            // by an older ccr) is made private; anyone else's is refused.
-            use std::os::unix::fs::{MetadataExt, PermissionsExt};
-            let mine = std::fs::metadata(path).is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw());
-            if mine {
-                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
-            }
-            check_private(path, "the images directory")?;
-        }
+        make_private_dir(path, "the images directory")?;
         Ok(ImageDir { path: path.into(), fd: open_dir(path)? })
     }
 
@@ -320,6 +305,25 @@ pub fn check_private(path: &Path, what: &str) -> Result<(), ImageError> {
         return Ok(());
     };
     Err(ImageError::Untrusted { path: path.into(), detail })
+}
+
+/// Creates directory `path` (and its parents) 0700 if missing. One of ours that
+/// others may write to (made under umask 002, or by an older ccr) is made private;
+/// anyone else's is refused (`what` names it).
+pub fn make_private_dir(path: &Path, what: &str) -> Result<(), ImageError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| ImageError::Dir { path: path.into(), source })?;
+    if check_private(path, what).is_err() {
+        if std::fs::metadata(path).is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw()) {
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+        }
+        check_private(path, what)?;
+    }
+    Ok(())
 }
 
 /// A dump's images on their way into a directory: written into a fresh private

@@ -96,10 +96,11 @@ pub enum Stage {
     Threads,
     /// Each thread's own state: altstack, rseq, robust list, name, pending signals.
     ThreadState,
-    /// POSIX timers, under the IDs the program holds, and fd owners (F_SETOWN_EX),
-    /// once every thread they may signal exists; armed with the time they had left (signals stay blocked
+    /// What sends the tasks signals, once every thread it may signal exists: fd
+    /// owners and O_ASYNC (F_SETOWN_EX, F_SETSIG), then POSIX timers under the IDs
+    /// the program holds, armed with the time they had left (signals stay blocked
     /// while ccr works, so an early expiry waits as a pending signal).
-    PosixTimers,
+    SignalSources,
     /// Credentials last (they drop the privileges the stages above need), then
     /// what a credential change resets (dumpable, the parent-death signal).
     Credentials,
@@ -123,7 +124,7 @@ impl Stage {
         Stage::ProcessState,
         Stage::Threads,
         Stage::ThreadState,
-        Stage::PosixTimers,
+        Stage::SignalSources,
         Stage::Credentials,
         Stage::Registers,
         Stage::Release,
@@ -261,7 +262,7 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
             Stage::ProcessState => task::process_state(&mut run),
             Stage::Threads => task::threads(&mut run),
             Stage::ThreadState => task::thread_state(&mut run),
-            Stage::PosixTimers => task::posix_timers(&mut run),
+            Stage::SignalSources => task::signal_sources(&mut run),
             Stage::Credentials => task::credentials(&mut run),
             Stage::Registers => task::registers(&mut run),
             Stage::Release => release(&mut run),

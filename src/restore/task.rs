@@ -1,5 +1,5 @@
 //! The stages that run inside each seized task through its remote sessions:
-//! Seize, ProcessState, Threads, ThreadState, PosixTimers, Credentials, Registers.
+//! Seize, ProcessState, Threads, ThreadState, SignalSources, Credentials, Registers.
 //!
 //! Ordering requirements:
 //! - every signal action is written (the child still has ccr's own handlers reset
@@ -222,10 +222,10 @@ pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
     })
 }
 
-/// Stage PosixTimers: each process's timers, created under their saved IDs
+/// Stage SignalSources: each process's timers, created under their saved IDs
 /// (PR_TIMER_CREATE_RESTORE_IDS, on only while ccr creates them) and armed; then
 /// who gets each fd's signals (F_SETOWN_EX: a thread may be the owner) and which.
-pub fn posix_timers(run: &mut Run<'_>) -> Result<()> {
+pub fn signal_sources(run: &mut Run<'_>) -> Result<()> {
     let async_files: std::collections::HashSet<u32> =
         (run.ckpt().files.files.iter()).filter(|f| f.flags & libc::O_ASYNC as u32 != 0).map(|f| f.id).collect();
     each(run, |t, img, _| {
