@@ -58,6 +58,13 @@ fn main() {
         .allowlist_type("sigaction")
         .allowlist_type("stack_t")
         .allowlist_type("__kernel_old_itimerval")
+        // rt_sigreturn's frame: the ucontext with its sigcontext, and the software
+        // bytes and magics that mark an xsave area in it.
+        .allowlist_type("ucontext")
+        .allowlist_type("sigcontext")
+        .allowlist_type("_fpx_sw_bytes")
+        .allowlist_var("UC_.*")
+        .allowlist_var("FP_XSTATE_MAGIC.*")
         .allowlist_type("rseq_flags")
         // timer_create's sigevent and timer_settime/gettime's itimerspec.
         .allowlist_type("sigevent")

@@ -20,7 +20,21 @@ pub enum Isolation {
 pub fn dump(opts: &DumpOpts, iso: Isolation) -> Result<()> {
     match iso {
         Isolation::InProcess => crate::dump::run(opts),
-        Isolation::Helper => crate::sys::helper::run(|| crate::dump::run(opts).map(|()| 0)).map(|_| ()),
+        Isolation::Helper => {
+            use crate::cgroup::freeze;
+            // A helper killed outright cannot give the freeze cgroup back its state:
+            // its caller does, from what it saw before.
+            let before = match &opts.freeze_cgroup {
+                Some(p) => Some((p, freeze::frozen_by_self(p)?)),
+                None => None,
+            };
+            let out = crate::sys::helper::run(|| crate::dump::run(opts).map(|()| 0)).map(|_| ());
+            if let (Err(_), Some((path, frozen))) = (&out, before) {
+                let t = opts.freeze_timeout();
+                let _ = if frozen { freeze::freeze(path, t) } else { freeze::thaw(path, t) };
+            }
+            out
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod dump;
 pub mod error;
+pub mod fault;
 pub mod files;
 pub mod holder;
 pub mod image;

@@ -96,6 +96,51 @@ fn freeze_save_dump_restore_into_cgroups() {
     case.assert_pass(1);
 }
 
+/// A dump through a freeze cgroup whose helper (the tracer) is killed by SIGKILL
+/// in the middle: the command gives the cgroup back its state (thawed, or still
+/// frozen when its owner had frozen it), and the task runs on unharmed.
+#[test]
+fn a_killed_dump_gives_the_freeze_cgroup_back() {
+    let name = format!("ccrtest-{}-killfreeze", std::process::id());
+    let cg = Cgroups::new(&name, &["freezer"]);
+    let mut case = Case::new("kill-freeze");
+    let pid = case.start_workload("wl_threads", &[]);
+    fs::write(cg.dir("freezer").join("cgroup.procs"), pid.to_string()).unwrap();
+    case.wait_ready(pid, Duration::from_secs(20));
+    let freezer = cg.dir("freezer").display().to_string();
+    let state = || read(cg.dir("freezer").join("freezer.state"));
+    for (owner_froze, fault) in [(false, "remote.call:40"), (true, "remote.start:7")] {
+        if owner_froze {
+            let out = case.ccr(&["freeze", "--freeze-cgroup", &freezer]);
+            assert!(out.status.success(), "freeze: {}", common::stderr(&out));
+        }
+        let out = Command::new(&common::env().ccr)
+            .args(["dump", "-t", &pid.to_string(), "-D"])
+            .arg(case.dir.join(format!("images-{owner_froze}")))
+            .args(["--leave-running", "--freeze-cgroup", &freezer])
+            .env("CCR_FAULT", fault)
+            .output()
+            .unwrap();
+        let err = common::stderr(&out);
+        assert!(!out.status.success() && err.contains("killed by SIGKILL"), "{fault}: not the injected kill: {err}");
+        let want = if owner_froze { "FROZEN" } else { "THAWED" };
+        assert_eq!(state(), want, "{fault}: the freeze cgroup after a killed dump");
+        if owner_froze {
+            let out = case.ccr(&["thaw", "--freeze-cgroup", &freezer]);
+            assert!(out.status.success(), "thaw: {}", common::stderr(&out));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while common::tracer_pid(pid) != Some(0) {
+            assert!(std::time::Instant::now() < deadline, "{fault}: pid {pid} is still traced");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_running_untraced(pid, fault);
+    }
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(30)), 0, "wl_threads after killed dumps");
+    case.assert_pass(1);
+}
+
 #[test]
 fn tree_in_its_own_pid_namespace() {
     in_own_pid_namespace("pid-namespace", "wl_tree");

@@ -1,7 +1,7 @@
-//! Stopping ccr never harms the tree it works on. SIGKILL of `ccr dump` at any
-//! moment leaves every thread alive, running, untraced, with its signal mask and
-//! CPU affinity as before, and its registers and memory intact (the workloads
-//! check those themselves at the end). SIGTERM and SIGINT stop a dump or a restore
+//! Stopping ccr never harms the tree it works on. SIGKILL of `ccr dump` or of its
+//! helper (the tracer) at any moment leaves every thread alive, running, untraced,
+//! with its signal mask, CPU affinity and memory map as before, and its registers
+//! and memory intact (the workloads check those themselves at the end). SIGTERM and SIGINT stop a dump or a restore
 //! cleanly, with an error that says so; a stopped restore leaves nothing behind.
 
 mod common;
@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 use common::{assert_exit, Case};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+/// What must not change in a process: its memory map.
+fn maps(pids: &[i32]) -> Vec<String> {
+    pids.iter().map(|p| fs::read_to_string(format!("/proc/{p}/maps")).unwrap_or_default()).collect()
+}
 
 /// What must not change in a thread: (tid, affinity, blocked signals).
 fn snapshot(pids: &[i32]) -> Vec<(i32, String, String)> {
@@ -88,9 +93,18 @@ fn sigkill_of_ccr_dump_harms_nothing() {
             // Spread over the dump: from before the seize to after the release.
             std::thread::sleep(Duration::from_micros(1000 + (i as u64 * 37_000) % 250_000));
             let helper = common::children_of(ccr_pid).first().copied();
-            let _ = kill(Pid::from_raw(ccr_pid), Signal::SIGKILL);
-            let _ = ccr.wait();
-            reap_helper(helper);
+            // Every other time the helper itself, the tracer, dies by SIGKILL.
+            match helper {
+                Some(h) if i % 2 == 1 => {
+                    let _ = kill(Pid::from_raw(h), Signal::SIGKILL);
+                    let _ = ccr.wait();
+                }
+                _ => {
+                    let _ = kill(Pid::from_raw(ccr_pid), Signal::SIGKILL);
+                    let _ = ccr.wait();
+                    reap_helper(helper);
+                }
+            }
             if !case.dir.join(format!("images-{i}/inventory.img")).exists() {
                 mid_dump += 1;
             }
@@ -121,6 +135,68 @@ fn sigkill_of_ccr_dump_harms_nothing() {
     }
     // The kills must have caught dumps at work, not only finished ones.
     assert!(mid_dump >= 5, "only {mid_dump} kills landed before a dump was complete");
+}
+
+/// The tracer (ccr's dump helper) killed by SIGKILL at each moment of a
+/// remote-syscall session that changes a thread: after the frame is written,
+/// parked, masked; with a call's registers set, at its entry and exit stops; with
+/// the mask or the registers put back. Each thread then puts itself back: the
+/// workloads check registers (ymm, MXCSR, x87 control), masks, altstacks, a
+/// relative sleep and their counters at the end; masks, affinity and the memory
+/// map are compared here after every kill.
+#[test]
+fn a_tracer_killed_inside_a_remote_session_leaves_threads_as_they_were() {
+    let call_points = [1, 2, 3, 4, 5, 6, 7, 29, 100, 101, 102];
+    let mut fired = 0;
+    for (workload, envs) in [
+        ("wl_threads", &[][..]),
+        ("wl_avx", &[][..]),
+        ("wl_altstack", &[][..]),
+        ("wl_sleep", &[("WL_SLEEP_MODE", "relative")][..]),
+    ] {
+        let mut case = Case::new(&format!("kill-tracer-{workload}"));
+        let root = case.start_workload(workload, envs);
+        case.wait_ready(root, Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(100));
+        let tree = common::tree_pids(root);
+        let (before, map_before) = (snapshot(&tree), maps(&tree));
+        let points = (1..=6)
+            .map(|n| ("remote.start", n))
+            .chain((1..=4).map(|n| ("remote.finish", n)))
+            .chain(call_points.iter().map(|&n| ("remote.call", n)));
+        for (point, n) in points {
+            let spec = format!("{point}:{n}");
+            let images = case.dir.join(format!("images-{point}-{n}"));
+            let out = Command::new(&common::env().ccr)
+                .args(["dump", "-t", &root.to_string(), "-D"])
+                .arg(&images)
+                .args(["--leave-running", "-o"])
+                .arg(case.dir.join(format!("{point}-{n}.log")))
+                .env("CCR_FAULT", &spec)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run ccr dump");
+            let err = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() {
+                continue; // fewer sessions or calls than n: nothing was killed
+            }
+            assert!(err.contains("killed by SIGKILL"), "{workload} {spec}: not the injected kill: {err}");
+            fired += 1;
+            settled(&tree, &format!("{workload} {spec}"));
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let mut now = snapshot(&tree);
+            while now != before && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+                now = snapshot(&tree);
+            }
+            assert_eq!(now, before, "{workload} {spec}: a thread's mask or affinity changed");
+            assert_eq!(maps(&tree), map_before, "{workload} {spec}: the memory map changed");
+        }
+        case.signal(root, Signal::SIGTERM);
+        assert_exit(case.wait_exit(root, Duration::from_secs(30)), 0, workload);
+        case.assert_pass(1);
+    }
+    assert!(fired >= 60, "only {fired} injected kills fired");
 }
 
 /// SIGTERM and SIGINT stop a dump (it would have killed the tree): ccr says so and

@@ -155,13 +155,15 @@ pub fn thaw(dir: &Path, timeout_s: u32) -> Result<(), CgroupError> {
 }
 
 /// A cgroup frozen for a dump. `restore_state()` (or drop) gives it back the state it
-/// had: a group its owner had frozen stays frozen, any other is thawed.
+/// had: a group its owner had frozen stays (or is again) frozen, any other is thawed.
 #[derive(Debug)]
 pub struct FreezeGuard {
     path: PathBuf,
     was_frozen: bool,
     timeout_s: u32,
     done: bool,
+    /// Thawed by ccr once its tasks were attached (they stop for ptrace as they wake).
+    thawed: bool,
 }
 
 impl FreezeGuard {
@@ -179,16 +181,22 @@ impl FreezeGuard {
         self.was_frozen
     }
 
-    /// Gives the group back its prior state (thaws it unless its owner froze it).
+    /// Thaws the group while its tasks are attached, so they stop for ptrace.
+    pub fn thaw_attached(&mut self) -> Result<(), CgroupError> {
+        self.thawed = true;
+        thaw(&self.path, self.timeout_s)
+    }
+
+    /// Gives the group back its prior state: thawed, unless its owner froze it.
     pub fn restore_state(&mut self) -> Result<(), CgroupError> {
         if self.done {
             return Ok(());
         }
         self.done = true;
-        if self.was_frozen {
-            Ok(())
-        } else {
-            thaw(&self.path, self.timeout_s)
+        match (self.was_frozen, self.thawed) {
+            (true, true) => freeze(&self.path, self.timeout_s),
+            (true, false) => Ok(()),
+            (false, _) => thaw(&self.path, self.timeout_s),
         }
     }
 
@@ -213,7 +221,7 @@ pub fn freeze_for_dump_timeout(path: &Path, timeout_s: u32) -> Result<FreezeGuar
     let fl = flavor(path)?;
     let was_frozen = frozen_by_self(path)?;
     freeze_flavor(path, fl, was_frozen, timeout_s)?;
-    Ok(FreezeGuard { path: path.to_path_buf(), was_frozen, timeout_s, done: false })
+    Ok(FreezeGuard { path: path.to_path_buf(), was_frozen, timeout_s, done: false, thawed: false })
 }
 
 /// Every PID in cgroup `path` and its descendants (from `cgroup.procs`), sorted.

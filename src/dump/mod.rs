@@ -24,7 +24,7 @@ use crate::opts::DumpOpts;
 use crate::sys::proc;
 use crate::sys::process::CpuPin;
 use crate::sys::ptrace::{Seized, StopKind};
-use crate::{debug, info};
+use crate::{debug, info, warn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DumpError {
@@ -111,15 +111,17 @@ pub struct Hold {
 }
 
 impl Hold {
-    /// Gives everything back, in this order: each thread's CPU affinity (before it
-    /// can run), the tracees (detached: they run on from where they stopped, with
-    /// their registers and masks put back by the remote sessions), then the freeze
-    /// cgroup's prior state.
+    /// Gives everything back, in this order: a freeze cgroup its owner had frozen
+    /// is frozen again, the tracees are detached (they run on from where they
+    /// stopped, with their registers and masks put back by the remote sessions),
+    /// ccr's own CPU mask goes back, then any other freeze cgroup is thawed.
     fn undo(&mut self) {
-        if let Some(mut p) = self.pin.take() {
-            p.release();
+        // A group its owner had frozen is frozen again before its tasks are let go.
+        if let Some(g) = self.freeze.as_mut().filter(|g| g.was_frozen()) {
+            let _ = g.restore_state();
         }
         self.tasks.clear();
+        self.pin = None;
         self.attached.clear();
         self.freeze = None;
     }
@@ -167,7 +169,7 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
             Stage::Freeze => freeze(&ctx, &mut hold),
             Stage::Seize => seize(root, &mut hold).map(|()| frozen = Instant::now()),
             Stage::Check => check(&hold.tasks).map(|ns| own = ns),
-            Stage::Collect => collect(&mut ctx, &hold.tasks, own).map(|c| collected = Some(c)),
+            Stage::Collect => collect(&mut ctx, &hold.tasks, &mut hold.pin, own).map(|c| collected = Some(c)),
             Stage::Write => write(&ctx, collected.as_ref().expect("collected")),
             Stage::Release => release(opts, &mut hold),
         };
@@ -216,7 +218,7 @@ impl Held {
 pub fn run_held(opts: &DumpOpts, held: &mut Held) -> Result<()> {
     let (mut ctx, _) = new_ctx(opts)?;
     let own = check(&held.hold.tasks)?;
-    let c = collect(&mut ctx, &held.hold.tasks, own)?;
+    let c = collect(&mut ctx, &held.hold.tasks, &mut held.hold.pin, own)?;
     write(&ctx, &c)?;
     if !opts.leave_running {
         release(opts, &mut held.hold)?;
@@ -309,11 +311,11 @@ fn freeze(ctx: &DumpCtx<'_>, hold: &mut Hold) -> Result<()> {
 /// Stage Seize: a frozen group thaws (its tasks stop for us as they wake), then
 /// the whole tree is seized.
 fn seize(root: i32, hold: &mut Hold) -> Result<()> {
-    if let Some(g) = &hold.freeze {
-        crate::cgroup::freeze::thaw(g.path(), g.timeout())?;
+    if let Some(g) = &mut hold.freeze {
+        g.thaw_attached()?;
     }
-    let pin = hold.pin.get_or_insert_with(CpuPin::new);
-    hold.tasks = tree::seize(root, &mut hold.attached, pin).map_err(|e| seize_error(root, e))?;
+    hold.pin.get_or_insert_with(CpuPin::new);
+    hold.tasks = tree::seize(root, &mut hold.attached).map_err(|e| seize_error(root, e))?;
     // Threads of the frozen group that are not in the tree: they stop for us as
     // they wake, and are let go at once (one that does not stop soon, asleep in
     // the kernel, stays attached until ccr exits rather than hold up the dump).
@@ -355,7 +357,7 @@ fn stop_requested(stage: &str) -> Result<()> {
 }
 
 /// Stage Collect: every task's files, state and memory.
-fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], own: ns::Own) -> Result<Collected> {
+fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pin: &mut Option<CpuPin>, own: ns::Own) -> Result<Collected> {
     let pid_ns = own.pid;
     let mut uts = None;
     // The tree's SysV objects are seen (and attached, to copy) from inside its IPC
@@ -367,6 +369,7 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], own: ns::Own) -> Result<
     let mut store = mm::PageStore::new(&ctx.dir);
     let mut out = Vec::new();
     let mut xfeatures = 0;
+    let mut restorers = crate::sys::remote::landing::Restorers::default();
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();
         stop_requested(&format!("pid {pid}"))?;
@@ -396,7 +399,14 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], own: ns::Own) -> Result<
         let mut fds = fds;
         let maps = proc::maps::smaps(pid)?;
         let vmas = mm::classify(pid, &maps)?;
-        let mut state = task::collect(&task.threads, &stat, &status, &maps, own.uts && pid == root, &signalling)?;
+        let want_uts = own.uts && pid == root;
+        let mut sessions = task::Sessions { pin: pin.as_mut(), restorers: &mut restorers };
+        let t0 = Instant::now();
+        let mut state = task::collect(&task.threads, &stat, &status, &maps, want_uts, &signalling, &mut sessions)?;
+        debug!(ctx.log, "pid {pid}: task state in {} us", t0.elapsed().as_micros());
+        if let Some(why) = state.unlanded {
+            warn!(ctx.log, "pid {pid}: remote calls ran without a landing ({why}): had ccr died during them, the task would not have been put back");
+        }
         for (fd, owner) in std::mem::take(&mut state.fd_owners) {
             if let Some(f) = fds.iter_mut().find(|f| f.fd == fd) {
                 f.owner = Some(owner);
@@ -477,9 +487,7 @@ fn write(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
 
 /// Stage Release: kill the tree, or let it go as it was found.
 fn release(opts: &DumpOpts, hold: &mut Hold) -> Result<()> {
-    if let Some(mut p) = hold.pin.take() {
-        p.release();
-    }
+    hold.pin = None;
     let tasks = std::mem::take(&mut hold.tasks);
     if !opts.leave_running {
         // Every task gets SIGKILL first: an init of a PID namespace dies only after

@@ -8,8 +8,10 @@ use crate::dump::DumpError;
 use crate::error::Result;
 use crate::image::pb;
 use crate::sys::proc::{self, MapEntry, Stat, Status};
+use crate::sys::process::CpuPin;
 use crate::sys::ptrace::{Stopped, SIGINFO_SIZE};
-use crate::sys::remote::{ItimerWhich, Remote};
+use crate::sys::remote::landing::Restorers;
+use crate::sys::remote::{ItimerWhich, Landing, Remote};
 use crate::sys::{mem, signal};
 
 /// What `collect` found besides the core image.
@@ -21,6 +23,8 @@ pub struct TaskState {
     pub fd_owners: Vec<(i32, pb::FdOwner)>,
     /// The current program break (brk(0)), for the mm image.
     pub brk: u64,
+    /// Why the remote sessions ran without a landing, if they did.
+    pub unlanded: Option<&'static str>,
 }
 
 /// The address of a `syscall` instruction (0f 05) in the task's vdso, or in another
@@ -89,6 +93,7 @@ pub fn collect(
     maps: &[MapEntry],
     want_uts: bool,
     signalling: &[i32],
+    shared: &mut Sessions<'_>,
 ) -> Result<TaskState> {
     let leader = &threads[0];
     let pid = leader.pid();
@@ -100,13 +105,22 @@ pub fn collect(
     let tids: Vec<i32> = threads.iter().map(|t| t.pid()).collect();
     let timers = checked_timers(pid, &tids)?;
 
-    let ip = find_syscall_insn(pid, maps)?;
-    let mut r = Remote::start(leader, pid, ip)?;
-    let scratch = r.map_scratch()?;
-    r.set_scratch(Some(scratch));
-    let out = (|| -> Result<RemoteState> {
-        let mut st = remote_state(&mut r)?;
-        st.posix_timers = posix_timers(&mut r, &timers)?;
+    let sps: Vec<u64> = cores.iter().map(|c| c.regs.rsp).collect();
+    let shadow_stack = status.get("x86_Thread_features").is_some_and(|f| f.contains("shstk"));
+    let how = match Landing::find(pid, maps, &sps, cores[0].xsave.len(), shadow_stack, shared.restorers) {
+        Ok(l) => How::Landed(l),
+        Err(why) => How::Plain(find_syscall_insn(pid, maps)?, why),
+    };
+    // One session at a time: only the thread being worked on holds ccr's registers.
+    let mut follow = |tid: i32| {
+        if let Some(p) = shared.pin.as_deref_mut() {
+            p.follow(tid)
+        }
+    };
+    follow(pid);
+    let mut remote = session(leader, pid, &how, |r| {
+        let mut st = remote_state(r)?;
+        st.posix_timers = posix_timers(r, &timers)?;
         if want_uts {
             st.uts = Some(r.uts_names()?);
         }
@@ -116,20 +130,16 @@ pub fn collect(
                 st.fd_owners.push((fd, pb::FdOwner { r#type: kind, pid, signal }));
             }
         }
-        thread_remote_state(&mut r, &mut cores[0])?;
-        for (t, core) in threads[1..].iter().zip(cores[1..].iter_mut()) {
-            let mut tr = Remote::start(t, pid, ip)?;
-            tr.set_scratch(Some(scratch));
-            thread_remote_state(&mut tr, core)?;
-            tr.finish(None, None, true)?;
-        }
+        thread_remote_state(r, &mut cores[0])?;
         Ok(st)
-    })();
-    // The scratch page goes whatever happened; then registers and mask go back.
-    let unmapped = r.munmap(scratch.addr, scratch.len as u64);
-    let remote = out?;
-    unmapped?;
-    r.finish(None, None, true)?;
+    })?;
+    for (t, core) in threads[1..].iter().zip(cores[1..].iter_mut()) {
+        follow(t.pid());
+        session(t, pid, &how, |r| thread_remote_state(r, core))?;
+    }
+    if let How::Plain(_, why) = how {
+        remote.unlanded = Some(why);
+    }
 
     let ids = status.numbers("Uid")?;
     let gids = status.numbers("Gid")?;
@@ -177,7 +187,51 @@ pub fn collect(
         oom_score_adj: proc::oom::read(pid)?,
         loginuid: proc::loginuid::read(pid)?,
     };
-    Ok(TaskState { core, uts: remote.uts, fd_owners: remote.fd_owners, brk: remote.brk })
+    Ok(TaskState { core, uts: remote.uts, fd_owners: remote.fd_owners, brk: remote.brk, unlanded: remote.unlanded })
+}
+
+/// What the remote sessions of one dump share across its processes.
+pub struct Sessions<'a> {
+    /// ccr's own CPU pin, moved next to each thread it drives.
+    pub pin: Option<&'a mut CpuPin>,
+    pub restorers: &'a mut Restorers,
+}
+
+/// How the remote sessions of one process run.
+enum How {
+    /// On a landing: a killed ccr leaves each thread as it was.
+    Landed(Landing),
+    /// From a `syscall` instruction with a scratch page mapped per session, and why
+    /// there is no landing.
+    Plain(u64, &'static str),
+}
+
+/// Runs `f` in a remote session on thread `t` of process `pid`; registers, mask
+/// and memory go back whatever `f` returned.
+fn session<R>(t: &Stopped, pid: i32, how: &How, f: impl FnOnce(&mut Remote<&Stopped>) -> Result<R>) -> Result<R> {
+    match how {
+        How::Landed(l) => {
+            let mut r = Remote::start_landed(t, pid, l)?;
+            let out = f(&mut r);
+            let done = r.finish(None, None, true);
+            let out = out?;
+            done?;
+            Ok(out)
+        }
+        How::Plain(ip, _) => {
+            let mut r = Remote::start(t, pid, *ip)?;
+            r.no_single_step()?;
+            let scratch = r.map_scratch()?;
+            r.set_scratch(Some(scratch));
+            let out = f(&mut r);
+            // The scratch page goes whatever happened; then registers and mask go back.
+            let unmapped = r.munmap(scratch.addr, scratch.len as u64);
+            let out = out?;
+            unmapped?;
+            r.finish(None, None, true)?;
+            Ok(out)
+        }
+    }
 }
 
 /// Per-thread state only the thread can tell: its altstack, clear_child_tid and
@@ -244,6 +298,7 @@ struct RemoteState {
     posix_timers: Vec<pb::PosixTimer>,
     uts: Option<(String, String)>,
     fd_owners: Vec<(i32, pb::FdOwner)>,
+    unlanded: Option<&'static str>,
 }
 
 /// Process-wide state only the task can tell, through the leader.
@@ -278,5 +333,6 @@ fn remote_state(r: &mut Remote<&Stopped>) -> Result<RemoteState> {
         posix_timers: Vec::new(),
         uts: None,
         fd_owners: Vec::new(),
+        unlanded: None,
     })
 }

@@ -8,14 +8,14 @@ use crate::dump::DumpError;
 use crate::error::Result;
 use crate::image::pb;
 use crate::sys::proc::{self, children::gone};
-use crate::sys::process::CpuPin;
+use crate::sys::process;
 use crate::sys::ptrace::{Seized, Stopped};
 
 /// One task of the tree, held stopped (threads[0] is the leader).
 pub struct Task {
     pub entry: pb::TaskEntry,
     pub threads: Vec<Stopped>,
-    /// Each thread's own CPU affinity (ccr pins them while it works).
+    /// Each thread's own CPU affinity.
     pub affinity: Vec<Vec<u8>>,
 }
 
@@ -67,7 +67,7 @@ fn seize_threads(pid: i32, attached: &mut HashMap<i32, Seized>) -> Result<Vec<St
 
 /// Seizes the tree under `root`. `attached` holds tasks attached (not yet waited
 /// for) while they were frozen; they are waited for here.
-pub fn seize(root: i32, attached: &mut HashMap<i32, Seized>, pin: &mut CpuPin) -> Result<Vec<Task>> {
+pub fn seize(root: i32, attached: &mut HashMap<i32, Seized>) -> Result<Vec<Task>> {
     let mut out: Vec<Task> = Vec::new();
     proc::children::walk(root, |pid| -> Result<bool> {
         let stat = match proc::stat::read(pid) {
@@ -88,7 +88,7 @@ pub fn seize(root: i32, attached: &mut HashMap<i32, Seized>, pin: &mut CpuPin) -
             return Err(DumpError::Unsupported { pid, what: "a process whose main thread has exited".into() }.into());
         }
         entry.threads = threads.iter().map(|t| t.pid()).collect();
-        let affinity = threads.iter().map(|t| pin.pin(t.pid()).unwrap_or_default()).collect();
+        let affinity = threads.iter().map(|t| process::affinity(t.pid()).unwrap_or_default()).collect();
         out.push(Task { entry, threads, affinity });
         Ok(true)
     })?;

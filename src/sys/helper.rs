@@ -13,6 +13,7 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 
 use crate::error::{Error, Result};
+use crate::sys::wait::Status;
 use crate::sys::{Errno, SysError};
 
 /// Forks, runs `f` in the child, returns what it returned (or its error) in the parent.
@@ -47,7 +48,16 @@ pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
     if buf.len() < 8 {
         return Err(Error::Helper {
             errno: libc::EPIPE,
-            message: format!("ccr helper process {pid} died without a result ({status:?})"),
+            message: match status {
+                Ok(Some(Status::Signaled(sig))) => {
+                    let name = nix::sys::signal::Signal::try_from(sig).map_or("a signal", |s| s.as_str());
+                    format!("ccr's helper process {pid} was killed by {name} before it finished")
+                }
+                Ok(Some(Status::Exited(code))) => {
+                    format!("ccr's helper process {pid} exited with status {code} without a result")
+                }
+                _ => format!("ccr's helper process {pid} ended without a result"),
+            },
         });
     }
     let value = i32::from_le_bytes(buf[0..4].try_into().expect("4 bytes"));

@@ -1,12 +1,14 @@
 //! Stop requests: SIGINT, SIGTERM and SIGHUP (and, in a helper, its parent's
-//! death) do not end ccr where it stands. A dump killed between two ptrace calls
-//! leaves tasks with borrowed registers, a blocked mask, a trap flag or a pinned
-//! CPU; so the signal is only noted here, and the engine looks at the note at its
-//! safe points (between stages and tasks), undoes what it holds and says why.
+//! death) do not end ccr where it stands: the signal is only noted here, and the
+//! engine looks at the note at its safe points (between stages and tasks), undoes
+//! what it holds (tracees, a frozen cgroup, partial images) and says why.
 //!
 //! The `ccr` command runs a dump in a helper process and forwards these signals to
 //! it: SIGKILL of the command then kills only the waiting parent, and the helper,
-//! told by its parent-death signal, undoes the dump and exits.
+//! told by its parent-death signal, undoes the dump and exits. SIGKILL of the
+//! helper itself, the tracer, cannot be caught: the threads it drives then put
+//! themselves back (`remote::landing`), and the command gives the freeze cgroup
+//! back its state.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 

@@ -19,5 +19,6 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <asm/signal.h>
+#include <asm/ucontext.h>
 #include <asm/siginfo.h>
 #include <linux/time_types.h>

@@ -157,18 +157,22 @@ pub fn set_affinity(tid: i32, mask: &[u8]) -> SysResult<()> {
 pub fn this_cpu_mask() -> Vec<u8> {
     // SAFETY: sched_getcpu has no arguments.
     let cpu = unsafe { libc::sched_getcpu() }.max(0) as usize;
-    let mut m = vec![0u8; (cpu / 8 + 1).max(8)];
-    m[cpu / 8] |= 1 << (cpu % 8);
-    m
+    cpu_mask(cpu)
 }
 
-/// Keeps ccr and the tasks it drives on one CPU for a run: every ptrace stop is
-/// then a switch on that CPU instead of a wakeup of another (slow on VMs). Each
-/// thread's own mask goes back when it is let go (`release`) or when the pin drops.
+/// Keeps ccr on one CPU for a run, next to the task it drives: every ptrace stop
+/// is then a switch on that CPU instead of a wakeup of another (slow on VMs). The
+/// tasks' own masks are never touched: a ccr killed in the middle must leave
+/// them as they were, so ccr moves to them instead (`follow`).
 pub struct CpuPin {
     mask: Vec<u8>,
     ours: Option<Vec<u8>>,
-    saved: Vec<(i32, Vec<u8>)>,
+}
+
+fn cpu_mask(cpu: usize) -> Vec<u8> {
+    let mut m = vec![0u8; (cpu / 8 + 1).max(8)];
+    m[cpu / 8] |= 1 << (cpu % 8);
+    m
 }
 
 impl CpuPin {
@@ -177,21 +181,18 @@ impl CpuPin {
         let mask = this_cpu_mask();
         let ours = affinity(0).ok();
         let _ = set_affinity(0, &mask);
-        CpuPin { mask, ours, saved: Vec::new() }
+        CpuPin { mask, ours }
     }
 
-    /// Pins `tid` too; returns its own mask (kept to put back).
-    pub fn pin(&mut self, tid: i32) -> Option<Vec<u8>> {
-        let own = affinity(tid).ok()?;
-        set_affinity(tid, &self.mask).ok()?;
-        self.saved.push((tid, own.clone()));
-        Some(own)
-    }
-
-    /// Puts back the masks of every pinned thread (before they run again).
-    pub fn release(&mut self) {
-        for (tid, m) in self.saved.drain(..) {
-            let _ = set_affinity(tid, &m);
+    /// Moves ccr to the CPU thread `tid` last ran on, if ccr may run there: the
+    /// stopped thread is woken where it slept, and that is now next to its tracer.
+    pub fn follow(&mut self, tid: i32) {
+        let Ok(st) = super::proc::stat::read(tid) else { return };
+        let cpu = st.processor as usize;
+        let allowed = self.ours.as_ref().is_none_or(|m| m.get(cpu / 8).is_some_and(|b| b & (1 << (cpu % 8)) != 0));
+        let m = cpu_mask(cpu);
+        if allowed && m != self.mask && set_affinity(0, &m).is_ok() {
+            self.mask = m;
         }
     }
 
@@ -209,7 +210,6 @@ impl Default for CpuPin {
 
 impl Drop for CpuPin {
     fn drop(&mut self) {
-        self.release();
         if let Some(m) = self.ours.take() {
             let _ = set_affinity(0, &m);
         }

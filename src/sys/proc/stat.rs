@@ -29,6 +29,8 @@ pub struct Stat {
     pub nice: i32,
     pub rt_priority: u32,
     pub policy: u32,
+    /// The CPU it last ran on.
+    pub processor: u32,
 }
 
 impl Stat {
@@ -72,6 +74,7 @@ pub fn parse(text: &str) -> Option<Stat> {
         nice: s(19)? as i32,
         rt_priority: n(40)? as u32,
         policy: n(41)? as u32,
+        processor: n(39)? as u32,
     })
 }
 

@@ -19,17 +19,24 @@
 //!   interrupted syscall done by hand (the kernel would have done it at the stop we
 //!   consumed).
 //!
+//! A dump session (`start_landed`) never single-steps and keeps the thread on a
+//! landing (`landing`) from which it puts itself back if ccr dies; a restore
+//! session works on tasks ccr made and would kill anyway.
+//!
 //! The typed calls (`calls`) are the only way the engine runs a syscall in a task:
 //! no stage builds one by number.
 
 mod calls;
+pub mod landing;
 
 use std::borrow::Borrow;
 
+use crate::fault;
 use crate::sys::ptrace::{Regs, StepEvents, Stopped};
 use crate::sys::{mem, signal, Errno, SysError, SysResult};
 
 pub use calls::ItimerWhich;
+pub use landing::Landing;
 
 const ERESTARTSYS: i64 = 512;
 const ERESTARTNOINTR: i64 = 513;
@@ -60,6 +67,16 @@ pub fn restart_interrupted(mut r: Regs, restart_block_usable: bool) -> Regs {
     r
 }
 
+/// Registers for an rt_sigreturn frame: as `restart_interrupted`, but a call that
+/// would resume through `restart_syscall` starts again from its own arguments,
+/// since rt_sigreturn drops the restart block.
+fn restart_from_frame(r: Regs) -> Regs {
+    if (r.orig_rax as i64) >= 0 && -(r.rax as i64) == ERESTART_RESTARTBLOCK {
+        return Regs { rax: r.orig_rax, rip: r.rip - 2, orig_rax: u64::MAX, ..r };
+    }
+    restart_interrupted(r, true)
+}
+
 /// Whether a single-step trap leaves the task's signal state as it was: SIGTRAP not
 /// ignored (force_sig would reset the action) and not pending (its stop would be
 /// taken for ours).
@@ -87,6 +104,8 @@ pub struct Remote<T: Borrow<Stopped> = Stopped> {
     saved_regs: Regs,
     saved_mask: u64,
     scratch: Option<Scratch>,
+    /// The landing and the bytes its area held before the session.
+    landed: Option<(Landing, Vec<u8>)>,
 }
 
 impl<T: Borrow<Stopped>> Remote<T> {
@@ -100,7 +119,44 @@ impl<T: Borrow<Stopped>> Remote<T> {
         let single_step = single_step_safe(proc_pid, s.pid());
         let trap = signal::bit(libc::SIGTRAP);
         s.set_sigmask(if single_step { signal::ALL & !trap } else { signal::ALL })?;
-        Ok(Remote { t: Some(t), proc_pid, single_step, syscall_ip, saved_regs, saved_mask, scratch: None })
+        Ok(Remote {
+            t: Some(t),
+            proc_pid,
+            single_step,
+            syscall_ip,
+            saved_regs,
+            saved_mask,
+            scratch: None,
+            landed: None,
+        })
+    }
+
+    /// Starts a dump session on a stopped thread of process `proc_pid`, on
+    /// `landing`: from here to the end of `finish`, the thread puts itself back if
+    /// it runs on without ccr. The order matters: frame first, then the parked
+    /// registers, and only then every signal blocked.
+    pub fn start_landed(t: T, proc_pid: i32, landing: &Landing) -> SysResult<Remote<T>> {
+        let s: &Stopped = t.borrow();
+        let saved_regs = s.regs()?;
+        let saved_mask = s.sigmask()?;
+        let frame = landing.frame_bytes(&restart_from_frame(saved_regs), saved_mask, &s.xstate()?);
+        let old = landing.install(s.pid(), &frame)?;
+        fault::point("remote.start");
+        let r = Remote {
+            t: Some(t),
+            proc_pid,
+            single_step: false,
+            syscall_ip: landing.syscall_ret,
+            saved_regs,
+            saved_mask,
+            scratch: Some(Scratch { addr: landing.area, len: landing::SCRATCH_LEN }),
+            landed: Some((*landing, old)),
+        };
+        r.tracee().set_regs(&landing.parked(&saved_regs))?;
+        fault::point("remote.start");
+        r.tracee().set_sigmask(signal::ALL)?;
+        fault::point("remote.start");
+        Ok(r)
     }
 
     pub fn tracee(&self) -> &Stopped {
@@ -134,6 +190,12 @@ impl<T: Borrow<Stopped>> Remote<T> {
         Ok(())
     }
 
+    /// Syscall stops from the start: a dump session without a landing must not
+    /// leave a trap flag behind if ccr dies.
+    pub fn no_single_step(&mut self) -> SysResult<()> {
+        self.use_syscall_stops()
+    }
+
     pub fn set_scratch(&mut self, s: Option<Scratch>) {
         self.scratch = s;
     }
@@ -155,13 +217,19 @@ impl<T: Borrow<Stopped>> Remote<T> {
         r.r8 = args[4];
         r.r9 = args[5];
         r.rip = self.syscall_ip;
+        if let Some((l, _)) = &self.landed {
+            r.rsp = l.frame();
+        }
         let t = self.tracee();
         t.set_regs(&r)?;
+        fault::point("remote.call");
         let ev = if self.single_step {
             t.step()?
         } else {
             let entry = t.syscall_step()?;
+            fault::point("remote.call");
             let exit = t.syscall_step()?;
+            fault::point("remote.call");
             StepEvents { cloned: entry.cloned.or(exit.cloned) }
         };
         Ok((t.regs()?.rax as i64, ev))
@@ -212,9 +280,27 @@ impl<T: Borrow<Stopped>> Remote<T> {
         let r = restart_interrupted(*regs.unwrap_or(&self.saved_regs), restart_block_usable);
         let mask = mask.unwrap_or(self.saved_mask);
         let t = self.t.take().expect("held until finish");
-        t.borrow().set_regs(&r)?;
-        t.borrow().set_sigmask(mask)?;
+        put_back(t.borrow(), &r, mask, self.landed.take())?;
         Ok(t)
+    }
+}
+
+/// Puts a thread's registers and mask back. On a landing the mask goes first (the
+/// thread is still parked, so running on would only heal it), then the
+/// registers, and the area's old bytes last, once nothing points at them.
+fn put_back(t: &Stopped, regs: &Regs, mask: u64, landed: Option<(Landing, Vec<u8>)>) -> SysResult<()> {
+    match landed {
+        Some((l, old)) => {
+            t.set_sigmask(mask)?;
+            fault::point("remote.finish");
+            t.set_regs(regs)?;
+            fault::point("remote.finish");
+            l.put_back(t.pid(), &old)
+        }
+        None => {
+            t.set_regs(regs)?;
+            t.set_sigmask(mask)
+        }
     }
 }
 
@@ -222,8 +308,7 @@ impl<T: Borrow<Stopped>> Drop for Remote<T> {
     fn drop(&mut self) {
         if let Some(t) = self.t.as_ref() {
             let r = restart_interrupted(self.saved_regs, true);
-            let _ = t.borrow().set_regs(&r);
-            let _ = t.borrow().set_sigmask(self.saved_mask);
+            let _ = put_back(t.borrow(), &r, self.saved_mask, self.landed.take());
         }
     }
 }
@@ -244,6 +329,10 @@ mod tests {
         assert_eq!((r.rax, r.rip), (libc::SYS_restart_syscall as u64, 98));
         let r = restart_interrupted(regs(35, -ERESTART_RESTARTBLOCK, 100), false);
         assert_eq!((r.rax as i64, r.rip), (-(libc::EINTR as i64), 100));
+        let r = restart_from_frame(regs(35, -ERESTART_RESTARTBLOCK, 100));
+        assert_eq!((r.rax, r.rip, r.orig_rax), (35, 98, u64::MAX));
+        let r = restart_from_frame(regs(0, -ERESTARTSYS, 100));
+        assert_eq!((r.rax, r.rip), (0, 98));
         let r = restart_interrupted(regs(-1, -ERESTARTSYS, 100), false);
         assert_eq!((r.rax as i64, r.rip), (-ERESTARTSYS, 100));
         let r = restart_interrupted(regs(1, 5, 100), false);
