@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "proto/fds.proto",
     "proto/cgroup.proto",
     "proto/stats.proto",
+    "proto/sums.proto",
 ];
 
 fn main() {

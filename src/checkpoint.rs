@@ -48,6 +48,8 @@ pub struct Inventory {
     pub ipc: Option<pb::IpcNamespace>,
     /// The images directory this one builds on, relative to this one.
     pub parent: Option<PathBuf>,
+    /// sums.img has the checksums of every raw data file.
+    pub checksummed: bool,
 }
 
 /// One thread.

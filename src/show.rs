@@ -40,3 +40,33 @@ pub fn to_json(path: &Path) -> Result<String> {
     };
     Ok(serde_json::to_string_pretty(&v).unwrap_or_default())
 }
+
+/// `ccr show --verify DIR`: every framed image decodes and passes its header
+/// checksum, the images agree with each other as a restore checks them, and every
+/// raw data file matches its checksums. A summary line, or the first error.
+pub fn verify(path: &Path) -> Result<String> {
+    let dir = image::ImageDir::open(path)?;
+    let (ckpt, sums) = crate::restore::images::load(&dir)?;
+    let mut framed = 0;
+    for e in std::fs::read_dir(path).map_err(|source| ImageError::Dir { path: path.into(), source })?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if ImageKind::from_file_name(&name).is_some_and(|k| k.tag().is_some()) {
+            file_json(&path.join(&name))?;
+            framed += 1;
+        }
+    }
+    let tasks = ckpt.inventory.tasks.len();
+    let Some(sums) = sums else {
+        return Ok(format!(
+            "{}: {framed} images, {tasks} tasks: consistent; its data has no checksums (format before 2.2)",
+            path.display()
+        ));
+    };
+    crate::image::sums::verify_all(&dir, &sums)?;
+    let bytes: u64 = sums.files.iter().map(|f| f.size).sum();
+    Ok(format!(
+        "{}: {framed} images, {tasks} tasks: consistent; {} data files ({bytes} bytes) match their checksums",
+        path.display(),
+        sums.files.len()
+    ))
+}

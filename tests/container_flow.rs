@@ -109,14 +109,16 @@ fn a_killed_dump_gives_the_freeze_cgroup_back() {
     case.wait_ready(pid, Duration::from_secs(20));
     let freezer = cg.dir("freezer").display().to_string();
     let state = || read(cg.dir("freezer").join("freezer.state"));
-    for (owner_froze, fault) in [(false, "remote.call:40"), (true, "remote.start:7")] {
+    // Killed between Freeze and Seize (the group is frozen: ccr's command must thaw
+    // it), in a session, and in a session of a group its owner had frozen.
+    for (owner_froze, fault) in [(false, "dump.stage:2"), (false, "remote.call:40"), (true, "remote.start:7")] {
         if owner_froze {
             let out = case.ccr(&["freeze", "--freeze-cgroup", &freezer]);
             assert!(out.status.success(), "freeze: {}", common::stderr(&out));
         }
         let out = Command::new(&common::env().ccr)
             .args(["dump", "-t", &pid.to_string(), "-D"])
-            .arg(case.dir.join(format!("images-{owner_froze}")))
+            .arg(case.dir.join(format!("images-{fault}")))
             .args(["--leave-running", "--freeze-cgroup", &freezer])
             .env("CCR_FAULT", fault)
             .output()

@@ -167,16 +167,19 @@ fn a_tracer_killed_inside_a_remote_session_leaves_threads_as_they_were() {
         for (point, n) in points {
             let spec = format!("{point}:{n}");
             let images = case.dir.join(format!("images-{point}-{n}"));
+            let log = case.dir.join(format!("{point}-{n}.log"));
             let out = Command::new(&common::env().ccr)
                 .args(["dump", "-t", &root.to_string(), "-D"])
                 .arg(&images)
-                .args(["--leave-running", "-o"])
-                .arg(case.dir.join(format!("{point}-{n}.log")))
+                .args(["--leave-running", "-v", "4", "-o"])
+                .arg(&log)
                 .env("CCR_FAULT", &spec)
                 .stdin(Stdio::null())
                 .output()
                 .expect("run ccr dump");
             let err = String::from_utf8_lossy(&out.stderr);
+            let logged = fs::read_to_string(&log).unwrap_or_default();
+            assert!(!logged.contains("without a landing"), "{workload} {spec}: sessions ran unprotected: {logged}");
             if out.status.success() {
                 continue; // fewer sessions or calls than n: nothing was killed
             }

@@ -196,3 +196,58 @@ fn check_as_a_plain_user_says_what_is_missing() {
     let line = text.lines().find(|l| l.contains("privileges")).unwrap_or_else(|| panic!("no privileges line:\n{text}"));
     assert!(line.starts_with("MISSING") && line.contains("CAP_SYS_ADMIN"), "{line}");
 }
+
+/// A flipped byte in page data and two tasks' fds images swapped are refused by
+/// name, by `ccr show --verify` and by restore, which then leaves nothing of the
+/// tree behind; put back, the same checkpoint restores with the state intact.
+#[test]
+fn corrupt_or_swapped_images_are_refused_by_name() {
+    let mut case = Case::new("corrupt-images");
+    let root = case.start_workload("wl_tree", &[]);
+    case.wait_ready(root, Duration::from_secs(20));
+    let tree = common::tree_pids(root);
+    assert!(tree.len() >= 3, "wl_tree has {tree:?}");
+    case.dump_ok(root, &[]);
+    common::assert_killed(case.wait_exit(root, Duration::from_secs(10)), Signal::SIGKILL, "the dumped root");
+    common::reap_gone(&tree, "the dumped tree");
+    let images = case.images.display().to_string();
+    let verify = |case: &Case| case.ccr(&["show", "--verify", &images]);
+    let out = verify(&case);
+    assert!(out.status.success(), "verify of a good checkpoint: {}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("match their checksums"));
+
+    let refused = |case: &mut Case, what: &str, needle: &str| {
+        let out = verify(case);
+        assert!(!out.status.success() && stderr(&out).contains(needle), "verify, {what}: {}", stderr(&out));
+        let rp = case.spawn_restore(&[]);
+        let st = case.wait_exit(rp, Duration::from_secs(60));
+        let log = fs::read_to_string(case.dir.join("restore.out")).unwrap_or_default();
+        assert!(!st.success() && log.contains(needle), "restore, {what}: {st:?}: {log}");
+        common::reap_gone(&tree, &format!("the tree of a refused restore ({what})"));
+    };
+
+    let pages = case.images.join(format!("pages-{root}.img"));
+    let good = fs::read(&pages).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x20;
+    fs::write(&pages, &bad).unwrap();
+    refused(&mut case, "a flipped byte", &format!("pages-{root}.img is corrupt"));
+    fs::write(&pages, &good).unwrap();
+
+    let (a, b) = (case.images.join(format!("fds-{}.img", tree[1])), case.images.join(format!("fds-{}.img", tree[2])));
+    let tmp = case.images.join("swap");
+    fs::rename(&a, &tmp).unwrap();
+    fs::rename(&b, &a).unwrap();
+    fs::rename(&tmp, &b).unwrap();
+    refused(&mut case, "swapped fds images", "belongs to task");
+    fs::rename(&a, &tmp).unwrap();
+    fs::rename(&b, &a).unwrap();
+    fs::rename(&tmp, &b).unwrap();
+
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), root, "restored root");
+    case.signal(root, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(60)), 0, "the restored tree");
+    case.assert_pass(1);
+}

@@ -61,9 +61,11 @@ pub const COMMANDS: &[Command] = &[
         args: " DIR|FILE",
         ..cmd(
             "show",
-            "print images as JSON",
-            "Prints an image file, or every image of a directory, as JSON.",
-            &[IMAGES],
+            "print images as JSON, or verify a checkpoint",
+            "Prints an image file, or every image of a directory, as JSON. With --verify, checks a whole \
+             checkpoint instead: every image, the images against each other, the data against its checksums; \
+             exits 1 naming the first thing wrong.",
+            &[IMAGES, flag("verify", None, "check the checkpoint instead of printing it")],
         )
     },
     cmd(
@@ -212,6 +214,11 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         "show" => {
             let target =
                 p.positional.first().map(PathBuf::from).or(path(&p, "images-dir")).ok_or("show needs DIR or FILE")?;
+            if p.has("verify") {
+                let summary = crate::show::verify(&target).map_err(e)?;
+                let _ = writeln!(std::io::stdout(), "{summary}");
+                return Ok(ExitCode::SUCCESS);
+            }
             let text = crate::show::to_json(&target).map_err(e)?;
             // A closed pipe (ccr show | head) is not an error worth a panic.
             let _ = writeln!(std::io::stdout(), "{text}");

@@ -17,7 +17,7 @@ use crate::checkpoint::{Arch, Inventory, TaskCore};
 use crate::error::{Error, Result};
 use crate::files::table::FileTable;
 use crate::files::{DumpCx, FilesImage};
-use crate::image::{convert, pb, ImageDir, Staging};
+use crate::image::{convert, pb, sums, ImageDir, Staging};
 use crate::log::{Level, Log};
 use crate::mm::Mm;
 use crate::opts::DumpOpts;
@@ -138,6 +138,8 @@ pub struct Collected {
     pub inventory: Inventory,
     pub tasks: Vec<(TaskCore, Mm, Vec<pb::Fd>)>,
     pub files: FilesImage,
+    /// Checksums of the page data, from the page writer.
+    pub sums: Vec<pb::FileSum>,
 }
 
 pub fn run(opts: &DumpOpts) -> Result<()> {
@@ -157,6 +159,7 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
     let mut frozen = ctx.started;
     for stage in Stage::ALL {
         let t = Instant::now();
+        crate::fault::point("dump.stage");
         // Once the images are moved in (end of Write) the dump is done: a late stop
         // request does not take the checkpoint back.
         if stage != Stage::Release {
@@ -443,7 +446,7 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pin: &mut Option<CpuPin>
     };
     let mm::PageStore { writer, shmem, sysv } = store;
     let written = Instant::now();
-    writer.finish()?;
+    let sums = writer.finish()?;
     ctx.stats.memdump_us += written.elapsed().as_micros() as u64;
     let inventory = Inventory {
         root_pid: root,
@@ -460,9 +463,10 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pin: &mut Option<CpuPin>
         uts,
         ipc,
         parent: None,
+        checksummed: true,
     };
     let files = FilesImage { files: table.files, pipes: state.pipes, shmems: shmem.into_images(), sysv };
-    let mut c = Collected { inventory, tasks: out, files };
+    let mut c = Collected { inventory, tasks: out, files, sums };
     if pid_ns {
         to_namespace_ids(&mut c, tasks)?;
     }
@@ -475,10 +479,20 @@ fn write(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
     for (core, mm, fds) in &c.tasks {
         let n = Some(core.pid as u64);
         ctx.dir.write(n, &convert::core_to_pb(core, arch))?;
-        ctx.dir.write(n, &convert::mm_to_pb(mm))?;
-        ctx.dir.write(n, &pb::Fds { fds: fds.clone() })?;
+        ctx.dir.write(n, &convert::mm_to_pb(mm, core.pid))?;
+        ctx.dir.write(n, &pb::Fds { fds: fds.clone(), pid: core.pid })?;
     }
     ctx.dir.write(None, &convert::files_to_pb(&c.files))?;
+    // The page data was summed on its way out; the other raw files are read back.
+    let mut files = c.sums.clone();
+    for name in sums::raw_files(&ctx.dir)? {
+        if !files.iter().any(|s| s.name == name) {
+            let f = ctx.dir.open_file(&name)?;
+            files.push(sums::of_file(&name, &f, &ctx.dir.path().join(&name))?);
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    ctx.dir.write(None, &pb::Sums { files })?;
     ctx.dir.write(None, &convert::inventory_to_pb(&c.inventory))?;
     stop_requested("the move of the images into place")?;
     ctx.out.commit()?;

@@ -23,6 +23,8 @@ pub enum ImageKind {
     Cgroup,
     /// Timings of dump and restore.
     Stats,
+    /// Checksums of every block of the raw data files.
+    Sums,
     /// Per task: raw page contents (page aligned, unframed).
     Pages,
     /// Per shared memory object: its contents at object offsets (sparse, unframed).
@@ -77,6 +79,7 @@ pub static KINDS: &[KindDesc] = &[
     framed(ImageKind::Files, "files", Naming::Single, *b"FILE", show_as::<pb::Files>),
     framed(ImageKind::Cgroup, "cgroup", Naming::Single, *b"CGRP", show_as::<pb::CgroupImage>),
     framed(ImageKind::Stats, "stats", Naming::Single, *b"STAT", show_as::<pb::Stats>),
+    framed(ImageKind::Sums, "sums", Naming::Single, *b"SUMS", show_as::<pb::Sums>),
     raw(ImageKind::Pages, "pages"),
     raw(ImageKind::Shmem, "shmem"),
     raw(ImageKind::SysvShm, "sysvshm"),
@@ -102,6 +105,7 @@ image!(pb::Fds, Fds);
 image!(pb::Files, Files);
 image!(pb::CgroupImage, Cgroup);
 image!(pb::Stats, Stats);
+image!(pb::Sums, Sums);
 
 impl ImageKind {
     pub fn desc(self) -> &'static KindDesc {

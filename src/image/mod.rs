@@ -33,6 +33,7 @@ pub mod hex;
 pub mod kinds;
 pub mod pages;
 pub mod pb;
+pub mod sums;
 
 #[cfg(test)]
 mod tests;
@@ -46,7 +47,8 @@ pub use kinds::{Image, ImageKind};
 pub const MAGIC: [u8; 4] = *b"CCRi";
 pub const FORMAT_MAJOR: u16 = 2;
 /// 2.1: file locks, POSIX timers, UTS and IPC namespaces, scheduling and oom_score_adj.
-pub const FORMAT_MINOR: u16 = 1;
+/// 2.2: checksums of the raw data files (sums.img).
+pub const FORMAT_MINOR: u16 = 2;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
 const MAX_BODY: u64 = 1 << 30;
@@ -176,10 +178,14 @@ impl ImageDir {
     }
 
     fn openat(&self, kind: ImageKind, n: u64, flags: i32) -> Result<(File, PathBuf), ImageError> {
-        use std::os::fd::AsFd;
         let name = kind.file_name(Some(n));
-        let path = self.path.join(&name);
-        let fd = crate::sys::fd::openat(self.fd.as_fd(), Path::new(&name), flags | libc::O_CLOEXEC, 0o600);
+        self.openat_name(&name, flags)
+    }
+
+    fn openat_name(&self, name: &str, flags: i32) -> Result<(File, PathBuf), ImageError> {
+        use std::os::fd::AsFd;
+        let path = self.path.join(name);
+        let fd = crate::sys::fd::openat(self.fd.as_fd(), Path::new(name), flags | libc::O_CLOEXEC, 0o600);
         match fd {
             Ok(fd) => Ok((File::from(fd), path)),
             Err(e) if e.errno() == libc::ENOENT => Err(ImageError::Missing { path }),
@@ -195,6 +201,11 @@ impl ImageDir {
     /// Opens a raw data file for reading.
     pub fn open_raw(&self, kind: ImageKind, n: u64) -> Result<(File, PathBuf), ImageError> {
         self.openat(kind, n, libc::O_RDONLY)
+    }
+
+    /// Opens a file of the directory by name for reading, never through a link.
+    pub fn open_file(&self, name: &str) -> Result<File, ImageError> {
+        self.openat_name(name, libc::O_RDONLY | libc::O_NOFOLLOW).map(|(f, _)| f)
     }
 }
 

@@ -14,7 +14,8 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use super::{ImageDir, ImageError, ImageKind};
+use super::sums::{self, Summer};
+use super::{pb, ImageDir, ImageError, ImageKind};
 use crate::mm::{PageRun, RunFlags};
 use crate::sys::remote::Remote;
 use crate::sys::SysResult;
@@ -41,14 +42,22 @@ impl Dest {
 /// Where a dump's page data goes.
 pub trait PageSink: Send {
     fn write(&mut self, dest: Dest, data: &[u8]) -> Result<(), ImageError>;
-    /// Everything written is durable where it went.
-    fn finish(&mut self) -> Result<(), ImageError>;
+    /// Everything written is durable where it went; the checksums of what was
+    /// written, file by file.
+    fn finish(&mut self) -> Result<Vec<pb::FileSum>, ImageError>;
+}
+
+/// One file a [`DirSink`] writes, and its running checksums.
+struct SinkFile {
+    file: File,
+    path: std::path::PathBuf,
+    sums: Summer,
 }
 
 /// Page data into the images directory: `pages-PID.img`, `shmem-ID.img`.
 pub struct DirSink {
     dir: ImageDir,
-    files: HashMap<(ImageKind, u64), (File, std::path::PathBuf)>,
+    files: HashMap<(ImageKind, u64), SinkFile>,
 }
 
 impl DirSink {
@@ -56,11 +65,12 @@ impl DirSink {
         DirSink { dir: dir.clone(), files: HashMap::new() }
     }
 
-    fn file(&mut self, kind: ImageKind, n: u64) -> Result<&(File, std::path::PathBuf), ImageError> {
+    fn file(&mut self, kind: ImageKind, n: u64) -> Result<&mut SinkFile, ImageError> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.files.entry((kind, n)) {
-            slot.insert(self.dir.create_raw(kind, n)?);
+            let (file, path) = self.dir.create_raw(kind, n)?;
+            slot.insert(SinkFile { file, path, sums: Summer::new(kind.file_name(Some(n))) });
         }
-        Ok(&self.files[&(kind, n)])
+        Ok(self.files.get_mut(&(kind, n)).expect("just inserted"))
     }
 }
 
@@ -70,17 +80,31 @@ impl PageSink for DirSink {
             Dest::Task(pid) => (ImageKind::Pages, pid as u64),
             Dest::Shmem { id, .. } => (ImageKind::Shmem, id),
         };
-        let (mut f, p) = self.file(kind, n).map(|(f, p)| (f, p.as_path()))?;
-        let r = match dest {
-            Dest::Task(_) => f.write_all(data),
-            Dest::Shmem { offset, .. } => f.write_all_at(data, offset),
+        let f = self.file(kind, n)?;
+        let (r, offset) = match dest {
+            Dest::Task(_) => ((&f.file).write_all(data), f.sums.size()),
+            Dest::Shmem { offset, .. } => (f.file.write_all_at(data, offset), offset),
         };
-        r.map_err(|source| ImageError::Io { path: p.to_path_buf(), source })
+        r.map_err(|source| ImageError::Io { path: f.path.clone(), source })?;
+        f.sums.wrote(offset, data);
+        Ok(())
     }
 
-    fn finish(&mut self) -> Result<(), ImageError> {
-        self.files.clear();
-        Ok(())
+    fn finish(&mut self) -> Result<Vec<pb::FileSum>, ImageError> {
+        let mut out = Vec::new();
+        for (_, f) in self.files.drain() {
+            if f.sums.in_order() {
+                out.push(f.sums.finish());
+            } else {
+                // Written out of order (a shared object mapped in pieces): read back.
+                let name = f.sums.finish().name;
+                drop(f.file);
+                let back = self.dir.open_file(&name)?;
+                out.push(sums::of_file(&name, &back, &f.path)?);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 }
 
@@ -95,7 +119,7 @@ struct Chunk {
 pub struct PageWriter {
     to_writer: Option<SyncSender<Chunk>>,
     free: Receiver<Vec<u8>>,
-    writer: Option<std::thread::JoinHandle<Result<(), ImageError>>>,
+    writer: Option<std::thread::JoinHandle<Result<Vec<pb::FileSum>, ImageError>>>,
 }
 
 /// Size of one buffer of the pool.
@@ -149,15 +173,16 @@ impl PageWriter {
         self.submit(dest, buf, 0)
     }
 
-    /// Waits for every chunk to be written; the first write error, if any.
-    pub fn finish(mut self) -> Result<(), ImageError> {
+    /// Waits for every chunk to be written; the checksums of the files written, or
+    /// the first write error.
+    pub fn finish(mut self) -> Result<Vec<pb::FileSum>, ImageError> {
         drop(self.to_writer.take());
         match self.writer.take().map(|w| w.join()) {
             Some(Ok(r)) => r,
             Some(Err(_)) => {
                 Err(ImageError::Io { path: "pages".into(), source: std::io::Error::other("page writer panicked") })
             }
-            None => Ok(()),
+            None => Ok(Vec::new()),
         }
     }
 }

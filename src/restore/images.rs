@@ -8,7 +8,7 @@ use crate::checkpoint::{Arch, Inventory, TaskCore};
 use crate::error::{Error, Result};
 use crate::files::{FileState, FilesImage};
 use crate::image::convert::{self, At};
-use crate::image::{pb, ImageDir, ImageError, ImageKind};
+use crate::image::{pb, sums, ImageDir, ImageError, ImageKind};
 use crate::mm::Mm;
 
 /// The images of one live task.
@@ -32,7 +32,16 @@ impl Checkpoint {
     }
 }
 
-fn read_task(dir: &ImageDir, pid: i32) -> Result<TaskImage> {
+/// An image's own record of its task: absent (0) only in images before format 2.2.
+fn check_pid(path: &std::path::Path, found: i32, pid: i32, checksummed: bool) -> Result<()> {
+    if found == pid || (found == 0 && !checksummed) {
+        return Ok(());
+    }
+    let detail = format!("belongs to task {found}, not {pid} (a file of another task put in its place?)");
+    Err(ImageError::Invalid { path: path.into(), field: "pid".into(), detail }.into())
+}
+
+fn read_task(dir: &ImageDir, pid: i32, checksummed: bool) -> Result<TaskImage> {
     let n = Some(pid as u64);
     let core_path = dir.file(ImageKind::Core, n);
     let core = convert::core_from_pb(&At(&core_path), dir.read(n)?)?;
@@ -45,9 +54,13 @@ fn read_task(dir: &ImageDir, pid: i32) -> Result<TaskImage> {
         .into());
     }
     let mm_path = dir.file(ImageKind::Mm, n);
-    let mm = convert::mm_from_pb(&At(&mm_path), dir.read(n)?)?;
+    let mm_pb: pb::Mm = dir.read(n)?;
+    check_pid(&mm_path, mm_pb.pid, pid, checksummed)?;
+    let mm = convert::mm_from_pb(&At(&mm_path), mm_pb)?;
     let fds_path = dir.file(ImageKind::Fds, n);
-    let fds = convert::fds_from_pb(&At(&fds_path), dir.read(n)?)?;
+    let fds_pb: pb::Fds = dir.read(n)?;
+    check_pid(&fds_path, fds_pb.pid, pid, checksummed)?;
+    let fds = convert::fds_from_pb(&At(&fds_path), fds_pb)?;
     let pages = dir.file(ImageKind::Pages, n);
     let want = mm.present_bytes();
     let have = std::fs::metadata(&pages).map_err(|source| ImageError::Io { path: pages.clone(), source })?.len();
@@ -55,6 +68,10 @@ fn read_task(dir: &ImageDir, pid: i32) -> Result<TaskImage> {
         return Err(
             ImageError::Truncated { path: pages, detail: format!("{have} bytes, the page runs need {want}") }.into()
         );
+    }
+    if have > want {
+        let detail = format!("{have} bytes, but the page runs of mm-{pid}.img hold {want}");
+        return Err(ImageError::Corrupt { path: pages, detail }.into());
     }
     Ok(TaskImage { pid, core, mm, fds })
 }
@@ -77,24 +94,18 @@ fn check_cpu(inv: &Inventory) -> Result<()> {
     Ok(())
 }
 
-pub fn read(run: &mut Run<'_>) -> Result<()> {
-    let dir = &run.dir;
+/// Reads every image of a checkpoint and checks them against each other; the
+/// checksums of its raw data, when it has them, for the caller to check.
+pub fn load(dir: &ImageDir) -> Result<(Checkpoint, Option<pb::Sums>)> {
     if !dir.exists(ImageKind::Inventory, None) {
         return Err(RestoreError::NoCheckpoint { dir: dir.path().into() }.into());
     }
     let inv_path = dir.file(ImageKind::Inventory, None);
     let inventory = convert::inventory_from_pb(&At(&inv_path), dir.read(None)?)?;
-    if let Some(parent) = &inventory.parent {
-        return Err(RestoreError::Unsupported {
-            pid: inventory.root_pid,
-            what: format!("a checkpoint that builds on an earlier pass ({})", parent.display()),
-        }
-        .into());
-    }
-    check_cpu(&inventory)?;
+    let sums = if inventory.checksummed { Some(dir.read::<pb::Sums>(None)?) } else { None };
     let mut tasks = HashMap::new();
     for t in inventory.tasks.iter().filter(|t| !t.zombie) {
-        tasks.insert(t.pid, read_task(dir, t.pid)?);
+        tasks.insert(t.pid, read_task(dir, t.pid, inventory.checksummed)?);
     }
     let files_path = dir.file(ImageKind::Files, None);
     let files = convert::files_from_pb(&At(&files_path), dir.read(None)?)?;
@@ -110,9 +121,27 @@ pub fn read(run: &mut Run<'_>) -> Result<()> {
             }
         }
     }
+    Ok((Checkpoint { inventory, tasks, files }, sums))
+}
+
+pub fn read(run: &mut Run<'_>) -> Result<()> {
+    let (ckpt, sums) = load(&run.dir)?;
+    let inventory = &ckpt.inventory;
+    if let Some(parent) = &inventory.parent {
+        return Err(RestoreError::Unsupported {
+            pid: inventory.root_pid,
+            what: format!("a checkpoint that builds on an earlier pass ({})", parent.display()),
+        }
+        .into());
+    }
+    check_cpu(inventory)?;
+    match sums {
+        Some(sums) => run.data_check = DataCheck::Due(sums),
+        None => crate::info!(run.log, "the checkpoint has no checksums of its data (written before format 2.2)"),
+    }
     // An fd handed over must stand for an external file the checkpoint let go.
     for i in &run.opts.inherit_fds {
-        let wanted = files.files.iter().any(|f| matches!(&f.state, FileState::External(e) if e.key == i.key));
+        let wanted = ckpt.files.files.iter().any(|f| matches!(&f.state, FileState::External(e) if e.key == i.key));
         if !wanted {
             return Err(Error::InvalidArgument(format!(
                 "--inherit-fd fd[{}]:{}: the checkpoint has no external file with that key",
@@ -125,8 +154,42 @@ pub fn read(run: &mut Run<'_>) -> Result<()> {
         "restoring {} tasks (root {}) from {}",
         inventory.tasks.len(),
         inventory.root_pid,
-        dir.path().display()
+        run.dir.path().display()
     );
-    run.ckpt = Some(Checkpoint { inventory, tasks, files });
+    run.ckpt = Some(ckpt);
     Ok(())
+}
+
+/// The check of the raw data files against their checksums: due once the images
+/// are read, running on a thread of its own from the Memory stage on (ccr forks
+/// the tree only while it has a single thread), awaited by CheckData.
+#[derive(Default)]
+pub enum DataCheck {
+    #[default]
+    None,
+    Due(pb::Sums),
+    Running(std::thread::JoinHandle<std::result::Result<(), ImageError>>),
+}
+
+/// Starts the check of the raw data files, if one is due.
+pub fn start_data_check(run: &mut Run<'_>) {
+    if !matches!(run.data_check, DataCheck::Due(_)) {
+        return;
+    }
+    if let DataCheck::Due(sums) = std::mem::take(&mut run.data_check) {
+        let d = run.dir.clone();
+        run.data_check = DataCheck::Running(std::thread::spawn(move || sums::verify_all(&d, &sums)));
+    }
+}
+
+/// Stage CheckData: the raw data files matched their checksums.
+pub fn check_data(run: &mut Run<'_>) -> Result<()> {
+    start_data_check(run);
+    match std::mem::take(&mut run.data_check) {
+        DataCheck::Running(t) => match t.join() {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(Error::InvalidArgument("the check of the page data panicked".into())),
+        },
+        _ => Ok(()),
+    }
 }

@@ -8,7 +8,7 @@
 //! (`fork`), before it opens its files.
 
 mod fork;
-mod images;
+pub(crate) mod images;
 mod mm;
 mod shared;
 mod task;
@@ -106,13 +106,17 @@ pub enum Stage {
     Credentials,
     /// The trampoline goes, registers and signal masks come back, CPU affinity.
     Registers,
+    /// No task runs before every raw data file (pages, shared memory, SysV
+    /// segments, ghost files) matched its checksums; read on a thread of its own
+    /// since the Memory stage began.
+    CheckData,
     /// Every task is let go at once (a job-control stop stays a stop); the
     /// cgroups' freezer states apply; the run keeps what it made.
     Release,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 15] = [
+    pub const ALL: [Stage; 16] = [
         Stage::ReadImages,
         Stage::WaitPids,
         Stage::Cgroups,
@@ -127,6 +131,7 @@ impl Stage {
         Stage::SignalSources,
         Stage::Credentials,
         Stage::Registers,
+        Stage::CheckData,
         Stage::Release,
     ];
 }
@@ -145,6 +150,8 @@ pub struct Run<'a> {
     /// The highest capability number this kernel knows.
     pub last_cap: u64,
     pub ckpt: Option<Checkpoint>,
+    /// The check of the raw data files against their checksums.
+    pub data_check: images::DataCheck,
     // What the run made, undone by `undo` unless `done`:
     pin: Option<process::CpuPin>,
     pub cgroups: Option<CgroupRestorePlan>,
@@ -227,6 +234,7 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
         shared: None,
         tree: None,
         tasks: Vec::new(),
+        data_check: images::DataCheck::None,
         done: false,
     };
     let started = Instant::now();
@@ -258,13 +266,17 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
             Stage::Fork => fork_tree(&mut run),
             Stage::PlaceInCgroups => place_in_cgroups(&run),
             Stage::Seize => task::seize(&mut run),
-            Stage::Memory => mm::rebuild_all(&mut run),
+            Stage::Memory => {
+                images::start_data_check(&mut run);
+                mm::rebuild_all(&mut run)
+            }
             Stage::ProcessState => task::process_state(&mut run),
             Stage::Threads => task::threads(&mut run),
             Stage::ThreadState => task::thread_state(&mut run),
             Stage::SignalSources => task::signal_sources(&mut run),
             Stage::Credentials => task::credentials(&mut run),
             Stage::Registers => task::registers(&mut run),
+            Stage::CheckData => images::check_data(&mut run),
             Stage::Release => release(&mut run),
         };
         if let Err(e) = r {

@@ -28,6 +28,7 @@ pub fn inventory_to_pb(i: &Inventory) -> pb::Inventory {
         uts: i.uts.clone(),
         ipc: i.ipc.clone(),
         parent: i.parent.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+        checksummed: i.checksummed,
     }
 }
 
@@ -70,5 +71,6 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
         uts: p.uts,
         ipc: p.ipc,
         parent: (!p.parent.is_empty()).then(|| p.parent.into()),
+        checksummed: p.checksummed,
     })
 }

@@ -14,7 +14,7 @@ fn kind_to_pb(v: &Vma) -> (PbKind, String, bool, u64) {
     }
 }
 
-pub fn mm_to_pb(m: &Mm) -> pb::Mm {
+pub fn mm_to_pb(m: &Mm, pid: i32) -> pb::Mm {
     let vmas = m
         .vmas
         .iter()
@@ -48,6 +48,7 @@ pub fn mm_to_pb(m: &Mm) -> pb::Mm {
             .collect(),
         auxv: m.auxv.clone(),
         exe: m.exe.clone(),
+        pid,
     }
 }
 

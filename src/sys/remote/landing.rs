@@ -12,7 +12,9 @@
 //!   address of a `mov $15, %eax; syscall` (rt_sigreturn) in the task's own code
 //!   (libc's signal restorer), the rest an rt_sigreturn frame holding the
 //!   thread's registers, signal mask and xsave area;
-//! - between calls the thread is parked on that restorer.
+//! - before the first call the thread is parked on that restorer, with the stack
+//!   pointer just past the frame's first word; after each call it stands at the
+//!   syscall's exit in the vdso, on the frame.
 //!
 //! So an orphaned thread completes ccr's call (dump calls only read), returns into
 //! the restorer, and rt_sigreturn puts back every register, the FPU/AVX/PKRU
@@ -21,16 +23,22 @@
 //! Nothing is single-stepped: a trap flag left set would kill the thread with
 //! SIGTRAP.
 //!
-//! The frame and the scratch area for call arguments lie at the bottom of the
-//! process's `[stack]` mapping, far below every stack pointer in it: memory no
-//! code uses (the ABI gives what lies below a stack pointer to whoever comes
-//! next), already mapped, so the memory map never changes. Their old bytes are
-//! put back at the end of each session.
+//! The frame and the scratch area for call arguments lie in the process's
+//! `[stack]` mapping, ROOM above its bottom and far below every stack pointer in
+//! it (or just below it): memory no code uses (the ABI gives what lies below a
+//! stack pointer to whoever comes next), already mapped, so the memory map never
+//! changes. Their old bytes are put back at the end of each session; pages of it
+//! never touched before become resident. ROOM is for a signal handler: between
+//! PTRACE_SETSIGMASK and PTRACE_SETREGS (two requests, no atomic pair) a thread
+//! orphaned at that instant may take a pending signal on the frame's stack first.
 //!
-//! rt_sigreturn drops the kernel's restart block, so an interrupted sleep that
-//! would have been resumed with `restart_syscall` is restarted from its original
-//! arguments in the frame (a relative timeout starts again): only a thread
-//! orphaned by a killed ccr sees that.
+//! What an orphan cannot get back exactly:
+//! - rt_sigreturn drops the kernel's restart block, so an interrupted sleep that
+//!   would have resumed with `restart_syscall` starts again from its original
+//!   arguments (a relative timeout starts again), and one already inside
+//!   `restart_syscall` (resumed before, e.g. by an earlier dump) returns EINTR;
+//! - the frame carries the kernel's default xsave layout: on a CPU with AMX, a
+//!   thread using tile registers gets them back initialised.
 
 use std::collections::HashMap;
 use std::mem::{offset_of, size_of};
@@ -48,6 +56,8 @@ pub const SCRATCH_LEN: usize = 4096;
 /// How far the area stays below the lowest stack pointer in `[stack]`, so a
 /// thread that runs on when ccr dies cannot reach it before the orphan has used it.
 const SLACK: u64 = 32 << 10;
+/// Stack left below the area for a signal handler an orphan may run first.
+const ROOM: u64 = 64 << 10;
 /// The x86-64 red zone below a stack pointer, which leaf code may use.
 const RED_ZONE: u64 = 128;
 /// The kernel's rt_sigframe starts with the return address (`pretcode`); the
@@ -173,16 +183,20 @@ impl Restorers {
     fn find(&mut self, pid: i32, maps: &[MapEntry]) -> Option<u64> {
         for m in restorer_candidates(maps) {
             let key = (m.dev_major, m.dev_minor, m.inode, m.offset);
-            if let Some(&Some(i)) = self.known.get(&key) {
-                // The same file, unless its text was changed in this process.
-                let mut code = [0u8; 9];
-                let n = RESTORERS.iter().find(|p| {
-                    mem::read(pid, m.start + i as u64, &mut code[..p.len()]).is_ok_and(|_| code.starts_with(p))
-                });
-                if n.is_some() {
-                    return Some(m.start + i as u64);
+            match self.known.get(&key) {
+                Some(&Some(i)) => {
+                    // The same file, unless its text was changed in this process.
+                    let mut code = [0u8; 9];
+                    let n = RESTORERS.iter().find(|p| {
+                        mem::read(pid, m.start + i as u64, &mut code[..p.len()]).is_ok_and(|_| code.starts_with(p))
+                    });
+                    if n.is_some() {
+                        return Some(m.start + i as u64);
+                    }
+                    continue;
                 }
-                continue;
+                Some(None) => continue,
+                None => {}
             }
             let at = scan(pid, m);
             self.known.insert(key, at);
@@ -212,16 +226,20 @@ impl Landing {
         if shadow_stack {
             return Err("a thread has a user shadow stack");
         }
-        let stack = maps.iter().find(|m| m.name == "[stack]").ok_or("no [stack] mapping")?;
+        let i = maps.iter().position(|m| m.name == "[stack]").ok_or("no [stack] mapping")?;
+        let stack = &maps[i];
+        // A stack pointer moved below the mapping, where it grows on first touch, counts.
+        let floor = if i > 0 { maps[i - 1].end } else { 0 };
         let frame_len = frame_len(xstate_len);
+        let area = stack.start + ROOM;
         let need = (SCRATCH_LEN + frame_len) as u64;
-        let lowest = sps.iter().copied().filter(|sp| (stack.start..stack.end).contains(sp)).min().unwrap_or(stack.end);
-        if lowest < stack.start + need + RED_ZONE + SLACK {
+        let lowest = sps.iter().copied().filter(|sp| (floor..stack.end).contains(sp)).min().unwrap_or(stack.end);
+        if lowest < area + need + RED_ZONE + SLACK {
             return Err("too little of [stack] below the stack pointers");
         }
         let syscall_ret = find_syscall_ret(pid, maps).ok_or("no `syscall; ret` in the vdso")?;
         let restorer = restorers.find(pid, maps).ok_or("no rt_sigreturn restorer in the task's code")?;
-        Ok(Landing { syscall_ret, restorer, area: stack.start, frame_len })
+        Ok(Landing { syscall_ret, restorer, area, frame_len })
     }
 
     /// Where the frame starts: the stack pointer of every call.
@@ -240,8 +258,11 @@ impl Landing {
     }
 
     /// The frame that puts back `regs`, `mask` and `xstate` (as PTRACE_GETREGSET
-    /// returned it: its software bytes are set, and the end magic goes after it).
-    pub fn frame_bytes(&self, regs: &Regs, mask: u64, xstate: &[u8]) -> Vec<u8> {
+    /// returned it), or None when the xsave area does not fit the frame.
+    pub fn frame_bytes(&self, regs: &Regs, mask: u64, xstate: &[u8]) -> Option<Vec<u8>> {
+        if frame_len(xstate.len()) > self.frame_len || xstate.len() < 576 {
+            return None;
+        }
         let mut f = vec![0u8; self.frame_len];
         let fpstate = fpstate_offset();
         put(&mut f, 0, self.restorer);
@@ -281,15 +302,23 @@ impl Landing {
         put(&mut f, uc + offset_of!(ucontext, uc_sigmask), mask);
         f[fpstate..fpstate + xstate.len()].copy_from_slice(xstate);
         // The software bytes live in the fxsave area's reserved tail (byte 464).
+        // PTRACE_GETREGSET fills them with the kernel's default signal-frame layout
+        // (the buffer itself may be longer, up to the largest layout); rt_sigreturn
+        // looks for the end magic right after the size they name.
         let sw = fpstate + 464;
-        if f[sw..sw + 4] != FP_XSTATE_MAGIC1.to_le_bytes() {
+        let size_at = sw + offset_of!(_fpx_sw_bytes, xstate_size);
+        let named = u32::from_le_bytes(f[size_at..size_at + 4].try_into().expect("4 bytes")) as usize;
+        let size = if f[sw..sw + 4] == FP_XSTATE_MAGIC1.to_le_bytes() && (576..=xstate.len()).contains(&named) {
+            named
+        } else {
             put32(&mut f, sw + offset_of!(_fpx_sw_bytes, magic1), FP_XSTATE_MAGIC1);
-            put32(&mut f, sw + offset_of!(_fpx_sw_bytes, extended_size), (xstate.len() + 4) as u32);
             put(&mut f, sw + offset_of!(_fpx_sw_bytes, xfeatures), xfeatures(xstate));
-            put32(&mut f, sw + offset_of!(_fpx_sw_bytes, xstate_size), xstate.len() as u32);
-        }
-        put32(&mut f, fpstate + xstate.len(), FP_XSTATE_MAGIC2);
-        f
+            xstate.len()
+        };
+        put32(&mut f, size_at, size as u32);
+        put32(&mut f, sw + offset_of!(_fpx_sw_bytes, extended_size), (size + 4) as u32);
+        put32(&mut f, fpstate + size, FP_XSTATE_MAGIC2);
+        Some(f)
     }
 
     /// Writes the frame for a session; returns the bytes it covered, for `put_back`.
@@ -341,7 +370,7 @@ mod tests {
         let l = Landing { syscall_ret: 0x1000, restorer: 0x2000, area: 0x10000, frame_len: frame_len(2440) };
         let regs = Regs { rip: 0x4444, rsp: 0x5555, cs: 0x33, ss: 0x2b, eflags: 0x246, ..Default::default() };
         let xs = vec![0u8; 2440];
-        let f = l.frame_bytes(&regs, 0xabcd, &xs);
+        let f = l.frame_bytes(&regs, 0xabcd, &xs).unwrap();
         let word = |off: usize| u64::from_le_bytes(f[off..off + 8].try_into().unwrap());
         let sc = UC_OFFSET + offset_of!(ucontext, uc_mcontext);
         assert_eq!(word(0), 0x2000);

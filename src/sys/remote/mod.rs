@@ -139,7 +139,10 @@ impl<T: Borrow<Stopped>> Remote<T> {
         let s: &Stopped = t.borrow();
         let saved_regs = s.regs()?;
         let saved_mask = s.sigmask()?;
-        let frame = landing.frame_bytes(&restart_from_frame(saved_regs), saved_mask, &s.xstate()?);
+        let frame =
+            landing.frame_bytes(&restart_from_frame(saved_regs), saved_mask, &s.xstate()?).ok_or_else(|| {
+                SysError::Task { pid: s.pid(), detail: "its xsave area does not fit the landing frame".into() }
+            })?;
         let old = landing.install(s.pid(), &frame)?;
         fault::point("remote.start");
         let r = Remote {
@@ -277,6 +280,8 @@ impl<T: Borrow<Stopped>> Remote<T> {
     /// go back; the tracee is handed back. `restart_block_usable` as for
     /// `restart_interrupted`.
     pub fn finish(mut self, regs: Option<&Regs>, mask: Option<u64>, restart_block_usable: bool) -> SysResult<T> {
+        // A landed thread orphaned here would go back to what its frame holds.
+        debug_assert!(self.landed.is_none() || (regs.is_none() && mask.is_none()));
         let r = restart_interrupted(*regs.unwrap_or(&self.saved_regs), restart_block_usable);
         let mask = mask.unwrap_or(self.saved_mask);
         let t = self.t.take().expect("held until finish");
