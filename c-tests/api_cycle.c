@@ -125,7 +125,8 @@ static int cycle(const char *workload)
 		int in = open("/dev/null", O_RDONLY);
 		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
 
-		if (in < 0 || fd < 0 || dup2(in, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+		/* A session of its own, as a daemon's: not a job of our shell. */
+		if (in < 0 || fd < 0 || dup2(in, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || setsid() < 0)
 			_exit(127);
 		close(in);
 		close(fd);

@@ -71,6 +71,14 @@ int ccr_opts_set_images_dir(ccr_opts *opts, const char *path);
 // `opts` is null or a pointer from ccr_opts_new() not yet freed.
 int ccr_opts_set_leave_running(ccr_opts *opts, bool leave_running);
 
+// The tree is a job of a shell: a dump lets go of a session or process group
+// led from outside the tree, and a restore puts the tree in the caller's own
+// session and group (otherwise a dump refuses such a tree, naming it).
+//
+// # Safety
+// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+int ccr_opts_set_shell_job(ccr_opts *opts, bool shell_job);
+
 // Leave the tasks frozen after a dump; the caller thaws them with ccr_thaw().
 //
 // # Safety

@@ -50,6 +50,8 @@ pub struct Inventory {
     pub parent: Option<PathBuf>,
     /// sums.img has the checksums of every raw data file.
     pub checksummed: bool,
+    /// A shell's job: sid or pgid 0 stands for the restoring caller's.
+    pub shell_job: bool,
 }
 
 /// One thread.

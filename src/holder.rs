@@ -209,6 +209,7 @@ mod tests {
             leave_stopped: true,
             freeze_cgroup: Some("/sys/fs/cgroup/freezer/x".into()),
             freeze_timeout_s: Some(7),
+            shell_job: true,
             log: LogOpts { file: Some("/tmp/l\nog".into()), level: 4 },
         };
         let line = dump_request(&opts);

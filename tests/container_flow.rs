@@ -157,7 +157,8 @@ fn posix_timers_in_a_pid_namespace() {
 fn in_own_pid_namespace(name: &str, workload: &str) {
     let mut case = Case::new(name);
     let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork"]).arg(Case::workload_path(workload)).arg(case.dir.join("scratch"));
+    // The namespace's init leads a session of its own, as a container's does.
+    cmd.args(["--pid", "--fork", "setsid"]).arg(Case::workload_path(workload)).arg(case.dir.join("scratch"));
     let unshare = case.start(cmd);
     case.wait_ready(unshare, Duration::from_secs(10));
     let root: i32 = fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))

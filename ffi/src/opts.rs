@@ -23,6 +23,7 @@ pub struct CcrOpts {
     freeze_cgroup: Option<PathBuf>,
     cgroups: CgroupRestoreOpts,
     inherit_fds: Vec<InheritFd>,
+    shell_job: bool,
 }
 
 impl CcrOpts {
@@ -34,6 +35,7 @@ impl CcrOpts {
             leave_stopped: self.leave_stopped,
             freeze_cgroup: self.freeze_cgroup.clone(),
             freeze_timeout_s: None,
+            shell_job: self.shell_job,
             log: self.log.clone(),
         }
     }
@@ -45,6 +47,7 @@ impl CcrOpts {
             pidfile: None,
             inherit_fds: self.inherit_fds.clone(),
             cgroups: self.cgroups.clone(),
+            shell_job: self.shell_job,
             log: self.log.clone(),
         }
     }
@@ -180,6 +183,21 @@ pub unsafe extern "C" fn ccr_opts_set_leave_running(opts: *mut CcrOpts, leave_ru
     entry(|| {
         // SAFETY: forwarded caller contract.
         unsafe { opts_mut(opts) }?.leave_running = leave_running;
+        Ok(0)
+    })
+}
+
+/// The tree is a job of a shell: a dump lets go of a session or process group
+/// led from outside the tree, and a restore puts the tree in the caller's own
+/// session and group (otherwise a dump refuses such a tree, naming it).
+///
+/// # Safety
+/// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_shell_job(opts: *mut CcrOpts, shell_job: bool) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        unsafe { opts_mut(opts) }?.shell_job = shell_job;
         Ok(0)
     })
 }

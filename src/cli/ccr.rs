@@ -33,6 +33,7 @@ pub const COMMANDS: &[Command] = &[
             IMAGES,
             flag("leave-running", Some('R'), "keep the tasks running after the dump"),
             flag("leave-stopped", Some('s'), "leave the freeze cgroup frozen after the dump"),
+            flag("shell-job", Some('j'), "the tree is a shell's job: let go of its session and group"),
             FREEZE_CGROUP,
             FREEZE_TIMEOUT,
         ],
@@ -45,6 +46,7 @@ pub const COMMANDS: &[Command] = &[
         &[
             IMAGES,
             flag("restore-detached", Some('d'), "return once the tasks run"),
+            flag("shell-job", Some('j'), "a shell's job: join this command's session and process group"),
             arg("pidfile", None, "FILE", "write the restored root's PID here"),
             arg("inherit-fd", None, "fd[N]:KEY", "fd N of ccr stands for the external file KEY"),
             MANAGE,
@@ -156,6 +158,7 @@ pub fn dump_opts(p: &Parsed) -> Result<DumpOpts, String> {
         leave_stopped: p.has("leave-stopped"),
         freeze_cgroup: path(p, "freeze-cgroup"),
         freeze_timeout_s: p.parsed("freeze-timeout", "seconds")?,
+        shell_job: p.has("shell-job"),
         log: log_opts(p)?,
     })
 }
@@ -167,6 +170,7 @@ pub fn restore_opts(p: &Parsed) -> Result<RestoreOpts, String> {
         pidfile: path(p, "pidfile"),
         inherit_fds: p.values("inherit-fd").into_iter().map(parse_inherit_fd).collect::<Result<_, _>>()?,
         cgroups: cgroup_restore_opts(p)?,
+        shell_job: p.has("shell-job"),
         log: log_opts(p)?,
     })
 }

@@ -20,6 +20,7 @@ const DUMP: Command = cmd(
         arg("images-dir", Some('D'), "DIR", ""),
         flag("leave-running", Some('R'), ""),
         flag("leave-stopped", Some('s'), ""),
+        flag("shell-job", Some('j'), ""),
         arg("freeze-cgroup", None, "PATH", ""),
     ],
 );
@@ -31,6 +32,7 @@ const RESTORE: Command = cmd(
     &[
         arg("images-dir", Some('D'), "DIR", ""),
         flag("restore-detached", Some('d'), ""),
+        flag("shell-job", Some('j'), ""),
         arg("pidfile", None, "FILE", ""),
         arg("inherit-fd", None, "fd[N]:KEY", ""),
         arg("manage-cgroups", None, "MODE", ""),

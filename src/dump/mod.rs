@@ -44,6 +44,12 @@ pub enum DumpError {
     WritePages { path: std::path::PathBuf, source: std::io::Error },
     #[error("dump stopped by {signal} at {stage}; every task runs on as it was")]
     Interrupted { signal: String, stage: String },
+    #[error(
+        "pid {pid}: its {what} {id} is led by pid {id}, outside the dumped tree (a job started from a shell?): \
+         a restore could not put it back there; dump with --shell-job to restore the tree into the restoring \
+         shell's session and process group"
+    )]
+    ShellJob { pid: i32, what: &'static str, id: i32 },
 }
 
 impl DumpError {
@@ -171,7 +177,7 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
         let r = match stage {
             Stage::Freeze => freeze(&ctx, &mut hold),
             Stage::Seize => seize(root, &mut hold).map(|()| frozen = Instant::now()),
-            Stage::Check => check(&hold.tasks).map(|ns| own = ns),
+            Stage::Check => check(&mut hold.tasks, opts.shell_job).map(|ns| own = ns),
             Stage::Collect => collect(&mut ctx, &hold.tasks, &mut hold.pin, own).map(|c| collected = Some(c)),
             Stage::Write => write(&ctx, collected.as_ref().expect("collected")),
             Stage::Release => release(opts, &mut hold),
@@ -220,7 +226,7 @@ impl Held {
 /// killed.
 pub fn run_held(opts: &DumpOpts, held: &mut Held) -> Result<()> {
     let (mut ctx, _) = new_ctx(opts)?;
-    let own = check(&held.hold.tasks)?;
+    let own = check(&mut held.hold.tasks, opts.shell_job)?;
     let c = collect(&mut ctx, &held.hold.tasks, &mut held.hold.pin, own)?;
     write(&ctx, &c)?;
     if !opts.leave_running {
@@ -333,12 +339,13 @@ fn seize(root: i32, hold: &mut Hold) -> Result<()> {
 
 /// Stage Check: what the images could not hold, refused before anything is
 /// written. Says which namespaces of its own the tree has.
-fn check(tasks: &[tree::Task]) -> Result<ns::Own> {
+fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<ns::Own> {
     if tasks[0].is_zombie() {
         let what = "a root that has exited (a zombie: nothing of it would come back but its exit status)".into();
         return Err(DumpError::Unsupported { pid: tasks[0].pid(), what }.into());
     }
     let own = ns::check(tasks)?;
+    let_go_of_the_shell(tasks, shell_job)?;
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();
         if proc::status::read(pid)?.int("Seccomp").unwrap_or(0) != 0 {
@@ -346,6 +353,29 @@ fn check(tasks: &[tree::Task]) -> Result<ns::Own> {
         }
     }
     Ok(own)
+}
+
+/// A session or process group whose leader lives outside the tree cannot be made
+/// again by a restore (its id is a live process that is not ours): refused, or
+/// with --shell-job let go of (0 in the images: the restoring caller's).
+fn let_go_of_the_shell(tasks: &mut [tree::Task], shell_job: bool) -> Result<()> {
+    let ours: std::collections::HashSet<i32> = tasks.iter().map(|t| t.pid()).collect();
+    let outside = |id: i32| id > 0 && !ours.contains(&id) && proc::stat::read(id).is_ok_and(|s| !s.is_zombie());
+    for t in tasks.iter_mut() {
+        let e = &mut t.entry;
+        for (what, id) in [("session", e.sid), ("process group", e.pgid)] {
+            if outside(id) && !shell_job {
+                return Err(DumpError::ShellJob { pid: e.pid, what, id }.into());
+            }
+        }
+        if outside(e.sid) {
+            e.sid = 0;
+        }
+        if outside(e.pgid) {
+            e.pgid = 0;
+        }
+    }
+    Ok(())
 }
 
 /// An error if SIGINT, SIGTERM or SIGHUP (or the death of the process that
@@ -464,6 +494,7 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pin: &mut Option<CpuPin>
         ipc,
         parent: None,
         checksummed: true,
+        shell_job: tasks.iter().any(|t| t.entry.sid == 0 || t.entry.pgid == 0),
     };
     let files = FilesImage { files: table.files, pipes: state.pipes, shmems: shmem.into_images(), sysv };
     let mut c = Collected { inventory, tasks: out, files, sums };

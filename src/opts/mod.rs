@@ -87,6 +87,10 @@ pub struct DumpOpts {
     pub freeze_cgroup: Option<PathBuf>,
     /// Seconds to wait for a freeze to take effect.
     pub freeze_timeout_s: Option<u32>,
+    /// The tree may be a job of a shell: a session or process group led from
+    /// outside it is let go, and the restore puts the tree in its own caller's.
+    #[serde(default)]
+    pub shell_job: bool,
     pub log: LogOpts,
 }
 
@@ -114,6 +118,9 @@ pub struct RestoreOpts {
     pub pidfile: Option<PathBuf>,
     pub inherit_fds: Vec<InheritFd>,
     pub cgroups: CgroupRestoreOpts,
+    /// A checkpoint of a shell job joins ccr's own session and process group.
+    #[serde(default)]
+    pub shell_job: bool,
     pub log: LogOpts,
 }
 

@@ -368,7 +368,7 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
         let pid = fork_child(c, k, transit)?;
         // Process groups are set by the parent at once, so a later sibling can join
         // a group led by an earlier one; what this misses is fixed up remotely.
-        if kid.zombie.is_none() && !kid.session_leader && kid.pgid != n.pgid {
+        if kid.zombie.is_none() && !kid.session_leader && kid.pgid != n.pgid && kid.pgid != 0 {
             let _ = process::setpgid(pid, kid.pgid);
         }
     }

@@ -135,6 +135,13 @@ pub fn read(run: &mut Run<'_>) -> Result<()> {
         .into());
     }
     check_cpu(inventory)?;
+    if inventory.shell_job && !run.opts.shell_job {
+        return Err(Error::InvalidArgument(
+            "the checkpoint is of a shell's job (dumped with --shell-job): restore it with --shell-job, and it \
+             joins this command's session and process group"
+                .into(),
+        ));
+    }
     match sums {
         Some(sums) => run.data_check = DataCheck::Due(sums),
         None => crate::info!(run.log, "the checkpoint has no checksums of its data (written before format 2.2)"),

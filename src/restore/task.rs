@@ -148,7 +148,8 @@ pub fn process_state(run: &mut Run<'_>) -> Result<()> {
         for rl in &core.rlimits {
             r.prlimit(rl.resource, rl.cur, rl.max)?;
         }
-        if r.getpgid()? != e.pgid && e.sid != pid {
+        // Group 0: a shell job's, the caller's group it inherited.
+        if e.pgid != 0 && r.getpgid()? != e.pgid && e.sid != pid {
             r.setpgid(e.pgid)?;
         }
         Ok(())

@@ -117,17 +117,31 @@ impl Case {
         self.start(cmd)
     }
 
-    /// Starts any program with stdin /dev/null and stdout+stderr to `self.out`.
-    pub fn start(&mut self, mut cmd: Command) -> i32 {
+    /// Starts any program with stdin /dev/null and stdout+stderr to `self.out`, in
+    /// a session of its own.
+    pub fn start(&mut self, cmd: Command) -> i32 {
+        self.start_in(cmd, true)
+    }
+
+    /// Starts a program as a shell starts a job: in our session and process group.
+    pub fn start_job(&mut self, cmd: Command) -> i32 {
+        self.start_in(cmd, false)
+    }
+
+    fn start_in(&mut self, mut cmd: Command, own_session: bool) -> i32 {
         let out = OpenOptions::new().create(true).append(true).open(&self.out).expect("open wl.out");
         let err = out.try_clone().expect("dup wl.out");
         cmd.stdin(Stdio::null()).stdout(out).stderr(err).current_dir(&self.dir);
         // Whatever started the tests may leak fds (pipes) into us; a workload starts
-        // with stdio only, as the tests assume.
-        // SAFETY: close_range is async-signal-safe and touches only the child's fds.
+        // with stdio only, as the tests assume. It leads a session of its own, as a
+        // daemon or a container's init does (a shell's job is tests/shell_job.rs).
+        // SAFETY: close_range and setsid are async-signal-safe and touch only the child.
         unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
                 libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                if own_session {
+                    libc::setsid();
+                }
                 Ok(())
             });
         }

@@ -29,6 +29,7 @@ pub fn inventory_to_pb(i: &Inventory) -> pb::Inventory {
         ipc: i.ipc.clone(),
         parent: i.parent.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
         checksummed: i.checksummed,
+        shell_job: i.shell_job,
     }
 }
 
@@ -40,6 +41,9 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
     for (i, t) in p.tasks.iter().enumerate() {
         if t.pid <= 0 {
             return Err(at.invalid(format!("tasks[{i}].pid"), format!("{} is not a pid", t.pid)));
+        }
+        if (t.sid == 0 || t.pgid == 0) && !p.shell_job && !p.pid_ns {
+            return Err(at.invalid(format!("tasks[{i}]"), "session or group 0 in a checkpoint not of a shell job"));
         }
         if !t.zombie && t.threads.first() != Some(&t.pid) {
             return Err(at.invalid(format!("tasks[{i}].threads"), "the leader is not the first thread"));
@@ -72,5 +76,6 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
         ipc: p.ipc,
         parent: (!p.parent.is_empty()).then(|| p.parent.into()),
         checksummed: p.checksummed,
+        shell_job: p.shell_job,
     })
 }
