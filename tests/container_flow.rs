@@ -34,6 +34,8 @@ impl Cgroups {
 
     fn remove(&self) {
         for d in &self.dirs {
+            // A test that failed with the group frozen: its tasks must die first.
+            let _ = fs::write(d.join("freezer.state"), "THAWED");
             let _ = fs::remove_dir(d);
         }
     }
@@ -104,6 +106,14 @@ fn a_killed_dump_gives_the_freeze_cgroup_back() {
     let name = format!("ccrtest-{}-killfreeze", std::process::id());
     let cg = Cgroups::new(&name, &["freezer"]);
     let mut case = Case::new("kill-freeze");
+    // Dropped before `case`, whose tasks cannot die while frozen.
+    struct Thaw(PathBuf);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            let _ = fs::write(self.0.join("freezer.state"), "THAWED");
+        }
+    }
+    let _thaw = Thaw(cg.dir("freezer"));
     let pid = case.start_workload("wl_threads", &[]);
     fs::write(cg.dir("freezer").join("cgroup.procs"), pid.to_string()).unwrap();
     case.wait_ready(pid, Duration::from_secs(20));

@@ -161,7 +161,8 @@ fn a_tracer_killed_inside_a_remote_session_leaves_threads_as_they_were() {
         let tree = common::tree_pids(root);
         let (before, map_before) = (snapshot(&tree), maps(&tree));
         let points = (1..=6)
-            .map(|n| ("remote.start", n))
+            .map(|n| ("dump.stage", n))
+            .chain((1..=6).map(|n| ("remote.start", n)))
             .chain((1..=4).map(|n| ("remote.finish", n)))
             .chain(call_points.iter().map(|&n| ("remote.call", n)));
         for (point, n) in points {
@@ -364,6 +365,86 @@ fn a_killed_restore_is_cleaned_up_from_its_journal() {
     assert!(journals(&case.images).is_empty(), "a restore that runs keeps a journal");
     let log = fs::read_to_string(case.dir.join("restore.log")).unwrap_or_default();
     assert!(log.contains("removed what a killed restore"), "the restore did not clean up first:\n{log}");
+    case.track(pid);
+    kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "the restored workload");
+    case.assert_pass(1);
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = fs::remove_dir(&cg);
+}
+
+/// SIGKILL of `ccr restore` at the start of every stage, and inside remote
+/// sessions: the tree it was making dies with it, and `ccr cleanup -D DIR`
+/// removes what it made (SysV segments, the cgroup), leaving no journal; then the
+/// checkpoint still restores and the workload's state is intact.
+#[test]
+fn a_restore_killed_at_any_stage_leaves_nothing_after_cleanup() {
+    let mut case = Case::new("kill-restore-stages");
+    let cg = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/ccrtest-{}-stages", std::process::id()));
+    fs::create_dir_all(&cg).unwrap();
+    let pid = case.start_workload("wl_sysvshm", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let tree = common::tree_pids(pid);
+    for p in &tree {
+        fs::write(cg.join("cgroup.procs"), p.to_string()).unwrap();
+    }
+    let images = case.images.display().to_string();
+    let out = case.ccr(&["cgroup-save", "-t", &pid.to_string(), "-D", &images]);
+    assert!(out.status.success(), "cgroup-save: {}", common::stderr(&out));
+    let segs = segments_of(pid);
+    case.dump_ok(pid, &[]);
+    let _ = case.wait_exit(pid, Duration::from_secs(10));
+    common::reap_gone(&tree, "the dumped tree");
+    segs.iter().for_each(|&id| ipcrm(id));
+    fs::remove_dir(&cg).unwrap();
+    let journal_left = || {
+        fs::read_dir(&case.images)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("restore.journal."))
+    };
+    let points = (1..=16).map(|n| ("restore.stage", n)).chain([("remote.call", 20), ("remote.call", 150)]);
+    let mut killed = 0;
+    for (point, n) in points {
+        let spec = format!("{point}:{n}");
+        let ccr = Command::new(&common::env().ccr)
+            .args(["restore", "-D", &images, "-d", "--manage-cgroups", "full", "-o"])
+            .arg(case.dir.join(format!("restore-{point}-{n}.log")))
+            .env("CCR_FAULT", &spec)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ccr restore");
+        let rp = ccr.id() as i32;
+        let out = ccr.wait_with_output().unwrap();
+        if out.status.success() {
+            // Past the last point: a restored tree, ended here.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            common::reap_gone(&tree, &format!("{spec}: a restored tree"));
+        } else {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                out.status.signal(),
+                Some(libc::SIGKILL),
+                "{spec}: not the injected kill: {}",
+                common::stderr(&out)
+            );
+            killed += 1;
+        }
+        common::reap_gone(&tree, &format!("{spec}: the tree of a killed restore"));
+        let out = case.ccr(&["cleanup", "-D", &images]);
+        assert!(out.status.success(), "{spec}: ccr cleanup: {}", common::stderr(&out));
+        assert!(!cg.exists(), "{spec}: ccr cleanup left {}", cg.display());
+        assert!(!journal_left(), "{spec}: ccr cleanup left the journal");
+        let shm = fs::read_to_string("/proc/sysvipc/shm").unwrap();
+        let ids: Vec<i32> = shm.lines().skip(1).filter_map(|l| l.split_whitespace().nth(1)?.parse().ok()).collect();
+        let left: Vec<&i32> = segs.iter().filter(|id| ids.contains(id)).collect();
+        assert!(left.is_empty() && segments_of(rp).is_empty(), "{spec}: ccr cleanup left SysV segments {left:?}");
+    }
+    assert!(killed >= 16, "only {killed} injected kills fired");
+    let rp = case.spawn_restore(&["--manage-cgroups", "full"]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
     case.track(pid);
     kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
     assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "the restored workload");

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -42,23 +43,35 @@ fn a_shell_job_is_refused_by_name_and_comes_back_with_shell_job() {
     assert!(!out.status.success() && err.contains("--shell-job"), "restore without --shell-job: {err}");
     assert!(!common::exists(pid), "a refused restore left pid {pid}");
 
-    // Restored by a ccr that leads a new session (setsid(1) execs it in place: it
-    // is not a group leader).
-    let mut restore = Command::new("setsid");
+    // Restored by a ccr that leads a new session of its own.
+    let mut restore = Command::new(&common::env().ccr);
     restore
-        .arg(&common::env().ccr)
         .args(["restore", "--shell-job", "-D"])
         .arg(&case.images)
         .arg("--pidfile")
         .arg(&case.pidfile)
+        .arg("-o")
+        .arg(case.dir.join("restore.log"))
+        .args(["-v", "4"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut ccr = restore.spawn().expect("setsid ccr restore");
+        .stderr(std::fs::File::create(case.dir.join("restore.out")).unwrap());
+    // SAFETY: setsid is async-signal-safe and changes only the child.
+    unsafe {
+        restore.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut ccr = restore.spawn().expect("ccr restore");
     let ccr_pid = ccr.id() as i32;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !case.pidfile.exists() {
-        assert!(std::time::Instant::now() < deadline && ccr.try_wait().unwrap().is_none(), "no restore");
+        if std::time::Instant::now() > deadline || ccr.try_wait().unwrap().is_some() {
+            let out = std::fs::read_to_string(case.dir.join("restore.out")).unwrap_or_default();
+            let log = std::fs::read_to_string(case.dir.join("restore.log")).unwrap_or_default();
+            panic!("no restore: {out}\n{log}");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     case.track(pid);

@@ -252,6 +252,7 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
     run.journal = journal;
     for stage in Stage::ALL {
         let t = Instant::now();
+        crate::fault::point("restore.stage");
         if let Some(sig) = crate::sys::interrupt::pending() {
             let signal = crate::sys::interrupt::name(sig);
             let e = RestoreError::Interrupted { signal, stage: format!("{stage:?}") };

@@ -45,6 +45,13 @@ pub fn files_from_pb(at: &At<'_>, p: pb::Files) -> Result<FilesImage, ImageError
         locks(at, &format!("{field}.locks"), &d.locks, false)?;
         files.push(FileDesc { id: d.id, flags: d.flags, owner_pid: d.owner_pid, locks: d.locks, state });
     }
+    for (i, q) in p.pipes.iter().enumerate() {
+        // A pipe holds at most its capacity; more could not have been queued.
+        if q.data.len() as u64 > u64::from(q.capacity) {
+            let detail = format!("{} bytes queued in a pipe of {} bytes", q.data.len(), q.capacity);
+            return Err(at.invalid(format!("pipes[{i}] (pipe {})", q.id), detail));
+        }
+    }
     Ok(FilesImage { files, pipes: p.pipes, shmems: p.shmems, sysv: p.sysv_shm })
 }
 

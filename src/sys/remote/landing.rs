@@ -24,8 +24,8 @@
 //! SIGTRAP.
 //!
 //! The frame and the scratch area for call arguments lie in the process's
-//! `[stack]` mapping, ROOM above its bottom and far below every stack pointer in
-//! it (or just below it): memory no code uses (the ABI gives what lies below a
+//! `[stack]` mapping, at least MIN_ROOM above its bottom and SLACK below every
+//! stack pointer in it (or just below it): memory no code uses (the ABI gives what lies below a
 //! stack pointer to whoever comes next), already mapped, so the memory map never
 //! changes. Their old bytes are put back at the end of each session; pages of it
 //! never touched before become resident. ROOM is for a signal handler: between
@@ -55,8 +55,10 @@ use crate::sys::{mem, SysResult};
 pub const SCRATCH_LEN: usize = 4096;
 /// How far the area stays below the lowest stack pointer in `[stack]`, so a
 /// thread that runs on when ccr dies cannot reach it before the orphan has used it.
-const SLACK: u64 = 32 << 10;
-/// Stack left below the area for a signal handler an orphan may run first.
+const SLACK: u64 = 16 << 10;
+/// Stack left below the area for a signal handler an orphan may run first: at
+/// least MIN_ROOM, up to ROOM when the mapping has it.
+const MIN_ROOM: u64 = 16 << 10;
 const ROOM: u64 = 64 << 10;
 /// The x86-64 red zone below a stack pointer, which leaf code may use.
 const RED_ZONE: u64 = 128;
@@ -231,12 +233,13 @@ impl Landing {
         // A stack pointer moved below the mapping, where it grows on first touch, counts.
         let floor = if i > 0 { maps[i - 1].end } else { 0 };
         let frame_len = frame_len(xstate_len);
-        let area = stack.start + ROOM;
         let need = (SCRATCH_LEN + frame_len) as u64;
         let lowest = sps.iter().copied().filter(|sp| (floor..stack.end).contains(sp)).min().unwrap_or(stack.end);
-        if lowest < area + need + RED_ZONE + SLACK {
+        let highest = lowest.saturating_sub(RED_ZONE + SLACK + need) & !4095;
+        if highest < stack.start + MIN_ROOM {
             return Err("too little of [stack] below the stack pointers");
         }
+        let area = highest.min(stack.start + ROOM);
         let syscall_ret = find_syscall_ret(pid, maps).ok_or("no `syscall; ret` in the vdso")?;
         let restorer = restorers.find(pid, maps).ok_or("no rt_sigreturn restorer in the task's code")?;
         Ok(Landing { syscall_ret, restorer, area, frame_len })
