@@ -45,9 +45,9 @@ pub enum DumpError {
     #[error("dump stopped by {signal} at {stage}; every task runs on as it was")]
     Interrupted { signal: String, stage: String },
     #[error(
-        "pid {pid}: its {what} {id} is led by pid {id}, outside the dumped tree (a job started from a shell?): \
-         a restore could not put it back there; dump with --shell-job to restore the tree into the restoring \
-         shell's session and process group"
+        "pid {pid}: its {what} {id} belongs outside the dumped tree (a job started from a shell?): a restore \
+         could not put it back there; dump with --shell-job to restore the tree into the restoring shell's \
+         session and process group"
     )]
     ShellJob { pid: i32, what: &'static str, id: i32 },
 }
@@ -360,18 +360,22 @@ fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<ns::Own> {
 /// with --shell-job let go of (0 in the images: the restoring caller's).
 fn let_go_of_the_shell(tasks: &mut [tree::Task], shell_job: bool) -> Result<()> {
     let ours: std::collections::HashSet<i32> = tasks.iter().map(|t| t.pid()).collect();
-    let outside = |id: i32| id > 0 && !ours.contains(&id) && proc::stat::read(id).is_ok_and(|s| !s.is_zombie());
+    let led_outside = |id: i32| id > 0 && !ours.contains(&id) && proc::stat::read(id).is_ok_and(|s| !s.is_zombie());
     for t in tasks.iter_mut() {
         let e = &mut t.entry;
-        for (what, id) in [("session", e.sid), ("process group", e.pgid)] {
-            if outside(id) && !shell_job {
+        let session = led_outside(e.sid);
+        // A group lives in one session: in a session from outside, it is from outside
+        // too, even when its leader has gone.
+        let group = led_outside(e.pgid) || (session && !ours.contains(&e.pgid));
+        for (what, id, outside) in [("session", e.sid, session), ("process group", e.pgid, group)] {
+            if outside && !shell_job {
                 return Err(DumpError::ShellJob { pid: e.pid, what, id }.into());
             }
         }
-        if outside(e.sid) {
+        if session {
             e.sid = 0;
         }
-        if outside(e.pgid) {
+        if group {
             e.pgid = 0;
         }
     }
