@@ -52,6 +52,8 @@ pub struct Inventory {
     pub checksummed: bool,
     /// A shell's job: sid or pgid 0 stands for the restoring caller's.
     pub shell_job: bool,
+    /// The tree's own time namespace's clocks at the dump, when it had one.
+    pub time: Option<pb::TimeNamespace>,
 }
 
 /// One thread.

@@ -62,7 +62,7 @@ pub fn verify(path: &Path) -> Result<String> {
             path.display()
         ));
     };
-    crate::image::sums::verify_all(&dir, &sums)?;
+    crate::image::sums::verify_all(&dir, &sums, &crate::restore::images::required_raw(&ckpt))?;
     let bytes: u64 = sums.files.iter().map(|f| f.size).sum();
     Ok(format!(
         "{}: {framed} images, {tasks} tasks: consistent; {} data files ({bytes} bytes) match their checksums",

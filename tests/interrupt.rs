@@ -419,9 +419,15 @@ fn a_restore_killed_at_any_stage_leaves_nothing_after_cleanup() {
         let rp = ccr.id() as i32;
         let out = ccr.wait_with_output().unwrap();
         if out.status.success() {
-            // Past the last point: a restored tree, ended here.
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            // Past the last point: a restored tree, ended here, and what it made.
+            for &p in &tree {
+                let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            }
             common::reap_gone(&tree, &format!("{spec}: a restored tree"));
+            segs.iter().for_each(|&id| ipcrm(id));
+            segments_of(rp).iter().for_each(|&id| ipcrm(id));
+            std::thread::sleep(Duration::from_millis(100));
+            let _ = fs::remove_dir(&cg);
         } else {
             use std::os::unix::process::ExitStatusExt;
             assert_eq!(

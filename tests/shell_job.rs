@@ -31,7 +31,7 @@ fn a_shell_job_is_refused_by_name_and_comes_back_with_shell_job() {
 
     let out = case.dump(pid, &[]);
     let err = stderr(&out);
-    assert!(!out.status.success() && err.contains("--shell-job") && err.contains("session"), "dump: {err}");
+    assert!(!out.status.success() && err.contains("--shell-job") && err.contains("its session"), "dump: {err}");
     assert_running_untraced(pid, "a job whose dump was refused");
     assert!(!case.images.join("inventory.img").exists(), "a refused dump left a checkpoint");
 

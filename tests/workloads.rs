@@ -43,6 +43,7 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_posix_timers",
         "wl_sched",
         "wl_fdowner",
+        "wl_timens",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }

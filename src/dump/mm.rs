@@ -44,9 +44,10 @@ pub struct PageStore {
 }
 
 impl PageStore {
-    pub fn new(dir: &ImageDir) -> PageStore {
+    /// `cpus`: where the writer thread may run (ccr's mask before it pinned itself).
+    pub fn new(dir: &ImageDir, cpus: Option<Vec<u8>>) -> PageStore {
         let sink = Box::new(pages::DirSink::new(dir));
-        PageStore { writer: PageWriter::new(sink), shmem: ShmemTable::default(), sysv: Vec::new() }
+        PageStore { writer: PageWriter::new(sink, cpus), shmem: ShmemTable::default(), sysv: Vec::new() }
     }
 
     /// Saves SysV segment `id` (once per dump).

@@ -161,7 +161,7 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
     let (mut ctx, root) = new_ctx(opts)?;
     let mut hold = Hold::default();
     let mut collected = None;
-    let mut own = ns::Own::default();
+    let mut checked = Checked::default();
     let mut frozen = ctx.started;
     for stage in Stage::ALL {
         let t = Instant::now();
@@ -177,8 +177,8 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
         let r = match stage {
             Stage::Freeze => freeze(&ctx, &mut hold),
             Stage::Seize => seize(root, &mut hold).map(|()| frozen = Instant::now()),
-            Stage::Check => check(&mut hold.tasks, opts.shell_job).map(|ns| own = ns),
-            Stage::Collect => collect(&mut ctx, &hold.tasks, &mut hold.pin, own).map(|c| collected = Some(c)),
+            Stage::Check => check(&mut hold.tasks, opts.shell_job).map(|c| checked = c),
+            Stage::Collect => collect(&mut ctx, &hold.tasks, &mut hold.pin, checked).map(|c| collected = Some(c)),
             Stage::Write => write(&ctx, collected.as_ref().expect("collected")),
             Stage::Release => release(opts, &mut hold),
         };
@@ -226,8 +226,8 @@ impl Held {
 /// killed.
 pub fn run_held(opts: &DumpOpts, held: &mut Held) -> Result<()> {
     let (mut ctx, _) = new_ctx(opts)?;
-    let own = check(&mut held.hold.tasks, opts.shell_job)?;
-    let c = collect(&mut ctx, &held.hold.tasks, &mut held.hold.pin, own)?;
+    let checked = check(&mut held.hold.tasks, opts.shell_job)?;
+    let c = collect(&mut ctx, &held.hold.tasks, &mut held.hold.pin, checked)?;
     write(&ctx, &c)?;
     if !opts.leave_running {
         release(opts, &mut held.hold)?;
@@ -337,36 +337,48 @@ fn seize(root: i32, hold: &mut Hold) -> Result<()> {
     Ok(())
 }
 
+/// What the Check stage found: the tree's own namespaces, and whether it let go of
+/// a shell's session or group (--shell-job).
+#[derive(Clone, Copy, Debug, Default)]
+struct Checked {
+    own: ns::Own,
+    shell_job: bool,
+}
+
 /// Stage Check: what the images could not hold, refused before anything is
 /// written. Says which namespaces of its own the tree has.
-fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<ns::Own> {
+fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<Checked> {
     if tasks[0].is_zombie() {
         let what = "a root that has exited (a zombie: nothing of it would come back but its exit status)".into();
         return Err(DumpError::Unsupported { pid: tasks[0].pid(), what }.into());
     }
     let own = ns::check(tasks)?;
-    let_go_of_the_shell(tasks, shell_job)?;
+    let shell_job = !own.pid && let_go_of_the_shell(tasks, shell_job)?;
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();
         if proc::status::read(pid)?.int("Seccomp").unwrap_or(0) != 0 {
             return Err(DumpError::Unsupported { pid, what: "a seccomp filter".into() }.into());
         }
     }
-    Ok(own)
+    Ok(Checked { own, shell_job })
 }
 
-/// A session or process group whose leader lives outside the tree cannot be made
-/// again by a restore (its id is a live process that is not ours): refused, or
-/// with --shell-job let go of (0 in the images: the restoring caller's).
-fn let_go_of_the_shell(tasks: &mut [tree::Task], shell_job: bool) -> Result<()> {
+/// A session or process group from outside the tree cannot be made again by a
+/// restore (its id is a process, maybe a zombie, that is not ours): refused, or with
+/// --shell-job let go of (0 in the images: the restoring caller's). Returns
+/// whether it let go of any. A tree that is its own PID namespace sees such ids as
+/// 0 already (from inside), and its restore has always kept ccr's.
+fn let_go_of_the_shell(tasks: &mut [tree::Task], shell_job: bool) -> Result<bool> {
     let ours: std::collections::HashSet<i32> = tasks.iter().map(|t| t.pid()).collect();
-    let led_outside = |id: i32| id > 0 && !ours.contains(&id) && proc::stat::read(id).is_ok_and(|s| !s.is_zombie());
+    // 0: led from outside ccr's own PID namespace.
+    let held_outside = |id: i32| id == 0 || (!ours.contains(&id) && proc::stat::read(id).is_ok());
+    let mut let_go = false;
     for t in tasks.iter_mut() {
         let e = &mut t.entry;
-        let session = led_outside(e.sid);
+        let session = held_outside(e.sid);
         // A group lives in one session: in a session from outside, it is from outside
         // too, even when its leader has gone.
-        let group = led_outside(e.pgid) || (session && !ours.contains(&e.pgid));
+        let group = held_outside(e.pgid) || (session && !ours.contains(&e.pgid));
         for (what, id, outside) in [("session", e.sid, session), ("process group", e.pgid, group)] {
             if outside && !shell_job {
                 return Err(DumpError::ShellJob { pid: e.pid, what, id }.into());
@@ -378,8 +390,9 @@ fn let_go_of_the_shell(tasks: &mut [tree::Task], shell_job: bool) -> Result<()> 
         if group {
             e.pgid = 0;
         }
+        let_go |= session || group;
     }
-    Ok(())
+    Ok(let_go)
 }
 
 /// An error if SIGINT, SIGTERM or SIGHUP (or the death of the process that
@@ -394,7 +407,13 @@ fn stop_requested(stage: &str) -> Result<()> {
 }
 
 /// Stage Collect: every task's files, state and memory.
-fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pin: &mut Option<CpuPin>, own: ns::Own) -> Result<Collected> {
+fn collect(
+    ctx: &mut DumpCtx<'_>,
+    tasks: &[tree::Task],
+    pin: &mut Option<CpuPin>,
+    checked: Checked,
+) -> Result<Collected> {
+    let own = checked.own;
     let pid_ns = own.pid;
     let mut uts = None;
     // The tree's SysV objects are seen (and attached, to copy) from inside its IPC
@@ -403,7 +422,7 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pin: &mut Option<CpuPin>
     let root = tasks[0].pid();
     let mut table = FileTable::default();
     let mut state = crate::files::DumpState::default();
-    let mut store = mm::PageStore::new(&ctx.dir);
+    let mut store = mm::PageStore::new(&ctx.dir, pin.as_ref().and_then(|p| p.original()).map(<[u8]>::to_vec));
     let mut out = Vec::new();
     let mut xfeatures = 0;
     let mut restorers = crate::sys::remote::landing::Restorers::default();
@@ -469,6 +488,7 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pin: &mut Option<CpuPin>
         out.push((state.core, mm, fds));
     }
     table.finish()?;
+    let time = if own.time { Some(ns::time_clocks(root)?) } else { None };
     let ipc = if own.ipc {
         // Every segment of the namespace, attached or not, goes with it.
         for seg in proc::sysvipc::shm()? {
@@ -497,8 +517,9 @@ fn collect(ctx: &mut DumpCtx<'_>, tasks: &[tree::Task], pin: &mut Option<CpuPin>
         uts,
         ipc,
         parent: None,
+        time,
         checksummed: true,
-        shell_job: tasks.iter().any(|t| t.entry.sid == 0 || t.entry.pgid == 0),
+        shell_job: checked.shell_job,
     };
     let files = FilesImage { files: table.files, pipes: state.pipes, shmems: shmem.into_images(), sysv };
     let mut c = Collected { inventory, tasks: out, files, sums };

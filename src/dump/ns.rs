@@ -1,7 +1,7 @@
 //! Namespaces of the tree. A restore creates its tasks from ccr, so each of them
 //! lands in ccr's own namespaces, except the kinds restore makes again for the
-//! root when the tree had one of its own: PID (the root as its init) and UTS (its
-//! host and domain name). Every other namespace a thread is in must therefore be
+//! root when the tree had one of its own: PID (the root as its init), UTS (its
+//! host and domain name), IPC (its objects) and time (its clocks). Every other namespace a thread is in must therefore be
 //! ccr's, and for the kinds made again, the root's: any other would come back as
 //! ccr's (or the root's), with its hostname, mounts, IPC objects or network
 //! silently gone. Until a kind is saved, such a tree is refused here, naming the
@@ -13,10 +13,10 @@ use crate::image::pb;
 use crate::sys::proc;
 
 /// The namespace types each of which a thread must share with ccr.
-const SHARED_WITH_CCR: [&str; 5] = ["user", "mnt", "net", "cgroup", "time"];
+const SHARED_WITH_CCR: [&str; 4] = ["user", "mnt", "net", "cgroup"];
 
 /// The kinds restore makes again for the root when the tree has its own.
-const MADE_AGAIN: [&str; 2] = ["uts", "ipc"];
+const MADE_AGAIN: [&str; 3] = ["uts", "ipc", "time"];
 
 /// The namespaces of its own a tree has, which restore makes again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct Own {
     pub uts: bool,
     /// Its root has an IPC namespace of its own, which every task shares.
     pub ipc: bool,
+    /// Its root has a time namespace of its own, which every task shares.
+    pub time: bool,
 }
 
 /// Checks every live thread's namespaces; says which of its own the tree has.
@@ -45,10 +47,12 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
     let ours: Vec<String> =
         shared.iter().map(|k| proc::ns::id(proc::SELF, k)).collect::<std::result::Result<_, _>>()?;
     let root_pid_ns = proc::ns::id(root, "pid")?;
-    let roots: Vec<String> = MADE_AGAIN.iter().map(|k| proc::ns::id(root, k)).collect::<std::result::Result<_, _>>()?;
-    let mut own_kinds = [false; 2];
+    // A kind this kernel lacks: the same "none" for every task.
+    let ns_id = |pid: i32, k: &str| if proc::ns::has(k) { proc::ns::id(pid, k) } else { Ok(String::new()) };
+    let roots: Vec<String> = MADE_AGAIN.iter().map(|k| ns_id(root, k)).collect::<std::result::Result<_, _>>()?;
+    let mut own_kinds = [false; 3];
     for (i, k) in MADE_AGAIN.iter().enumerate() {
-        own_kinds[i] = roots[i] != proc::ns::id(proc::SELF, k)?;
+        own_kinds[i] = roots[i] != ns_id(proc::SELF, k)?;
     }
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();
@@ -69,7 +73,7 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
                 return Err(refuse(format!("a nested PID namespace ({its_pid}; the root is in {root_pid_ns})")).into());
             }
             for (kind, theirs) in MADE_AGAIN.iter().zip(&roots) {
-                let its = proc::ns::id(tid, kind)?;
+                let its = ns_id(tid, kind)?;
                 if &its != theirs {
                     return Err(refuse(format!("its own {kind} namespace ({its}; the root is in {theirs})")).into());
                 }
@@ -83,7 +87,18 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
             }
         }
     }
-    Ok(Own { pid: pid_ns, uts: own_kinds[0], ipc: own_kinds[1] })
+    Ok(Own { pid: pid_ns, uts: own_kinds[0], ipc: own_kinds[1], time: own_kinds[2] })
+}
+
+/// The clocks of `root`'s time namespace now, as its tasks see them: ccr's (the
+/// host's) plus the namespace's offsets.
+pub fn time_clocks(root: i32) -> Result<pb::TimeNamespace> {
+    use crate::sys::process::clock_ns;
+    let (mono_off, boot_off) = proc::ns::timens_offsets(root)?;
+    Ok(pb::TimeNamespace {
+        monotonic_ns: clock_ns(libc::CLOCK_MONOTONIC)? + mono_off,
+        boottime_ns: clock_ns(libc::CLOCK_BOOTTIME)? + boot_off,
+    })
 }
 
 /// The semaphore sets and message queues of the IPC namespace the calling thread

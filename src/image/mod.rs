@@ -203,9 +203,10 @@ impl ImageDir {
         self.openat(kind, n, libc::O_RDONLY)
     }
 
-    /// Opens a file of the directory by name for reading, never through a link.
+    /// Opens a file of the directory by name for reading, never through a link
+    /// (nor waiting on a FIFO put in its place).
     pub fn open_file(&self, name: &str) -> Result<File, ImageError> {
-        self.openat_name(name, libc::O_RDONLY | libc::O_NOFOLLOW).map(|(f, _)| f)
+        self.openat_name(name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK).map(|(f, _)| f)
     }
 }
 

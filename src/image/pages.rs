@@ -42,8 +42,8 @@ impl Dest {
 /// Where a dump's page data goes.
 pub trait PageSink: Send {
     fn write(&mut self, dest: Dest, data: &[u8]) -> Result<(), ImageError>;
-    /// Everything written is durable where it went; the checksums of what was
-    /// written, file by file.
+    /// Everything is written (not synced); the checksums of what was written,
+    /// file by file.
     fn finish(&mut self) -> Result<Vec<pb::FileSum>, ImageError>;
 }
 
@@ -127,13 +127,18 @@ pub const CHUNK: usize = 4 << 20;
 const BUFFERS: usize = 3;
 
 impl PageWriter {
-    pub fn new(mut sink: Box<dyn PageSink>) -> PageWriter {
+    /// `cpus`: the writer thread's CPU mask; it would otherwise inherit the pin of
+    /// the thread that makes it, and share that one CPU with the copier.
+    pub fn new(mut sink: Box<dyn PageSink>, cpus: Option<Vec<u8>>) -> PageWriter {
         let (tx, rx) = sync_channel::<Chunk>(BUFFERS);
         let (free_tx, free) = sync_channel::<Vec<u8>>(BUFFERS);
         for _ in 0..BUFFERS {
             let _ = free_tx.send(vec![0u8; CHUNK]);
         }
         let writer = std::thread::spawn(move || {
+            if let Some(m) = cpus {
+                let _ = crate::sys::process::set_affinity(0, &m);
+            }
             let mut failed = None;
             for c in rx {
                 if failed.is_none() {

@@ -123,12 +123,20 @@ fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared) -> Resu
     let index: HashMap<i32, usize> = entries.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
     let mut parent = vec![None; entries.len()];
     let mut nodes = Vec::new();
+    // A shell job's group (0) is the group of the ccr that restores it.
+    let caller_pgid = nix::unistd::getpgrp().as_raw();
     for (i, e) in entries.iter().enumerate() {
         if i > 0 {
             let refuse = |what: String| -> crate::Error { RestoreError::Unsupported { pid: e.pid, what }.into() };
             let Some(&p) = index.get(&e.ppid) else {
                 return Err(refuse(format!("its parent {} is not in the checkpoint", e.ppid)));
             };
+            if e.sid == 0 && entries[p].sid != 0 && !e.zombie {
+                return Err(refuse(format!(
+                    "it is in the session of the caller (a shell's job) but its parent {} is not",
+                    e.ppid
+                )));
+            }
             let live_leader = entries.iter().any(|x| x.pid == e.sid && !x.zombie);
             if e.sid != e.pid && e.sid != entries[p].sid && !e.zombie && live_leader {
                 return Err(refuse(format!("its session {} is led by a task that is not its ancestor", e.sid)));
@@ -137,7 +145,7 @@ fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared) -> Resu
         }
         let mut node = Node {
             pid: e.pid,
-            pgid: e.pgid,
+            pgid: if e.pgid == 0 { caller_pgid } else { e.pgid },
             session_leader: e.sid == e.pid && !e.zombie,
             zombie: e.zombie.then_some(e.exit_status),
             fds: Vec::new(),
@@ -197,7 +205,7 @@ fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared) -> Resu
     }
     for (i, e) in entries.iter().enumerate().skip(1) {
         let p = parent[i].expect("checked above");
-        let orphaned = !e.zombie && e.sid != e.pid && e.sid != entries[p].sid;
+        let orphaned = !e.zombie && e.sid != e.pid && e.sid != entries[p].sid && e.sid != 0;
         if orphaned {
             match nodes[p].orphaned_sessions.iter_mut().find(|(sid, _)| *sid == e.sid) {
                 Some((_, kids)) => kids.push(i),
@@ -368,7 +376,7 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
         let pid = fork_child(c, k, transit)?;
         // Process groups are set by the parent at once, so a later sibling can join
         // a group led by an earlier one; what this misses is fixed up remotely.
-        if kid.zombie.is_none() && !kid.session_leader && kid.pgid != n.pgid && kid.pgid != 0 {
+        if kid.zombie.is_none() && !kid.session_leader && kid.pgid != n.pgid {
             let _ = process::setpgid(pid, kid.pgid);
         }
     }

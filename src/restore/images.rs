@@ -94,6 +94,21 @@ fn check_cpu(inv: &Inventory) -> Result<()> {
     Ok(())
 }
 
+/// The raw data files a checkpoint reads: each task's pages, each shared memory
+/// object's, SysV segment's and deleted file's contents.
+pub fn required_raw(ckpt: &Checkpoint) -> Vec<String> {
+    let mut out: Vec<String> = ckpt.tasks.keys().map(|&pid| ImageKind::Pages.file_name(Some(pid as u64))).collect();
+    out.extend(ckpt.files.shmems.iter().map(|s| ImageKind::Shmem.file_name(Some(s.id))));
+    out.extend(ckpt.files.sysv.iter().map(|s| ImageKind::SysvShm.file_name(Some(s.id as u64))));
+    for f in &ckpt.files.files {
+        if let FileState::Ghost(_) = &f.state {
+            out.push(ImageKind::Ghost.file_name(Some(f.id as u64)));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Reads every image of a checkpoint and checks them against each other; the
 /// checksums of its raw data, when it has them, for the caller to check.
 pub fn load(dir: &ImageDir) -> Result<(Checkpoint, Option<pb::Sums>)> {
@@ -143,7 +158,7 @@ pub fn read(run: &mut Run<'_>) -> Result<()> {
         ));
     }
     match sums {
-        Some(sums) => run.data_check = DataCheck::Due(sums),
+        Some(sums) => run.data_check = DataCheck::Due((sums, required_raw(&ckpt))),
         None => crate::info!(run.log, "the checkpoint has no checksums of its data (written before format 2.2)"),
     }
     // An fd handed over must stand for an external file the checkpoint let go.
@@ -174,7 +189,8 @@ pub fn read(run: &mut Run<'_>) -> Result<()> {
 pub enum DataCheck {
     #[default]
     None,
-    Due(pb::Sums),
+    /// The checksums, and the raw files the checkpoint needs.
+    Due((pb::Sums, Vec<String>)),
     Running(std::thread::JoinHandle<std::result::Result<(), ImageError>>),
 }
 
@@ -183,9 +199,16 @@ pub fn start_data_check(run: &mut Run<'_>) {
     if !matches!(run.data_check, DataCheck::Due(_)) {
         return;
     }
-    if let DataCheck::Due(sums) = std::mem::take(&mut run.data_check) {
+    if let DataCheck::Due((sums, required)) = std::mem::take(&mut run.data_check) {
         let d = run.dir.clone();
-        run.data_check = DataCheck::Running(std::thread::spawn(move || sums::verify_all(&d, &sums)));
+        // Off ccr's pinned CPU: the tracees run there.
+        let cpus = run.default_affinity.clone();
+        run.data_check = DataCheck::Running(std::thread::spawn(move || {
+            if let Some(m) = cpus {
+                let _ = crate::sys::process::set_affinity(0, &m);
+            }
+            sums::verify_all(&d, &sums, &required)
+        }));
     }
 }
 

@@ -57,6 +57,14 @@ pub fn make(run: &mut Run<'_>) -> Result<()> {
     if own_ipc.is_some() {
         crate::sys::process::unshare_ipc()?;
     }
+    // A tree with a time namespace of its own gets a new one for ccr's children,
+    // its clocks set to go on from where the tasks left them.
+    if let Some(t) = &ckpt.inventory.time {
+        use crate::sys::process::{clock_ns, unshare_time};
+        let mono = t.monotonic_ns - clock_ns(libc::CLOCK_MONOTONIC)?;
+        let boot = t.boottime_ns - clock_ns(libc::CLOCK_BOOTTIME)?;
+        unshare_time(mono, boot)?;
+    }
     // SysV segments exist before any task attaches them; removed again on failure.
     for seg in &img.sysv {
         if let Some(j) = run.journal.as_mut().filter(|_| own_ipc.is_none()) {

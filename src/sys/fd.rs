@@ -65,6 +65,18 @@ pub fn lseek(fd: BorrowedFd<'_>, pos: u64) -> SysResult<()> {
     Ok(())
 }
 
+/// Where the next data at or after `off` starts (SEEK_DATA): u64::MAX when only a
+/// hole follows; None when the file system cannot tell.
+pub fn next_data(f: &std::fs::File, off: u64) -> Option<u64> {
+    // SAFETY: lseek on an fd we borrow; it only moves the file offset.
+    let r = unsafe { libc::lseek(f.as_raw_fd(), off as libc::off_t, libc::SEEK_DATA) };
+    match r {
+        r if r >= 0 => Some(r as u64),
+        _ if Errno::last() == Errno::ENXIO => Some(u64::MAX),
+        _ => None,
+    }
+}
+
 /// Closes every fd of this process in [from, to] (the restore child's clean-up).
 pub fn close_range(from: u32, to: u32) {
     if from > to {

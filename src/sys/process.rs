@@ -85,6 +85,32 @@ impl Drop for IpcNsGuard {
     }
 }
 
+/// The time of `clock` (CLOCK_MONOTONIC, CLOCK_BOOTTIME, ...) in this process's
+/// time namespace, in ns.
+pub fn clock_ns(clock: libc::clockid_t) -> SysResult<i64> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out pointer.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } < 0 {
+        return Err(SysError::last("clock_gettime"));
+    }
+    Ok(ts.tv_sec * 1_000_000_000 + ts.tv_nsec)
+}
+
+/// A new time namespace for this process's children, with these offsets (ns) of
+/// CLOCK_MONOTONIC and CLOCK_BOOTTIME: set before any task is in it, as the
+/// kernel demands.
+pub fn unshare_time(monotonic: i64, boottime: i64) -> SysResult<()> {
+    // SAFETY: unshare with a flag only.
+    if unsafe { libc::unshare(libc::CLONE_NEWTIME) } < 0 {
+        return Err(SysError::last("unshare(CLONE_NEWTIME)"));
+    }
+    // Seconds and a non-negative nanosecond part, as the file takes them.
+    let split = |v: i64| (v.div_euclid(1_000_000_000), v.rem_euclid(1_000_000_000));
+    let ((ms, mn), (bs, bn)) = (split(monotonic), split(boottime));
+    let text = format!("monotonic {ms} {mn}\nboottime {bs} {bn}\n");
+    std::fs::write("/proc/self/timens_offsets", text).map_err(SysError::path("write", "/proc/self/timens_offsets"))
+}
+
 /// This process into a new IPC namespace (its children are made in it).
 pub fn unshare_ipc() -> SysResult<()> {
     // SAFETY: unshare with a flag only.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
-use nix::unistd::Pid;
+use nix::unistd::{getpgid, Pid};
 
 /// Paths of what the tests run.
 pub struct Env {
@@ -324,6 +324,10 @@ impl Drop for Case {
         // Restored and started tasks first (their parent may be a ccr restore).
         for &pid in &self.tasks {
             if self.is_ours(pid) {
+                // A workload leads its own session and group: its children go too.
+                if getpgid(Some(Pid::from_raw(pid))).ok() == Some(Pid::from_raw(pid)) {
+                    let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
+                }
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }

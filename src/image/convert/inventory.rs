@@ -30,6 +30,7 @@ pub fn inventory_to_pb(i: &Inventory) -> pb::Inventory {
         parent: i.parent.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
         checksummed: i.checksummed,
         shell_job: i.shell_job,
+        time: i.time,
     }
 }
 
@@ -42,7 +43,8 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
         if t.pid <= 0 {
             return Err(at.invalid(format!("tasks[{i}].pid"), format!("{} is not a pid", t.pid)));
         }
-        if (t.sid == 0 || t.pgid == 0) && !p.shell_job && !p.pid_ns {
+        // 0 (from outside ccr's PID namespace) in images before 2.2 restored as ccr's.
+        if (t.sid == 0 || t.pgid == 0) && !p.shell_job && !p.pid_ns && p.checksummed {
             return Err(at.invalid(format!("tasks[{i}]"), "session or group 0 in a checkpoint not of a shell job"));
         }
         if !t.zombie && t.threads.first() != Some(&t.pid) {
@@ -77,5 +79,6 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
         parent: (!p.parent.is_empty()).then(|| p.parent.into()),
         checksummed: p.checksummed,
         shell_job: p.shell_job,
+        time: p.time,
     })
 }

@@ -29,3 +29,26 @@ pub fn for_children(pid: i32, kind: &str) -> SysResult<Option<String>> {
         r => r.map(Some),
     }
 }
+
+/// The clock offsets of the time namespace `pid`'s children go into (its own, when
+/// it unshared none), from /proc/PID/timens_offsets: (monotonic, boottime) in ns.
+pub fn timens_offsets(pid: i32) -> SysResult<(i64, i64)> {
+    let p = super::path(pid, "timens_offsets");
+    let text = std::fs::read_to_string(&p).map_err(SysError::path("read", &p))?;
+    let bad = || SysError::Parse { path: p.clone(), detail: format!("unexpected format: {text:?}") };
+    let mut out = (None, None);
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [name, secs, nsecs] = f[..] else { return Err(bad()) };
+        let v = secs.parse::<i64>().map_err(|_| bad())? * 1_000_000_000 + nsecs.parse::<i64>().map_err(|_| bad())?;
+        match name {
+            "monotonic" | "1" => out.0 = Some(v),
+            "boottime" | "7" => out.1 = Some(v),
+            _ => {}
+        }
+    }
+    match out {
+        (Some(m), Some(b)) => Ok((m, b)),
+        _ => Err(bad()),
+    }
+}

@@ -55,7 +55,7 @@ use crate::sys::{mem, SysResult};
 pub const SCRATCH_LEN: usize = 4096;
 /// How far the area stays below the lowest stack pointer in `[stack]`, so a
 /// thread that runs on when ccr dies cannot reach it before the orphan has used it.
-const SLACK: u64 = 16 << 10;
+const SLACK: u64 = 32 << 10;
 /// Stack left below the area for a signal handler an orphan may run first: at
 /// least MIN_ROOM, up to ROOM when the mapping has it.
 const MIN_ROOM: u64 = 16 << 10;
