@@ -2,7 +2,8 @@
  * wl_namespaces: a process in namespaces of its own, each holding state that is
  * lost when the process comes back in another namespace of that type:
  *   uts     hostname and domainname
- *   ipc     a SysV segment with a pattern, a message queued, a semaphore's value
+ *   ipc     a SysV segment with a pattern, a message queued, a semaphore's value,
+ *           and its sysctls (msgmnb, shmmni, sem, mqueue msg_max) changed
  *   mnt     a tmpfs (private mount tree) with a file in it
  *   net     loopback up, ip_default_ttl changed
  *   cgroup  its cgroups seen as the namespace root ("0::/")
@@ -63,10 +64,24 @@ static void uts_check(void)
 	WL_CHECK(!strcmp(d, DOMAIN), "domainname is \"%s\", set \"%s\"", d, DOMAIN);
 }
 
+/* IPC namespace sysctls set away from their defaults, and checked. */
+static const char *const ipc_sysctls[][2] = {
+	{ "/proc/sys/kernel/msgmnb", "32768" },
+	{ "/proc/sys/kernel/shmmni", "2048" },
+	{ "/proc/sys/kernel/sem", "250 32001 64 129" },
+	{ "/proc/sys/fs/mqueue/msg_max", "21" },
+};
+
 static void ipc_setup(void)
 {
 	struct wl_msg m = { 7, "queued-message" };
 
+	for (size_t i = 0; i < sizeof(ipc_sysctls) / sizeof(ipc_sysctls[0]); i++) {
+		FILE *f = fopen(ipc_sysctls[i][0], "w");
+
+		if (!f || fprintf(f, "%s\n", ipc_sysctls[i][1]) < 0 || fclose(f))
+			WL_DIE("write %s", ipc_sysctls[i][0]);
+	}
 	shm_id = shmget(IPC_KEY, 65536, IPC_CREAT | IPC_EXCL | 0600);
 	msg_id = msgget(IPC_KEY, IPC_CREAT | IPC_EXCL | 0600);
 	sem_id = semget(IPC_KEY, 1, IPC_CREAT | IPC_EXCL | 0600);
@@ -100,6 +115,23 @@ static void ipc_check(void)
 	shmctl(shm_id, IPC_RMID, NULL);
 	msgctl(msg_id, IPC_RMID, NULL);
 	semctl(sem_id, 0, IPC_RMID);
+	for (size_t i = 0; i < sizeof(ipc_sysctls) / sizeof(ipc_sysctls[0]); i++) {
+		char buf[128] = "", want[128];
+		FILE *f = fopen(ipc_sysctls[i][0], "r");
+
+		if (f) {
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = 0;
+			fclose(f);
+		}
+		buf[strcspn(buf, "\n")] = 0;
+		/* kernel/sem reads back tab-separated */
+		for (char *c = buf; *c; c++)
+			if (*c == '\t')
+				*c = ' ';
+		snprintf(want, sizeof(want), "%s", ipc_sysctls[i][1]);
+		WL_CHECK(!strcmp(buf, want), "%s is \"%s\", set \"%s\"", ipc_sysctls[i][0], buf, want);
+	}
 }
 
 static void mnt_setup(void)

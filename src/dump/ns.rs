@@ -128,5 +128,6 @@ pub fn ipc_objects() -> Result<pb::IpcNamespace> {
             messages: messages.into_iter().map(|(mtype, text)| pb::SysvMsg { mtype, text }).collect(),
         });
     }
+    ns.sysctls = sysv_ipc::ns_sysctls()?.into_iter().map(|(name, value)| pb::Sysctl { name, value }).collect();
     Ok(ns)
 }

@@ -54,8 +54,12 @@ pub fn make(run: &mut Run<'_>) -> Result<()> {
     // itself so that what it creates below is inside and the tree, forked from it,
     // is in it too. Its objects go with it when the last task does: no journal.
     let own_ipc = ckpt.inventory.ipc.as_ref();
-    if own_ipc.is_some() {
+    if let Some(ns) = own_ipc {
         crate::sys::process::unshare_ipc()?;
+        // Limits first: the objects below must fit in them.
+        for s in &ns.sysctls {
+            crate::sys::sysv_ipc::set_ns_sysctl(&s.name, &s.value)?;
+        }
     }
     // A tree with a time namespace of its own gets a new one for ccr's children,
     // its clocks set to go on from where the tasks left them.

@@ -58,6 +58,13 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
         }
     }
     if let Some(ns) = &p.ipc {
+        for (i, s) in ns.sysctls.iter().enumerate() {
+            if !crate::sys::sysv_ipc::NS_SYSCTLS.contains(&s.name.as_str()) || s.value.contains('\n') {
+                return Err(
+                    at.invalid(format!("ipc.sysctls[{i}]"), format!("{:?} is not an IPC namespace sysctl", s.name))
+                );
+            }
+        }
         for (i, s) in ns.sems.iter().enumerate() {
             // SEMVMX: the largest value a semaphore holds.
             if s.values.iter().any(|&v| v > 32767) {
