@@ -61,6 +61,8 @@ fn main() {
         .allowlist_type("__kernel_old_itimerval")
         // rt_sigreturn's frame: the ucontext with its sigcontext, and the software
         // bytes and magics that mark an xsave area in it.
+        // kcmp's object kinds.
+        .allowlist_type("kcmp_type")
         .allowlist_type("ucontext")
         .allowlist_type("sigcontext")
         .allowlist_type("_fpx_sw_bytes")

@@ -507,3 +507,30 @@ fn session_whose_leader_is_gone() {
 fn sysv_shared_memory() {
     tree_cycle("sysv-shm", "wl_sysvshm", 1);
 }
+
+/// Processes that share an fd table, fs (cwd, root, umask) or address space and
+/// signal handlers without being threads would each come back with a copy of its
+/// own: the dump refuses them by name and both run on with the sharing intact.
+#[test]
+fn shared_tables_between_processes_are_refused_by_name() {
+    for (share, want) in [
+        ("files", "file descriptor table shared with process"),
+        ("fs", "cwd, root and umask shared with process"),
+        ("vm", "address space shared with process"),
+    ] {
+        let mut case = Case::new(&format!("shared-{share}"));
+        let pid = case.start_workload("wl_shared_tables", &[("WL_SHARE", share)]);
+        case.wait_ready(pid, Duration::from_secs(10));
+        let tree = common::tree_pids(pid);
+        assert_eq!(tree.len(), 2, "{share}: {tree:?}");
+        let out = case.dump(pid, &[]);
+        let err = stderr(&out);
+        assert!(!out.status.success() && err.contains(want), "{share}: dump: {err}");
+        for &p in &tree {
+            assert_running_untraced(p, share);
+        }
+        case.signal(pid, Signal::SIGTERM);
+        assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, share);
+        case.assert_pass(1);
+    }
+}

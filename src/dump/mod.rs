@@ -337,6 +337,40 @@ fn seize(root: i32, hold: &mut Hold) -> Result<()> {
     Ok(())
 }
 
+/// Processes of the tree that share an address space, fd table, fs or signal
+/// handlers (clone without CLONE_THREAD) would come back each with its own copy,
+/// and what one of them does would no longer reach the other: refused by name.
+/// Sorting by the kernel's order (kcmp) finds every pair in n log n comparisons.
+fn refuse_shared_tables(tasks: &[tree::Task]) -> Result<()> {
+    use crate::sys::process::{kcmp_order, Shareable};
+    let live: Vec<i32> = tasks.iter().filter(|t| !t.is_zombie()).map(|t| t.pid()).collect();
+    for (kind, what, flag) in [
+        (Shareable::Vm, "its address space", "CLONE_VM"),
+        (Shareable::Files, "its file descriptor table", "CLONE_FILES"),
+        (Shareable::Fs, "its cwd, root and umask", "CLONE_FS"),
+        (Shareable::Sighand, "its signal handlers", "CLONE_SIGHAND"),
+    ] {
+        let mut failed = None;
+        let mut sorted = live.clone();
+        sorted.sort_by(|&a, &b| {
+            kcmp_order(a, b, kind).unwrap_or_else(|e| {
+                failed.get_or_insert(e);
+                std::cmp::Ordering::Less
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        for w in sorted.windows(2) {
+            if kcmp_order(w[0], w[1], kind)? == std::cmp::Ordering::Equal {
+                let what = format!("{what} shared with process {} ({flag} without CLONE_THREAD)", w[1]);
+                return Err(DumpError::Unsupported { pid: w[0], what }.into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What the Check stage found: the tree's own namespaces, and whether it let go of
 /// a shell's session or group (--shell-job).
 #[derive(Clone, Copy, Debug, Default)]
@@ -353,6 +387,7 @@ fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<Checked> {
         return Err(DumpError::Unsupported { pid: tasks[0].pid(), what }.into());
     }
     let own = ns::check(tasks)?;
+    refuse_shared_tables(tasks)?;
     let shell_job = !own.pid && let_go_of_the_shell(tasks, shell_job)?;
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();

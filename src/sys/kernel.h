@@ -22,3 +22,4 @@
 #include <asm/ucontext.h>
 #include <asm/siginfo.h>
 #include <linux/time_types.h>
+#include <linux/kcmp.h>

@@ -158,6 +158,36 @@ pub fn same_file(pid_a: i32, a: i32, pid_b: i32, b: i32) -> SysResult<bool> {
     Ok(r == 0)
 }
 
+/// What a process may share with another one it was cloned from without being its
+/// thread: address space, fd table, fs (cwd, root, umask), signal handlers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shareable {
+    Vm,
+    Files,
+    Fs,
+    Sighand,
+}
+
+/// How two processes' objects of `kind` compare (kcmp): Equal when shared. The
+/// order is the kernel's own, stable for a sort.
+pub fn kcmp_order(a: i32, b: i32, kind: Shareable) -> SysResult<std::cmp::Ordering> {
+    let k = match kind {
+        Shareable::Vm => kernel::kcmp_type_KCMP_VM,
+        Shareable::Files => kernel::kcmp_type_KCMP_FILES,
+        Shareable::Fs => kernel::kcmp_type_KCMP_FS,
+        Shareable::Sighand => kernel::kcmp_type_KCMP_SIGHAND,
+    };
+    // SAFETY: kcmp with integer arguments only.
+    let r = unsafe { libc::syscall(libc::SYS_kcmp, a, b, k as libc::c_int, 0u64, 0u64) };
+    match r {
+        0 => Ok(std::cmp::Ordering::Equal),
+        1 => Ok(std::cmp::Ordering::Less),
+        2 => Ok(std::cmp::Ordering::Greater),
+        3 => Err(SysError::Task { pid: a, detail: format!("kcmp gives no order of its {kind:?} and {b}'s") }),
+        _ => Err(SysError::Pid { call: "kcmp", pid: a, errno: Errno::last() }),
+    }
+}
+
 /// The CPU affinity mask of a thread (sched_getaffinity), as raw bytes.
 pub fn affinity(tid: i32) -> SysResult<Vec<u8>> {
     let mut buf = vec![0u8; 128];
