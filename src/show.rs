@@ -47,14 +47,11 @@ pub fn to_json(path: &Path) -> Result<String> {
 pub fn verify(path: &Path) -> Result<String> {
     let dir = image::ImageDir::open(path)?;
     let (ckpt, sums) = crate::restore::images::load(&dir)?;
-    let mut framed = 0;
-    for e in std::fs::read_dir(path).map_err(|source| ImageError::Dir { path: path.into(), source })?.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if ImageKind::from_file_name(&name).is_some_and(|k| k.tag().is_some()) {
-            file_json(&path.join(&name))?;
-            framed += 1;
-        }
+    let names = dir.names(true)?;
+    for name in &names {
+        file_json(&path.join(name))?;
     }
+    let framed = names.len();
     let tasks = ckpt.inventory.tasks.len();
     let Some(sums) = sums else {
         return Ok(format!(

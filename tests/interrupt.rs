@@ -286,14 +286,12 @@ fn ipcrm(id: i32) {
     unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
 }
 
-/// SIGKILL of `ccr restore` after it made SysV segments and a cgroup: they are
-/// left, listed in DIR/restore.journal, and `ccr cleanup -D DIR` removes them; a
-/// restore killed again is cleaned up by the next restore itself, which then
-/// works.
-#[test]
-fn a_killed_restore_is_cleaned_up_from_its_journal() {
-    let mut case = Case::new("journal");
-    let cg = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/ccrtest-{}-journal", std::process::id()));
+/// A dumped `wl_sysvshm` whose tree was in cgroup `name` of the pids hierarchy
+/// (saved with cgroup-save), with the segments and the cgroup removed as on
+/// another machine. Returns the dumped pid, its tree, the segment ids and the
+/// cgroup's path.
+fn dumped_in_a_cgroup(case: &mut Case, name: &str) -> (i32, Vec<i32>, Vec<i32>, std::path::PathBuf) {
+    let cg = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/ccrtest-{}-{name}", std::process::id()));
     fs::create_dir_all(&cg).unwrap();
     let pid = case.start_workload("wl_sysvshm", &[]);
     case.wait_ready(pid, Duration::from_secs(10));
@@ -312,6 +310,18 @@ fn a_killed_restore_is_cleaned_up_from_its_journal() {
     // The other side has neither the segments nor the cgroup.
     segs.iter().for_each(|&id| ipcrm(id));
     fs::remove_dir(&cg).unwrap();
+    (pid, tree, segs, cg)
+}
+
+/// SIGKILL of `ccr restore` after it made SysV segments and a cgroup: they are
+/// left, listed in DIR/restore.journal, and `ccr cleanup -D DIR` removes them; a
+/// restore killed again is cleaned up by the next restore itself, which then
+/// works.
+#[test]
+fn a_killed_restore_is_cleaned_up_from_its_journal() {
+    let mut case = Case::new("journal");
+    let (pid, tree, segs, cg) = dumped_in_a_cgroup(&mut case, "journal");
+    let images = case.images.display().to_string();
     let journals = |images: &std::path::Path| -> Vec<String> {
         fs::read_dir(images)
             .unwrap()
@@ -380,23 +390,8 @@ fn a_killed_restore_is_cleaned_up_from_its_journal() {
 #[test]
 fn a_restore_killed_at_any_stage_leaves_nothing_after_cleanup() {
     let mut case = Case::new("kill-restore-stages");
-    let cg = std::path::PathBuf::from(format!("/sys/fs/cgroup/pids/ccrtest-{}-stages", std::process::id()));
-    fs::create_dir_all(&cg).unwrap();
-    let pid = case.start_workload("wl_sysvshm", &[]);
-    case.wait_ready(pid, Duration::from_secs(10));
-    let tree = common::tree_pids(pid);
-    for p in &tree {
-        fs::write(cg.join("cgroup.procs"), p.to_string()).unwrap();
-    }
+    let (pid, tree, segs, cg) = dumped_in_a_cgroup(&mut case, "stages");
     let images = case.images.display().to_string();
-    let out = case.ccr(&["cgroup-save", "-t", &pid.to_string(), "-D", &images]);
-    assert!(out.status.success(), "cgroup-save: {}", common::stderr(&out));
-    let segs = segments_of(pid);
-    case.dump_ok(pid, &[]);
-    let _ = case.wait_exit(pid, Duration::from_secs(10));
-    common::reap_gone(&tree, "the dumped tree");
-    segs.iter().for_each(|&id| ipcrm(id));
-    fs::remove_dir(&cg).unwrap();
     let journal_left = || {
         fs::read_dir(&case.images)
             .unwrap()

@@ -406,7 +406,10 @@ fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<Checked> {
 fn let_go_of_the_shell(tasks: &mut [tree::Task], shell_job: bool) -> Result<bool> {
     let ours: std::collections::HashSet<i32> = tasks.iter().map(|t| t.pid()).collect();
     // 0: led from outside ccr's own PID namespace.
-    let held_outside = |id: i32| id == 0 || (!ours.contains(&id) && proc::stat::read(id).is_ok());
+    // Every task of a job names the same few ids: look each up once.
+    let mut alive = std::collections::HashMap::new();
+    let mut held_outside =
+        |id: i32| id == 0 || (!ours.contains(&id) && *alive.entry(id).or_insert_with(|| proc::stat::read(id).is_ok()));
     let mut let_go = false;
     for t in tasks.iter_mut() {
         let e = &mut t.entry;

@@ -55,8 +55,9 @@ fn siginfo_entries(raw: Vec<[u8; SIGINFO_SIZE]>) -> Vec<pb::PendingSignal> {
         .collect()
 }
 
-/// Registers and the per-thread signal state ptrace can read directly.
-fn thread_regs(t: &Stopped, pid: i32) -> Result<ThreadCore> {
+/// Registers and the per-thread signal state ptrace can read directly, and the
+/// CPU the thread last ran on.
+fn thread_regs(t: &Stopped, pid: i32) -> Result<(ThreadCore, u32)> {
     let sched = proc::stat::read(t.pid())?;
     // SCHED_DEADLINE's runtime, deadline and period are not in /proc.
     if !crate::checkpoint::SCHED_POLICIES.contains(&sched.policy) {
@@ -69,7 +70,7 @@ fn thread_regs(t: &Stopped, pid: i32) -> Result<ThreadCore> {
         flags: c.flags,
         signature: c.signature,
     });
-    Ok(ThreadCore {
+    let core = ThreadCore {
         tid: t.pid(),
         regs: t.regs()?,
         xsave: t.xstate()?,
@@ -83,7 +84,8 @@ fn thread_regs(t: &Stopped, pid: i32) -> Result<ThreadCore> {
             sched_priority: sched.rt_priority,
             ..Default::default()
         },
-    })
+    };
+    Ok((core, sched.processor))
 }
 
 pub fn collect(
@@ -98,8 +100,11 @@ pub fn collect(
     let leader = &threads[0];
     let pid = leader.pid();
     let mut cores = Vec::new();
+    let mut cpus = Vec::new();
     for t in threads {
-        cores.push(thread_regs(t, pid)?);
+        let (core, cpu) = thread_regs(t, pid)?;
+        cores.push(core);
+        cpus.push(cpu);
     }
     let pending_shared = siginfo_entries(leader.pending_siginfo(true)?);
     let tids: Vec<i32> = threads.iter().map(|t| t.pid()).collect();
@@ -112,12 +117,12 @@ pub fn collect(
         Err(why) => How::Plain(find_syscall_insn(pid, maps)?, why),
     };
     // One session at a time: only the thread being worked on holds ccr's registers.
-    let mut follow = |tid: i32| {
+    let mut follow = |cpu: u32| {
         if let Some(p) = shared.pin.as_deref_mut() {
-            p.follow(tid)
+            p.follow(cpu)
         }
     };
-    follow(pid);
+    follow(cpus[0]);
     let mut remote = session(leader, pid, &how, |r| {
         let mut st = remote_state(r)?;
         st.posix_timers = posix_timers(r, &timers)?;
@@ -133,8 +138,8 @@ pub fn collect(
         thread_remote_state(r, &mut cores[0])?;
         Ok(st)
     })?;
-    for (t, core) in threads[1..].iter().zip(cores[1..].iter_mut()) {
-        follow(t.pid());
+    for ((t, core), &cpu) in threads[1..].iter().zip(cores[1..].iter_mut()).zip(&cpus[1..]) {
+        follow(cpu);
         session(t, pid, &how, |r| thread_remote_state(r, core))?;
     }
     if let How::Plain(_, why) = how {

@@ -109,6 +109,20 @@ fn open_dir(path: &Path) -> Result<std::sync::Arc<std::os::fd::OwnedFd>, ImageEr
 }
 
 impl ImageDir {
+    /// The names of the directory's image files, sorted: the framed ones
+    /// (protobuf records) or the raw data ones.
+    pub fn names(&self, framed: bool) -> Result<Vec<String>, ImageError> {
+        let entries =
+            std::fs::read_dir(self.path()).map_err(|source| ImageError::Dir { path: self.path().into(), source })?;
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| ImageKind::from_file_name(n).is_some_and(|k| k.tag().is_some() == framed))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Opens an existing directory for reading.
     pub fn open(path: &Path) -> Result<ImageDir, ImageError> {
         let md = std::fs::metadata(path).map_err(|source| ImageError::Dir { path: path.into(), source })?;

@@ -118,15 +118,7 @@ pub fn of_file(name: &str, f: &File, path: &Path) -> Result<pb::FileSum, ImageEr
 
 /// The raw data files of a directory, by name, sorted.
 pub fn raw_files(dir: &ImageDir) -> Result<Vec<String>, ImageError> {
-    let entries =
-        std::fs::read_dir(dir.path()).map_err(|source| ImageError::Dir { path: dir.path().into(), source })?;
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| ImageKind::from_file_name(n).is_some_and(|k| k.tag().is_none()))
-        .collect();
-    names.sort();
-    Ok(names)
+    dir.names(false)
 }
 
 /// Checks one file against its checksums; the error names the first bad block.

@@ -240,11 +240,10 @@ impl CpuPin {
         CpuPin { mask, ours }
     }
 
-    /// Moves ccr to the CPU thread `tid` last ran on, if ccr may run there: the
-    /// stopped thread is woken where it slept, and that is now next to its tracer.
-    pub fn follow(&mut self, tid: i32) {
-        let Ok(st) = super::proc::stat::read(tid) else { return };
-        let cpu = st.processor as usize;
+    /// Moves ccr to `cpu`, where the thread it drives next last ran, if ccr may run
+    /// there: the stopped thread is woken where it slept, next to its tracer.
+    pub fn follow(&mut self, cpu: u32) {
+        let cpu = cpu as usize;
         let allowed = self.ours.as_ref().is_none_or(|m| m.get(cpu / 8).is_some_and(|b| b & (1 << (cpu % 8)) != 0));
         let m = cpu_mask(cpu);
         if allowed && m != self.mask && set_affinity(0, &m).is_ok() {
