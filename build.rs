@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "proto/cgroup.proto",
     "proto/stats.proto",
     "proto/sums.proto",
+    "proto/mnt.proto",
 ];
 
 fn main() {
@@ -96,6 +97,17 @@ fn main() {
         .allowlist_var("SECBIT_.*")
         .allowlist_var("SECURE_.*")
         .allowlist_var("__NR_.*")
+        // The new mount API (open_tree, fsopen, move_mount, mount_setattr) and
+        // openat2, which restore builds a mount tree with.
+        .allowlist_type("mount_attr")
+        .allowlist_type("open_how")
+        .allowlist_type("fsconfig_command")
+        .allowlist_var("OPEN_TREE_.*")
+        .allowlist_var("MOVE_MOUNT_.*")
+        .allowlist_var("FSOPEN_.*")
+        .allowlist_var("FSMOUNT_.*")
+        .allowlist_var("MOUNT_ATTR_.*")
+        .allowlist_var("RESOLVE_.*")
         .derive_default(true)
         .derive_debug(true)
         .layout_tests(true)

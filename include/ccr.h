@@ -65,6 +65,14 @@ int ccr_opts_set_pid(ccr_opts *opts, pid_t pid);
 // `opts` as above; `path` a NUL-terminated string.
 int ccr_opts_set_images_dir(ccr_opts *opts, const char *path);
 
+// Where restore binds the root mount of a tree with its own mount namespace
+// from (a container's root filesystem on this side); by default, the path it
+// had at dump.
+//
+// # Safety
+// `opts` as above; `path` a NUL-terminated string.
+int ccr_opts_set_root(ccr_opts *opts, const char *path);
+
 // Keep the tasks running after a dump (default: they are killed).
 //
 // # Safety

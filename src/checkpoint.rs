@@ -54,6 +54,8 @@ pub struct Inventory {
     pub shell_job: bool,
     /// The tree's own time namespace's clocks at the dump, when it had one.
     pub time: Option<pb::TimeNamespace>,
+    /// The tree's own mount namespace, when it had one.
+    pub mnt: Option<pb::MountNamespace>,
 }
 
 /// One thread.

@@ -28,6 +28,7 @@ pub mod image;
 pub mod journal;
 pub mod log;
 pub mod mm;
+pub mod mounts;
 pub mod opts;
 pub mod progress;
 pub mod restore;

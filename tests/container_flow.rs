@@ -373,8 +373,7 @@ fn time_namespace_comes_back() {
 fn own_namespaces_are_refused_by_name() {
     // (case, what the error names, unshare's options, the workload's environment)
     type NsCase = (&'static str, &'static str, &'static [&'static str], &'static [(&'static str, &'static str)]);
-    let cases: [NsCase; 7] = [
-        ("mnt", "its own mnt namespace", &[], &[("WL_NS", "mnt")]),
+    let cases: [NsCase; 6] = [
         ("net", "its own net namespace", &[], &[("WL_NS", "net")]),
         ("cgroup", "its own cgroup namespace", &[], &[("WL_NS", "cgroup")]),
         ("uts-thread", "its own uts namespace", &[], &[("WL_NS_THREAD", "uts")]),
@@ -414,4 +413,95 @@ fn own_namespaces_are_refused_by_name() {
         assert_exit(case.wait_exit(started, Duration::from_secs(20)), 0, name);
         case.assert_pass(1);
     }
+}
+
+/// The mounts ccr's own namespace has, one line each (mount ids left out: they
+/// are reused).
+fn our_mounts() -> Vec<String> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut v: Vec<String> = text.lines().map(|l| l.split_once(' ').map_or(l, |(_, r)| r).to_string()).collect();
+    v.sort();
+    v
+}
+
+/// A tree with a mount namespace of its own comes back in a new one with its
+/// whole mount tree: wl_mounts checks its tmpfs's files (contents, an fd's
+/// offset, a shared mapping, links, a FIFO, modes, times), a nested tmpfs whose
+/// peer group still propagates to its bind, a bind of a directory of the tmpfs,
+/// and a read-only bind from the host. The second run pivots into a bind of the
+/// whole host tree and mounts a proc of its own first, as a container does.
+/// Nothing of it shows in ccr's namespace, before or after.
+#[test]
+fn mount_namespace_comes_back() {
+    fn other_mnt(_case: &mut Case, pid: i32) {
+        let ours = fs::read_link("/proc/self/ns/mnt").unwrap();
+        assert_ne!(fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(), ours, "restored into ccr's mount namespace");
+        let theirs = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+        let tm = theirs.lines().find(|l| l.contains("/scratch/tm ")).unwrap_or_else(|| panic!("no tm mount: {theirs}"));
+        assert!(tm.contains("tmpfs wl-tm") && tm.contains("size=4096k"), "tm came back as {tm}");
+        let ro = theirs.lines().find(|l| l.contains("/scratch/robind ")).expect("the read-only bind");
+        assert!(ro.split(' ').nth(5).unwrap().starts_with("ro"), "robind came back as {ro}");
+    }
+    let before = our_mounts();
+    common::cycle("mount-namespace", "wl_mounts", &[], Some(other_mnt));
+    common::cycle("mount-namespace-pivot", "wl_mounts", &[("WL_MNT", "pivot")], Some(other_mnt));
+    assert_eq!(our_mounts(), before, "ccr's mount namespace changed");
+    // The namespace of wl_namespaces (a tmpfs with a file) too, with its UTS one.
+    common::cycle("mnt-uts-namespaces", "wl_namespaces", &[("WL_NS", "mnt,uts")], Some(other_mnt_only));
+    fn other_mnt_only(_case: &mut Case, pid: i32) {
+        let ours = fs::read_link("/proc/self/ns/mnt").unwrap();
+        assert_ne!(fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(), ours, "restored into ccr's mount namespace");
+    }
+}
+
+/// What ccr cannot make again in a mount tree is refused by name and the tree
+/// runs on (a slave mount); a restore that cannot make a mount (its root bound
+/// from a path that does not exist, `--root`) fails naming it and leaves
+/// nothing: no task, no mount in ccr's namespace.
+#[test]
+fn mount_trees_ccr_cannot_make_are_refused_by_name() {
+    let before = our_mounts();
+    let mut case = Case::new("mnt-slave");
+    let pid = case.start_workload("wl_mounts", &[("WL_MNT", "slave")]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let out = case.dump(pid, &[]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a dump of a slave mount succeeded");
+    assert!(
+        err.contains("a slave mount") && err.contains("/scratch/slave") && err.contains(&format!("pid {pid}")),
+        "{err}"
+    );
+    assert_running_untraced(pid, "after a refused dump");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "wl_mounts after a refused dump");
+    case.assert_pass(1);
+    drop(case);
+
+    let mut case = Case::new("mnt-bad-root");
+    let pid = case.start_workload("wl_mounts", &[("WL_MNT", "pivot")]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &[]);
+    let _ = case.wait_exit(pid, Duration::from_secs(10));
+    common::reap_gone(&[pid], "the dumped tree");
+    let missing = case.dir.join("no-such-root");
+    let out = case.ccr(&[
+        "restore",
+        "-D",
+        &case.images.display().to_string(),
+        "-d",
+        "--root",
+        &missing.display().to_string(),
+    ]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a restore with a missing root succeeded");
+    assert!(err.contains("mount") && err.contains(" at / ") && err.contains("no-such-root"), "{err}");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "a task was left at pid {pid}");
+    assert_eq!(our_mounts(), before, "a failed restore left mounts in ccr's namespace");
+    // The checkpoint itself is fine: without --root it comes back.
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    case.track(pid);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "the restored workload");
+    case.assert_pass(1);
 }

@@ -24,6 +24,7 @@ pub struct CcrOpts {
     cgroups: CgroupRestoreOpts,
     inherit_fds: Vec<InheritFd>,
     shell_job: bool,
+    root: Option<PathBuf>,
 }
 
 impl CcrOpts {
@@ -48,6 +49,7 @@ impl CcrOpts {
             inherit_fds: self.inherit_fds.clone(),
             cgroups: self.cgroups.clone(),
             shell_job: self.shell_job,
+            root: self.root.clone(),
             log: self.log.clone(),
         }
     }
@@ -170,6 +172,22 @@ pub unsafe extern "C" fn ccr_opts_set_images_dir(opts: *mut CcrOpts, path: *cons
         // SAFETY: forwarded caller contract.
         let (o, p) = unsafe { (opts_mut(opts)?, path_arg(path, "images dir")?) };
         o.images_dir = Some(p);
+        Ok(0)
+    })
+}
+
+/// Where restore binds the root mount of a tree with its own mount namespace
+/// from (a container's root filesystem on this side); by default, the path it
+/// had at dump.
+///
+/// # Safety
+/// `opts` as above; `path` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_root(opts: *mut CcrOpts, path: *const c_char) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, p) = unsafe { (opts_mut(opts)?, path_arg(path, "root")?) };
+        o.root = Some(p);
         Ok(0)
     })
 }

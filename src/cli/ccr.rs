@@ -51,6 +51,7 @@ pub const COMMANDS: &[Command] = &[
             arg("inherit-fd", None, "fd[N]:KEY", "fd N of ccr stands for the external file KEY"),
             MANAGE,
             CGROUP_ROOT,
+            arg("root", None, "PATH", "bind the root mount of a tree with its own mount namespace from PATH"),
         ],
     ),
     cmd(
@@ -171,6 +172,7 @@ pub fn restore_opts(p: &Parsed) -> Result<RestoreOpts, String> {
         inherit_fds: p.values("inherit-fd").into_iter().map(parse_inherit_fd).collect::<Result<_, _>>()?,
         cgroups: cgroup_restore_opts(p)?,
         shell_job: p.has("shell-job"),
+        root: path(p, "root"),
         log: log_opts(p)?,
     })
 }

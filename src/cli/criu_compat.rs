@@ -37,6 +37,7 @@ const RESTORE: Command = cmd(
         arg("inherit-fd", None, "fd[N]:KEY", ""),
         arg("manage-cgroups", None, "MODE", ""),
         arg("cgroup-root", None, "[CTRL:]PATH", ""),
+        arg("root", None, "PATH", ""),
     ],
 );
 

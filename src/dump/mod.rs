@@ -178,7 +178,9 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
             Stage::Freeze => freeze(&ctx, &mut hold),
             Stage::Seize => seize(root, &mut hold).map(|()| frozen = Instant::now()),
             Stage::Check => check(&mut hold.tasks, opts.shell_job).map(|c| checked = c),
-            Stage::Collect => collect(&mut ctx, &hold.tasks, &mut hold.pin, checked).map(|c| collected = Some(c)),
+            Stage::Collect => {
+                collect(&mut ctx, &hold.tasks, &mut hold.pin, std::mem::take(&mut checked)).map(|c| collected = Some(c))
+            }
             Stage::Write => write(&ctx, collected.as_ref().expect("collected")),
             Stage::Release => release(opts, &mut hold),
         };
@@ -373,10 +375,12 @@ fn refuse_shared_tables(tasks: &[tree::Task]) -> Result<()> {
 
 /// What the Check stage found: the tree's own namespaces, and whether it let go of
 /// a shell's session or group (--shell-job).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Debug, Default)]
 struct Checked {
     own: ns::Own,
     shell_job: bool,
+    /// The tree's own mount tree, found savable; its files are read in Collect.
+    mnt: Option<crate::mounts::dump::Planned>,
 }
 
 /// Stage Check: what the images could not hold, refused before anything is
@@ -395,7 +399,8 @@ fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<Checked> {
             return Err(DumpError::Unsupported { pid, what: "a seccomp filter".into() }.into());
         }
     }
-    Ok(Checked { own, shell_job })
+    let mnt = if own.mnt { Some(crate::mounts::dump::plan(tasks[0].pid())?) } else { None };
+    Ok(Checked { own, shell_job, mnt })
 }
 
 /// A session or process group from outside the tree cannot be made again by a
@@ -527,6 +532,10 @@ fn collect(
     }
     table.finish()?;
     let time = if own.time { Some(ns::time_clocks(root)?) } else { None };
+    let mnt = match checked.mnt {
+        Some(planned) => Some(crate::mounts::dump::save(root, &ctx.dir, planned)?),
+        None => None,
+    };
     let ipc = if own.ipc {
         // Every segment of the namespace, attached or not, goes with it.
         for seg in proc::sysvipc::shm()? {
@@ -556,6 +565,7 @@ fn collect(
         ipc,
         parent: None,
         time,
+        mnt,
         checksummed: true,
         shell_job: checked.shell_job,
     };

@@ -1,7 +1,8 @@
 //! Namespaces of the tree. A restore creates its tasks from ccr, so each of them
 //! lands in ccr's own namespaces, except the kinds restore makes again for the
 //! root when the tree had one of its own: PID (the root as its init), UTS (its
-//! host and domain name), IPC (its objects) and time (its clocks). Every other namespace a thread is in must therefore be
+//! host and domain name), IPC (its objects), time (its clocks) and mount (its
+//! mount tree). Every other namespace a thread is in must therefore be
 //! ccr's, and for the kinds made again, the root's: any other would come back as
 //! ccr's (or the root's), with its hostname, mounts, IPC objects or network
 //! silently gone. Until a kind is saved, such a tree is refused here, naming the
@@ -13,10 +14,10 @@ use crate::image::pb;
 use crate::sys::proc;
 
 /// The namespace types each of which a thread must share with ccr.
-const SHARED_WITH_CCR: [&str; 4] = ["user", "mnt", "net", "cgroup"];
+const SHARED_WITH_CCR: [&str; 3] = ["user", "net", "cgroup"];
 
 /// The kinds restore makes again for the root when the tree has its own.
-const MADE_AGAIN: [&str; 3] = ["uts", "ipc", "time"];
+const MADE_AGAIN: [&str; 4] = ["uts", "ipc", "time", "mnt"];
 
 /// The namespaces of its own a tree has, which restore makes again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub struct Own {
     pub ipc: bool,
     /// Its root has a time namespace of its own, which every task shares.
     pub time: bool,
+    /// Its root has a mount namespace of its own, which every task shares.
+    pub mnt: bool,
 }
 
 /// Checks every live thread's namespaces; says which of its own the tree has.
@@ -50,7 +53,7 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
     // A kind this kernel lacks: the same "none" for every task.
     let ns_id = |pid: i32, k: &str| if proc::ns::has(k) { proc::ns::id(pid, k) } else { Ok(String::new()) };
     let roots: Vec<String> = MADE_AGAIN.iter().map(|k| ns_id(root, k)).collect::<std::result::Result<_, _>>()?;
-    let mut own_kinds = [false; 3];
+    let mut own_kinds = [false; MADE_AGAIN.len()];
     for (i, k) in MADE_AGAIN.iter().enumerate() {
         own_kinds[i] = roots[i] != ns_id(proc::SELF, k)?;
     }
@@ -87,7 +90,7 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
             }
         }
     }
-    Ok(Own { pid: pid_ns, uts: own_kinds[0], ipc: own_kinds[1], time: own_kinds[2] })
+    Ok(Own { pid: pid_ns, uts: own_kinds[0], ipc: own_kinds[1], time: own_kinds[2], mnt: own_kinds[3] })
 }
 
 /// The clocks of `root`'s time namespace now, as its tasks see them: ccr's (the

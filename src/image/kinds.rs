@@ -33,6 +33,8 @@ pub enum ImageKind {
     SysvShm,
     /// Per deleted-but-open file: its contents (unframed).
     Ghost,
+    /// Per saved mount (a tmpfs of the tree's mount namespace): its files' bytes.
+    MountData,
 }
 
 /// How the files of a kind are named.
@@ -84,6 +86,7 @@ pub static KINDS: &[KindDesc] = &[
     raw(ImageKind::Shmem, "shmem"),
     raw(ImageKind::SysvShm, "sysvshm"),
     raw(ImageKind::Ghost, "ghost"),
+    raw(ImageKind::MountData, "mntdata"),
 ];
 
 /// A message type that is the body of one image kind.

@@ -121,6 +121,10 @@ pub struct RestoreOpts {
     /// A checkpoint of a shell job joins ccr's own session and process group.
     #[serde(default)]
     pub shell_job: bool,
+    /// Where the root mount of a tree with its own mount namespace is bound from
+    /// on this side (`--root`); by default, the path it had at dump.
+    #[serde(default)]
+    pub root: Option<PathBuf>,
     pub log: LogOpts,
 }
 

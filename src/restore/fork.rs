@@ -94,6 +94,10 @@ struct Plan<'a> {
     base: RawFd,
     /// The names of the root's own UTS namespace (made with it by clone3).
     uts: Option<&'a crate::image::pb::UtsNamespace>,
+    /// The tree's mount namespace, which the root's child builds, and where its
+    /// root is bound from when the caller names it (`--root`).
+    mnt: Option<&'a crate::image::pb::MountNamespace>,
+    root_at: Option<&'a std::path::Path>,
 }
 
 /// The deepest task that is an ancestor of (or is) every holder: it opens a file
@@ -118,7 +122,12 @@ fn opener(holders: &[usize], parent: &[Option<usize>]) -> usize {
 }
 
 /// Plans the tree from the inventory; refuses what cannot be rebuilt.
-fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared) -> Result<Plan<'a>> {
+fn plan<'a>(
+    dir: &'a ImageDir,
+    ckpt: &'a Checkpoint,
+    shared: &'a Shared,
+    root_at: Option<&'a std::path::Path>,
+) -> Result<Plan<'a>> {
     let entries = &ckpt.inventory.tasks;
     let index: HashMap<i32, usize> = entries.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
     let mut parent = vec![None; entries.len()];
@@ -219,12 +228,27 @@ fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared) -> Resu
     for node in nodes.iter_mut() {
         node.children.sort_by_key(|&k| entries[k].pgid != entries[k].pid);
     }
-    Ok(Plan { nodes, dir, files: &ckpt.files, shared, base: shared.base, uts: ckpt.inventory.uts.as_ref() })
+    Ok(Plan {
+        nodes,
+        dir,
+        files: &ckpt.files,
+        shared,
+        base: shared.base,
+        uts: ckpt.inventory.uts.as_ref(),
+        mnt: ckpt.inventory.mnt.as_ref(),
+        root_at,
+    })
 }
 
 /// Forks the whole tree; returns once every live task has reported.
-pub fn spawn(dir: &ImageDir, ckpt: &Checkpoint, shared: &Shared, child_of_caller: bool) -> Result<Tree> {
-    let plan = plan(dir, ckpt, shared)?;
+pub fn spawn(
+    dir: &ImageDir,
+    ckpt: &Checkpoint,
+    shared: &Shared,
+    child_of_caller: bool,
+    root_at: Option<&std::path::Path>,
+) -> Result<Tree> {
+    let plan = plan(dir, ckpt, shared, root_at)?;
     let pid_ns = ckpt.inventory.pid_ns;
     let (st_rd, st_wr) = crate::sys::pipe::pipe()?;
     let (go_rd, go_wr) = crate::sys::pipe::pipe()?;
@@ -236,6 +260,7 @@ pub fn spawn(dir: &ImageDir, ckpt: &Checkpoint, shared: &Shared, child_of_caller
         as_sibling: child_of_caller,
         new_pidns: pid_ns,
         new_utsns: ckpt.inventory.uts.is_some(),
+        new_mntns: ckpt.inventory.mnt.is_some(),
     };
     let mut transit: HashMap<u32, RawFd> = shared.files.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
     let child = Child { plan: &plan, st: st_w.as_fd(), go: go_r.as_fd() };
@@ -352,6 +377,10 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     let n = &plan.nodes[i];
     if let Some(u) = plan.uts.filter(|_| i == 0) {
         process::set_uts_names(&u.hostname, &u.domainname)?;
+    }
+    // Before any file is opened: paths are the tree's, inside its mounts.
+    if let Some(ns) = plan.mnt.filter(|_| i == 0) {
+        crate::mounts::restore::build(ns, plan.dir, plan.root_at)?;
     }
     if n.session_leader {
         process::setsid()?;

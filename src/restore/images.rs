@@ -100,6 +100,11 @@ pub fn required_raw(ckpt: &Checkpoint) -> Vec<String> {
     let mut out: Vec<String> = ckpt.tasks.keys().map(|&pid| ImageKind::Pages.file_name(Some(pid as u64))).collect();
     out.extend(ckpt.files.shmems.iter().map(|s| ImageKind::Shmem.file_name(Some(s.id))));
     out.extend(ckpt.files.sysv.iter().map(|s| ImageKind::SysvShm.file_name(Some(s.id as u64))));
+    for m in ckpt.inventory.mnt.iter().flat_map(|ns| &ns.mounts) {
+        if let Some(pb::mount_entry::How::NewFs(pb::NewFs { saved: true, .. })) = &m.how {
+            out.push(ImageKind::MountData.file_name(Some(m.id as u64)));
+        }
+    }
     for f in &ckpt.files.files {
         if let FileState::Ghost(_) = &f.state {
             out.push(ImageKind::Ghost.file_name(Some(f.id as u64)));

@@ -348,7 +348,8 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
     run.pin = Some(pin);
     let forked = Instant::now();
     let shared = run.shared.as_ref().expect("made in SharedObjects");
-    let tree = fork::spawn(&run.dir, run.ckpt.as_ref().expect("read"), shared, run.child_of_caller)?;
+    let ckpt = run.ckpt.as_ref().expect("read");
+    let tree = fork::spawn(&run.dir, ckpt, shared, run.child_of_caller, run.opts.root.as_deref())?;
     run.tree = Some(tree);
     // ccr's copies of what the tree inherited go; memfds stay until sealed.
     if let Some(s) = run.shared.as_mut() {

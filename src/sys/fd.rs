@@ -312,3 +312,19 @@ pub fn inherited(n: RawFd) -> SysResult<BorrowedFd<'static>> {
 pub fn highest_open() -> RawFd {
     crate::sys::proc::fd::list(crate::sys::proc::SELF).ok().and_then(|v| v.into_iter().max()).unwrap_or(-1)
 }
+
+/// Whether the file `fd` is open on has extended attributes (of any namespace
+/// the caller can list).
+pub fn has_xattrs(fd: BorrowedFd<'_>) -> SysResult<bool> {
+    // SAFETY: a size query (NULL buffer, size 0) writes nothing.
+    let n = unsafe { libc::flistxattr(fd.as_raw_fd(), std::ptr::null_mut(), 0) };
+    if n < 0 {
+        let errno = Errno::last();
+        // A filesystem without xattrs has none to lose.
+        if errno == Errno::EOPNOTSUPP {
+            return Ok(false);
+        }
+        return Err(SysError::Call { call: "flistxattr", errno });
+    }
+    Ok(n > 0)
+}

@@ -23,3 +23,5 @@
 #include <asm/siginfo.h>
 #include <linux/time_types.h>
 #include <linux/kcmp.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>

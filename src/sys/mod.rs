@@ -11,6 +11,7 @@ pub mod inotify;
 pub mod interrupt;
 pub mod kernel;
 pub mod mem;
+pub mod mount;
 pub mod pagemap;
 pub mod pidfd;
 pub mod pipe;

@@ -18,6 +18,8 @@ pub struct CloneSpec {
     pub new_pidns: bool,
     /// In a new UTS namespace (CLONE_NEWUTS).
     pub new_utsns: bool,
+    /// In a new mount namespace (CLONE_NEWNS), a copy of the caller's.
+    pub new_mntns: bool,
 }
 
 /// clone3 per `spec`; the child runs `child` and exits with its return value; the
@@ -36,7 +38,8 @@ pub fn spawn<F: FnOnce() -> i32>(spec: CloneSpec, child: F) -> SysResult<i32> {
     let args = kernel::clone_args {
         flags: (if spec.as_sibling { kernel::CLONE_PARENT as u64 } else { 0 })
             | (if spec.new_pidns { kernel::CLONE_NEWPID as u64 } else { 0 })
-            | (if spec.new_utsns { kernel::CLONE_NEWUTS as u64 } else { 0 }),
+            | (if spec.new_utsns { kernel::CLONE_NEWUTS as u64 } else { 0 })
+            | (if spec.new_mntns { kernel::CLONE_NEWNS as u64 } else { 0 }),
         // With CLONE_PARENT the kernel takes our own exit signal (SIGCHLD: the helper
         // was forked) and refuses an explicit one.
         exit_signal: if spec.as_sibling { 0 } else { libc::SIGCHLD as u64 },

@@ -31,6 +31,7 @@ pub fn inventory_to_pb(i: &Inventory) -> pb::Inventory {
         checksummed: i.checksummed,
         shell_job: i.shell_job,
         time: i.time,
+        mnt: i.mnt.clone(),
     }
 }
 
@@ -72,6 +73,9 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
             }
         }
     }
+    if let Some(ns) = &p.mnt {
+        crate::mounts::restore::check(ns).map_err(|e| at.invalid("mnt", e.to_string()))?;
+    }
     Ok(Inventory {
         root_pid: p.root_pid,
         tasks: p.tasks,
@@ -87,5 +91,6 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
         checksummed: p.checksummed,
         shell_job: p.shell_job,
         time: p.time,
+        mnt: p.mnt,
     })
 }

@@ -19,6 +19,11 @@ pub struct Mount {
     pub fstype: String,
     pub source: String,
     pub super_options: String,
+    /// Its peer group (`shared:N`), 0 when it is not shared.
+    pub shared: u32,
+    /// The peer group it receives from (`master:N`), 0 when it is no slave.
+    pub master: u32,
+    pub unbindable: bool,
 }
 
 /// Undoes the kernel's octal escapes (`\040` for a space).
@@ -46,7 +51,11 @@ fn parse_line(line: &str) -> Option<Mount> {
         return None;
     }
     let (major, minor) = l[2].split_once(':')?;
+    let tagged = |tag: &str| l[6..].iter().find_map(|f| f.strip_prefix(tag)?.parse().ok()).unwrap_or(0);
     Some(Mount {
+        shared: tagged("shared:"),
+        master: tagged("master:"),
+        unbindable: l[6..].contains(&"unbindable"),
         id: l[0].parse().ok()?,
         parent: l[1].parse().ok()?,
         major: major.parse().ok()?,
@@ -82,5 +91,6 @@ mod tests {
         assert_eq!(m[1].mount_point, std::path::PathBuf::from("/mnt/my cpu"));
         assert_eq!((m[1].root.as_str(), m[1].fstype.as_str()), ("/lxc", "cgroup"));
         assert_eq!(m[1].super_options, "rw,cpu,cpuacct");
+        assert_eq!((m[0].shared, m[1].shared, m[1].master), (0, 5, 0));
     }
 }

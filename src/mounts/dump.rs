@@ -1,0 +1,225 @@
+//! The tree's mount namespace at dump: its mounts from the root's mountinfo,
+//! each matched to how restore makes it again, and the files of its in-memory
+//! filesystems, read from inside the namespace.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{attrs_of, below, fstree, is_within, MountError};
+use crate::error::Result;
+use crate::image::{pb, ImageDir, ImageKind};
+use crate::sys::proc::{self, mountinfo::Mount};
+
+/// Filesystem types restore makes a new instance of (with their options), when
+/// the host has no mount of the tree's instance.
+const MADE_NEW: [&str; 7] = ["tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"];
+
+fn name(m: &Mount) -> String {
+    format!("mount {} at {} ({} {})", m.id, m.mount_point.display(), m.fstype, m.source)
+}
+
+/// Parents before children, siblings in the order the namespace lists them (the
+/// order they were attached, which restore keeps).
+fn in_tree_order(pid: i32, mounts: &[Mount]) -> std::result::Result<Vec<&Mount>, MountError> {
+    let ids: HashSet<u32> = mounts.iter().map(|m| m.id).collect();
+    let roots: Vec<&Mount> = mounts.iter().filter(|m| !ids.contains(&m.parent)).collect();
+    let [root] = roots[..] else {
+        let what = format!("{} mounts without a parent among its mounts", roots.len());
+        return Err(MountError::Unsupported { pid, mount: "its mount tree".into(), what });
+    };
+    let mut kids: HashMap<u32, Vec<&Mount>> = HashMap::new();
+    for m in mounts.iter().filter(|m| m.id != root.id) {
+        kids.entry(m.parent).or_default().push(m);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(m) = stack.pop() {
+        out.push(m);
+        // Listed in mountinfo order; the first must come off the stack first.
+        stack.extend(kids.remove(&m.id).unwrap_or_default().into_iter().rev());
+    }
+    Ok(out)
+}
+
+/// A mount tree found savable: how each mount comes back, and the in-memory
+/// filesystems whose files are still to be read.
+#[derive(Debug)]
+pub struct Planned {
+    ns: pb::MountNamespace,
+    saved: Vec<Mount>,
+}
+
+/// The mount tree of `root`'s mount namespace (not ccr's), matched mount by
+/// mount to how restore makes it again; refused by name where it cannot.
+pub fn plan(root: i32) -> Result<Planned> {
+    let tree = proc::mountinfo::read(root)?;
+    let host = proc::mountinfo::read(proc::SELF)?;
+    let refuse = |m: &Mount, what: String| MountError::Unsupported { pid: root, mount: name(m), what };
+    let host_groups: HashSet<u32> = host.iter().map(|h| h.shared).filter(|&g| g != 0).collect();
+    let mut first_of_dev: HashMap<(u32, u32), &Mount> = HashMap::new();
+    let mut out = pb::MountNamespace::default();
+    let mut saved = Vec::new();
+    for m in in_tree_order(root, &tree)? {
+        if m.master != 0 {
+            return Err(refuse(m, format!("a slave mount (of peer group {})", m.master)).into());
+        }
+        if m.shared != 0 && host_groups.contains(&m.shared) {
+            let what = format!("a mount shared with ccr's mount namespace (peer group {})", m.shared);
+            return Err(refuse(m, what).into());
+        }
+        let dev = (m.major, m.minor);
+        let how = if let Some(&first) = first_of_dev.get(&dev) {
+            if !is_within(&m.root, &first.root) {
+                let what = format!("a second mount of {}'s filesystem outside what that one shows", name(first));
+                return Err(refuse(m, what).into());
+            }
+            pb::mount_entry::How::BindOf(first.id)
+        } else if let Some(path) = host_path(m, &host) {
+            pb::mount_entry::How::HostPath(path)
+        } else if MADE_NEW.contains(&m.fstype.as_str()) {
+            first_of_dev.insert(dev, m);
+            let opts: Vec<&str> = m.super_options.split(',').filter(|o| !o.is_empty()).collect();
+            let is_tmpfs = m.fstype == "tmpfs";
+            if is_tmpfs || m.fstype == "devpts" || m.fstype == "mqueue" {
+                saved.push(m);
+            }
+            if is_tmpfs && opts.contains(&"ro") {
+                return Err(refuse(m, "a read-only tmpfs instance".into()).into());
+            }
+            if m.root != "/" {
+                let what = format!("a new {} shown from {} instead of its root", m.fstype, m.root);
+                return Err(refuse(m, what).into());
+            }
+            pb::mount_entry::How::NewFs(pb::NewFs {
+                options: opts.iter().filter(|o| **o != "rw" && **o != "ro").map(|o| o.to_string()).collect(),
+                read_only: opts.contains(&"ro"),
+                saved: is_tmpfs,
+                files: Vec::new(),
+            })
+        } else {
+            let what =
+                format!("a {} filesystem that ccr's mount namespace does not show and ccr cannot make again", m.fstype);
+            return Err(refuse(m, what).into());
+        };
+        let parent = if out.mounts.is_empty() { 0 } else { m.parent };
+        out.mounts.push(pb::MountEntry {
+            id: m.id,
+            parent,
+            mount_point: m.mount_point.to_string_lossy().into_owned(),
+            root: m.root.clone(),
+            fstype: m.fstype.clone(),
+            source: m.source.clone(),
+            attrs: attrs_of(&m.mount_options),
+            shared: m.shared,
+            unbindable: m.unbindable,
+            how: Some(how),
+            dev: format!("{}:{}", m.major, m.minor),
+        });
+    }
+    if out.mounts.first().is_some_and(|m| m.mount_point != "/") {
+        let m = in_tree_order(root, &tree)?[0];
+        return Err(refuse(m, "a mount tree whose top is not at /".into()).into());
+    }
+    let saved: Vec<Mount> = saved.into_iter().cloned().collect();
+    read_inside(root, None, &saved)?;
+    Ok(Planned { ns: out, saved })
+}
+
+/// The planned tree, with the files of its tmpfs instances (entries in the tree,
+/// bytes written to `dir`).
+pub fn save(root: i32, dir: &ImageDir, planned: Planned) -> Result<pb::MountNamespace> {
+    let Planned { mut ns, saved } = planned;
+    let mut files = read_inside(root, Some(dir), &saved)?;
+    for e in ns.mounts.iter_mut() {
+        if let (Some(list), Some(pb::mount_entry::How::NewFs(fs))) = (files.remove(&e.id), e.how.as_mut()) {
+            fs.files = list;
+        }
+    }
+    Ok(ns)
+}
+
+/// Where ccr's mount namespace shows what `m` shows: under the host mount of the
+/// same filesystem whose root holds `m`'s root (the deepest such root).
+fn host_path(m: &Mount, host: &[Mount]) -> Option<String> {
+    let h = host
+        .iter()
+        .filter(|h| (h.major, h.minor) == (m.major, m.minor) && is_within(&m.root, &h.root))
+        .max_by_key(|h| h.root.len())?;
+    let rest = below(&m.root, &h.root);
+    let base = h.mount_point.to_string_lossy();
+    Some(match (base.as_ref(), rest.is_empty()) {
+        (b, true) => b.to_string(),
+        ("/", false) => format!("/{rest}"),
+        (b, false) => format!("{b}/{rest}"),
+    })
+}
+
+/// From a thread inside `root`'s mount namespace: that the tree's root is the
+/// namespace's, that each mount in `saved` is the one at its mount point and, for
+/// devpts and mqueue instances, holds nothing ccr would lose; with `dir`, the
+/// files of each tmpfs (bytes written to mntdata-ID.img).
+fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<HashMap<u32, Vec<pb::FsEntry>>> {
+    use std::os::fd::AsFd;
+    let theirs = std::fs::metadata(format!("/proc/{root}/root"))
+        .map_err(crate::sys::SysError::path("stat", format!("/proc/{root}/root")))?;
+    let work = || -> Result<HashMap<u32, Vec<pb::FsEntry>>> {
+        crate::sys::mount::enter_mnt_ns_alone(root)?;
+        let top = std::fs::metadata("/").map_err(crate::sys::SysError::path("stat", "/"))?;
+        use std::os::unix::fs::MetadataExt;
+        if (top.dev(), top.ino()) != (theirs.dev(), theirs.ino()) {
+            let what = "a root other than its mount namespace's root (a chroot inside it)".to_string();
+            return Err(MountError::Unsupported { pid: root, mount: "its root".into(), what }.into());
+        }
+        let mut out = HashMap::new();
+        for m in saved {
+            let what = name(m);
+            let mnt = crate::sys::mount::clone_mount(None, &m.mount_point).map_err(|source| MountError::Make {
+                mount: what.clone(),
+                step: "open_tree",
+                source,
+            })?;
+            let st = crate::sys::fd::stat(mnt.as_fd())?;
+            if st.st_dev != libc::makedev(m.major, m.minor) {
+                let what = "a mount covered by another one at the same place".to_string();
+                return Err(MountError::Unsupported { pid: root, mount: name(m), what }.into());
+            }
+            match (m.fstype.as_str(), dir) {
+                ("tmpfs", None) => {}
+                ("tmpfs", Some(dir)) => {
+                    let (mut data, _) = dir.create_raw(ImageKind::MountData, m.id as u64)?;
+                    out.insert(m.id, fstree::save(mnt.as_fd(), &mut data, &what)?);
+                }
+                (_, Some(_)) => {}
+                (kind, None) => {
+                    let skip = if kind == "devpts" { "ptmx" } else { "" };
+                    let names = list(&mnt)?;
+                    if let Some(n) = names.iter().find(|n| n.as_str() != skip) {
+                        let what = match kind {
+                            "devpts" => format!("pty {n} of its own devpts instance (ptys are not saved yet)"),
+                            _ => format!("POSIX message queue {n} (not saved yet)"),
+                        };
+                        return Err(MountError::Unsupported { pid: root, mount: name(m), what }.into());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    };
+    std::thread::scope(|s| s.spawn(work).join()).unwrap_or_else(|_| {
+        Err(MountError::Image { mount: "its mount tree".into(), detail: "the reader thread panicked".into() }.into())
+    })
+}
+
+/// The names in the directory `d` (an fd of a mount's root).
+fn list(d: &std::os::fd::OwnedFd) -> Result<Vec<String>> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::AsRawFd;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let mut dir = nix::dir::Dir::openat(Some(d.as_raw_fd()), ".", flags, nix::sys::stat::Mode::empty())
+        .map_err(|errno| crate::sys::SysError::Call { call: "opendir", errno })?;
+    Ok(dir
+        .iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "." && n != "..")
+        .collect())
+}

@@ -1,0 +1,217 @@
+//! The files of a filesystem that exists only in memory (a tmpfs of the tree's
+//! own), saved into the images and made again on restore: directories, regular
+//! files with their bytes, symlinks, FIFOs and device nodes, hard links, owners,
+//! modes and times. Everything works from the filesystem's root fd (`*at` calls
+//! only), so neither side depends on where, or in which namespace, it is mounted.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::Path;
+
+use nix::fcntl::{readlinkat, AtFlags, OFlag};
+use nix::sys::stat::{fchmodat, fstatat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{fchownat, linkat, symlinkat, Gid, Uid};
+
+use super::MountError;
+use crate::image::pb;
+use crate::sys::fd;
+
+const S_IFMT: u32 = libc::S_IFMT;
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn at(path: &str) -> &Path {
+    Path::new(if path.is_empty() { "." } else { path })
+}
+
+fn ns(sec: i64, nsec: i64) -> i64 {
+    sec * 1_000_000_000 + nsec
+}
+
+/// Saves every file under `root` (the fd of a mount's root, with no mounts
+/// below it) into `entries` and their bytes into `data`. `what` names the mount
+/// in errors.
+pub fn save(root: BorrowedFd<'_>, data: &mut File, what: &str) -> Result<Vec<pb::FsEntry>, MountError> {
+    let refuse =
+        |path: &str, detail: String| MountError::Contents { mount: what.to_string(), path: format!("/{path}"), detail };
+    let mut out = Vec::new();
+    // (dev, ino) of a file with more than one name → its first path.
+    let mut names: HashMap<(u64, u64), String> = HashMap::new();
+    let mut dirs = vec![String::new()];
+    let mut offset = 0u64;
+    while let Some(dir) = dirs.pop() {
+        let st = fstatat(Some(root.as_raw_fd()), at(&dir), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| refuse(&dir, format!("stat: {e}")))?;
+        out.push(entry(&dir, &st));
+        let dfd =
+            fd::openat(root, at(&dir), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)
+                .map_err(|e| refuse(&dir, e.to_string()))?;
+        if fd::has_xattrs(dfd.as_fd()).map_err(|e| refuse(&dir, e.to_string()))? {
+            return Err(refuse(&dir, "extended attributes, which ccr does not save yet".into()));
+        }
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let mut listing = nix::dir::Dir::openat(Some(dfd.as_raw_fd()), ".", flags, Mode::empty())
+            .map_err(|e| refuse(&dir, format!("opendir: {e}")))?;
+        let mut children: Vec<String> = listing
+            .iter()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "." && n != "..")
+            .collect();
+        children.sort();
+        let mut subdirs = Vec::new();
+        for name in children {
+            let path = join(&dir, &name);
+            let st = fstatat(Some(dfd.as_raw_fd()), name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(|e| refuse(&path, format!("stat: {e}")))?;
+            let kind = st.st_mode & S_IFMT;
+            let mut e = entry(&path, &st);
+            if kind == libc::S_IFDIR {
+                subdirs.push(path);
+                continue;
+            }
+            if st.st_nlink > 1 {
+                if let Some(first) = names.get(&(st.st_dev, st.st_ino)) {
+                    out.push(pb::FsEntry { path, link_to: first.clone(), ..Default::default() });
+                    continue;
+                }
+                names.insert((st.st_dev, st.st_ino), path.clone());
+            }
+            match kind {
+                libc::S_IFREG => {
+                    let f = fd::openat(
+                        dfd.as_fd(),
+                        Path::new(&name),
+                        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                        0,
+                    )
+                    .map_err(|e| refuse(&path, e.to_string()))?;
+                    if fd::has_xattrs(f.as_fd()).map_err(|e| refuse(&path, e.to_string()))? {
+                        return Err(refuse(&path, "extended attributes, which ccr does not save yet".into()));
+                    }
+                    let mut f = File::from(f);
+                    let n = std::io::copy(&mut f, data).map_err(|e| refuse(&path, format!("copying: {e}")))?;
+                    if n != st.st_size as u64 {
+                        return Err(refuse(
+                            &path,
+                            format!("{n} bytes read of {} (it changed while saved)", st.st_size),
+                        ));
+                    }
+                    e.size = n;
+                    e.offset = offset;
+                    offset += n;
+                }
+                libc::S_IFLNK => {
+                    let t = readlinkat(Some(dfd.as_raw_fd()), name.as_str())
+                        .map_err(|e| refuse(&path, format!("readlink: {e}")))?;
+                    e.target = t.to_string_lossy().into_owned();
+                }
+                libc::S_IFIFO | libc::S_IFCHR | libc::S_IFBLK => e.rdev = st.st_rdev,
+                _ => return Err(refuse(&path, "a socket, which ccr cannot save in a filesystem yet".into())),
+            }
+            out.push(e);
+        }
+        // Depth first, in name order.
+        dirs.extend(subdirs.into_iter().rev());
+    }
+    data.flush().map_err(|e| refuse("", format!("writing its data: {e}")))?;
+    Ok(out)
+}
+
+fn entry(path: &str, st: &libc::stat) -> pb::FsEntry {
+    pb::FsEntry {
+        path: path.to_string(),
+        mode: st.st_mode,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        atime_ns: ns(st.st_atime, st.st_atime_nsec),
+        mtime_ns: ns(st.st_mtime, st.st_mtime_nsec),
+        ..Default::default()
+    }
+}
+
+/// Makes `entries` again under `root` (the root fd of a new, empty filesystem),
+/// reading file bytes from `data`.
+pub fn restore(root: BorrowedFd<'_>, entries: &[pb::FsEntry], data: &mut File, what: &str) -> Result<(), MountError> {
+    let fail =
+        |path: &str, detail: String| MountError::Contents { mount: what.to_string(), path: format!("/{path}"), detail };
+    let r = Some(root.as_raw_fd());
+    // Every entry's parent must be a directory made before it: no path of the
+    // image can lead through a symlink or out of the filesystem.
+    let mut made_dirs: HashSet<&str> = HashSet::new();
+    let mut made: HashSet<&str> = HashSet::new();
+    for e in entries {
+        let path = e.path.as_str();
+        let p = at(path);
+        let plain = path.is_empty() || path.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+        if !plain {
+            return Err(fail(path, "not a plain relative path".into()));
+        }
+        let parent = path.rsplit_once('/').map_or("", |(d, _)| d);
+        if !path.is_empty() && !made_dirs.contains(parent) {
+            return Err(fail(path, "listed before its directory".into()));
+        }
+        if !made.insert(path) {
+            return Err(fail(path, "listed twice".into()));
+        }
+        if !e.link_to.is_empty() {
+            if !made.contains(e.link_to.as_str()) || made_dirs.contains(e.link_to.as_str()) {
+                return Err(fail(path, format!("a link to {:?}, which is no file made before it", e.link_to)));
+            }
+            linkat(r, e.link_to.as_str(), r, path, AtFlags::empty())
+                .map_err(|err| fail(path, format!("link: {err}")))?;
+            continue;
+        }
+        let perm = Mode::from_bits_truncate(e.mode & 0o7777);
+        match e.mode & S_IFMT {
+            libc::S_IFDIR => {
+                if !path.is_empty() {
+                    mkdirat(r, p, perm).map_err(|err| fail(path, format!("mkdir: {err}")))?;
+                }
+                made_dirs.insert(path);
+            }
+            libc::S_IFREG => {
+                let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+                let f = fd::openat(root, p, flags, 0o600).map_err(|err| fail(path, err.to_string()))?;
+                let mut f = File::from(f);
+                data.seek(SeekFrom::Start(e.offset)).map_err(|err| fail(path, format!("its data: {err}")))?;
+                let n = std::io::copy(&mut Read::by_ref(data).take(e.size), &mut f)
+                    .map_err(|err| fail(path, format!("writing: {err}")))?;
+                if n != e.size {
+                    return Err(fail(path, format!("its data ends after {n} of {} bytes", e.size)));
+                }
+            }
+            libc::S_IFLNK => {
+                symlinkat(e.target.as_str(), r, p).map_err(|err| fail(path, format!("symlink: {err}")))?;
+            }
+            k @ (libc::S_IFIFO | libc::S_IFCHR | libc::S_IFBLK) => {
+                mknodat(r, p, SFlag::from_bits_truncate(k), perm, e.rdev)
+                    .map_err(|err| fail(path, format!("mknod: {err}")))?;
+            }
+            k => return Err(fail(path, format!("file type {k:#o}"))),
+        }
+        fchownat(r, p, Some(Uid::from_raw(e.uid)), Some(Gid::from_raw(e.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|err| fail(path, format!("chown: {err}")))?;
+        // After chown, which clears set-id bits; the umask does not apply either.
+        if e.mode & S_IFMT != libc::S_IFLNK {
+            fchmodat(r, p, perm, FchmodatFlags::FollowSymlink).map_err(|err| fail(path, format!("chmod: {err}")))?;
+        }
+    }
+    // Times last, children before their directories (making a name changes its
+    // directory's mtime).
+    for e in entries.iter().rev().filter(|e| e.link_to.is_empty()) {
+        let t = |n: i64| TimeSpec::new(n.div_euclid(1_000_000_000), n.rem_euclid(1_000_000_000));
+        utimensat(r, at(&e.path), &t(e.atime_ns), &t(e.mtime_ns), UtimensatFlags::NoFollowSymlink)
+            .map_err(|err| fail(&e.path, format!("utimensat: {err}")))?;
+    }
+    Ok(())
+}
