@@ -2,7 +2,8 @@
 //! path (another inode), or the same inode rewritten to another size, is refused
 //! by name — the task, the fd or mapping address, the path and what differs — and
 //! nothing of the tree is left running; with the files put back, the same
-//! checkpoint restores and the workload finds its mapping and offsets intact.
+//! checkpoint restores and the workload finds its mapping and offsets intact (its
+//! log, opened O_APPEND, may have grown meanwhile).
 
 mod common;
 
@@ -101,6 +102,9 @@ fn changed_files_are_refused_by_name_and_put_back_restore() {
     refused(&mut case, pid, &[&at, &format!("{} mapped at 0x", exe.display())]);
     put_back(&exe, &aside);
 
+    // A log written only at its end (the workload's stdout, O_APPEND) may have
+    // grown since: another writer appending is no reason to refuse.
+    OpenOptions::new().append(true).open(&case.out).unwrap().write_all(b"info: another writer\n").unwrap();
     let rp = case.spawn_restore(&[]);
     let restored = case.wait_pidfile(rp, Duration::from_secs(30));
     assert_eq!(restored, pid);

@@ -27,13 +27,18 @@ pub fn open_at_pos(path: &str, f: &FileDesc, pos: u64) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Refuses `opened` when it is not the file `r` describes. A file written only
-/// at its end (O_APPEND) may have grown since.
+/// Refuses `opened` when it is not the file `r` describes. A file opened for
+/// writing may have been written since (its mtime), one written only at its end
+/// (O_APPEND) may also have grown.
 fn check(f: &FileDesc, r: &pb::RegFile, opened: &OwnedFd) -> Result<()> {
     let Some(then) = &r.stamp else { return Ok(()) };
-    let appending = f.flags as i32 & libc::O_APPEND != 0 && f.access() != libc::O_RDONLY;
+    let may = match (f.access(), f.flags as i32 & libc::O_APPEND != 0) {
+        (libc::O_RDONLY, _) => May::Nothing,
+        (_, true) => May::Grow,
+        (_, false) => May::BeWritten,
+    };
     let now = stamp::of_stat(&fd::stat(opened.as_fd())?);
-    match stamp::differs(then, &now, if appending { May::Grow } else { May::Nothing }) {
+    match stamp::differs(then, &now, may) {
         None => Ok(()),
         Some(differs) => Err(RestoreError::NotTheDumpedFile {
             pid: f.owner_pid,

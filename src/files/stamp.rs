@@ -25,8 +25,12 @@
 //! - Mappings and the executable: nothing. A changed binary or library is never
 //!   mapped silently: the pages the task copied from it would mix with another
 //!   file's, and its code would jump into other code.
-//! - A file opened read-only, or for writing at offsets: nothing either. The
-//!   task's offset and whatever it read or cached refer to the old contents.
+//! - A file opened read-only: nothing either. The task's offset and whatever it
+//!   read or cached refer to the old contents.
+//! - A file opened for writing at offsets: its mtime may have moved, its size not.
+//!   A writable file is shared state others write too (the reason for file
+//!   locks; a `>` of an empty file touches it without changing a byte), while its
+//!   size is what the task's offset and its next write depend on.
 //! - A file opened O_APPEND for writing (a log): it may have grown, and its mtime
 //!   moved: another writer appending is normal in a migration, and the task's next
 //!   write goes to the end as it would have. Shrunk, it was truncated or rotated
@@ -46,6 +50,8 @@ use crate::sys::{fd, SysResult};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum May {
     Nothing,
+    /// mtime may have moved (a file opened for writing).
+    BeWritten,
     /// Size may have grown and mtime moved (an O_APPEND writer's file).
     Grow,
 }
@@ -120,7 +126,7 @@ pub fn differs(then: &FileStamp, now: &FileStamp, may: May) -> Option<String> {
         what.push(format!("inode {} now, {} then", now.ino, then.ino));
     }
     let size_ok = match may {
-        May::Nothing => now.size == then.size,
+        May::Nothing | May::BeWritten => now.size == then.size,
         May::Grow => now.size >= then.size,
     };
     if !size_ok {
@@ -162,6 +168,10 @@ mod tests {
         assert_eq!(differs(&then, &file(8, 100, 5000, 2000), May::Grow), None);
         assert_eq!(differs(&then, &file(8, 100, 10, 2000), May::Grow).unwrap(), "size 10 now, 1200 then");
         assert!(differs(&then, &file(8, 101, 5000, 2000), May::Grow).is_some());
+        // A file written at offsets may have been touched, not resized.
+        assert_eq!(differs(&then, &file(8, 100, 1200, 2000), May::BeWritten), None);
+        assert_eq!(differs(&then, &file(8, 100, 1300, 2000), May::BeWritten).unwrap(), "size 1300 now, 1200 then");
+        assert!(differs(&then, &file(8, 101, 1200, 1000), May::BeWritten).is_some());
     }
 
     #[test]
