@@ -23,6 +23,8 @@ fn main() {
     }
     let mut cfg = prost_build::Config::new();
     cfg.type_attribute(".", "#[derive(serde::Serialize)]");
+    // Compared as a whole inside engine types that derive Eq (mm::Vma).
+    cfg.type_attribute(".ccr.images.FileStamp", "#[derive(Eq)]");
     // Raw byte fields print as hex strings, not arrays of numbers.
     for f in [
         "ccr.images.Registers.xsave",

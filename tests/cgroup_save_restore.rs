@@ -346,6 +346,106 @@ fn restore_under_missing_ancestors() {
     assert_eq!(read(&deep, "cpuset.mems"), read(deep.parent().unwrap().parent().unwrap(), "cpuset.mems"));
 }
 
+/// A v1 cpuset cgroup `name` holding one `sleep`, with `cpus` and mems 0, saved
+/// into `images` by `ccr cgroup-save -t`; the sleep is then killed and the cgroup
+/// removed. What `guard` makes it removes again, bottom-up, whatever happens.
+fn saved_cpuset(guard: &mut Guard, name: &str, cpus: &str, images: &Path) {
+    let dir = guard.mkdir(&hier("cpuset").mount_point.join(name));
+    write(&dir, "cpuset.cpus", cpus);
+    write(&dir, "cpuset.mems", "0");
+    let pid = guard.spawn("sleep", &["1000"]);
+    write(&dir, "cgroup.procs", &pid.to_string());
+    let out = ccr_cli(&["cgroup-save", "-t", &pid.to_string(), "-D", &images.display().to_string()]);
+    assert!(out.status.success(), "ccr cgroup-save: {}", String::from_utf8_lossy(&out.stderr));
+    guard.kill_all();
+    remove_tree(&dir);
+    assert!(!dir.exists());
+}
+
+fn ccr_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ccr")).args(args).output().expect("run ccr")
+}
+
+/// The CPUs of the cpuset root, and one of them that is not all of them (the
+/// tests need a second CPU to tell a child's cpus from its parent's).
+fn one_cpu_of_several() -> (String, String) {
+    let all = read(&hier("cpuset").mount_point, "cpuset.cpus");
+    let last = all.rsplit([',', '-']).next().unwrap().to_string();
+    assert!(all != last, "these tests need two CPUs in the cpuset root, it has {all:?}");
+    (all, last)
+}
+
+/// `ccr cgroup-restore --cgroup-root` of a v1 cpuset under two levels of parents
+/// that do not exist: they are made with their parent's cpus and mems first, so
+/// the kernel takes the saved single CPU below them.
+#[test]
+fn cli_restore_of_a_cpuset_under_missing_parents() {
+    need_root!();
+    let (all_cpus, cpu) = one_cpu_of_several();
+    let root = hier("cpuset").mount_point;
+    let root_mems = read(&root, "cpuset.mems");
+    let name = unique("cs1");
+    let images = std::env::temp_dir().join(format!("{name}-img"));
+    let mut g = Guard::default();
+    let top = root.join(format!("{name}-new"));
+    let (mid, ct) = (top.join("mid"), top.join("mid/c1"));
+    for d in [&top, &mid, &ct] {
+        g.add_dir(d.to_path_buf());
+    }
+    saved_cpuset(&mut g, &name, &cpu, &images);
+    assert!(!top.exists());
+    let out = ccr_cli(&[
+        "cgroup-restore",
+        "-D",
+        &images.display().to_string(),
+        "--cgroup-root",
+        &format!("cpuset:/{name}-new/mid/c1"),
+    ]);
+    let _ = std::fs::remove_dir_all(&images);
+    assert!(out.status.success(), "ccr cgroup-restore: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(read(&ct, "cpuset.cpus"), cpu);
+    assert_eq!(read(&ct, "cpuset.mems"), "0");
+    for d in [&top, &mid] {
+        assert_eq!(read(d, "cpuset.cpus"), all_cpus, "{}", d.display());
+        assert_eq!(read(d, "cpuset.mems"), root_mems, "{}", d.display());
+    }
+}
+
+/// Restored under an existing parent whose cpus do not hold the saved one: the
+/// kernel refuses, and the error says why (the parent and its cpus), and the
+/// cgroup ccr made is gone again.
+#[test]
+fn cli_restore_of_a_cpuset_outside_its_parent_says_why() {
+    need_root!();
+    let (_, cpu) = one_cpu_of_several();
+    let root = hier("cpuset").mount_point;
+    let name = unique("cs2");
+    let images = std::env::temp_dir().join(format!("{name}-img"));
+    let mut g = Guard::default();
+    saved_cpuset(&mut g, &name, &cpu, &images);
+    let parent = g.mkdir(&root.join(format!("{name}-p")));
+    g.add_dir(parent.join("c1"));
+    let other = read(&root, "cpuset.cpus").split([',', '-']).next().unwrap().to_string();
+    assert_ne!(other, cpu);
+    write(&parent, "cpuset.cpus", &other);
+    write(&parent, "cpuset.mems", "0");
+    let out = ccr_cli(&[
+        "cgroup-restore",
+        "-D",
+        &images.display().to_string(),
+        "--cgroup-root",
+        &format!("cpuset:/{name}-p/c1"),
+    ]);
+    let _ = std::fs::remove_dir_all(&images);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "restored cpus {cpu} under a parent with cpus {other}");
+    let want = format!("{}/cpuset.cpus = \"{cpu}\"", parent.join("c1").display());
+    assert!(err.contains(&want), "{err}");
+    assert!(err.contains("must lie within its parent's"), "{err}");
+    assert!(err.contains(&format!("{} has \"{other}\"", parent.display())), "{err}");
+    assert!(!parent.join("c1").exists(), "the cgroup ccr made is left behind");
+}
+
 #[test]
 fn manage_cgroups_modes() {
     need_root!();

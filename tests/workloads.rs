@@ -45,6 +45,7 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_fdowner",
         "wl_timens",
         "wl_shared_tables",
+        "wl_mapfile",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }

@@ -65,8 +65,8 @@ pub enum CgroupError {
     Create { path: PathBuf, source: Box<SysError> },
     #[error("configuring {path}/{file} = {value:?}: {source}")]
     Configure { path: PathBuf, file: String, value: String, source: Box<SysError> },
-    #[error("configuring {path}/{file} = {value:?}: {source} (a cgroup's cpuset must lie within its parent's)")]
-    Cpuset { path: PathBuf, file: String, value: String, source: Box<SysError> },
+    #[error(transparent)]
+    CpusetOutsideParent(Box<CpusetOutsideParent>),
     #[error("{path}/{file}: limit {value} is below the current usage {usage}")]
     LimitBelowUsage { path: PathBuf, file: String, value: String, usage: String },
     #[error("setting owner/mode of {path}: {source}")]
@@ -77,6 +77,18 @@ pub enum CgroupError {
     NoSavedSet { saved_pid: i32 },
     #[error("cgroup image set {set} is not described")]
     UnknownSet { set: u32 },
+}
+
+/// A v1 cpuset value the kernel refused because it is not within the parent's.
+#[derive(Debug, thiserror::Error)]
+#[error("configuring {path}/{file} = {value:?}: {source}: a cgroup's cpuset must lie within its parent's, and {parent} has {parent_value:?}")]
+pub struct CpusetOutsideParent {
+    pub path: PathBuf,
+    pub file: String,
+    pub value: String,
+    pub parent: PathBuf,
+    pub parent_value: String,
+    pub source: Box<SysError>,
 }
 
 impl CgroupError {
@@ -90,10 +102,10 @@ impl CgroupError {
             | Mountinfo { source }
             | ReadConfig { source, .. }
             | Create { source, .. }
-            | Cpuset { source, .. }
             | Configure { source, .. }
             | SetOwner { source, .. }
             | PlaceTask { source, .. } => source.errno(),
+            CpusetOutsideParent(e) => e.source.errno(),
             FreezeTimeout { .. } | ThawTimeout { .. } => libc::ETIMEDOUT,
             HierarchyNotMounted { .. } | Missing { .. } | NoTasks { .. } => libc::ENOENT,
             Exists { .. } => libc::EEXIST,

@@ -94,7 +94,7 @@ impl CgroupRestorePlan {
             let (Some(tree), Some((_, _, Some(dir)))) = (&ih.tree, resolved.get(&ih.id)) else {
                 continue;
             };
-            self.make_parents(dir)?;
+            self.make_parents(dir, ih.version)?;
             self.restore_dir(dir, tree)?;
             self.roots.insert(ih.id, dir.clone());
         }
@@ -119,8 +119,8 @@ impl CgroupRestorePlan {
         Ok(())
     }
 
-    /// Creates the missing ancestors of a tree's root.
-    fn make_parents(&mut self, dir: &Path) -> Result<(), CgroupError> {
+    /// Creates the missing ancestors of a tree's root (on hierarchy `version`).
+    fn make_parents(&mut self, dir: &Path, version: u32) -> Result<(), CgroupError> {
         let mut missing = Vec::new();
         let mut p = dir.parent();
         while let Some(d) = p {
@@ -140,7 +140,9 @@ impl CgroupRestorePlan {
             self.note(&d)?;
             cgroupfs::mkdir(&d).map_err(|source| CgroupError::Create { path: d.clone(), source: Box::new(source) })?;
             self.created.push(d.clone());
-            inherit_cpuset(&d)?;
+            if version == 1 {
+                inherit_cpuset(&d)?;
+            }
         }
         Ok(())
     }
@@ -325,21 +327,52 @@ fn read_cur(dir: &Path, file: &str) -> Result<Option<String>, CgroupError> {
 }
 
 fn put(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
-    cgroupfs::write(dir, file, value).map_err(|source| {
-        let hint = matches!(file, "cpuset.cpus" | "cpuset.mems")
-            && matches!(source.errno(), libc::EACCES | libc::EINVAL | libc::ENOSPC);
-        match cfg_err(dir, file, value)(source) {
-            CgroupError::Configure { path, file, value, source } if hint => {
-                CgroupError::Cpuset { path, file, value, source }
-            }
-            e => e,
-        }
+    cgroupfs::write(dir, file, value).map_err(|source| match outside_parent(dir, file, value, source.errno()) {
+        Some((parent, parent_value)) => CgroupError::CpusetOutsideParent(Box::new(super::CpusetOutsideParent {
+            path: dir.into(),
+            file: file.into(),
+            value: value.into(),
+            parent,
+            parent_value,
+            source: Box::new(source),
+        })),
+        None => cfg_err(dir, file, value)(source),
     })
+}
+
+/// Why the kernel refused a v1 cpuset write, when that is the reason: the value
+/// is not within the parent's (EACCES). The parent and its value, for the error.
+fn outside_parent(dir: &Path, file: &str, value: &str, errno: i32) -> Option<(PathBuf, String)> {
+    if !matches!(file, "cpuset.cpus" | "cpuset.mems") || !matches!(errno, libc::EACCES | libc::EINVAL) {
+        return None;
+    }
+    let parent = dir.parent()?;
+    let theirs = cgroupfs::read(parent, file).ok()??;
+    (!id_list_within(value, &theirs)?).then(|| (parent.to_path_buf(), theirs))
+}
+
+/// Whether every id of the kernel list `inner` ("0-3,7") is in `outer`; None when
+/// either is not such a list.
+pub fn id_list_within(inner: &str, outer: &str) -> Option<bool> {
+    fn ranges(s: &str) -> Option<Vec<(u32, u32)>> {
+        s.trim()
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('-') {
+                Some((a, b)) => Some((a.trim().parse().ok()?, b.trim().parse().ok()?)),
+                None => p.trim().parse().ok().map(|a| (a, a)),
+            })
+            .collect()
+    }
+    let outer = ranges(outer)?;
+    Some(ranges(inner)?.iter().all(|&(a, b)| (a..=b).all(|id| outer.iter().any(|&(lo, hi)| (lo..=hi).contains(&id)))))
 }
 
 /// A v1 cpuset ccr created as a missing ancestor starts with no cpus and no mems,
 /// and no child may then have any: it gets its parent's before anything below it
-/// is written.
+/// is written. (A v2 cpuset needs nothing: an empty `cpuset.cpus` there means
+/// "what the parent has", and a child's request outside it is accepted and cut
+/// down to the parent's effective set, so copying would only pin it.)
 fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
     let Some(parent) = dir.parent() else { return Ok(()) };
     for file in ["cpuset.cpus", "cpuset.mems"] {

@@ -6,6 +6,7 @@
 use crate::dump::task::TaskState;
 use crate::dump::{DumpCtx, DumpError};
 use crate::error::Result;
+use crate::files::stamp;
 use crate::image::pages::{self, Dest, PageWriter, CHUNK};
 use crate::image::{pb, ImageDir};
 use crate::mm::shmem::ShmemTable;
@@ -33,6 +34,23 @@ pub fn classify(pid: i32, maps: &[MapEntry]) -> Result<Vec<Vma>> {
         }
     }
     Ok(out)
+}
+
+/// Stamps each file mapping with the file it maps (through map_files, so the file
+/// itself, whatever its path holds now), for restore to check it maps that file.
+/// The VMAs of one file share an inode: it is looked at once.
+fn stamp_files(pid: i32, mut vmas: Vec<Vma>) -> Result<Vec<Vma>> {
+    let mut seen: std::collections::HashMap<(u64, u64), Option<stamp::FileStamp>> = Default::default();
+    for v in vmas.iter_mut().filter(|v| matches!(v.kind, VmaKind::FilePrivate { .. } | VmaKind::FileShared { .. })) {
+        v.stamp = match seen.get(&(v.dev, v.ino)) {
+            Some(s) => *s,
+            None => {
+                let s = stamp::take(&proc::maps::mapped_file_link(pid, v.start, v.end), None)?;
+                *seen.entry((v.dev, v.ino)).or_insert(s)
+            }
+        };
+    }
+    Ok(vmas)
 }
 
 /// Where the page data of a whole dump goes: one writer for every task, the
@@ -172,6 +190,8 @@ pub fn collect(
         env_start: stat.env_start,
         env_end: stat.env_end,
     };
-    let mm = Mm { fields, vmas, runs, auxv: proc::auxv::read(pid)?, exe: proc::links::exe(pid)? };
+    let vmas = stamp_files(pid, vmas)?;
+    let exe_stamp = stamp::take(&proc::links::exe_link(pid), None)?;
+    let mm = Mm { fields, vmas, runs, auxv: proc::auxv::read(pid)?, exe: proc::links::exe(pid)?, exe_stamp };
     Ok((mm, counts))
 }

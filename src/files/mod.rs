@@ -58,6 +58,7 @@ pub mod memfd;
 pub mod pipe;
 pub mod reg;
 pub mod signalfd;
+pub mod stamp;
 pub mod table;
 pub mod timerfd;
 pub mod unix;

@@ -48,7 +48,9 @@ pub const MAGIC: [u8; 4] = *b"CCRi";
 pub const FORMAT_MAJOR: u16 = 2;
 /// 2.1: file locks, POSIX timers, UTS and IPC namespaces, scheduling and oom_score_adj.
 /// 2.2: checksums of the raw data files (sums.img).
-pub const FORMAT_MINOR: u16 = 2;
+/// 2.3: file stamps (dev, ino, size, mtime) of files opened by path, mapped files
+/// and the executable, checked on restore.
+pub const FORMAT_MINOR: u16 = 3;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
 const MAX_BODY: u64 = 1 << 30;

@@ -52,6 +52,8 @@ pub struct Mm {
     pub runs: Vec<PageRun>,
     pub auxv: Vec<u8>,
     pub exe: String,
+    /// The file `exe` named at the dump (None before format 2.3).
+    pub exe_stamp: Option<crate::files::stamp::FileStamp>,
 }
 
 impl Mm {

@@ -60,6 +60,9 @@ pub struct Vma {
     /// madvise advice to apply again (MADV_*).
     pub madvise: Vec<i32>,
     pub locked: bool,
+    /// File kinds: the mapped file as dumped (the dump fills it in; None from
+    /// images before 2.3 and for pseudo filesystems).
+    pub stamp: Option<crate::files::stamp::FileStamp>,
 }
 
 impl Vma {
@@ -146,6 +149,7 @@ pub fn classify(m: &MapEntry) -> Result<Option<Vma>, Refused> {
         growsdown: m.has_flag("gd"),
         madvise: madvise_of(m),
         locked: m.has_flag("lo"),
+        stamp: None,
     }))
 }
 

@@ -9,6 +9,8 @@
 //! - VMAs that receive pages are mapped writable, filled from the page source,
 //!   then given their final protection;
 //! - PR_SET_MM_MAP comes after the mappings: the kernel checks its addresses;
+//! - every mapped file (and the executable) is checked to be the one dumped as
+//!   it is opened, before anything is mapped from it;
 //! - a memfd's write seals come before the mappings (made with the memfd in
 //!   SharedObjects), its future-write seal and F_SEAL_SEAL after them.
 
@@ -20,6 +22,7 @@ use super::images::TaskImage;
 use super::shared::Shared;
 use super::{RestoreError, Run};
 use crate::error::Result;
+use crate::files::stamp::{self, FileStamp, May};
 use crate::image::pages::{PageSource, TaskFileSource};
 use crate::mm::{Prot, Vma, VmaKind};
 use crate::sys::kernel;
@@ -75,11 +78,11 @@ fn rebuild(r: &mut Remote, img: &TaskImage, sp: &Spawned, shared: &Shared) -> Re
         fill[vi] = true;
     }
 
-    let mut files: HashMap<(String, bool), i32> = HashMap::new();
+    let mut files: HashMap<(String, bool), (i32, FileStamp)> = HashMap::new();
     for (i, v) in img.mm.vmas.iter().enumerate() {
         map_vma(r, pid, v, fill[i], shared, &mut files)?;
     }
-    for fd in files.into_values() {
+    for (fd, _) in files.into_values() {
         r.close(fd)?;
     }
 
@@ -112,7 +115,7 @@ fn map_vma(
     v: &Vma,
     fill: bool,
     shared: &Shared,
-    files: &mut HashMap<(String, bool), i32>,
+    files: &mut HashMap<(String, bool), (i32, FileStamp)>,
 ) -> Result<()> {
     let mut prot = v.prot;
     if fill {
@@ -143,14 +146,18 @@ fn map_vma(
             flags |= if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
             let writable = matches!(v.kind, VmaKind::FileShared { writable: true, .. });
             let key = (path.clone(), writable);
-            let fd = match files.get(&key) {
-                Some(fd) => *fd,
+            let (fd, now) = match files.get(&key) {
+                Some(known) => *known,
                 None => {
                     let fd = r.open(path, if writable { libc::O_RDWR } else { libc::O_RDONLY })?;
-                    files.insert(key, fd);
-                    fd
+                    let now = stamp::of_metadata(&proc::fd::metadata(r.proc_pid(), fd)?);
+                    files.insert(key, (fd, now));
+                    (fd, now)
                 }
             };
+            // Each VMA against its own stamp: a path may have mapped two files
+            // over the task's life.
+            not_changed(pid, path, &format!("mapped at {:#x}", v.start), v.stamp.as_ref(), &now)?;
             (Some(fd), v.pgoff)
         }
     };
@@ -159,6 +166,15 @@ fn map_vma(
         return Err(RestoreError::Child { pid, detail: format!("mmap at {:#x} landed at {got:#x}", v.start) }.into());
     }
     Ok(())
+}
+
+/// Refuses a mapped file (or the executable) that is not the one dumped: a
+/// changed binary or library is never mapped (`files::stamp` has the rule).
+fn not_changed(pid: i32, path: &str, at: &str, then: Option<&FileStamp>, now: &FileStamp) -> Result<()> {
+    match then.and_then(|then| stamp::differs(then, now, May::Nothing)) {
+        None => Ok(()),
+        Some(differs) => Err(RestoreError::NotTheDumpedFile { pid, path: path.into(), at: at.into(), differs }.into()),
+    }
 }
 
 /// Attaches SysV segment `id` where it was (remote shmat). Only whole attachments:
@@ -202,6 +218,10 @@ fn map_vdso(r: &mut Remote, img: &TaskImage) -> Result<()> {
 fn set_mm_map(r: &mut Remote, img: &TaskImage) -> Result<()> {
     let f = img.mm.fields;
     let exe_fd = if img.mm.exe.is_empty() { None } else { Some(r.open(&img.mm.exe, libc::O_RDONLY)?) };
+    if let Some(fd) = exe_fd {
+        let now = stamp::of_metadata(&proc::fd::metadata(r.proc_pid(), fd)?);
+        not_changed(img.pid, &img.mm.exe, "(the executable)", img.mm.exe_stamp.as_ref(), &now)?;
+    }
     let map = kernel::prctl_mm_map {
         start_code: f.start_code,
         end_code: f.end_code,

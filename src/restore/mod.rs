@@ -46,6 +46,10 @@ pub enum RestoreError {
     Lock { pid: i32, file_id: u32, what: String, lock: String, detail: String },
     #[error("restore stopped by {signal} at the start of stage {stage}; what it made is undone")]
     Interrupted { signal: String, stage: String },
+    /// A file restore opens or maps by path is not the one that was dumped
+    /// (`files::stamp` has the rule); `at` is "(fd N)", "mapped at ADDR", ...
+    #[error("pid {pid}: {path} {at}: it is not the file that was dumped ({differs})")]
+    NotTheDumpedFile { pid: i32, path: String, at: String, differs: String },
     #[error("pid {pid}: thread {tid} came back as {got}")]
     ThreadId { pid: i32, tid: i32, got: i32 },
 }
@@ -57,6 +61,7 @@ impl RestoreError {
             RestoreError::PidTaken { .. } | RestoreError::PidBusy { .. } => libc::EEXIST,
             RestoreError::Unsupported { .. } => libc::EOPNOTSUPP,
             RestoreError::Interrupted { .. } => libc::EINTR,
+            RestoreError::NotTheDumpedFile { .. } => libc::ESTALE,
             _ => libc::EIO,
         }
     }

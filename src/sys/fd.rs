@@ -240,6 +240,37 @@ pub fn fcntl_int(fd: BorrowedFd<'_>, call: &'static str, cmd: i32) -> SysResult<
     Ok(r)
 }
 
+/// stat(2) of `path` (following links, /proc's magic ones included).
+pub fn stat_path(path: &Path) -> SysResult<std::fs::Metadata> {
+    std::fs::metadata(path).map_err(SysError::path("stat", path))
+}
+
+/// Whether `path` lies on a filesystem the kernel makes up as it is read (procfs,
+/// sysfs, cgroupfs, ...): its inodes, sizes and times say nothing about content.
+pub fn on_pseudo_fs(path: &Path) -> SysResult<bool> {
+    use nix::sys::statfs::{self, FsType};
+    const PSEUDO: &[i64] = &[
+        0x9fa0,      // proc
+        0x6265_6572, // sysfs
+        0x0027_e0eb, // cgroup
+        0x6367_7270, // cgroup2
+        0x6462_6720, // debugfs
+        0x7472_6163, // tracefs
+        0x7363_6673, // securityfs
+        0xcafe_4a11, // bpf
+        0x6265_6570, // configfs
+        0x6165_676c, // pstore
+        0xde5e_81e4, // efivarfs
+        0x4249_4e4d, // binfmt_misc
+        0xf97c_ff8c, // selinuxfs
+        0x6573_5546, // fusectl
+    ];
+    let st =
+        statfs::statfs(path).map_err(|e| SysError::Path { call: "statfs", path: path.into(), source: e.into() })?;
+    let FsType(t) = st.filesystem_type();
+    Ok(PSEUDO.contains(&t))
+}
+
 /// fstat(2).
 pub fn stat(fd: BorrowedFd<'_>) -> SysResult<libc::stat> {
     // SAFETY: an all-zero stat is a valid out buffer.

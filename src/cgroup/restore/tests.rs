@@ -325,3 +325,14 @@ fn v2_controller_files_round_trip_in_kernel_order_on_a_fake_tree() {
     assert_eq!(fz, vec![s("cgroup.freeze", "0")]);
     fs::remove_dir_all(&m).unwrap();
 }
+
+#[test]
+fn cpu_and_node_lists_within_a_parent() {
+    assert_eq!(id_list_within("1", "0-1"), Some(true));
+    assert_eq!(id_list_within("0,2-3", "0-3,7"), Some(true));
+    assert_eq!(id_list_within("1", "0"), Some(false));
+    assert_eq!(id_list_within("3-5", "0-4"), Some(false));
+    assert_eq!(id_list_within("", "0"), Some(true), "an empty set lies within any");
+    assert_eq!(id_list_within("1", ""), Some(false));
+    assert_eq!(id_list_within("x", "0"), None);
+}

@@ -35,6 +35,7 @@ pub fn mm_to_pb(m: &Mm, pid: i32) -> pb::Mm {
                 locked: v.locked,
                 file_writable,
                 shmem_id,
+                stamp: v.stamp,
             }
         })
         .collect();
@@ -49,6 +50,7 @@ pub fn mm_to_pb(m: &Mm, pid: i32) -> pb::Mm {
         auxv: m.auxv.clone(),
         exe: m.exe.clone(),
         pid,
+        exe_stamp: m.exe_stamp,
     }
 }
 
@@ -84,6 +86,7 @@ fn vma_from_pb(at: &At<'_>, i: usize, v: pb::Vma) -> Result<Vma, ImageError> {
         growsdown: v.growsdown,
         madvise: v.madvise.iter().map(|&a| a as i32).collect(),
         locked: v.locked,
+        stamp: v.stamp,
     })
 }
 
@@ -114,5 +117,5 @@ pub fn mm_from_pb(at: &At<'_>, p: pb::Mm) -> Result<Mm, ImageError> {
         }
         runs.push(run);
     }
-    Ok(Mm { fields: p.fields.unwrap_or_default(), vmas, runs, auxv: p.auxv, exe: p.exe })
+    Ok(Mm { fields: p.fields.unwrap_or_default(), vmas, runs, auxv: p.auxv, exe: p.exe, exe_stamp: p.exe_stamp })
 }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use crate::sys::{SysError, SysResult};
 
-fn link_path(pid: i32, fd: i32) -> PathBuf {
+/// /proc/PID/fd/FD: stat(2) through it reaches the open file itself.
+pub fn link_path(pid: i32, fd: i32) -> PathBuf {
     super::path(pid, &format!("fd/{fd}"))
 }
 

@@ -21,6 +21,11 @@ pub fn exe(pid: i32) -> SysResult<String> {
     link(pid, "exe")
 }
 
+/// The link to the task's executable: stat(2) through it reaches that file.
+pub fn exe_link(pid: i32) -> std::path::PathBuf {
+    super::path(pid, "exe")
+}
+
 /// `path` (as task `pid` sees it) reached through the task's root, so it resolves
 /// in the task's mount namespace.
 pub fn under_root(pid: i32, path: &std::path::Path) -> std::path::PathBuf {

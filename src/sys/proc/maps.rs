@@ -87,6 +87,12 @@ pub fn smaps(pid: i32) -> SysResult<Vec<MapEntry>> {
     read_file(pid, "smaps")
 }
 
+/// The link to the file a mapping maps (/proc/PID/map_files/START-END): stat(2)
+/// through it reaches that very file, whatever its path holds now (root only).
+pub fn mapped_file_link(pid: i32, start: u64, end: u64) -> std::path::PathBuf {
+    super::path(pid, &format!("map_files/{start:x}-{end:x}"))
+}
+
 /// The size of the file a mapping maps (through /proc/PID/map_files), when the
 /// kernel shows it (root).
 pub fn mapped_file_size(pid: i32, start: u64, end: u64) -> Option<u64> {
