@@ -1,6 +1,8 @@
 //! The top-level error: every module's error, plus the errno the C ABI returns.
 
-use crate::{cgroup::CgroupError, dump::DumpError, image::ImageError, restore::RestoreError, sys::SysError};
+use crate::{
+    action::HookError, cgroup::CgroupError, dump::DumpError, image::ImageError, restore::RestoreError, sys::SysError,
+};
 
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -18,6 +20,8 @@ pub enum Error {
     Restore(#[from] RestoreError),
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
     /// A failure reported by the helper process that ran the operation.
     #[error("{message}")]
     Helper { errno: i32, message: String },
@@ -33,6 +37,7 @@ impl Error {
             Error::Dump(e) => e.errno(),
             Error::Restore(e) => e.errno(),
             Error::Cgroup(e) => e.errno(),
+            Error::Hook(e) => e.errno(),
             Error::Helper { errno, .. } => *errno,
         }
     }
