@@ -14,6 +14,37 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+// The stages at which a hook set with ccr_opts_set_hook() is called, in the order
+// a dump, then a restore, reaches them. ccr_hook_stage_name() gives each one's
+// name, the one action scripts see in CRTOOLS_SCRIPT_ACTION.
+typedef enum {
+  // "pre-dump": before the dump touches anything.
+  CCR_HOOK_STAGE_PRE_DUMP = 0,
+  // "network-lock": every task of the tree is stopped; nothing is saved yet.
+  CCR_HOOK_STAGE_NETWORK_LOCK = 1,
+  // "post-dump": the images are complete and in place; the tasks are still
+  // stopped. Failing here leaves the tasks running (the images stay).
+  CCR_HOOK_STAGE_POST_DUMP = 2,
+  // "network-unlock": on a dump, with leave-running or after a failure once
+  // network-lock was called, before the tasks go on; on a restore, after
+  // post-restore.
+  CCR_HOOK_STAGE_NETWORK_UNLOCK = 3,
+  // "pre-restore": before the restore makes anything. pid is 0.
+  CCR_HOOK_STAGE_PRE_RESTORE = 4,
+  // "setup-namespaces": the tree exists in its new namespaces (pid: the root,
+  // whose namespaces to configure); nothing restored runs yet.
+  CCR_HOOK_STAGE_SETUP_NAMESPACES = 5,
+  // "post-setup-namespaces": right after setup-namespaces.
+  CCR_HOOK_STAGE_POST_SETUP_NAMESPACES = 6,
+  // "post-restore": every task is rebuilt, all still stopped.
+  CCR_HOOK_STAGE_POST_RESTORE = 7,
+  // "pre-resume": the last moment before the tasks run.
+  CCR_HOOK_STAGE_PRE_RESUME = 8,
+  // "post-resume": the tasks run. The return value is only logged: the
+  // restore succeeds, as the tree cannot be taken back.
+  CCR_HOOK_STAGE_POST_RESUME = 9,
+} ccr_hook_stage;
+
 // Log levels for ccr_opts_set_log_level().
 typedef enum {
   CCR_LOG_LEVEL_ERROR = 0,
@@ -39,6 +70,11 @@ typedef enum {
 
 // Options of one checkpoint or restore. Opaque; create with ccr_opts_new().
 typedef struct ccr_opts ccr_opts;
+
+// A hook (see ccr_opts_set_hook()): the stage, the root task's pid (0 before a
+// restore has made it), the images directory (absolute), and the caller's
+// user_data. Returns 0 to go on; anything else aborts the operation there.
+typedef int (*ccr_hook_fn)(ccr_hook_stage stage, pid_t pid, const char *images_dir, void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -128,6 +164,27 @@ int ccr_opts_set_manage_cgroups(ccr_opts *opts, int mode);
 // # Safety
 // `opts` as above; `key` NUL-terminated.
 int ccr_opts_add_inherit_fd(ccr_opts *opts, int fd, const char *key);
+
+// Calls `hook` at every stage of ccr_dump() and ccr_restore() (see
+// ccr_hook_stage), after any action scripts, with `user_data`; NULL removes it.
+// A non-zero return aborts the operation at that stage, which then undoes what it
+// did (a dump leaves the tasks running, a restore leaves nothing) and fails with
+// -ECANCELED, ccr_last_error() naming the stage and the value.
+//
+// The hook runs in the helper process ccr forks for the operation, in its only
+// thread: it sees the caller's memory as it was at the call (user_data is valid),
+// but what it writes there does not reach the caller; report through a pipe, a
+// file or MAP_SHARED memory. A dump of a tree frozen with ccr_freeze() by pid
+// (no cgroup) refuses a hook: its freeze holder cannot call it.
+//
+// # Safety
+// `opts` as above; `hook` null or a function of the ccr_hook_fn signature that
+// may be called from the helper with `user_data`.
+int ccr_opts_set_hook(ccr_opts *opts, ccr_hook_fn hook, void *user_data);
+
+// The name of a ccr_hook_stage ("pre-dump", ..., as in CRTOOLS_SCRIPT_ACTION);
+// NULL for a value that is none. The string is static.
+const char *ccr_hook_stage_name(int stage);
 
 // Checkpoints the task set by ccr_opts_set_pid() into the images directory.
 // Returns 0 or a negative errno.

@@ -1,7 +1,8 @@
 //! The top-level error: every module's error, plus the errno the C ABI returns.
 
 use crate::{
-    cgroup::CgroupError, dump::DumpError, image::ImageError, mounts::MountError, restore::RestoreError, sys::SysError,
+    action::HookError, cgroup::CgroupError, dump::DumpError, image::ImageError, mounts::MountError,
+    restore::RestoreError, sys::SysError,
 };
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -22,6 +23,8 @@ pub enum Error {
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Mount(#[from] MountError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
     /// A failure reported by the helper process that ran the operation.
     #[error("{message}")]
     Helper { errno: i32, message: String },
@@ -38,6 +41,7 @@ impl Error {
             Error::Restore(e) => e.errno(),
             Error::Cgroup(e) => e.errno(),
             Error::Mount(e) => e.errno(),
+            Error::Hook(e) => e.errno(),
             Error::Helper { errno, .. } => *errno,
         }
     }

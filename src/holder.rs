@@ -109,10 +109,22 @@ pub fn parse_dump_request(line: &str) -> Result<DumpOpts> {
 /// holder has its own working directory.
 pub fn dump(opts: &DumpOpts) -> Result<()> {
     let mut o = opts.clone();
+    if o.hooks.callback.is_some() {
+        return Err(Error::InvalidArgument(format!(
+            "pid {} is frozen by a ccr freeze holder, which cannot call a hook callback: use action scripts, \
+             or freeze through a cgroup",
+            o.pid.unwrap_or(0)
+        )));
+    }
+    let cwd = || std::env::current_dir().map_err(SysError::path("getcwd", "."));
     for p in [&mut o.images_dir, &mut o.log.file, &mut o.freeze_cgroup] {
         if let Some(x) = p.as_mut().filter(|x| x.is_relative() && x.as_os_str() != "-") {
-            *x = std::env::current_dir().map_err(SysError::path("getcwd", "."))?.join(&*x);
+            *x = cwd()?.join(&*x);
         }
+    }
+    // A bare name is looked up in PATH; a relative path is ours.
+    for s in o.hooks.scripts.iter_mut().filter(|s| s.is_relative() && s.components().count() > 1) {
+        *s = cwd()?.join(&*s);
     }
     request(o.pid.unwrap_or(0), &dump_request(&o))
 }
@@ -210,6 +222,7 @@ mod tests {
             freeze_cgroup: Some("/sys/fs/cgroup/freezer/x".into()),
             freeze_timeout_s: Some(7),
             shell_job: true,
+            hooks: crate::opts::HookOpts { scripts: vec!["/usr/lib/x/hook one".into()], callback: None },
             log: LogOpts { file: Some("/tmp/l\nog".into()), level: 4 },
         };
         let line = dump_request(&opts);

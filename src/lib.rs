@@ -10,10 +10,12 @@
 //! - `image`: the images directory, the table of image kinds, the page writer and
 //!   reader, and the conversions between image messages and engine types;
 //! - `dump`, `restore`: the stages; `cgroup`, `holder`: freezing and cgroups;
+//! - `action`: the hooks (action scripts, callbacks) at named stages of both;
 //! - `api`, `opts`: what callers ask for; `cli`: the command lines.
 
 #![deny(unsafe_code)]
 
+pub mod action;
 pub mod api;
 pub mod cgroup;
 pub mod check;

@@ -1,13 +1,15 @@
 //! The options object (`ccr_opts`): every setter of the header, and its conversion
 //! into the options of each operation.
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::os::unix::ffi::OsStrExt;
 use std::panic::catch_unwind;
 use std::path::PathBuf;
 
+use ccr::action::{HookCallback, HookStage};
 use ccr::opts::{
-    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, InheritFd, LogOpts, ManageCgroups,
-    RestoreOpts,
+    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, HookOpts, InheritFd, LogOpts,
+    ManageCgroups, RestoreOpts,
 };
 
 use crate::error::{entry, invalid, Failure};
@@ -25,6 +27,7 @@ pub struct CcrOpts {
     inherit_fds: Vec<InheritFd>,
     shell_job: bool,
     root: Option<PathBuf>,
+    hooks: HookOpts,
 }
 
 impl CcrOpts {
@@ -37,6 +40,7 @@ impl CcrOpts {
             freeze_cgroup: self.freeze_cgroup.clone(),
             freeze_timeout_s: None,
             shell_job: self.shell_job,
+            hooks: self.hooks.clone(),
             log: self.log.clone(),
         }
     }
@@ -50,6 +54,7 @@ impl CcrOpts {
             cgroups: self.cgroups.clone(),
             shell_job: self.shell_job,
             root: self.root.clone(),
+            hooks: self.hooks.clone(),
             log: self.log.clone(),
         }
     }
@@ -90,6 +95,89 @@ pub enum CcrLogLevel {
     Info = 2,
     Verbose = 3,
     Debug = 4,
+}
+
+/// The stages at which a hook set with ccr_opts_set_hook() is called, in the order
+/// a dump, then a restore, reaches them. ccr_hook_stage_name() gives each one's
+/// name, the one action scripts see in CRTOOLS_SCRIPT_ACTION.
+#[repr(C)]
+pub enum CcrHookStage {
+    /// "pre-dump": before the dump touches anything.
+    PreDump = 0,
+    /// "network-lock": every task of the tree is stopped; nothing is saved yet.
+    NetworkLock = 1,
+    /// "post-dump": the images are complete and in place; the tasks are still
+    /// stopped. Failing here leaves the tasks running (the images stay).
+    PostDump = 2,
+    /// "network-unlock": on a dump, with leave-running or after a failure once
+    /// network-lock was called, before the tasks go on; on a restore, after
+    /// post-restore.
+    NetworkUnlock = 3,
+    /// "pre-restore": before the restore makes anything. pid is 0.
+    PreRestore = 4,
+    /// "setup-namespaces": the tree exists in its new namespaces (pid: the root,
+    /// whose namespaces to configure); nothing restored runs yet.
+    SetupNamespaces = 5,
+    /// "post-setup-namespaces": right after setup-namespaces.
+    PostSetupNamespaces = 6,
+    /// "post-restore": every task is rebuilt, all still stopped.
+    PostRestore = 7,
+    /// "pre-resume": the last moment before the tasks run.
+    PreResume = 8,
+    /// "post-resume": the tasks run. The return value is only logged: the
+    /// restore succeeds, as the tree cannot be taken back.
+    PostResume = 9,
+}
+
+impl From<HookStage> for CcrHookStage {
+    fn from(s: HookStage) -> Self {
+        match s {
+            HookStage::PreDump => CcrHookStage::PreDump,
+            HookStage::NetworkLock => CcrHookStage::NetworkLock,
+            HookStage::PostDump => CcrHookStage::PostDump,
+            HookStage::NetworkUnlock => CcrHookStage::NetworkUnlock,
+            HookStage::PreRestore => CcrHookStage::PreRestore,
+            HookStage::SetupNamespaces => CcrHookStage::SetupNamespaces,
+            HookStage::PostSetupNamespaces => CcrHookStage::PostSetupNamespaces,
+            HookStage::PostRestore => CcrHookStage::PostRestore,
+            HookStage::PreResume => CcrHookStage::PreResume,
+            HookStage::PostResume => CcrHookStage::PostResume,
+        }
+    }
+}
+
+/// A hook (see ccr_opts_set_hook()): the stage, the root task's pid (0 before a
+/// restore has made it), the images directory (absolute), and the caller's
+/// user_data. Returns 0 to go on; anything else aborts the operation there.
+pub type CcrHookFn = Option<
+    unsafe extern "C" fn(
+        stage: CcrHookStage,
+        pid: libc::pid_t,
+        images_dir: *const c_char,
+        user_data: *mut c_void,
+    ) -> c_int,
+>;
+
+/// A C hook and its user_data, called from the engine.
+struct CHook {
+    f: unsafe extern "C" fn(CcrHookStage, libc::pid_t, *const c_char, *mut c_void) -> c_int,
+    user_data: *mut c_void,
+}
+
+// SAFETY: ccr calls a hook only on the one thread that runs the operation (the
+// only thread of the helper process ccr forks for it); user_data is the caller's,
+// handed back untouched, and the caller vouches for its use there.
+unsafe impl Send for CHook {}
+// SAFETY: as above: never called from two threads at once.
+unsafe impl Sync for CHook {}
+
+impl CHook {
+    fn call(&self, stage: HookStage, pid: Option<i32>, dir: &std::path::Path) -> c_int {
+        let dir = CString::new(dir.as_os_str().as_bytes()).unwrap_or_default();
+        // SAFETY: `f` is the caller's function of this signature (ccr_opts_set_hook's
+        // contract); `dir` outlives the call.
+        unsafe { (self.f)(stage.into(), pid.unwrap_or(0), dir.as_ptr(), self.user_data) }
+    }
 }
 
 /// # Safety
@@ -334,4 +422,42 @@ pub unsafe extern "C" fn ccr_opts_add_inherit_fd(opts: *mut CcrOpts, fd: c_int, 
         o.inherit_fds.push(InheritFd { key: k.to_string_lossy().into_owned(), fd });
         Ok(0)
     })
+}
+
+/// Calls `hook` at every stage of ccr_dump() and ccr_restore() (see
+/// ccr_hook_stage), after any action scripts, with `user_data`; NULL removes it.
+/// A non-zero return aborts the operation at that stage, which then undoes what it
+/// did (a dump leaves the tasks running, a restore leaves nothing) and fails with
+/// -ECANCELED, ccr_last_error() naming the stage and the value.
+///
+/// The hook runs in the helper process ccr forks for the operation, in its only
+/// thread: it sees the caller's memory as it was at the call (user_data is valid),
+/// but what it writes there does not reach the caller; report through a pipe, a
+/// file or MAP_SHARED memory. A dump of a tree frozen with ccr_freeze() by pid
+/// (no cgroup) refuses a hook: its freeze holder cannot call it.
+///
+/// # Safety
+/// `opts` as above; `hook` null or a function of the ccr_hook_fn signature that
+/// may be called from the helper with `user_data`.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_hook(opts: *mut CcrOpts, hook: CcrHookFn, user_data: *mut c_void) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { opts_mut(opts) }?;
+        o.hooks.callback = hook.map(|f| {
+            let h = CHook { f, user_data };
+            HookCallback::new(move |stage, pid, dir| h.call(stage, pid, dir))
+        });
+        Ok(0)
+    })
+}
+
+/// The name of a ccr_hook_stage ("pre-dump", ..., as in CRTOOLS_SCRIPT_ACTION);
+/// NULL for a value that is none. The string is static.
+#[no_mangle]
+pub extern "C" fn ccr_hook_stage_name(stage: c_int) -> *const c_char {
+    HookStage::ALL
+        .into_iter()
+        .find(|&s| CcrHookStage::from(s) as c_int == stage)
+        .map_or(std::ptr::null(), |s| s.c_name().as_ptr())
 }

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use super::{arg, cmd, flag, help, parse, Command, Opt, Parsed};
 use crate::api::{self, Isolation};
 use crate::opts::{
-    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, InheritFd, LogOpts, ManageCgroups,
-    RestoreOpts,
+    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, HookOpts, InheritFd, LogOpts,
+    ManageCgroups, RestoreOpts,
 };
 
 const TREE: Opt = arg("tree", Some('t'), "PID", "the task (and everything below it)");
@@ -19,6 +19,8 @@ const FREEZE_TIMEOUT: Opt = arg("freeze-timeout", None, "SECS", "how long a free
 const MANAGE: Opt =
     arg("manage-cgroups", None, "MODE", "ignore, props, soft (default), full or strict: how saved cgroups are made");
 const CGROUP_ROOT: Opt = arg("cgroup-root", None, "[CTRL:]PATH", "restore the cgroups (of CTRL) under PATH");
+const ACTION_SCRIPT: Opt =
+    arg("action-script", None, "PATH", "run PATH at every hook stage; non-zero exit aborts (repeatable)");
 
 pub const COMMANDS: &[Command] = &[
     cmd(
@@ -26,7 +28,9 @@ pub const COMMANDS: &[Command] = &[
         "checkpoint a task and its tree",
         "Checkpoints task PID and every task below it into DIR (created if missing), then kills them, or with \
          --leave-running lets them go on exactly as they were. A dump that fails leaves every task running, \
-         untraced and unchanged, and says what it could not dump.",
+         untraced and unchanged, and says what it could not dump. Each --action-script runs at the stages \
+         pre-dump, network-lock, post-dump and (with --leave-running, or after a failure) network-unlock, with \
+         CRTOOLS_SCRIPT_ACTION, CRTOOLS_IMAGE_DIR and CRTOOLS_INIT_PID set; one that fails fails the dump.",
         &[
             TREE,
             arg("pid", None, "PID", "the same as --tree"),
@@ -36,13 +40,17 @@ pub const COMMANDS: &[Command] = &[
             flag("shell-job", Some('j'), "the tree is a shell's job: let go of its session and group"),
             FREEZE_CGROUP,
             FREEZE_TIMEOUT,
+            ACTION_SCRIPT,
         ],
     ),
     cmd(
         "restore",
         "bring a checkpoint back",
         "Brings the checkpoint in DIR back, with the same PIDs. Without -d ccr stays the parent of the restored \
-         root, waits for it and exits with its status (128+signal when killed).",
+         root, waits for it and exits with its status (128+signal when killed). Each --action-script runs at \
+         the stages pre-restore, setup-namespaces, post-setup-namespaces, post-restore, network-unlock, \
+         pre-resume and post-resume; one that fails before the tasks run fails the restore, which leaves \
+         nothing behind (a post-resume failure is only logged: the tree runs).",
         &[
             IMAGES,
             flag("restore-detached", Some('d'), "return once the tasks run"),
@@ -52,6 +60,7 @@ pub const COMMANDS: &[Command] = &[
             MANAGE,
             CGROUP_ROOT,
             arg("root", None, "PATH", "bind the root mount of a tree with its own mount namespace from PATH"),
+            ACTION_SCRIPT,
         ],
     ),
     cmd(
@@ -143,6 +152,11 @@ pub fn parse_cgroup_root(v: &str) -> (Option<String>, PathBuf) {
     }
 }
 
+/// Every --action-script, in the order given.
+fn hook_opts(p: &Parsed) -> HookOpts {
+    HookOpts { scripts: p.values("action-script").into_iter().map(PathBuf::from).collect(), callback: None }
+}
+
 fn cgroup_restore_opts(p: &Parsed) -> Result<CgroupRestoreOpts, String> {
     let manage = match p.value("manage-cgroups") {
         None => ManageCgroups::default(),
@@ -160,6 +174,7 @@ pub fn dump_opts(p: &Parsed) -> Result<DumpOpts, String> {
         freeze_cgroup: path(p, "freeze-cgroup"),
         freeze_timeout_s: p.parsed("freeze-timeout", "seconds")?,
         shell_job: p.has("shell-job"),
+        hooks: hook_opts(p),
         log: log_opts(p)?,
     })
 }
@@ -173,6 +188,7 @@ pub fn restore_opts(p: &Parsed) -> Result<RestoreOpts, String> {
         cgroups: cgroup_restore_opts(p)?,
         shell_job: p.has("shell-job"),
         root: path(p, "root"),
+        hooks: hook_opts(p),
         log: log_opts(p)?,
     })
 }

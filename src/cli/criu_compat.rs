@@ -22,6 +22,7 @@ const DUMP: Command = cmd(
         flag("leave-stopped", Some('s'), ""),
         flag("shell-job", Some('j'), ""),
         arg("freeze-cgroup", None, "PATH", ""),
+        arg("action-script", None, "PATH", ""),
     ],
 );
 
@@ -38,6 +39,7 @@ const RESTORE: Command = cmd(
         arg("manage-cgroups", None, "MODE", ""),
         arg("cgroup-root", None, "[CTRL:]PATH", ""),
         arg("root", None, "PATH", ""),
+        arg("action-script", None, "PATH", ""),
     ],
 );
 
@@ -91,6 +93,18 @@ mod tests {
         let o = super::super::ccr::restore_opts(&p).unwrap();
         assert_eq!(o.cgroups.manage, crate::opts::ManageCgroups::Soft);
         assert_eq!((o.inherit_fds[0].fd, o.inherit_fds[0].key.as_str()), (6, "tty[88:1]"));
+    }
+
+    /// LXC passes `--action-script PATH` (and criu takes `--action-script=PATH`),
+    /// repeatable, to dump and to restore.
+    #[test]
+    fn action_scripts_as_criu_takes_them() {
+        let args = s(&["-t", "42", "-D", "/d", "--action-script", "/usr/share/lxc/hook", "--action-script=/h2"]);
+        let o = super::super::ccr::dump_opts(&parse(&DUMP, &normalise(&args)).unwrap()).unwrap();
+        assert_eq!(o.hooks.scripts, [std::path::PathBuf::from("/usr/share/lxc/hook"), "/h2".into()]);
+        let args = s(&["-D", "/d", "--action-script", "/usr/share/lxc/hook"]);
+        let o = super::super::ccr::restore_opts(&parse(&RESTORE, &normalise(&args)).unwrap()).unwrap();
+        assert_eq!(o.hooks.scripts, [std::path::PathBuf::from("/usr/share/lxc/hook")]);
     }
 
     #[test]

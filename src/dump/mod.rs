@@ -3,6 +3,14 @@
 //! lives in one [`Hold`], which undoes it on any failure in the order written in
 //! `Hold::undo`: every task runs on untouched, and a frozen group goes back to the
 //! state it had.
+//!
+//! Hooks (`crate::action`) run between stages, where criu runs them: pre-dump
+//! before Freeze (nothing is touched yet), network-lock once the tree is seized,
+//! post-dump once the images are in place and the tasks still stopped. A failing
+//! hook is a failed stage: the tasks run on as they were, and images already in
+//! place (post-dump) stay. network-unlock runs before the tasks are let go with
+//! --leave-running, and after any failure once network-lock ran; a tree that is
+//! killed keeps its network locked, for its restore to unlock.
 
 mod mm;
 mod ns;
@@ -12,6 +20,7 @@ mod tree;
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::action::{HookStage, Hooks};
 use crate::cgroup::FreezeGuard;
 use crate::checkpoint::{Arch, Inventory, TaskCore};
 use crate::error::{Error, Result};
@@ -159,10 +168,13 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
         }
     }
     let (mut ctx, root) = new_ctx(opts)?;
+    let hooks = Hooks::new(&opts.hooks, images_dir(opts));
+    hooks.run(&mut ctx.log, HookStage::PreDump, Some(root))?;
     let mut hold = Hold::default();
     let mut collected = None;
     let mut checked = Checked::default();
     let mut frozen = ctx.started;
+    let mut net = NetLock::default();
     for stage in Stage::ALL {
         let t = Instant::now();
         crate::fault::point("dump.stage");
@@ -171,6 +183,7 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
         if stage != Stage::Release {
             if let Err(e) = stop_requested(&format!("the start of stage {stage:?}")) {
                 info!(ctx.log, "dump of pid {root} stopped ({stage:?}): {e}; leaving the tree as it was");
+                net.undo(&hooks, &mut ctx.log, root);
                 return Err(e);
             }
         }
@@ -184,13 +197,60 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
             Stage::Write => write(&ctx, collected.as_ref().expect("collected")),
             Stage::Release => release(opts, &mut hold),
         };
+        let r = r.and_then(|()| match stage {
+            Stage::Seize => net.lock(&hooks, &mut ctx.log, root),
+            Stage::Write => after_write(opts, &hooks, &mut ctx.log, root, &mut net),
+            _ => Ok(()),
+        });
         if let Err(e) = r {
             info!(ctx.log, "dump of pid {root} failed ({stage:?}): {e}; leaving the tree as it was");
+            net.undo(&hooks, &mut ctx.log, root);
             return Err(e);
         }
         debug!(ctx.log, "{stage:?} done in {} us", t.elapsed().as_micros());
     }
     finish(&mut ctx, collected.as_ref().expect("collected"), frozen)
+}
+
+/// Whether the network-lock hooks ran (even if one failed: it may have locked
+/// part), so the network-unlock hooks are owed.
+#[derive(Default)]
+struct NetLock {
+    locked: bool,
+}
+
+impl NetLock {
+    fn lock(&mut self, hooks: &Hooks<'_>, log: &mut Log, root: i32) -> Result<()> {
+        self.locked = true;
+        Ok(hooks.run(log, HookStage::NetworkLock, Some(root))?)
+    }
+
+    /// network-unlock while the tasks are still held, on the way to letting them
+    /// go; its failure fails the dump (and it is not run again).
+    fn unlock(&mut self, hooks: &Hooks<'_>, log: &mut Log, root: i32) -> Result<()> {
+        self.locked = false;
+        Ok(hooks.run(log, HookStage::NetworkUnlock, Some(root))?)
+    }
+
+    /// network-unlock on a failed dump's way out, if it is owed: a failure is
+    /// logged, the dump's own error is the one reported.
+    fn undo(&mut self, hooks: &Hooks<'_>, log: &mut Log, root: i32) {
+        if std::mem::take(&mut self.locked) {
+            if let Err(e) = hooks.run_to_end(log, HookStage::NetworkUnlock, Some(root)) {
+                warn!(log, "after the failed dump of pid {root}: {e}");
+            }
+        }
+    }
+}
+
+/// The hooks after the images are in place: post-dump, then with --leave-running
+/// network-unlock (the tasks are let go next).
+fn after_write(opts: &DumpOpts, hooks: &Hooks<'_>, log: &mut Log, root: i32, net: &mut NetLock) -> Result<()> {
+    hooks.run(log, HookStage::PostDump, Some(root))?;
+    if opts.leave_running {
+        net.unlock(hooks, log, root)?;
+    }
+    Ok(())
 }
 
 /// A tree held stopped by ptrace across calls (the ptrace freeze of a bare PID).
@@ -227,15 +287,37 @@ impl Held {
 /// with --leave-running it stays held too (the caller thaws it); otherwise it is
 /// killed.
 pub fn run_held(opts: &DumpOpts, held: &mut Held) -> Result<()> {
-    let (mut ctx, _) = new_ctx(opts)?;
-    let checked = check(&mut held.hold.tasks, opts.shell_job)?;
-    let c = collect(&mut ctx, &held.hold.tasks, &mut held.hold.pin, checked)?;
-    write(&ctx, &c)?;
+    let (mut ctx, root) = new_ctx(opts)?;
+    let original = held.hold.pin.as_ref().and_then(|p| p.original());
+    let hooks = Hooks::new(&opts.hooks, images_dir(opts)).with_affinity(original);
+    // The tree was seized by the freeze: pre-dump and network-lock come at once.
+    hooks.run(&mut ctx.log, HookStage::PreDump, Some(root))?;
+    let mut net = NetLock::default();
+    let mut stages = || -> Result<Collected> {
+        net.lock(&hooks, &mut ctx.log, root)?;
+        let checked = check(&mut held.hold.tasks, opts.shell_job)?;
+        let c = collect(&mut ctx, &held.hold.tasks, &mut held.hold.pin, checked)?;
+        write(&ctx, &c)?;
+        after_write(opts, &hooks, &mut ctx.log, root, &mut net)?;
+        Ok(c)
+    };
+    let c = match stages() {
+        Ok(c) => c,
+        Err(e) => {
+            net.undo(&hooks, &mut ctx.log, root);
+            return Err(e);
+        }
+    };
     if !opts.leave_running {
         release(opts, &mut held.hold)?;
     }
     let started = ctx.started;
     finish(&mut ctx, &c, started)
+}
+
+/// The images directory hooks are told (where the images are once in place).
+fn images_dir(opts: &DumpOpts) -> &std::path::Path {
+    opts.images_dir.as_deref().expect("checked by new_ctx")
 }
 
 fn new_ctx(opts: &DumpOpts) -> Result<(DumpCtx<'_>, i32)> {

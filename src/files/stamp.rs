@@ -7,8 +7,9 @@
 //! differs, naming the task, the fd or mapping address, the path and what differs.
 //!
 //! The rule:
-//! - On the same filesystem (st_dev now is the dumped st_dev), the inode must be
-//!   the same: a file put in its place (a reinstall, a package upgrade, an editor's
+//! - On the same filesystem (st_dev now is the dumped st_dev, and not an anonymous
+//!   one, major 0, which a new tmpfs instance may reuse), the inode must be the
+//!   same: a file put in its place (a reinstall, a package upgrade, an editor's
 //!   save-by-rename) is another file, whatever it holds. A dev number that happens
 //!   to be equal on another machine only makes the check stricter, never looser.
 //! - Everywhere, size and mtime (to the nanosecond) stand for the contents: they
@@ -122,7 +123,10 @@ pub fn differs(then: &FileStamp, now: &FileStamp, may: May) -> Option<String> {
             .then(|| format!("device {} now, {} then", dev_name(now.rdev), dev_name(then.rdev)));
     }
     let mut what = Vec::new();
-    if now.dev == then.dev && now.ino != then.ino {
+    // Anonymous devices (major 0: tmpfs, overlayfs, ...) are numbered per instance
+    // and reused: a tmpfs of a restored mount namespace may get the number its
+    // predecessor had, with inodes of its own.
+    if now.dev == then.dev && libc::major(now.dev) != 0 && now.ino != then.ino {
         what.push(format!("inode {} now, {} then", now.ino, then.ino));
     }
     let size_ok = match may {

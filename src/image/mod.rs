@@ -50,7 +50,8 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// 2.2: checksums of the raw data files (sums.img).
 /// 2.3: file stamps (dev, ino, size, mtime) of files opened by path, mapped files
 /// and the executable, checked on restore.
-pub const FORMAT_MINOR: u16 = 3;
+/// 2.4: a tree's own mount namespace (its mount tree, tmpfs files in mntdata-ID.img).
+pub const FORMAT_MINOR: u16 = 4;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
 const MAX_BODY: u64 = 1 << 30;

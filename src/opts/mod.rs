@@ -70,6 +70,17 @@ pub struct InheritFd {
     pub fd: i32,
 }
 
+/// Hooks run at the named stages of a dump or restore (`crate::action`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookOpts {
+    /// Programs run at every stage, in this order (`--action-script`).
+    pub scripts: Vec<PathBuf>,
+    /// Called at every stage after the scripts (the C ABI's hook). It cannot cross
+    /// into another process by serde: a dump through a freeze holder refuses it.
+    #[serde(skip)]
+    pub callback: Option<crate::action::HookCallback>,
+}
+
 /// Seconds a freeze may take before it is undone.
 pub const DEFAULT_FREEZE_TIMEOUT_S: u32 = 10;
 
@@ -91,6 +102,8 @@ pub struct DumpOpts {
     /// outside it is let go, and the restore puts the tree in its own caller's.
     #[serde(default)]
     pub shell_job: bool,
+    #[serde(default)]
+    pub hooks: HookOpts,
     pub log: LogOpts,
 }
 
@@ -125,6 +138,8 @@ pub struct RestoreOpts {
     /// on this side (`--root`); by default, the path it had at dump.
     #[serde(default)]
     pub root: Option<PathBuf>,
+    #[serde(default)]
+    pub hooks: HookOpts,
     pub log: LogOpts,
 }
 

@@ -6,6 +6,14 @@
 //! Namespaces and mounts (the container work) go between `Cgroups` and
 //! `SharedObjects` on ccr's side, and at the start of each restore child's set-up
 //! (`fork`), before it opens its files.
+//!
+//! Hooks (`crate::action`) run between stages: pre-restore before anything is
+//! made; setup-namespaces and post-setup-namespaces after `Fork`; post-restore,
+//! network-unlock and pre-resume after `CheckData`, every task rebuilt and still
+//! stopped; post-resume once the tree runs. A hook that fails before the tree runs
+//! is a failed stage (the run undoes everything); a post-resume failure is logged
+//! and the restore succeeds, as in criu: the tree runs and cannot be taken back,
+//! and a caller told "failed" would not know it has a running tree.
 
 mod fork;
 pub(crate) mod images;
@@ -15,6 +23,7 @@ mod task;
 
 use std::time::{Duration, Instant};
 
+use crate::action::{HookStage, Hooks};
 use crate::cgroup::CgroupRestorePlan;
 use crate::error::{Error, Result};
 use crate::image::{pb, ImageDir};
@@ -255,6 +264,8 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
         );
     }
     run.journal = journal;
+    let hooks = Hooks::new(&opts.hooks, dir_path);
+    hooks.run(&mut run.log, HookStage::PreRestore, None)?;
     for stage in Stage::ALL {
         let t = Instant::now();
         crate::fault::point("restore.stage");
@@ -285,6 +296,7 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
             Stage::CheckData => images::check_data(&mut run),
             Stage::Release => release(&mut run),
         };
+        let r = r.and_then(|()| hooks_after(&mut run, &hooks, stage));
         if let Err(e) = r {
             info!(run.log, "restore failed ({stage:?}): {e}; undoing it");
             return Err(e);
@@ -296,10 +308,35 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
     info!(run.log, "{} tasks restored in {} us", run.stats.tasks, run.stats.total_us);
     save_stats(&run);
     let root = run.tree.as_ref().expect("forked").outer_of(run.ckpt().inventory.root_pid)?;
+    if let Err(e) = hooks.run(&mut run.log, HookStage::PostResume, Some(root)) {
+        crate::log_at!(run.log, Error, "{e} (pid {root} and its tree run on: they cannot be taken back)");
+    }
     if let Some(p) = &opts.pidfile {
         std::fs::write(p, format!("{root}\n")).map_err(crate::sys::SysError::path("write pidfile", p))?;
     }
     Ok(root)
+}
+
+/// The hooks that follow `stage`. setup-namespaces comes once the whole tree is
+/// forked, not as soon as the root exists: `fork` makes the tree in one go, and
+/// stopping the root before its children would need a hand-shake there. Nothing
+/// restored runs yet either way: the tasks wait in their set-up, before cgroups,
+/// ptrace or memory.
+fn hooks_after(run: &mut Run<'_>, hooks: &Hooks<'_>, stage: Stage) -> Result<()> {
+    let at: &[HookStage] = match stage {
+        Stage::Fork => &[HookStage::SetupNamespaces, HookStage::PostSetupNamespaces],
+        // No network is locked by a restore itself: the unlock is the dump's lock's.
+        Stage::CheckData => &[HookStage::PostRestore, HookStage::NetworkUnlock, HookStage::PreResume],
+        _ => &[],
+    };
+    if at.is_empty() {
+        return Ok(());
+    }
+    let root = run.tree.as_ref().expect("forked").root;
+    for &h in at {
+        hooks.run(&mut run.log, h, Some(root))?;
+    }
+    Ok(())
 }
 
 fn save_stats(run: &Run<'_>) {

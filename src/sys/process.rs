@@ -321,6 +321,42 @@ pub fn umask(mask: u32) {
     unsafe { libc::umask(mask as libc::mode_t) };
 }
 
+/// Prepares `cmd` (a hook script) to start clean of ccr: in a process group of its
+/// own (ccr kills the group when it is stopped), with an empty signal mask and
+/// every signal action at its default, on `affinity` (ccr's mask before it pinned
+/// itself), and with every fd above stderr closed at exec (ccr's plumbing, images,
+/// pidfds: nothing the script should hold, and nothing that would keep a restored
+/// tree's pipes open).
+pub fn isolate_script(cmd: &mut std::process::Command, affinity: Option<Vec<u8>>) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    // SAFETY: the closure runs in the child between fork and exec and makes only
+    // async-signal-safe system calls on the child itself; it allocates nothing
+    // (the mask was allocated before the fork).
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            // The kernel's call: libc's refuses the signals it keeps to itself (32,
+            // 33), which may be ignored and would stay so across exec.
+            let dfl = crate::sys::signal::SigAction::default();
+            for sig in 1..=64 {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::syscall(libc::SYS_rt_sigaction, sig, &dfl as *const _, std::ptr::null_mut::<u8>(), 8usize);
+                }
+            }
+            if let Some(m) = &affinity {
+                libc::syscall(libc::SYS_sched_setaffinity, 0, m.len(), m.as_ptr());
+            }
+            // CLOEXEC rather than close: std reports a failed exec on a pipe of its own.
+            const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
+            Ok(())
+        });
+    }
+}
+
 /// Makes this process a child subreaper: orphans below it are reparented to it.
 pub fn set_child_subreaper() -> SysResult<()> {
     // SAFETY: prctl with integer arguments.
