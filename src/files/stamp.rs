@@ -153,29 +153,37 @@ mod tests {
         FileStamp { dev, ino, size, mtime_sec: mtime, mtime_nsec: 5, mode: libc::S_IFREG | 0o644, rdev: 0 }
     }
 
+    const DISK: u64 = 254 << 8;
+    const OTHER_DISK: u64 = (254 << 8) | 1;
+
     #[test]
     fn the_rule() {
-        let then = file(8, 100, 1200, 1000);
+        let then = file(DISK, 100, 1200, 1000);
         assert_eq!(differs(&then, &then, May::Nothing), None);
         // Same filesystem, another inode: refused even with size and mtime kept.
-        assert_eq!(differs(&then, &file(8, 101, 1200, 1000), May::Nothing).unwrap(), "inode 101 now, 100 then");
+        assert_eq!(differs(&then, &file(DISK, 101, 1200, 1000), May::Nothing).unwrap(), "inode 101 now, 100 then");
         // Another filesystem: inode numbers are not compared, contents are.
-        assert_eq!(differs(&then, &file(9, 7, 1200, 1000), May::Nothing), None);
-        assert_eq!(differs(&then, &file(9, 7, 1234, 1000), May::Nothing).unwrap(), "size 1234 now, 1200 then");
+        assert_eq!(differs(&then, &file(OTHER_DISK, 7, 1200, 1000), May::Nothing), None);
+        assert_eq!(differs(&then, &file(OTHER_DISK, 7, 1234, 1000), May::Nothing).unwrap(), "size 1234 now, 1200 then");
         // The same inode rewritten.
-        let e = differs(&then, &file(8, 100, 1200, 1001), May::Nothing).unwrap();
+        let e = differs(&then, &file(DISK, 100, 1200, 1001), May::Nothing).unwrap();
         assert_eq!(e, "modified 1001.000000005 now, 1000.000000005 then");
         let mut ns = then;
         ns.mtime_nsec = 6;
         assert!(differs(&then, &ns, May::Nothing).is_some(), "nanoseconds count");
         // An appended-to file may grow, not shrink, not be another inode.
-        assert_eq!(differs(&then, &file(8, 100, 5000, 2000), May::Grow), None);
-        assert_eq!(differs(&then, &file(8, 100, 10, 2000), May::Grow).unwrap(), "size 10 now, 1200 then");
-        assert!(differs(&then, &file(8, 101, 5000, 2000), May::Grow).is_some());
+        assert_eq!(differs(&then, &file(DISK, 100, 5000, 2000), May::Grow), None);
+        assert_eq!(differs(&then, &file(DISK, 100, 10, 2000), May::Grow).unwrap(), "size 10 now, 1200 then");
+        assert!(differs(&then, &file(DISK, 101, 5000, 2000), May::Grow).is_some());
         // A file written at offsets may have been touched, not resized.
-        assert_eq!(differs(&then, &file(8, 100, 1200, 2000), May::BeWritten), None);
-        assert_eq!(differs(&then, &file(8, 100, 1300, 2000), May::BeWritten).unwrap(), "size 1300 now, 1200 then");
-        assert!(differs(&then, &file(8, 101, 1200, 1000), May::BeWritten).is_some());
+        assert_eq!(differs(&then, &file(DISK, 100, 1200, 2000), May::BeWritten), None);
+        assert_eq!(differs(&then, &file(DISK, 100, 1300, 2000), May::BeWritten).unwrap(), "size 1300 now, 1200 then");
+        assert!(differs(&then, &file(DISK, 101, 1200, 1000), May::BeWritten).is_some());
+        // An anonymous device (a tmpfs) is numbered per instance: a new tmpfs with
+        // the old number has inodes of its own; contents still count.
+        let tmp = libc::makedev(0, 40);
+        assert_eq!(differs(&file(tmp, 5, 1200, 1000), &file(tmp, 9, 1200, 1000), May::Nothing), None);
+        assert!(differs(&file(tmp, 5, 1200, 1000), &file(tmp, 9, 1201, 1000), May::Nothing).is_some());
     }
 
     #[test]
