@@ -109,6 +109,14 @@ int ccr_opts_set_images_dir(ccr_opts *opts, const char *path);
 // `opts` as above; `path` a NUL-terminated string.
 int ccr_opts_set_root(ccr_opts *opts, const char *path);
 
+// Restore joins the namespace of kind `ns` ("net", "uts", "mnt" or "cgroup")
+// that `target` names — a pid, or the path of an nsfs file (a bind-mounted
+// /proc/PID/ns/NS) — instead of making one or staying in ccr's.
+//
+// # Safety
+// `opts` as above; `ns` and `target` NUL-terminated strings.
+int ccr_opts_join_ns(ccr_opts *opts, const char *ns, const char *target);
+
 // Keep the tasks running after a dump (default: they are killed).
 //
 // # Safety

@@ -505,3 +505,51 @@ fn mount_trees_ccr_cannot_make_are_refused_by_name() {
     assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "the restored workload");
     case.assert_pass(1);
 }
+
+/// `--join-ns NS:PID|PATH`: the restored tree enters namespaces the caller made
+/// (a net, uts and mnt namespace held by a process started here) instead of ccr's,
+/// and still finds its files and keeps its state. Kinds it cannot join, and a
+/// path that is no namespace of the kind named, are refused by name before
+/// anything is made.
+#[test]
+fn a_restored_tree_joins_the_namespaces_it_is_given() {
+    let mut holder = Command::new("unshare")
+        .args(["--net", "--uts", "--mount", "--propagation", "private", "sleep", "300"])
+        .spawn()
+        .expect("unshare is needed (util-linux)");
+    let hp = holder.id() as i32;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let ns = |pid: i32, k: &str| fs::read_link(format!("/proc/{pid}/ns/{k}")).ok();
+    while ns(hp, "net") == ns(std::process::id() as i32, "net") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut case = Case::new("join-ns");
+    let pid = case.start_workload("wl_counter", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &[]);
+    let _ = case.wait_exit(pid, Duration::from_secs(10));
+    common::reap_gone(&[pid], "the dumped task");
+    let images = case.images.display().to_string();
+    for (bad, want) in
+        [("ipc:1", "joining a ipc namespace is not supported"), ("net:/etc/hostname", "is not a net namespace")]
+    {
+        let out = case.ccr(&["restore", "-D", &images, "-d", "--join-ns", bad]);
+        assert!(!out.status.success(), "restore with --join-ns {bad} succeeded");
+        assert!(common::stderr(&out).contains(want), "--join-ns {bad}: {}", common::stderr(&out));
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "--join-ns {bad} left a task");
+    }
+    let net = format!("net:{hp}");
+    let uts = format!("uts:/proc/{hp}/ns/uts");
+    let mnt = format!("mnt:{hp}");
+    let rp = case.spawn_restore(&["--join-ns", &net, "--join-ns", &uts, "--join-ns", &mnt]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    case.track(pid);
+    for k in ["net", "uts", "mnt"] {
+        assert_eq!(ns(pid, k), ns(hp, k), "the restored task is not in the {k} namespace it was given");
+    }
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "the restored workload");
+    case.assert_pass(1);
+    let _ = holder.kill();
+    let _ = holder.wait();
+}

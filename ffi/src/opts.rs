@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use ccr::action::{HookCallback, HookStage};
 use ccr::opts::{
-    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, HookOpts, InheritFd, LogOpts,
-    ManageCgroups, RestoreOpts,
+    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, HookOpts, InheritFd, JoinNs,
+    LogOpts, ManageCgroups, RestoreOpts,
 };
 
 use crate::error::{entry, invalid, Failure};
@@ -26,6 +26,7 @@ pub struct CcrOpts {
     cgroups: CgroupRestoreOpts,
     inherit_fds: Vec<InheritFd>,
     shell_job: bool,
+    join_ns: Vec<JoinNs>,
     root: Option<PathBuf>,
     hooks: HookOpts,
 }
@@ -54,6 +55,7 @@ impl CcrOpts {
             cgroups: self.cgroups.clone(),
             shell_job: self.shell_job,
             root: self.root.clone(),
+            join_ns: self.join_ns.clone(),
             hooks: self.hooks.clone(),
             log: self.log.clone(),
         }
@@ -276,6 +278,22 @@ pub unsafe extern "C" fn ccr_opts_set_root(opts: *mut CcrOpts, path: *const c_ch
         // SAFETY: forwarded caller contract.
         let (o, p) = unsafe { (opts_mut(opts)?, path_arg(path, "root")?) };
         o.root = Some(p);
+        Ok(0)
+    })
+}
+
+/// Restore joins the namespace of kind `ns` ("net", "uts", "mnt" or "cgroup")
+/// that `target` names — a pid, or the path of an nsfs file (a bind-mounted
+/// /proc/PID/ns/NS) — instead of making one or staying in ccr's.
+///
+/// # Safety
+/// `opts` as above; `ns` and `target` NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_join_ns(opts: *mut CcrOpts, ns: *const c_char, target: *const c_char) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, k, t) = unsafe { (opts_mut(opts)?, path_arg(ns, "namespace kind")?, path_arg(target, "namespace")?) };
+        o.join_ns.push(JoinNs { kind: k.to_string_lossy().into_owned(), target: t.to_string_lossy().into_owned() });
         Ok(0)
     })
 }

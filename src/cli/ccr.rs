@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use super::{arg, cmd, flag, help, parse, Command, Opt, Parsed};
 use crate::api::{self, Isolation};
 use crate::opts::{
-    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, HookOpts, InheritFd, LogOpts,
-    ManageCgroups, RestoreOpts,
+    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, HookOpts, InheritFd, JoinNs,
+    LogOpts, ManageCgroups, RestoreOpts,
 };
 
 const TREE: Opt = arg("tree", Some('t'), "PID", "the task (and everything below it)");
@@ -60,6 +60,7 @@ pub const COMMANDS: &[Command] = &[
             MANAGE,
             CGROUP_ROOT,
             arg("root", None, "PATH", "bind the root mount of a tree with its own mount namespace from PATH"),
+            arg("join-ns", None, "NS:PID|PATH", "join this namespace (net, uts, mnt, cgroup) instead of making one"),
             ACTION_SCRIPT,
         ],
     ),
@@ -137,6 +138,16 @@ fn path(p: &Parsed, long: &str) -> Option<PathBuf> {
 }
 
 /// `fd[N]:KEY`, as criu spells it.
+/// `NS:PID|PATH` of --join-ns (criu's optional `,EXTRA` is not taken).
+pub fn parse_join_ns(v: &str) -> Result<JoinNs, String> {
+    match v.split_once(':') {
+        Some((kind, target)) if !kind.is_empty() && !target.is_empty() && !target.contains(',') => {
+            Ok(JoinNs { kind: kind.to_string(), target: target.to_string() })
+        }
+        _ => Err(format!("--join-ns: '{v}' is not NS:PID or NS:PATH")),
+    }
+}
+
 pub fn parse_inherit_fd(v: &str) -> Result<InheritFd, String> {
     let bad = || format!("--inherit-fd: '{v}' is not fd[N]:KEY");
     let rest = v.strip_prefix("fd[").ok_or_else(bad)?;
@@ -188,6 +199,7 @@ pub fn restore_opts(p: &Parsed) -> Result<RestoreOpts, String> {
         cgroups: cgroup_restore_opts(p)?,
         shell_job: p.has("shell-job"),
         root: path(p, "root"),
+        join_ns: p.values("join-ns").into_iter().map(parse_join_ns).collect::<Result<_, _>>()?,
         hooks: hook_opts(p),
         log: log_opts(p)?,
     })

@@ -39,6 +39,7 @@ const RESTORE: Command = cmd(
         arg("manage-cgroups", None, "MODE", ""),
         arg("cgroup-root", None, "[CTRL:]PATH", ""),
         arg("root", None, "PATH", ""),
+        arg("join-ns", None, "NS:PID|PATH", ""),
         arg("action-script", None, "PATH", ""),
     ],
 );

@@ -70,6 +70,14 @@ pub struct InheritFd {
     pub fd: i32,
 }
 
+/// A namespace the restored tree joins (`--join-ns NS:PID|PATH`): of kind `kind`,
+/// the one process `target` (a pid) is in, or the nsfs file at path `target`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinNs {
+    pub kind: String,
+    pub target: String,
+}
+
 /// Hooks run at the named stages of a dump or restore (`crate::action`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookOpts {
@@ -140,6 +148,9 @@ pub struct RestoreOpts {
     pub root: Option<PathBuf>,
     #[serde(default)]
     pub hooks: HookOpts,
+    /// Namespaces to join instead of making or staying in them.
+    #[serde(default)]
+    pub join_ns: Vec<JoinNs>,
     pub log: LogOpts,
 }
 

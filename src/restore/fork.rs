@@ -20,6 +20,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 
 use super::images::Checkpoint;
+use super::join::joins;
 use super::shared::{lift, Shared};
 use super::RestoreError;
 use crate::error::Result;
@@ -97,7 +98,16 @@ struct Plan<'a> {
     /// The tree's mount namespace, which the root's child builds, and where its
     /// root is bound from when the caller names it (`--root`).
     mnt: Option<&'a crate::image::pb::MountNamespace>,
-    root_at: Option<&'a std::path::Path>,
+    asked: Asked<'a>,
+}
+
+/// What the caller asked of the root's namespaces.
+#[derive(Clone, Copy)]
+pub struct Asked<'a> {
+    /// Where the root mount is bound from (`--root`).
+    pub root_at: Option<&'a std::path::Path>,
+    /// Namespaces to join (`--join-ns`), entered first.
+    pub join: &'a [super::join::Joined],
 }
 
 /// The deepest task that is an ancestor of (or is) every holder: it opens a file
@@ -122,12 +132,7 @@ fn opener(holders: &[usize], parent: &[Option<usize>]) -> usize {
 }
 
 /// Plans the tree from the inventory; refuses what cannot be rebuilt.
-fn plan<'a>(
-    dir: &'a ImageDir,
-    ckpt: &'a Checkpoint,
-    shared: &'a Shared,
-    root_at: Option<&'a std::path::Path>,
-) -> Result<Plan<'a>> {
+fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared, asked: Asked<'a>) -> Result<Plan<'a>> {
     let entries = &ckpt.inventory.tasks;
     let index: HashMap<i32, usize> = entries.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
     let mut parent = vec![None; entries.len()];
@@ -234,9 +239,10 @@ fn plan<'a>(
         files: &ckpt.files,
         shared,
         base: shared.base,
-        uts: ckpt.inventory.uts.as_ref(),
-        mnt: ckpt.inventory.mnt.as_ref(),
-        root_at,
+        // A joined namespace is the caller's: what the images hold of one is not made.
+        uts: ckpt.inventory.uts.as_ref().filter(|_| !joins(asked.join, "uts")),
+        mnt: ckpt.inventory.mnt.as_ref().filter(|_| !joins(asked.join, "mnt")),
+        asked,
     })
 }
 
@@ -246,9 +252,9 @@ pub fn spawn(
     ckpt: &Checkpoint,
     shared: &Shared,
     child_of_caller: bool,
-    root_at: Option<&std::path::Path>,
+    asked: Asked<'_>,
 ) -> Result<Tree> {
-    let plan = plan(dir, ckpt, shared, root_at)?;
+    let plan = plan(dir, ckpt, shared, asked)?;
     let pid_ns = ckpt.inventory.pid_ns;
     let (st_rd, st_wr) = crate::sys::pipe::pipe()?;
     let (go_rd, go_wr) = crate::sys::pipe::pipe()?;
@@ -259,8 +265,8 @@ pub fn spawn(
         pid: (!pid_ns).then_some(root_pid),
         as_sibling: child_of_caller,
         new_pidns: pid_ns,
-        new_utsns: ckpt.inventory.uts.is_some(),
-        new_mntns: ckpt.inventory.mnt.is_some(),
+        new_utsns: plan.uts.is_some(),
+        new_mntns: plan.mnt.is_some(),
     };
     let mut transit: HashMap<u32, RawFd> = shared.files.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
     let child = Child { plan: &plan, st: st_w.as_fd(), go: go_r.as_fd() };
@@ -375,12 +381,15 @@ fn fork_child(c: Child<'_>, k: usize, transit: &mut HashMap<u32, RawFd>) -> Resu
 fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u64, RawFd)> {
     let (plan, st, go) = (c.plan, c.st, c.go);
     let n = &plan.nodes[i];
+    if i == 0 {
+        super::join::enter(plan.asked.join)?;
+    }
     if let Some(u) = plan.uts.filter(|_| i == 0) {
         process::set_uts_names(&u.hostname, &u.domainname)?;
     }
     // Before any file is opened: paths are the tree's, inside its mounts.
     if let Some(ns) = plan.mnt.filter(|_| i == 0) {
-        crate::mounts::restore::build(ns, plan.dir, plan.root_at)?;
+        crate::mounts::restore::build(ns, plan.dir, plan.asked.root_at)?;
     }
     if n.session_leader {
         process::setsid()?;

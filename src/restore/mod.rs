@@ -17,6 +17,7 @@
 
 mod fork;
 pub(crate) mod images;
+pub mod join;
 mod mm;
 mod shared;
 mod task;
@@ -391,7 +392,9 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
     let forked = Instant::now();
     let shared = run.shared.as_ref().expect("made in SharedObjects");
     let ckpt = run.ckpt.as_ref().expect("read");
-    let tree = fork::spawn(&run.dir, ckpt, shared, run.child_of_caller, run.opts.root.as_deref())?;
+    let joined = join::open(&run.opts.join_ns)?;
+    let asked = fork::Asked { root_at: run.opts.root.as_deref(), join: &joined };
+    let tree = fork::spawn(&run.dir, ckpt, shared, run.child_of_caller, asked)?;
     run.tree = Some(tree);
     // ccr's copies of what the tree inherited go; memfds stay until sealed.
     if let Some(s) = run.shared.as_mut() {

@@ -115,6 +115,16 @@ pub fn unshare_time(monotonic: i64, boottime: i64) -> SysResult<()> {
 }
 
 /// This process into a new IPC namespace (its children are made in it).
+/// setns(2) into the namespace `fd` is open on, which must be of type `flag`.
+pub fn set_ns(fd: std::os::fd::BorrowedFd<'_>, flag: i32) -> SysResult<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns with an open fd and a type flag.
+    if unsafe { libc::setns(fd.as_raw_fd(), flag) } < 0 {
+        return Err(SysError::last("setns"));
+    }
+    Ok(())
+}
+
 pub fn unshare_ipc() -> SysResult<()> {
     // SAFETY: unshare with a flag only.
     if unsafe { libc::unshare(libc::CLONE_NEWIPC) } < 0 {
