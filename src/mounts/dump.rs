@@ -73,8 +73,8 @@ pub fn plan(root: i32) -> Result<Planned> {
                 return Err(refuse(m, what).into());
             }
             pb::mount_entry::How::BindOf(first.id)
-        } else if let Some(path) = host_path(m, &host) {
-            pb::mount_entry::How::HostPath(path)
+        } else if let Some(found) = host_path(m, &host, covered(m, &tree)) {
+            pb::mount_entry::How::HostPath(found.map_err(|what| refuse(m, what))?)
         } else if MADE_NEW.contains(&m.fstype.as_str()) {
             first_of_dev.insert(dev, m);
             let opts: Vec<&str> = m.super_options.split(',').filter(|o| !o.is_empty()).collect();
@@ -137,19 +137,41 @@ pub fn save(root: i32, dir: &ImageDir, planned: Planned) -> Result<pb::MountName
     Ok(ns)
 }
 
-/// Where ccr's mount namespace shows what `m` shows: under the host mount of the
-/// same filesystem whose root holds `m`'s root (the deepest such root).
-fn host_path(m: &Mount, host: &[Mount]) -> Option<String> {
-    let h = host
-        .iter()
-        .filter(|h| (h.major, h.minor) == (m.major, m.minor) && is_within(&m.root, &h.root))
-        .max_by_key(|h| h.root.len())?;
-    let rest = below(&m.root, &h.root);
-    let base = h.mount_point.to_string_lossy();
-    Some(match (base.as_ref(), rest.is_empty()) {
-        (b, true) => b.to_string(),
-        ("/", false) => format!("/{rest}"),
-        (b, false) => format!("{b}/{rest}"),
+/// Whether another mount of the tree sits right on `m`'s root, hiding all of it.
+fn covered(m: &Mount, tree: &[Mount]) -> bool {
+    tree.iter().any(|c| c.parent == m.id && c.mount_point == m.mount_point)
+}
+
+/// Where ccr's mount namespace shows what `m` shows: under a host mount of the
+/// same filesystem whose root holds `m`'s root (the deepest such root), at a path
+/// that reaches that filesystem (not one another mount covers). A mount the tree
+/// itself covers whole shows nothing: any path of its filesystem will do.
+/// None: the host has no mount of its filesystem; an error: only covered ones.
+fn host_path(m: &Mount, host: &[Mount], hidden: bool) -> Option<std::result::Result<String, String>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut candidates: Vec<&Mount> =
+        host.iter().filter(|h| (h.major, h.minor) == (m.major, m.minor) && is_within(&m.root, &h.root)).collect();
+    candidates.sort_by_key(|h| std::cmp::Reverse(h.root.len()));
+    let path_of = |h: &Mount| {
+        let rest = below(&m.root, &h.root);
+        let base = h.mount_point.to_string_lossy();
+        match (base.as_ref(), rest.is_empty()) {
+            (b, true) => b.to_string(),
+            ("/", false) => format!("/{rest}"),
+            (b, false) => format!("{b}/{rest}"),
+        }
+    };
+    let dev = libc::makedev(m.major, m.minor);
+    let reaches = |p: &String| std::fs::symlink_metadata(p).is_ok_and(|md| md.dev() == dev);
+    let first = candidates.first()?;
+    if let Some(p) = candidates.iter().map(|h| path_of(h)).find(reaches) {
+        return Some(Ok(p));
+    }
+    let p = path_of(first);
+    Some(if hidden {
+        Ok(p)
+    } else {
+        Err(format!("a filesystem ccr's mount namespace shows only under another mount ({p})"))
     })
 }
 
