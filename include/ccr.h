@@ -109,6 +109,14 @@ int ccr_opts_set_images_dir(ccr_opts *opts, const char *path);
 // `opts` as above; `path` a NUL-terminated string.
 int ccr_opts_set_root(ccr_opts *opts, const char *path);
 
+// The dump lets go of the host file `key` names (`tty[RDEV:DEV]`: a tty device
+// and the filesystem it is on, hex as stat gives them) with its settings; the
+// restore takes the one handed over with ccr_opts_add_inherit_fd(opts, fd, key).
+//
+// # Safety
+// `opts` as above; `key` a NUL-terminated string.
+int ccr_opts_add_external(ccr_opts *opts, const char *key);
+
 // Restore joins the namespace of kind `ns` ("net", "uts", "mnt" or "cgroup")
 // that `target` names — a pid, or the path of an nsfs file (a bind-mounted
 // /proc/PID/ns/NS) — instead of making one or staying in ccr's.

@@ -222,6 +222,7 @@ mod tests {
             freeze_cgroup: Some("/sys/fs/cgroup/freezer/x".into()),
             freeze_timeout_s: Some(7),
             shell_job: true,
+            external: vec!["tty[8800:1a]".into()],
             hooks: crate::opts::HookOpts { scripts: vec!["/usr/lib/x/hook one".into()], callback: None },
             log: LogOpts { file: Some("/tmp/l\nog".into()), level: 4 },
         };

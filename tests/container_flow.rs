@@ -553,3 +553,114 @@ fn a_restored_tree_joins_the_namespaces_it_is_given() {
     let _ = holder.kill();
     let _ = holder.wait();
 }
+
+/// A pty: (master, slave path, `tty[RDEV:DEV]` key of the slave).
+fn host_pty() -> (std::os::fd::OwnedFd, String, String) {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: posix_openpt returns a new fd or -1; the others take that fd.
+    let (master, path) = unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(m >= 0 && libc::grantpt(m) == 0 && libc::unlockpt(m) == 0, "posix_openpt");
+        let mut name = [0 as libc::c_char; 64];
+        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0, "ptsname_r");
+        let name = std::ffi::CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned();
+        (std::os::fd::OwnedFd::from_raw_fd(m), std::path::PathBuf::from(name))
+    };
+    let md = fs::metadata(&path).unwrap();
+    let key = format!("tty[{:x}:{:x}]", md.rdev(), md.dev());
+    (master, path.display().to_string(), key)
+}
+
+/// Reads from a pty master until `want` shows or 10 s pass.
+fn read_until(master: &std::os::fd::OwnedFd, want: &str) -> String {
+    use std::os::fd::AsRawFd;
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&got).contains(want) && std::time::Instant::now() < deadline {
+        let mut buf = [0u8; 256];
+        // SAFETY: a read into a live buffer from an open fd (made non-blocking below).
+        let n = unsafe { libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            got.extend_from_slice(&buf[..n as usize]);
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The console problem: a session leader whose controlling terminal is a pty of
+/// the host (the test holds its master, as a container manager holds the
+/// console's). Dumped with `--external tty[RDEV:DEV]`, it lets the tty go; restored
+/// with `--inherit-fd fd[N]:KEY` and a new pty, its fds are on the new one, which
+/// is its controlling terminal again with its foreground group, termios and window
+/// size; what it writes reaches the new master and a line typed there reaches it.
+/// Without --external the dump is refused by name.
+#[test]
+fn a_host_tty_is_let_go_and_handed_back() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let mut case = Case::new("host-tty");
+    let (master, slave, key) = host_pty();
+    let pid = case.start_workload("wl_tty", &[("WL_TTY", &slave)]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let tree = common::tree_pids(pid);
+    let out = case.dump(pid, &["--leave-running"]);
+    assert!(!out.status.success(), "a dump of a task with a host tty as its terminal succeeded");
+    assert!(common::stderr(&out).contains("controlling terminal"), "{}", common::stderr(&out));
+    assert_running_untraced(pid, "after a refused dump");
+    case.dump_ok(pid, &["--external", &key]);
+    let _ = case.wait_exit(pid, Duration::from_secs(10));
+    common::reap_gone(&tree, "the dumped tree");
+    drop(master);
+    let (master, slave, _) = host_pty();
+    // SAFETY: makes the test's own master non-blocking.
+    unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let new_tty = fs::OpenOptions::new().read(true).write(true).open(&slave).unwrap();
+    let raw = new_tty.as_raw_fd();
+    let log = fs::File::create(case.dir.join("restore.out")).unwrap();
+    let mut cmd = Command::new(&common::env().ccr);
+    cmd.args(["restore", "-D"])
+        .arg(&case.images)
+        .args(["-o"])
+        .arg(case.dir.join("restore.log"))
+        .args(["-v", "4", "--pidfile"])
+        .arg(&case.pidfile)
+        .args(["--inherit-fd", &format!("fd[7]:{key}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    // SAFETY: dup2 is async-signal-safe and touches only the child.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(raw, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut ccr = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !case.pidfile.exists() && std::time::Instant::now() < deadline && ccr.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let restored = fs::read_to_string(&case.pidfile).unwrap_or_default();
+    let log = fs::read_to_string(case.dir.join("restore.out")).unwrap_or_default();
+    assert_eq!(restored.trim(), pid.to_string(), "restore: {log}");
+    case.track(pid);
+    drop(new_tty);
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let rdev = fs::metadata(&slave).unwrap().rdev();
+    assert_eq!(f[4].parse::<u64>().unwrap(), rdev, "the controlling terminal is not the new pty: {stat}");
+    assert_ne!(f[5], pid.to_string(), "the foreground group is the leader's, not its child's: {stat}");
+    // SAFETY: a write of a live buffer to the test's open master.
+    unsafe { libc::write(master.as_raw_fd(), b"typed\n".as_ptr().cast(), 6) };
+    case.signal(pid, Signal::SIGTERM);
+    let said = read_until(&master, "hello from wl_tty");
+    assert!(said.contains("hello from wl_tty"), "nothing reached the new master: {said:?}");
+    let st = ccr.wait().unwrap();
+    assert!(st.success(), "the restored workload: {st:?}");
+    case.assert_pass(1);
+}

@@ -26,6 +26,7 @@ pub struct CcrOpts {
     cgroups: CgroupRestoreOpts,
     inherit_fds: Vec<InheritFd>,
     shell_job: bool,
+    external: Vec<String>,
     join_ns: Vec<JoinNs>,
     root: Option<PathBuf>,
     hooks: HookOpts,
@@ -40,6 +41,7 @@ impl CcrOpts {
             leave_stopped: self.leave_stopped,
             freeze_cgroup: self.freeze_cgroup.clone(),
             freeze_timeout_s: None,
+            external: self.external.clone(),
             shell_job: self.shell_job,
             hooks: self.hooks.clone(),
             log: self.log.clone(),
@@ -278,6 +280,22 @@ pub unsafe extern "C" fn ccr_opts_set_root(opts: *mut CcrOpts, path: *const c_ch
         // SAFETY: forwarded caller contract.
         let (o, p) = unsafe { (opts_mut(opts)?, path_arg(path, "root")?) };
         o.root = Some(p);
+        Ok(0)
+    })
+}
+
+/// The dump lets go of the host file `key` names (`tty[RDEV:DEV]`: a tty device
+/// and the filesystem it is on, hex as stat gives them) with its settings; the
+/// restore takes the one handed over with ccr_opts_add_inherit_fd(opts, fd, key).
+///
+/// # Safety
+/// `opts` as above; `key` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_add_external(opts: *mut CcrOpts, key: *const c_char) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, k) = unsafe { (opts_mut(opts)?, path_arg(key, "external key")?) };
+        o.external.push(k.to_string_lossy().into_owned());
         Ok(0)
     })
 }

@@ -23,6 +23,7 @@ const DUMP: Command = cmd(
         flag("shell-job", Some('j'), ""),
         arg("freeze-cgroup", None, "PATH", ""),
         arg("action-script", None, "PATH", ""),
+        arg("external", None, "KEY", ""),
     ],
 );
 

@@ -485,6 +485,55 @@ fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<Checked> {
     Ok(Checked { own, shell_job, mnt })
 }
 
+/// Each session of the tree with a controlling terminal gets it back on restore:
+/// it must be a tty the caller let go of (`--external tty[..]`), which the leader
+/// takes back with its foreground group. A session led from outside keeps the
+/// restoring caller's terminal. Anything else is refused by name.
+fn give_ttys(
+    entries: &mut [pb::TaskEntry],
+    files: &[crate::files::FileDesc],
+    cttys: &[(i32, i32, u32, i32)],
+) -> Result<()> {
+    use crate::files::external::tty_rdev;
+    for &(pid, sid, tty_nr, tpgid) in cttys {
+        // A session led from outside (a shell job's, or the one a PID namespace's
+        // init was started in) is the restoring caller's, with its terminal.
+        let led_here = entries.iter().any(|e| e.pid == sid && !e.zombie);
+        let in_ours = entries.iter().find(|e| e.pid == pid).is_some_and(|e| e.sid == 0);
+        if in_ours || !led_here {
+            continue;
+        }
+        let dev = format!("{}:{}", libc::major(tty_nr as u64), libc::minor(tty_nr as u64));
+        let refuse = |what: String| DumpError::Unsupported { pid, what };
+        let ids: std::collections::BTreeSet<u32> = files
+            .iter()
+            .filter_map(|f| match &f.state {
+                crate::files::FileState::External(e) if tty_rdev(&e.key) == Some(tty_nr as u64) => Some(f.id),
+                _ => None,
+            })
+            .collect();
+        let file = match ids.len() {
+            1 => *ids.iter().next().expect("one"),
+            0 => {
+                let what = format!("a controlling terminal ({dev}) that is no tty let go of with --external tty[RDEV:DEV] (other terminals are not saved yet)");
+                return Err(refuse(what).into());
+            }
+            _ => {
+                return Err(
+                    refuse(format!("a controlling terminal ({dev}) that more than one external tty could be")).into()
+                )
+            }
+        };
+        let leader = entries.iter_mut().find(|e| e.pid == sid && !e.zombie).expect("led here");
+        if leader.ctty_file != 0 && leader.ctty_file != file {
+            return Err(refuse(format!("a controlling terminal ({dev}) other than its session leader's")).into());
+        }
+        leader.ctty_file = file;
+        leader.tty_pgrp = tpgid.max(0);
+    }
+    Ok(())
+}
+
 /// A session or process group from outside the tree cannot be made again by a
 /// restore (its id is a process, maybe a zombie, that is not ours): refused, or with
 /// --shell-job let go of (0 in the images: the restoring caller's). Returns
@@ -547,14 +596,20 @@ fn collect(
     let root = tasks[0].pid();
     let mut table = FileTable::default();
     let mut state = crate::files::DumpState::default();
+    state.externals = ctx.opts.external.clone();
     let mut store = mm::PageStore::new(&ctx.dir, pin.as_ref().and_then(|p| p.original()).map(<[u8]>::to_vec));
     let mut out = Vec::new();
     let mut xfeatures = 0;
     let mut restorers = crate::sys::remote::landing::Restorers::default();
+    // (pid, its session, its controlling tty, that tty's foreground group)
+    let mut cttys = Vec::new();
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();
         stop_requested(&format!("pid {pid}"))?;
         let stat = proc::stat::read(pid)?;
+        if stat.tty_nr != 0 {
+            cttys.push((pid, stat.sid, stat.tty_nr, stat.tpgid));
+        }
         let status = proc::status::read(pid)?;
         // Files first: the cheapest way to find out early that we cannot dump.
         let fds = {
@@ -651,6 +706,8 @@ fn collect(
         checksummed: true,
         shell_job: checked.shell_job,
     };
+    let mut inventory = inventory;
+    give_ttys(&mut inventory.tasks, &table.files, &cttys)?;
     let files = FilesImage { files: table.files, pipes: state.pipes, shmems: shmem.into_images(), sysv };
     let mut c = Collected { inventory, tasks: out, files, sums };
     if pid_ns {
@@ -740,6 +797,11 @@ fn to_namespace_ids(c: &mut Collected, tasks: &[tree::Task]) -> Result<()> {
         }
     }
     let map = |p: i32| inner.get(&p).copied().unwrap_or(0);
+    // A foreground group by its id as ccr sees it → as the namespace does.
+    let ns_pgid: HashMap<i32, i32> = c.inventory.tasks.iter().zip(&groups).map(|(e, g)| (e.pgid, g.0)).collect();
+    for e in c.inventory.tasks.iter_mut() {
+        e.tty_pgrp = ns_pgid.get(&e.tty_pgrp).copied().unwrap_or(0);
+    }
     for (e, (pgid, sid)) in c.inventory.tasks.iter_mut().zip(groups) {
         e.pid = map(e.pid);
         e.ppid = map(e.ppid);

@@ -138,6 +138,8 @@ pub struct FdProbe {
     pub target: String,
     pub md: std::fs::Metadata,
     pub info: FdInfo,
+    /// The key the caller named it by as external (`--external`), if any.
+    pub external: Option<String>,
 }
 
 impl FdProbe {
@@ -181,6 +183,8 @@ pub struct DumpState {
     pipe_ids: HashMap<(u64, u64), u64>,
     /// Every unix socket of the network namespace (sock_diag), read on first need.
     unix: Option<HashMap<u32, crate::sys::unix_sock::UnixInfo>>,
+    /// The keys of `--external`.
+    pub externals: Vec<String>,
 }
 
 /// What a kind's dump may use besides the fd itself.
@@ -280,6 +284,8 @@ pub trait FileKind: Sync {
 
 /// Every kind, in the order the dump asks them to claim an fd.
 pub static KINDS: &[&dyn FileKind] = &[
+    // First: a file the caller names external is external whatever it is.
+    &external::External,
     &memfd::Memfd,
     &ghost::Ghost,
     &reg::Reg,
@@ -293,7 +299,6 @@ pub static KINDS: &[&dyn FileKind] = &[
     &epoll::Epoll,
     &inotify::Inotify,
     &unix::Unix,
-    &external::External,
 ];
 
 /// Restore: opens description `f` again with its kind, and takes back the locks it

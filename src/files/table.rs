@@ -51,7 +51,9 @@ impl FileTable {
                 target: proc::fd::target(pid, fd)?,
                 md: proc::fd::metadata(pid, fd)?,
                 info: proc::fdinfo::read(pid, fd)?,
+                external: None,
             };
+            let p = FdProbe { external: super::external::key_of(&cx.state.externals, &p.md), ..p };
             let cloexec = p.info.flags & libc::O_CLOEXEC as u32 != 0;
             let locks = lock::dump(&p)?;
             let known = self.known(&p)?;

@@ -110,6 +110,10 @@ pub struct DumpOpts {
     /// outside it is let go, and the restore puts the tree in its own caller's.
     #[serde(default)]
     pub shell_job: bool,
+    /// Files of the host the tree holds that the caller hands back on restore
+    /// (`--external tty[RDEV:DEV]`, hex device numbers as stat gives them).
+    #[serde(default)]
+    pub external: Vec<String>,
     #[serde(default)]
     pub hooks: HookOpts,
     pub log: LogOpts,

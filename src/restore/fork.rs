@@ -67,6 +67,9 @@ struct Node {
     pid: i32,
     pgid: i32,
     session_leader: bool,
+    /// A session leader's controlling terminal (a file id, 0: none) and its
+    /// foreground group.
+    ctty: (u32, i32),
     zombie: Option<i32>,
     /// (target fd, file id, close-on-exec)
     fds: Vec<(RawFd, u32, bool)>,
@@ -161,6 +164,7 @@ fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared, asked: 
             pid: e.pid,
             pgid: if e.pgid == 0 { caller_pgid } else { e.pgid },
             session_leader: e.sid == e.pid && !e.zombie,
+            ctty: (e.ctty_file, e.tty_pgrp),
             zombie: e.zombie.then_some(e.exit_status),
             fds: Vec::new(),
             opens: Vec::new(),
@@ -378,6 +382,33 @@ fn fork_child(c: Child<'_>, k: usize, transit: &mut HashMap<u32, RawFd>) -> Resu
     Ok(process::spawn_with_pid(Some(pid), || child_main(c, k, transit))?)
 }
 
+/// The session leader `n` takes its controlling terminal back (from the tty the
+/// caller handed over, which every restore child inherits), and its foreground
+/// group once that group exists (its children make it as they start).
+fn give_back_ctty(n: &Node, transit: &HashMap<u32, RawFd>) -> Result<()> {
+    let (file, pgrp) = n.ctty;
+    let src = *transit.get(&file).ok_or_else(|| RestoreError::Child {
+        pid: n.pid,
+        detail: format!("its controlling terminal, file {file}, was not opened"),
+    })?;
+    let tty = fd::installed(src);
+    crate::sys::tty::make_controlling(tty)?;
+    if pgrp > 0 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while let Err(e) = crate::sys::tty::set_foreground(tty, pgrp) {
+            if std::time::Instant::now() > deadline {
+                return Err(RestoreError::Child {
+                    pid: n.pid,
+                    detail: format!("foreground group {pgrp} of its terminal: {e}"),
+                }
+                .into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+    Ok(())
+}
+
 fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u64, RawFd)> {
     let (plan, st, go) = (c.plan, c.st, c.go);
     let n = &plan.nodes[i];
@@ -451,6 +482,9 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     for &(target, id) in &n.owns {
         let f = plan.files.file(id).expect("planned from the image");
         files::kind_of(&f.state).installed(f, target)?;
+    }
+    if n.ctty.0 != 0 {
+        give_back_ctty(n, transit)?;
     }
     let mut keep: Vec<RawFd> = n.fds.iter().map(|f| f.0).collect();
     keep.extend([st.as_raw_fd(), go.as_raw_fd(), pages]);

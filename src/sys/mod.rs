@@ -23,6 +23,7 @@ pub mod signal;
 pub mod sysv_ipc;
 pub mod sysv_shm;
 pub mod trampoline;
+pub mod tty;
 pub mod unix_sock;
 pub mod wait;
 

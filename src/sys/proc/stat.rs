@@ -10,6 +10,10 @@ pub struct Stat {
     pub ppid: i32,
     pub pgid: i32,
     pub sid: i32,
+    /// The controlling terminal's device number (0: none).
+    pub tty_nr: u32,
+    /// Its foreground process group (-1: none).
+    pub tpgid: i32,
     pub flags: u64,
     pub num_threads: i64,
     pub start_time: u64,
@@ -75,6 +79,8 @@ pub fn parse(text: &str) -> Option<Stat> {
         rt_priority: n(40)? as u32,
         policy: n(41)? as u32,
         processor: n(39)? as u32,
+        tty_nr: s(7)? as u32,
+        tpgid: s(8)? as i32,
     })
 }
 
