@@ -98,6 +98,8 @@ struct Plan<'a> {
     /// root is bound from when the caller names it (`--root`).
     mnt: Option<&'a crate::image::pb::MountNamespace>,
     root_at: Option<&'a std::path::Path>,
+    /// The tree's network namespace, which the root's child sets up.
+    net: Option<&'a crate::image::pb::NetNamespace>,
 }
 
 /// The deepest task that is an ancestor of (or is) every holder: it opens a file
@@ -237,6 +239,7 @@ fn plan<'a>(
         uts: ckpt.inventory.uts.as_ref(),
         mnt: ckpt.inventory.mnt.as_ref(),
         root_at,
+        net: ckpt.inventory.net.as_ref(),
     })
 }
 
@@ -261,6 +264,7 @@ pub fn spawn(
         new_pidns: pid_ns,
         new_utsns: ckpt.inventory.uts.is_some(),
         new_mntns: ckpt.inventory.mnt.is_some(),
+        new_netns: ckpt.inventory.net.is_some(),
     };
     let mut transit: HashMap<u32, RawFd> = shared.files.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
     let child = Child { plan: &plan, st: st_w.as_fd(), go: go_r.as_fd() };
@@ -377,6 +381,10 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     let n = &plan.nodes[i];
     if let Some(u) = plan.uts.filter(|_| i == 0) {
         process::set_uts_names(&u.hostname, &u.domainname)?;
+    }
+    // Before the mounts: a sysfs made for the tree shows the namespace it is made in.
+    if let Some(ns) = plan.net.filter(|_| i == 0) {
+        crate::netns::restore(ns)?;
     }
     // Before any file is opened: paths are the tree's, inside its mounts.
     if let Some(ns) = plan.mnt.filter(|_| i == 0) {
