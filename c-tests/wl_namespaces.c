@@ -5,7 +5,8 @@
  *   ipc     a SysV segment with a pattern, a message queued, a semaphore's value,
  *           and its sysctls (msgmnb, shmmni, sem, mqueue msg_max) changed
  *   mnt     a tmpfs (private mount tree) with a file in it
- *   net     loopback up, ip_default_ttl changed
+ *   net     loopback up with an IPv4 address (labelled) and an IPv6 one added and
+ *           ::1 removed; ip_default_ttl, somaxconn, ip_local_port_range changed
  *   cgroup  its cgroups seen as the namespace root ("0::/")
  *   pid_children, time_children  namespaces unshared for children not yet born
  *           (nothing to check: a dump must refuse them)
@@ -13,6 +14,10 @@
  * set to one type, a second thread unshares that type instead of the process and
  * keeps the state in it; the main thread stays in the namespaces it had.
  */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
@@ -32,6 +37,9 @@
 #define IPC_KEY 0x63637231
 #define TMPFS_MAGIC_NR 0x01021994
 #define TTL "77"
+#define LO_V4 "10.11.12.13"
+#define LO_V4_LABEL "lo:ccr"
+#define LO_V6 "fd00:cc::13"
 
 struct kind {
 	const char *name;
@@ -179,11 +187,89 @@ static int lo_flags(void)
 	return r;
 }
 
+/* Network namespace sysctls set away from their defaults, and checked. */
+static const char *const net_sysctls[][2] = {
+	{ "/proc/sys/net/ipv4/ip_default_ttl", TTL },
+	{ "/proc/sys/net/core/somaxconn", "1234" },
+	{ "/proc/sys/net/ipv4/ip_local_port_range", "20000 30000" },
+};
+
+/* RTM_NEWADDR or RTM_DELADDR of `addr`/`prefix` on lo (index 1), over rtnetlink. */
+static int lo_addr(int type, int family, const char *addr, int prefix, const char *label)
+{
+	struct {
+		struct nlmsghdr h;
+		struct ifaddrmsg a;
+		char attrs[128];
+	} req;
+	char reply[1024];
+	unsigned char bin[16];
+	size_t alen = family == AF_INET ? 4 : 16;
+	struct rtattr *rta;
+	int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), r = -1;
+	ssize_t n;
+
+	if (s < 0 || inet_pton(family, addr, bin) != 1)
+		return -1;
+	memset(&req, 0, sizeof(req));
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(req.a));
+	req.h.nlmsg_type = type;
+	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_EXCL : 0);
+	req.a.ifa_family = family;
+	req.a.ifa_prefixlen = prefix;
+	req.a.ifa_index = if_nametoindex("lo");
+	for (int t = IFA_ADDRESS; t <= (label ? IFA_LABEL : IFA_LOCAL); t++) {
+		const void *v = t == IFA_LABEL ? (const void *)label : bin;
+		size_t len = t == IFA_LABEL ? strlen(label) + 1 : alen;
+
+		rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.h.nlmsg_len));
+		rta->rta_type = t;
+		rta->rta_len = RTA_LENGTH(len);
+		memcpy(RTA_DATA(rta), v, len);
+		req.h.nlmsg_len = NLMSG_ALIGN(req.h.nlmsg_len) + RTA_ALIGN(rta->rta_len);
+	}
+	if (send(s, &req, req.h.nlmsg_len, 0) == (ssize_t)req.h.nlmsg_len && (n = recv(s, reply, sizeof(reply), 0)) > 0) {
+		struct nlmsghdr *h = (struct nlmsghdr *)reply;
+
+		if (h->nlmsg_type == NLMSG_ERROR)
+			r = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+	}
+	close(s);
+	return r;
+}
+
+/* Whether lo has `addr` with `prefix` (and, for IPv4, named `label`). */
+static int lo_has(int family, const char *addr, int prefix, const char *label)
+{
+	struct ifaddrs *all, *i;
+	int found = 0;
+
+	if (getifaddrs(&all))
+		return 0;
+	for (i = all; i; i = i->ifa_next) {
+		char text[INET6_ADDRSTRLEN] = "";
+		int bits = 0;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != family || !i->ifa_netmask)
+			continue;
+		if (family == AF_INET) {
+			inet_ntop(family, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, text, sizeof(text));
+			bits = __builtin_popcount(((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr);
+		} else {
+			inet_ntop(family, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, text, sizeof(text));
+			for (int b = 0; b < 16; b++)
+				bits += __builtin_popcount(((struct sockaddr_in6 *)i->ifa_netmask)->sin6_addr.s6_addr[b]);
+		}
+		found |= !strcmp(text, addr) && bits == prefix && !strcmp(i->ifa_name, label ? label : "lo");
+	}
+	freeifaddrs(all);
+	return found;
+}
+
 static void net_setup(void)
 {
 	struct ifreq ifr;
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int fd = open("/proc/sys/net/ipv4/ip_default_ttl", O_WRONLY);
 
 	memset(&ifr, 0, sizeof(ifr));
 	strcpy(ifr.ifr_name, "lo");
@@ -191,21 +277,47 @@ static void net_setup(void)
 	if (s < 0 || ioctl(s, SIOCSIFFLAGS, &ifr))
 		WL_DIE("bring lo up");
 	close(s);
-	if (fd < 0 || write(fd, TTL, 2) != 2)
-		WL_DIE("set ip_default_ttl");
-	close(fd);
+	for (size_t i = 0; i < sizeof(net_sysctls) / sizeof(net_sysctls[0]); i++) {
+		FILE *f = fopen(net_sysctls[i][0], "w");
+
+		if (!f || fprintf(f, "%s\n", net_sysctls[i][1]) < 0 || fclose(f))
+			WL_DIE("write %s", net_sysctls[i][0]);
+	}
+	if (lo_addr(RTM_NEWADDR, AF_INET, LO_V4, 24, LO_V4_LABEL) || lo_addr(RTM_NEWADDR, AF_INET6, LO_V6, 64, NULL) ||
+	    lo_addr(RTM_DELADDR, AF_INET6, "::1", 128, NULL))
+		WL_DIE("addresses on lo");
 }
 
 static void net_check(void)
 {
-	char buf[16] = "";
-	int fd = open("/proc/sys/net/ipv4/ip_default_ttl", O_RDONLY);
-
 	WL_CHECK(lo_flags() >= 0 && (lo_flags() & IFF_UP), "lo is down");
-	WL_CHECK(fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0 && !strncmp(buf, TTL "\n", 3),
-		 "ip_default_ttl is %s", buf);
-	if (fd >= 0)
-		close(fd);
+	for (size_t i = 0; i < sizeof(net_sysctls) / sizeof(net_sysctls[0]); i++) {
+		char buf[128] = "";
+		FILE *f = fopen(net_sysctls[i][0], "r");
+
+		if (f) {
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = 0;
+			fclose(f);
+		}
+		buf[strcspn(buf, "\n")] = 0;
+		/* ip_local_port_range reads back tab-separated */
+		for (char *c = buf; *c; c++)
+			if (*c == '\t')
+				*c = ' ';
+		WL_CHECK(!strcmp(buf, net_sysctls[i][1]), "%s is \"%s\", set \"%s\"", net_sysctls[i][0], buf,
+			 net_sysctls[i][1]);
+	}
+	WL_CHECK(lo_has(AF_INET, LO_V4, 24, LO_V4_LABEL), "lo has no " LO_V4 "/24 labelled " LO_V4_LABEL);
+	WL_CHECK(lo_has(AF_INET, "127.0.0.1", 8, NULL), "lo has no 127.0.0.1/8");
+	WL_CHECK(lo_has(AF_INET6, LO_V6, 64, NULL), "lo has no " LO_V6 "/64");
+	WL_CHECK(!lo_has(AF_INET6, "::1", 128, NULL), "lo has ::1 again (removed at setup)");
+}
+
+/* Loses the state a restore must bring back, as a restore that forgot it would. */
+static void net_break(void)
+{
+	lo_addr(RTM_DELADDR, AF_INET, LO_V4, 24, NULL);
 }
 
 static void cgroup_check(void)
@@ -301,6 +413,8 @@ int main(int argc, char **argv)
 	if (wl_selftest_break()) {
 		if (chosen[0] && !in_thread)
 			sethostname("broken", 6);
+		else if (chosen[3] && !in_thread)
+			net_break();
 		else
 			wl_fail("selftest break");
 	}

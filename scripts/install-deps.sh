@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what building and testing ccr needs on Debian 12 (run as root).
+# Installs what building and testing ccr needs on Debian 12 (run as root);
+# iproute2: the network namespace tests add devices and routes with ip.
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
 need=()
-for pkg in libclang-dev protobuf-compiler pkg-config make gcc python3; do
+for pkg in libclang-dev protobuf-compiler pkg-config make gcc python3 iproute2; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -56,6 +56,8 @@ pub struct Inventory {
     pub time: Option<pb::TimeNamespace>,
     /// The tree's own mount namespace, when it had one.
     pub mnt: Option<pb::MountNamespace>,
+    /// The tree's own network namespace, when it had one.
+    pub net: Option<pb::NetNamespace>,
 }
 
 /// One thread.

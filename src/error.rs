@@ -1,7 +1,7 @@
 //! The top-level error: every module's error, plus the errno the C ABI returns.
 
 use crate::{
-    action::HookError, cgroup::CgroupError, dump::DumpError, image::ImageError, mounts::MountError,
+    action::HookError, cgroup::CgroupError, dump::DumpError, image::ImageError, mounts::MountError, netns::NetError,
     restore::RestoreError, sys::SysError,
 };
 
@@ -25,6 +25,8 @@ pub enum Error {
     Mount(#[from] MountError),
     #[error(transparent)]
     Hook(#[from] HookError),
+    #[error(transparent)]
+    Net(#[from] NetError),
     /// A failure reported by the helper process that ran the operation.
     #[error("{message}")]
     Helper { errno: i32, message: String },
@@ -42,6 +44,7 @@ impl Error {
             Error::Cgroup(e) => e.errno(),
             Error::Mount(e) => e.errno(),
             Error::Hook(e) => e.errno(),
+            Error::Net(e) => e.errno(),
             Error::Helper { errno, .. } => *errno,
         }
     }

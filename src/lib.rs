@@ -31,6 +31,7 @@ pub mod journal;
 pub mod log;
 pub mod mm;
 pub mod mounts;
+pub mod netns;
 pub mod opts;
 pub mod progress;
 pub mod restore;

@@ -463,6 +463,8 @@ struct Checked {
     shell_job: bool,
     /// The tree's own mount tree, found savable; its files are read in Collect.
     mnt: Option<crate::mounts::dump::Planned>,
+    /// The tree's own network namespace, read whole (it holds no files).
+    net: Option<pb::NetNamespace>,
 }
 
 /// Stage Check: what the images could not hold, refused before anything is
@@ -482,7 +484,8 @@ fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<Checked> {
         }
     }
     let mnt = if own.mnt { Some(crate::mounts::dump::plan(tasks[0].pid())?) } else { None };
-    Ok(Checked { own, shell_job, mnt })
+    let net = if own.net { Some(crate::netns::save(tasks[0].pid())?) } else { None };
+    Ok(Checked { own, shell_job, mnt, net })
 }
 
 /// Each session of the tree with a controlling terminal gets it back on restore:
@@ -703,6 +706,7 @@ fn collect(
         parent: None,
         time,
         mnt,
+        net: checked.net,
         checksummed: true,
         shell_job: checked.shell_job,
     };

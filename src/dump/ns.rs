@@ -1,12 +1,12 @@
 //! Namespaces of the tree. A restore creates its tasks from ccr, so each of them
 //! lands in ccr's own namespaces, except the kinds restore makes again for the
 //! root when the tree had one of its own: PID (the root as its init), UTS (its
-//! host and domain name), IPC (its objects), time (its clocks) and mount (its
-//! mount tree). Every other namespace a thread is in must therefore be
-//! ccr's, and for the kinds made again, the root's: any other would come back as
-//! ccr's (or the root's), with its hostname, mounts, IPC objects or network
-//! silently gone. Until a kind is saved, such a tree is refused here, naming the
-//! thread and the namespace.
+//! host and domain name), IPC (its objects), time (its clocks), mount (its
+//! mount tree) and network (its lo, `crate::netns`). Every other namespace a
+//! thread is in must therefore be ccr's, and for the kinds made again, the
+//! root's: any other would come back as ccr's (or the root's), with its
+//! hostname, mounts, IPC objects or network silently gone. Until a kind is
+//! saved, such a tree is refused here, naming the thread and the namespace.
 
 use super::{tree, DumpError};
 use crate::error::Result;
@@ -14,10 +14,10 @@ use crate::image::pb;
 use crate::sys::proc;
 
 /// The namespace types each of which a thread must share with ccr.
-const SHARED_WITH_CCR: [&str; 3] = ["user", "net", "cgroup"];
+const SHARED_WITH_CCR: [&str; 2] = ["user", "cgroup"];
 
 /// The kinds restore makes again for the root when the tree has its own.
-const MADE_AGAIN: [&str; 4] = ["uts", "ipc", "time", "mnt"];
+const MADE_AGAIN: [&str; 5] = ["uts", "ipc", "time", "mnt", "net"];
 
 /// The namespaces of its own a tree has, which restore makes again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub struct Own {
     pub time: bool,
     /// Its root has a mount namespace of its own, which every task shares.
     pub mnt: bool,
+    /// Its root has a network namespace of its own, which every task shares.
+    pub net: bool,
 }
 
 /// Checks every live thread's namespaces; says which of its own the tree has.
@@ -90,7 +92,8 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
             }
         }
     }
-    Ok(Own { pid: pid_ns, uts: own_kinds[0], ipc: own_kinds[1], time: own_kinds[2], mnt: own_kinds[3] })
+    let [uts, ipc, time, mnt, net] = own_kinds;
+    Ok(Own { pid: pid_ns, uts, ipc, time, mnt, net })
 }
 
 /// The clocks of `root`'s time namespace now, as its tasks see them: ccr's (the

@@ -1,7 +1,8 @@
 //! Unix sockets: connected, unnamed pairs with both ends in the checkpoint, with
 //! the messages queued in each (peeked, not consumed). The first end restore
 //! meets makes the pair; its peer takes the other end. Bound, listening and
-//! unconnected sockets, and sockets whose peer is outside the checkpoint, are
+//! unconnected sockets, sockets whose peer is outside the checkpoint and sockets
+//! of another network namespace than ccr's (restore makes them in ccr's) are
 //! refused by name.
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -43,10 +44,16 @@ file_kind! { Unix: "unix socket", Unix, BeforeFork;
     }
 
     fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
+        // Restore makes sockets in ccr before the fork, in ccr's network namespace:
+        // one made in another (the tree's own) would come back in the wrong one.
+        let copy = pidfd::getfd(p.pid, p.fd)?;
+        if !unix_sock::in_callers_net_ns(copy.as_fd())? {
+            let what = unix_sock::describe(copy.as_fd());
+            return Err(p.refuse(&format!("{what} of another network namespace than ccr's (the tree's own)")));
+        }
         let u = cx.unix_sockets()?.get(&(p.md.ino() as u32)).cloned();
         let Some(u) = u else {
-            let what = pidfd::getfd(p.pid, p.fd).map(|c| unix_sock::describe(c.as_fd())).unwrap_or("socket".into());
-            return Err(p.refuse(&what));
+            return Err(p.refuse(&unix_sock::describe(copy.as_fd())));
         };
         // A socket pair's end whose peer was closed stays connected to nobody
         // (ESTABLISHED, no peer); a socket that never connected is not.
@@ -58,7 +65,6 @@ file_kind! { Unix: "unix socket", Unix, BeforeFork;
             return Err(p.refuse("unconnected unix socket"));
         }
         let ty = image_type(u.sock_type).ok_or_else(|| p.refuse(&format!("unix socket of type {}", u.sock_type)))?;
-        let copy = pidfd::getfd(p.pid, p.fd)?;
         let queue = unix_sock::peek_queue(copy.as_fd(), ty == SockType::Stream)?;
         Ok(FileState::Unix(pb::UnixSocket {
             r#type: ty as i32,

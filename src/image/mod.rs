@@ -51,7 +51,9 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// 2.3: file stamps (dev, ino, size, mtime) of files opened by path, mapped files
 /// and the executable, checked on restore.
 /// 2.4: a tree's own mount namespace (its mount tree, tmpfs files in mntdata-ID.img).
-pub const FORMAT_MINOR: u16 = 4;
+/// 2.5: a tree's own network namespace (lo, its addresses, the namespace's sysctls):
+/// an older ccr refuses it rather than restore the tree into its own namespace.
+pub const FORMAT_MINOR: u16 = 5;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
 const MAX_BODY: u64 = 1 << 30;

@@ -102,6 +102,8 @@ struct Plan<'a> {
     /// root is bound from when the caller names it (`--root`).
     mnt: Option<&'a crate::image::pb::MountNamespace>,
     asked: Asked<'a>,
+    /// The tree's network namespace, which the root's child sets up.
+    net: Option<&'a crate::image::pb::NetNamespace>,
 }
 
 /// What the caller asked of the root's namespaces.
@@ -246,6 +248,7 @@ fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared, asked: 
         // A joined namespace is the caller's: what the images hold of one is not made.
         uts: ckpt.inventory.uts.as_ref().filter(|_| !joins(asked.join, "uts")),
         mnt: ckpt.inventory.mnt.as_ref().filter(|_| !joins(asked.join, "mnt")),
+        net: ckpt.inventory.net.as_ref().filter(|_| !joins(asked.join, "net")),
         asked,
     })
 }
@@ -271,6 +274,7 @@ pub fn spawn(
         new_pidns: pid_ns,
         new_utsns: plan.uts.is_some(),
         new_mntns: plan.mnt.is_some(),
+        new_netns: plan.net.is_some(),
     };
     let mut transit: HashMap<u32, RawFd> = shared.files.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
     let child = Child { plan: &plan, st: st_w.as_fd(), go: go_r.as_fd() };
@@ -417,6 +421,10 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     }
     if let Some(u) = plan.uts.filter(|_| i == 0) {
         process::set_uts_names(&u.hostname, &u.domainname)?;
+    }
+    // Before the mounts: a sysfs made for the tree shows the namespace it is made in.
+    if let Some(ns) = plan.net.filter(|_| i == 0) {
+        crate::netns::restore(ns)?;
     }
     // Before any file is opened: paths are the tree's, inside its mounts.
     if let Some(ns) = plan.mnt.filter(|_| i == 0) {

@@ -25,3 +25,7 @@
 #include <linux/kcmp.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+#include <linux/if_addr.h>
+#include <linux/sockios.h>

@@ -12,6 +12,7 @@ pub mod interrupt;
 pub mod kernel;
 pub mod mem;
 pub mod mount;
+pub mod netlink;
 pub mod pagemap;
 pub mod pidfd;
 pub mod pipe;

@@ -20,6 +20,8 @@ pub struct CloneSpec {
     pub new_utsns: bool,
     /// In a new mount namespace (CLONE_NEWNS), a copy of the caller's.
     pub new_mntns: bool,
+    /// In a new network namespace (CLONE_NEWNET): nothing but a lo that is down.
+    pub new_netns: bool,
 }
 
 /// clone3 per `spec`; the child runs `child` and exits with its return value; the
@@ -39,7 +41,8 @@ pub fn spawn<F: FnOnce() -> i32>(spec: CloneSpec, child: F) -> SysResult<i32> {
         flags: (if spec.as_sibling { kernel::CLONE_PARENT as u64 } else { 0 })
             | (if spec.new_pidns { kernel::CLONE_NEWPID as u64 } else { 0 })
             | (if spec.new_utsns { kernel::CLONE_NEWUTS as u64 } else { 0 })
-            | (if spec.new_mntns { kernel::CLONE_NEWNS as u64 } else { 0 }),
+            | (if spec.new_mntns { kernel::CLONE_NEWNS as u64 } else { 0 })
+            | (if spec.new_netns { kernel::CLONE_NEWNET as u64 } else { 0 }),
         // With CLONE_PARENT the kernel takes our own exit signal (SIGCHLD: the helper
         // was forked) and refuses an explicit one.
         exit_signal: if spec.as_sibling { 0 } else { libc::SIGCHLD as u64 },
@@ -86,6 +89,19 @@ impl Drop for IpcNsGuard {
         // SAFETY: setns back into the namespace we came from.
         unsafe { libc::setns(self.home.as_raw_fd(), libc::CLONE_NEWIPC) };
     }
+}
+
+/// The calling thread into the network namespace of `pid`, for good: the caller
+/// is a short-lived thread of its own (a process's other threads stay where they
+/// are; /proc/sys/net then shows this thread the namespace's values).
+pub fn enter_net_ns_alone(pid: i32) -> SysResult<()> {
+    use std::os::fd::AsRawFd;
+    let there = crate::sys::fd::open(Path::new(&format!("/proc/{pid}/ns/net")), libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+    // SAFETY: setns with an open namespace fd.
+    if unsafe { libc::setns(there.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
+        return Err(SysError::Pid { call: "setns(net)", pid, errno: Errno::last() });
+    }
+    Ok(())
 }
 
 /// The time of `clock` (CLOCK_MONOTONIC, CLOCK_BOOTTIME, ...) in this process's

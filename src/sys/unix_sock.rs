@@ -236,6 +236,23 @@ pub fn peer_uid(sock: BorrowedFd<'_>) -> SysResult<u32> {
 /// What a socket is, for messages: "TCP listening socket on 127.0.0.1:8000",
 /// "UDP socket on [::1]:53", "netlink socket", ... (getsockopt and getsockname on
 /// a copy of it).
+/// Whether socket `sock` was made in the calling thread's network namespace
+/// (SIOCGSKNS gives an fd of the socket's namespace, compared by inode).
+pub fn in_callers_net_ns(sock: BorrowedFd<'_>) -> SysResult<bool> {
+    // SAFETY: SIOCGSKNS takes no argument and returns a new fd, owned below.
+    let ns = unsafe { libc::ioctl(sock.as_raw_fd(), kernel::SIOCGSKNS as _) };
+    if ns < 0 {
+        return Err(err("ioctl(SIOCGSKNS)"));
+    }
+    // SAFETY: `ns` was just returned to us and is owned here.
+    let ns = unsafe { OwnedFd::from_raw_fd(ns) };
+    let theirs = crate::sys::fd::stat(std::os::fd::AsFd::as_fd(&ns))?;
+    let ours =
+        std::fs::metadata("/proc/thread-self/ns/net").map_err(SysError::path("stat", "/proc/thread-self/ns/net"))?;
+    use std::os::unix::fs::MetadataExt;
+    Ok((theirs.st_dev, theirs.st_ino) == (ours.dev(), ours.ino()))
+}
+
 pub fn describe(sock: BorrowedFd<'_>) -> String {
     let opt = |name: i32| -> Option<i32> {
         let mut v: i32 = 0;

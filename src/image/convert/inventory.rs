@@ -32,6 +32,7 @@ pub fn inventory_to_pb(i: &Inventory) -> pb::Inventory {
         shell_job: i.shell_job,
         time: i.time,
         mnt: i.mnt.clone(),
+        net: i.net.clone(),
     }
 }
 
@@ -76,6 +77,9 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
     if let Some(ns) = &p.mnt {
         crate::mounts::restore::check(ns).map_err(|e| at.invalid("mnt", e.to_string()))?;
     }
+    if let Some(ns) = &p.net {
+        crate::netns::check(ns).map_err(|e| at.invalid("net", e))?;
+    }
     Ok(Inventory {
         root_pid: p.root_pid,
         tasks: p.tasks,
@@ -92,5 +96,6 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
         shell_job: p.shell_job,
         time: p.time,
         mnt: p.mnt,
+        net: p.net,
     })
 }

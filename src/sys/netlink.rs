@@ -1,0 +1,441 @@
+//! rtnetlink (NETLINK_ROUTE): the links, addresses and routes of a network
+//! namespace, read with dumps and changed with acknowledged requests. A netlink
+//! socket belongs to the namespace of the thread that makes it, so a thread that
+//! entered another namespace (setns) talks to that one through `Route::open`.
+
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::sys::{bytes_of, from_bytes, kernel};
+use crate::sys::{Errno, SysError, SysResult};
+
+/// One link (RTM_NEWLINK of a dump).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Link {
+    pub index: i32,
+    pub name: String,
+    /// IFLA_INFO_KIND ("veth", "bridge", ...); None for lo and other kindless devices.
+    pub kind: Option<String>,
+    /// ARPHRD_* of the device.
+    pub link_type: u16,
+    pub flags: u32,
+    pub mtu: u32,
+}
+
+/// One address (RTM_NEWADDR of a dump, or one to add).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Addr {
+    pub family: u8,
+    pub prefix_len: u8,
+    /// IFA_F_*: IFA_FLAGS when given, else the header's 8 bits.
+    pub flags: u32,
+    pub scope: u8,
+    pub index: u32,
+    pub local: Option<IpAddr>,
+    pub address: Option<IpAddr>,
+    pub broadcast: Option<IpAddr>,
+    pub label: Option<String>,
+    /// Seconds left; u32::MAX is forever.
+    pub valid_lft: u32,
+    pub preferred_lft: u32,
+}
+
+/// One route (RTM_NEWROUTE of a dump), as much as ccr looks at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteEntry {
+    pub family: u8,
+    pub dst_len: u8,
+    pub table: u32,
+    /// RTPROT_*: who made it (RTPROT_KERNEL: the kernel, for an address).
+    pub protocol: u8,
+    pub route_type: u8,
+    pub dst: Option<IpAddr>,
+}
+
+/// A NETLINK_ROUTE socket of the calling thread's network namespace.
+pub struct Route {
+    sock: OwnedFd,
+    seq: u32,
+}
+
+const HDR: usize = std::mem::size_of::<kernel::nlmsghdr>();
+
+fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_ne_bytes([b[o], b[o + 1]])
+}
+
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_ne_bytes(b[o..o + 4].try_into().expect("4 bytes"))
+}
+
+/// One netlink message of a datagram: (type, flags, seq, payload).
+type Message<'a> = (u16, u16, u32, &'a [u8]);
+
+/// Splits a datagram into its messages. Pure, so it is unit tested.
+fn messages(mut b: &[u8]) -> SysResult<Vec<Message<'_>>> {
+    let mut out = Vec::new();
+    while b.len() >= HDR {
+        let h: kernel::nlmsghdr = from_bytes(b);
+        let len = h.nlmsg_len as usize;
+        if len < HDR || len > b.len() {
+            return Err(SysError::Call { call: "rtnetlink (a truncated message)", errno: Errno::EPROTO });
+        }
+        out.push((h.nlmsg_type, h.nlmsg_flags, h.nlmsg_seq, &b[HDR..len]));
+        b = &b[align4(len).min(b.len())..];
+    }
+    Ok(out)
+}
+
+/// The attributes (type without the nested/byte-order bits, value) in `b`. Pure.
+fn attrs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    while b.len() >= 4 {
+        let len = u16_at(b, 0) as usize;
+        let ty = u16_at(b, 2) & kernel::NLA_TYPE_MASK as u16;
+        if len < 4 || len > b.len() {
+            break;
+        }
+        out.push((ty, &b[4..len]));
+        b = &b[align4(len).min(b.len())..];
+    }
+    out
+}
+
+/// One attribute, padded, as a request carries it.
+fn attr(ty: u32, value: &[u8]) -> Vec<u8> {
+    let h = kernel::nlattr { nla_len: (4 + value.len()) as u16, nla_type: ty as u16 };
+    let mut out = bytes_of(&h);
+    out.extend_from_slice(value);
+    out.resize(align4(out.len()), 0);
+    out
+}
+
+fn text(v: &[u8]) -> String {
+    String::from_utf8_lossy(v.split(|&c| c == 0).next().unwrap_or_default()).into_owned()
+}
+
+fn ip(family: u8, v: &[u8]) -> Option<IpAddr> {
+    match (family as i32, v.len()) {
+        (libc::AF_INET, 4) => Some(IpAddr::from(<[u8; 4]>::try_from(v).ok()?)),
+        (libc::AF_INET6, 16) => Some(IpAddr::from(<[u8; 16]>::try_from(v).ok()?)),
+        _ => None,
+    }
+}
+
+fn ip_bytes(a: &IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+/// A link from the payload of an RTM_NEWLINK. Pure.
+fn parse_link(p: &[u8]) -> Option<Link> {
+    let n = std::mem::size_of::<kernel::ifinfomsg>();
+    if p.len() < n {
+        return None;
+    }
+    let m: kernel::ifinfomsg = from_bytes(p);
+    let mut l = Link { index: m.ifi_index, link_type: m.ifi_type, flags: m.ifi_flags, ..Default::default() };
+    for (ty, v) in attrs(&p[n..]) {
+        match ty as u32 {
+            kernel::IFLA_IFNAME => l.name = text(v),
+            kernel::IFLA_MTU if v.len() >= 4 => l.mtu = u32_at(v, 0),
+            kernel::IFLA_LINKINFO => {
+                l.kind = attrs(v).into_iter().find(|(t, _)| *t as u32 == kernel::IFLA_INFO_KIND).map(|(_, k)| text(k))
+            }
+            _ => {}
+        }
+    }
+    Some(l)
+}
+
+/// An address from the payload of an RTM_NEWADDR. Pure.
+fn parse_addr(p: &[u8]) -> Option<Addr> {
+    let n = std::mem::size_of::<kernel::ifaddrmsg>();
+    if p.len() < n {
+        return None;
+    }
+    let m: kernel::ifaddrmsg = from_bytes(p);
+    let f = m.ifa_family;
+    let mut a = Addr {
+        family: f,
+        prefix_len: m.ifa_prefixlen,
+        flags: m.ifa_flags as u32,
+        scope: m.ifa_scope,
+        index: m.ifa_index,
+        valid_lft: u32::MAX,
+        preferred_lft: u32::MAX,
+        ..Default::default()
+    };
+    for (ty, v) in attrs(&p[n..]) {
+        match ty as u32 {
+            kernel::IFA_LOCAL => a.local = ip(f, v),
+            kernel::IFA_ADDRESS => a.address = ip(f, v),
+            kernel::IFA_BROADCAST => a.broadcast = ip(f, v),
+            kernel::IFA_LABEL => a.label = Some(text(v)),
+            kernel::IFA_FLAGS if v.len() >= 4 => a.flags = u32_at(v, 0),
+            kernel::IFA_CACHEINFO if v.len() >= std::mem::size_of::<kernel::ifa_cacheinfo>() => {
+                let c: kernel::ifa_cacheinfo = from_bytes(v);
+                (a.valid_lft, a.preferred_lft) = (c.ifa_valid, c.ifa_prefered);
+            }
+            _ => {}
+        }
+    }
+    Some(a)
+}
+
+/// A route from the payload of an RTM_NEWROUTE. Pure.
+fn parse_route(p: &[u8]) -> Option<RouteEntry> {
+    let n = std::mem::size_of::<kernel::rtmsg>();
+    if p.len() < n {
+        return None;
+    }
+    let m: kernel::rtmsg = from_bytes(p);
+    let mut r = RouteEntry {
+        family: m.rtm_family,
+        dst_len: m.rtm_dst_len,
+        table: m.rtm_table as u32,
+        protocol: m.rtm_protocol,
+        route_type: m.rtm_type,
+        dst: None,
+    };
+    for (ty, v) in attrs(&p[n..]) {
+        match ty as u32 {
+            kernel::rtattr_type_t_RTA_DST => r.dst = ip(m.rtm_family, v),
+            kernel::rtattr_type_t_RTA_TABLE if v.len() >= 4 => r.table = u32_at(v, 0),
+            _ => {}
+        }
+    }
+    Some(r)
+}
+
+impl Route {
+    /// socket(AF_NETLINK, NETLINK_ROUTE) in the calling thread's network namespace.
+    pub fn open() -> SysResult<Route> {
+        // SAFETY: creating a socket; owned below.
+        let fd = unsafe {
+            libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, kernel::NETLINK_ROUTE as i32)
+        };
+        if fd < 0 {
+            return Err(SysError::last("socket(NETLINK_ROUTE)"));
+        }
+        // SAFETY: `fd` was just created and is owned here.
+        Ok(Route { sock: unsafe { OwnedFd::from_raw_fd(fd) }, seq: 0 })
+    }
+
+    fn send(&mut self, call: &'static str, ty: u32, flags: u32, body: &[u8]) -> SysResult<u32> {
+        self.seq += 1;
+        let hdr = kernel::nlmsghdr {
+            nlmsg_len: (HDR + body.len()) as u32,
+            nlmsg_type: ty as u16,
+            nlmsg_flags: (kernel::NLM_F_REQUEST | flags) as u16,
+            nlmsg_seq: self.seq,
+            nlmsg_pid: 0,
+        };
+        let mut msg = bytes_of(&hdr);
+        msg.extend_from_slice(body);
+        // SAFETY: sending from a live buffer of `msg.len()` bytes.
+        if unsafe { libc::send(self.sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
+            return Err(SysError::last(call));
+        }
+        Ok(self.seq)
+    }
+
+    /// Reads replies to request `seq` and hands each payload of type `want` to
+    /// `each`, until NLMSG_DONE (a dump) or the acknowledgement (a request).
+    fn replies(&mut self, call: &'static str, seq: u32, want: u32, mut each: impl FnMut(&[u8])) -> SysResult<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // SAFETY: receiving into a live buffer of `buf.len()` bytes; MSG_TRUNC
+            // makes the kernel say how long the datagram really was.
+            let n = unsafe { libc::recv(self.sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC) };
+            if n < 0 {
+                return Err(SysError::last(call));
+            }
+            if n as usize > buf.len() {
+                return Err(SysError::Call { call, errno: Errno::EMSGSIZE });
+            }
+            for (ty, _, s, p) in messages(&buf[..n as usize])? {
+                if s != seq {
+                    continue;
+                }
+                match ty as u32 {
+                    kernel::NLMSG_DONE => return Ok(()),
+                    kernel::NLMSG_ERROR => {
+                        let e = if p.len() >= 4 { -(u32_at(p, 0) as i32) } else { libc::EPROTO };
+                        return if e == 0 { Ok(()) } else { Err(SysError::Call { call, errno: Errno::from_raw(e) }) };
+                    }
+                    t if t == want => each(p),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A dump request of `ty` with header `body`; the payloads of type `reply`.
+    fn dump<T>(
+        &mut self,
+        call: &'static str,
+        ty: u32,
+        reply: u32,
+        body: &[u8],
+        parse: fn(&[u8]) -> Option<T>,
+    ) -> SysResult<Vec<T>> {
+        let seq = self.send(call, ty, kernel::NLM_F_DUMP, body)?;
+        let mut out = Vec::new();
+        self.replies(call, seq, reply, |p| out.extend(parse(p)))?;
+        Ok(out)
+    }
+
+    fn request(&mut self, call: &'static str, ty: u32, flags: u32, body: &[u8]) -> SysResult<()> {
+        let seq = self.send(call, ty, kernel::NLM_F_ACK | flags, body)?;
+        self.replies(call, seq, u32::MAX, |_| {})
+    }
+
+    /// Every link (RTM_GETLINK dump).
+    pub fn links(&mut self) -> SysResult<Vec<Link>> {
+        let m = kernel::ifinfomsg { ifi_family: libc::AF_UNSPEC as u8, ..Default::default() };
+        self.dump("RTM_GETLINK", kernel::RTM_GETLINK, kernel::RTM_NEWLINK, &bytes_of(&m), parse_link)
+    }
+
+    /// Every address of every family (RTM_GETADDR dump).
+    pub fn addresses(&mut self) -> SysResult<Vec<Addr>> {
+        let m = kernel::ifaddrmsg { ifa_family: libc::AF_UNSPEC as u8, ..Default::default() };
+        self.dump("RTM_GETADDR", kernel::RTM_GETADDR, kernel::RTM_NEWADDR, &bytes_of(&m), parse_addr)
+    }
+
+    /// Every route of every table and family (RTM_GETROUTE dump).
+    pub fn routes(&mut self) -> SysResult<Vec<RouteEntry>> {
+        let m = kernel::rtmsg { rtm_family: libc::AF_UNSPEC as u8, ..Default::default() };
+        self.dump("RTM_GETROUTE", kernel::RTM_GETROUTE, kernel::RTM_NEWROUTE, &bytes_of(&m), parse_route)
+    }
+
+    /// RTM_NEWLINK on link `index`: the flags in `change` set as in `flags`, and
+    /// the MTU.
+    pub fn set_link(&mut self, index: i32, flags: u32, change: u32, mtu: u32) -> SysResult<()> {
+        let m = kernel::ifinfomsg {
+            ifi_family: libc::AF_UNSPEC as u8,
+            ifi_index: index,
+            ifi_flags: flags,
+            ifi_change: change,
+            ..Default::default()
+        };
+        let mut body = bytes_of(&m);
+        body.extend(attr(kernel::IFLA_MTU, &mtu.to_ne_bytes()));
+        self.request("RTM_NEWLINK", kernel::RTM_NEWLINK, 0, &body)
+    }
+
+    fn addr_body(a: &Addr, with_state: bool) -> Vec<u8> {
+        let m = kernel::ifaddrmsg {
+            ifa_family: a.family,
+            ifa_prefixlen: a.prefix_len,
+            ifa_flags: a.flags as u8,
+            ifa_scope: a.scope,
+            ifa_index: a.index,
+        };
+        let mut body = bytes_of(&m);
+        for (ty, v) in [(kernel::IFA_LOCAL, &a.local), (kernel::IFA_ADDRESS, &a.address)] {
+            if let Some(v) = v {
+                body.extend(attr(ty, &ip_bytes(v)));
+            }
+        }
+        if !with_state {
+            return body;
+        }
+        if let Some(b) = &a.broadcast {
+            body.extend(attr(kernel::IFA_BROADCAST, &ip_bytes(b)));
+        }
+        if let Some(l) = &a.label {
+            let mut v = l.as_bytes().to_vec();
+            v.push(0);
+            body.extend(attr(kernel::IFA_LABEL, &v));
+        }
+        body.extend(attr(kernel::IFA_FLAGS, &a.flags.to_ne_bytes()));
+        let c = kernel::ifa_cacheinfo { ifa_prefered: a.preferred_lft, ifa_valid: a.valid_lft, ..Default::default() };
+        body.extend(attr(kernel::IFA_CACHEINFO, &bytes_of(&c)));
+        body
+    }
+
+    /// RTM_NEWADDR (NLM_F_CREATE|NLM_F_EXCL: EEXIST when it is there already).
+    pub fn add_address(&mut self, a: &Addr) -> SysResult<()> {
+        let flags = kernel::NLM_F_CREATE | kernel::NLM_F_EXCL;
+        self.request("RTM_NEWADDR", kernel::RTM_NEWADDR, flags, &Self::addr_body(a, true))
+    }
+
+    /// RTM_DELADDR of an address as a dump gave it.
+    pub fn del_address(&mut self, a: &Addr) -> SysResult<()> {
+        self.request("RTM_DELADDR", kernel::RTM_DELADDR, 0, &Self::addr_body(a, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(ty: u32, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let h = kernel::nlmsghdr {
+            nlmsg_len: (HDR + payload.len()) as u32,
+            nlmsg_type: ty as u16,
+            nlmsg_seq: seq,
+            ..Default::default()
+        };
+        let mut out = bytes_of(&h);
+        out.extend_from_slice(payload);
+        out.resize(align4(out.len()), 0);
+        out
+    }
+
+    #[test]
+    fn a_link_with_its_kind_is_read_from_a_datagram() {
+        let m = kernel::ifinfomsg { ifi_index: 3, ifi_type: 1, ifi_flags: 0x1003, ..Default::default() };
+        let mut p = bytes_of(&m);
+        p.extend(attr(kernel::IFLA_IFNAME, b"br0\0"));
+        p.extend(attr(kernel::IFLA_MTU, &1500u32.to_ne_bytes()));
+        // Nested, with NLA_F_NESTED set as the kernel does.
+        let mut info = attr(kernel::IFLA_LINKINFO, &attr(kernel::IFLA_INFO_KIND, b"bridge"));
+        info[3] |= 0x80;
+        p.extend(info);
+        let mut dgram = message(kernel::RTM_NEWLINK, 7, &p);
+        dgram.extend(message(kernel::NLMSG_DONE, 7, &[0; 4]));
+        let msgs = messages(&dgram).unwrap();
+        assert_eq!(msgs.len(), 2);
+        let l = parse_link(msgs[0].3).unwrap();
+        assert_eq!(
+            l,
+            Link { index: 3, name: "br0".into(), kind: Some("bridge".into()), link_type: 1, flags: 0x1003, mtu: 1500 }
+        );
+        assert_eq!(msgs[1].0 as u32, kernel::NLMSG_DONE);
+    }
+
+    #[test]
+    fn an_address_round_trips_through_a_request_body() {
+        let a = Addr {
+            family: libc::AF_INET as u8,
+            prefix_len: 24,
+            flags: 0x80,
+            scope: 0,
+            index: 1,
+            local: Some("10.11.12.13".parse().unwrap()),
+            address: Some("10.11.12.13".parse().unwrap()),
+            broadcast: Some("10.11.12.255".parse().unwrap()),
+            label: Some("lo:ccr".into()),
+            valid_lft: u32::MAX,
+            preferred_lft: 600,
+        };
+        assert_eq!(parse_addr(&Route::addr_body(&a, true)).unwrap(), a);
+    }
+
+    #[test]
+    fn a_short_or_overlong_message_is_an_error_not_a_panic() {
+        let mut dgram = message(kernel::RTM_NEWLINK, 1, &[0; 16]);
+        dgram[0] = 200;
+        assert!(messages(&dgram).is_err());
+        assert!(parse_link(&[0; 3]).is_none());
+        assert!(attrs(&[8, 0, 1, 0, 1]).is_empty());
+    }
+}
