@@ -56,6 +56,8 @@ pub struct Inventory {
     pub time: Option<pb::TimeNamespace>,
     /// The tree's own mount namespace, when it had one.
     pub mnt: Option<pb::MountNamespace>,
+    /// The tree's own cgroup namespace (its root on every hierarchy), when it had one.
+    pub cgroup_ns: Option<pb::CgroupNamespace>,
 }
 
 /// One thread.

@@ -375,7 +375,7 @@ fn own_namespaces_are_refused_by_name() {
     type NsCase = (&'static str, &'static str, &'static [&'static str], &'static [(&'static str, &'static str)]);
     let cases: [NsCase; 6] = [
         ("net", "its own net namespace", &[], &[("WL_NS", "net")]),
-        ("cgroup", "its own cgroup namespace", &[], &[("WL_NS", "cgroup")]),
+        ("cgroup-thread", "its own cgroup namespace", &[], &[("WL_NS_THREAD", "cgroup")]),
         ("uts-thread", "its own uts namespace", &[], &[("WL_NS_THREAD", "uts")]),
         ("user", "its own user namespace", &["--user", "--map-root-user"], &[("WL_NS", "")]),
         ("time-children", "a time namespace unshared for its future children", &[], &[("WL_NS", "time_children")]),
@@ -413,6 +413,74 @@ fn own_namespaces_are_refused_by_name() {
         assert_exit(case.wait_exit(started, Duration::from_secs(20)), 0, name);
         case.assert_pass(1);
     }
+}
+
+/// A tree with a cgroup namespace of its own comes back in a new one rooted at
+/// the cgroups it was rooted at, which cgroup-restore makes again: from outside
+/// the task is in its test cgroups, from inside (wl_namespaces checks) it sees
+/// what it saw, "/" there, or "/sub" after moving below the namespace root.
+#[test]
+fn cgroup_namespace_comes_back() {
+    cgroup_namespace_cycle("cgns", false);
+    cgroup_namespace_cycle("cgns-sub", true);
+}
+
+fn cgroup_namespace_cycle(tag: &str, below_root: bool) {
+    const HIERS: [&str; 2] = ["pids", "unified"];
+    let name = format!("ccrtest-{}-{tag}", std::process::id());
+    let cg = Cgroups::new(&name, &HIERS);
+    // Declared after `cg`: dropped (removed) first.
+    let sub = below_root.then(|| Cgroups::new(&format!("{name}/sub"), &HIERS));
+    let mut case = Case::new(&format!("cgroup-namespace-{tag}"));
+    // The workload unshares in the test cgroups (its namespace root), then moves
+    // into `sub` when there is one.
+    let join: Vec<String> = HIERS.iter().map(|h| format!("echo $$ > {}/cgroup.procs", cg.dir(h).display())).collect();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("{} && exec \"$0\" \"$1\"", join.join(" && ")))
+        .arg(Case::workload_path("wl_namespaces"))
+        .arg(case.dir.join("scratch"))
+        .env("WL_NS", "cgroup");
+    if let Some(sub) = &sub {
+        let dirs: Vec<String> = HIERS.iter().map(|h| sub.dir(h).display().to_string()).collect();
+        cmd.env("WL_CGROUP_MOVE", dirs.join(":"));
+    }
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let leaf = if below_root { format!("/{name}/sub") } else { format!("/{name}") };
+    let in_leaf = |what: &str| {
+        let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        for want in [format!(":pids:{leaf}"), format!("0::{leaf}")] {
+            assert!(cgroups.lines().any(|l| l.ends_with(&want)), "{what} not in {want}:\n{cgroups}");
+        }
+    };
+    in_leaf("the workload");
+    let images = case.images.display().to_string();
+    let out = case.ccr(&["cgroup-save", "-t", &pid.to_string(), "-D", &images]);
+    assert!(out.status.success(), "cgroup-save: {}", common::stderr(&out));
+    case.dump_ok(pid, &[]);
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original after dump");
+    common::reap_gone(&[pid], "the dumped task");
+
+    // Gone, then made again by cgroup-restore, as on another machine.
+    if let Some(sub) = &sub {
+        sub.remove();
+    }
+    cg.remove();
+    assert!(!cg.dir("pids").exists() && !cg.dir("unified").exists(), "test cgroups still there");
+    let out = case.ccr(&["cgroup-restore", "-D", &images, "--manage-cgroups", "full"]);
+    assert!(out.status.success(), "cgroup-restore: {}", common::stderr(&out));
+    assert!(cg.dir("pids").is_dir() && cg.dir("unified").is_dir(), "cgroup-restore made no test cgroups");
+
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    assert_running_untraced(pid, "restored task");
+    let ours = fs::read_link("/proc/self/ns/cgroup").unwrap();
+    assert_ne!(fs::read_link(format!("/proc/{pid}/ns/cgroup")).unwrap(), ours, "restored into ccr's cgroup namespace");
+    in_leaf("the restored task");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "ccr restore (the workload's status)");
+    case.assert_pass(1);
 }
 
 /// The mounts ccr's own namespace has, one line each (mount ids left out: they

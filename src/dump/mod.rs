@@ -463,6 +463,8 @@ struct Checked {
     shell_job: bool,
     /// The tree's own mount tree, found savable; its files are read in Collect.
     mnt: Option<crate::mounts::dump::Planned>,
+    /// The roots of the tree's own cgroup namespace.
+    cgroup_ns: Option<pb::CgroupNamespace>,
 }
 
 /// Stage Check: what the images could not hold, refused before anything is
@@ -482,7 +484,8 @@ fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<Checked> {
         }
     }
     let mnt = if own.mnt { Some(crate::mounts::dump::plan(tasks[0].pid())?) } else { None };
-    Ok(Checked { own, shell_job, mnt })
+    let cgroup_ns = if own.cgroup { Some(ns::cgroup_roots(tasks)?) } else { None };
+    Ok(Checked { own, shell_job, mnt, cgroup_ns })
 }
 
 /// A session or process group from outside the tree cannot be made again by a
@@ -650,6 +653,7 @@ fn collect(
         mnt,
         checksummed: true,
         shell_job: checked.shell_job,
+        cgroup_ns: checked.cgroup_ns,
     };
     let files = FilesImage { files: table.files, pipes: state.pipes, shmems: shmem.into_images(), sysv };
     let mut c = Collected { inventory, tasks: out, files, sums };

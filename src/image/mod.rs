@@ -51,7 +51,9 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// 2.3: file stamps (dev, ino, size, mtime) of files opened by path, mapped files
 /// and the executable, checked on restore.
 /// 2.4: a tree's own mount namespace (its mount tree, tmpfs files in mntdata-ID.img).
-pub const FORMAT_MINOR: u16 = 4;
+/// 2.6: a tree's own cgroup namespace (its root on every hierarchy, in the inventory).
+/// (2.5 is the network namespace work's.)
+pub const FORMAT_MINOR: u16 = 6;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
 const MAX_BODY: u64 = 1 << 30;

@@ -98,6 +98,8 @@ struct Plan<'a> {
     /// root is bound from when the caller names it (`--root`).
     mnt: Option<&'a crate::image::pb::MountNamespace>,
     root_at: Option<&'a std::path::Path>,
+    /// The cgroups the root joins to unshare the tree's cgroup namespace there.
+    cgroup_ns: Option<&'a [std::path::PathBuf]>,
 }
 
 /// The deepest task that is an ancestor of (or is) every holder: it opens a file
@@ -127,6 +129,7 @@ fn plan<'a>(
     ckpt: &'a Checkpoint,
     shared: &'a Shared,
     root_at: Option<&'a std::path::Path>,
+    cgroup_ns: Option<&'a [std::path::PathBuf]>,
 ) -> Result<Plan<'a>> {
     let entries = &ckpt.inventory.tasks;
     let index: HashMap<i32, usize> = entries.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
@@ -237,6 +240,7 @@ fn plan<'a>(
         uts: ckpt.inventory.uts.as_ref(),
         mnt: ckpt.inventory.mnt.as_ref(),
         root_at,
+        cgroup_ns,
     })
 }
 
@@ -247,8 +251,9 @@ pub fn spawn(
     shared: &Shared,
     child_of_caller: bool,
     root_at: Option<&std::path::Path>,
+    cgroup_ns: Option<&[std::path::PathBuf]>,
 ) -> Result<Tree> {
-    let plan = plan(dir, ckpt, shared, root_at)?;
+    let plan = plan(dir, ckpt, shared, root_at, cgroup_ns)?;
     let pid_ns = ckpt.inventory.pid_ns;
     let (st_rd, st_wr) = crate::sys::pipe::pipe()?;
     let (go_rd, go_wr) = crate::sys::pipe::pipe()?;
@@ -375,6 +380,11 @@ fn fork_child(c: Child<'_>, k: usize, transit: &mut HashMap<u32, RawFd>) -> Resu
 fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u64, RawFd)> {
     let (plan, st, go) = (c.plan, c.st, c.go);
     let n = &plan.nodes[i];
+    // First: the new namespace is rooted where the root is when it unshares, and
+    // a cgroup filesystem mounted for the tree below must see that root.
+    if let Some(dirs) = plan.cgroup_ns.filter(|_| i == 0) {
+        unshare_cgroup_ns_in(dirs)?;
+    }
     if let Some(u) = plan.uts.filter(|_| i == 0) {
         process::set_uts_names(&u.hostname, &u.domainname)?;
     }
@@ -465,6 +475,17 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     let tramp = trampoline::map_in_self(&n.candidates)?;
     signal::reset_all_actions();
     Ok((tramp, pages))
+}
+
+/// This process into each of `dirs`, then into a new cgroup namespace rooted
+/// there (its children are forked into it). ccr moves it to its own cgroups later.
+fn unshare_cgroup_ns_in(dirs: &[std::path::PathBuf]) -> Result<()> {
+    for d in dirs {
+        // 0: the writer itself, whatever pid it has where the cgroup is mounted.
+        crate::sys::cgroupfs::attach(d, 0)
+            .map_err(|source| RestoreError::JoinCgroup { dir: d.clone(), source: Box::new(source) })?;
+    }
+    Ok(process::unshare_cgroup()?)
 }
 
 #[cfg(test)]
