@@ -7,7 +7,10 @@
  *   mnt     a tmpfs (private mount tree) with a file in it
  *   net     loopback up with an IPv4 address (labelled) and an IPv6 one added and
  *           ::1 removed; ip_default_ttl, somaxconn, ip_local_port_range changed
- *   cgroup  its cgroups seen as the namespace root ("0::/")
+ *   cgroup  its cgroups seen from inside as they were after the unshare: the
+ *           namespace root ("0::/"), or "/NAME" for the cgroups WL_CGROUP_MOVE
+ *           names (directories NAME below the ones it unshared in, ':'-separated),
+ *           which it moves into after the unshare
  *   pid_children, time_children  namespaces unshared for children not yet born
  *           (nothing to check: a dump must refuse them)
  * WL_NS lists the types to unshare (default: all of the above). With WL_NS_THREAD
@@ -320,19 +323,79 @@ static void net_break(void)
 	lo_addr(RTM_DELADDR, AF_INET, LO_V4, 24, NULL);
 }
 
-static void cgroup_check(void)
-{
-	char line[512];
-	FILE *f = fopen("/proc/thread-self/cgroup", "r");
-	int lines = 0;
+static char cgroup_seen[4096];
+static char cgroup_break_dir[4096];
 
-	while (f && fgets(line, sizeof(line), f)) {
-		lines++;
-		WL_CHECK(strstr(line, ":/\n") != NULL, "cgroup line %s is not the namespace root", line);
-	}
-	WL_CHECK(lines > 0, "no cgroups read");
+static void read_cgroups(char *buf, size_t size)
+{
+	FILE *f = fopen("/proc/thread-self/cgroup", "r");
+	size_t n = f ? fread(buf, 1, size - 1, f) : 0;
+
+	buf[n] = 0;
 	if (f)
 		fclose(f);
+}
+
+static void write_pid0(const char *dir)
+{
+	char path[4096 + 32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "0\n") < 0 || fclose(f))
+		WL_DIE("move into %s", dir);
+}
+
+static void cgroup_setup(void)
+{
+	const char *move = getenv("WL_CGROUP_MOVE");
+	char list[4096], *save = NULL;
+
+	snprintf(list, sizeof(list), "%s", move ? move : "");
+	for (char *d = strtok_r(list, ":", &save); d; d = strtok_r(NULL, ":", &save))
+		write_pid0(d);
+	read_cgroups(cgroup_seen, sizeof(cgroup_seen));
+	/* Relative to the namespace root, at or below it: "N:CTL:/..." never "/.." */
+	if (!*cgroup_seen || strstr(cgroup_seen, ":/..") || !strstr(cgroup_seen, ":/"))
+		WL_DIE("cgroups seen after the unshare:\n%s", cgroup_seen);
+}
+
+static void cgroup_check(void)
+{
+	char now[sizeof(cgroup_seen)];
+
+	read_cgroups(now, sizeof(now));
+	WL_CHECK(!strcmp(now, cgroup_seen), "cgroups seen from inside are\n%swere\n%s", now, cgroup_seen);
+	if (*cgroup_break_dir) {
+		char child[sizeof(cgroup_break_dir) + 32];
+
+		snprintf(child, sizeof(child), "%s/ccr-wl-break", cgroup_break_dir);
+		write_pid0(cgroup_break_dir);
+		rmdir(child);
+		umount2(cgroup_break_dir, MNT_DETACH);
+	}
+}
+
+/*
+ * The self-test's break: into a child cgroup of its own below the namespace
+ * root (on cgroup2, mounted in a private mount namespace, which shows that
+ * root), so it sees "0::/ccr-wl-break"; the check moves it back and removes it.
+ */
+static void cgroup_break(void)
+{
+	const char *dir = wl_path("cgroup2-break");
+	char child[4096 + 32];
+
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		WL_DIE("private mount namespace");
+	if ((mkdir(dir, 0755) && errno != EEXIST) || mount("cgroup2", dir, "cgroup2", 0, NULL))
+		WL_DIE("mount cgroup2 on %s", dir);
+	snprintf(cgroup_break_dir, sizeof(cgroup_break_dir), "%s", dir);
+	snprintf(child, sizeof(child), "%s/ccr-wl-break", dir);
+	if (mkdir(child, 0755) && errno != EEXIST)
+		WL_DIE("mkdir %s", child);
+	write_pid0(child);
 }
 
 static void nothing(void)
@@ -344,13 +407,21 @@ static const struct kind kinds[] = {
 	{ "ipc", CLONE_NEWIPC, ipc_setup, ipc_check },
 	{ "mnt", CLONE_NEWNS, mnt_setup, mnt_check },
 	{ "net", CLONE_NEWNET, net_setup, net_check },
-	{ "cgroup", CLONE_NEWCGROUP, nothing, cgroup_check },
+	{ "cgroup", CLONE_NEWCGROUP, cgroup_setup, cgroup_check },
 	{ "pid_children", CLONE_NEWPID, nothing, nothing },
 	{ "time_children", CLONE_NEWTIME, nothing, nothing },
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static int chosen[NKINDS];
+
+static int is_chosen(const char *name)
+{
+	for (unsigned i = 0; i < NKINDS; i++)
+		if (!strcmp(kinds[i].name, name))
+			return chosen[i];
+	return 0;
+}
 
 static void unshare_chosen(void)
 {
@@ -411,10 +482,12 @@ int main(int argc, char **argv)
 	}
 	wl_ready();
 	if (wl_selftest_break()) {
-		if (chosen[0] && !in_thread)
+		if (is_chosen("uts") && !in_thread)
 			sethostname("broken", 6);
-		else if (chosen[3] && !in_thread)
+		else if (is_chosen("net") && !in_thread)
 			net_break();
+		else if (is_chosen("cgroup") && !in_thread)
+			cgroup_break();
 		else
 			wl_fail("selftest break");
 	}

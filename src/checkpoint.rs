@@ -58,6 +58,8 @@ pub struct Inventory {
     pub mnt: Option<pb::MountNamespace>,
     /// The tree's own network namespace, when it had one.
     pub net: Option<pb::NetNamespace>,
+    /// The tree's own cgroup namespace (its root on every hierarchy), when it had one.
+    pub cgroup_ns: Option<pb::CgroupNamespace>,
 }
 
 /// One thread.

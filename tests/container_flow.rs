@@ -444,7 +444,7 @@ fn own_namespaces_are_refused_by_name() {
     type NsCase = (&'static str, &'static str, &'static [&'static str], &'static [(&'static str, &'static str)]);
     let cases: [NsCase; 6] = [
         ("net-thread", "its own net namespace", &[], &[("WL_NS_THREAD", "net")]),
-        ("cgroup", "its own cgroup namespace", &[], &[("WL_NS", "cgroup")]),
+        ("cgroup-thread", "its own cgroup namespace", &[], &[("WL_NS_THREAD", "cgroup")]),
         ("uts-thread", "its own uts namespace", &[], &[("WL_NS_THREAD", "uts")]),
         ("user", "its own user namespace", &["--user", "--map-root-user"], &[("WL_NS", "")]),
         ("time-children", "a time namespace unshared for its future children", &[], &[("WL_NS", "time_children")]),
@@ -482,6 +482,88 @@ fn own_namespaces_are_refused_by_name() {
         assert_exit(case.wait_exit(started, Duration::from_secs(20)), 0, name);
         case.assert_pass(1);
     }
+}
+
+/// A tree with a cgroup namespace of its own comes back in a new one rooted at
+/// the cgroups it was rooted at, which cgroup-restore makes again: from outside
+/// the task is in its test cgroups, from inside (wl_namespaces checks) it sees
+/// what it saw, "/" there, or "/sub" after moving below the namespace root; also
+/// when the cgroups come back elsewhere (--cgroup-root), the root moving with them.
+#[test]
+fn cgroup_namespace_comes_back() {
+    cgroup_namespace_cycle("cgns", false, false);
+    cgroup_namespace_cycle("cgns-sub", true, false);
+    cgroup_namespace_cycle("cgns-moved", false, true);
+}
+
+fn cgroup_namespace_cycle(tag: &str, below_root: bool, moved: bool) {
+    const HIERS: [&str; 2] = ["pids", "unified"];
+    let name = format!("ccrtest-{}-{tag}", std::process::id());
+    let new_name = if moved { format!("{name}-elsewhere") } else { name.clone() };
+    // Made by cgroup-restore; removed (after `sub` and `cg`, below) on drop.
+    let new_cg =
+        Cgroups { dirs: HIERS.iter().map(|h| PathBuf::from(format!("/sys/fs/cgroup/{h}/{new_name}"))).collect() };
+    let new_sub = Cgroups { dirs: new_cg.dirs.iter().map(|d| d.join("sub")).collect() };
+    let cg = Cgroups::new(&name, &HIERS);
+    // Declared after `cg`: dropped (removed) first.
+    let sub = below_root.then(|| Cgroups::new(&format!("{name}/sub"), &HIERS));
+    let mut case = Case::new(&format!("cgroup-namespace-{tag}"));
+    // The workload unshares in the test cgroups (its namespace root), then moves
+    // into `sub` when there is one.
+    let join: Vec<String> = HIERS.iter().map(|h| format!("echo $$ > {}/cgroup.procs", cg.dir(h).display())).collect();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("{} && exec \"$0\" \"$1\"", join.join(" && ")))
+        .arg(Case::workload_path("wl_namespaces"))
+        .arg(case.dir.join("scratch"))
+        .env("WL_NS", "cgroup");
+    if let Some(sub) = &sub {
+        let dirs: Vec<String> = HIERS.iter().map(|h| sub.dir(h).display().to_string()).collect();
+        cmd.env("WL_CGROUP_MOVE", dirs.join(":"));
+    }
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let leaf_of = |n: &str| if below_root { format!("/{n}/sub") } else { format!("/{n}") };
+    let mut leaf = leaf_of(&name);
+    let in_leaf = |what: &str, leaf: &str| {
+        let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        for want in [format!(":pids:{leaf}"), format!("0::{leaf}")] {
+            assert!(cgroups.lines().any(|l| l.ends_with(&want)), "{what} not in {want}:\n{cgroups}");
+        }
+    };
+    in_leaf("the workload", &leaf);
+    let images = case.images.display().to_string();
+    let out = case.ccr(&["cgroup-save", "-t", &pid.to_string(), "-D", &images]);
+    assert!(out.status.success(), "cgroup-save: {}", common::stderr(&out));
+    case.dump_ok(pid, &[]);
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original after dump");
+    common::reap_gone(&[pid], "the dumped task");
+
+    // Gone, then made again by cgroup-restore, as on another machine.
+    if let Some(sub) = &sub {
+        sub.remove();
+    }
+    cg.remove();
+    assert!(!cg.dir("pids").exists() && !cg.dir("unified").exists(), "test cgroups still there");
+    let root = format!("/{new_name}");
+    let elsewhere: &[&str] = if moved { &["--cgroup-root", &root] } else { &[] };
+    let out = case.ccr(&[&["cgroup-restore", "-D", &images, "--manage-cgroups", "full"], elsewhere].concat());
+    assert!(out.status.success(), "cgroup-restore: {}", common::stderr(&out));
+    assert!(new_cg.dir("pids").is_dir() && new_cg.dir("unified").is_dir(), "cgroup-restore made no test cgroups");
+    assert!(!moved || !cg.dir("pids").exists(), "restored at the old place");
+    leaf = leaf_of(&new_name);
+
+    let rp = case.spawn_restore(elsewhere);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    assert_running_untraced(pid, "restored task");
+    let ours = fs::read_link("/proc/self/ns/cgroup").unwrap();
+    assert_ne!(fs::read_link(format!("/proc/{pid}/ns/cgroup")).unwrap(), ours, "restored into ccr's cgroup namespace");
+    in_leaf("the restored task", &leaf);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "ccr restore (the workload's status)");
+    case.assert_pass(1);
+    drop(case);
+    new_sub.remove();
 }
 
 /// The mounts ccr's own namespace has, one line each (mount ids left out: they

@@ -25,6 +25,15 @@ const V1_CONTROLLERS: &[&str] = &[
     "debug",
 ];
 
+/// Whether `c` names a v1 hierarchy's controller: one the kernel knows, or a
+/// named hierarchy ("name=systemd").
+pub fn is_v1_controller(c: &str) -> bool {
+    match c.strip_prefix("name=") {
+        Some(n) => !n.is_empty() && !n.contains([',', ':', '/', '\n']),
+        None => V1_CONTROLLERS.contains(&c),
+    }
+}
+
 /// One mounted hierarchy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hierarchy {

@@ -77,6 +77,8 @@ pub enum CgroupError {
     NoSavedSet { saved_pid: i32 },
     #[error("cgroup image set {set} is not described")]
     UnknownSet { set: u32 },
+    #[error("cgroup {path}, above the saved root {root}, has no place above its restored root {dir} (the restored root does not end as the saved one does)")]
+    AncestorMoved { path: String, root: String, dir: PathBuf },
 }
 
 /// A v1 cpuset value the kernel refused because it is not within the parent's.
@@ -117,7 +119,8 @@ impl CgroupError {
             | NotInHierarchy { .. }
             | UnknownHierarchy { .. }
             | NoSavedSet { .. }
-            | UnknownSet { .. } => libc::EINVAL,
+            | UnknownSet { .. }
+            | AncestorMoved { .. } => libc::EINVAL,
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct CgroupRestorePlan {
     freeze: Vec<(PathBuf, String, String)>,
     /// The root directory of each restored hierarchy (by image hierarchy id).
     roots: HashMap<u32, PathBuf>,
+    /// Per restored hierarchy: its version, controllers, the saved root's cgroup
+    /// path and the directory it was restored at.
+    moved: Vec<(u32, Vec<String>, String, PathBuf)>,
     /// Where each directory is written down before it is made.
     journal: Option<crate::journal::Journal>,
     committed: bool,
@@ -57,6 +60,7 @@ impl CgroupRestorePlan {
             created: Vec::new(),
             freeze: Vec::new(),
             roots: HashMap::new(),
+            moved: Vec::new(),
             committed: false,
         };
         if plan.mode == ManageCgroups::Ignore {
@@ -97,6 +101,7 @@ impl CgroupRestorePlan {
             self.make_parents(dir, ih.version)?;
             self.restore_dir(dir, tree)?;
             self.roots.insert(ih.id, dir.clone());
+            self.moved.push((ih.version, sorted(&ih.controllers), ih.root.clone(), dir.clone()));
         }
         for set in &img.sets {
             let mut dirs = Vec::new();
@@ -213,6 +218,30 @@ impl CgroupRestorePlan {
     /// The directories a task saved as `saved_pid` goes into.
     pub fn dirs_of(&self, saved_pid: i32) -> Option<&[PathBuf]> {
         self.task_set.get(&saved_pid).and_then(|s| self.sets.get(s)).map(Vec::as_slice)
+    }
+
+    /// Where the saved cgroup `path` of a hierarchy is after this restore, moved
+    /// as the tree's root was (`--cgroup-root`): below the saved root, it is below
+    /// the restored one; above it, as many levels above the restored one, which
+    /// must end as the saved root does. None when this plan did not restore the
+    /// hierarchy, or `path` is its root or unrelated to the tree: it is where it was.
+    pub fn relocated(&self, version: u32, controllers: &[String], path: &str) -> Result<Option<PathBuf>, CgroupError> {
+        let Some((_, _, saved, dir)) =
+            self.moved.iter().find(|(v, c, _, _)| *v == version && (version == 2 || c.as_slice() == controllers))
+        else {
+            return Ok(None);
+        };
+        if let Some(rel) = hierarchy::strip_cg_prefix(path, saved) {
+            return Ok(Some(if rel.is_empty() { dir.clone() } else { dir.join(rel) }));
+        }
+        let Some(below) = hierarchy::strip_cg_prefix(saved, path).filter(|_| path != "/") else { return Ok(None) };
+        let mut up = dir.clone();
+        for name in below.rsplit('/') {
+            if up.file_name().and_then(|n| n.to_str()) != Some(name) || !up.pop() {
+                return Err(CgroupError::AncestorMoved { path: path.into(), root: saved.clone(), dir: dir.clone() });
+            }
+        }
+        Ok(Some(up))
     }
 
     /// The restored root directory of image hierarchy `id`.

@@ -465,6 +465,8 @@ struct Checked {
     mnt: Option<crate::mounts::dump::Planned>,
     /// The tree's own network namespace, read whole (it holds no files).
     net: Option<pb::NetNamespace>,
+    /// The roots of the tree's own cgroup namespace.
+    cgroup_ns: Option<pb::CgroupNamespace>,
 }
 
 /// Stage Check: what the images could not hold, refused before anything is
@@ -485,7 +487,8 @@ fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<Checked> {
     }
     let mnt = if own.mnt { Some(crate::mounts::dump::plan(tasks[0].pid())?) } else { None };
     let net = if own.net { Some(crate::netns::save(tasks[0].pid())?) } else { None };
-    Ok(Checked { own, shell_job, mnt, net })
+    let cgroup_ns = if own.cgroup { Some(ns::cgroup_roots(tasks)?) } else { None };
+    Ok(Checked { own, shell_job, mnt, net, cgroup_ns })
 }
 
 /// Each session of the tree with a controlling terminal gets it back on restore:
@@ -709,6 +712,7 @@ fn collect(
         net: checked.net,
         checksummed: true,
         shell_job: checked.shell_job,
+        cgroup_ns: checked.cgroup_ns,
     };
     let mut inventory = inventory;
     give_ttys(&mut inventory.tasks, &table.files, &cttys)?;

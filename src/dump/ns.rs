@@ -2,22 +2,24 @@
 //! lands in ccr's own namespaces, except the kinds restore makes again for the
 //! root when the tree had one of its own: PID (the root as its init), UTS (its
 //! host and domain name), IPC (its objects), time (its clocks), mount (its
-//! mount tree) and network (its lo, `crate::netns`). Every other namespace a
-//! thread is in must therefore be ccr's, and for the kinds made again, the
-//! root's: any other would come back as ccr's (or the root's), with its
-//! hostname, mounts, IPC objects or network silently gone. Until a kind is
-//! saved, such a tree is refused here, naming the thread and the namespace.
+//! mount tree), network (its lo, `crate::netns`) and cgroup (its root on every
+//! hierarchy). Every other namespace a thread is in must therefore be ccr's, and
+//! for the kinds made again, the root's: any other would come back as ccr's (or
+//! the root's), with its hostname, mounts, IPC objects or network silently gone.
+//! Until a kind is saved, such a tree is refused here, naming the thread and the
+//! namespace.
 
 use super::{tree, DumpError};
 use crate::error::Result;
 use crate::image::pb;
 use crate::sys::proc;
+use crate::sys::proc::cgroup::TaskCgroup;
 
 /// The namespace types each of which a thread must share with ccr.
-const SHARED_WITH_CCR: [&str; 2] = ["user", "cgroup"];
+const SHARED_WITH_CCR: [&str; 1] = ["user"];
 
 /// The kinds restore makes again for the root when the tree has its own.
-const MADE_AGAIN: [&str; 5] = ["uts", "ipc", "time", "mnt", "net"];
+const MADE_AGAIN: [&str; 6] = ["uts", "ipc", "time", "mnt", "net", "cgroup"];
 
 /// The namespaces of its own a tree has, which restore makes again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,6 +36,8 @@ pub struct Own {
     pub mnt: bool,
     /// Its root has a network namespace of its own, which every task shares.
     pub net: bool,
+    /// Its root has a cgroup namespace of its own, which every task shares.
+    pub cgroup: bool,
 }
 
 /// Checks every live thread's namespaces; says which of its own the tree has.
@@ -92,8 +96,84 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
             }
         }
     }
-    let [uts, ipc, time, mnt, net] = own_kinds;
-    Ok(Own { pid: pid_ns, uts, ipc, time, mnt, net })
+    let [uts, ipc, time, mnt, net, cgroup] = own_kinds;
+    Ok(Own { pid: pid_ns, uts, ipc, time, mnt, net, cgroup })
+}
+
+/// The root of the tree's own cgroup namespace on every hierarchy, as ccr sees it.
+///
+/// The kernel shows /proc/PID/cgroup relative to the root of the *reader's*
+/// cgroup namespace: read by ccr, a task's cgroup is the namespace root's path
+/// followed by what a thread inside the tree's namespace reads for it ("/" when
+/// the task sits in the root). So the root is ccr's path less that suffix. A task
+/// whose cgroup is not at or below the root (the kernel shows it as "/.." from
+/// inside) is refused: restore could not put it there and keep what it sees.
+pub fn cgroup_roots(tasks: &[tree::Task]) -> Result<pb::CgroupNamespace> {
+    let root = tasks[0].pid();
+    let live: Vec<i32> = tasks.iter().filter(|t| !t.is_zombie()).map(|t| t.pid()).collect();
+    let outside: Vec<Vec<TaskCgroup>> =
+        live.iter().map(|&p| proc::cgroup::read(p)).collect::<std::result::Result<_, _>>()?;
+    // The thread ends in the tree's namespace; ccr's other threads never enter it.
+    let read_inside = || -> Result<Vec<Vec<TaskCgroup>>> {
+        crate::sys::process::join_cgroup_ns(root)?;
+        Ok(live.iter().map(|&p| proc::cgroup::read(p)).collect::<std::result::Result<_, _>>()?)
+    };
+    let inside = std::thread::scope(|s| s.spawn(read_inside).join()).unwrap_or_else(|_| {
+        Err(DumpError::Unsupported { pid: root, what: "its cgroup namespace (the reader thread panicked)".into() }
+            .into())
+    })?;
+    let mut ns = pb::CgroupNamespace::default();
+    for (i, (&pid, (outs, ins))) in live.iter().zip(outside.iter().zip(&inside)).enumerate() {
+        for o in outs {
+            let seen = ins.iter().find(|c| c.version == o.version && c.controllers == o.controllers);
+            let refuse = |what: String| DumpError::Unsupported { pid, what };
+            let Some(seen) = seen else {
+                return Err(
+                    refuse(format!("a cgroup hierarchy ({}) its cgroup namespace does not show", hier(o))).into()
+                );
+            };
+            let Some(ns_root) = ns_root_of(&o.path, &seen.path) else {
+                return Err(refuse(format!(
+                    "its cgroup {} on {}, outside its cgroup namespace's root (seen as {} inside it)",
+                    o.path,
+                    hier(o),
+                    seen.path
+                ))
+                .into());
+            };
+            if i == 0 {
+                ns.roots.push(pb::CgroupNsRoot {
+                    version: o.version,
+                    controllers: o.controllers.clone(),
+                    path: ns_root,
+                });
+            }
+        }
+    }
+    Ok(ns)
+}
+
+/// A hierarchy by name, as errors name it.
+fn hier(c: &TaskCgroup) -> String {
+    if c.version == 2 {
+        "cgroup2".into()
+    } else {
+        c.controllers.join(",")
+    }
+}
+
+/// The namespace root of a task whose cgroup ccr sees as `outside` and a thread
+/// in the namespace sees as `inside`; None when the task is not at or below it.
+fn ns_root_of(outside: &str, inside: &str) -> Option<String> {
+    if !inside.starts_with('/') || inside.split('/').any(|c| c == "..") {
+        return None;
+    }
+    if inside == "/" {
+        return Some(outside.to_string());
+    }
+    // `inside` begins with '/', so what is left ends at a component boundary.
+    let rest = outside.strip_suffix(inside)?;
+    Some(if rest.is_empty() { "/".to_string() } else { rest.to_string() })
 }
 
 /// The clocks of `root`'s time namespace now, as its tasks see them: ccr's (the
@@ -136,4 +216,23 @@ pub fn ipc_objects() -> Result<pb::IpcNamespace> {
     }
     ns.sysctls = sysv_ipc::ns_sysctls()?.into_iter().map(|(name, value)| pb::Sysctl { name, value }).collect();
     Ok(ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ns_root_of;
+
+    #[test]
+    fn ns_root_is_ccrs_path_less_the_inside_one() {
+        assert_eq!(ns_root_of("/lxc/c1", "/").as_deref(), Some("/lxc/c1"));
+        assert_eq!(ns_root_of("/lxc/c1/sub", "/sub").as_deref(), Some("/lxc/c1"));
+        assert_eq!(ns_root_of("/sub", "/sub").as_deref(), Some("/"));
+        assert_eq!(ns_root_of("/", "/").as_deref(), Some("/"));
+        // Outside the root: the kernel writes the way up from it.
+        assert_eq!(ns_root_of("/lxc", "/.."), None);
+        assert_eq!(ns_root_of("/other/x", "/../../other/x"), None);
+        // Not a component boundary, or not a suffix at all.
+        assert_eq!(ns_root_of("/lxc/c1sub", "/sub"), None);
+        assert_eq!(ns_root_of("/lxc/c1", "/c2"), None);
+    }
 }

@@ -53,7 +53,10 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// 2.4: a tree's own mount namespace (its mount tree, tmpfs files in mntdata-ID.img).
 /// 2.5: a tree's own network namespace (lo, its addresses, the namespace's sysctls):
 /// an older ccr refuses it rather than restore the tree into its own namespace.
-pub const FORMAT_MINOR: u16 = 5;
+/// 2.6: a tree's own cgroup namespace (its root on every hierarchy, in the inventory).
+/// 2.7: external ttys (--external tty[..]) with their settings, and the controlling
+/// terminal and foreground group a session leader takes back.
+pub const FORMAT_MINOR: u16 = 7;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
 const MAX_BODY: u64 = 1 << 30;

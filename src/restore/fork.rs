@@ -102,6 +102,8 @@ struct Plan<'a> {
     /// root is bound from when the caller names it (`--root`).
     mnt: Option<&'a crate::image::pb::MountNamespace>,
     asked: Asked<'a>,
+    /// The cgroups the root joins to unshare the tree's cgroup namespace there.
+    cgroup_ns: Option<&'a [std::path::PathBuf]>,
     /// The tree's network namespace, which the root's child sets up.
     net: Option<&'a crate::image::pb::NetNamespace>,
 }
@@ -137,7 +139,13 @@ fn opener(holders: &[usize], parent: &[Option<usize>]) -> usize {
 }
 
 /// Plans the tree from the inventory; refuses what cannot be rebuilt.
-fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared, asked: Asked<'a>) -> Result<Plan<'a>> {
+fn plan<'a>(
+    dir: &'a ImageDir,
+    ckpt: &'a Checkpoint,
+    shared: &'a Shared,
+    asked: Asked<'a>,
+    cgroup_ns: Option<&'a [std::path::PathBuf]>,
+) -> Result<Plan<'a>> {
     let entries = &ckpt.inventory.tasks;
     let index: HashMap<i32, usize> = entries.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
     let mut parent = vec![None; entries.len()];
@@ -250,6 +258,7 @@ fn plan<'a>(dir: &'a ImageDir, ckpt: &'a Checkpoint, shared: &'a Shared, asked: 
         mnt: ckpt.inventory.mnt.as_ref().filter(|_| !joins(asked.join, "mnt")),
         net: ckpt.inventory.net.as_ref().filter(|_| !joins(asked.join, "net")),
         asked,
+        cgroup_ns: cgroup_ns.filter(|_| !joins(asked.join, "cgroup")),
     })
 }
 
@@ -260,8 +269,9 @@ pub fn spawn(
     shared: &Shared,
     child_of_caller: bool,
     asked: Asked<'_>,
+    cgroup_ns: Option<&[std::path::PathBuf]>,
 ) -> Result<Tree> {
-    let plan = plan(dir, ckpt, shared, asked)?;
+    let plan = plan(dir, ckpt, shared, asked, cgroup_ns)?;
     let pid_ns = ckpt.inventory.pid_ns;
     let (st_rd, st_wr) = crate::sys::pipe::pipe()?;
     let (go_rd, go_wr) = crate::sys::pipe::pipe()?;
@@ -419,6 +429,11 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     if i == 0 {
         super::join::enter(plan.asked.join)?;
     }
+    // First: the new namespace is rooted where the root is when it unshares, and
+    // a cgroup filesystem mounted for the tree below must see that root.
+    if let Some(dirs) = plan.cgroup_ns.filter(|_| i == 0) {
+        unshare_cgroup_ns_in(dirs)?;
+    }
     if let Some(u) = plan.uts.filter(|_| i == 0) {
         process::set_uts_names(&u.hostname, &u.domainname)?;
     }
@@ -516,6 +531,17 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     let tramp = trampoline::map_in_self(&n.candidates)?;
     signal::reset_all_actions();
     Ok((tramp, pages))
+}
+
+/// This process into each of `dirs`, then into a new cgroup namespace rooted
+/// there (its children are forked into it). ccr moves it to its own cgroups later.
+fn unshare_cgroup_ns_in(dirs: &[std::path::PathBuf]) -> Result<()> {
+    for d in dirs {
+        // 0: the writer itself, whatever pid it has where the cgroup is mounted.
+        crate::sys::cgroupfs::attach(d, 0)
+            .map_err(|source| RestoreError::JoinCgroup { dir: d.clone(), source: Box::new(source) })?;
+    }
+    Ok(process::unshare_cgroup()?)
 }
 
 #[cfg(test)]

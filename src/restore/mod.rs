@@ -15,6 +15,7 @@
 //! and the restore succeeds, as in criu: the tree runs and cannot be taken back,
 //! and a caller told "failed" would not know it has a running tree.
 
+mod cgns;
 mod fork;
 pub(crate) mod images;
 pub mod join;
@@ -62,12 +63,16 @@ pub enum RestoreError {
     NotTheDumpedFile { pid: i32, path: String, at: String, differs: String },
     #[error("pid {pid}: thread {tid} came back as {got}")]
     ThreadId { pid: i32, tid: i32, got: i32 },
+    #[error("the tree's cgroup namespace root {path} on {hierarchy}: {detail}")]
+    CgroupNsRoot { hierarchy: String, path: String, detail: String },
+    #[error("joining cgroup {dir} to unshare the tree's cgroup namespace there: {source}")]
+    JoinCgroup { dir: std::path::PathBuf, source: Box<crate::sys::SysError> },
 }
 
 impl RestoreError {
     pub fn errno(&self) -> i32 {
         match self {
-            RestoreError::NoCheckpoint { .. } => libc::ENOENT,
+            RestoreError::NoCheckpoint { .. } | RestoreError::CgroupNsRoot { .. } => libc::ENOENT,
             RestoreError::PidTaken { .. } | RestoreError::PidBusy { .. } => libc::EEXIST,
             RestoreError::Unsupported { .. } => libc::EOPNOTSUPP,
             RestoreError::Interrupted { .. } => libc::EINTR,
@@ -394,7 +399,9 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
     let ckpt = run.ckpt.as_ref().expect("read");
     let joined = join::open(&run.opts.join_ns)?;
     let asked = fork::Asked { root_at: run.opts.root.as_deref(), join: &joined };
-    let tree = fork::spawn(&run.dir, ckpt, shared, run.child_of_caller, asked)?;
+    let cgroup_ns =
+        ckpt.inventory.cgroup_ns.as_ref().map(|ns| cgns::root_dirs(ns, run.cgroups.as_ref())).transpose()?;
+    let tree = fork::spawn(&run.dir, ckpt, shared, run.child_of_caller, asked, cgroup_ns.as_deref())?;
     run.tree = Some(tree);
     // ccr's copies of what the tree inherited go; memfds stay until sealed.
     if let Some(s) = run.shared.as_mut() {

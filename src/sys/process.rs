@@ -149,6 +149,29 @@ pub fn unshare_ipc() -> SysResult<()> {
     Ok(())
 }
 
+/// This process into a new cgroup namespace rooted at the cgroups it is in now
+/// (its later children are made in it).
+pub fn unshare_cgroup() -> SysResult<()> {
+    // SAFETY: unshare with a flag only.
+    if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } < 0 {
+        return Err(SysError::last("unshare(CLONE_NEWCGROUP)"));
+    }
+    Ok(())
+}
+
+/// The calling thread into the cgroup namespace of `pid`, for good: for a thread
+/// that ends after it has read what it came for (other threads stay where they are).
+pub fn join_cgroup_ns(pid: i32) -> SysResult<()> {
+    use std::os::fd::AsRawFd;
+    let there =
+        crate::sys::fd::open(Path::new(&format!("/proc/{pid}/ns/cgroup")), libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+    // SAFETY: setns with an open namespace fd.
+    if unsafe { libc::setns(there.as_raw_fd(), libc::CLONE_NEWCGROUP) } < 0 {
+        return Err(SysError::Pid { call: "setns(cgroup)", pid, errno: Errno::last() });
+    }
+    Ok(())
+}
+
 /// sethostname and setdomainname in this process's UTS namespace.
 pub fn set_uts_names(hostname: &str, domainname: &str) -> SysResult<()> {
     // SAFETY: each call reads `len` bytes of a live string.

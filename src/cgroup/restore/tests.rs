@@ -207,6 +207,37 @@ fn relocation_creates_parents_and_drop_removes_them_deepest_first() {
     fs::remove_dir_all(&m).unwrap();
 }
 
+/// A cgroup namespace's root moves as the tree's root does: one at or below the
+/// saved root with it; one above it by as many levels, when the restored root
+/// ends as the saved one did; anything else is where it was.
+#[test]
+fn saved_paths_move_with_the_root() {
+    let m = tmp("nsroot");
+    let hs = fake_hier(&m);
+    let mut o = opts(ManageCgroups::Full);
+    o.roots = vec![(None, PathBuf::from("/new/ct"))];
+    let mut img = image("/old/ct");
+    let p = CgroupRestorePlan::create(&img, &o, &hs, None).unwrap();
+    assert_eq!(p.relocated(2, &[], "/old/ct").unwrap(), Some(m.join("new/ct")));
+    assert_eq!(p.relocated(2, &[], "/old/ct/b").unwrap(), Some(m.join("new/ct/b")));
+    assert_eq!(p.relocated(2, &[], "/old").unwrap(), Some(m.join("new")));
+    assert_eq!(p.relocated(2, &[], "/").unwrap(), None, "the hierarchy's root stays");
+    assert_eq!(p.relocated(2, &[], "/elsewhere").unwrap(), None);
+    assert_eq!(p.relocated(1, &["pids".into()], "/old/ct").unwrap(), None, "a hierarchy it did not restore");
+    drop(p);
+    o.roots = vec![(None, PathBuf::from("/new/ct2"))];
+    let p = CgroupRestorePlan::create(&img, &o, &hs, None).unwrap();
+    let e = p.relocated(2, &[], "/old").unwrap_err();
+    assert!(matches!(e, CgroupError::AncestorMoved { .. }), "{e}");
+    drop(p);
+    img.hierarchies[0].root = "/".into();
+    o.roots.clear();
+    let p = CgroupRestorePlan::create(&img, &o, &hs, None).unwrap();
+    assert_eq!(p.relocated(2, &[], "/b").unwrap(), Some(m.join("b")));
+    drop(p);
+    fs::remove_dir_all(&m).unwrap();
+}
+
 #[test]
 fn failure_midway_rolls_back_and_missing_hierarchy_is_named() {
     let m = tmp("fail");

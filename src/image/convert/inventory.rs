@@ -33,6 +33,7 @@ pub fn inventory_to_pb(i: &Inventory) -> pb::Inventory {
         time: i.time,
         mnt: i.mnt.clone(),
         net: i.net.clone(),
+        cgroup_ns: i.cgroup_ns.clone(),
     }
 }
 
@@ -80,6 +81,9 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
     if let Some(ns) = &p.net {
         crate::netns::check(ns).map_err(|e| at.invalid("net", e))?;
     }
+    if let Some(ns) = &p.cgroup_ns {
+        check_cgroup_ns(at, ns)?;
+    }
     Ok(Inventory {
         root_pid: p.root_pid,
         tasks: p.tasks,
@@ -97,5 +101,70 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
         time: p.time,
         mnt: p.mnt,
         net: p.net,
+        cgroup_ns: p.cgroup_ns,
     })
+}
+
+/// A cgroup namespace restore can make: each root on a known hierarchy, once,
+/// at an absolute path that stays inside the hierarchy.
+fn check_cgroup_ns(at: &At<'_>, ns: &pb::CgroupNamespace) -> Result<(), ImageError> {
+    use crate::cgroup::hierarchy::is_v1_controller;
+    for (i, r) in ns.roots.iter().enumerate() {
+        let field = format!("cgroup_ns.roots[{i}]");
+        match r.version {
+            2 if !r.controllers.is_empty() => return Err(at.invalid(field, "controllers on the v2 hierarchy")),
+            2 => {}
+            1 if r.controllers.is_empty() => return Err(at.invalid(field, "a v1 hierarchy without controllers")),
+            1 => {
+                if let Some(c) = r.controllers.iter().find(|c| !is_v1_controller(c)) {
+                    return Err(at.invalid(field, format!("{c:?} is not a cgroup v1 controller")));
+                }
+            }
+            v => return Err(at.invalid(field, format!("cgroup version {v}"))),
+        }
+        let p = &r.path;
+        if !p.starts_with('/') || p.split('/').any(|c| c == ".." || c == ".") || p.contains(['\0', '\n']) {
+            return Err(at.invalid(format!("{field}.path"), format!("{p:?} is not an absolute cgroup path")));
+        }
+        let same = |o: &&pb::CgroupNsRoot| o.version == r.version && o.controllers == r.controllers;
+        if ns.roots[..i].iter().any(|o| same(&o)) {
+            return Err(at.invalid(field, "a second root on the same hierarchy"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(version: u32, controllers: &[&str], path: &str) -> pb::CgroupNsRoot {
+        pb::CgroupNsRoot {
+            version,
+            controllers: controllers.iter().map(|c| c.to_string()).collect(),
+            path: path.into(),
+        }
+    }
+
+    #[test]
+    fn cgroup_namespace_roots_are_checked() {
+        let p = std::path::Path::new("/img/inventory.img");
+        let at = At(p);
+        let ok = |roots: Vec<pb::CgroupNsRoot>| check_cgroup_ns(&at, &pb::CgroupNamespace { roots });
+        ok(vec![root(2, &[], "/lxc/c1"), root(1, &["pids"], "/"), root(1, &["name=systemd"], "/a b")]).unwrap();
+        for (bad, why) in [
+            (vec![root(2, &[], "lxc")], "relative"),
+            (vec![root(2, &[], "/lxc/../etc")], "a way up"),
+            (vec![root(2, &[], "/a\nb")], "a newline"),
+            (vec![root(1, &["pids", "bogus"], "/")], "an unknown controller"),
+            (vec![root(1, &["name="], "/")], "an empty name"),
+            (vec![root(1, &[], "/")], "no controllers on v1"),
+            (vec![root(2, &["pids"], "/")], "controllers on v2"),
+            (vec![root(3, &[], "/")], "a version"),
+            (vec![root(2, &[], "/a"), root(2, &[], "/b")], "two roots on one hierarchy"),
+        ] {
+            let e = ok(bad).expect_err(why);
+            assert!(e.to_string().contains("cgroup_ns.roots["), "{why}: {e}");
+        }
+    }
 }
