@@ -1,7 +1,7 @@
 /*
  * wl_mounts: a process in a mount namespace of its own, holding a mount tree
  * whose every piece is lost when it comes back in another namespace:
- *   tmpfs      scratch/tm (size=4m,mode=0750): a 100 KiB file read through an fd
+ *   tmpfs      scratch/tm (size=4m,mode=0750): a 64 MiB sparse file, a 100 KiB file read through an fd
  *              at offset 4242, a shared mapping of a second file, a nested
  *              directory, a symlink, a hard link, a FIFO, a file with a set mtime
  *   nested     a second tmpfs on tm/inner, shared, with a file
@@ -11,7 +11,7 @@
  *   ro bind    scratch/host bound read-only on scratch/robind
  * WL_MNT=pivot first binds the whole tree of / on scratch/rootfs and pivots into
  * it (as a container's root is a bind of a directory of the host), then mounts
- * a new proc on /proc. WL_MNT=slave adds a slave mount, which a dump refuses.
+ * a new proc on /proc, and makes / shared. WL_MNT=slave adds a slave mount, which a dump refuses.
  */
 #include <sched.h>
 #include <sys/mman.h>
@@ -25,6 +25,8 @@
 #define PROC_MAGIC_NR 0x9fa0
 #define BIG (100 * 1024)
 #define MTIME 1234567890
+/* Far larger than the tmpfs: only its two pages may take room. */
+#define SPARSE (64 << 20)
 
 static int data_fd;
 static char *mapped;
@@ -62,6 +64,8 @@ static void pivot(void)
 	must(!umount2(".", MNT_DETACH), "umount old root");
 	must(!chdir("/"), "chdir /");
 	must(!mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mount proc");
+	/* A shared root, as a container's often is: every mount made below is shared. */
+	must(!mount(NULL, "/", NULL, MS_SHARED, NULL), "make / shared");
 }
 
 static void setup(const char *how)
@@ -91,6 +95,10 @@ static void setup(const char *how)
 	must(mapped != MAP_FAILED, "mmap");
 	close(fd);
 	strcpy(mapped, "through the mapping");
+	fd = open(wl_path("tm/sparse"), O_CREAT | O_WRONLY, 0600);
+	must(fd >= 0 && pwrite(fd, "head", 4, 0) == 4 && pwrite(fd, "tail", 4, SPARSE / 2) == 4 && !ftruncate(fd, SPARSE),
+	     "tm/sparse");
+	close(fd);
 	data_fd = open(wl_path("tm/big"), O_RDONLY);
 	must(data_fd >= 0 && lseek(data_fd, 4242, SEEK_SET) == 4242, "open tm/big");
 	mkdir(wl_path("tm/inner"), 0755);
@@ -163,6 +171,15 @@ static void check(const char *how)
 
 		WL_CHECK(fd >= 0 && read(fd, m, 13) == 13 && !memcmp(m, "written after", 13),
 			 "the mapping is not shared with the file (it reads \"%s\")", m);
+		close(fd);
+	}
+	{
+		char t[8] = "";
+		int fd = open(wl_path("tm/sparse"), O_RDONLY);
+
+		WL_CHECK(fd >= 0 && !fstat(fd, &st) && st.st_size == SPARSE && st.st_blocks * 512 < (1 << 20),
+			 "tm/sparse: size %ld, %ld blocks", (long)st.st_size, (long)st.st_blocks);
+		WL_CHECK(pread(fd, t, 4, SPARSE / 2) == 4 && !memcmp(t, "tail", 4), "tm/sparse's tail");
 		close(fd);
 	}
 	WL_CHECK(read_is(wl_path("tm/inner/file"), "inner"), "tm/inner/file");

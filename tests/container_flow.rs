@@ -592,10 +592,25 @@ fn mount_namespace_comes_back() {
         assert!(tm.contains("tmpfs wl-tm") && tm.contains("size=4096k"), "tm came back as {tm}");
         let ro = theirs.lines().find(|l| l.contains("/scratch/robind ")).expect("the read-only bind");
         assert!(ro.split(' ').nth(5).unwrap().starts_with("ro"), "robind came back as {ro}");
+        let group = |what: &str| {
+            let l = theirs.lines().find(|l| l.contains(what)).unwrap_or_else(|| panic!("no {what}: {theirs}"));
+            l.split(' ').find(|f| f.starts_with("shared:")).map(str::to_string)
+        };
+        let inner = group("/scratch/tm/inner ");
+        assert!(
+            inner.is_some() && inner == group("/scratch/peer "),
+            "tm/inner and peer are not one peer group: {theirs}"
+        );
     }
     let before = our_mounts();
     common::cycle("mount-namespace", "wl_mounts", &[], Some(other_mnt));
-    common::cycle("mount-namespace-pivot", "wl_mounts", &[("WL_MNT", "pivot")], Some(other_mnt));
+    fn shared_root(case: &mut Case, pid: i32) {
+        other_mnt(case, pid);
+        let theirs = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+        let root = theirs.lines().find(|l| l.split(' ').nth(4) == Some("/")).expect("a root mount");
+        assert!(root.contains(" shared:"), "the shared root came back as {root}");
+    }
+    common::cycle("mount-namespace-pivot", "wl_mounts", &[("WL_MNT", "pivot")], Some(shared_root));
     assert_eq!(our_mounts(), before, "ccr's mount namespace changed");
     // The namespace of wl_namespaces (a tmpfs with a file) too, with its UTS one.
     common::cycle("mnt-uts-namespaces", "wl_namespaces", &[("WL_NS", "mnt,uts")], Some(other_mnt_only));

@@ -9,9 +9,7 @@ use crate::error::Result;
 use crate::image::{pb, ImageDir, ImageKind};
 use crate::sys::proc::{self, mountinfo::Mount};
 
-/// Filesystem types restore makes a new instance of (with their options), when
-/// the host has no mount of the tree's instance.
-const MADE_NEW: [&str; 7] = ["tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"];
+use super::MADE_NEW;
 
 fn name(m: &Mount) -> String {
     format!("mount {} at {} ({} {})", m.id, m.mount_point.display(), m.fstype, m.source)
@@ -59,6 +57,9 @@ pub fn plan(root: i32) -> Result<Planned> {
     let mut out = pb::MountNamespace::default();
     let mut saved = Vec::new();
     for m in in_tree_order(root, &tree)? {
+        if m.mount_options.split(',').any(|o| o == "idmapped") {
+            return Err(refuse(m, "an idmapped mount".into()).into());
+        }
         if m.master != 0 {
             return Err(refuse(m, format!("a slave mount (of peer group {})", m.master)).into());
         }
@@ -81,6 +82,9 @@ pub fn plan(root: i32) -> Result<Planned> {
             let is_tmpfs = m.fstype == "tmpfs";
             if is_tmpfs || m.fstype == "devpts" || m.fstype == "mqueue" {
                 saved.push(m);
+            }
+            if m.unbindable && saved.last().is_some_and(|s| s.id == m.id) {
+                return Err(refuse(m, "an unbindable mount of a filesystem of the tree's own".into()).into());
             }
             if is_tmpfs && opts.contains(&"ro") {
                 return Err(refuse(m, "a read-only tmpfs instance".into()).into());
@@ -119,6 +123,11 @@ pub fn plan(root: i32) -> Result<Planned> {
         let m = in_tree_order(root, &tree)?[0];
         return Err(refuse(m, "a mount tree whose top is not at /".into()).into());
     }
+    super::restore::group_sources(&out).map_err(|e| MountError::Unsupported {
+        pid: root,
+        mount: "a peer group".into(),
+        what: e.to_string(),
+    })?;
     let saved: Vec<Mount> = saved.into_iter().cloned().collect();
     read_inside(root, None, &saved)?;
     Ok(Planned { ns: out, saved })
@@ -150,7 +159,10 @@ fn covered(m: &Mount, tree: &[Mount]) -> bool {
 fn host_path(m: &Mount, host: &[Mount], hidden: bool) -> Option<std::result::Result<String, String>> {
     use std::os::unix::fs::MetadataExt;
     let mut candidates: Vec<&Mount> =
-        host.iter().filter(|h| (h.major, h.minor) == (m.major, m.minor) && is_within(&m.root, &h.root)).collect();
+        // An unbindable mount cannot be cloned on restore.
+        host.iter()
+            .filter(|h| (h.major, h.minor) == (m.major, m.minor) && is_within(&m.root, &h.root) && !h.unbindable)
+            .collect();
     candidates.sort_by_key(|h| std::cmp::Reverse(h.root.len()));
     let path_of = |h: &Mount| {
         let rest = below(&m.root, &h.root);

@@ -61,12 +61,14 @@ pub fn save(root: BorrowedFd<'_>, data: &mut File, what: &str) -> Result<Vec<pb:
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         let mut listing = nix::dir::Dir::openat(Some(dfd.as_raw_fd()), ".", flags, Mode::empty())
             .map_err(|e| refuse(&dir, format!("opendir: {e}")))?;
-        let mut children: Vec<String> = listing
-            .iter()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "." && n != "..")
-            .collect();
+        // Names are kept as text: one that is not UTF-8 is refused, never altered.
+        let mut children = Vec::new();
+        for name in listing.iter().filter_map(|e| e.ok()).map(|e| e.file_name().to_owned()) {
+            let name = name.into_string().map_err(|n| refuse(&dir, format!("a name that is not UTF-8 ({n:?})")))?;
+            if name != "." && name != ".." {
+                children.push(name);
+            }
+        }
         children.sort();
         let mut subdirs = Vec::new();
         for name in children {
@@ -99,21 +101,26 @@ pub fn save(root: BorrowedFd<'_>, data: &mut File, what: &str) -> Result<Vec<pb:
                         return Err(refuse(&path, "extended attributes, which ccr does not save yet".into()));
                     }
                     let mut f = File::from(f);
-                    let n = std::io::copy(&mut f, data).map_err(|e| refuse(&path, format!("copying: {e}")))?;
-                    if n != st.st_size as u64 {
-                        return Err(refuse(
-                            &path,
-                            format!("{n} bytes read of {} (it changed while saved)", st.st_size),
-                        ));
-                    }
-                    e.size = n;
+                    e.size = st.st_size as u64;
                     e.offset = offset;
-                    offset += n;
+                    e.extents = extents(&f, e.size);
+                    for x in &e.extents {
+                        f.seek(SeekFrom::Start(x.at)).map_err(|err| refuse(&path, format!("seek: {err}")))?;
+                        let n = std::io::copy(&mut Read::by_ref(&mut f).take(x.len), data)
+                            .map_err(|err| refuse(&path, format!("copying: {err}")))?;
+                        if n != x.len {
+                            let what = format!("{n} bytes read of {} at {} (it changed while saved)", x.len, x.at);
+                            return Err(refuse(&path, what));
+                        }
+                        offset += n;
+                    }
                 }
                 libc::S_IFLNK => {
                     let t = readlinkat(Some(dfd.as_raw_fd()), name.as_str())
                         .map_err(|e| refuse(&path, format!("readlink: {e}")))?;
-                    e.target = t.to_string_lossy().into_owned();
+                    e.target = t
+                        .into_string()
+                        .map_err(|t| refuse(&path, format!("a link to a name that is not UTF-8 ({t:?})")))?;
                 }
                 libc::S_IFIFO | libc::S_IFCHR | libc::S_IFBLK => e.rdev = st.st_rdev,
                 _ => return Err(refuse(&path, "a socket, which ccr cannot save in a filesystem yet".into())),
@@ -125,6 +132,25 @@ pub fn save(root: BorrowedFd<'_>, data: &mut File, what: &str) -> Result<Vec<pb:
     }
     data.flush().map_err(|e| refuse("", format!("writing its data: {e}")))?;
     Ok(out)
+}
+
+/// The data runs of `f` (of `size` bytes): all of it when the filesystem cannot
+/// tell holes.
+fn extents(f: &File, size: u64) -> Vec<pb::Extent> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < size {
+        let Some(start) = fd::next_data(f, pos) else {
+            return vec![pb::Extent { at: 0, len: size }];
+        };
+        if start >= size {
+            break;
+        }
+        let end = fd::next_hole(f, start).unwrap_or(size).min(size);
+        out.push(pb::Extent { at: start, len: end - start });
+        pos = end;
+    }
+    out
 }
 
 fn entry(path: &str, st: &libc::stat) -> pb::FsEntry {
@@ -183,11 +209,18 @@ pub fn restore(root: BorrowedFd<'_>, entries: &[pb::FsEntry], data: &mut File, w
                 let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
                 let f = fd::openat(root, p, flags, 0o600).map_err(|err| fail(path, err.to_string()))?;
                 let mut f = File::from(f);
+                f.set_len(e.size).map_err(|err| fail(path, format!("truncate: {err}")))?;
                 data.seek(SeekFrom::Start(e.offset)).map_err(|err| fail(path, format!("its data: {err}")))?;
-                let n = std::io::copy(&mut Read::by_ref(data).take(e.size), &mut f)
-                    .map_err(|err| fail(path, format!("writing: {err}")))?;
-                if n != e.size {
-                    return Err(fail(path, format!("its data ends after {n} of {} bytes", e.size)));
+                for x in &e.extents {
+                    if x.at.checked_add(x.len).is_none_or(|end| end > e.size) {
+                        return Err(fail(path, format!("a data run past its size ({} at {})", x.len, x.at)));
+                    }
+                    f.seek(SeekFrom::Start(x.at)).map_err(|err| fail(path, format!("seek: {err}")))?;
+                    let n = std::io::copy(&mut Read::by_ref(data).take(x.len), &mut f)
+                        .map_err(|err| fail(path, format!("writing: {err}")))?;
+                    if n != x.len {
+                        return Err(fail(path, format!("its data ends after {n} of {} bytes", x.len)));
+                    }
                 }
             }
             libc::S_IFLNK => {

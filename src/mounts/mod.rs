@@ -43,6 +43,15 @@ impl MountError {
     }
 }
 
+/// Filesystem types restore makes a new instance of (with their options), when
+/// the host has no mount of the tree's instance; an image naming another is refused.
+pub const MADE_NEW: [&str; 7] = ["tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"];
+
+/// Whether `p` is an absolute path with no `.`, `..` or empty component.
+pub fn is_plain_absolute(p: &str) -> bool {
+    p == "/" || (p.starts_with('/') && p[1..].split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
+}
+
 /// Per-mount flags a mount comes back with, and which of them `mount_setattr`
 /// clears first.
 pub const ATTR_MASK: u64 = (kernel::MOUNT_ATTR_RDONLY

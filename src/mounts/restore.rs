@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-use super::{below, fstree, is_within, MountError, ATTR_MASK};
+use super::{below, fstree, is_plain_absolute, is_within, MountError, ATTR_MASK, MADE_NEW};
 use crate::error::Result;
 use crate::image::{pb, ImageDir, ImageKind};
 use crate::sys::{fd, mount};
@@ -26,6 +26,18 @@ pub fn check(ns: &pb::MountNamespace) -> std::result::Result<(), MountError> {
     for (i, m) in ns.mounts.iter().enumerate() {
         if m.how.is_none() {
             return Err(bad(m, "no way to make it is recorded"));
+        }
+        let paths_ok = is_plain_absolute(&m.mount_point)
+            && is_plain_absolute(&m.root)
+            && match &m.how {
+                Some(pb::mount_entry::How::HostPath(p)) => is_plain_absolute(p),
+                _ => true,
+            };
+        if !paths_ok {
+            return Err(bad(m, "a path that is not plain and absolute"));
+        }
+        if matches!(m.how, Some(pb::mount_entry::How::NewFs(_))) && !MADE_NEW.contains(&m.fstype.as_str()) {
+            return Err(bad(m, "a new filesystem of a type ccr does not make"));
         }
         if i == 0 {
             if m.parent != 0 || m.mount_point != "/" {
@@ -46,6 +58,7 @@ pub fn check(ns: &pb::MountNamespace) -> std::result::Result<(), MountError> {
             return Err(bad(m, "its id is listed twice"));
         }
     }
+    group_sources(ns)?;
     Ok(())
 }
 
@@ -63,27 +76,52 @@ fn staging_point() -> Result<OwnedFd> {
     Err(last.expect("tried at least one").into())
 }
 
+/// The member of each peer group whose root holds every other member's: the one
+/// the others join (the kernel requires the joining mount's root to lie within).
+pub fn group_sources(ns: &pb::MountNamespace) -> std::result::Result<HashMap<u32, u32>, MountError> {
+    let mut out = HashMap::new();
+    let mut groups: HashMap<u32, Vec<&pb::MountEntry>> = HashMap::new();
+    for m in ns.mounts.iter().filter(|m| m.shared != 0) {
+        groups.entry(m.shared).or_default().push(m);
+    }
+    for (g, members) in groups {
+        let Some(widest) = members.iter().find(|w| members.iter().all(|m| is_within(&m.root, &w.root))) else {
+            return Err(MountError::Image {
+                mount: name(members[0]),
+                detail: format!("no mount of its peer group {g} shows what all the others show"),
+            });
+        };
+        out.insert(g, widest.id);
+    }
+    Ok(out)
+}
+
 /// Builds the mount tree of `ns` in the calling process's (new) mount namespace
 /// and makes its root this process's root. `root_at` replaces where the root
 /// mount is bound from (`--root`).
+///
+/// Every mount is made private and attached; propagation comes last, after the
+/// pivot: a shared root cannot be pivoted into, a shared mount would copy each
+/// later child to its peers, and an unbindable one could not be cloned.
 pub fn build(ns: &pb::MountNamespace, dir: &ImageDir, root_at: Option<&Path>) -> Result<()> {
     mount::make_all_private()?;
+    let sources = group_sources(ns)?;
     // id → the mount made for it (attached) and its entry.
     let mut made: HashMap<u32, (OwnedFd, &pb::MountEntry)> = HashMap::new();
-    // peer group → the first mount made in it, which the others are cloned from.
-    let mut groups: HashMap<u32, u32> = HashMap::new();
     let mut top = None;
     // Every path of ccr's mounts is cloned before anything is attached: the new
-    // root, once attached, covers one of them.
+    // root, once attached, covers one of them. No symlink is followed: a path
+    // swapped for a link since the dump must not bind what it points to.
     let mut host = HashMap::new();
     for m in &ns.mounts {
         if let Some(pb::mount_entry::How::HostPath(path)) = &m.how {
             let path = if m.parent == 0 { root_at.unwrap_or(Path::new(path)) } else { Path::new(path) };
-            let mnt = mount::clone_mount(None, path).map_err(|source| MountError::Make {
-                mount: name(m),
-                step: "open_tree",
-                source,
-            })?;
+            let fail = |step| {
+                let mount = name(m);
+                move |source| MountError::Make { mount, step, source }
+            };
+            let at = mount::path_no_symlinks(path).map_err(fail("finding it on this side"))?;
+            let mnt = mount::clone_mount(Some(at.as_fd()), Path::new("")).map_err(fail("open_tree"))?;
             host.insert(m.id, mnt);
         }
     }
@@ -93,16 +131,16 @@ pub fn build(ns: &pb::MountNamespace, dir: &ImageDir, root_at: Option<&Path>) ->
             let what = what.clone();
             move |source| MountError::Make { mount: what, step, source }
         };
-        let from_made = |id: u32| -> Result<OwnedFd> {
-            let (src, e) = &made[&id];
-            Ok(mount::clone_mount(Some(src.as_fd()), Path::new(&below(&m.root, &e.root))).map_err(step("open_tree"))?)
-        };
-        let peer = (m.shared != 0).then(|| groups.get(&m.shared).copied()).flatten();
-        let mnt = match (&m.how, peer) {
-            (_, Some(first)) => from_made(first)?,
-            (Some(pb::mount_entry::How::BindOf(id)), None) => from_made(*id)?,
-            (Some(pb::mount_entry::How::HostPath(_)), None) => host.remove(&m.id).expect("cloned above"),
-            (Some(pb::mount_entry::How::NewFs(new)), None) => {
+        let mnt = match &m.how {
+            Some(pb::mount_entry::How::BindOf(id)) => {
+                let (src, e) = &made[id];
+                // Within the source mount only: no link, no other mount on the way.
+                let at = mount::path_beneath(src.as_fd(), Path::new(&below(&m.root, &e.root)))
+                    .map_err(step("finding what it shows"))?;
+                mount::clone_mount(Some(at.as_fd()), Path::new("")).map_err(step("open_tree"))?
+            }
+            Some(pb::mount_entry::How::HostPath(_)) => host.remove(&m.id).expect("cloned above"),
+            Some(pb::mount_entry::How::NewFs(new)) => {
                 let mut options = new.options.clone();
                 if new.read_only {
                     options.push("ro".into());
@@ -114,7 +152,7 @@ pub fn build(ns: &pb::MountNamespace, dir: &ImageDir, root_at: Option<&Path>) ->
                 }
                 mnt
             }
-            (None, None) => unreachable!("checked when the image was read"),
+            None => unreachable!("checked when the image was read"),
         };
         mount::set_attrs(mnt.as_fd(), m.attrs, ATTR_MASK, 0).map_err(step("mount_setattr"))?;
         let target = if m.parent == 0 {
@@ -125,18 +163,7 @@ pub fn build(ns: &pb::MountNamespace, dir: &ImageDir, root_at: Option<&Path>) ->
                 .map_err(step("finding its mount point"))?
         };
         mount::attach(mnt.as_fd(), target.as_fd()).map_err(step("move_mount"))?;
-        // A clone of a shared mount joins its group: only a first member of the
-        // right group, or none, keeps what it got.
-        if peer.is_none() {
-            mount::set_attrs(mnt.as_fd(), 0, 0, libc::MS_PRIVATE).map_err(step("making it private"))?;
-            if m.shared != 0 {
-                mount::set_attrs(mnt.as_fd(), 0, 0, libc::MS_SHARED).map_err(step("making it shared"))?;
-                groups.insert(m.shared, m.id);
-            }
-        }
-        if m.unbindable {
-            mount::set_attrs(mnt.as_fd(), 0, 0, libc::MS_UNBINDABLE).map_err(step("making it unbindable"))?;
-        }
+        mount::set_attrs(mnt.as_fd(), 0, 0, libc::MS_PRIVATE).map_err(step("making it private"))?;
         if m.parent == 0 {
             top = Some(m.id);
         }
@@ -149,5 +176,20 @@ pub fn build(ns: &pb::MountNamespace, dir: &ImageDir, root_at: Option<&Path>) ->
         step: "pivot_root",
         source,
     })?;
+    let fail = |m: &pb::MountEntry, step| {
+        let mount = name(m);
+        move |source| MountError::Make { mount, step, source }
+    };
+    for &id in sources.values() {
+        let (fd, m) = &made[&id];
+        mount::set_attrs(fd.as_fd(), 0, 0, libc::MS_SHARED).map_err(fail(m, "making it shared"))?;
+    }
+    for m in ns.mounts.iter().filter(|m| m.shared != 0 && sources[&m.shared] != m.id) {
+        let (from, _) = &made[&sources[&m.shared]];
+        mount::join_group(from.as_fd(), made[&m.id].0.as_fd()).map_err(fail(m, "joining its peer group"))?;
+    }
+    for m in ns.mounts.iter().filter(|m| m.unbindable) {
+        mount::set_attrs(made[&m.id].0.as_fd(), 0, 0, libc::MS_UNBINDABLE).map_err(fail(m, "making it unbindable"))?;
+    }
     Ok(())
 }

@@ -56,7 +56,9 @@ pub fn open(asked: &[JoinNs]) -> Result<Vec<Joined>> {
             return Err(Error::InvalidArgument(format!("--join-ns {kind} given twice")));
         }
         let from = target(kind, &j.target);
-        let f = fd::open(&from, libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+        // A path that is a FIFO or a tty must not block or become a terminal (setns
+        // takes no O_PATH fd).
+        let f = fd::open(&from, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC, 0)?;
         // An nsfs file reads as "KIND:[inode]".
         let link =
             std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f))).unwrap_or_default();

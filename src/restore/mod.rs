@@ -398,6 +398,22 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
     let shared = run.shared.as_ref().expect("made in SharedObjects");
     let ckpt = run.ckpt.as_ref().expect("read");
     let joined = join::open(&run.opts.join_ns)?;
+    if let Some(r) = &run.opts.root {
+        // Said and not done would be worse than refused.
+        let bound = ckpt
+            .inventory
+            .mnt
+            .as_ref()
+            .and_then(|ns| ns.mounts.first())
+            .is_some_and(|m| matches!(m.how, Some(crate::image::pb::mount_entry::How::HostPath(_))));
+        if !bound || join::joins(&joined, "mnt") {
+            return Err(Error::InvalidArgument(format!(
+                "--root {}: the checkpoint has no mount namespace of its own whose root is bound from a path{}",
+                r.display(),
+                if bound { " (its mount namespace is joined instead)" } else { "" }
+            )));
+        }
+    }
     let asked = fork::Asked { root_at: run.opts.root.as_deref(), join: &joined };
     let cgroup_ns =
         ckpt.inventory.cgroup_ns.as_ref().map(|ns| cgns::root_dirs(ns, run.cgroups.as_ref())).transpose()?;

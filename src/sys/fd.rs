@@ -77,6 +77,14 @@ pub fn next_data(f: &std::fs::File, off: u64) -> Option<u64> {
     }
 }
 
+/// Where the hole at or after `off` starts (SEEK_HOLE; the end of the file counts
+/// as one); None when the file system cannot tell.
+pub fn next_hole(f: &std::fs::File, off: u64) -> Option<u64> {
+    // SAFETY: lseek on an fd we borrow; it only moves the file offset.
+    let r = unsafe { libc::lseek(f.as_raw_fd(), off as libc::off_t, libc::SEEK_HOLE) };
+    (r >= 0).then_some(r as u64)
+}
+
 /// Closes every fd of this process in [from, to] (the restore child's clean-up).
 pub fn close_range(from: u32, to: u32) {
     if from > to {

@@ -139,6 +139,49 @@ pub fn attach(fd: BorrowedFd<'_>, target: BorrowedFd<'_>) -> SysResult<()> {
     Ok(())
 }
 
+/// Makes the mount `to` a member of the peer group of the shared mount `from`
+/// (same filesystem, `to`'s root within `from`'s).
+pub fn join_group(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> SysResult<()> {
+    let empty = c"";
+    let flags = kernel::MOVE_MOUNT_SET_GROUP | kernel::MOVE_MOUNT_F_EMPTY_PATH | kernel::MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: move_mount between two fds with empty paths.
+    let ret = unsafe {
+        libc::syscall(
+            kernel::__NR_move_mount as libc::c_long,
+            from.as_raw_fd(),
+            empty.as_ptr(),
+            to.as_raw_fd(),
+            empty.as_ptr(),
+            flags,
+        )
+    };
+    if ret < 0 {
+        return Err(SysError::last("move_mount(MOVE_MOUNT_SET_GROUP)"));
+    }
+    Ok(())
+}
+
+/// An O_PATH fd of the absolute `path`, reached without following a symlink.
+pub fn path_no_symlinks(path: &Path) -> SysResult<OwnedFd> {
+    let how = kernel::open_how {
+        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: kernel::RESOLVE_NO_SYMLINKS as u64,
+    };
+    let p = cstr(path);
+    // SAFETY: openat2 reads the path and `how` of the size passed.
+    let ret = unsafe {
+        libc::syscall(
+            kernel::__NR_openat2 as libc::c_long,
+            libc::AT_FDCWD,
+            p.as_ptr(),
+            &how as *const kernel::open_how,
+            std::mem::size_of::<kernel::open_how>(),
+        )
+    };
+    fd_from(ret, "openat2", path)
+}
+
 /// An O_PATH fd of `rel` below `dir`, reached without leaving `dir`'s mount or
 /// following a link: a mount point for `attach` that cannot land elsewhere.
 pub fn path_beneath(dir: BorrowedFd<'_>, rel: &Path) -> SysResult<OwnedFd> {

@@ -130,7 +130,6 @@ pub fn unshare_time(monotonic: i64, boottime: i64) -> SysResult<()> {
     std::fs::write("/proc/self/timens_offsets", text).map_err(SysError::path("write", "/proc/self/timens_offsets"))
 }
 
-/// This process into a new IPC namespace (its children are made in it).
 /// setns(2) into the namespace `fd` is open on, which must be of type `flag`.
 pub fn set_ns(fd: std::os::fd::BorrowedFd<'_>, flag: i32) -> SysResult<()> {
     use std::os::fd::AsRawFd;
@@ -141,6 +140,7 @@ pub fn set_ns(fd: std::os::fd::BorrowedFd<'_>, flag: i32) -> SysResult<()> {
     Ok(())
 }
 
+/// This process into a new IPC namespace (its children are made in it).
 pub fn unshare_ipc() -> SysResult<()> {
     // SAFETY: unshare with a flag only.
     if unsafe { libc::unshare(libc::CLONE_NEWIPC) } < 0 {
