@@ -696,13 +696,15 @@ fn a_restored_tree_joins_the_namespaces_it_is_given() {
     let _ = case.wait_exit(pid, Duration::from_secs(10));
     common::reap_gone(&[pid], "the dumped task");
     let images = case.images.display().to_string();
-    for (bad, want) in
-        [("ipc:1", "joining a ipc namespace is not supported"), ("net:/etc/hostname", "is not a net namespace")]
-    {
-        let out = case.ccr(&["restore", "-D", &images, "-d", "--join-ns", bad]);
-        assert!(!out.status.success(), "restore with --join-ns {bad} succeeded");
-        assert!(common::stderr(&out).contains(want), "--join-ns {bad}: {}", common::stderr(&out));
-        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "--join-ns {bad} left a task");
+    for (opt, bad, want) in [
+        ("--join-ns", "ipc:1", "joining a ipc namespace is not supported"),
+        ("--join-ns", "net:/etc/hostname", "is not a net namespace"),
+        ("--root", "/", "has no mount namespace of its own"),
+    ] {
+        let out = case.ccr(&["restore", "-D", &images, "-d", opt, bad]);
+        assert!(!out.status.success(), "restore with {opt} {bad} succeeded");
+        assert!(common::stderr(&out).contains(want), "{opt} {bad}: {}", common::stderr(&out));
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "{opt} {bad} left a task");
     }
     let net = format!("net:{hp}");
     let uts = format!("uts:/proc/{hp}/ns/uts");
