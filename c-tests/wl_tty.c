@@ -6,9 +6,13 @@
  * (33x99), and keeps it on fds 0 and 10. A child in a process group of
  * its own is made the foreground group. After SIGTERM it checks all of that,
  * writes "hello from wl_tty\n" to the tty and reads the line the test typed.
- * Without WL_TTY it makes a pty of its own and types the line itself.
+ * Without WL_TTY it makes a pty of its own and types the line itself. With
+ * WL_TTY_MOUNT it first binds the tty on scratch/console in a mount namespace of
+ * its own, as a container manager binds the console, and opens it there.
  */
 #include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -33,6 +37,15 @@ static void setup(void)
 	}
 	if (getsid(0) != getpid() && setsid() < 0)
 		WL_DIE("setsid");
+	if (getenv("WL_TTY_MOUNT")) {
+		const char *console = wl_path("console");
+
+		close(open(console, O_CREAT | O_WRONLY, 0600));
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount(path, console, NULL, MS_BIND, NULL))
+			WL_DIE("bind %s on %s", path, console);
+		path = console;
+	}
 	fd = open(path, O_RDWR);
 	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 10) < 0)
 		WL_DIE("open %s", path);
@@ -71,6 +84,12 @@ static void check(void)
 	int n;
 
 	WL_CHECK(isatty(0) && isatty(10), "fd 0 or 10 is no tty");
+	if (getenv("WL_TTY_MOUNT")) {
+		struct stat a, b;
+
+		WL_CHECK(!fstat(0, &a) && !stat(wl_path("console"), &b) && S_ISCHR(b.st_mode) && a.st_rdev == b.st_rdev,
+			 "scratch/console is not bound to the tty on fd 0");
+	}
 	WL_CHECK(tcgetsid(0) == getpid(), "the tty is not this session's controlling terminal (%d)", (int)tcgetsid(0));
 	WL_CHECK(tcgetpgrp(0) == fg, "the foreground group is %d, not %d", (int)tcgetpgrp(0), (int)fg);
 	WL_CHECK(!tcgetattr(0, &t) && !(t.c_lflag & (ECHO | ICANON)) && t.c_cc[VINTR] == 7 && t.c_cc[VMIN] == 1,

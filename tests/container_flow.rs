@@ -767,11 +767,27 @@ fn read_until(master: &std::os::fd::OwnedFd, want: &str) -> String {
 /// Without --external the dump is refused by name.
 #[test]
 fn a_host_tty_is_let_go_and_handed_back() {
+    host_tty_cycle(false);
+}
+
+/// As above, with the tty bound by the workload on a file in a mount namespace of
+/// its own (as LXC binds the console on /dev/console): the bind mount comes back
+/// on the new tty too.
+#[test]
+fn a_host_tty_bound_in_a_mount_namespace_is_bound_again() {
+    host_tty_cycle(true);
+}
+
+fn host_tty_cycle(mount: bool) {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
-    let mut case = Case::new("host-tty");
+    let mut case = Case::new(if mount { "host-tty-mount" } else { "host-tty" });
     let (master, slave, key) = host_pty();
-    let pid = case.start_workload("wl_tty", &[("WL_TTY", &slave)]);
+    let mut envs = vec![("WL_TTY", slave.as_str())];
+    if mount {
+        envs.push(("WL_TTY_MOUNT", "1"));
+    }
+    let pid = case.start_workload("wl_tty", &envs);
     case.wait_ready(pid, Duration::from_secs(10));
     let tree = common::tree_pids(pid);
     let out = case.dump(pid, &["--leave-running"]);
@@ -823,6 +839,11 @@ fn a_host_tty_is_let_go_and_handed_back() {
     let rdev = fs::metadata(&slave).unwrap().rdev();
     assert_eq!(f[4].parse::<u64>().unwrap(), rdev, "the controlling terminal is not the new pty: {stat}");
     assert_ne!(f[5], pid.to_string(), "the foreground group is the leader's, not its child's: {stat}");
+    if mount {
+        let console = format!("/proc/{pid}/root{}", case.dir.join("scratch/console").display());
+        let md = fs::metadata(&console).unwrap();
+        assert_eq!(md.rdev(), rdev, "{console} is not bound to the new pty");
+    }
     // SAFETY: a write of a live buffer to the test's open master.
     unsafe { libc::write(master.as_raw_fd(), b"typed\n".as_ptr().cast(), 6) };
     case.signal(pid, Signal::SIGTERM);

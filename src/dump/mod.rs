@@ -190,7 +190,7 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
         let r = match stage {
             Stage::Freeze => freeze(&ctx, &mut hold),
             Stage::Seize => seize(root, &mut hold).map(|()| frozen = Instant::now()),
-            Stage::Check => check(&mut hold.tasks, opts.shell_job).map(|c| checked = c),
+            Stage::Check => check(&mut hold.tasks, opts).map(|c| checked = c),
             Stage::Collect => {
                 collect(&mut ctx, &hold.tasks, &mut hold.pin, std::mem::take(&mut checked)).map(|c| collected = Some(c))
             }
@@ -295,7 +295,7 @@ pub fn run_held(opts: &DumpOpts, held: &mut Held) -> Result<()> {
     let mut net = NetLock::default();
     let mut stages = || -> Result<Collected> {
         net.lock(&hooks, &mut ctx.log, root)?;
-        let checked = check(&mut held.hold.tasks, opts.shell_job)?;
+        let checked = check(&mut held.hold.tasks, opts)?;
         let c = collect(&mut ctx, &held.hold.tasks, &mut held.hold.pin, checked)?;
         write(&ctx, &c)?;
         after_write(opts, &hooks, &mut ctx.log, root, &mut net)?;
@@ -471,7 +471,8 @@ struct Checked {
 
 /// Stage Check: what the images could not hold, refused before anything is
 /// written. Says which namespaces of its own the tree has.
-fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<Checked> {
+fn check(tasks: &mut [tree::Task], opts: &DumpOpts) -> Result<Checked> {
+    let shell_job = opts.shell_job;
     if tasks[0].is_zombie() {
         let what = "a root that has exited (a zombie: nothing of it would come back but its exit status)".into();
         return Err(DumpError::Unsupported { pid: tasks[0].pid(), what }.into());
@@ -485,7 +486,7 @@ fn check(tasks: &mut [tree::Task], shell_job: bool) -> Result<Checked> {
             return Err(DumpError::Unsupported { pid, what: "a seccomp filter".into() }.into());
         }
     }
-    let mnt = if own.mnt { Some(crate::mounts::dump::plan(tasks[0].pid())?) } else { None };
+    let mnt = if own.mnt { Some(crate::mounts::dump::plan(tasks[0].pid(), &opts.external)?) } else { None };
     let net = if own.net { Some(crate::netns::save(tasks[0].pid())?) } else { None };
     let cgroup_ns = if own.cgroup { Some(ns::cgroup_roots(tasks)?) } else { None };
     Ok(Checked { own, shell_job, mnt, net, cgroup_ns })

@@ -48,7 +48,7 @@ pub struct Planned {
 
 /// The mount tree of `root`'s mount namespace (not ccr's), matched mount by
 /// mount to how restore makes it again; refused by name where it cannot.
-pub fn plan(root: i32) -> Result<Planned> {
+pub fn plan(root: i32, externals: &[String]) -> Result<Planned> {
     let tree = proc::mountinfo::read(root)?;
     let host = proc::mountinfo::read(proc::SELF)?;
     let refuse = |m: &Mount, what: String| MountError::Unsupported { pid: root, mount: name(m), what };
@@ -75,7 +75,12 @@ pub fn plan(root: i32) -> Result<Planned> {
             }
             pb::mount_entry::How::BindOf(first.id)
         } else if let Some(found) = host_path(m, &host, covered(m, &tree)) {
-            pb::mount_entry::How::HostPath(found.map_err(|what| refuse(m, what))?)
+            let path = found.map_err(|what| refuse(m, what))?;
+            // A tty the caller lets go of is its to hand back, wherever it is bound.
+            match std::fs::symlink_metadata(&path).ok().and_then(|md| crate::files::external::key_of(externals, &md)) {
+                Some(key) => pb::mount_entry::How::External(key),
+                None => pb::mount_entry::How::HostPath(path),
+            }
         } else if MADE_NEW.contains(&m.fstype.as_str()) {
             first_of_dev.insert(dev, m);
             let opts: Vec<&str> = m.super_options.split(',').filter(|o| !o.is_empty()).collect();

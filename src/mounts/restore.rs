@@ -40,7 +40,7 @@ pub fn check(ns: &pb::MountNamespace) -> std::result::Result<(), MountError> {
             return Err(bad(m, "a new filesystem of a type ccr does not make"));
         }
         if i == 0 {
-            if m.parent != 0 || m.mount_point != "/" {
+            if m.parent != 0 || m.mount_point != "/" || matches!(m.how, Some(pb::mount_entry::How::External(_))) {
                 return Err(bad(m, "the first mount is not the root at /"));
             }
         } else {
@@ -76,6 +76,38 @@ fn staging_point() -> Result<OwnedFd> {
     Err(last.expect("tried at least one").into())
 }
 
+/// A bind of the file the caller handed over for `key`. The fd was opened in
+/// ccr's mount namespace, whose mounts this new one can only clone by path: its
+/// path here, checked to be that very file.
+fn clone_handed_over(
+    m: &pb::MountEntry,
+    key: &str,
+    inherited: &HashMap<String, std::os::fd::BorrowedFd<'_>>,
+) -> Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    let mount = name(m);
+    let bad = |detail: String| MountError::Image { mount: mount.clone(), detail };
+    let fd = inherited
+        .get(key)
+        .ok_or_else(|| bad(format!("the external file {key}: hand it over with --inherit-fd fd[N]:{key}")))?;
+    let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|e| bad(format!("the fd handed over for {key} has no path ({e})")))?;
+    let at = mount::path_no_symlinks(&path).map_err(|source| MountError::Make {
+        mount: mount.clone(),
+        step: "finding the file handed over",
+        source,
+    })?;
+    let (a, b) = (fd::stat(*fd)?, fd::stat(at.as_fd())?);
+    if (a.st_dev, a.st_ino, a.st_rdev) != (b.st_dev, b.st_ino, b.st_rdev) {
+        return Err(bad(format!("{} is not the file handed over for {key}", path.display())).into());
+    }
+    Ok(mount::clone_mount(Some(at.as_fd()), Path::new("")).map_err(|source| MountError::Make {
+        mount: mount.clone(),
+        step: "open_tree",
+        source,
+    })?)
+}
+
 /// The member of each peer group whose root holds every other member's: the one
 /// the others join (the kernel requires the joining mount's root to lie within).
 pub fn group_sources(ns: &pb::MountNamespace) -> std::result::Result<HashMap<u32, u32>, MountError> {
@@ -103,7 +135,12 @@ pub fn group_sources(ns: &pb::MountNamespace) -> std::result::Result<HashMap<u32
 /// Every mount is made private and attached; propagation comes last, after the
 /// pivot: a shared root cannot be pivoted into, a shared mount would copy each
 /// later child to its peers, and an unbindable one could not be cloned.
-pub fn build(ns: &pb::MountNamespace, dir: &ImageDir, root_at: Option<&Path>) -> Result<()> {
+pub fn build(
+    ns: &pb::MountNamespace,
+    dir: &ImageDir,
+    root_at: Option<&Path>,
+    inherited: &HashMap<String, std::os::fd::BorrowedFd<'_>>,
+) -> Result<()> {
     mount::make_all_private()?;
     let sources = group_sources(ns)?;
     // id → the mount made for it (attached) and its entry.
@@ -124,6 +161,9 @@ pub fn build(ns: &pb::MountNamespace, dir: &ImageDir, root_at: Option<&Path>) ->
             let mnt = mount::clone_mount(Some(at.as_fd()), Path::new("")).map_err(fail("open_tree"))?;
             host.insert(m.id, mnt);
         }
+        if let Some(pb::mount_entry::How::External(key)) = &m.how {
+            host.insert(m.id, clone_handed_over(m, key, inherited)?);
+        }
     }
     for m in &ns.mounts {
         let what = name(m);
@@ -140,6 +180,7 @@ pub fn build(ns: &pb::MountNamespace, dir: &ImageDir, root_at: Option<&Path>) ->
                 mount::clone_mount(Some(at.as_fd()), Path::new("")).map_err(step("open_tree"))?
             }
             Some(pb::mount_entry::How::HostPath(_)) => host.remove(&m.id).expect("cloned above"),
+            Some(pb::mount_entry::How::External(_)) => host.remove(&m.id).expect("cloned above"),
             Some(pb::mount_entry::How::NewFs(new)) => {
                 let mut options = new.options.clone();
                 if new.read_only {

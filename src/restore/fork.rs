@@ -443,7 +443,7 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     }
     // Before any file is opened: paths are the tree's, inside its mounts.
     if let Some(ns) = plan.mnt.filter(|_| i == 0) {
-        crate::mounts::restore::build(ns, plan.dir, plan.asked.root_at)?;
+        crate::mounts::restore::build(ns, plan.dir, plan.asked.root_at, &plan.shared.inherited)?;
     }
     if n.session_leader {
         process::setsid()?;

@@ -166,9 +166,17 @@ pub fn read(run: &mut Run<'_>) -> Result<()> {
         Some(sums) => run.data_check = DataCheck::Due((sums, required_raw(&ckpt))),
         None => crate::info!(run.log, "the checkpoint has no checksums of its data (written before format 2.2)"),
     }
-    // An fd handed over must stand for an external file the checkpoint let go.
+    // An fd handed over must stand for an external file (or a mount of one) the
+    // checkpoint let go.
     for i in &run.opts.inherit_fds {
-        let wanted = ckpt.files.files.iter().any(|f| matches!(&f.state, FileState::External(e) if e.key == i.key));
+        let mounted = ckpt
+            .inventory
+            .mnt
+            .iter()
+            .flat_map(|ns| &ns.mounts)
+            .any(|m| matches!(&m.how, Some(pb::mount_entry::How::External(k)) if *k == i.key));
+        let wanted =
+            mounted || ckpt.files.files.iter().any(|f| matches!(&f.state, FileState::External(e) if e.key == i.key));
         if !wanted {
             return Err(Error::InvalidArgument(format!(
                 "--inherit-fd fd[{}]:{}: the checkpoint has no external file with that key",
