@@ -75,6 +75,21 @@ pub fn features() -> Vec<Feature> {
         ),
         feature("userfaultfd", features::userfaultfd(), false, "lazy restore"),
         feature("xsave", has("xsave"), true, xsave_note.join(" ")),
+        feature("namespaces", true, false, {
+            let kinds = ["pid", "mnt", "uts", "ipc", "net", "cgroup", "time", "user"];
+            let (has, lacks): (Vec<&str>, Vec<&str>) = kinds.iter().partition(|k| proc::ns::has(k));
+            let mut note = format!("{}; a tree's own of each comes back, but for user (refused)", has.join(" "));
+            if !lacks.is_empty() {
+                note.push_str(&format!("; this kernel has no {}", lacks.join(" ")));
+            }
+            note
+        }),
+        feature(
+            "mount API (fsopen, open_tree, move_mount, mount_setattr; openat2)",
+            features::mount_api(),
+            false,
+            "restoring a tree's own mount namespace",
+        ),
         feature("cgroup v1 freezer", std::path::Path::new("/sys/fs/cgroup/freezer").is_dir(), false, ""),
         feature(
             "cgroup v2",

@@ -401,6 +401,8 @@ fn check_prints_features() {
         "POSIX timers under their IDs",
         "userfaultfd",
         "xsave",
+        "namespaces",
+        "mount API",
     ] {
         let l = line(name);
         assert!(l.starts_with("ok "), "ccr check says {l:?}, this machine has {name}");
@@ -414,7 +416,17 @@ fn check_prints_features() {
         let want = if has { "ok " } else { "absent " };
         assert!(line(name).starts_with(want), "ccr check says {:?}; the filesystem says {has}", line(name));
     }
-    assert_eq!(text.lines().count(), 13, "a feature line nobody checks:\n{text}");
+    assert_eq!(text.lines().count(), 15, "a feature line nobody checks:\n{text}");
+    // The namespace line names every kind /proc/self/ns has.
+    for k in ["pid", "mnt", "uts", "ipc", "net", "cgroup", "time", "user"] {
+        let has = std::path::Path::new(&format!("/proc/self/ns/{k}")).exists();
+        assert_eq!(
+            line("namespaces").split(';').next().unwrap().split(' ').any(|w| w == k),
+            has,
+            "{k}: {}",
+            line("namespaces")
+        );
+    }
     // The notes say what was found.
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert!(line("kernel").ends_with(release.trim()), "{}", line("kernel"));

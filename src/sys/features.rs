@@ -69,3 +69,15 @@ pub fn kcmp() -> bool {
 pub fn pagemap() -> bool {
     crate::sys::pagemap::zero_pfn() != 0
 }
+
+/// The fd-based mount API restore builds a mount namespace with (fsopen, fsmount,
+/// open_tree, move_mount, mount_setattr: Linux 5.12) and openat2 (5.6).
+pub fn mount_api() -> bool {
+    let fs = super::mount::new_fs("tmpfs", "ccr-check", &[]);
+    let beneath = fs.as_ref().is_ok_and(|m| {
+        use std::os::fd::AsFd;
+        super::mount::path_beneath(m.as_fd(), std::path::Path::new("")).is_ok()
+            && super::mount::set_attrs(m.as_fd(), 0, 0, 0).is_ok()
+    });
+    fs.is_ok() && beneath
+}
