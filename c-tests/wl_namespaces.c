@@ -3,7 +3,9 @@
  * lost when the process comes back in another namespace of that type:
  *   uts     hostname and domainname
  *   ipc     a SysV segment with a pattern, a message queued, a semaphore's value,
- *           and its sysctls (msgmnb, shmmni, sem, mqueue msg_max) changed
+ *           its sysctls (msgmnb, shmmni, sem, mqueue msg_max) changed, and an
+ *           empty POSIX message queue (maxmsg 5, msgsize 64, mode 0640); with
+ *           WL_MQ_FULL a message waits in it (a dump must refuse that)
  *   mnt     a tmpfs (private mount tree) with a file in it
  *   net     loopback up with an IPv4 address (labelled) and an IPv6 one added and
  *           ::1 removed; ip_default_ttl, somaxconn, ip_local_port_range changed
@@ -21,6 +23,7 @@
 #include <ifaddrs.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <mqueue.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
@@ -105,6 +108,14 @@ static void ipc_setup(void)
 		shm_at[i] = (char)(i * 7);
 	if (msgsnd(msg_id, &m, sizeof(m.text), 0) || semctl(sem_id, 0, SETVAL, 5))
 		WL_DIE("msgsnd/semctl");
+	{
+		struct mq_attr a = { .mq_maxmsg = 5, .mq_msgsize = 64 };
+		mqd_t q = mq_open("/ccr-wl-mq", O_CREAT | O_EXCL | O_RDWR, 0640, &a);
+
+		if (q < 0 || (getenv("WL_MQ_FULL") && mq_send(q, "waiting", 7, 1)))
+			WL_DIE("POSIX message queue");
+		mq_close(q);
+	}
 }
 
 static void ipc_check(void)
@@ -122,6 +133,20 @@ static void ipc_check(void)
 		 "the queued message is gone (%s)", strerror(errno));
 	WL_CHECK(semget(IPC_KEY, 0, 0) == sem_id, "semaphore set %#x is not id %d any more", IPC_KEY, sem_id);
 	WL_CHECK(semctl(sem_id, 0, GETVAL) == 5, "semaphore value is %d, set 5", semctl(sem_id, 0, GETVAL));
+	{
+		struct mq_attr a = { 0 };
+		mqd_t q = mq_open("/ccr-wl-mq", O_RDWR);
+		struct stat st;
+		long want = getenv("WL_MQ_FULL") ? 1 : 0;
+
+		WL_CHECK(q >= 0 && !mq_getattr(q, &a) && a.mq_maxmsg == 5 && a.mq_msgsize == 64 && a.mq_curmsgs == want,
+			 "POSIX message queue /ccr-wl-mq lost (%s, maxmsg %ld, msgsize %ld)", strerror(errno),
+			 (long)a.mq_maxmsg, (long)a.mq_msgsize);
+		WL_CHECK(q >= 0 && !fstat(q, &st) && (st.st_mode & 07777) == 0640, "queue mode %o", st.st_mode & 07777);
+		if (q >= 0)
+			mq_close(q);
+		mq_unlink("/ccr-wl-mq");
+	}
 	shmdt(shm_at);
 	shmctl(shm_id, IPC_RMID, NULL);
 	msgctl(msg_id, IPC_RMID, NULL);

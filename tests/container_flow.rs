@@ -442,7 +442,13 @@ fn net_namespaces_ccr_cannot_save_are_refused_by_name() {
 fn own_namespaces_are_refused_by_name() {
     // (case, what the error names, unshare's options, the workload's environment)
     type NsCase = (&'static str, &'static str, &'static [&'static str], &'static [(&'static str, &'static str)]);
-    let cases: [NsCase; 6] = [
+    let cases: [NsCase; 7] = [
+        (
+            "mqueue-full",
+            "POSIX message queue /ccr-wl-mq holding 1 messages",
+            &[],
+            &[("WL_NS", "ipc"), ("WL_MQ_FULL", "1")],
+        ),
         ("net-thread", "its own net namespace", &[], &[("WL_NS_THREAD", "net")]),
         ("cgroup-thread", "its own cgroup namespace", &[], &[("WL_NS_THREAD", "cgroup")]),
         ("uts-thread", "its own uts namespace", &[], &[("WL_NS_THREAD", "uts")]),

@@ -685,7 +685,7 @@ fn collect(
         for seg in proc::sysvipc::shm()? {
             store.sysv_segment(&ctx.dir, root, seg.id)?;
         }
-        Some(ns::ipc_objects()?)
+        Some(ns::ipc_objects(root)?)
     } else {
         None
     };

@@ -188,8 +188,9 @@ pub fn time_clocks(root: i32) -> Result<pb::TimeNamespace> {
 }
 
 /// The semaphore sets and message queues of the IPC namespace the calling thread
-/// is in (the tree's, entered for the dump), read without changing them.
-pub fn ipc_objects() -> Result<pb::IpcNamespace> {
+/// is in (the tree's, entered for the dump), read without changing them, and the
+/// POSIX message queues of `root`'s.
+pub fn ipc_objects(root: i32) -> Result<pb::IpcNamespace> {
     use crate::sys::sysv_ipc;
     let mut ns = pb::IpcNamespace::default();
     for s in proc::sysvipc::sem()? {
@@ -212,6 +213,27 @@ pub fn ipc_objects() -> Result<pb::IpcNamespace> {
             uid: q.uid,
             gid: q.gid,
             messages: messages.into_iter().map(|(mtype, text)| pb::SysvMsg { mtype, text }).collect(),
+        });
+    }
+    for q in crate::sys::mqueue::list(root)? {
+        let refuse = |what: String| DumpError::Unsupported { pid: root, what };
+        if q.waiting > 0 {
+            let what = format!(
+                "POSIX message queue /{} holding {} messages (they cannot be read without taking them off it)",
+                q.name, q.waiting
+            );
+            return Err(refuse(what).into());
+        }
+        if q.notify {
+            return Err(refuse(format!("POSIX message queue /{} with a notification registered", q.name)).into());
+        }
+        ns.mqueues.push(pb::PosixMqueue {
+            name: q.name,
+            mode: q.mode,
+            uid: q.uid,
+            gid: q.gid,
+            maxmsg: q.maxmsg,
+            msgsize: q.msgsize,
         });
     }
     ns.sysctls = sysv_ipc::ns_sysctls()?.into_iter().map(|(name, value)| pb::Sysctl { name, value }).collect();

@@ -60,6 +60,18 @@ pub fn make(run: &mut Run<'_>) -> Result<()> {
         for s in &ns.sysctls {
             crate::sys::sysv_ipc::set_ns_sysctl(&s.name, &s.value)?;
         }
+        for q in &ns.mqueues {
+            let q = crate::sys::mqueue::Queue {
+                name: q.name.clone(),
+                mode: q.mode,
+                uid: q.uid,
+                gid: q.gid,
+                maxmsg: q.maxmsg,
+                msgsize: q.msgsize,
+                ..Default::default()
+            };
+            crate::sys::mqueue::create(&q)?;
+        }
     }
     // A tree with a time namespace of its own gets a new one for ccr's children,
     // its clocks set to go on from where the tasks left them.

@@ -12,6 +12,7 @@ pub mod interrupt;
 pub mod kernel;
 pub mod mem;
 pub mod mount;
+pub mod mqueue;
 pub mod netlink;
 pub mod pagemap;
 pub mod pidfd;

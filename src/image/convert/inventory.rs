@@ -68,6 +68,11 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
                 );
             }
         }
+        for (i, q) in ns.mqueues.iter().enumerate() {
+            if q.name.is_empty() || q.name.contains('/') || q.name.contains('\0') || q.name == "." || q.name == ".." {
+                return Err(at.invalid(format!("ipc.mqueues[{i}].name"), format!("{:?} is not a queue name", q.name)));
+            }
+        }
         for (i, s) in ns.sems.iter().enumerate() {
             // SEMVMX: the largest value a semaphore holds.
             if s.values.iter().any(|&v| v > 32767) {
