@@ -4,7 +4,7 @@
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
 need=()
-for pkg in libclang-dev protobuf-compiler pkg-config make gcc python3 iproute2; do
+for pkg in libclang-dev protobuf-compiler pkg-config make gcc python3 busybox-static iproute2; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

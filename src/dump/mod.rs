@@ -812,6 +812,7 @@ fn to_namespace_ids(c: &mut Collected, tasks: &[tree::Task]) -> Result<()> {
         e.tty_pgrp = ns_pgid.get(&e.tty_pgrp).copied().unwrap_or(0);
     }
     for (e, (pgid, sid)) in c.inventory.tasks.iter_mut().zip(groups) {
+        e.dumped_pid = e.pid;
         e.pid = map(e.pid);
         e.ppid = map(e.ppid);
         e.pgid = pgid;

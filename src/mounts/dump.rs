@@ -85,7 +85,9 @@ pub fn plan(root: i32, externals: &[String]) -> Result<Planned> {
             first_of_dev.insert(dev, m);
             let opts: Vec<&str> = m.super_options.split(',').filter(|o| !o.is_empty()).collect();
             let is_tmpfs = m.fstype == "tmpfs";
-            if is_tmpfs || m.fstype == "devpts" || m.fstype == "mqueue" {
+            // An mqueue instance shows the queues of an IPC namespace: the tree's own
+            // are saved with it, ccr's stay where they are.
+            if is_tmpfs || m.fstype == "devpts" {
                 saved.push(m);
             }
             if m.unbindable && saved.last().is_some_and(|s| s.id == m.id) {
@@ -228,14 +230,10 @@ fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Has
                     out.insert(m.id, fstree::save(mnt.as_fd(), &mut data, &what)?);
                 }
                 (_, Some(_)) => {}
-                (kind, None) => {
-                    let skip = if kind == "devpts" { "ptmx" } else { "" };
+                (_, None) => {
                     let names = list(&mnt)?;
-                    if let Some(n) = names.iter().find(|n| n.as_str() != skip) {
-                        let what = match kind {
-                            "devpts" => format!("pty {n} of its own devpts instance (ptys are not saved yet)"),
-                            _ => format!("POSIX message queue {n} (not saved yet)"),
-                        };
+                    if let Some(n) = names.iter().find(|n| n.as_str() != "ptmx") {
+                        let what = format!("pty {n} of its own devpts instance (ptys are not saved yet)");
                         return Err(MountError::Unsupported { pid: root, mount: name(m), what }.into());
                     }
                 }

@@ -432,7 +432,9 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
 fn place_in_cgroups(run: &Run<'_>) -> Result<()> {
     let (Some(plan), Some(tree)) = (&run.cgroups, &run.tree) else { return Ok(()) };
     for t in run.ckpt().inventory.tasks.iter().filter(|t| !t.zombie) {
-        plan.place_task(tree.outer_of(t.pid)?, t.pid)?;
+        // A cgroup image saved from outside a PID namespace names tasks as ccr saw them.
+        let saved = if t.dumped_pid != 0 && plan.dirs_of(t.dumped_pid).is_some() { t.dumped_pid } else { t.pid };
+        plan.place_task(tree.outer_of(t.pid)?, saved)?;
     }
     Ok(())
 }
