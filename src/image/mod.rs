@@ -56,7 +56,8 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// 2.6: a tree's own cgroup namespace (its root on every hierarchy, in the inventory).
 /// 2.7: external ttys (--external tty[..]) with their settings, and the controlling
 /// terminal and foreground group a session leader takes back.
-/// 2.8: POSIX message queues of a tree's own IPC namespace.
+/// 2.8: POSIX message queues of a tree's own IPC namespace; the pid a PID
+/// namespace's task had outside it at the dump (TaskEntry.dumped_pid).
 pub const FORMAT_MINOR: u16 = 8;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
