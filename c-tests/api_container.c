@@ -13,11 +13,16 @@
  * counts into /run/counter; a second shell, a session of its own with tty1 as its
  * controlling terminal, answers each line typed on tty1 with "got:LINE".
  *
+ * Its /sys/fs/cgroup/pids is the pids hierarchy mounted inside its cgroup
+ * namespace (showing the namespace's root).
+ *
  * Each cycle: freeze → cgroup-save → dump (the ttys let go with --external) → the
- * cgroups are deleted and new ptys made → cgroup-restore → restore (the new ttys
- * handed over). Then it checks: the counter goes on from where it was, the
- * hostname, segment and queue are back, pids.max is back and init is in its
- * cgroups, and a line typed on the new tty1 master comes back answered.
+ * cgroups are deleted and new ptys made → cgroup-restore under a new name
+ * (--cgroup-root, as on another host) → restore (the new ttys handed over). Then
+ * it checks: the counter goes on from where it was, the hostname, segment and
+ * queue are back, pids.max is back and init is in its new cgroups, which its own
+ * /sys/fs/cgroup/pids shows, and a line typed on the new tty1 master comes back
+ * answered.
  * Exits 0 and prints PASS when every cycle passed.
  */
 #include <ccr.h>
@@ -95,6 +100,22 @@ static long get_long(const char *path)
 		fclose(f);
 	}
 	return v;
+}
+
+/* Whether the file at `path` has the line `want`. */
+static int has_line(const char *path, const char *want)
+{
+	char line[128];
+	FILE *f = fopen(path, "r");
+	int found = 0;
+
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		found = !strcmp(line, want);
+	}
+	if (f)
+		fclose(f);
+	return found;
 }
 
 /* A host pty: the master (kept here), the slave's path and its --external key. */
@@ -186,6 +207,12 @@ static void container_init(struct pty *console, struct pty *tty1)
 	must(!mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "proc");
 	at_root(p, sizeof(p), "sys");
 	must(!mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "sysfs");
+	/* Its own view of its pids cgroup: the cgroup namespace's root. */
+	at_root(p, sizeof(p), "sys/fs/cgroup");
+	must(!mount("ctr-cgroup", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=755"), "cgroup tmpfs");
+	at_root(p, sizeof(p), "sys/fs/cgroup/pids");
+	must(!mkdir(p, 0755), "mkdir pids");
+	must(!mount("cgroup", p, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC, "pids"), "the pids cgroup");
 	at_root(p, sizeof(p), "dev");
 	must(!mount("ctr-dev", p, "tmpfs", MS_NOSUID, "size=1m,mode=755"), "/dev");
 	at_root(p, sizeof(p), "dev/null");
@@ -393,6 +420,11 @@ int main(int argc, char **argv)
 		usleep(100000);
 		if (rmdir(cg_pids) || rmdir(cg_freezer))
 			DIE("cycle %d: removing the cgroups", c);
+		/* The restored cgroups get a name of their own, as on another host. */
+		snprintf(cg_pids, sizeof(cg_pids), "/sys/fs/cgroup/pids/ccrtest-ctr-%d-%d", getpid(), c);
+		snprintf(cg_freezer, sizeof(cg_freezer), "/sys/fs/cgroup/freezer/ccrtest-ctr-%d-%d", getpid(), c);
+		char moved[128];
+		snprintf(moved, sizeof(moved), "/ccrtest-ctr-%d-%d", getpid(), c);
 		close(console.master);
 		close(tty1.master);
 		char old_console[64], old_tty1[64];
@@ -405,6 +437,8 @@ int main(int argc, char **argv)
 		snprintf(dir, sizeof(dir), "%s/restore-%d.log", work, c);
 		ccr_opts_set_log_file(o, dir);
 		ccr_opts_set_manage_cgroups(o, CCR_MANAGE_CGROUPS_FULL);
+		if (ccr_opts_set_cgroup_root(o, "pids", moved) || ccr_opts_set_cgroup_root(o, "freezer", moved))
+			DIE("options: %s", ccr_last_error());
 		if (cfd < 0 || tfd < 0 || ccr_opts_add_inherit_fd(o, cfd, old_console) ||
 		    ccr_opts_add_inherit_fd(o, tfd, old_tty1))
 			DIE("options: %s", ccr_last_error());
@@ -434,6 +468,14 @@ int main(int argc, char **argv)
 			fclose(f);
 		if (!in_pids)
 			DIE("cycle %d: init is not in its pids cgroup", c);
+		snprintf(dir, sizeof(dir), "/proc/%d/root/sys/fs/cgroup/pids/pids.max", init_pid);
+		if (get_long(dir) != 64)
+			DIE("cycle %d: the container's own view of its pids cgroup is lost (%s: %ld)", c, dir, get_long(dir));
+		snprintf(dir, sizeof(dir), "/proc/%d/root/sys/fs/cgroup/pids/cgroup.procs", init_pid);
+		/* Pids read from out here are as this manager sees them. */
+		snprintf(line, sizeof(line), "%d", init_pid);
+		if (!has_line(dir, line))
+			DIE("cycle %d: its own view of its pids cgroup does not hold init", c);
 		check_inside(c);
 		snprintf(dir, sizeof(dir), "cycle%d", c);
 		if (!answered(&tty1, dir))

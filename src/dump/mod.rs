@@ -486,9 +486,13 @@ fn check(tasks: &mut [tree::Task], opts: &DumpOpts) -> Result<Checked> {
             return Err(DumpError::Unsupported { pid, what: "a seccomp filter".into() }.into());
         }
     }
-    let mnt = if own.mnt { Some(crate::mounts::dump::plan(tasks[0].pid(), &opts.external)?) } else { None };
-    let net = if own.net { Some(crate::netns::save(tasks[0].pid())?) } else { None };
     let cgroup_ns = if own.cgroup { Some(ns::cgroup_roots(tasks)?) } else { None };
+    let mnt = if own.mnt {
+        Some(crate::mounts::dump::plan(tasks[0].pid(), &opts.external, cgroup_ns.as_ref())?)
+    } else {
+        None
+    };
+    let net = if own.net { Some(crate::netns::save(tasks[0].pid())?) } else { None };
     Ok(Checked { own, shell_job, mnt, net, cgroup_ns })
 }
 

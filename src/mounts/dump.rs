@@ -48,7 +48,7 @@ pub struct Planned {
 
 /// The mount tree of `root`'s mount namespace (not ccr's), matched mount by
 /// mount to how restore makes it again; refused by name where it cannot.
-pub fn plan(root: i32, externals: &[String]) -> Result<Planned> {
+pub fn plan(root: i32, externals: &[String], cgroup_ns: Option<&pb::CgroupNamespace>) -> Result<Planned> {
     let tree = proc::mountinfo::read(root)?;
     let host = proc::mountinfo::read(proc::SELF)?;
     let refuse = |m: &Mount, what: String| MountError::Unsupported { pid: root, mount: name(m), what };
@@ -74,6 +74,11 @@ pub fn plan(root: i32, externals: &[String]) -> Result<Planned> {
                 return Err(refuse(m, what).into());
             }
             pb::mount_entry::How::BindOf(first.id)
+        } else if let Some(fs) = cgroup_at_ns_root(m, cgroup_ns) {
+            // Mounted again inside the new cgroup namespace, it shows its root, which
+            // restore may have put elsewhere (--cgroup-root): a bind would not.
+            first_of_dev.insert(dev, m);
+            fs
         } else if let Some(found) = host_path(m, &host, covered(m, &tree)) {
             let path = found.map_err(|what| refuse(m, what))?;
             // A tty the caller lets go of is its to hand back, wherever it is bound.
@@ -151,6 +156,29 @@ pub fn save(root: i32, dir: &ImageDir, planned: Planned) -> Result<pb::MountName
         }
     }
     Ok(ns)
+}
+
+/// A cgroup filesystem mount showing the root of the tree's own cgroup namespace
+/// on its hierarchy: made anew (with its options) inside that namespace.
+fn cgroup_at_ns_root(m: &Mount, ns: Option<&pb::CgroupNamespace>) -> Option<pb::mount_entry::How> {
+    let version = match m.fstype.as_str() {
+        "cgroup" => 1,
+        "cgroup2" => 2,
+        _ => return None,
+    };
+    let opts: Vec<&str> = m.super_options.split(',').filter(|o| !o.is_empty()).collect();
+    let at_root = ns?
+        .roots
+        .iter()
+        .any(|r| r.version == version && r.controllers.iter().all(|c| opts.contains(&c.as_str())) && r.path == m.root);
+    at_root.then(|| {
+        pb::mount_entry::How::NewFs(pb::NewFs {
+            options: opts.iter().filter(|o| **o != "rw" && **o != "ro").map(|o| o.to_string()).collect(),
+            read_only: opts.contains(&"ro"),
+            saved: false,
+            files: Vec::new(),
+        })
+    })
 }
 
 /// Whether another mount of the tree sits right on `m`'s root, hiding all of it.
