@@ -45,6 +45,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "workload.h"
+
 #define SHM_KEY 0x63637232
 #define HOST "ccr-ctr"
 
@@ -100,22 +102,6 @@ static long get_long(const char *path)
 		fclose(f);
 	}
 	return v;
-}
-
-/* Whether the file at `path` has the line `want`. */
-static int has_line(const char *path, const char *want)
-{
-	char line[128];
-	FILE *f = fopen(path, "r");
-	int found = 0;
-
-	while (f && !found && fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = 0;
-		found = !strcmp(line, want);
-	}
-	if (f)
-		fclose(f);
-	return found;
 }
 
 /* A host pty: the master (kept here), the slave's path and its --external key. */
@@ -474,7 +460,7 @@ int main(int argc, char **argv)
 		snprintf(dir, sizeof(dir), "/proc/%d/root/sys/fs/cgroup/pids/cgroup.procs", init_pid);
 		/* Pids read from out here are as this manager sees them. */
 		snprintf(line, sizeof(line), "%d", init_pid);
-		if (!has_line(dir, line))
+		if (!wl_file_has_line(dir, line))
 			DIE("cycle %d: its own view of its pids cgroup does not hold init", c);
 		check_inside(c);
 		snprintf(dir, sizeof(dir), "cycle%d", c);

@@ -15,33 +15,6 @@
 
 #include "workload.h"
 
-static const char *workdir;
-
-static const char *in_workdir(const char *name)
-{
-	static char bufs[4][4352];
-	static int next;
-	char *b = bufs[next++ % 4];
-
-	snprintf(b, sizeof(bufs[0]), "%s/%.200s", workdir, name);
-	return b;
-}
-
-static int file_has_line(const char *path, const char *line)
-{
-	FILE *f = fopen(path, "r");
-	char buf[512];
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(buf, sizeof(buf), f)) {
-		buf[strcspn(buf, "\n")] = 0;
-		found = !strcmp(buf, line);
-	}
-	fclose(f);
-	return found;
-}
 
 static void show_file(const char *path)
 {
@@ -85,8 +58,8 @@ static void error_paths(void)
 		return;
 	}
 	ccr_opts_set_pid(o, nopid);
-	ccr_opts_set_images_dir(o, in_workdir("images-nopid"));
-	ccr_opts_set_log_file(o, in_workdir("nopid.log"));
+	ccr_opts_set_images_dir(o, wl_path("images-nopid"));
+	ccr_opts_set_log_file(o, wl_path("nopid.log"));
 	ccr_opts_set_log_level(o, 4);
 	r = ccr_dump(o);
 	WL_CHECK(r < 0, "ccr_dump(pid %d that does not exist) = %d", nopid, r);
@@ -99,7 +72,7 @@ static void error_paths(void)
 static int wait_ready(const char *out)
 {
 	for (int i = 0; i < 200; i++) {
-		if (file_has_line(out, "ready"))
+		if (wl_file_has_line(out, "ready"))
 			return 0;
 		usleep(50000);
 	}
@@ -115,8 +88,8 @@ static int cycle(const char *workload)
 	char stat_path[64], buf[512];
 	FILE *f;
 
-	/* in_workdir() rotates static buffers: keep our own copy of this path. */
-	snprintf(out, sizeof(out), "%s", in_workdir("wl.out"));
+	/* wl_path() rotates static buffers: keep our own copy of this path. */
+	snprintf(out, sizeof(out), "%s", wl_path("wl.out"));
 
 	child = fork();
 	if (child < 0)
@@ -130,7 +103,7 @@ static int cycle(const char *workload)
 			_exit(127);
 		close(in);
 		close(fd);
-		execl(workload, workload, in_workdir("scratch"), (char *)NULL);
+		execl(workload, workload, wl_path("scratch"), (char *)NULL);
 		_exit(127);
 	}
 	if (wait_ready(out)) {
@@ -143,8 +116,8 @@ static int cycle(const char *workload)
 
 	o = ccr_opts_new();
 	ccr_opts_set_pid(o, child);
-	ccr_opts_set_images_dir(o, in_workdir("images"));
-	ccr_opts_set_log_file(o, in_workdir("dump.log"));
+	ccr_opts_set_images_dir(o, wl_path("images"));
+	ccr_opts_set_log_file(o, wl_path("dump.log"));
 	ccr_opts_set_log_level(o, 4);
 	r = ccr_dump(o);
 	ccr_opts_free(o);
@@ -159,8 +132,8 @@ static int cycle(const char *workload)
 		 "after the dump pid %d ended with status %#x, want SIGKILL", child, status);
 
 	o = ccr_opts_new();
-	ccr_opts_set_images_dir(o, in_workdir("images"));
-	ccr_opts_set_log_file(o, in_workdir("restore.log"));
+	ccr_opts_set_images_dir(o, wl_path("images"));
+	ccr_opts_set_log_file(o, wl_path("restore.log"));
 	ccr_opts_set_log_level(o, 4);
 	restored = ccr_restore(o);
 	ccr_opts_free(o);
@@ -192,7 +165,7 @@ static int cycle(const char *workload)
 	WL_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "restored task ended with status %#x",
 		 status);
 	/* The first PASS is the restored task's: the original was killed. */
-	WL_CHECK(file_has_line(out, "PASS"), "the restored workload did not print PASS");
+	WL_CHECK(wl_file_has_line(out, "PASS"), "the restored workload did not print PASS");
 	return 0;
 }
 
@@ -202,15 +175,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s WORKLOAD WORKDIR\n", argv[0]);
 		return 2;
 	}
-	workdir = argv[2];
-	if (mkdir(workdir, 0755) && errno != EEXIST)
-		WL_DIE("mkdir %s", workdir);
+	/* The scratch directory of workload.h: argv[2]. */
+	wl_scratch(2, argv + 1);
 	error_paths();
 	cycle(argv[1]);
 	if (wl_failures) {
-		show_file(in_workdir("wl.out"));
-		show_file(in_workdir("dump.log"));
-		show_file(in_workdir("restore.log"));
+		show_file(wl_path("wl.out"));
+		show_file(wl_path("dump.log"));
+		show_file(wl_path("restore.log"));
 	}
 	return wl_finish();
 }

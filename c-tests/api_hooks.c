@@ -37,7 +37,6 @@ struct record {
 	struct call calls[MAX_CALLS];
 };
 
-static const char *workdir;
 static char images[4352];
 
 static int hook(ccr_hook_stage stage, pid_t pid, const char *dir, void *user_data)
@@ -51,32 +50,6 @@ static int hook(ccr_hook_stage stage, pid_t pid, const char *dir, void *user_dat
 		r->n++;
 	}
 	return (int)stage == r->abort_at ? 7 : 0;
-}
-
-static const char *in_workdir(const char *name)
-{
-	static char bufs[4][4352];
-	static int next;
-	char *b = bufs[next++ % 4];
-
-	snprintf(b, sizeof(bufs[0]), "%s/%.200s", workdir, name);
-	return b;
-}
-
-static int file_has_line(const char *path, const char *line)
-{
-	FILE *f = fopen(path, "r");
-	char buf[512];
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(buf, sizeof(buf), f)) {
-		buf[strcspn(buf, "\n")] = 0;
-		found = !strcmp(buf, line);
-	}
-	fclose(f);
-	return found;
 }
 
 /* A field of /proc/PID/status as an int, -1 when absent. */
@@ -140,7 +113,7 @@ static ccr_opts *opts(const char *log, struct record *r)
 	if (!o)
 		WL_DIE("ccr_opts_new");
 	ccr_opts_set_images_dir(o, images);
-	ccr_opts_set_log_file(o, in_workdir(log));
+	ccr_opts_set_log_file(o, wl_path(log));
 	ccr_opts_set_log_level(o, 4);
 	if (ccr_opts_set_hook(o, hook, r))
 		WL_DIE("ccr_opts_set_hook: %s", ccr_last_error());
@@ -161,12 +134,12 @@ static pid_t start(const char *workload, const char *out)
 			_exit(127);
 		close(in);
 		close(fd);
-		execl(workload, workload, in_workdir("scratch"), (char *)NULL);
+		execl(workload, workload, wl_path("scratch"), (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 200 && !file_has_line(out, "ready"); i++)
+	for (int i = 0; i < 200 && !wl_file_has_line(out, "ready"); i++)
 		usleep(50000);
-	if (!file_has_line(out, "ready")) {
+	if (!wl_file_has_line(out, "ready")) {
 		kill(child, SIGKILL);
 		waitpid(child, NULL, 0);
 		WL_DIE("workload %s never printed ready", workload);
@@ -208,11 +181,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s WORKLOAD WORKDIR\n", argv[0]);
 		return 2;
 	}
-	workdir = argv[2];
-	if (mkdir(workdir, 0755) && errno != EEXIST)
-		WL_DIE("mkdir %s", workdir);
-	snprintf(images, sizeof(images), "%s", in_workdir("images"));
-	snprintf(out, sizeof(out), "%s", in_workdir("wl.out"));
+	/* The scratch directory of workload.h: argv[2]. */
+	wl_scratch(2, argv + 1);
+	snprintf(images, sizeof(images), "%s", wl_path("images"));
+	snprintf(out, sizeof(out), "%s", wl_path("wl.out"));
 	r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (r == MAP_FAILED)
 		WL_DIE("mmap");
@@ -284,6 +256,6 @@ int main(int argc, char **argv)
 	w = waitpid(restored, &status, 0);
 	WL_CHECK(w == restored && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		 "restored task ended with status %#x", status);
-	WL_CHECK(file_has_line(out, "PASS"), "the restored workload did not print PASS");
+	WL_CHECK(wl_file_has_line(out, "PASS"), "the restored workload did not print PASS");
 	return wl_finish();
 }

@@ -78,6 +78,40 @@ static void uts_check(void)
 	WL_CHECK(!strcmp(d, DOMAIN), "domainname is \"%s\", set \"%s\"", d, DOMAIN);
 }
 
+/* Writes each (path, value) of `t`. */
+static void set_sysctls(const char *const t[][2], size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		FILE *f = fopen(t[i][0], "w");
+
+		if (!f || fprintf(f, "%s\n", t[i][1]) < 0 || fclose(f))
+			WL_DIE("write %s", t[i][0]);
+	}
+}
+
+/* Checks each (path, value) of `t` reads back as written (tabs as spaces:
+ * kernel/sem and ip_local_port_range read back tab-separated). */
+static void check_sysctls(const char *const t[][2], size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char buf[128] = "";
+		FILE *f = fopen(t[i][0], "r");
+
+		if (f) {
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = 0;
+			fclose(f);
+		}
+		buf[strcspn(buf, "\n")] = 0;
+		for (char *c = buf; *c; c++)
+			if (*c == '\t')
+				*c = ' ';
+		WL_CHECK(!strcmp(buf, t[i][1]), "%s is \"%s\", set \"%s\"", t[i][0], buf, t[i][1]);
+	}
+}
+
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
+
 /* IPC namespace sysctls set away from their defaults, and checked. */
 static const char *const ipc_sysctls[][2] = {
 	{ "/proc/sys/kernel/msgmnb", "32768" },
@@ -90,12 +124,7 @@ static void ipc_setup(void)
 {
 	struct wl_msg m = { 7, "queued-message" };
 
-	for (size_t i = 0; i < sizeof(ipc_sysctls) / sizeof(ipc_sysctls[0]); i++) {
-		FILE *f = fopen(ipc_sysctls[i][0], "w");
-
-		if (!f || fprintf(f, "%s\n", ipc_sysctls[i][1]) < 0 || fclose(f))
-			WL_DIE("write %s", ipc_sysctls[i][0]);
-	}
+	set_sysctls(ipc_sysctls, NITEMS(ipc_sysctls));
 	shm_id = shmget(IPC_KEY, 65536, IPC_CREAT | IPC_EXCL | 0600);
 	msg_id = msgget(IPC_KEY, IPC_CREAT | IPC_EXCL | 0600);
 	sem_id = semget(IPC_KEY, 1, IPC_CREAT | IPC_EXCL | 0600);
@@ -151,23 +180,7 @@ static void ipc_check(void)
 	shmctl(shm_id, IPC_RMID, NULL);
 	msgctl(msg_id, IPC_RMID, NULL);
 	semctl(sem_id, 0, IPC_RMID);
-	for (size_t i = 0; i < sizeof(ipc_sysctls) / sizeof(ipc_sysctls[0]); i++) {
-		char buf[128] = "", want[128];
-		FILE *f = fopen(ipc_sysctls[i][0], "r");
-
-		if (f) {
-			if (!fgets(buf, sizeof(buf), f))
-				buf[0] = 0;
-			fclose(f);
-		}
-		buf[strcspn(buf, "\n")] = 0;
-		/* kernel/sem reads back tab-separated */
-		for (char *c = buf; *c; c++)
-			if (*c == '\t')
-				*c = ' ';
-		snprintf(want, sizeof(want), "%s", ipc_sysctls[i][1]);
-		WL_CHECK(!strcmp(buf, want), "%s is \"%s\", set \"%s\"", ipc_sysctls[i][0], buf, want);
-	}
+	check_sysctls(ipc_sysctls, NITEMS(ipc_sysctls));
 }
 
 static void mnt_setup(void)
@@ -305,12 +318,7 @@ static void net_setup(void)
 	if (s < 0 || ioctl(s, SIOCSIFFLAGS, &ifr))
 		WL_DIE("bring lo up");
 	close(s);
-	for (size_t i = 0; i < sizeof(net_sysctls) / sizeof(net_sysctls[0]); i++) {
-		FILE *f = fopen(net_sysctls[i][0], "w");
-
-		if (!f || fprintf(f, "%s\n", net_sysctls[i][1]) < 0 || fclose(f))
-			WL_DIE("write %s", net_sysctls[i][0]);
-	}
+	set_sysctls(net_sysctls, NITEMS(net_sysctls));
 	if (lo_addr(RTM_NEWADDR, AF_INET, LO_V4, 24, LO_V4_LABEL) || lo_addr(RTM_NEWADDR, AF_INET6, LO_V6, 64, NULL) ||
 	    lo_addr(RTM_DELADDR, AF_INET6, "::1", 128, NULL))
 		WL_DIE("addresses on lo");
@@ -319,23 +327,7 @@ static void net_setup(void)
 static void net_check(void)
 {
 	WL_CHECK(lo_flags() >= 0 && (lo_flags() & IFF_UP), "lo is down");
-	for (size_t i = 0; i < sizeof(net_sysctls) / sizeof(net_sysctls[0]); i++) {
-		char buf[128] = "";
-		FILE *f = fopen(net_sysctls[i][0], "r");
-
-		if (f) {
-			if (!fgets(buf, sizeof(buf), f))
-				buf[0] = 0;
-			fclose(f);
-		}
-		buf[strcspn(buf, "\n")] = 0;
-		/* ip_local_port_range reads back tab-separated */
-		for (char *c = buf; *c; c++)
-			if (*c == '\t')
-				*c = ' ';
-		WL_CHECK(!strcmp(buf, net_sysctls[i][1]), "%s is \"%s\", set \"%s\"", net_sysctls[i][0], buf,
-			 net_sysctls[i][1]);
-	}
+	check_sysctls(net_sysctls, NITEMS(net_sysctls));
 	WL_CHECK(lo_has(AF_INET, LO_V4, 24, LO_V4_LABEL), "lo has no " LO_V4 "/24 labelled " LO_V4_LABEL);
 	WL_CHECK(lo_has(AF_INET, "127.0.0.1", 8, NULL), "lo has no 127.0.0.1/8");
 	WL_CHECK(lo_has(AF_INET6, LO_V6, 64, NULL), "lo has no " LO_V6 "/64");

@@ -173,6 +173,23 @@ WL_UNUSED static const char *wl_path(const char *name)
 	return b;
 }
 
+/* Whether the file at `path` has the line `line`. */
+WL_UNUSED static int wl_file_has_line(const char *path, const char *line)
+{
+	FILE *f = fopen(path, "r");
+	char buf[512];
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(buf, sizeof(buf), f)) {
+		buf[strcspn(buf, "\n")] = 0;
+		found = !strcmp(buf, line);
+	}
+	fclose(f);
+	return found;
+}
+
 /* Prints the verdict and returns the exit status for main(). */
 WL_UNUSED static int wl_finish(void)
 {

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use crate::error::Result;
 use crate::image::pb;
 use crate::sys::netlink::{Addr, Link, Route};
+use crate::sys::proc::sysctl;
 use crate::sys::SysError;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,9 +75,8 @@ fn is_lo(l: &Link) -> bool {
 
 /// The namespace of `root` as it is now; refuses what cannot come back.
 pub fn save(root: i32) -> Result<pb::NetNamespace> {
-    let work = || -> Result<pb::NetNamespace> {
+    crate::sys::process::in_namespaces_of(root, &["net"], || -> Result<pb::NetNamespace> {
         let read = |source| NetError::Read { pid: root, source };
-        crate::sys::process::enter_net_ns_alone(root)?;
         let mut rt = Route::open().map_err(read)?;
         let links = rt.links().map_err(read)?;
         // TODO: a veth whose peer is on the host is external: save its name and
@@ -96,36 +96,13 @@ pub fn save(root: i32) -> Result<pb::NetNamespace> {
         }
         let addrs = rt.addresses().map_err(read)?;
         let lo_addresses = addrs.iter().filter(|a| a.index == lo.index as u32).map(addr_to_pb).collect();
-        Ok(pb::NetNamespace { lo_flags: lo.flags, lo_mtu: lo.mtu, lo_addresses, sysctls: sysctls()? })
-    };
-    std::thread::scope(|s| s.spawn(work).join()).unwrap_or_else(|_| {
-        Err(NetError::Read {
-            pid: root,
-            source: SysError::Task { pid: root, detail: "the reader thread panicked".into() },
-        }
-        .into())
+        Ok(pb::NetNamespace {
+            lo_flags: lo.flags,
+            lo_mtu: lo.mtu,
+            lo_addresses,
+            sysctls: sysctl::read_all(&NS_SYSCTLS)?,
+        })
     })
-}
-
-/// The calling thread's namespace's sysctls of `NS_SYSCTLS` this kernel has.
-fn sysctls() -> Result<Vec<pb::Sysctl>> {
-    let mut out = Vec::new();
-    for name in NS_SYSCTLS {
-        if let Some(value) = read_sysctl(name)? {
-            out.push(pb::Sysctl { name: name.to_string(), value });
-        }
-    }
-    Ok(out)
-}
-
-/// One sysctl with its whitespace made single spaces; None when this kernel has none.
-fn read_sysctl(name: &str) -> Result<Option<String>> {
-    let p = std::path::Path::new("/proc/sys").join(name);
-    match std::fs::read_to_string(&p) {
-        Ok(v) => Ok(Some(v.split_whitespace().collect::<Vec<_>>().join(" "))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(SysError::Path { call: "read", path: p, source: e }.into()),
-    }
 }
 
 fn text(a: &Option<IpAddr>) -> String {
@@ -194,10 +171,8 @@ fn addr_from_pb(a: &pb::NetAddress, index: u32) -> std::result::Result<Addr, Str
 /// What an image's namespace may hold: sysctls of ccr's list only, addresses
 /// that parse. Says what is wrong.
 pub fn check(ns: &pb::NetNamespace) -> std::result::Result<(), String> {
-    for (i, s) in ns.sysctls.iter().enumerate() {
-        if !NS_SYSCTLS.contains(&s.name.as_str()) || s.value.contains('\n') {
-            return Err(format!("sysctls[{i}]: {:?} is not a network namespace sysctl of ccr's", s.name));
-        }
+    if let Some(i) = sysctl::first_not_of(&NS_SYSCTLS, &ns.sysctls) {
+        return Err(format!("sysctls[{i}]: {:?} is not a network namespace sysctl of ccr's", ns.sysctls[i].name));
     }
     for (i, a) in ns.lo_addresses.iter().enumerate() {
         addr_from_pb(a, 1).map_err(|e| format!("lo_addresses[{i}]: {e}"))?;
@@ -223,17 +198,15 @@ pub fn restore(ns: &pb::NetNamespace) -> Result<()> {
     // ip_local_port_range bound each other): a second pass.
     let mut pending: Vec<&pb::Sysctl> = Vec::new();
     for s in &ns.sysctls {
-        if read_sysctl(&s.name)?.as_deref() != Some(s.value.as_str()) {
+        if sysctl::read(&s.name)?.as_deref() != Some(s.value.as_str()) {
             pending.push(s);
         }
     }
     for pass in 0..2 {
         let mut refused = Vec::new();
         for s in pending {
-            let p = std::path::Path::new("/proc/sys").join(&s.name);
-            if let Err(source) = std::fs::write(&p, &s.value) {
-                if pass == 1 || source.raw_os_error() != Some(libc::EINVAL) {
-                    let source = SysError::Path { call: "write", path: p, source };
+            if let Err(source) = sysctl::write(&s.name, &s.value) {
+                if pass == 1 || source.errno() != libc::EINVAL {
                     return Err(
                         NetError::Make { step: "sysctl", what: format!("{} = {}", s.name, s.value), source }.into()
                     );
@@ -258,11 +231,7 @@ pub fn restore(ns: &pb::NetNamespace) -> Result<()> {
         .iter()
         .map(|a| addr_from_pb(a, lo.index as u32))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| NetError::Make {
-            step: "reading",
-            what: e,
-            source: SysError::Call { call: "image", errno: crate::sys::Errno::EINVAL },
-        })?;
+        .expect("checked when the image was read");
     for a in &saved {
         match rt.add_address(a) {
             Err(e) if e.errno() == libc::EEXIST => {}

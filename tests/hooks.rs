@@ -143,6 +143,21 @@ fn scripts_see_every_stage_in_order() {
     case.assert_pass(1);
 }
 
+/// A running wl_counter in a case of its own.
+fn counting(name: &str) -> (Case, i32) {
+    let mut case = Case::new(name);
+    let pid = case.start_workload("wl_counter", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    (case, pid)
+}
+
+/// Ends the workload `pid`, which ccr never took away: it must pass its check.
+fn end_untouched(case: &mut Case, pid: i32, what: &str) {
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, what);
+    case.assert_pass(1);
+}
+
 /// A script failing at each dump stage fails the dump with an error naming the
 /// script, the stage and the status; the workload runs on untouched (untraced,
 /// not stopped) and passes its own check at the end. network-unlock follows a
@@ -150,9 +165,7 @@ fn scripts_see_every_stage_in_order() {
 #[test]
 fn a_failing_script_fails_the_dump_and_leaves_the_tree_running() {
     need_root!();
-    let mut case = Case::new("hooks-dump-fail");
-    let pid = case.start_workload("wl_counter", &[]);
-    case.wait_ready(pid, Duration::from_secs(10));
+    let (mut case, pid) = counting("hooks-dump-fail");
     let cases: [(&str, bool, &[&str]); 4] = [
         ("pre-dump", false, &["pre-dump"]),
         ("network-lock", false, &["pre-dump", "network-lock", "network-unlock"]),
@@ -194,9 +207,7 @@ fn a_failing_script_fails_the_dump_and_leaves_the_tree_running() {
     let msg = format!("action script {} could not be run at stage pre-dump", missing.display());
     assert!(!out.status.success() && stderr(&out).contains(&msg), "want '{msg}' in: {}", stderr(&out));
     assert_running_untraced(pid, "workload after every failed dump");
-    case.signal(pid, Signal::SIGTERM);
-    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "the workload, never dumped");
-    case.assert_pass(1);
+    end_untouched(&mut case, pid, "the workload, never dumped");
 }
 
 /// A script failing at each restore stage before the tree runs fails the restore
@@ -205,9 +216,7 @@ fn a_failing_script_fails_the_dump_and_leaves_the_tree_running() {
 #[test]
 fn a_failing_script_fails_the_restore_and_leaves_nothing() {
     need_root!();
-    let mut case = Case::new("hooks-restore-fail");
-    let pid = case.start_workload("wl_counter", &[]);
-    case.wait_ready(pid, Duration::from_secs(10));
+    let (mut case, pid) = counting("hooks-restore-fail");
     case.dump_ok(pid, &[]);
     assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original after dump");
     reap_gone(&[pid], "the dumped workload");
@@ -253,9 +262,7 @@ fn a_failing_script_fails_the_restore_and_leaves_nothing() {
 #[test]
 fn a_stop_request_kills_a_running_script() {
     need_root!();
-    let mut case = Case::new("hooks-stop");
-    let pid = case.start_workload("wl_counter", &[]);
-    case.wait_ready(pid, Duration::from_secs(10));
+    let (mut case, pid) = counting("hooks-stop");
     let log = case.dir.join("hooks.log");
     let sleeper = case.dir.join("sleep.pid");
     let s = script(
@@ -289,9 +296,7 @@ fn a_stop_request_kills_a_running_script() {
     reap_gone(&[sleep_pid], "the script's own child");
     assert_running_untraced(pid, "workload after a stopped dump");
     assert_eq!(calls(&log), expected(&["pre-dump", "network-lock", "network-unlock"], pid, &case.images));
-    case.signal(pid, Signal::SIGTERM);
-    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "the workload");
-    case.assert_pass(1);
+    end_untouched(&mut case, pid, "the workload");
 }
 
 /// A tree frozen by ptrace (`ccr freeze -t`) is dumped by its holder: the scripts
@@ -299,9 +304,7 @@ fn a_stop_request_kills_a_running_script() {
 #[test]
 fn scripts_run_in_the_freeze_holder() {
     need_root!();
-    let mut case = Case::new("hooks-holder");
-    let pid = case.start_workload("wl_counter", &[]);
-    case.wait_ready(pid, Duration::from_secs(10));
+    let (mut case, pid) = counting("hooks-holder");
     let log = case.dir.join("hooks.log");
     let rec = script(&case, "rec", &log, None, "");
     let p = pid.to_string();
@@ -316,9 +319,7 @@ fn scripts_run_in_the_freeze_holder() {
     want.extend(expected(&["network-unlock"], pid, &case.images));
     assert_eq!(calls(&log), want);
     assert_running_untraced(pid, "workload after thaw");
-    case.signal(pid, Signal::SIGTERM);
-    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "the workload");
-    case.assert_pass(1);
+    end_untouched(&mut case, pid, "the workload");
 }
 
 /// The C callback through libccr: c-tests/api_hooks.c records every stage of a

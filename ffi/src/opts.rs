@@ -311,7 +311,10 @@ pub unsafe extern "C" fn ccr_opts_join_ns(opts: *mut CcrOpts, ns: *const c_char,
     entry(|| {
         // SAFETY: forwarded caller contract.
         let (o, k, t) = unsafe { (opts_mut(opts)?, path_arg(ns, "namespace kind")?, path_arg(target, "namespace")?) };
-        o.join_ns.push(JoinNs { kind: k.to_string_lossy().into_owned(), target: t.to_string_lossy().into_owned() });
+        match JoinNs::new(&k.to_string_lossy(), &t.to_string_lossy()) {
+            Ok(j) => o.join_ns.push(j),
+            Err(e) => return invalid(&e),
+        }
         Ok(0)
     })
 }

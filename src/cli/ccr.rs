@@ -143,17 +143,13 @@ fn path(p: &Parsed, long: &str) -> Option<PathBuf> {
     p.value(long).map(PathBuf::from)
 }
 
-/// `fd[N]:KEY`, as criu spells it.
-/// `NS:PID|PATH` of --join-ns (criu's optional `,EXTRA` is not taken).
+/// `NS:PID|PATH` of --join-ns.
 pub fn parse_join_ns(v: &str) -> Result<JoinNs, String> {
-    match v.split_once(':') {
-        Some((kind, target)) if !kind.is_empty() && !target.is_empty() && !target.contains(',') => {
-            Ok(JoinNs { kind: kind.to_string(), target: target.to_string() })
-        }
-        _ => Err(format!("--join-ns: '{v}' is not NS:PID or NS:PATH")),
-    }
+    let (kind, target) = v.split_once(':').ok_or_else(|| format!("--join-ns: '{v}' is not NS:PID or NS:PATH"))?;
+    JoinNs::new(kind, target).map_err(|e| format!("--join-ns: {e}"))
 }
 
+/// `fd[N]:KEY`, as criu spells it.
 pub fn parse_inherit_fd(v: &str) -> Result<InheritFd, String> {
     let bad = || format!("--inherit-fd: '{v}' is not fd[N]:KEY");
     let rest = v.strip_prefix("fd[").ok_or_else(bad)?;

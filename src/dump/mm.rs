@@ -38,17 +38,10 @@ pub fn classify(pid: i32, maps: &[MapEntry]) -> Result<Vec<Vma>> {
 
 /// Stamps each file mapping with the file it maps (through map_files, so the file
 /// itself, whatever its path holds now), for restore to check it maps that file.
-/// The VMAs of one file share an inode: it is looked at once.
-fn stamp_files(pid: i32, mut vmas: Vec<Vma>) -> Result<Vec<Vma>> {
-    let mut seen: std::collections::HashMap<(u64, u64), Option<stamp::FileStamp>> = Default::default();
+/// A file is looked at once per dump, however many VMAs and tasks map it.
+fn stamp_files(pid: i32, mut vmas: Vec<Vma>, stamps: &mut stamp::Stamps) -> Result<Vec<Vma>> {
     for v in vmas.iter_mut().filter(|v| matches!(v.kind, VmaKind::FilePrivate { .. } | VmaKind::FileShared { .. })) {
-        v.stamp = match seen.get(&(v.dev, v.ino)) {
-            Some(s) => *s,
-            None => {
-                let s = stamp::take(&proc::maps::mapped_file_link(pid, v.start, v.end), None)?;
-                *seen.entry((v.dev, v.ino)).or_insert(s)
-            }
-        };
+        v.stamp = stamps.of_mapping(&proc::maps::mapped_file_link(pid, v.start, v.end), v.dev, v.ino)?;
     }
     Ok(vmas)
 }
@@ -59,13 +52,20 @@ pub struct PageStore {
     pub writer: PageWriter,
     pub shmem: ShmemTable,
     pub sysv: Vec<pb::SysvShm>,
+    /// The files met so far, stamped for restore to check.
+    pub stamps: stamp::Stamps,
 }
 
 impl PageStore {
     /// `cpus`: where the writer thread may run (ccr's mask before it pinned itself).
     pub fn new(dir: &ImageDir, cpus: Option<Vec<u8>>) -> PageStore {
         let sink = Box::new(pages::DirSink::new(dir));
-        PageStore { writer: PageWriter::new(sink, cpus), shmem: ShmemTable::default(), sysv: Vec::new() }
+        PageStore {
+            writer: PageWriter::new(sink, cpus),
+            shmem: ShmemTable::default(),
+            sysv: Vec::new(),
+            stamps: stamp::Stamps::default(),
+        }
     }
 
     /// Saves SysV segment `id` (once per dump).
@@ -190,8 +190,8 @@ pub fn collect(
         env_start: stat.env_start,
         env_end: stat.env_end,
     };
-    let vmas = stamp_files(pid, vmas)?;
-    let exe_stamp = stamp::take(&proc::links::exe_link(pid), None)?;
+    let vmas = stamp_files(pid, vmas, &mut store.stamps)?;
+    let exe_stamp = store.stamps.take(&proc::links::exe_link(pid), None)?;
     let mm = Mm { fields, vmas, runs, auxv: proc::auxv::read(pid)?, exe: proc::links::exe(pid)?, exe_stamp };
     Ok((mm, counts))
 }

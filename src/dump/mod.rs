@@ -506,36 +506,37 @@ fn give_ttys(
     cttys: &[(i32, i32, u32, i32)],
 ) -> Result<()> {
     use crate::files::external::tty_rdev;
+    // Each external tty's device → the files let go of as it.
+    let mut ttys: HashMap<u64, std::collections::BTreeSet<u32>> = HashMap::new();
+    for f in files {
+        if let crate::files::FileState::External(e) = &f.state {
+            if let Some(rdev) = tty_rdev(&e.key) {
+                ttys.entry(rdev).or_default().insert(f.id);
+            }
+        }
+    }
+    let index: HashMap<i32, usize> = entries.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
     for &(pid, sid, tty_nr, tpgid) in cttys {
         // A session led from outside (a shell job's, or the one a PID namespace's
         // init was started in) is the restoring caller's, with its terminal.
-        let led_here = entries.iter().any(|e| e.pid == sid && !e.zombie);
-        let in_ours = entries.iter().find(|e| e.pid == pid).is_some_and(|e| e.sid == 0);
-        if in_ours || !led_here {
-            continue;
-        }
+        let leader = index.get(&sid).copied().filter(|&i| !entries[i].zombie);
+        let in_ours = index.get(&pid).is_some_and(|&i| entries[i].sid == 0);
+        let Some(leader) = leader.filter(|_| !in_ours) else { continue };
         let dev = format!("{}:{}", libc::major(tty_nr as u64), libc::minor(tty_nr as u64));
         let refuse = |what: String| DumpError::Unsupported { pid, what };
-        let ids: std::collections::BTreeSet<u32> = files
-            .iter()
-            .filter_map(|f| match &f.state {
-                crate::files::FileState::External(e) if tty_rdev(&e.key) == Some(tty_nr as u64) => Some(f.id),
-                _ => None,
-            })
-            .collect();
-        let file = match ids.len() {
-            1 => *ids.iter().next().expect("one"),
-            0 => {
+        let file = match ttys.get(&(tty_nr as u64)).map(|ids| ids.iter().copied().collect::<Vec<u32>>()).as_deref() {
+            Some(&[file]) => file,
+            None | Some([]) => {
                 let what = format!("a controlling terminal ({dev}) that is no tty let go of with --external tty[RDEV:DEV] (other terminals are not saved yet)");
                 return Err(refuse(what).into());
             }
-            _ => {
+            Some(_) => {
                 return Err(
                     refuse(format!("a controlling terminal ({dev}) that more than one external tty could be")).into()
                 )
             }
         };
-        let leader = entries.iter_mut().find(|e| e.pid == sid && !e.zombie).expect("led here");
+        let leader = &mut entries[leader];
         if leader.ctty_file != 0 && leader.ctty_file != file {
             return Err(refuse(format!("a controlling terminal ({dev}) other than its session leader's")).into());
         }
@@ -630,6 +631,7 @@ fn collect(
                 state: &mut state,
                 shmem: &mut store.shmem,
                 pages: &mut store.writer,
+                stamps: &mut store.stamps,
             };
             table.collect_task(&mut cx, pid)?
         };
@@ -693,7 +695,7 @@ fn collect(
     } else {
         None
     };
-    let mm::PageStore { writer, shmem, sysv } = store;
+    let mm::PageStore { writer, shmem, sysv, .. } = store;
     let written = Instant::now();
     let sums = writer.finish()?;
     ctx.stats.memdump_us += written.elapsed().as_micros() as u64;

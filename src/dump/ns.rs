@@ -56,13 +56,22 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
     let ours: Vec<String> =
         shared.iter().map(|k| proc::ns::id(proc::SELF, k)).collect::<std::result::Result<_, _>>()?;
     let root_pid_ns = proc::ns::id(root, "pid")?;
-    // A kind this kernel lacks: the same "none" for every task.
-    let ns_id = |pid: i32, k: &str| if proc::ns::has(k) { proc::ns::id(pid, k) } else { Ok(String::new()) };
-    let roots: Vec<String> = MADE_AGAIN.iter().map(|k| ns_id(root, k)).collect::<std::result::Result<_, _>>()?;
+    // A kind this kernel lacks: the same "none" for every task. Asked once, not
+    // per thread.
+    let present = MADE_AGAIN.map(proc::ns::has);
+    let ns_id = |pid: i32, i: usize| {
+        if present[i] {
+            proc::ns::id(pid, MADE_AGAIN[i])
+        } else {
+            Ok(String::new())
+        }
+    };
+    let roots: Vec<String> = (0..MADE_AGAIN.len()).map(|i| ns_id(root, i)).collect::<std::result::Result<_, _>>()?;
     let mut own_kinds = [false; MADE_AGAIN.len()];
-    for (i, k) in MADE_AGAIN.iter().enumerate() {
-        own_kinds[i] = roots[i] != ns_id(proc::SELF, k)?;
+    for (i, own) in own_kinds.iter_mut().enumerate() {
+        *own = roots[i] != ns_id(proc::SELF, i)?;
     }
+    let for_children: Vec<&str> = ["pid", "time"].into_iter().filter(|k| proc::ns::has(k)).collect();
     for task in tasks.iter().filter(|t| !t.is_zombie()) {
         let pid = task.pid();
         for tid in task.threads.iter().map(|t| t.pid()) {
@@ -81,13 +90,13 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
             if its_pid != root_pid_ns {
                 return Err(refuse(format!("a nested PID namespace ({its_pid}; the root is in {root_pid_ns})")).into());
             }
-            for (kind, theirs) in MADE_AGAIN.iter().zip(&roots) {
-                let its = ns_id(tid, kind)?;
+            for (i, (kind, theirs)) in MADE_AGAIN.iter().zip(&roots).enumerate() {
+                let its = ns_id(tid, i)?;
                 if &its != theirs {
                     return Err(refuse(format!("its own {kind} namespace ({its}; the root is in {theirs})")).into());
                 }
             }
-            for own in ["pid", "time"].into_iter().filter(|k| proc::ns::has(k)) {
+            for &own in &for_children {
                 let pending = proc::ns::for_children(tid, own)?;
                 if pending.as_ref() != Some(&proc::ns::id(tid, own)?) {
                     let which = pending.unwrap_or_else(|| "no task in it yet".into());
@@ -111,37 +120,32 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
 pub fn cgroup_roots(tasks: &[tree::Task]) -> Result<pb::CgroupNamespace> {
     let root = tasks[0].pid();
     let live: Vec<i32> = tasks.iter().filter(|t| !t.is_zombie()).map(|t| t.pid()).collect();
-    let outside: Vec<Vec<TaskCgroup>> =
-        live.iter().map(|&p| proc::cgroup::read(p)).collect::<std::result::Result<_, _>>()?;
-    // The thread ends in the tree's namespace; ccr's other threads never enter it.
-    let read_inside = || -> Result<Vec<Vec<TaskCgroup>>> {
-        crate::sys::process::join_cgroup_ns(root)?;
+    let outside = proc::cgroup::read(root)?;
+    let inside = crate::sys::process::in_namespaces_of(root, &["cgroup"], || -> Result<Vec<Vec<TaskCgroup>>> {
         Ok(live.iter().map(|&p| proc::cgroup::read(p)).collect::<std::result::Result<_, _>>()?)
-    };
-    let inside = std::thread::scope(|s| s.spawn(read_inside).join()).unwrap_or_else(|_| {
-        Err(DumpError::Unsupported { pid: root, what: "its cgroup namespace (the reader thread panicked)".into() }
-            .into())
     })?;
     let mut ns = pb::CgroupNamespace::default();
-    for (i, (&pid, (outs, ins))) in live.iter().zip(outside.iter().zip(&inside)).enumerate() {
-        for o in outs {
-            let seen = ins.iter().find(|c| c.version == o.version && c.controllers == o.controllers);
+    for o in &outside {
+        // Every task shares the root's namespace (checked before): from inside, each
+        // must show the hierarchy, at or below the root ("/.." is outside it).
+        for (&pid, ins) in live.iter().zip(&inside) {
             let refuse = |what: String| DumpError::Unsupported { pid, what };
-            let Some(seen) = seen else {
+            let Some(seen) = ins.iter().find(|c| c.version == o.version && c.controllers == o.controllers) else {
                 return Err(
                     refuse(format!("a cgroup hierarchy ({}) its cgroup namespace does not show", hier(o))).into()
                 );
             };
-            let Some(ns_root) = ns_root_of(&o.path, &seen.path) else {
+            let below_root = seen.path.starts_with('/') && !seen.path.split('/').any(|c| c == "..");
+            let ns_root = if pid == root { ns_root_of(&o.path, &seen.path) } else { below_root.then(String::new) };
+            let Some(ns_root) = ns_root.filter(|_| below_root) else {
                 return Err(refuse(format!(
-                    "its cgroup {} on {}, outside its cgroup namespace's root (seen as {} inside it)",
-                    o.path,
+                    "its cgroup on {}, outside its cgroup namespace's root (seen as {} inside it)",
                     hier(o),
                     seen.path
                 ))
                 .into());
             };
-            if i == 0 {
+            if pid == root {
                 ns.roots.push(pb::CgroupNsRoot {
                     version: o.version,
                     controllers: o.controllers.clone(),
@@ -188,8 +192,8 @@ pub fn time_clocks(root: i32) -> Result<pb::TimeNamespace> {
 }
 
 /// The semaphore sets and message queues of the IPC namespace the calling thread
-/// is in (the tree's, entered for the dump), read without changing them, and the
-/// POSIX message queues of `root`'s.
+/// is in (the tree's, entered for the dump), read without changing them, and its
+/// POSIX message queues (`root` names the tree in refusals).
 pub fn ipc_objects(root: i32) -> Result<pb::IpcNamespace> {
     use crate::sys::sysv_ipc;
     let mut ns = pb::IpcNamespace::default();
@@ -215,7 +219,7 @@ pub fn ipc_objects(root: i32) -> Result<pb::IpcNamespace> {
             messages: messages.into_iter().map(|(mtype, text)| pb::SysvMsg { mtype, text }).collect(),
         });
     }
-    for q in crate::sys::mqueue::list(root)? {
+    for q in crate::sys::mqueue::list()? {
         let refuse = |what: String| DumpError::Unsupported { pid: root, what };
         if q.waiting > 0 {
             let what = format!(
@@ -236,7 +240,7 @@ pub fn ipc_objects(root: i32) -> Result<pb::IpcNamespace> {
             msgsize: q.msgsize,
         });
     }
-    ns.sysctls = sysv_ipc::ns_sysctls()?.into_iter().map(|(name, value)| pb::Sysctl { name, value }).collect();
+    ns.sysctls = proc::sysctl::read_all(&sysv_ipc::NS_SYSCTLS)?;
     Ok(ns)
 }
 

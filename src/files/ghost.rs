@@ -26,7 +26,7 @@ file_kind! { Ghost: "deleted file", Ghost, InTask;
             e => DumpError::WritePages { path: dest, source: std::io::Error::from_raw_os_error(e.errno()) },
         })?;
         // Its contents come back from the image: there is no file to compare with.
-        let file = pb::RegFile { stamp: None, ..super::reg::state(p, p.target.trim_end_matches(DELETED).to_string())? };
+        let file = super::reg::fields(p, p.target.trim_end_matches(DELETED).to_string());
         Ok(FileState::Ghost(pb::GhostFile { file: Some(file) }))
     }
 

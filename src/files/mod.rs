@@ -194,6 +194,7 @@ pub struct DumpCx<'a> {
     pub state: &'a mut DumpState,
     pub shmem: &'a mut ShmemTable,
     pub pages: &'a mut PageWriter,
+    pub stamps: &'a mut stamp::Stamps,
 }
 
 impl DumpCx<'_> {

@@ -13,9 +13,14 @@ use crate::restore::RestoreError;
 use crate::sys::{fd, proc};
 
 /// What the images keep of a regular file opened at `path`.
-pub fn state(p: &FdProbe, path: String) -> Result<pb::RegFile> {
-    let stamp = stamp::take(&proc::fd::link_path(p.pid, p.fd), Some(&p.md))?;
-    Ok(pb::RegFile { path, pos: p.info.pos, size: p.md.size(), mode: p.md.mode(), stamp, fd: p.fd })
+pub fn state(p: &FdProbe, path: String, stamps: &mut stamp::Stamps) -> Result<pb::RegFile> {
+    let stamp = stamps.take(&proc::fd::link_path(p.pid, p.fd), Some(&p.md))?;
+    Ok(pb::RegFile { stamp, ..fields(p, path) })
+}
+
+/// What describes the file of `p` at `path`, its stamp aside.
+pub fn fields(p: &FdProbe, path: String) -> pb::RegFile {
+    pb::RegFile { path, pos: p.info.pos, size: p.md.size(), mode: p.md.mode(), stamp: None, fd: p.fd }
 }
 
 /// Reopens a file by path at its saved position (a path-only fd has none).
@@ -56,8 +61,8 @@ file_kind! { Reg: "regular file", Reg, InTask;
         p.md.is_file() && p.target.starts_with('/') && !p.target.ends_with(" (deleted)")
     }
 
-    fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
-        Ok(FileState::Reg(state(p, p.target.clone())?))
+    fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
+        Ok(FileState::Reg(state(p, p.target.clone(), cx.stamps)?))
     }
 
     fn open(&self, _cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {

@@ -81,17 +81,45 @@ pub fn of_stat(st: &libc::stat) -> FileStamp {
     }
 }
 
-/// The stamp of the file `link` leads to (a /proc link; `md` its stat when the
-/// caller has it already); None on a pseudo filesystem.
-pub fn take(link: &Path, md: Option<&std::fs::Metadata>) -> SysResult<Option<FileStamp>> {
-    if fd::on_pseudo_fs(link)? {
-        return Ok(None);
+/// The stamps a dump takes, each filesystem asked once whether it is a pseudo
+/// one, and each mapped file stamped once however many tasks map it.
+#[derive(Default)]
+pub struct Stamps {
+    /// st_dev → on a pseudo filesystem.
+    pseudo: std::collections::HashMap<u64, bool>,
+    /// A mapping's (dev, ino) as maps shows it → the stamp of its file.
+    mapped: std::collections::HashMap<(u64, u64), Option<FileStamp>>,
+}
+
+impl Stamps {
+    /// The stamp of the file `link` leads to (a /proc link; `md` its stat when the
+    /// caller has it already); None on a pseudo filesystem.
+    pub fn take(&mut self, link: &Path, md: Option<&std::fs::Metadata>) -> SysResult<Option<FileStamp>> {
+        let stated;
+        let md = match md {
+            Some(md) => md,
+            None => {
+                stated = fd::stat_path(link)?;
+                &stated
+            }
+        };
+        let pseudo = match self.pseudo.get(&md.dev()) {
+            Some(&p) => p,
+            None => *self.pseudo.entry(md.dev()).or_insert(fd::on_pseudo_fs(link)?),
+        };
+        Ok((!pseudo).then(|| of_metadata(md)))
     }
-    let stamp = match md {
-        Some(md) => of_metadata(md),
-        None => of_metadata(&fd::stat_path(link)?),
-    };
-    Ok(Some(stamp))
+
+    /// The stamp of the file a mapping maps, `dev` and `ino` as maps shows them
+    /// (`link`: its map_files link).
+    pub fn of_mapping(&mut self, link: &Path, dev: u64, ino: u64) -> SysResult<Option<FileStamp>> {
+        if let Some(s) = self.mapped.get(&(dev, ino)) {
+            return Ok(*s);
+        }
+        let s = self.take(link, None)?;
+        self.mapped.insert((dev, ino), s);
+        Ok(s)
+    }
 }
 
 fn kind(mode: u32) -> &'static str {
@@ -203,10 +231,13 @@ mod pseudo_tests {
 
     #[test]
     fn pseudo_filesystems_get_no_stamp() {
-        assert_eq!(take(Path::new("/proc/self/status"), None).unwrap(), None);
-        assert_eq!(take(Path::new("/sys/kernel/mm/transparent_hugepage/enabled"), None).unwrap(), None);
+        let mut st = Stamps::default();
+        assert_eq!(st.take(Path::new("/proc/self/status"), None).unwrap(), None);
+        assert_eq!(st.take(Path::new("/sys/kernel/mm/transparent_hugepage/enabled"), None).unwrap(), None);
+        // Asked again, from what it learned of the filesystem.
+        assert_eq!(st.take(Path::new("/proc/self/stat"), None).unwrap(), None);
         let me = std::env::current_exe().unwrap();
-        let s = take(&me, None).unwrap().expect("a binary on a real filesystem has a stamp");
+        let s = st.take(&me, None).unwrap().expect("a binary on a real filesystem has a stamp");
         assert_eq!(s.size, std::fs::metadata(&me).unwrap().len());
     }
 }

@@ -44,16 +44,17 @@ file_kind! { Unix: "unix socket", Unix, BeforeFork;
     }
 
     fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
-        // Restore makes sockets in ccr before the fork, in ccr's network namespace:
-        // one made in another (the tree's own) would come back in the wrong one.
         let copy = pidfd::getfd(p.pid, p.fd)?;
-        if !unix_sock::in_callers_net_ns(copy.as_fd())? {
-            let what = unix_sock::describe(copy.as_fd());
-            return Err(p.refuse(&format!("{what} of another network namespace than ccr's (the tree's own)")));
-        }
+        // sock_diag lists the sockets of ccr's network namespace only. Restore makes
+        // sockets in ccr before the fork, in that namespace: one made in another
+        // (the tree's own) would come back in the wrong one.
         let u = cx.unix_sockets()?.get(&(p.md.ino() as u32)).cloned();
         let Some(u) = u else {
-            return Err(p.refuse(&unix_sock::describe(copy.as_fd())));
+            let what = unix_sock::describe(copy.as_fd());
+            if !unix_sock::in_callers_net_ns(copy.as_fd())? {
+                return Err(p.refuse(&format!("{what} of another network namespace than ccr's (the tree's own)")));
+            }
+            return Err(p.refuse(&what));
         };
         // A socket pair's end whose peer was closed stays connected to nobody
         // (ESTABLISHED, no peer); a socket that never connected is not.

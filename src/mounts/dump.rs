@@ -82,35 +82,32 @@ pub fn plan(root: i32, externals: &[String], cgroup_ns: Option<&pb::CgroupNamesp
         } else if let Some(found) = host_path(m, &host, covered(m, &tree)) {
             let path = found.map_err(|what| refuse(m, what))?;
             // A tty the caller lets go of is its to hand back, wherever it is bound.
-            match std::fs::symlink_metadata(&path).ok().and_then(|md| crate::files::external::key_of(externals, &md)) {
+            let md = if externals.is_empty() { None } else { std::fs::symlink_metadata(&path).ok() };
+            match md.and_then(|md| crate::files::external::key_of(externals, &md)) {
                 Some(key) => pb::mount_entry::How::External(key),
                 None => pb::mount_entry::How::HostPath(path),
             }
         } else if MADE_NEW.contains(&m.fstype.as_str()) {
             first_of_dev.insert(dev, m);
-            let opts: Vec<&str> = m.super_options.split(',').filter(|o| !o.is_empty()).collect();
-            let is_tmpfs = m.fstype == "tmpfs";
-            // An mqueue instance shows the queues of an IPC namespace: the tree's own
+            let fs = new_fs(m, m.fstype == "tmpfs");
+            // Read from inside the namespace: a tmpfs's files, a devpts's ptys. An
+            // mqueue instance shows the queues of an IPC namespace: the tree's own
             // are saved with it, ccr's stay where they are.
-            if is_tmpfs || m.fstype == "devpts" {
+            let read_inside = fs.saved || m.fstype == "devpts";
+            if read_inside {
                 saved.push(m);
             }
-            if m.unbindable && saved.last().is_some_and(|s| s.id == m.id) {
+            if m.unbindable && read_inside {
                 return Err(refuse(m, "an unbindable mount of a filesystem of the tree's own".into()).into());
             }
-            if is_tmpfs && opts.contains(&"ro") {
+            if fs.saved && fs.read_only {
                 return Err(refuse(m, "a read-only tmpfs instance".into()).into());
             }
             if m.root != "/" {
                 let what = format!("a new {} shown from {} instead of its root", m.fstype, m.root);
                 return Err(refuse(m, what).into());
             }
-            pb::mount_entry::How::NewFs(pb::NewFs {
-                options: opts.iter().filter(|o| **o != "rw" && **o != "ro").map(|o| o.to_string()).collect(),
-                read_only: opts.contains(&"ro"),
-                saved: is_tmpfs,
-                files: Vec::new(),
-            })
+            pb::mount_entry::How::NewFs(fs)
         } else {
             let what =
                 format!("a {} filesystem that ccr's mount namespace does not show and ccr cannot make again", m.fstype);
@@ -131,9 +128,9 @@ pub fn plan(root: i32, externals: &[String], cgroup_ns: Option<&pb::CgroupNamesp
             dev: format!("{}:{}", m.major, m.minor),
         });
     }
-    if out.mounts.first().is_some_and(|m| m.mount_point != "/") {
-        let m = in_tree_order(root, &tree)?[0];
-        return Err(refuse(m, "a mount tree whose top is not at /".into()).into());
+    if let Some(top) = out.mounts.first().filter(|m| m.mount_point != "/") {
+        let what = format!("a mount tree whose top (mount {}) is at {}, not /", top.id, top.mount_point);
+        return Err(MountError::Unsupported { pid: root, mount: "its mount tree".into(), what }.into());
     }
     super::restore::group_sources(&out).map_err(|e| MountError::Unsupported {
         pid: root,
@@ -171,14 +168,19 @@ fn cgroup_at_ns_root(m: &Mount, ns: Option<&pb::CgroupNamespace>) -> Option<pb::
         .roots
         .iter()
         .any(|r| r.version == version && r.controllers.iter().all(|c| opts.contains(&c.as_str())) && r.path == m.root);
-    at_root.then(|| {
-        pb::mount_entry::How::NewFs(pb::NewFs {
-            options: opts.iter().filter(|o| **o != "rw" && **o != "ro").map(|o| o.to_string()).collect(),
-            read_only: opts.contains(&"ro"),
-            saved: false,
-            files: Vec::new(),
-        })
-    })
+    at_root.then(|| pb::mount_entry::How::NewFs(new_fs(m, false)))
+}
+
+/// A new instance of `m`'s filesystem with its super options (rw/ro apart); with
+/// `saved`, its files are to be read too.
+fn new_fs(m: &Mount, saved: bool) -> pb::NewFs {
+    let opts = m.super_options.split(',').filter(|o| !o.is_empty());
+    pb::NewFs {
+        options: opts.clone().filter(|o| *o != "rw" && *o != "ro").map(str::to_string).collect(),
+        read_only: opts.clone().any(|o| o == "ro"),
+        saved,
+        files: Vec::new(),
+    }
 }
 
 /// Whether another mount of the tree sits right on `m`'s root, hiding all of it.
@@ -230,8 +232,7 @@ fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Has
     use std::os::fd::AsFd;
     let theirs = std::fs::metadata(format!("/proc/{root}/root"))
         .map_err(crate::sys::SysError::path("stat", format!("/proc/{root}/root")))?;
-    let work = || -> Result<HashMap<u32, Vec<pb::FsEntry>>> {
-        crate::sys::mount::enter_mnt_ns_alone(root)?;
+    crate::sys::process::in_namespaces_of(root, &["mnt"], || -> Result<HashMap<u32, Vec<pb::FsEntry>>> {
         let top = std::fs::metadata("/").map_err(crate::sys::SysError::path("stat", "/"))?;
         use std::os::unix::fs::MetadataExt;
         if (top.dev(), top.ino()) != (theirs.dev(), theirs.ino()) {
@@ -259,8 +260,8 @@ fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Has
                 }
                 (_, Some(_)) => {}
                 (_, None) => {
-                    let names = list(&mnt)?;
-                    if let Some(n) = names.iter().find(|n| n.as_str() != "ptmx") {
+                    let names = crate::sys::fd::dir_names(mnt.as_fd())?;
+                    if let Some(n) = names.iter().map(|n| n.to_string_lossy()).find(|n| n != "ptmx") {
                         let what = format!("pty {n} of its own devpts instance (ptys are not saved yet)");
                         return Err(MountError::Unsupported { pid: root, mount: name(m), what }.into());
                     }
@@ -268,23 +269,5 @@ fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Has
             }
         }
         Ok(out)
-    };
-    std::thread::scope(|s| s.spawn(work).join()).unwrap_or_else(|_| {
-        Err(MountError::Image { mount: "its mount tree".into(), detail: "the reader thread panicked".into() }.into())
     })
-}
-
-/// The names in the directory `d` (an fd of a mount's root).
-fn list(d: &std::os::fd::OwnedFd) -> Result<Vec<String>> {
-    use nix::fcntl::OFlag;
-    use std::os::fd::AsRawFd;
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let mut dir = nix::dir::Dir::openat(Some(d.as_raw_fd()), ".", flags, nix::sys::stat::Mode::empty())
-        .map_err(|errno| crate::sys::SysError::Call { call: "opendir", errno })?;
-    Ok(dir
-        .iter()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "." && n != "..")
-        .collect())
 }

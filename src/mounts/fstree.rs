@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
-use nix::fcntl::{readlinkat, AtFlags, OFlag};
+use nix::fcntl::{readlinkat, AtFlags};
 use nix::sys::stat::{fchmodat, fstatat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, linkat, symlinkat, Gid, Uid};
@@ -58,18 +58,11 @@ pub fn save(root: BorrowedFd<'_>, data: &mut File, what: &str) -> Result<Vec<pb:
         if fd::has_xattrs(dfd.as_fd()).map_err(|e| refuse(&dir, e.to_string()))? {
             return Err(refuse(&dir, "extended attributes, which ccr does not save yet".into()));
         }
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let mut listing = nix::dir::Dir::openat(Some(dfd.as_raw_fd()), ".", flags, Mode::empty())
-            .map_err(|e| refuse(&dir, format!("opendir: {e}")))?;
         // Names are kept as text: one that is not UTF-8 is refused, never altered.
         let mut children = Vec::new();
-        for name in listing.iter().filter_map(|e| e.ok()).map(|e| e.file_name().to_owned()) {
-            let name = name.into_string().map_err(|n| refuse(&dir, format!("a name that is not UTF-8 ({n:?})")))?;
-            if name != "." && name != ".." {
-                children.push(name);
-            }
+        for name in fd::dir_names(dfd.as_fd()).map_err(|e| refuse(&dir, e.to_string()))? {
+            children.push(name.into_string().map_err(|n| refuse(&dir, format!("a name that is not UTF-8 ({n:?})")))?);
         }
-        children.sort();
         let mut subdirs = Vec::new();
         for name in children {
             let path = join(&dir, &name);

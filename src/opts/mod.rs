@@ -78,6 +78,16 @@ pub struct JoinNs {
     pub target: String,
 }
 
+impl JoinNs {
+    /// Both parts non-empty; criu's optional `,EXTRA` is not taken.
+    pub fn new(kind: &str, target: &str) -> Result<JoinNs, String> {
+        if kind.is_empty() || target.is_empty() || target.contains(',') {
+            return Err(format!("'{kind}:{target}' is not NS:PID or NS:PATH"));
+        }
+        Ok(JoinNs { kind: kind.to_string(), target: target.to_string() })
+    }
+}
+
 /// Hooks run at the named stages of a dump or restore (`crate::action`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookOpts {

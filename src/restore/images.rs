@@ -184,6 +184,23 @@ pub fn read(run: &mut Run<'_>) -> Result<()> {
             )));
         }
     }
+    // What the caller asked of the namespaces, before anything is made.
+    run.joined = super::join::open(&run.opts.join_ns)?;
+    if let Some(r) = &run.opts.root {
+        // Said and not done would be worse than refused.
+        let bound = inventory
+            .mnt
+            .as_ref()
+            .and_then(|ns| ns.mounts.first())
+            .is_some_and(|m| matches!(m.how, Some(pb::mount_entry::How::HostPath(_))));
+        if !bound || super::join::joins(&run.joined, "mnt") {
+            return Err(Error::InvalidArgument(format!(
+                "--root {}: the checkpoint has no mount namespace of its own whose root is bound from a path{}",
+                r.display(),
+                if bound { " (its mount namespace is joined instead)" } else { "" }
+            )));
+        }
+    }
     crate::info!(
         run.log,
         "restoring {} tasks (root {}) from {}",

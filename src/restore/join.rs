@@ -10,15 +10,10 @@ use crate::error::{Error, Result};
 use crate::opts::JoinNs;
 use crate::sys::{fd, process};
 
-/// The kinds a tree can join, with their clone flag. The others would split what
-/// restore makes before the tree exists from the tree: SysV objects (ipc), the
-/// clock offsets (time), the PIDs (pid), the ids everything is owned by (user).
-pub const JOINABLE: [(&str, i32); 4] = [
-    ("net", libc::CLONE_NEWNET),
-    ("uts", libc::CLONE_NEWUTS),
-    ("mnt", libc::CLONE_NEWNS),
-    ("cgroup", libc::CLONE_NEWCGROUP),
-];
+/// The kinds a tree can join. The others would split what restore makes before
+/// the tree exists from the tree: SysV objects (ipc), the clock offsets (time),
+/// the PIDs (pid), the ids everything is owned by (user).
+pub const JOINABLE: [&str; 4] = ["net", "uts", "mnt", "cgroup"];
 
 /// One namespace to join, open.
 pub struct Joined {
@@ -46,7 +41,8 @@ fn target(kind: &str, t: &str) -> PathBuf {
 pub fn open(asked: &[JoinNs]) -> Result<Vec<Joined>> {
     let mut out: Vec<Joined> = Vec::new();
     for j in asked {
-        let Some(&(kind, flag)) = JOINABLE.iter().find(|(k, _)| *k == j.kind) else {
+        let Some((kind, flag)) = JOINABLE.iter().find(|k| **k == j.kind).and_then(|&k| Some((k, process::ns_flag(k)?)))
+        else {
             return Err(Error::InvalidArgument(format!(
                 "--join-ns {}: joining a {} namespace is not supported (only net, uts, mnt, cgroup)",
                 j.kind, j.kind

@@ -172,6 +172,8 @@ pub struct Run<'a> {
     pub ckpt: Option<Checkpoint>,
     /// The check of the raw data files against their checksums.
     pub data_check: images::DataCheck,
+    /// The namespaces the caller named for the tree to join, open (ReadImages).
+    pub joined: Vec<join::Joined>,
     // What the run made, undone by `undo` unless `done`:
     pin: Option<process::CpuPin>,
     pub cgroups: Option<CgroupRestorePlan>,
@@ -255,6 +257,7 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
         tree: None,
         tasks: Vec::new(),
         data_check: images::DataCheck::None,
+        joined: Vec::new(),
         done: false,
     };
     let started = Instant::now();
@@ -397,24 +400,7 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
     let forked = Instant::now();
     let shared = run.shared.as_ref().expect("made in SharedObjects");
     let ckpt = run.ckpt.as_ref().expect("read");
-    let joined = join::open(&run.opts.join_ns)?;
-    if let Some(r) = &run.opts.root {
-        // Said and not done would be worse than refused.
-        let bound = ckpt
-            .inventory
-            .mnt
-            .as_ref()
-            .and_then(|ns| ns.mounts.first())
-            .is_some_and(|m| matches!(m.how, Some(crate::image::pb::mount_entry::How::HostPath(_))));
-        if !bound || join::joins(&joined, "mnt") {
-            return Err(Error::InvalidArgument(format!(
-                "--root {}: the checkpoint has no mount namespace of its own whose root is bound from a path{}",
-                r.display(),
-                if bound { " (its mount namespace is joined instead)" } else { "" }
-            )));
-        }
-    }
-    let asked = fork::Asked { root_at: run.opts.root.as_deref(), join: &joined };
+    let asked = fork::Asked { root_at: run.opts.root.as_deref(), join: &run.joined };
     let cgroup_ns =
         ckpt.inventory.cgroup_ns.as_ref().map(|ns| cgns::root_dirs(ns, run.cgroups.as_ref())).transpose()?;
     let tree = fork::spawn(&run.dir, ckpt, shared, run.child_of_caller, asked, cgroup_ns.as_deref())?;
@@ -432,8 +418,9 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
 fn place_in_cgroups(run: &Run<'_>) -> Result<()> {
     let (Some(plan), Some(tree)) = (&run.cgroups, &run.tree) else { return Ok(()) };
     for t in run.ckpt().inventory.tasks.iter().filter(|t| !t.zombie) {
-        // A cgroup image saved from outside a PID namespace names tasks as ccr saw them.
-        let saved = if t.dumped_pid != 0 && plan.dirs_of(t.dumped_pid).is_some() { t.dumped_pid } else { t.pid };
+        // A cgroup image is saved from outside a PID namespace: it names the tasks as
+        // ccr saw them at the dump (images before 2.8 have no such pid).
+        let saved = if t.dumped_pid != 0 { t.dumped_pid } else { t.pid };
         plan.place_task(tree.outer_of(t.pid)?, saved)?;
     }
     Ok(())

@@ -58,7 +58,7 @@ pub fn make(run: &mut Run<'_>) -> Result<()> {
         crate::sys::process::unshare_ipc()?;
         // Limits first: the objects below must fit in them.
         for s in &ns.sysctls {
-            crate::sys::sysv_ipc::set_ns_sysctl(&s.name, &s.value)?;
+            crate::sys::proc::sysctl::write(&s.name, &s.value)?;
         }
         for q in &ns.mqueues {
             let q = crate::sys::mqueue::Queue {

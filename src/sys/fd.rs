@@ -85,6 +85,14 @@ pub fn next_hole(f: &std::fs::File, off: u64) -> Option<u64> {
     (r >= 0).then_some(r as u64)
 }
 
+/// Marks every fd of this process in [from, to] close-on-exec (async-signal-safe:
+/// for a child between fork and exec).
+pub fn cloexec_range(from: u32, to: u32) {
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    // SAFETY: close_range with integer arguments; it only sets a flag on our fds.
+    unsafe { libc::syscall(libc::SYS_close_range, from, to, CLOSE_RANGE_CLOEXEC) };
+}
+
 /// Closes every fd of this process in [from, to] (the restore child's clean-up).
 pub fn close_range(from: u32, to: u32) {
     if from > to {
@@ -366,4 +374,23 @@ pub fn has_xattrs(fd: BorrowedFd<'_>) -> SysResult<bool> {
         return Err(SysError::Call { call: "flistxattr", errno });
     }
     Ok(n > 0)
+}
+
+/// The names in directory `dir` (without "." and ".."), sorted; a read error is an
+/// error, never a shorter list.
+pub fn dir_names(dir: BorrowedFd<'_>) -> SysResult<Vec<std::ffi::OsString>> {
+    use std::os::unix::ffi::OsStrExt;
+    let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC;
+    let mut d = nix::dir::Dir::openat(Some(dir.as_raw_fd()), ".", flags, nix::sys::stat::Mode::empty())
+        .map_err(|errno| SysError::Call { call: "opendir", errno })?;
+    let mut out = Vec::new();
+    for e in d.iter() {
+        let e = e.map_err(|errno| SysError::Call { call: "readdir", errno })?;
+        let n = std::ffi::OsStr::from_bytes(e.file_name().to_bytes());
+        if n != "." && n != ".." {
+            out.push(n.to_os_string());
+        }
+    }
+    out.sort();
+    Ok(out)
 }

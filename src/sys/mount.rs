@@ -118,32 +118,9 @@ pub fn set_attrs(fd: BorrowedFd<'_>, set: u64, clear: u64, propagation: u64) -> 
     Ok(())
 }
 
-/// Attaches the detached mount `fd` on `target` (an O_PATH fd of its mount point).
-pub fn attach(fd: BorrowedFd<'_>, target: BorrowedFd<'_>) -> SysResult<()> {
+fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>, flags: u32, call: &'static str) -> SysResult<()> {
     let empty = c"";
-    let flags = kernel::MOVE_MOUNT_F_EMPTY_PATH | kernel::MOVE_MOUNT_T_EMPTY_PATH;
-    // SAFETY: move_mount between two fds with empty paths.
-    let ret = unsafe {
-        libc::syscall(
-            kernel::__NR_move_mount as libc::c_long,
-            fd.as_raw_fd(),
-            empty.as_ptr(),
-            target.as_raw_fd(),
-            empty.as_ptr(),
-            flags,
-        )
-    };
-    if ret < 0 {
-        return Err(SysError::last("move_mount"));
-    }
-    Ok(())
-}
-
-/// Makes the mount `to` a member of the peer group of the shared mount `from`
-/// (same filesystem, `to`'s root within `from`'s).
-pub fn join_group(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> SysResult<()> {
-    let empty = c"";
-    let flags = kernel::MOVE_MOUNT_SET_GROUP | kernel::MOVE_MOUNT_F_EMPTY_PATH | kernel::MOVE_MOUNT_T_EMPTY_PATH;
+    let flags = flags | kernel::MOVE_MOUNT_F_EMPTY_PATH | kernel::MOVE_MOUNT_T_EMPTY_PATH;
     // SAFETY: move_mount between two fds with empty paths.
     let ret = unsafe {
         libc::syscall(
@@ -156,24 +133,32 @@ pub fn join_group(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> SysResult<()> {
         )
     };
     if ret < 0 {
-        return Err(SysError::last("move_mount(MOVE_MOUNT_SET_GROUP)"));
+        return Err(SysError::last(call));
     }
     Ok(())
 }
 
-/// An O_PATH fd of the absolute `path`, reached without following a symlink.
-pub fn path_no_symlinks(path: &Path) -> SysResult<OwnedFd> {
-    let how = kernel::open_how {
-        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: kernel::RESOLVE_NO_SYMLINKS as u64,
-    };
+/// Attaches the detached mount `fd` on `target` (an O_PATH fd of its mount point).
+pub fn attach(fd: BorrowedFd<'_>, target: BorrowedFd<'_>) -> SysResult<()> {
+    move_mount(fd, target, 0, "move_mount")
+}
+
+/// Makes the mount `to` a member of the peer group of the shared mount `from`
+/// (same filesystem, `to`'s root within `from`'s).
+pub fn join_group(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> SysResult<()> {
+    move_mount(from, to, kernel::MOVE_MOUNT_SET_GROUP, "move_mount(MOVE_MOUNT_SET_GROUP)")
+}
+
+/// An O_PATH fd of `path` (relative to `dir`, or absolute) resolved with the
+/// RESOLVE_* flags `resolve`.
+fn open_path(dir: Option<BorrowedFd<'_>>, path: &Path, resolve: u32) -> SysResult<OwnedFd> {
+    let how = kernel::open_how { flags: (libc::O_PATH | libc::O_CLOEXEC) as u64, mode: 0, resolve: resolve as u64 };
     let p = cstr(path);
     // SAFETY: openat2 reads the path and `how` of the size passed.
     let ret = unsafe {
         libc::syscall(
             kernel::__NR_openat2 as libc::c_long,
-            libc::AT_FDCWD,
+            dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd()),
             p.as_ptr(),
             &how as *const kernel::open_how,
             std::mem::size_of::<kernel::open_how>(),
@@ -182,27 +167,16 @@ pub fn path_no_symlinks(path: &Path) -> SysResult<OwnedFd> {
     fd_from(ret, "openat2", path)
 }
 
+/// An O_PATH fd of the absolute `path`, reached without following a symlink.
+pub fn path_no_symlinks(path: &Path) -> SysResult<OwnedFd> {
+    open_path(None, path, kernel::RESOLVE_NO_SYMLINKS)
+}
+
 /// An O_PATH fd of `rel` below `dir`, reached without leaving `dir`'s mount or
 /// following a link: a mount point for `attach` that cannot land elsewhere.
 pub fn path_beneath(dir: BorrowedFd<'_>, rel: &Path) -> SysResult<OwnedFd> {
-    let how = kernel::open_how {
-        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: (kernel::RESOLVE_NO_XDEV | kernel::RESOLVE_NO_SYMLINKS | kernel::RESOLVE_BENEATH) as u64,
-    };
     let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
-    let p = cstr(rel);
-    // SAFETY: openat2 reads the path and `how` of the size passed.
-    let ret = unsafe {
-        libc::syscall(
-            kernel::__NR_openat2 as libc::c_long,
-            dir.as_raw_fd(),
-            p.as_ptr(),
-            &how as *const kernel::open_how,
-            std::mem::size_of::<kernel::open_how>(),
-        )
-    };
-    fd_from(ret, "openat2", rel)
+    open_path(Some(dir), rel, kernel::RESOLVE_NO_XDEV | kernel::RESOLVE_NO_SYMLINKS | kernel::RESOLVE_BENEATH)
 }
 
 /// Mounts the mount tree of this (new) namespace private from `/` down, so that
@@ -236,22 +210,6 @@ pub fn pivot_into(root: BorrowedFd<'_>) -> SysResult<()> {
     // SAFETY: chdir to a NUL-terminated path.
     if unsafe { libc::chdir(c"/".as_ptr()) } < 0 {
         return Err(SysError::last("chdir(/)"));
-    }
-    Ok(())
-}
-
-/// Moves the calling thread (alone: it first stops sharing its fs with the other
-/// threads) into the mount namespace of `pid`, with its root and cwd at that
-/// namespace's root. For a thread that ends when its work in there is done.
-pub fn enter_mnt_ns_alone(pid: i32) -> SysResult<()> {
-    let ns = super::fd::open(Path::new(&format!("/proc/{pid}/ns/mnt")), libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
-    // SAFETY: unshare with a flag only.
-    if unsafe { libc::unshare(libc::CLONE_FS) } < 0 {
-        return Err(SysError::last("unshare(CLONE_FS)"));
-    }
-    // SAFETY: setns with an open namespace fd.
-    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) } < 0 {
-        return Err(SysError::Pid { call: "setns(mnt)", pid, errno: nix::errno::Errno::last() });
     }
     Ok(())
 }

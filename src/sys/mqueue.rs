@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use super::{Errno, SysError, SysResult};
+use super::{SysError, SysResult};
 
 /// One queue as the namespace holds it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,38 +25,12 @@ pub struct Queue {
     pub notify: bool,
 }
 
-/// Every queue of the IPC namespace of `pid`, from a thread that enters it (the
-/// calling thread is left as it was).
-pub fn list(pid: i32) -> SysResult<Vec<Queue>> {
-    let work = move || -> SysResult<Vec<Queue>> {
-        let ns = super::fd::open(Path::new(&format!("/proc/{pid}/ns/ipc")), libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
-        // SAFETY: setns with an open namespace fd, in this short-lived thread.
-        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWIPC) } < 0 {
-            return Err(SysError::Pid { call: "setns(ipc)", pid, errno: Errno::last() });
-        }
-        // An mqueue instance shows the queues of the IPC namespace it is made in.
-        let mnt = super::mount::new_fs("mqueue", "ccr", &[])?;
-        let names = names(mnt.as_fd())?;
-        names.into_iter().map(|n| queue(mnt.as_fd(), n)).collect()
-    };
-    std::thread::scope(|s| s.spawn(work).join())
-        .unwrap_or_else(|_| Err(SysError::Task { pid, detail: "the message queue reader panicked".into() }))
-}
-
-fn names(dir: BorrowedFd<'_>) -> SysResult<Vec<String>> {
-    use nix::fcntl::OFlag;
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let mut d = nix::dir::Dir::openat(Some(dir.as_raw_fd()), ".", flags, nix::sys::stat::Mode::empty())
-        .map_err(|errno| SysError::Call { call: "opendir(mqueue)", errno })?;
-    let mut out = Vec::new();
-    for e in d.iter().filter_map(|e| e.ok()) {
-        let n = e.file_name().to_string_lossy().into_owned();
-        if n != "." && n != ".." {
-            out.push(n);
-        }
-    }
-    out.sort();
-    Ok(out)
+/// Every queue of the IPC namespace the calling thread is in.
+pub fn list() -> SysResult<Vec<Queue>> {
+    // An mqueue instance shows the queues of the IPC namespace it is made in.
+    let mnt = super::mount::new_fs("mqueue", "ccr", &[])?;
+    let names = super::fd::dir_names(mnt.as_fd())?;
+    names.into_iter().map(|n| queue(mnt.as_fd(), n.to_string_lossy().into_owned())).collect()
 }
 
 fn queue(dir: BorrowedFd<'_>, name: String) -> SysResult<Queue> {

@@ -1,7 +1,9 @@
-//! rtnetlink (NETLINK_ROUTE): the links, addresses and routes of a network
-//! namespace, read with dumps and changed with acknowledged requests. A netlink
-//! socket belongs to the namespace of the thread that makes it, so a thread that
-//! entered another namespace (setns) talks to that one through `Route::open`.
+//! Netlink: a socket of one protocol, its dumps and acknowledged requests, and
+//! the framing of its messages and attributes (sock_diag in `unix_sock` uses it
+//! too). For rtnetlink (NETLINK_ROUTE): the links, addresses and routes of a
+//! network namespace. A netlink socket belongs to the namespace of the thread
+//! that makes it, so a thread that entered another namespace (setns) talks to
+//! that one through `Route::open`.
 
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -43,17 +45,16 @@ pub struct Addr {
 /// One route (RTM_NEWROUTE of a dump), as much as ccr looks at.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RouteEntry {
-    pub family: u8,
     pub dst_len: u8,
     pub table: u32,
     /// RTPROT_*: who made it (RTPROT_KERNEL: the kernel, for an address).
     pub protocol: u8,
-    pub route_type: u8,
     pub dst: Option<IpAddr>,
 }
 
-/// A NETLINK_ROUTE socket of the calling thread's network namespace.
-pub struct Route {
+/// A netlink socket of the calling thread's network namespace (`Route`: of
+/// NETLINK_ROUTE).
+pub struct Netlink {
     sock: OwnedFd,
     seq: u32,
 }
@@ -64,11 +65,13 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-fn u16_at(b: &[u8], o: usize) -> u16 {
+pub type Route = Netlink;
+
+pub(crate) fn u16_at(b: &[u8], o: usize) -> u16 {
     u16::from_ne_bytes([b[o], b[o + 1]])
 }
 
-fn u32_at(b: &[u8], o: usize) -> u32 {
+pub(crate) fn u32_at(b: &[u8], o: usize) -> u32 {
     u32::from_ne_bytes(b[o..o + 4].try_into().expect("4 bytes"))
 }
 
@@ -91,7 +94,7 @@ fn messages(mut b: &[u8]) -> SysResult<Vec<Message<'_>>> {
 }
 
 /// The attributes (type without the nested/byte-order bits, value) in `b`. Pure.
-fn attrs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
+pub(crate) fn attrs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
     let mut out = Vec::new();
     while b.len() >= 4 {
         let len = u16_at(b, 0) as usize;
@@ -103,6 +106,33 @@ fn attrs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
         b = &b[align4(len).min(b.len())..];
     }
     out
+}
+
+/// Hands each payload of type `want` answering request `seq` in datagram `d` to
+/// `each`; whether the answer is complete (NLMSG_DONE, or the acknowledgement).
+/// Pure, so it is unit tested.
+pub(crate) fn take_replies(
+    call: &'static str,
+    d: &[u8],
+    seq: u32,
+    want: u32,
+    each: &mut impl FnMut(&[u8]),
+) -> SysResult<bool> {
+    for (ty, _, s, p) in messages(d)? {
+        if s != seq {
+            continue;
+        }
+        match ty as u32 {
+            kernel::NLMSG_DONE => return Ok(true),
+            kernel::NLMSG_ERROR => {
+                let e = if p.len() >= 4 { -(u32_at(p, 0) as i32) } else { libc::EPROTO };
+                return if e == 0 { Ok(true) } else { Err(SysError::Call { call, errno: Errno::from_raw(e) }) };
+            }
+            t if t == want => each(p),
+            _ => {}
+        }
+    }
+    Ok(false)
 }
 
 /// One attribute, padded, as a request carries it.
@@ -196,14 +226,7 @@ fn parse_route(p: &[u8]) -> Option<RouteEntry> {
         return None;
     }
     let m: kernel::rtmsg = from_bytes(p);
-    let mut r = RouteEntry {
-        family: m.rtm_family,
-        dst_len: m.rtm_dst_len,
-        table: m.rtm_table as u32,
-        protocol: m.rtm_protocol,
-        route_type: m.rtm_type,
-        dst: None,
-    };
+    let mut r = RouteEntry { dst_len: m.rtm_dst_len, table: m.rtm_table as u32, protocol: m.rtm_protocol, dst: None };
     for (ty, v) in attrs(&p[n..]) {
         match ty as u32 {
             kernel::rtattr_type_t_RTA_DST => r.dst = ip(m.rtm_family, v),
@@ -214,18 +237,21 @@ fn parse_route(p: &[u8]) -> Option<RouteEntry> {
     Some(r)
 }
 
-impl Route {
+impl Netlink {
     /// socket(AF_NETLINK, NETLINK_ROUTE) in the calling thread's network namespace.
-    pub fn open() -> SysResult<Route> {
+    pub fn open() -> SysResult<Netlink> {
+        Netlink::of(kernel::NETLINK_ROUTE, "socket(NETLINK_ROUTE)")
+    }
+
+    /// socket(AF_NETLINK, `protocol`) in the calling thread's network namespace.
+    pub fn of(protocol: u32, call: &'static str) -> SysResult<Netlink> {
         // SAFETY: creating a socket; owned below.
-        let fd = unsafe {
-            libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, kernel::NETLINK_ROUTE as i32)
-        };
+        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol as i32) };
         if fd < 0 {
-            return Err(SysError::last("socket(NETLINK_ROUTE)"));
+            return Err(SysError::last(call));
         }
         // SAFETY: `fd` was just created and is owned here.
-        Ok(Route { sock: unsafe { OwnedFd::from_raw_fd(fd) }, seq: 0 })
+        Ok(Netlink { sock: unsafe { OwnedFd::from_raw_fd(fd) }, seq: 0 })
     }
 
     fn send(&mut self, call: &'static str, ty: u32, flags: u32, body: &[u8]) -> SysResult<u32> {
@@ -260,25 +286,14 @@ impl Route {
             if n as usize > buf.len() {
                 return Err(SysError::Call { call, errno: Errno::EMSGSIZE });
             }
-            for (ty, _, s, p) in messages(&buf[..n as usize])? {
-                if s != seq {
-                    continue;
-                }
-                match ty as u32 {
-                    kernel::NLMSG_DONE => return Ok(()),
-                    kernel::NLMSG_ERROR => {
-                        let e = if p.len() >= 4 { -(u32_at(p, 0) as i32) } else { libc::EPROTO };
-                        return if e == 0 { Ok(()) } else { Err(SysError::Call { call, errno: Errno::from_raw(e) }) };
-                    }
-                    t if t == want => each(p),
-                    _ => {}
-                }
+            if take_replies(call, &buf[..n as usize], seq, want, &mut each)? {
+                return Ok(());
             }
         }
     }
 
     /// A dump request of `ty` with header `body`; the payloads of type `reply`.
-    fn dump<T>(
+    pub(crate) fn dump<T>(
         &mut self,
         call: &'static str,
         ty: u32,

@@ -72,36 +72,81 @@ pub struct IpcNsGuard {
 }
 
 pub fn enter_ipc_ns(pid: i32) -> SysResult<IpcNsGuard> {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let open = |p: &str| crate::sys::fd::open(Path::new(p), libc::O_RDONLY | libc::O_CLOEXEC, 0);
     let home = open("/proc/thread-self/ns/ipc")?;
     let there = open(&format!("/proc/{pid}/ns/ipc"))?;
-    // SAFETY: setns with an open namespace fd.
-    if unsafe { libc::setns(there.as_raw_fd(), libc::CLONE_NEWIPC) } < 0 {
-        return Err(SysError::Pid { call: "setns(ipc)", pid, errno: Errno::last() });
-    }
+    set_ns(there.as_fd(), libc::CLONE_NEWIPC).map_err(|e| SysError::Pid {
+        call: "setns(ipc)",
+        pid,
+        errno: Errno::from_raw(e.errno()),
+    })?;
     Ok(IpcNsGuard { home })
 }
 
 impl Drop for IpcNsGuard {
     fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: setns back into the namespace we came from.
-        unsafe { libc::setns(self.home.as_raw_fd(), libc::CLONE_NEWIPC) };
+        use std::os::fd::AsFd;
+        let _ = set_ns(self.home.as_fd(), libc::CLONE_NEWIPC);
     }
 }
 
-/// The calling thread into the network namespace of `pid`, for good: the caller
-/// is a short-lived thread of its own (a process's other threads stay where they
-/// are; /proc/sys/net then shows this thread the namespace's values).
-pub fn enter_net_ns_alone(pid: i32) -> SysResult<()> {
-    use std::os::fd::AsRawFd;
-    let there = crate::sys::fd::open(Path::new(&format!("/proc/{pid}/ns/net")), libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
-    // SAFETY: setns with an open namespace fd.
-    if unsafe { libc::setns(there.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
-        return Err(SysError::Pid { call: "setns(net)", pid, errno: Errno::last() });
-    }
-    Ok(())
+/// The clone flag of namespace kind `kind` (as /proc/PID/ns names it).
+pub fn ns_flag(kind: &str) -> Option<i32> {
+    Some(match kind {
+        "mnt" => libc::CLONE_NEWNS,
+        "net" => libc::CLONE_NEWNET,
+        "ipc" => libc::CLONE_NEWIPC,
+        "cgroup" => libc::CLONE_NEWCGROUP,
+        "uts" => libc::CLONE_NEWUTS,
+        "pid" => libc::CLONE_NEWPID,
+        "time" => libc::CLONE_NEWTIME,
+        "user" => libc::CLONE_NEWUSER,
+        _ => return None,
+    })
+}
+
+/// Runs `work` in a thread of its own that first enters the namespaces `kinds`
+/// ("mnt", "net", "ipc", "cgroup", ...) of `pid`, and ends with it: ccr's other
+/// threads never leave their namespaces. For "mnt" the thread first stops
+/// sharing its fs with them (setns demands it); its root and cwd are then the
+/// namespace's root.
+pub fn in_namespaces_of<T: Send, E: From<SysError> + Send>(
+    pid: i32,
+    kinds: &[&str],
+    work: impl FnOnce() -> Result<T, E> + Send,
+) -> Result<T, E> {
+    use std::os::fd::AsFd;
+    let enter = || -> SysResult<()> {
+        for &kind in kinds {
+            let Some(flag) = ns_flag(kind) else {
+                return Err(SysError::Task { pid, detail: format!("no namespace kind {kind} to enter") });
+            };
+            let ns = crate::sys::fd::open(
+                Path::new(&format!("/proc/{pid}/ns/{kind}")),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+                0,
+            )?;
+            // SAFETY: unshare with a flag only, in this thread of its own.
+            if flag == libc::CLONE_NEWNS && unsafe { libc::unshare(libc::CLONE_FS) } < 0 {
+                return Err(SysError::last("unshare(CLONE_FS)"));
+            }
+            set_ns(ns.as_fd(), flag).map_err(|e| SysError::Pid {
+                call: "setns",
+                pid,
+                errno: Errno::from_raw(e.errno()),
+            })?;
+        }
+        Ok(())
+    };
+    let run = || -> Result<T, E> {
+        enter()?;
+        work()
+    };
+    std::thread::scope(|s| s.spawn(run).join()).unwrap_or_else(|_| {
+        Err(SysError::Task { pid, detail: format!("a thread inside its {} namespace panicked", kinds.join("+")) }
+            .into())
+    })
 }
 
 /// The time of `clock` (CLOCK_MONOTONIC, CLOCK_BOOTTIME, ...) in this process's
@@ -155,19 +200,6 @@ pub fn unshare_cgroup() -> SysResult<()> {
     // SAFETY: unshare with a flag only.
     if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } < 0 {
         return Err(SysError::last("unshare(CLONE_NEWCGROUP)"));
-    }
-    Ok(())
-}
-
-/// The calling thread into the cgroup namespace of `pid`, for good: for a thread
-/// that ends after it has read what it came for (other threads stay where they are).
-pub fn join_cgroup_ns(pid: i32) -> SysResult<()> {
-    use std::os::fd::AsRawFd;
-    let there =
-        crate::sys::fd::open(Path::new(&format!("/proc/{pid}/ns/cgroup")), libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
-    // SAFETY: setns with an open namespace fd.
-    if unsafe { libc::setns(there.as_raw_fd(), libc::CLONE_NEWCGROUP) } < 0 {
-        return Err(SysError::Pid { call: "setns(cgroup)", pid, errno: Errno::last() });
     }
     Ok(())
 }
@@ -387,20 +419,14 @@ pub fn isolate_script(cmd: &mut std::process::Command, affinity: Option<Vec<u8>>
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            // The kernel's call: libc's refuses the signals it keeps to itself (32,
-            // 33), which may be ignored and would stay so across exec.
-            let dfl = crate::sys::signal::SigAction::default();
-            for sig in 1..=64 {
-                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                    libc::syscall(libc::SYS_rt_sigaction, sig, &dfl as *const _, std::ptr::null_mut::<u8>(), 8usize);
-                }
-            }
+            // The kernel's call, not libc's, which refuses the signals it keeps to
+            // itself (32, 33): ignored ones would stay so across exec.
+            crate::sys::signal::reset_all_actions();
             if let Some(m) = &affinity {
-                libc::syscall(libc::SYS_sched_setaffinity, 0, m.len(), m.as_ptr());
+                let _ = set_affinity(0, m);
             }
             // CLOEXEC rather than close: std reports a failed exec on a pipe of its own.
-            const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
+            crate::sys::fd::cloexec_range(3, u32::MAX);
             Ok(())
         });
     }

@@ -151,23 +151,3 @@ pub const NS_SYSCTLS: [&str; 13] = [
     "fs/mqueue/msg_default",
     "fs/mqueue/msgsize_default",
 ];
-
-/// The calling thread's IPC namespace's sysctls this kernel has, (name, value).
-pub fn ns_sysctls() -> SysResult<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for name in NS_SYSCTLS {
-        let p = std::path::Path::new("/proc/sys").join(name);
-        match std::fs::read_to_string(&p) {
-            Ok(v) => out.push((name.to_string(), v.split_whitespace().collect::<Vec<_>>().join(" "))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(SysError::Path { call: "read", path: p, source: e }),
-        }
-    }
-    Ok(out)
-}
-
-/// Sets one of `NS_SYSCTLS` in the calling thread's IPC namespace.
-pub fn set_ns_sysctl(name: &str, value: &str) -> SysResult<()> {
-    let p = std::path::Path::new("/proc/sys").join(name);
-    std::fs::write(&p, value).map_err(SysError::path("write", p))
-}

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::sys::kernel;
+use crate::sys::netlink::{attrs, u32_at, Netlink};
 use crate::sys::{Errno, SysError, SysResult};
 
 /// One unix socket as sock_diag reports it.
@@ -24,105 +25,36 @@ fn err(call: &'static str) -> SysError {
     SysError::Call { call, errno: Errno::last() }
 }
 
-/// Every unix socket of this network namespace, by inode.
+/// Every unix socket of this network namespace, by inode (a sock_diag dump).
 pub fn all() -> SysResult<HashMap<u32, UnixInfo>> {
-    // SAFETY: creating a netlink socket; owned below.
-    let fd = unsafe {
-        libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, kernel::NETLINK_SOCK_DIAG as i32)
-    };
-    if fd < 0 {
-        return Err(err("socket(NETLINK_SOCK_DIAG)"));
-    }
-    // SAFETY: `fd` was just created and is owned here.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut nl = Netlink::of(kernel::NETLINK_SOCK_DIAG, "socket(NETLINK_SOCK_DIAG)")?;
     let req = kernel::unix_diag_req {
         sdiag_family: libc::AF_UNIX as u8,
         udiag_states: u32::MAX,
         udiag_show: kernel::UDIAG_SHOW_NAME | kernel::UDIAG_SHOW_PEER,
         ..Default::default()
     };
-    let body = crate::sys::bytes_of(&req);
-    let hdr = kernel::nlmsghdr {
-        nlmsg_len: (16 + body.len()) as u32,
-        nlmsg_type: kernel::SOCK_DIAG_BY_FAMILY as u16,
-        nlmsg_flags: (kernel::NLM_F_REQUEST | kernel::NLM_F_DUMP) as u16,
-        nlmsg_seq: 1,
-        nlmsg_pid: 0,
-    };
-    let mut msg = crate::sys::bytes_of(&hdr);
-    msg.extend_from_slice(&body);
-    // SAFETY: sending from a live buffer.
-    if unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
-        return Err(err("send(sock_diag)"));
+    let by = kernel::SOCK_DIAG_BY_FAMILY;
+    let all = nl.dump("sock_diag", by, by, &crate::sys::bytes_of(&req), parse)?;
+    Ok(all.into_iter().map(|u| (u.ino, u)).collect())
+}
+
+/// One sock_diag reply (a unix_diag_msg and its attributes). Pure, so it is unit
+/// tested.
+pub fn parse(p: &[u8]) -> Option<UnixInfo> {
+    if p.len() < 16 {
+        return None;
     }
-    let mut out = HashMap::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        // SAFETY: receiving into a live buffer.
-        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            return Err(err("recv(sock_diag)"));
-        }
-        match parse(&buf[..n as usize], &mut out) {
-            Parsed::More => continue,
-            Parsed::Done => return Ok(out),
-            Parsed::Error(e) => return Err(SysError::Call { call: "sock_diag", errno: Errno::from_raw(e) }),
-        }
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Parsed {
-    More,
-    Done,
-    Error(i32),
-}
-
-fn u16_at(b: &[u8], o: usize) -> u16 {
-    u16::from_ne_bytes([b[o], b[o + 1]])
-}
-
-fn u32_at(b: &[u8], o: usize) -> u32 {
-    u32::from_ne_bytes(b[o..o + 4].try_into().expect("4 bytes"))
-}
-
-/// Parses one datagram of sock_diag replies. Pure, so it is unit tested.
-pub fn parse(mut b: &[u8], out: &mut HashMap<u32, UnixInfo>) -> Parsed {
-    while b.len() >= 16 {
-        let len = u32_at(b, 0) as usize;
-        let typ = u16_at(b, 4) as u32;
-        if len < 16 || len > b.len() {
-            return Parsed::Error(libc::EPROTO);
-        }
-        match typ {
-            kernel::NLMSG_DONE => return Parsed::Done,
-            kernel::NLMSG_ERROR => return Parsed::Error(-(u32_at(b, 16) as i32)),
+    let mut info = UnixInfo { sock_type: p[1], state: p[2], ino: u32_at(p, 4), ..Default::default() };
+    for (ty, v) in attrs(&p[16..]) {
+        match ty as u32 {
+            kernel::UNIX_DIAG_PEER if v.len() >= 4 => info.peer = u32_at(v, 0),
+            kernel::UNIX_DIAG_NAME => info.name = Some(v.to_vec()),
+            kernel::UNIX_DIAG_SHUTDOWN if !v.is_empty() => info.shutdown = v[0],
             _ => {}
         }
-        let p = &b[16..len];
-        if p.len() >= 16 {
-            let mut info = UnixInfo { sock_type: p[1], state: p[2], ino: u32_at(p, 4), ..Default::default() };
-            let mut a = &p[16..];
-            while a.len() >= 4 {
-                let alen = u16_at(a, 0) as usize;
-                let atype = u16_at(a, 2) as u32;
-                if alen < 4 || alen > a.len() {
-                    break;
-                }
-                let v = &a[4..alen];
-                match atype {
-                    kernel::UNIX_DIAG_PEER if v.len() >= 4 => info.peer = u32_at(v, 0),
-                    kernel::UNIX_DIAG_NAME => info.name = Some(v.to_vec()),
-                    kernel::UNIX_DIAG_SHUTDOWN if !v.is_empty() => info.shutdown = v[0],
-                    _ => {}
-                }
-                a = &a[((alen + 3) & !3).min(a.len())..];
-            }
-            out.insert(info.ino, info);
-        }
-        b = &b[((len + 3) & !3).min(b.len())..];
     }
-    Parsed::More
+    Some(info)
 }
 
 fn peek_off(fd: RawFd) -> SysResult<i32> {
@@ -233,9 +165,6 @@ pub fn peer_uid(sock: BorrowedFd<'_>) -> SysResult<u32> {
     Ok(cred.uid)
 }
 
-/// What a socket is, for messages: "TCP listening socket on 127.0.0.1:8000",
-/// "UDP socket on [::1]:53", "netlink socket", ... (getsockopt and getsockname on
-/// a copy of it).
 /// Whether socket `sock` was made in the calling thread's network namespace
 /// (SIOCGSKNS gives an fd of the socket's namespace, compared by inode).
 pub fn in_callers_net_ns(sock: BorrowedFd<'_>) -> SysResult<bool> {
@@ -253,6 +182,9 @@ pub fn in_callers_net_ns(sock: BorrowedFd<'_>) -> SysResult<bool> {
     Ok((theirs.st_dev, theirs.st_ino) == (ours.dev(), ours.ino()))
 }
 
+/// What a socket is, for messages: "TCP listening socket on 127.0.0.1:8000",
+/// "UDP socket on [::1]:53", "netlink socket", ... (getsockopt and getsockname on
+/// a copy of it).
 pub fn describe(sock: BorrowedFd<'_>) -> String {
     let opt = |name: i32| -> Option<i32> {
         let mut v: i32 = 0;
@@ -310,6 +242,7 @@ pub fn describe(sock: BorrowedFd<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::netlink::take_replies;
 
     fn msg(ino: u32, peer: u32, name: Option<&[u8]>) -> Vec<u8> {
         let mut p = vec![libc::AF_UNIX as u8, 1, 1, 0];
@@ -339,13 +272,19 @@ mod tests {
         let mut b = msg(10, 11, None);
         b.extend(msg(11, 10, Some(b"/run/x.sock")));
         let mut out = HashMap::new();
-        assert_eq!(parse(&b, &mut out), Parsed::More);
-        assert_eq!(out[&10].peer, 11);
-        assert_eq!(out[&11].name.as_deref(), Some(&b"/run/x.sock"[..]));
+        let by = kernel::SOCK_DIAG_BY_FAMILY;
+        let mut each = |p: &[u8]| {
+            let u = parse(p).unwrap();
+            out.insert(u.ino, u);
+        };
+        // Not done yet: more datagrams follow.
+        assert!(!take_replies("sock_diag", &b, 0, by, &mut each).unwrap());
         let mut done = 16u32.to_ne_bytes().to_vec();
         done.extend_from_slice(&(kernel::NLMSG_DONE as u16).to_ne_bytes());
         done.extend_from_slice(&[0; 10]);
-        assert_eq!(parse(&done, &mut out), Parsed::Done);
-        assert_eq!(parse(&[1, 0, 0, 0, 0, 0], &mut out), Parsed::More);
+        assert!(take_replies("sock_diag", &done, 0, by, &mut each).unwrap());
+        assert!(!take_replies("sock_diag", &[1, 0, 0, 0, 0, 0], 0, by, &mut each).unwrap());
+        assert_eq!(out[&10].peer, 11);
+        assert_eq!(out[&11].name.as_deref(), Some(&b"/run/x.sock"[..]));
     }
 }

@@ -61,12 +61,9 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
         }
     }
     if let Some(ns) = &p.ipc {
-        for (i, s) in ns.sysctls.iter().enumerate() {
-            if !crate::sys::sysv_ipc::NS_SYSCTLS.contains(&s.name.as_str()) || s.value.contains('\n') {
-                return Err(
-                    at.invalid(format!("ipc.sysctls[{i}]"), format!("{:?} is not an IPC namespace sysctl", s.name))
-                );
-            }
+        if let Some(i) = crate::sys::proc::sysctl::first_not_of(&crate::sys::sysv_ipc::NS_SYSCTLS, &ns.sysctls) {
+            let s = &ns.sysctls[i];
+            return Err(at.invalid(format!("ipc.sysctls[{i}]"), format!("{:?} is not an IPC namespace sysctl", s.name)));
         }
         for (i, q) in ns.mqueues.iter().enumerate() {
             if q.name.is_empty() || q.name.contains('/') || q.name.contains('\0') || q.name == "." || q.name == ".." {

@@ -97,7 +97,7 @@ pub fn mapped_file_link(pid: i32, start: u64, end: u64) -> std::path::PathBuf {
 /// kernel shows it (root).
 pub fn mapped_file_size(pid: i32, start: u64, end: u64) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(super::path(pid, &format!("map_files/{start:x}-{end:x}"))).ok().map(|m| m.size())
+    std::fs::metadata(mapped_file_link(pid, start, end)).ok().map(|m| m.size())
 }
 
 #[cfg(test)]

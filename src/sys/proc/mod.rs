@@ -21,6 +21,7 @@ pub mod pagemap;
 pub mod personality;
 pub mod stat;
 pub mod status;
+pub mod sysctl;
 pub mod sysvipc;
 pub mod task;
 pub mod timers;
