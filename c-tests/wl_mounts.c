@@ -163,6 +163,8 @@ static void check(const char *how)
 	WL_CHECK(readlink(wl_path("tm/link"), buf, 16) == 3 && !memcmp(buf, "big", 3), "tm/link");
 	WL_CHECK(!lstat(wl_path("tm/fifo"), &st) && S_ISFIFO(st.st_mode), "tm/fifo is no FIFO");
 	WL_CHECK(!stat(wl_path("tm/old"), &st) && st.st_mtime == MTIME, "tm/old mtime %ld", (long)st.st_mtime);
+	/* The dump read it: that must not have counted as an access. */
+	WL_CHECK(st.st_atime == MTIME, "tm/old atime %ld, set %d", (long)st.st_atime, MTIME);
 	WL_CHECK(!strcmp(mapped, "through the mapping"), "the mapping reads \"%.20s\"", mapped);
 	strcpy(mapped, "written after");
 	{

@@ -618,6 +618,17 @@ fn mount_namespace_comes_back() {
     }
     common::cycle("mount-namespace-pivot", "wl_mounts", &[("WL_MNT", "pivot")], Some(shared_root));
     assert_eq!(our_mounts(), before, "ccr's mount namespace changed");
+    // A dump that leaves the tree running leaves its tmpfs as it was: reading its
+    // files did not count as accesses (wl_mounts checks an atime).
+    let mut case = Case::new("mount-namespace-leave-running");
+    let pid = case.start_workload("wl_mounts", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &["--leave-running"]);
+    assert_running_untraced(pid, "after a --leave-running dump");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "wl_mounts after a --leave-running dump");
+    case.assert_pass(1);
+    drop(case);
     // The namespace of wl_namespaces (a tmpfs with a file) too, with its UTS one.
     common::cycle("mnt-uts-namespaces", "wl_namespaces", &[("WL_NS", "mnt,uts")], Some(other_mnt_only));
     fn other_mnt_only(_case: &mut Case, pid: i32) {

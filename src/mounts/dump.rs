@@ -247,6 +247,11 @@ fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Has
                 step: "open_tree",
                 source,
             })?;
+            // Reading its files through this private clone must not touch their
+            // access times: the tree is to be left as it was.
+            let noatime = crate::sys::kernel::MOUNT_ATTR_NOATIME as u64;
+            crate::sys::mount::set_attrs(mnt.as_fd(), noatime, crate::sys::kernel::MOUNT_ATTR__ATIME as u64, 0)
+                .map_err(|source| MountError::Make { mount: what.clone(), step: "mount_setattr", source })?;
             let st = crate::sys::fd::stat(mnt.as_fd())?;
             if st.st_dev != libc::makedev(m.major, m.minor) {
                 let what = "a mount covered by another one at the same place".to_string();
