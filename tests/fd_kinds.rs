@@ -133,33 +133,78 @@ fn char_device_must_be_the_same_device() {
     case.signal(pid, Signal::SIGKILL);
 }
 
-/// A pty master is refused by name (reopening /dev/ptmx would make another pty and
-/// lose the pair and its bytes); the program runs on.
+/// Pty pairs both of whose ends are in the tree (c-tests/wl_pty.c): same indexes,
+/// the controlling terminal and foreground group, termios, window size, packet,
+/// lock and exclusive modes, and the bytes queued both ways (a partial line stays
+/// partial, nothing is echoed twice).
 #[test]
-fn a_pty_master_is_refused_by_name() {
-    let mut case = Case::new("pty-master");
+fn pty_pairs() {
+    cycle("pty", "wl_pty", &[], None);
+}
+
+/// Reading a pty's queued bytes at dump puts them straight back.
+#[test]
+fn pty_pairs_leave_running() {
+    leave_running("pty-leave-running", "wl_pty");
+}
+
+/// python3's pty.openpty with a line typed into the master and not read yet: the
+/// line is read from the slave after restore.
+#[test]
+fn python_pty_with_a_queued_line() {
+    let mut case = Case::new("python-pty");
     let script = r#"
 import os, pty, signal, sys
 m, s = pty.openpty()
+name = os.ttyname(s)
 os.write(m, b"typed\n")
 stop = []
 signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
 print("ready", flush=True)
 while not stop:
     signal.pause()
-sys.exit(0 if os.read(s, 6) == b"typed\n" else 1)
+ok = os.read(s, 6) == b"typed\n" and os.ttyname(s) == name
+print("PASS" if ok else "FAIL: the typed line is gone", flush=True)
+sys.exit(0 if ok else 1)
 "#;
     let mut cmd = std::process::Command::new("python3");
     cmd.args(["-c", script]);
     let pid = case.start(cmd);
     case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &[]);
+    common::assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "python after dump");
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(20)), 0, "python (the pty still holds its line)");
+}
+
+/// A pty slave whose master is outside the tree (here: the test's) would come back
+/// connected to nothing: refused by name, with the --external key that lets it
+/// go; the program runs on.
+#[test]
+fn a_pty_slave_whose_master_is_outside_is_refused_by_name() {
+    let mut case = Case::new("pty-outside");
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let mut cmd = std::process::Command::new("python3");
+    let slave = nix::unistd::ttyname(&pty.slave).expect("ttyname");
+    let script = "import os,signal,sys; t = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY); \
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM]); print('ready', flush=True); \
+        signal.sigwait([signal.SIGTERM]); sys.exit(0)";
+    cmd.args(["-c", script]).arg(&slave);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
     let out = case.dump(pid, &[]);
     let err = common::stderr(&out);
-    assert!(!out.status.success(), "a tree with a pty pair was dumped");
-    assert!(err.contains("is a pty master (/dev/ptmx)"), "the error does not name the pty master: {err}");
+    assert!(!out.status.success(), "a tree with a pty slave of the test's was dumped");
+    assert!(
+        err.contains("pty slave whose master is not in the tree (let it go with --external tty["),
+        "the error does not name the pty slave: {err}"
+    );
     common::assert_running_untraced(pid, "python after the refused dump");
+    drop(pty.master);
     case.signal(pid, Signal::SIGTERM);
-    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python (the pty still holds its bytes)");
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python");
 }
 
 /// A socket pair's end whose peer was closed (as java.nio leaves them): the bytes

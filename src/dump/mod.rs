@@ -497,12 +497,14 @@ fn check(tasks: &mut [tree::Task], opts: &DumpOpts) -> Result<Checked> {
 }
 
 /// Each session of the tree with a controlling terminal gets it back on restore:
-/// it must be a tty the caller let go of (`--external tty[..]`), which the leader
-/// takes back with its foreground group. A session led from outside keeps the
-/// restoring caller's terminal. Anything else is refused by name.
+/// a pty of the tree whose session it is, or a tty the caller let go of
+/// (`--external tty[..]`); the leader takes it back with its foreground group. A
+/// session led from outside keeps the restoring caller's terminal. Anything else
+/// is refused by name.
 fn give_ttys(
     entries: &mut [pb::TaskEntry],
     files: &[crate::files::FileDesc],
+    ptys: &[crate::files::pty::PtySession],
     cttys: &[(i32, i32, u32, i32)],
 ) -> Result<()> {
     use crate::files::external::tty_rdev;
@@ -524,13 +526,27 @@ fn give_ttys(
         let Some(leader) = leader.filter(|_| !in_ours) else { continue };
         let dev = format!("{}:{}", libc::major(tty_nr as u64), libc::minor(tty_nr as u64));
         let refuse = |what: String| DumpError::Unsupported { pid, what };
-        let file = match ttys.get(&(tty_nr as u64)).map(|ids| ids.iter().copied().collect::<Vec<u32>>()).as_deref() {
-            Some(&[file]) => file,
-            None | Some([]) => {
-                let what = format!("a controlling terminal ({dev}) that is no tty let go of with --external tty[RDEV:DEV] (other terminals are not saved yet)");
+        // A pty is told apart from another instance's of the same number by the
+        // session it is the terminal of.
+        let pty = ptys.iter().find(|p| p.session == sid && libc::makedev(136, p.index) == tty_nr as u64);
+        let external = ttys.get(&(tty_nr as u64)).map(|ids| ids.iter().copied().collect::<Vec<u32>>());
+        let file = match (pty, external.as_deref()) {
+            (Some(p), _) => match p.slave_files.first() {
+                Some(&f) => f,
+                None => {
+                    return Err(refuse(format!(
+                        "a controlling terminal (pty {}) no task of the tree holds open",
+                        p.index
+                    ))
+                    .into())
+                }
+            },
+            (None, Some(&[file])) => file,
+            (None, None | Some([])) => {
+                let what = format!("a controlling terminal ({dev}) that is neither a pty of the tree nor a tty let go of with --external tty[RDEV:DEV]");
                 return Err(refuse(what).into());
             }
-            Some(_) => {
+            (None, Some(_)) => {
                 return Err(
                     refuse(format!("a controlling terminal ({dev}) that more than one external tty could be")).into()
                 )
@@ -681,6 +697,7 @@ fn collect(
         out.push((state.core, mm, fds));
     }
     table.finish()?;
+    let (ptys, pty_sessions) = crate::files::pty::finish(&state.ptys)?;
     let time = if own.time { Some(ns::time_clocks(root)?) } else { None };
     let mnt = match checked.mnt {
         Some(planned) => Some(crate::mounts::dump::save(root, &ctx.dir, planned)?),
@@ -722,8 +739,8 @@ fn collect(
         cgroup_ns: checked.cgroup_ns,
     };
     let mut inventory = inventory;
-    give_ttys(&mut inventory.tasks, &table.files, &cttys)?;
-    let files = FilesImage { files: table.files, pipes: state.pipes, shmems: shmem.into_images(), sysv };
+    give_ttys(&mut inventory.tasks, &table.files, &pty_sessions, &cttys)?;
+    let files = FilesImage { files: table.files, pipes: state.pipes, shmems: shmem.into_images(), sysv, ptys };
     let mut c = Collected { inventory, tasks: out, files, sums };
     if pid_ns {
         to_namespace_ids(&mut c, tasks)?;

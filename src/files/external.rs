@@ -34,7 +34,7 @@ pub fn key_of(externals: &[String], md: &std::fs::Metadata) -> Option<String> {
     externals.iter().find(|k| **k == key).cloned()
 }
 
-fn to_pb(s: &tty::Settings) -> pb::TtySettings {
+pub fn settings_to_pb(s: &tty::Settings) -> pb::TtySettings {
     let t = &s.termios;
     pb::TtySettings {
         iflag: t.c_iflag,
@@ -52,7 +52,7 @@ fn to_pb(s: &tty::Settings) -> pb::TtySettings {
     }
 }
 
-fn from_pb(p: &pb::TtySettings) -> tty::Settings {
+pub fn settings_from_pb(p: &pb::TtySettings) -> tty::Settings {
     let mut cc = [0u8; libc::NCCS];
     for (d, s) in cc.iter_mut().zip(&p.cc) {
         *d = *s;
@@ -90,7 +90,7 @@ file_kind! { External: "external file", External, BeforeFork;
         let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC;
         let f = crate::sys::fd::open(&link, flags, 0)?;
         let settings = tty::settings(f.as_fd()).map_err(|e| p.refuse(&format!("external tty whose settings cannot be read ({e})")))?;
-        Ok(FileState::External(pb::ExternalFile { key, tty: Some(to_pb(&settings)) }))
+        Ok(FileState::External(pb::ExternalFile { key, tty: Some(settings_to_pb(&settings)) }))
     }
 
     fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {
@@ -102,7 +102,7 @@ file_kind! { External: "external file", External, BeforeFork;
             ))
         })?;
         if let Some(t) = &e.tty {
-            tty::set_settings(*fd, &from_pb(t)).map_err(|err| {
+            tty::set_settings(*fd, &settings_from_pb(t)).map_err(|err| {
                 Error::InvalidArgument(format!("the fd handed over for {} is no tty whose settings can be set: {err}", e.key))
             })?;
         }

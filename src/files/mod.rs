@@ -56,6 +56,7 @@ pub mod inotify;
 pub mod lock;
 pub mod memfd;
 pub mod pipe;
+pub mod pty;
 pub mod reg;
 pub mod signalfd;
 pub mod stamp;
@@ -108,6 +109,7 @@ pub struct FilesImage {
     pub pipes: Vec<pb::PipeData>,
     pub shmems: Vec<pb::Shmem>,
     pub sysv: Vec<pb::SysvShm>,
+    pub ptys: Vec<pb::Pty>,
 }
 
 impl FilesImage {
@@ -185,6 +187,8 @@ pub struct DumpState {
     unix: Option<HashMap<u32, crate::sys::unix_sock::UnixInfo>>,
     /// The keys of `--external`.
     pub externals: Vec<String>,
+    /// The ptys met, by either end.
+    pub ptys: pty::PtyTable,
 }
 
 /// What a kind's dump may use besides the fd itself.
@@ -273,6 +277,12 @@ pub trait FileKind: Sync {
     /// Restore: where the description is opened.
     fn stage(&self) -> Stage;
 
+    /// Restore: descriptions of one group (the ends of one pty) are opened by one
+    /// task, the deepest above every holder of any of them.
+    fn group(&self, _f: &FileDesc) -> Option<u64> {
+        None
+    }
+
     /// Restore: opens (creates) the description again, with its flags and position.
     fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd>;
 
@@ -291,6 +301,7 @@ pub static KINDS: &[&dyn FileKind] = &[
     &ghost::Ghost,
     &reg::Reg,
     &dir::Dir,
+    &pty::Pty,
     &chr::Chr,
     &pipe::Pipe,
     &fifo::Fifo,
@@ -358,6 +369,7 @@ mod tests {
             Kind::Unix(Default::default()),
             Kind::Memfd(Default::default()),
             Kind::External(Default::default()),
+            Kind::Pty(Default::default()),
         ];
         for s in &states {
             let n = KINDS.iter().filter(|k| k.owns(s)).count();

@@ -216,17 +216,31 @@ fn plan<'a>(
     }
     // Each file opened by path is opened once, by the deepest common ancestor of
     // the tasks holding it.
+    // A session leader takes its terminal back from a description it must have
+    // inherited, so it counts as a holder. The descriptions of one group (a pty's
+    // ends) are opened together, by the task above all their holders.
     let mut holders: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, n) in nodes.iter().enumerate() {
-        for &(_, id, _) in &n.fds {
+        let ctty = (n.ctty.0 != 0).then_some(n.ctty.0);
+        for id in n.fds.iter().map(|f| f.1).chain(ctty) {
             let h = holders.entry(id).or_default();
             if h.last() != Some(&i) {
                 h.push(i);
             }
         }
     }
-    for f in &ckpt.files.files {
-        if let (Stage::InTask, Some(h)) = (files::kind_of(&f.state).stage(), holders.get(&f.id)) {
+    let in_task = |f: &&files::FileDesc| files::kind_of(&f.state).stage() == Stage::InTask;
+    let mut groups: HashMap<(&str, u64), Vec<usize>> = HashMap::new();
+    for f in ckpt.files.files.iter().filter(in_task) {
+        let kind = files::kind_of(&f.state);
+        if let (Some(g), Some(h)) = (kind.group(f), holders.get(&f.id)) {
+            groups.entry((kind.name(), g)).or_default().extend(h);
+        }
+    }
+    for f in ckpt.files.files.iter().filter(in_task) {
+        let kind = files::kind_of(&f.state);
+        let group = kind.group(f).and_then(|g| groups.get(&(kind.name(), g)));
+        if let Some(h) = holders.get(&f.id).and(group.or(holders.get(&f.id))) {
             let o = opener(h, &parent);
             nodes[o].opens.push(f.id);
         }

@@ -287,6 +287,12 @@ pub fn on_pseudo_fs(path: &Path) -> SysResult<bool> {
     Ok(PSEUDO.contains(&t))
 }
 
+/// Whether `fd` is open on a devpts filesystem.
+pub fn on_devpts(fd: BorrowedFd<'_>) -> SysResult<bool> {
+    let st = nix::sys::statfs::fstatfs(fd).map_err(|e| SysError::Call { call: "fstatfs", errno: e })?;
+    Ok(st.filesystem_type() == nix::sys::statfs::DEVPTS_SUPER_MAGIC)
+}
+
 /// fstat(2).
 pub fn stat(fd: BorrowedFd<'_>) -> SysResult<libc::stat> {
     // SAFETY: an all-zero stat is a valid out buffer.

@@ -18,6 +18,7 @@ pub fn files_to_pb(f: &FilesImage) -> pb::Files {
         pipes: f.pipes.clone(),
         shmems: f.shmems.clone(),
         sysv_shm: f.sysv.clone(),
+        ptys: f.ptys.clone(),
     }
 }
 
@@ -52,7 +53,7 @@ pub fn files_from_pb(at: &At<'_>, p: pb::Files) -> Result<FilesImage, ImageError
             return Err(at.invalid(format!("pipes[{i}] (pipe {})", q.id), detail));
         }
     }
-    Ok(FilesImage { files, pipes: p.pipes, shmems: p.shmems, sysv: p.sysv_shm })
+    Ok(FilesImage { files, pipes: p.pipes, shmems: p.shmems, sysv: p.sysv_shm, ptys: p.ptys })
 }
 
 /// A task's fd table, checked.

@@ -1,0 +1,404 @@
+//! Pseudo-terminals whose master the tree holds (python's pty.fork, script, a
+//! tmux server and its panes): the pair comes back at the same index in the
+//! devpts instance the tree finds through the master's ptmx, with the slave's
+//! termios and window size, packet, lock and exclusive modes, and the bytes
+//! queued in both directions. A slave whose master is not in the tree is
+//! refused unless the caller lets it go (`--external tty[..]`).
+//!
+//! A pty is identified by its devpts instance and index, never by its device
+//! number alone (two instances both have a /dev/pts/0). Its state is read once
+//! every task is collected, from copies of the tree's own descriptions
+//! (pidfd_getfd): no new slave is opened where the tree had none, so a master
+//! whose slave was never opened stays so. Queued bytes are read out and written
+//! straight back (the tree is frozen), so a dump that fails later, or one that
+//! leaves the tree running, finds them where they were.
+//!
+//! Not kept: a packet-mode master's pending status notice (flush/stop), the
+//! difference between a queued end-of-file and a NUL byte in a slave's line, and
+//! input queued for a slave that no task of the tree holds.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
+use crate::dump::DumpError;
+use crate::error::Result;
+use crate::image::pb;
+use crate::restore::RestoreError;
+use crate::sys::{fd, pidfd, tty};
+
+/// The device number every pty master is opened through (/dev/ptmx, pts/ptmx).
+fn is_master(rdev: u64) -> bool {
+    rdev == libc::makedev(5, 2)
+}
+
+/// devpts makes slaves as major 136, minor = index.
+fn slave_index(rdev: u64) -> Option<u32> {
+    (libc::major(rdev) == 136).then_some(libc::minor(rdev))
+}
+
+/// One description of a pty the dump met: who holds it, and a copy of it.
+struct Held {
+    pid: i32,
+    fd: i32,
+    file: u32,
+    copy: OwnedFd,
+}
+
+/// A pty the dump met, by either end.
+struct Found {
+    index: u32,
+    /// The instance (st_dev of its slaves).
+    dev: u64,
+    ptmx: String,
+    master: Option<Held>,
+    slaves: Vec<Held>,
+}
+
+/// The ptys of one dump: (instance, index) → id - 1 in `found`.
+#[derive(Default)]
+pub struct PtyTable {
+    ids: HashMap<(u64, u32), usize>,
+    found: Vec<Found>,
+}
+
+impl PtyTable {
+    fn entry(&mut self, dev: u64, index: u32) -> (u32, &mut Found) {
+        let next = self.found.len();
+        let i = *self.ids.entry((dev, index)).or_insert(next);
+        if i == next {
+            self.found.push(Found { index, dev, ptmx: String::new(), master: None, slaves: Vec::new() });
+        }
+        (i as u32 + 1, &mut self.found[i])
+    }
+
+    /// The ptys of devpts instance `dev` the tree holds the master of.
+    pub fn held_in(&self, dev: u64) -> impl Iterator<Item = u32> + '_ {
+        self.found.iter().filter(move |f| f.dev == dev && f.master.is_some()).map(|f| f.index)
+    }
+}
+
+/// What the dump keeps of a pty for the controlling terminals: the session it is
+/// the terminal of and its slave descriptions.
+pub struct PtySession {
+    pub index: u32,
+    pub session: i32,
+    pub slave_files: Vec<u32>,
+}
+
+/// The instance a master opened through `target` (as /proc/PID/fd shows it)
+/// belongs to: the devpts it is on, or the one at `pts` beside it.
+fn master_instance(p: &FdProbe, copy: BorrowedFd<'_>) -> Result<u64> {
+    // A slave opened through it would say for sure, but would hang up the master
+    // of a slave never opened: the path is read instead.
+    if fd::on_devpts(copy)? {
+        return Ok(p.md.dev());
+    }
+    let dir = Path::new(&p.target).parent().unwrap_or(Path::new("/"));
+    let pts = format!("/proc/{}/root{}/pts", p.pid, dir.display()).replace("//", "/");
+    Ok(fd::stat_path(Path::new(&pts))?.dev())
+}
+
+file_kind! { Pty: "pty", Pty, InTask;
+
+    fn claims(&self, p: &FdProbe) -> bool {
+        p.md.file_type().is_char_device() && (is_master(p.md.rdev()) || slave_index(p.md.rdev()).is_some())
+    }
+
+    fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, id: u32) -> Result<FileState> {
+        let copy = pidfd::getfd(p.pid, p.fd)?;
+        let master = is_master(p.md.rdev());
+        let (dev, index) = if master {
+            let index = tty::pty_index(copy.as_fd()).map_err(|e| p.refuse(&format!("pty master whose index cannot be read ({e})")))?;
+            (master_instance(p, copy.as_fd())?, index)
+        } else {
+            (p.md.dev(), slave_index(p.md.rdev()).expect("claimed"))
+        };
+        let (pty_id, found) = cx.state.ptys.entry(dev, index);
+        let held = Held { pid: p.pid, fd: p.fd, file: id, copy };
+        if master {
+            found.ptmx = p.path("pty master")?;
+            found.master = Some(held);
+        } else {
+            found.slaves.push(held);
+        }
+        Ok(FileState::Pty(pb::PtyEnd { pty_id, master }))
+    }
+
+    fn group(&self, f: &FileDesc) -> Option<u64> {
+        let FileState::Pty(end) = &f.state else { unreachable!("owned by Pty") };
+        Some(end.pty_id as u64)
+    }
+
+    fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {
+        let FileState::Pty(end) = &f.state else { unreachable!("owned by Pty") };
+        let fail = |what: String| -> crate::Error {
+            RestoreError::Unsupported { pid: f.owner_pid, what: format!("file {}: {what}", f.id) }.into()
+        };
+        let pty = cx
+            .image
+            .ptys
+            .iter()
+            .find(|p| p.id == end.pty_id)
+            .ok_or_else(|| fail(format!("pty {} is not in the checkpoint", end.pty_id)))?
+            .clone();
+        let has_slaves = cx.image.files.iter().any(|d| matches!(&d.state, FileState::Pty(e) if e.pty_id == pty.id && !e.master));
+        let made: &mut Made = cx.object("pty", pty.id as u64);
+        if made.master.is_none() {
+            let m = make(&pty, has_slaves).map_err(|e| fail(format!("pty {} (index {} through {}): {e}", pty.id, pty.index, pty.ptmx)))?;
+            made.master = Some(m);
+        }
+        let master = made.master.as_ref().expect("made above");
+        let out = if end.master {
+            master.try_clone().map_err(|e| fail(format!("dup(pty master): {e}")))?
+        } else {
+            // The saved flags (O_NONBLOCK, ...) go with the open itself.
+            let flags = (f.flags as i32 & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC)) | libc::O_NOCTTY | libc::O_CLOEXEC;
+            let slave = with_unlocked(master.as_fd(), pty.locked, || tty::open_peer(master.as_fd(), flags))
+                .map_err(|e| fail(format!("opening the slave of pty {}: {e}", pty.index)))?;
+            if pty.exclusive {
+                tty::set_exclusive(slave.as_fd())?;
+            }
+            slave
+        };
+        if end.master {
+            super::set_status(&out, f)?;
+        }
+        Ok(out)
+    }
+}
+
+/// A pty made again, shared by the descriptions of it one task opens.
+#[derive(Default)]
+struct Made {
+    master: Option<OwnedFd>,
+}
+
+/// Runs `f` with the slave of `master` unlocked, locking it again after when it
+/// was locked.
+fn with_unlocked<T>(
+    master: BorrowedFd<'_>,
+    locked: bool,
+    f: impl FnOnce() -> crate::sys::SysResult<T>,
+) -> crate::sys::SysResult<T> {
+    if locked {
+        tty::set_pty_locked(master, false)?;
+    }
+    let out = f();
+    if locked {
+        tty::set_pty_locked(master, true)?;
+    }
+    out
+}
+
+/// Opens ptys through `ptmx` until one has `index` (an instance hands out the
+/// lowest free index; the ones below it are let go again). An index still held is
+/// waited for a little: a pty of the dumped tree may not be released yet.
+fn open_at(ptmx: &Path, index: u32) -> crate::sys::SysResult<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let mut below = Vec::new();
+        loop {
+            let m = fd::open(ptmx, flags, 0)?;
+            let got = tty::pty_index(m.as_fd())?;
+            if got == index {
+                return Ok(m);
+            }
+            if got > index {
+                break;
+            }
+            below.push(m);
+        }
+        drop(below);
+        if Instant::now() > deadline {
+            return Err(crate::sys::SysError::Call {
+                call: "open(ptmx): the index is in use",
+                errno: crate::sys::Errno::EBUSY,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Makes pty `p` again: its master at the saved index, settings, queued bytes,
+/// packet mode and lock; and a hung-up master stays hung up when the tree holds
+/// no slave to open.
+fn make(p: &pb::Pty, has_slaves: bool) -> crate::sys::SysResult<OwnedFd> {
+    let master = open_at(Path::new(&p.ptmx), p.index)?;
+    // A new pty's slave is locked until unlockpt: locked again below if it was.
+    tty::set_pty_locked(master.as_fd(), false)?;
+    let settings = super::external::settings_from_pb(&p.settings.clone().unwrap_or_default());
+    let queued = !p.input.is_empty() || !p.output.is_empty();
+    if queued || (p.slave_closed && !has_slaves) {
+        let peer = tty::open_peer(master.as_fd(), libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC)?;
+        refill(peer.as_fd(), &settings, &p.input, &p.output)?;
+    } else {
+        tty::set_settings(master.as_fd(), &settings)?;
+    }
+    if p.packet {
+        tty::set_packet_mode(master.as_fd(), true)?;
+    }
+    if p.locked {
+        tty::set_pty_locked(master.as_fd(), true)?;
+    }
+    Ok(master)
+}
+
+/// Queues `input` for the slave's readers and `output` for the master's, as the
+/// line discipline held them: with echo, signals, input and output processing
+/// and the editing characters off (the bytes were processed once already), and
+/// line mode as it was, so a partial line stays partial. Then the saved settings.
+/// The input is fed to the slave's line discipline directly (a write to the
+/// master would be processed later, under whatever settings hold then); the
+/// output is processed as the slave writes it, so the master's worker only
+/// queues it.
+fn refill(slave: BorrowedFd<'_>, s: &tty::Settings, input: &[u8], output: &[u8]) -> crate::sys::SysResult<()> {
+    let mut plain = *s;
+    let t = &mut plain.termios;
+    t.c_lflag &= !(libc::ECHO
+        | libc::ECHOE
+        | libc::ECHOK
+        | libc::ECHONL
+        | libc::ECHOCTL
+        | libc::ECHOKE
+        | libc::ECHOPRT
+        | libc::ISIG
+        | libc::IEXTEN
+        | libc::FLUSHO);
+    t.c_iflag &= !(libc::ICRNL
+        | libc::INLCR
+        | libc::IGNCR
+        | libc::IUCLC
+        | libc::ISTRIP
+        | libc::IXON
+        | libc::IXOFF
+        | libc::IMAXBEL
+        | libc::PARMRK);
+    t.c_oflag &= !libc::OPOST;
+    for c in [
+        libc::VEOF,
+        libc::VERASE,
+        libc::VKILL,
+        libc::VWERASE,
+        libc::VREPRINT,
+        libc::VLNEXT,
+        libc::VINTR,
+        libc::VQUIT,
+        libc::VSUSP,
+    ] {
+        t.c_cc[c] = 0;
+    }
+    tty::set_settings(slave, &plain)?;
+    tty::simulate_input(slave, input)?;
+    fd::write_all(slave, output)?;
+    tty::set_settings(slave, s)
+}
+
+/// Reads what is queued in a pty both ways and puts it straight back: the
+/// slave's input through a non-canonical read (so a partial line is read too).
+fn take_queued(
+    master: BorrowedFd<'_>,
+    slave: Option<BorrowedFd<'_>>,
+    s: &tty::Settings,
+    packet: bool,
+) -> crate::sys::SysResult<(Vec<u8>, Vec<u8>)> {
+    let output = tty::drain(master, packet)?;
+    let input = match slave {
+        Some(slave) => {
+            let mut raw = *s;
+            raw.termios.c_lflag &= !libc::ICANON;
+            raw.termios.c_cc[libc::VMIN] = 0;
+            raw.termios.c_cc[libc::VTIME] = 0;
+            tty::set_settings(slave, &raw)?;
+            let got = tty::drain(slave, false);
+            // Back as it was even when the read failed.
+            tty::set_settings(slave, s)?;
+            got?
+        }
+        None => Vec::new(),
+    };
+    match slave {
+        Some(slave) if !input.is_empty() || !output.is_empty() => refill(slave, s, &input, &output)?,
+        _ => {}
+    }
+    Ok((input, output))
+}
+
+/// Once every task is collected: each pty's state, or a refusal of a slave whose
+/// master the tree does not hold. Also returns each pty's session, for the
+/// controlling terminals.
+pub fn finish(table: &PtyTable) -> Result<(Vec<pb::Pty>, Vec<PtySession>)> {
+    let mut ptys = Vec::new();
+    let mut sessions = Vec::new();
+    for (i, f) in table.found.iter().enumerate() {
+        let Some(m) = &f.master else {
+            let s = &f.slaves[0];
+            return Err(DumpError::UnsupportedFd {
+                pid: s.pid,
+                fd: s.fd,
+                kind: format!(
+                    "pty slave whose master is not in the tree (let it go with --external {})",
+                    super::external::tty_key(libc::makedev(136, f.index), f.dev)
+                ),
+                path: format!("/dev/pts/{}", f.index),
+            }
+            .into());
+        };
+        let refuse = |what: String| -> crate::Error {
+            DumpError::UnsupportedFd { pid: m.pid, fd: m.fd, kind: format!("pty master: {what}"), path: f.ptmx.clone() }
+                .into()
+        };
+        let mfd = m.copy.as_fd();
+        let settings = tty::settings(mfd).map_err(|e| refuse(format!("its settings ({e})")))?;
+        let packet = tty::packet_mode(mfd).map_err(|e| refuse(format!("its packet mode ({e})")))?;
+        let locked = tty::pty_locked(mfd).map_err(|e| refuse(format!("its lock ({e})")))?;
+        let slave = f.slaves.first().map(|s| s.copy.as_fd());
+        let exclusive = match slave {
+            Some(s) => tty::exclusive(s).map_err(|e| refuse(format!("its exclusive mode ({e})")))?,
+            None => false,
+        };
+        let slave_closed = tty::hung_up(mfd);
+        if slave.is_none() && !slave_closed {
+            // Nobody of the tree holds the slave and it is not hung up: never
+            // opened, or held outside the tree (not looked for).
+            if tty::queued(mfd).unwrap_or(0) > 0 {
+                return Err(refuse("bytes queued by a slave the tree does not hold".into()));
+            }
+        }
+        let (input, output) = match slave {
+            Some(_) => {
+                take_queued(mfd, slave, &settings, packet).map_err(|e| refuse(format!("its queued bytes ({e})")))?
+            }
+            // A hung-up master may still hold what its slave wrote before it went.
+            None if slave_closed && tty::queued(mfd).unwrap_or(0) > 0 => {
+                return Err(refuse("bytes queued by a slave that is closed now (not saved yet)".into()));
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        let id = i as u32 + 1;
+        if let Some(session) = tty::session_of(mfd).map_err(|e| refuse(format!("its session ({e})")))? {
+            sessions.push(PtySession {
+                index: f.index,
+                session,
+                slave_files: f.slaves.iter().map(|s| s.file).collect(),
+            });
+        }
+        ptys.push(pb::Pty {
+            id,
+            index: f.index,
+            ptmx: f.ptmx.clone(),
+            settings: Some(super::external::settings_to_pb(&settings)),
+            packet,
+            locked,
+            exclusive,
+            input,
+            output,
+            slave_closed,
+        });
+    }
+    Ok((ptys, sessions))
+}
