@@ -872,3 +872,32 @@ fn host_tty_cycle(mount: bool) {
     assert!(st.success(), "the restored workload: {st:?}");
     case.assert_pass(1);
 }
+
+/// Ptys of a devpts instance of the tree's own (as an sshd or a tmux inside a
+/// container makes them): the instance is made anew and each pty comes back at
+/// its index in it, with everything wl_pty checks.
+#[test]
+fn ptys_of_the_trees_own_devpts_instance() {
+    common::cycle("own-devpts", "wl_pty", &[("WL_PTY_NS", "1")], None);
+}
+
+/// A pty of the tree's own devpts instance whose master is held outside the tree
+/// (as an LXC monitor holds the masters of tty1..N) would not be in the new
+/// instance: refused by name, and the tree runs on.
+#[test]
+fn a_pty_of_its_own_instance_held_outside_is_refused_by_name() {
+    let mut case = Case::new("own-devpts-outside");
+    let pid = case.start_workload("wl_pty", &[("WL_PTY_NS", "1")]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let ptmx = format!("/proc/{pid}/root{}/pts/ptmx", case.dir.join("scratch").display());
+    let outside = fs::OpenOptions::new().read(true).write(true).open(&ptmx).expect("open the tree's ptmx");
+    let out = case.dump(pid, &["--leave-running"]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a tree with a pty of its instance held outside was dumped");
+    assert!(err.contains("pty 2 of its own devpts instance, whose master is not in the tree"), "{err}");
+    assert_running_untraced(pid, "after the refused dump");
+    drop(outside);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "wl_pty");
+    case.assert_pass(1);
+}

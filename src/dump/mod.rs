@@ -698,6 +698,9 @@ fn collect(
     }
     table.finish()?;
     let (ptys, pty_sessions) = crate::files::pty::finish(&state.ptys)?;
+    if let Some(planned) = &checked.mnt {
+        planned.check_ptys(root, &state.ptys)?;
+    }
     let time = if own.time { Some(ns::time_clocks(root)?) } else { None };
     let mnt = match checked.mnt {
         Some(planned) => Some(crate::mounts::dump::save(root, &ctx.dir, planned)?),

@@ -44,6 +44,25 @@ fn in_tree_order(pid: i32, mounts: &[Mount]) -> std::result::Result<Vec<&Mount>,
 pub struct Planned {
     ns: pb::MountNamespace,
     saved: Vec<Mount>,
+    /// The ptys each devpts instance of the tree's own holds: (its device, the
+    /// mount, their indexes). Each must be a pty whose master the tree holds.
+    ptys: Vec<(u64, String, Vec<u32>)>,
+}
+
+impl Planned {
+    /// Refuses a pty of the tree's own devpts instances whose master the tree
+    /// does not hold: a new instance would not have it.
+    pub fn check_ptys(&self, root: i32, held: &crate::files::pty::PtyTable) -> Result<()> {
+        for (dev, mount, indexes) in &self.ptys {
+            let ours: Vec<u32> = held.held_in(*dev).collect();
+            if let Some(n) = indexes.iter().find(|n| !ours.contains(n)) {
+                let what =
+                    format!("pty {n} of its own devpts instance, whose master is not in the tree (not saved yet)");
+                return Err(MountError::Unsupported { pid: root, mount: mount.clone(), what }.into());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The mount tree of `root`'s mount namespace (not ccr's), matched mount by
@@ -138,15 +157,15 @@ pub fn plan(root: i32, externals: &[String], cgroup_ns: Option<&pb::CgroupNamesp
         what: e.to_string(),
     })?;
     let saved: Vec<Mount> = saved.into_iter().cloned().collect();
-    read_inside(root, None, &saved)?;
-    Ok(Planned { ns: out, saved })
+    let (_, ptys) = read_inside(root, None, &saved)?;
+    Ok(Planned { ns: out, saved, ptys })
 }
 
 /// The planned tree, with the files of its tmpfs instances (entries in the tree,
 /// bytes written to `dir`).
 pub fn save(root: i32, dir: &ImageDir, planned: Planned) -> Result<pb::MountNamespace> {
-    let Planned { mut ns, saved } = planned;
-    let mut files = read_inside(root, Some(dir), &saved)?;
+    let Planned { mut ns, saved, .. } = planned;
+    let (mut files, _) = read_inside(root, Some(dir), &saved)?;
     for e in ns.mounts.iter_mut() {
         if let (Some(list), Some(pb::mount_entry::How::NewFs(fs))) = (files.remove(&e.id), e.how.as_mut()) {
             fs.files = list;
@@ -226,13 +245,14 @@ fn host_path(m: &Mount, host: &[Mount], hidden: bool) -> Option<std::result::Res
 
 /// From a thread inside `root`'s mount namespace: that the tree's root is the
 /// namespace's, that each mount in `saved` is the one at its mount point and, for
-/// devpts and mqueue instances, holds nothing ccr would lose; with `dir`, the
-/// files of each tmpfs (bytes written to mntdata-ID.img).
-fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<HashMap<u32, Vec<pb::FsEntry>>> {
+/// devpts instances, which ptys they hold; with `dir`, the files of each tmpfs
+/// (bytes written to mntdata-ID.img).
+type Inside = (HashMap<u32, Vec<pb::FsEntry>>, Vec<(u64, String, Vec<u32>)>);
+fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Inside> {
     use std::os::fd::AsFd;
     let theirs = std::fs::metadata(format!("/proc/{root}/root"))
         .map_err(crate::sys::SysError::path("stat", format!("/proc/{root}/root")))?;
-    crate::sys::process::in_namespaces_of(root, &["mnt"], || -> Result<HashMap<u32, Vec<pb::FsEntry>>> {
+    crate::sys::process::in_namespaces_of(root, &["mnt"], || -> Result<Inside> {
         let top = std::fs::metadata("/").map_err(crate::sys::SysError::path("stat", "/"))?;
         use std::os::unix::fs::MetadataExt;
         if (top.dev(), top.ino()) != (theirs.dev(), theirs.ino()) {
@@ -240,6 +260,7 @@ fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Has
             return Err(MountError::Unsupported { pid: root, mount: "its root".into(), what }.into());
         }
         let mut out = HashMap::new();
+        let mut ptys = Vec::new();
         for m in saved {
             let what = name(m);
             let mnt = crate::sys::mount::clone_mount(None, &m.mount_point).map_err(|source| MountError::Make {
@@ -266,13 +287,18 @@ fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Has
                 (_, Some(_)) => {}
                 (_, None) => {
                     let names = crate::sys::fd::dir_names(mnt.as_fd())?;
-                    if let Some(n) = names.iter().map(|n| n.to_string_lossy()).find(|n| n != "ptmx") {
-                        let what = format!("pty {n} of its own devpts instance (ptys are not saved yet)");
-                        return Err(MountError::Unsupported { pid: root, mount: name(m), what }.into());
+                    let mut indexes = Vec::new();
+                    for n in names.iter().map(|n| n.to_string_lossy()).filter(|n| n != "ptmx") {
+                        let Ok(i) = n.parse::<u32>() else {
+                            let what = format!("{n} in its own devpts instance, which is no pty");
+                            return Err(MountError::Unsupported { pid: root, mount: name(m), what }.into());
+                        };
+                        indexes.push(i);
                     }
+                    ptys.push((st.st_dev, name(m), indexes));
                 }
             }
         }
-        Ok(out)
+        Ok((out, ptys))
     })
 }
