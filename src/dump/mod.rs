@@ -487,8 +487,16 @@ fn check(tasks: &mut [tree::Task], opts: &DumpOpts) -> Result<Checked> {
         }
     }
     let cgroup_ns = if own.cgroup { Some(ns::cgroup_roots(tasks)?) } else { None };
+    if let Some(e) = opts.ext_mounts.first().filter(|_| !own.mnt) {
+        let what = format!(
+            "--external mnt[{}]:{} for a tree in ccr's own mount namespace (only a mount namespace of the \
+             tree's own is saved)",
+            e.mount_point, e.key
+        );
+        return Err(DumpError::Unsupported { pid: tasks[0].pid(), what }.into());
+    }
     let mnt = if own.mnt {
-        Some(crate::mounts::dump::plan(tasks[0].pid(), &opts.external, cgroup_ns.as_ref())?)
+        Some(crate::mounts::dump::plan(tasks[0].pid(), &opts.external, &opts.ext_mounts, cgroup_ns.as_ref())?)
     } else {
         None
     };
