@@ -769,7 +769,11 @@ fn external_bind_mounts_come_back_from_where_their_key_is_mapped() {
     assert!(!out.status.success(), "a dump of a bind of a removed directory succeeded");
     assert!(common::stderr(&out).contains(&format!("{scratch}/ext ")), "{}", common::stderr(&out));
     assert_running_untraced(pid, "after a refused dump");
-    case.dump_ok(pid, &["--external", &format!("mnt[{scratch}/ext]:gone")]);
+    // Through criu's command line, in its older spelling (PATH:KEY).
+    let images = case.images.display().to_string();
+    let mapped = format!("{scratch}/ext:gone");
+    let out = case.ccr(&["criu", "dump", "-t", &pid.to_string(), "-D", &images, "--ext-mount-map", &mapped]);
+    assert!(out.status.success(), "criu dump --ext-mount-map {mapped}: {}", common::stderr(&out));
     assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "the dumped workload");
     common::reap_gone(&[pid], "the dumped tree");
     fs::write(case.dir.join("scratch/ext-want"), "second").unwrap();
