@@ -786,6 +786,22 @@ fn external_bind_mounts_come_back_from_where_their_key_is_mapped() {
     assert_eq!(our_mounts(), before, "ccr's mount namespace changed");
 }
 
+/// The same through the C ABI (c-tests/api_extmnt.c): ccr_opts_add_ext_mount()
+/// names the mount point's key on a dump and the key's path on a restore.
+#[test]
+fn c_api_external_bind_mounts() {
+    let before = our_mounts();
+    let mut case = Case::new("api-extmnt");
+    let env = common::env();
+    let mut cmd = Command::new(env.bin.join("api_extmnt"));
+    cmd.arg(Case::workload_path("wl_mounts")).arg(case.dir.join("api")).env("LD_LIBRARY_PATH", &env.lib);
+    let pid = case.start(cmd);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(90)), 0, "api_extmnt");
+    case.assert_pass(1);
+    drop(case);
+    assert_eq!(our_mounts(), before, "ccr's mount namespace changed");
+}
+
 /// `--join-ns NS:PID|PATH`: the restored tree enters namespaces the caller made
 /// (a net, uts and mnt namespace held by a process started here) instead of ccr's,
 /// and still finds its files and keeps its state. Kinds it cannot join, and a
