@@ -353,3 +353,36 @@ fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Has
         Ok(out)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mount named external must be one mount of the tree, not its root, named
+    /// once with a key of its own; the error names what was asked.
+    #[test]
+    fn keyed_mounts_are_mounts_of_the_tree() {
+        let tree = proc::mountinfo::parse(
+            "20 1 254:0 / / rw - ext4 /dev/vda rw\n\
+             21 20 254:0 /usr/lib /lib rw - ext4 /dev/vda rw\n\
+             22 20 0:30 / /st rw - tmpfs a rw\n\
+             23 22 0:31 / /st rw - tmpfs b rw\n",
+        );
+        let k = |p: &str, key: &str| ExtMount { mount_point: p.into(), key: key.into() };
+        check_keyed(7, &[k("/lib", "lib")], &tree).unwrap();
+        for (asked, want) in [
+            (vec![k("/usr", "usr")], "/usr is no mount point"),
+            (vec![k("/", "root")], "root mount"),
+            (vec![k("/st", "st")], "2 mounts stacked"),
+            (vec![k("/lib/", "lib")], "not a plain absolute path"),
+            (vec![k("/lib", "")], "empty key"),
+            (vec![k("/lib", "a"), k("/lib", "b")], "named external twice"),
+            (vec![k("/lib", "a"), k("/st", "a")], "the key a names two mounts"),
+        ] {
+            let e = check_keyed(7, &asked, &tree).unwrap_err().to_string();
+            let named =
+                format!("pid 7: --external mnt[{}]:{}", asked.last().unwrap().mount_point, asked.last().unwrap().key);
+            assert!(e.contains(want) && e.contains(&named), "{asked:?}: {e}");
+        }
+    }
+}

@@ -330,3 +330,75 @@ pub fn build(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u32, parent: u32, at: &str, how: pb::mount_entry::How) -> pb::MountEntry {
+        pb::MountEntry {
+            id,
+            parent,
+            mount_point: at.into(),
+            root: "/".into(),
+            fstype: "ext4".into(),
+            how: Some(how),
+            ..Default::default()
+        }
+    }
+
+    fn ns_with(key: &str, kind: u32) -> pb::MountNamespace {
+        let ext = pb::mount_entry::How::ExtMount(pb::ExtMount { key: key.into(), kind });
+        pb::MountNamespace {
+            mounts: vec![
+                entry(1, 0, "/", pb::mount_entry::How::HostPath("/".into())),
+                pb::MountEntry { root: "/gone//deleted".into(), ..entry(2, 1, "/lib", ext) },
+            ],
+        }
+    }
+
+    fn map(key: &str, path: &Path) -> ExtMountMap {
+        ExtMountMap { key: key.into(), path: path.into() }
+    }
+
+    /// A key is mapped through a symlink to the directory it names; a key without
+    /// a path, a path for no key, twice the same key and a path of another kind
+    /// are refused, naming the key.
+    #[test]
+    fn external_mounts_are_mapped_to_resolved_paths_of_their_kind() {
+        let dir = std::env::temp_dir().join(format!("ccr-extmnt-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("usr/lib")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", dir.join("lib")).unwrap();
+        std::fs::write(dir.join("file"), "").unwrap();
+        let ns = ns_with("lib", libc::S_IFDIR);
+        check(&ns).unwrap();
+        let got = map_external(Some(&ns), &[map("lib", &dir.join("lib"))]).unwrap();
+        assert_eq!(got["lib"], dir.join("usr/lib").canonicalize().unwrap());
+        let err = |m: &[ExtMountMap]| map_external(Some(&ns), m).unwrap_err().to_string();
+        let e = err(&[]);
+        assert!(e.contains("at /lib") && e.contains("--external mnt[lib]:PATH"), "{e}");
+        let e = err(&[map("lib", &dir.join("lib")), map("usr", &dir)]);
+        assert!(e.contains("no external mount with that key (its keys: lib)"), "{e}");
+        let e = err(&[map("lib", &dir.join("lib")), map("lib", &dir)]);
+        assert!(e.contains("mapped twice"), "{e}");
+        let e = err(&[map("lib", &dir.join("file"))]);
+        assert!(e.contains("is a regular file") && e.contains("showed a directory"), "{e}");
+        let e = err(&[map("lib", &dir.join("missing"))]);
+        assert!(e.contains("missing"), "{e}");
+        // Unknown at dump (0): any kind will do.
+        assert!(map_external(Some(&ns_with("lib", 0)), &[map("lib", &dir.join("file"))]).is_ok());
+        let e = map_external(None, &[map("lib", &dir)]).unwrap_err().to_string();
+        assert!(e.contains("no mount namespace of its own"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_external_root_or_keyless_external_mount_is_refused() {
+        let mut ns = ns_with("", libc::S_IFDIR);
+        assert!(check(&ns).unwrap_err().to_string().contains("without a key"));
+        ns.mounts.remove(0);
+        ns.mounts[0] = pb::MountEntry { parent: 0, mount_point: "/".into(), ..ns.mounts[0].clone() };
+        assert!(check(&ns).unwrap_err().to_string().contains("not the root"));
+    }
+}
