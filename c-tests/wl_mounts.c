@@ -15,7 +15,9 @@
  * WL_MNT=ext adds a bind of the host directory WL_EXT_SRC on scratch/ext (an external
  * mount, which the test names with a key): after SIGTERM, scratch/ext/marker must
  * read what the test put in scratch/ext-want by then (the directory the key was
- * mapped to on restore has another marker than the one bound at setup).
+ * mapped to on restore has another marker than the one bound at setup). With
+ * WL_EXT_FILE too, that host file is bound on scratch/extfile, which must read
+ * the same.
  */
 #include <sched.h>
 #include <sys/mman.h>
@@ -124,6 +126,11 @@ static void setup(const char *how)
 		must(src != NULL, "WL_EXT_SRC is not set");
 		mkdir(wl_path("ext"), 0755);
 		must(!mount(src, wl_path("ext"), NULL, MS_BIND, NULL), "bind WL_EXT_SRC on ext");
+		if (getenv("WL_EXT_FILE")) {
+			write_file(wl_path("extfile"), "", 0, 0644);
+			must(!mount(getenv("WL_EXT_FILE"), wl_path("extfile"), NULL, MS_BIND, NULL),
+			     "bind WL_EXT_FILE on extfile");
+		}
 	}
 	if (!strcmp(how, "slave")) {
 		mkdir(wl_path("slave"), 0755);
@@ -218,6 +225,8 @@ static void check(const char *how)
 		}
 		WL_CHECK(n > 0, "no marker to expect in ext-want");
 		WL_CHECK(n > 0 && read_is(wl_path("ext/marker"), want), "ext/marker is not \"%s\"", want);
+		if (getenv("WL_EXT_FILE"))
+			WL_CHECK(n > 0 && read_is(wl_path("extfile"), want), "extfile is not \"%s\"", want);
 	}
 	if (!strcmp(how, "pivot")) {
 		WL_CHECK(!statfs("/proc", &sf) && sf.f_type == PROC_MAGIC_NR, "/proc is no proc");

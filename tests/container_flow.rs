@@ -693,10 +693,10 @@ fn mount_trees_ccr_cannot_make_are_refused_by_name() {
 /// directory of the host made here (with a marker) on scratch/ext; the dump
 /// records it by its key, and the restore binds the key from another directory
 /// (another marker), named through a symlink as Debian's /lib is, which the
-/// workload must see there. A dump naming a path that is no mount fails naming
+/// workload must see there; the same for a bind of a file. A dump naming a path that is no mount fails naming
 /// it and the tree runs on; a restore without the mapping fails naming the key,
-/// one mapping it to a file fails naming what the dump saw, and neither leaves
-/// a task or a mount behind.
+/// one mapping a directory's key to a file (or a file's to a directory) fails
+/// naming what the dump saw, and none leaves a task or a mount behind.
 #[test]
 fn external_bind_mounts_come_back_from_where_their_key_is_mapped() {
     let before = our_mounts();
@@ -710,8 +710,8 @@ fn external_bind_mounts_come_back_from_where_their_key_is_mapped() {
     std::os::unix::fs::symlink("ext-b", &link).unwrap();
     let a_file = case.dir.join("a-file");
     fs::write(&a_file, "").unwrap();
-    let src = first.display().to_string();
-    let pid = case.start_workload("wl_mounts", &[("WL_MNT", "ext"), ("WL_EXT_SRC", &src)]);
+    let (src, src_file) = (first.display().to_string(), first.join("marker").display().to_string());
+    let pid = case.start_workload("wl_mounts", &[("WL_MNT", "ext"), ("WL_EXT_SRC", &src), ("WL_EXT_FILE", &src_file)]);
     case.wait_ready(pid, Duration::from_secs(10));
     let scratch = case.dir.join("scratch").display().to_string();
 
@@ -722,7 +722,8 @@ fn external_bind_mounts_come_back_from_where_their_key_is_mapped() {
     assert!(err.contains(&not_a_mount) && err.contains("no mount point"), "{err}");
     assert_running_untraced(pid, "after a refused dump");
 
-    case.dump_ok(pid, &["--external", &format!("mnt[{scratch}/ext]:extkey")]);
+    let (ext, extfile) = (format!("mnt[{scratch}/ext]:extkey"), format!("mnt[{scratch}/extfile]:filekey"));
+    case.dump_ok(pid, &["--external", &ext, "--external", &extfile]);
     assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "the dumped workload");
     common::reap_gone(&[pid], "the dumped tree");
     let images = case.images.display().to_string();
@@ -740,15 +741,25 @@ fn external_bind_mounts_come_back_from_where_their_key_is_mapped() {
     let out = case.ccr(&["restore", "-D", &images, "-d", "--external", &to_file]);
     let err = common::stderr(&out);
     assert!(!out.status.success(), "a restore mapping a directory's key to a file succeeded");
-    assert!(err.contains("regular file") && err.contains("directory"), "{err}");
+    assert!(err.contains("is a regular file") && err.contains("showed a directory"), "{err}");
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "a failed restore left a task at {pid}");
+    let (dir_for_dir, dir_for_file) = (format!("mnt[extkey]:{}", link.display()), format!("mnt[filekey]:{src}"));
+    let out = case.ccr(&["restore", "-D", &images, "-d", "--external", &dir_for_dir, "--external", &dir_for_file]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a restore mapping a file's key to a directory succeeded");
+    assert!(err.contains("is a directory") && err.contains("showed a regular file"), "{err}");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "a failed restore left a task at {pid}");
+    assert_eq!(our_mounts(), before, "a failed restore left mounts in ccr's namespace");
 
     fs::write(case.dir.join("scratch/ext-want"), "second").unwrap();
-    let rp = case.spawn_restore(&["--external", &format!("mnt[extkey]:{}", link.display())]);
+    let file_for_file = format!("mnt[filekey]:{}", second.join("marker").display());
+    let rp = case.spawn_restore(&["--external", &dir_for_dir, "--external", &file_for_file]);
     assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
     let theirs = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
     let ext = theirs.lines().find(|l| l.contains("/scratch/ext ")).unwrap_or_else(|| panic!("no ext: {theirs}"));
     assert!(ext.split(' ').nth(3).is_some_and(|r| r.ends_with("/ext-b")), "ext came back as {ext}");
+    let file = theirs.lines().find(|l| l.contains("/scratch/extfile ")).unwrap_or_else(|| panic!("{theirs}"));
+    assert!(file.split(' ').nth(3).is_some_and(|r| r.ends_with("/ext-b/marker")), "extfile came back as {file}");
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "the restored workload");
     case.assert_pass(1);
