@@ -42,8 +42,8 @@ pub const COMMANDS: &[Command] = &[
                 "external",
                 None,
                 "tty[RDEV:DEV]|mnt[PATH]:KEY",
-                "let go of this tty of the host (restore takes it with --inherit-fd), or record the mount at PATH \
-                 as the external mount KEY (restore maps KEY to a path with --external mnt[KEY]:PATH); repeatable",
+                "let go of a tty of the host (restore: --inherit-fd), or record the mount at PATH by KEY \
+                 (restore: --external mnt[KEY]:PATH)",
             ),
             FREEZE_CGROUP,
             FREEZE_TIMEOUT,
