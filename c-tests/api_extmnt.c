@@ -122,6 +122,14 @@ static void error_paths(void)
 	r = ccr_opts_add_ext_mount(o, "/lib", "");
 	WL_CHECK(r == -EINVAL, "ccr_opts_add_ext_mount(o, \"/lib\", \"\") = %d", r);
 	ccr_opts_free(o);
+	/* A mount given as a tty key names nothing ccr lets go of: refused, not ignored. */
+	o = opts("dump-bad-key.log");
+	ccr_opts_set_pid(o, getpid());
+	ccr_opts_add_external(o, "mnt[/lib]:lib");
+	r = ccr_dump(o);
+	WL_CHECK(r == -EINVAL && strstr(ccr_last_error(), "ccr_opts_add_ext_mount"),
+		 "ccr_dump with the external key mnt[/lib]:lib = %d: %s", r, ccr_last_error());
+	ccr_opts_free(o);
 }
 
 static void cycle(const char *workload)

@@ -112,6 +112,7 @@ int ccr_opts_set_root(ccr_opts *opts, const char *path);
 // The dump lets go of the host file `key` names (`tty[RDEV:DEV]`: a tty device
 // and the filesystem it is on, hex as stat gives them) with its settings; the
 // restore takes the one handed over with ccr_opts_add_inherit_fd(opts, fd, key).
+// A dump refuses any other key (a mount is named with ccr_opts_add_ext_mount()).
 //
 // # Safety
 // `opts` as above; `key` a NUL-terminated string.

@@ -329,6 +329,13 @@ fn new_ctx(opts: &DumpOpts) -> Result<(DumpCtx<'_>, i32)> {
     if pid <= 0 {
         return Err(Error::InvalidArgument(format!("pid {pid} is not a process id")));
     }
+    // A key that names nothing ccr lets go of would be ignored: refused instead.
+    if let Some(k) = opts.external.iter().find(|k| crate::files::external::tty_rdev(k).is_none()) {
+        return Err(Error::InvalidArgument(format!(
+            "external {k}: ccr lets go of ttys only (tty[RDEV:DEV], hex); a mount is named with --external \
+             mnt[PATH]:KEY (ccr_opts_add_ext_mount)"
+        )));
+    }
     let log = Log::open(opts.log.file.as_deref(), Level::from_int(opts.log.level)).map_err(|source| {
         crate::sys::SysError::Path { call: "open log", path: opts.log.file.clone().unwrap_or_default(), source }
     })?;
