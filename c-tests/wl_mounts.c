@@ -12,6 +12,12 @@
  * WL_MNT=pivot first binds the whole tree of / on scratch/rootfs and pivots into
  * it (as a container's root is a bind of a directory of the host), then mounts
  * a new proc on /proc, and makes / shared. WL_MNT=slave adds a slave mount, which a dump refuses.
+ * WL_MNT=ext adds a bind of the host directory WL_EXT_SRC on scratch/ext (an external
+ * mount, which the test names with a key): after SIGTERM, scratch/ext/marker must
+ * read what the test put in scratch/ext-want by then (the directory the key was
+ * mapped to on restore has another marker than the one bound at setup). With
+ * WL_EXT_FILE too, that host file is bound on scratch/extfile, which must read
+ * the same.
  */
 #include <sched.h>
 #include <sys/mman.h>
@@ -114,6 +120,18 @@ static void setup(const char *how)
 	mkdir(wl_path("robind"), 0755);
 	must(!mount(wl_path("host"), wl_path("robind"), NULL, MS_BIND, NULL), "bind robind");
 	must(!mount(NULL, wl_path("robind"), NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL), "robind ro");
+	if (!strcmp(how, "ext")) {
+		const char *src = getenv("WL_EXT_SRC");
+
+		must(src != NULL, "WL_EXT_SRC is not set");
+		mkdir(wl_path("ext"), 0755);
+		must(!mount(src, wl_path("ext"), NULL, MS_BIND, NULL), "bind WL_EXT_SRC on ext");
+		if (getenv("WL_EXT_FILE")) {
+			write_file(wl_path("extfile"), "", 0, 0644);
+			must(!mount(getenv("WL_EXT_FILE"), wl_path("extfile"), NULL, MS_BIND, NULL),
+			     "bind WL_EXT_FILE on extfile");
+		}
+	}
 	if (!strcmp(how, "slave")) {
 		mkdir(wl_path("slave"), 0755);
 		must(!mount(wl_path("tm/inner"), wl_path("slave"), NULL, MS_BIND, NULL), "bind slave");
@@ -197,6 +215,19 @@ static void check(const char *how)
 	WL_CHECK(dev_of(wl_path("peer/sub")) == dev_of(wl_path("tm/inner/sub")) &&
 			 dev_of(wl_path("peer/sub")) != dev_of(wl_path("peer")),
 		 "a mount under tm/inner does not show under peer (not one peer group)");
+	if (!strcmp(how, "ext")) {
+		char want[64] = "";
+		int fd = open(wl_path("ext-want"), O_RDONLY), n = -1;
+
+		if (fd >= 0) {
+			n = read(fd, want, sizeof(want) - 1);
+			close(fd);
+		}
+		WL_CHECK(n > 0, "no marker to expect in ext-want");
+		WL_CHECK(n > 0 && read_is(wl_path("ext/marker"), want), "ext/marker is not \"%s\"", want);
+		if (getenv("WL_EXT_FILE"))
+			WL_CHECK(n > 0 && read_is(wl_path("extfile"), want), "extfile is not \"%s\"", want);
+	}
 	if (!strcmp(how, "pivot")) {
 		WL_CHECK(!statfs("/proc", &sf) && sf.f_type == PROC_MAGIC_NR, "/proc is no proc");
 		WL_CHECK(access("/proc/self/status", R_OK) == 0, "/proc/self");

@@ -112,10 +112,32 @@ int ccr_opts_set_root(ccr_opts *opts, const char *path);
 // The dump lets go of the host file `key` names (`tty[RDEV:DEV]`: a tty device
 // and the filesystem it is on, hex as stat gives them) with its settings; the
 // restore takes the one handed over with ccr_opts_add_inherit_fd(opts, fd, key).
+// A dump refuses any other key (a mount is named with ccr_opts_add_ext_mount()).
 //
 // # Safety
 // `opts` as above; `key` a NUL-terminated string.
 int ccr_opts_add_external(ccr_opts *opts, const char *key);
+
+// An external bind mount: something of the host bound into the tree's mount
+// namespace, saved by a key rather than by the host path it binds, so that the
+// restoring side says where it is. The same call means one thing on each side:
+//
+// - on the options of ccr_dump(): `a` is a mount point as the tree sees it
+//   ("/lib") and `b` the key to record it by ("lib"); a mount the host path of
+//   which ccr cannot reach is made dumpable this way too. A mount point that is
+//   no mount of the tree fails the dump, naming it.
+// - on the options of ccr_restore(): `a` is a key of the checkpoint ("lib")
+//   and `b` the path of this side to bind it from ("/usr/lib"; a symlink on the
+//   way is followed here). It must be the kind of file the mount showed at dump
+//   (a directory, a regular file, ...). A keyed mount without a path fails the
+//   restore before anything is made, naming the key.
+//
+// Mounts of the host not named here are bound again from the path they had
+// (`criu --external mnt[PATH]:KEY` on dump, `mnt[KEY]:PATH` on restore).
+//
+// # Safety
+// `opts` as above; `a` and `b` NUL-terminated strings.
+int ccr_opts_add_ext_mount(ccr_opts *opts, const char *a, const char *b);
 
 // Restore joins the namespace of kind `ns` ("net", "uts", "mnt" or "cgroup")
 // that `target` names — a pid, or the path of an nsfs file (a bind-mounted

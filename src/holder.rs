@@ -223,6 +223,7 @@ mod tests {
             freeze_timeout_s: Some(7),
             shell_job: true,
             external: vec!["tty[8800:1a]".into()],
+            ext_mounts: vec![crate::opts::ExtMount { mount_point: "/lib".into(), key: "lib".into() }],
             hooks: crate::opts::HookOpts { scripts: vec!["/usr/lib/x/hook one".into()], callback: None },
             log: LogOpts { file: Some("/tmp/l\nog".into()), level: 4 },
         };

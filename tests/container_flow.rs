@@ -689,6 +689,130 @@ fn mount_trees_ccr_cannot_make_are_refused_by_name() {
     case.assert_pass(1);
 }
 
+/// An external bind mount (`--external mnt[PATH]:KEY`): wl_mounts binds a
+/// directory of the host made here (with a marker) on scratch/ext; the dump
+/// records it by its key, and the restore binds the key from another directory
+/// (another marker), named through a symlink as Debian's /lib is, which the
+/// workload must see there; the same for a bind of a file. A dump naming a path that is no mount fails naming
+/// it and the tree runs on; a restore without the mapping fails naming the key,
+/// one mapping a directory's key to a file (or a file's to a directory) fails
+/// naming what the dump saw, and none leaves a task or a mount behind.
+#[test]
+fn external_bind_mounts_come_back_from_where_their_key_is_mapped() {
+    let before = our_mounts();
+    let mut case = Case::new("mnt-external");
+    let (first, second) = (case.dir.join("ext-a"), case.dir.join("ext-b"));
+    for (d, marker) in [(&first, "first"), (&second, "second")] {
+        fs::create_dir(d).unwrap();
+        fs::write(d.join("marker"), marker).unwrap();
+    }
+    let link = case.dir.join("ext-link");
+    std::os::unix::fs::symlink("ext-b", &link).unwrap();
+    let a_file = case.dir.join("a-file");
+    fs::write(&a_file, "").unwrap();
+    let (src, src_file) = (first.display().to_string(), first.join("marker").display().to_string());
+    let pid = case.start_workload("wl_mounts", &[("WL_MNT", "ext"), ("WL_EXT_SRC", &src), ("WL_EXT_FILE", &src_file)]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let scratch = case.dir.join("scratch").display().to_string();
+
+    let not_a_mount = format!("{scratch}/tm/dir");
+    let out = case.dump(pid, &["--external", &format!("mnt[{not_a_mount}]:nope")]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a dump naming {not_a_mount} external succeeded");
+    assert!(err.contains(&not_a_mount) && err.contains("no mount point"), "{err}");
+    assert_running_untraced(pid, "after a refused dump");
+
+    let (ext, extfile) = (format!("mnt[{scratch}/ext]:extkey"), format!("mnt[{scratch}/extfile]:filekey"));
+    case.dump_ok(pid, &["--external", &ext, "--external", &extfile]);
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "the dumped workload");
+    common::reap_gone(&[pid], "the dumped tree");
+    let images = case.images.display().to_string();
+    let shown = case.ccr(&["show", &images]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("extkey"), "the image has no key extkey");
+
+    let out = case.ccr(&["restore", "-D", &images, "-d"]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a restore without the key's mapping succeeded");
+    assert!(err.contains("extkey") && err.contains("--external mnt[extkey]:PATH"), "{err}");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "a failed restore left a task at {pid}");
+    assert_eq!(our_mounts(), before, "a failed restore left mounts in ccr's namespace");
+
+    let to_file = format!("mnt[extkey]:{}", a_file.display());
+    let out = case.ccr(&["restore", "-D", &images, "-d", "--external", &to_file]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a restore mapping a directory's key to a file succeeded");
+    assert!(err.contains("is a regular file") && err.contains("showed a directory"), "{err}");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "a failed restore left a task at {pid}");
+    let (dir_for_dir, dir_for_file) = (format!("mnt[extkey]:{}", link.display()), format!("mnt[filekey]:{src}"));
+    let out = case.ccr(&["restore", "-D", &images, "-d", "--external", &dir_for_dir, "--external", &dir_for_file]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a restore mapping a file's key to a directory succeeded");
+    assert!(err.contains("is a directory") && err.contains("showed a regular file"), "{err}");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "a failed restore left a task at {pid}");
+    assert_eq!(our_mounts(), before, "a failed restore left mounts in ccr's namespace");
+
+    fs::write(case.dir.join("scratch/ext-want"), "second").unwrap();
+    let file_for_file = format!("mnt[filekey]:{}", second.join("marker").display());
+    let rp = case.spawn_restore(&["--external", &dir_for_dir, "--external", &file_for_file]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    let theirs = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let ext = theirs.lines().find(|l| l.contains("/scratch/ext ")).unwrap_or_else(|| panic!("no ext: {theirs}"));
+    assert!(ext.split(' ').nth(3).is_some_and(|r| r.ends_with("/ext-b")), "ext came back as {ext}");
+    let file = theirs.lines().find(|l| l.contains("/scratch/extfile ")).unwrap_or_else(|| panic!("{theirs}"));
+    assert!(file.split(' ').nth(3).is_some_and(|r| r.ends_with("/ext-b/marker")), "extfile came back as {file}");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "the restored workload");
+    case.assert_pass(1);
+    drop(case);
+
+    // A bind of a directory the host no longer shows (removed since): ccr cannot
+    // find it by path and refuses it, but named with a key it is dumpable.
+    let mut case = Case::new("mnt-external-gone");
+    let (gone, second) = (case.dir.join("ext-gone"), case.dir.join("ext-b"));
+    fs::create_dir(&gone).unwrap();
+    fs::create_dir(&second).unwrap();
+    fs::write(second.join("marker"), "second").unwrap();
+    let pid = case.start_workload("wl_mounts", &[("WL_MNT", "ext"), ("WL_EXT_SRC", &gone.display().to_string())]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    fs::remove_dir(&gone).unwrap();
+    let scratch = case.dir.join("scratch").display().to_string();
+    let out = case.dump(pid, &[]);
+    assert!(!out.status.success(), "a dump of a bind of a removed directory succeeded");
+    assert!(common::stderr(&out).contains(&format!("{scratch}/ext ")), "{}", common::stderr(&out));
+    assert_running_untraced(pid, "after a refused dump");
+    // Through criu's command line, in its older spelling (PATH:KEY).
+    let images = case.images.display().to_string();
+    let mapped = format!("{scratch}/ext:gone");
+    let out = case.ccr(&["criu", "dump", "-t", &pid.to_string(), "-D", &images, "--ext-mount-map", &mapped]);
+    assert!(out.status.success(), "criu dump --ext-mount-map {mapped}: {}", common::stderr(&out));
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "the dumped workload");
+    common::reap_gone(&[pid], "the dumped tree");
+    fs::write(case.dir.join("scratch/ext-want"), "second").unwrap();
+    let rp = case.spawn_restore(&["--external", &format!("mnt[gone]:{}", second.display())]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "the restored workload");
+    case.assert_pass(1);
+    drop(case);
+    assert_eq!(our_mounts(), before, "ccr's mount namespace changed");
+}
+
+/// The same through the C ABI (c-tests/api_extmnt.c): ccr_opts_add_ext_mount()
+/// names the mount point's key on a dump and the key's path on a restore.
+#[test]
+fn c_api_external_bind_mounts() {
+    let before = our_mounts();
+    let mut case = Case::new("api-extmnt");
+    let env = common::env();
+    let mut cmd = Command::new(env.bin.join("api_extmnt"));
+    cmd.arg(Case::workload_path("wl_mounts")).arg(case.dir.join("api")).env("LD_LIBRARY_PATH", &env.lib);
+    let pid = case.start(cmd);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(90)), 0, "api_extmnt");
+    case.assert_pass(1);
+    drop(case);
+    assert_eq!(our_mounts(), before, "ccr's mount namespace changed");
+}
+
 /// `--join-ns NS:PID|PATH`: the restored tree enters namespaces the caller made
 /// (a net, uts and mnt namespace held by a process started here) instead of ccr's,
 /// and still finds its files and keeps its state. Kinds it cannot join, and a

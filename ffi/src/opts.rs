@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use ccr::action::{HookCallback, HookStage};
 use ccr::opts::{
-    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, HookOpts, InheritFd, JoinNs,
-    LogOpts, ManageCgroups, RestoreOpts,
+    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, ExtMount, ExtMountMap, FreezeOpts, HookOpts,
+    InheritFd, JoinNs, LogOpts, ManageCgroups, RestoreOpts,
 };
 
 use crate::error::{entry, invalid, Failure};
@@ -27,6 +27,9 @@ pub struct CcrOpts {
     inherit_fds: Vec<InheritFd>,
     shell_job: bool,
     external: Vec<String>,
+    /// ccr_opts_add_ext_mount() pairs: mount point → key on a dump, key → path
+    /// on a restore.
+    ext_mounts: Vec<(String, String)>,
     join_ns: Vec<JoinNs>,
     root: Option<PathBuf>,
     hooks: HookOpts,
@@ -42,6 +45,11 @@ impl CcrOpts {
             freeze_cgroup: self.freeze_cgroup.clone(),
             freeze_timeout_s: None,
             external: self.external.clone(),
+            ext_mounts: self
+                .ext_mounts
+                .iter()
+                .map(|(point, key)| ExtMount { mount_point: point.clone(), key: key.clone() })
+                .collect(),
             shell_job: self.shell_job,
             hooks: self.hooks.clone(),
             log: self.log.clone(),
@@ -58,6 +66,11 @@ impl CcrOpts {
             shell_job: self.shell_job,
             root: self.root.clone(),
             join_ns: self.join_ns.clone(),
+            ext_mounts: self
+                .ext_mounts
+                .iter()
+                .map(|(key, path)| ExtMountMap { key: key.clone(), path: PathBuf::from(path) })
+                .collect(),
             hooks: self.hooks.clone(),
             log: self.log.clone(),
         }
@@ -287,6 +300,7 @@ pub unsafe extern "C" fn ccr_opts_set_root(opts: *mut CcrOpts, path: *const c_ch
 /// The dump lets go of the host file `key` names (`tty[RDEV:DEV]`: a tty device
 /// and the filesystem it is on, hex as stat gives them) with its settings; the
 /// restore takes the one handed over with ccr_opts_add_inherit_fd(opts, fd, key).
+/// A dump refuses any other key (a mount is named with ccr_opts_add_ext_mount()).
 ///
 /// # Safety
 /// `opts` as above; `key` a NUL-terminated string.
@@ -296,6 +310,37 @@ pub unsafe extern "C" fn ccr_opts_add_external(opts: *mut CcrOpts, key: *const c
         // SAFETY: forwarded caller contract.
         let (o, k) = unsafe { (opts_mut(opts)?, path_arg(key, "external key")?) };
         o.external.push(k.to_string_lossy().into_owned());
+        Ok(0)
+    })
+}
+
+/// An external bind mount: something of the host bound into the tree's mount
+/// namespace, saved by a key rather than by the host path it binds, so that the
+/// restoring side says where it is. The same call means one thing on each side:
+///
+/// - on the options of ccr_dump(): `a` is a mount point as the tree sees it
+///   ("/lib") and `b` the key to record it by ("lib"); a mount the host path of
+///   which ccr cannot reach is made dumpable this way too. A mount point that is
+///   no mount of the tree fails the dump, naming it.
+/// - on the options of ccr_restore(): `a` is a key of the checkpoint ("lib")
+///   and `b` the path of this side to bind it from ("/usr/lib"; a symlink on the
+///   way is followed here). It must be the kind of file the mount showed at dump
+///   (a directory, a regular file, ...). A keyed mount without a path fails the
+///   restore before anything is made, naming the key.
+///
+/// Mounts of the host not named here are bound again from the path they had
+/// (`criu --external mnt[PATH]:KEY` on dump, `mnt[KEY]:PATH` on restore).
+///
+/// # Safety
+/// `opts` as above; `a` and `b` NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_add_ext_mount(opts: *mut CcrOpts, a: *const c_char, b: *const c_char) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, a, b) = unsafe {
+            (opts_mut(opts)?, path_arg(a, "external mount point or key")?, path_arg(b, "external mount key or path")?)
+        };
+        o.ext_mounts.push((a.to_string_lossy().into_owned(), b.to_string_lossy().into_owned()));
         Ok(0)
     })
 }

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use super::{arg, cmd, flag, help, parse, Command, Opt, Parsed};
 use crate::api::{self, Isolation};
 use crate::opts::{
-    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, FreezeOpts, HookOpts, InheritFd, JoinNs,
-    LogOpts, ManageCgroups, RestoreOpts,
+    CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, ExtMount, ExtMountMap, FreezeOpts, HookOpts,
+    InheritFd, JoinNs, LogOpts, ManageCgroups, RestoreOpts,
 };
 
 const TREE: Opt = arg("tree", Some('t'), "PID", "the task (and everything below it)");
@@ -41,8 +41,9 @@ pub const COMMANDS: &[Command] = &[
             arg(
                 "external",
                 None,
-                "tty[RDEV:DEV]",
-                "let go of this tty of the host; restore takes it with --inherit-fd",
+                "tty[RDEV:DEV]|mnt[PATH]:KEY",
+                "let go of a tty of the host (restore: --inherit-fd), or record the mount at PATH by KEY \
+                 (restore: --external mnt[KEY]:PATH)",
             ),
             FREEZE_CGROUP,
             FREEZE_TIMEOUT,
@@ -67,6 +68,12 @@ pub const COMMANDS: &[Command] = &[
             CGROUP_ROOT,
             arg("root", None, "PATH", "bind the root mount of a tree with its own mount namespace from PATH"),
             arg("join-ns", None, "NS:PID|PATH", "join this namespace (net, uts, mnt, cgroup) instead of making one"),
+            arg(
+                "external",
+                None,
+                "mnt[KEY]:PATH",
+                "bind the external mount KEY from PATH of this side (a symlink is followed); repeatable",
+            ),
             ACTION_SCRIPT,
         ],
     ),
@@ -157,6 +164,77 @@ pub fn parse_inherit_fd(v: &str) -> Result<InheritFd, String> {
     Ok(InheritFd { fd: n.parse().map_err(|_| bad())?, key: key.to_string() })
 }
 
+/// What one `--external` of a dump names.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DumpExternal {
+    /// `tty[RDEV:DEV]`: a tty of the host let go.
+    Tty(String),
+    /// `mnt[PATH]:KEY`: the mount at PATH recorded as the external mount KEY.
+    Mount(ExtMount),
+    /// criu's `mnt[]` and `--ext-mount-map auto` (find the host's binds by
+    /// themselves): what ccr does anyway for a bind of a path the host shows.
+    Auto,
+}
+
+/// `--external tty[RDEV:DEV]` or `--external mnt[PATH]:KEY` of a dump; any
+/// other kind is refused by name, never ignored.
+pub fn parse_dump_external(v: &str) -> Result<DumpExternal, String> {
+    if v == "mnt[]" {
+        return Ok(DumpExternal::Auto);
+    }
+    if let Some(rest) = v.strip_prefix("mnt[") {
+        let bad = || format!("--external: '{v}' is not mnt[PATH]:KEY");
+        let (point, key) = rest.split_once("]:").ok_or_else(bad)?;
+        if point.is_empty() || key.is_empty() {
+            return Err(bad());
+        }
+        return Ok(DumpExternal::Mount(ExtMount { mount_point: point.to_string(), key: key.to_string() }));
+    }
+    if v.starts_with("tty[") && v.ends_with(']') {
+        return Ok(DumpExternal::Tty(v.to_string()));
+    }
+    Err(format!("--external: '{v}': ccr lets go of ttys (tty[RDEV:DEV]) and mounts (mnt[PATH]:KEY) only"))
+}
+
+/// criu's older `--ext-mount-map PATH:KEY` (or `auto`) of a dump.
+pub fn parse_dump_ext_mount_map(v: &str) -> Result<DumpExternal, String> {
+    if v == "auto" {
+        return Ok(DumpExternal::Auto);
+    }
+    match v.split_once(':') {
+        Some((point, key)) if !point.is_empty() && !key.is_empty() => {
+            Ok(DumpExternal::Mount(ExtMount { mount_point: point.to_string(), key: key.to_string() }))
+        }
+        _ => Err(format!("--ext-mount-map: '{v}' is not PATH:KEY or auto")),
+    }
+}
+
+/// `--external mnt[KEY]:PATH` of a restore.
+pub fn parse_restore_external(v: &str) -> Result<ExtMountMap, String> {
+    let rest = v.strip_prefix("mnt[").ok_or_else(|| {
+        format!("--external: '{v}': restore takes mnt[KEY]:PATH (a tty comes back with --inherit-fd fd[N]:KEY)")
+    })?;
+    match rest.split_once("]:") {
+        Some((key, path)) if !key.is_empty() && !path.is_empty() => {
+            Ok(ExtMountMap { key: key.to_string(), path: PathBuf::from(path) })
+        }
+        _ => Err(format!("--external: '{v}' is not mnt[KEY]:PATH")),
+    }
+}
+
+/// criu's older `--ext-mount-map KEY:PATH` (or `auto`) of a restore; None for auto.
+pub fn parse_restore_ext_mount_map(v: &str) -> Result<Option<ExtMountMap>, String> {
+    if v == "auto" {
+        return Ok(None);
+    }
+    match v.split_once(':') {
+        Some((key, path)) if !key.is_empty() && !path.is_empty() => {
+            Ok(Some(ExtMountMap { key: key.to_string(), path: PathBuf::from(path) }))
+        }
+        _ => Err(format!("--ext-mount-map: '{v}' is not KEY:PATH or auto")),
+    }
+}
+
 /// `[CTRL:]PATH` of --cgroup-root.
 pub fn parse_cgroup_root(v: &str) -> (Option<String>, PathBuf) {
     match v.split_once(':') {
@@ -179,6 +257,15 @@ fn cgroup_restore_opts(p: &Parsed) -> Result<CgroupRestoreOpts, String> {
 }
 
 pub fn dump_opts(p: &Parsed) -> Result<DumpOpts, String> {
+    let (mut external, mut ext_mounts) = (Vec::new(), Vec::new());
+    let named = p.values("external").into_iter().map(parse_dump_external);
+    for e in named.chain(p.values("ext-mount-map").into_iter().map(parse_dump_ext_mount_map)) {
+        match e? {
+            DumpExternal::Tty(k) => external.push(k),
+            DumpExternal::Mount(m) => ext_mounts.push(m),
+            DumpExternal::Auto => {}
+        }
+    }
     Ok(DumpOpts {
         pid: pid(p)?,
         images_dir: path(p, "images-dir"),
@@ -186,7 +273,8 @@ pub fn dump_opts(p: &Parsed) -> Result<DumpOpts, String> {
         leave_stopped: p.has("leave-stopped"),
         freeze_cgroup: path(p, "freeze-cgroup"),
         freeze_timeout_s: p.parsed("freeze-timeout", "seconds")?,
-        external: p.values("external").into_iter().map(String::from).collect(),
+        external,
+        ext_mounts,
         shell_job: p.has("shell-job"),
         hooks: hook_opts(p),
         log: log_opts(p)?,
@@ -203,9 +291,20 @@ pub fn restore_opts(p: &Parsed) -> Result<RestoreOpts, String> {
         shell_job: p.has("shell-job"),
         root: path(p, "root"),
         join_ns: p.values("join-ns").into_iter().map(parse_join_ns).collect::<Result<_, _>>()?,
+        ext_mounts: restore_ext_mounts(p)?,
         hooks: hook_opts(p),
         log: log_opts(p)?,
     })
+}
+
+/// Every `--external mnt[KEY]:PATH` and `--ext-mount-map KEY:PATH` of a restore.
+fn restore_ext_mounts(p: &Parsed) -> Result<Vec<ExtMountMap>, String> {
+    let mut out: Vec<ExtMountMap> =
+        p.values("external").into_iter().map(parse_restore_external).collect::<Result<_, _>>()?;
+    for v in p.values("ext-mount-map") {
+        out.extend(parse_restore_ext_mount_map(v)?);
+    }
+    Ok(out)
 }
 
 fn freeze_opts(p: &Parsed) -> Result<FreezeOpts, String> {

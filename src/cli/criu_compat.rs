@@ -24,6 +24,7 @@ const DUMP: Command = cmd(
         arg("freeze-cgroup", None, "PATH", ""),
         arg("action-script", None, "PATH", ""),
         arg("external", None, "KEY", ""),
+        arg("ext-mount-map", None, "PATH:KEY", ""),
     ],
 );
 
@@ -42,6 +43,8 @@ const RESTORE: Command = cmd(
         arg("root", None, "PATH", ""),
         arg("join-ns", None, "NS:PID|PATH", ""),
         arg("action-script", None, "PATH", ""),
+        arg("external", None, "mnt[KEY]:PATH", ""),
+        arg("ext-mount-map", None, "KEY:PATH", ""),
     ],
 );
 
@@ -107,6 +110,43 @@ mod tests {
         let args = s(&["-D", "/d", "--action-script", "/usr/share/lxc/hook"]);
         let o = super::super::ccr::restore_opts(&parse(&RESTORE, &normalise(&args)).unwrap()).unwrap();
         assert_eq!(o.hooks.scripts, [std::path::PathBuf::from("/usr/share/lxc/hook")]);
+    }
+
+    /// criu's external mounts: `--external mnt[PATH]:KEY` and the older
+    /// `--ext-mount-map PATH:KEY` on dump, `mnt[KEY]:PATH` and `KEY:PATH` on
+    /// restore; `auto` and `mnt[]` are ccr's own way anyway; ttys still work.
+    #[test]
+    fn external_mounts_as_criu_spells_them() {
+        use crate::opts::{ExtMount, ExtMountMap};
+        let args = s(&[
+            "-t",
+            "42",
+            "--external",
+            "mnt[/lib]:lib",
+            "--ext-mount-map",
+            "/etc/hosts:hosts",
+            "--ext-mount-map",
+            "auto",
+            "--external",
+            "mnt[]",
+            "--external",
+            "tty[8800:1a]",
+        ]);
+        let o = super::super::ccr::dump_opts(&parse(&DUMP, &normalise(&args)).unwrap()).unwrap();
+        let want = |p: &str, k: &str| ExtMount { mount_point: p.into(), key: k.into() };
+        assert_eq!(o.ext_mounts, [want("/lib", "lib"), want("/etc/hosts", "hosts")]);
+        assert_eq!(o.external, ["tty[8800:1a]"]);
+        let args = s(&["-D", "/d", "--external", "mnt[lib]:/usr/lib", "--ext-mount-map", "hosts:/etc/hosts"]);
+        let o = super::super::ccr::restore_opts(&parse(&RESTORE, &normalise(&args)).unwrap()).unwrap();
+        let want = |k: &str, p: &str| ExtMountMap { key: k.into(), path: p.into() };
+        assert_eq!(o.ext_mounts, [want("lib", "/usr/lib"), want("hosts", "/etc/hosts")]);
+        for bad in ["mnt[/lib]", "mnt[]:k", "veth[a]:b", "mnt[/lib]:"] {
+            let p = parse(&DUMP, &s(&["-t", "1", "--external", bad])).unwrap();
+            let e = super::super::ccr::dump_opts(&p).unwrap_err();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+        let p = parse(&RESTORE, &s(&["--external", "tty[88:1]"])).unwrap();
+        assert!(super::super::ccr::restore_opts(&p).unwrap_err().contains("--inherit-fd"));
     }
 
     #[test]

@@ -329,6 +329,13 @@ fn new_ctx(opts: &DumpOpts) -> Result<(DumpCtx<'_>, i32)> {
     if pid <= 0 {
         return Err(Error::InvalidArgument(format!("pid {pid} is not a process id")));
     }
+    // A key that names nothing ccr lets go of would be ignored: refused instead.
+    if let Some(k) = opts.external.iter().find(|k| crate::files::external::tty_rdev(k).is_none()) {
+        return Err(Error::InvalidArgument(format!(
+            "external {k}: ccr lets go of ttys only (tty[RDEV:DEV], hex); a mount is named with --external \
+             mnt[PATH]:KEY (ccr_opts_add_ext_mount)"
+        )));
+    }
     let log = Log::open(opts.log.file.as_deref(), Level::from_int(opts.log.level)).map_err(|source| {
         crate::sys::SysError::Path { call: "open log", path: opts.log.file.clone().unwrap_or_default(), source }
     })?;
@@ -487,8 +494,16 @@ fn check(tasks: &mut [tree::Task], opts: &DumpOpts) -> Result<Checked> {
         }
     }
     let cgroup_ns = if own.cgroup { Some(ns::cgroup_roots(tasks)?) } else { None };
+    if let Some(e) = opts.ext_mounts.first().filter(|_| !own.mnt) {
+        let what = format!(
+            "--external mnt[{}]:{} for a tree in ccr's own mount namespace (only a mount namespace of the \
+             tree's own is saved)",
+            e.mount_point, e.key
+        );
+        return Err(DumpError::Unsupported { pid: tasks[0].pid(), what }.into());
+    }
     let mnt = if own.mnt {
-        Some(crate::mounts::dump::plan(tasks[0].pid(), &opts.external, cgroup_ns.as_ref())?)
+        Some(crate::mounts::dump::plan(tasks[0].pid(), &opts.external, &opts.ext_mounts, cgroup_ns.as_ref())?)
     } else {
         None
     };

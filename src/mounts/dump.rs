@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::{attrs_of, below, fstree, is_within, MountError};
 use crate::error::Result;
 use crate::image::{pb, ImageDir, ImageKind};
+use crate::opts::ExtMount;
 use crate::sys::proc::{self, mountinfo::Mount};
 
 use super::MADE_NEW;
@@ -67,12 +68,20 @@ impl Planned {
 
 /// The mount tree of `root`'s mount namespace (not ccr's), matched mount by
 /// mount to how restore makes it again; refused by name where it cannot.
-pub fn plan(root: i32, externals: &[String], cgroup_ns: Option<&pb::CgroupNamespace>) -> Result<Planned> {
+/// `keyed` are the mounts the caller names external (`--external mnt[PATH]:KEY`).
+pub fn plan(
+    root: i32,
+    externals: &[String],
+    keyed: &[ExtMount],
+    cgroup_ns: Option<&pb::CgroupNamespace>,
+) -> Result<Planned> {
     let tree = proc::mountinfo::read(root)?;
     let host = proc::mountinfo::read(proc::SELF)?;
     let refuse = |m: &Mount, what: String| MountError::Unsupported { pid: root, mount: name(m), what };
+    check_keyed(root, keyed, &tree)?;
     let host_groups: HashSet<u32> = host.iter().map(|h| h.shared).filter(|&g| g != 0).collect();
     let mut first_of_dev: HashMap<(u32, u32), &Mount> = HashMap::new();
+    let mut keyed_devs: HashMap<(u32, u32), &str> = HashMap::new();
     let mut out = pb::MountNamespace::default();
     let mut saved = Vec::new();
     for m in in_tree_order(root, &tree)? {
@@ -87,7 +96,12 @@ pub fn plan(root: i32, externals: &[String], cgroup_ns: Option<&pb::CgroupNamesp
             return Err(refuse(m, what).into());
         }
         let dev = (m.major, m.minor);
-        let how = if let Some(&first) = first_of_dev.get(&dev) {
+        let how = if let Some(e) = keyed.iter().find(|e| e.mount_point == m.mount_point.to_string_lossy()) {
+            // The caller vouches for it: what it shows is the host's, found on
+            // the restoring side by the key, wherever (or whether) ccr sees it here.
+            keyed_devs.insert(dev, e.key.as_str());
+            pb::mount_entry::How::ExtMount(pb::ExtMount { key: e.key.clone(), kind: kind_at(root, m) })
+        } else if let Some(&first) = first_of_dev.get(&dev) {
             if !is_within(&m.root, &first.root) {
                 let what = format!("a second mount of {}'s filesystem outside what that one shows", name(first));
                 return Err(refuse(m, what).into());
@@ -106,6 +120,11 @@ pub fn plan(root: i32, externals: &[String], cgroup_ns: Option<&pb::CgroupNamesp
                 Some(key) => pb::mount_entry::How::External(key),
                 None => pb::mount_entry::How::HostPath(path),
             }
+        } else if let Some(key) = keyed_devs.get(&dev) {
+            // Made anew, it would be a filesystem of its own, no longer the one
+            // the external mount shows.
+            let what = format!("another mount of the filesystem of the external mount {key}: name it external too");
+            return Err(refuse(m, what).into());
         } else if MADE_NEW.contains(&m.fstype.as_str()) {
             first_of_dev.insert(dev, m);
             let fs = new_fs(m, m.fstype == "tmpfs");
@@ -174,6 +193,52 @@ pub fn save(root: i32, dir: &ImageDir, planned: Planned) -> Result<pb::MountName
     Ok(ns)
 }
 
+/// Every mount the caller names external is one mount of the tree, not its
+/// root, and named once.
+fn check_keyed(root: i32, keyed: &[ExtMount], tree: &[Mount]) -> std::result::Result<(), MountError> {
+    for (i, e) in keyed.iter().enumerate() {
+        let named = format!("pid {root}: --external mnt[{}]:{}", e.mount_point, e.key);
+        let bad = |detail: String| MountError::External { mount: named.clone(), detail };
+        if e.key.is_empty() {
+            return Err(bad("an external mount with an empty key".into()));
+        }
+        if !super::is_plain_absolute(&e.mount_point) {
+            return Err(bad(format!("{} is not a plain absolute path", e.mount_point)));
+        }
+        if keyed[..i].iter().any(|o| o.mount_point == e.mount_point) {
+            return Err(bad(format!("{} is named external twice", e.mount_point)));
+        }
+        if keyed[..i].iter().any(|o| o.key == e.key) {
+            return Err(bad(format!("the key {} names two mounts", e.key)));
+        }
+        let at: Vec<&Mount> = tree.iter().filter(|m| m.mount_point.to_string_lossy() == e.mount_point).collect();
+        match at[..] {
+            [] => {
+                let what = format!("{} is no mount point of the tree's mount namespace", e.mount_point);
+                return Err(bad(what));
+            }
+            [m] if !tree.iter().any(|p| p.id == m.parent) => {
+                let what = "the tree's root mount, which restore binds from where it was or from --root PATH";
+                return Err(bad(what.into()));
+            }
+            [_] => {}
+            _ => return Err(bad(format!("{} has {} mounts stacked on it", e.mount_point, at.len()))),
+        }
+    }
+    Ok(())
+}
+
+/// The file type (S_IFDIR, S_IFREG, ...) of what the mount `m` of `root`'s
+/// namespace shows, as the tree reaches it; 0 when another mount hides it.
+fn kind_at(root: i32, m: &Mount) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    let path = format!("/proc/{root}/root{}", m.mount_point.display());
+    match std::fs::symlink_metadata(path) {
+        Ok(md) if md.dev() == libc::makedev(m.major, m.minor) => md.mode() & libc::S_IFMT,
+        _ => 0,
+    }
+}
+
 /// A cgroup filesystem mount showing the root of the tree's own cgroup namespace
 /// on its hierarchy: made anew (with its options) inside that namespace.
 fn cgroup_at_ns_root(m: &Mount, ns: Option<&pb::CgroupNamespace>) -> Option<pb::mount_entry::How> {
@@ -232,6 +297,14 @@ fn host_path(m: &Mount, host: &[Mount], hidden: bool) -> Option<std::result::Res
     let dev = libc::makedev(m.major, m.minor);
     let reaches = |p: &String| std::fs::symlink_metadata(p).is_ok_and(|md| md.dev() == dev);
     let first = candidates.first()?;
+    if m.root.ends_with("//deleted") {
+        let what = format!(
+            "a bind of {}, which is removed from ccr's mount namespace (name it external: --external mnt[{}]:KEY)",
+            m.root.trim_end_matches("//deleted"),
+            m.mount_point.display()
+        );
+        return Some(Err(what));
+    }
     if let Some(p) = candidates.iter().map(|h| path_of(h)).find(reaches) {
         return Some(Ok(p));
     }
@@ -239,7 +312,11 @@ fn host_path(m: &Mount, host: &[Mount], hidden: bool) -> Option<std::result::Res
     Some(if hidden {
         Ok(p)
     } else {
-        Err(format!("a filesystem ccr's mount namespace shows only under another mount ({p})"))
+        Err(format!(
+            "a filesystem ccr's mount namespace shows only under another mount ({p}; name it external: --external \
+             mnt[{}]:KEY)",
+            m.mount_point.display()
+        ))
     })
 }
 
@@ -301,4 +378,37 @@ fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Ins
         }
         Ok((out, ptys))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mount named external must be one mount of the tree, not its root, named
+    /// once with a key of its own; the error names what was asked.
+    #[test]
+    fn keyed_mounts_are_mounts_of_the_tree() {
+        let tree = proc::mountinfo::parse(
+            "20 1 254:0 / / rw - ext4 /dev/vda rw\n\
+             21 20 254:0 /usr/lib /lib rw - ext4 /dev/vda rw\n\
+             22 20 0:30 / /st rw - tmpfs a rw\n\
+             23 22 0:31 / /st rw - tmpfs b rw\n",
+        );
+        let k = |p: &str, key: &str| ExtMount { mount_point: p.into(), key: key.into() };
+        check_keyed(7, &[k("/lib", "lib")], &tree).unwrap();
+        for (asked, want) in [
+            (vec![k("/usr", "usr")], "/usr is no mount point"),
+            (vec![k("/", "root")], "root mount"),
+            (vec![k("/st", "st")], "2 mounts stacked"),
+            (vec![k("/lib/", "lib")], "not a plain absolute path"),
+            (vec![k("/lib", "")], "empty key"),
+            (vec![k("/lib", "a"), k("/lib", "b")], "named external twice"),
+            (vec![k("/lib", "a"), k("/st", "a")], "the key a names two mounts"),
+        ] {
+            let e = check_keyed(7, &asked, &tree).unwrap_err().to_string();
+            let named =
+                format!("pid 7: --external mnt[{}]:{}", asked.last().unwrap().mount_point, asked.last().unwrap().key);
+            assert!(e.contains(want) && e.contains(&named), "{asked:?}: {e}");
+        }
+    }
 }

@@ -10,7 +10,11 @@
 //! - a new instance of its type, for a filesystem of the tree's own (its proc,
 //!   devpts, mqueue; a tmpfs, whose files ccr saves);
 //! - a bind of an earlier mount of the tree, for another mount of the same
-//!   instance (a tmpfs bound elsewhere, a devpts's ptmx on /dev/ptmx).
+//!   instance (a tmpfs bound elsewhere, a devpts's ptmx on /dev/ptmx);
+//! - an external mount: a bind of something of the host the dump's caller names
+//!   with a key (`--external mnt[PATH]:KEY`, also for what ccr cannot reach on
+//!   the host), bound again from the path the restoring caller maps the key to
+//!   (`--external mnt[KEY]:PATH`), or a tty bind handed over as an fd.
 //!
 //! Per-mount flags and propagation inside the tree (private, shared peer groups,
 //! unbindable) come back; what ccr cannot make again is refused by name at dump.
@@ -31,6 +35,10 @@ pub enum MountError {
     Make { mount: String, step: &'static str, source: crate::sys::SysError },
     #[error("{mount}: {detail}")]
     Image { mount: String, detail: String },
+    /// An external mount (`--external mnt[..]`) asked for wrongly, or mapped to
+    /// nothing or to the wrong thing.
+    #[error("{mount}: {detail}")]
+    External { mount: String, detail: String },
 }
 
 impl MountError {
@@ -38,6 +46,7 @@ impl MountError {
         match self {
             MountError::Unsupported { .. } => libc::EOPNOTSUPP,
             MountError::Make { source, .. } => source.errno(),
+            MountError::External { .. } => libc::EINVAL,
             _ => libc::EIO,
         }
     }
@@ -46,6 +55,20 @@ impl MountError {
 /// Filesystem types restore makes a new instance of (with their options), when
 /// the host has no mount of the tree's instance; an image naming another is refused.
 pub const MADE_NEW: [&str; 7] = ["tmpfs", "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"];
+
+/// The name of a file type (`st_mode & S_IFMT`), for messages.
+pub fn kind_name(kind: u32) -> &'static str {
+    match kind {
+        libc::S_IFDIR => "directory",
+        libc::S_IFREG => "regular file",
+        libc::S_IFLNK => "symlink",
+        libc::S_IFCHR => "character device",
+        libc::S_IFBLK => "block device",
+        libc::S_IFIFO => "FIFO",
+        libc::S_IFSOCK => "socket",
+        _ => "file of an unknown type",
+    }
+}
 
 /// Whether `p` is an absolute path with no `.`, `..` or empty component.
 pub fn is_plain_absolute(p: &str) -> bool {

@@ -7,11 +7,12 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{below, fstree, is_plain_absolute, is_within, MountError, ATTR_MASK, MADE_NEW};
 use crate::error::Result;
 use crate::image::{pb, ImageDir, ImageKind};
+use crate::opts::ExtMountMap;
 use crate::sys::{fd, mount};
 
 fn name(m: &pb::MountEntry) -> String {
@@ -27,8 +28,10 @@ pub fn check(ns: &pb::MountNamespace) -> std::result::Result<(), MountError> {
         if m.how.is_none() {
             return Err(bad(m, "no way to make it is recorded"));
         }
+        // An external mount's root is only its name at dump (perhaps "..//deleted").
+        let external_root = matches!(m.how, Some(pb::mount_entry::How::ExtMount(_)));
         let paths_ok = is_plain_absolute(&m.mount_point)
-            && is_plain_absolute(&m.root)
+            && (external_root || is_plain_absolute(&m.root))
             && match &m.how {
                 Some(pb::mount_entry::How::HostPath(p)) => is_plain_absolute(p),
                 _ => true,
@@ -40,7 +43,9 @@ pub fn check(ns: &pb::MountNamespace) -> std::result::Result<(), MountError> {
             return Err(bad(m, "a new filesystem of a type ccr does not make"));
         }
         if i == 0 {
-            if m.parent != 0 || m.mount_point != "/" || matches!(m.how, Some(pb::mount_entry::How::External(_))) {
+            let external =
+                matches!(m.how, Some(pb::mount_entry::How::External(_)) | Some(pb::mount_entry::How::ExtMount(_)));
+            if m.parent != 0 || m.mount_point != "/" || external {
                 return Err(bad(m, "the first mount is not the root at /"));
             }
         } else {
@@ -48,6 +53,9 @@ pub fn check(ns: &pb::MountNamespace) -> std::result::Result<(), MountError> {
             if !is_within(&m.mount_point, &p.mount_point) {
                 return Err(bad(m, "its mount point is not below its parent's"));
             }
+        }
+        if matches!(&m.how, Some(pb::mount_entry::How::ExtMount(e)) if e.key.is_empty()) {
+            return Err(bad(m, "an external mount without a key"));
         }
         if let Some(pb::mount_entry::How::BindOf(id)) = m.how {
             if !seen.get(&id).is_some_and(|s| is_within(&m.root, &s.root)) {
@@ -74,6 +82,87 @@ fn staging_point() -> Result<OwnedFd> {
         }
     }
     Err(last.expect("tried at least one").into())
+}
+
+/// Where each external mount of `ns` is bound from on this side (key → path):
+/// the path the caller maps its key to, with the symlinks on the way resolved
+/// here (Debian's /lib is one), checked to be the kind of file the mount showed
+/// at dump. Every key of `ns` needs a path; every key mapped must be one of
+/// `ns` (None: the checkpoint makes no mount namespace).
+pub fn map_external(
+    ns: Option<&pb::MountNamespace>,
+    map: &[ExtMountMap],
+) -> std::result::Result<HashMap<String, PathBuf>, MountError> {
+    let keyed: Vec<(&pb::MountEntry, &pb::ExtMount)> = ns
+        .iter()
+        .flat_map(|ns| &ns.mounts)
+        .filter_map(|m| match &m.how {
+            Some(pb::mount_entry::How::ExtMount(e)) => Some((m, e)),
+            _ => None,
+        })
+        .collect();
+    let mut out = HashMap::new();
+    for (i, x) in map.iter().enumerate() {
+        let asked = format!("--external mnt[{}]:{}", x.key, x.path.display());
+        let bad = |detail: String| MountError::External { mount: asked.clone(), detail };
+        if ns.is_none() {
+            return Err(bad("the checkpoint makes no mount namespace of its own (none, or it is joined)".into()));
+        }
+        if map[..i].iter().any(|o| o.key == x.key) {
+            return Err(bad(format!("the key {} is mapped twice", x.key)));
+        }
+        let Some((m, e)) = keyed.iter().find(|(_, e)| e.key == x.key) else {
+            let keys: Vec<&str> = keyed.iter().map(|(_, e)| e.key.as_str()).collect();
+            let has = if keys.is_empty() { "none".to_string() } else { keys.join(", ") };
+            return Err(bad(format!("the checkpoint has no external mount with that key (its keys: {has})")));
+        };
+        let path = std::fs::canonicalize(&x.path).map_err(|err| bad(format!("{}: {err}", x.path.display())))?;
+        let found = std::fs::metadata(&path).map_err(|err| bad(format!("{}: {err}", path.display())))?;
+        use std::os::unix::fs::MetadataExt;
+        let kind = found.mode() & libc::S_IFMT;
+        if e.kind != 0 && kind != e.kind {
+            return Err(bad(format!(
+                "{} is a {}, but {} showed a {} at dump",
+                path.display(),
+                super::kind_name(kind),
+                name(m),
+                super::kind_name(e.kind)
+            )));
+        }
+        out.insert(x.key.clone(), path);
+    }
+    if let Some((m, e)) = keyed.iter().find(|(_, e)| !out.contains_key(&e.key)) {
+        let detail = format!(
+            "the external mount {k} has no path on this side: map it with --external mnt[{k}]:PATH \
+             (C: ccr_opts_add_ext_mount(opts, \"{k}\", PATH) on the restore's options)",
+            k = e.key
+        );
+        return Err(MountError::External { mount: name(m), detail });
+    }
+    Ok(out)
+}
+
+/// A bind of what the caller mapped the external mount `e` to (`path`, resolved
+/// by `map_external`), reached again without a symlink: one swapped in since
+/// then is refused, as is a file of another kind.
+fn clone_mapped(m: &pb::MountEntry, e: &pb::ExtMount, path: Option<&PathBuf>) -> Result<OwnedFd> {
+    let mount = name(m);
+    let Some(path) = path else {
+        let detail = format!("the external mount {} has no path on this side", e.key);
+        return Err(MountError::External { mount, detail }.into());
+    };
+    let fail = |step| {
+        let mount = mount.clone();
+        move |source| MountError::Make { mount, step, source }
+    };
+    let at = mount::path_no_symlinks(path).map_err(fail("finding the path its key maps to"))?;
+    let kind = fd::stat(at.as_fd())?.st_mode & libc::S_IFMT;
+    if e.kind != 0 && kind != e.kind {
+        let detail =
+            format!("{} is now a {}, not a {}", path.display(), super::kind_name(kind), super::kind_name(e.kind));
+        return Err(MountError::External { mount, detail }.into());
+    }
+    Ok(mount::clone_mount(Some(at.as_fd()), Path::new("")).map_err(fail("open_tree"))?)
 }
 
 /// A bind of the file the caller handed over for `key`. The fd was opened in
@@ -130,7 +219,8 @@ pub fn group_sources(ns: &pb::MountNamespace) -> std::result::Result<HashMap<u32
 
 /// Builds the mount tree of `ns` in the calling process's (new) mount namespace
 /// and makes its root this process's root. `root_at` replaces where the root
-/// mount is bound from (`--root`).
+/// mount is bound from (`--root`); `ext` says where each external mount is
+/// (`map_external`).
 ///
 /// Every mount is made private and attached; propagation comes last, after the
 /// pivot: a shared root cannot be pivoted into, a shared mount would copy each
@@ -140,6 +230,7 @@ pub fn build(
     dir: &ImageDir,
     root_at: Option<&Path>,
     inherited: &HashMap<String, std::os::fd::BorrowedFd<'_>>,
+    ext: &HashMap<String, PathBuf>,
 ) -> Result<()> {
     mount::make_all_private()?;
     let sources = group_sources(ns)?;
@@ -164,6 +255,9 @@ pub fn build(
         if let Some(pb::mount_entry::How::External(key)) = &m.how {
             host.insert(m.id, clone_handed_over(m, key, inherited)?);
         }
+        if let Some(pb::mount_entry::How::ExtMount(e)) = &m.how {
+            host.insert(m.id, clone_mapped(m, e, ext.get(&e.key))?);
+        }
     }
     for m in &ns.mounts {
         let what = name(m);
@@ -180,7 +274,9 @@ pub fn build(
                 mount::clone_mount(Some(at.as_fd()), Path::new("")).map_err(step("open_tree"))?
             }
             Some(pb::mount_entry::How::HostPath(_)) => host.remove(&m.id).expect("cloned above"),
-            Some(pb::mount_entry::How::External(_)) => host.remove(&m.id).expect("cloned above"),
+            Some(pb::mount_entry::How::External(_)) | Some(pb::mount_entry::How::ExtMount(_)) => {
+                host.remove(&m.id).expect("cloned above")
+            }
             Some(pb::mount_entry::How::NewFs(new)) => {
                 let mut options = new.options.clone();
                 if new.read_only {
@@ -233,4 +329,76 @@ pub fn build(
         mount::set_attrs(made[&m.id].0.as_fd(), 0, 0, libc::MS_UNBINDABLE).map_err(fail(m, "making it unbindable"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u32, parent: u32, at: &str, how: pb::mount_entry::How) -> pb::MountEntry {
+        pb::MountEntry {
+            id,
+            parent,
+            mount_point: at.into(),
+            root: "/".into(),
+            fstype: "ext4".into(),
+            how: Some(how),
+            ..Default::default()
+        }
+    }
+
+    fn ns_with(key: &str, kind: u32) -> pb::MountNamespace {
+        let ext = pb::mount_entry::How::ExtMount(pb::ExtMount { key: key.into(), kind });
+        pb::MountNamespace {
+            mounts: vec![
+                entry(1, 0, "/", pb::mount_entry::How::HostPath("/".into())),
+                pb::MountEntry { root: "/gone//deleted".into(), ..entry(2, 1, "/lib", ext) },
+            ],
+        }
+    }
+
+    fn map(key: &str, path: &Path) -> ExtMountMap {
+        ExtMountMap { key: key.into(), path: path.into() }
+    }
+
+    /// A key is mapped through a symlink to the directory it names; a key without
+    /// a path, a path for no key, twice the same key and a path of another kind
+    /// are refused, naming the key.
+    #[test]
+    fn external_mounts_are_mapped_to_resolved_paths_of_their_kind() {
+        let dir = std::env::temp_dir().join(format!("ccr-extmnt-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("usr/lib")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", dir.join("lib")).unwrap();
+        std::fs::write(dir.join("file"), "").unwrap();
+        let ns = ns_with("lib", libc::S_IFDIR);
+        check(&ns).unwrap();
+        let got = map_external(Some(&ns), &[map("lib", &dir.join("lib"))]).unwrap();
+        assert_eq!(got["lib"], dir.join("usr/lib").canonicalize().unwrap());
+        let err = |m: &[ExtMountMap]| map_external(Some(&ns), m).unwrap_err().to_string();
+        let e = err(&[]);
+        assert!(e.contains("at /lib") && e.contains("--external mnt[lib]:PATH"), "{e}");
+        let e = err(&[map("lib", &dir.join("lib")), map("usr", &dir)]);
+        assert!(e.contains("no external mount with that key (its keys: lib)"), "{e}");
+        let e = err(&[map("lib", &dir.join("lib")), map("lib", &dir)]);
+        assert!(e.contains("mapped twice"), "{e}");
+        let e = err(&[map("lib", &dir.join("file"))]);
+        assert!(e.contains("is a regular file") && e.contains("showed a directory"), "{e}");
+        let e = err(&[map("lib", &dir.join("missing"))]);
+        assert!(e.contains("missing"), "{e}");
+        // Unknown at dump (0): any kind will do.
+        assert!(map_external(Some(&ns_with("lib", 0)), &[map("lib", &dir.join("file"))]).is_ok());
+        let e = map_external(None, &[map("lib", &dir)]).unwrap_err().to_string();
+        assert!(e.contains("no mount namespace of its own"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_external_root_or_keyless_external_mount_is_refused() {
+        let mut ns = ns_with("", libc::S_IFDIR);
+        assert!(check(&ns).unwrap_err().to_string().contains("without a key"));
+        ns.mounts.remove(0);
+        ns.mounts[0] = pb::MountEntry { parent: 0, mount_point: "/".into(), ..ns.mounts[0].clone() };
+        assert!(check(&ns).unwrap_err().to_string().contains("not the root"));
+    }
 }

@@ -70,6 +70,23 @@ pub struct InheritFd {
     pub fd: i32,
 }
 
+/// A mount of the tree the dump records as external under a key, not by the
+/// host path it binds (`--external mnt[PATH]:KEY`): `mount_point` as the tree
+/// sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtMount {
+    pub mount_point: String,
+    pub key: String,
+}
+
+/// Where on this side restore binds the external mount saved as `key` from
+/// (`--external mnt[KEY]:PATH`); a symlink on the way is followed here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtMountMap {
+    pub key: String,
+    pub path: PathBuf,
+}
+
 /// A namespace the restored tree joins (`--join-ns NS:PID|PATH`): of kind `kind`,
 /// the one process `target` (a pid) is in, or the nsfs file at path `target`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +141,9 @@ pub struct DumpOpts {
     /// (`--external tty[RDEV:DEV]`, hex device numbers as stat gives them).
     #[serde(default)]
     pub external: Vec<String>,
+    /// Mounts of the tree recorded by a key the restoring caller maps to a path.
+    #[serde(default)]
+    pub ext_mounts: Vec<ExtMount>,
     #[serde(default)]
     pub hooks: HookOpts,
     pub log: LogOpts,
@@ -165,6 +185,9 @@ pub struct RestoreOpts {
     /// Namespaces to join instead of making or staying in them.
     #[serde(default)]
     pub join_ns: Vec<JoinNs>,
+    /// Where each external mount of the checkpoint is bound from on this side.
+    #[serde(default)]
+    pub ext_mounts: Vec<ExtMountMap>,
     pub log: LogOpts,
 }
 

@@ -115,6 +115,8 @@ pub struct Asked<'a> {
     pub root_at: Option<&'a std::path::Path>,
     /// Namespaces to join (`--join-ns`), entered first.
     pub join: &'a [super::join::Joined],
+    /// Where each external mount is bound from (key → resolved path).
+    pub ext_mounts: &'a HashMap<String, std::path::PathBuf>,
 }
 
 /// The deepest task that is an ancestor of (or is) every holder: it opens a file
@@ -457,7 +459,7 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     }
     // Before any file is opened: paths are the tree's, inside its mounts.
     if let Some(ns) = plan.mnt.filter(|_| i == 0) {
-        crate::mounts::restore::build(ns, plan.dir, plan.asked.root_at, &plan.shared.inherited)?;
+        crate::mounts::restore::build(ns, plan.dir, plan.asked.root_at, &plan.shared.inherited, plan.asked.ext_mounts)?;
     }
     if n.session_leader {
         process::setsid()?;

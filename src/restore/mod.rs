@@ -23,6 +23,7 @@ mod mm;
 mod shared;
 mod task;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::action::{HookStage, Hooks};
@@ -174,6 +175,8 @@ pub struct Run<'a> {
     pub data_check: images::DataCheck,
     /// The namespaces the caller named for the tree to join, open (ReadImages).
     pub joined: Vec<join::Joined>,
+    /// Where each external mount is bound from on this side (ReadImages).
+    pub ext_mounts: HashMap<String, std::path::PathBuf>,
     // What the run made, undone by `undo` unless `done`:
     pin: Option<process::CpuPin>,
     pub cgroups: Option<CgroupRestorePlan>,
@@ -258,6 +261,7 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
         tasks: Vec::new(),
         data_check: images::DataCheck::None,
         joined: Vec::new(),
+        ext_mounts: HashMap::new(),
         done: false,
     };
     let started = Instant::now();
@@ -400,7 +404,7 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
     let forked = Instant::now();
     let shared = run.shared.as_ref().expect("made in SharedObjects");
     let ckpt = run.ckpt.as_ref().expect("read");
-    let asked = fork::Asked { root_at: run.opts.root.as_deref(), join: &run.joined };
+    let asked = fork::Asked { root_at: run.opts.root.as_deref(), join: &run.joined, ext_mounts: &run.ext_mounts };
     let cgroup_ns =
         ckpt.inventory.cgroup_ns.as_ref().map(|ns| cgns::root_dirs(ns, run.cgroups.as_ref())).transpose()?;
     let tree = fork::spawn(&run.dir, ckpt, shared, run.child_of_caller, asked, cgroup_ns.as_deref())?;
