@@ -109,6 +109,17 @@ int ccr_opts_set_images_dir(ccr_opts *opts, const char *path);
 // `opts` as above; `path` a NUL-terminated string.
 int ccr_opts_set_root(ccr_opts *opts, const char *path);
 
+// A restore sends the new master of each pty whose master was outside the
+// tree (a container's /dev/tty1..N, bound from its own devpts, whose masters
+// the manager held) to the unix socket at `path`: ccr connects (SOCK_SEQPACKET)
+// once the tree is rebuilt, before it runs, and sends one message per pty: its
+// key (the slave's path inside the tree, e.g. "/dev/pts/0") with the master as
+// SCM_RIGHTS. Without a socket a keeper process holds them (see README).
+//
+// # Safety
+// `opts` as above; `path` a NUL-terminated string.
+int ccr_opts_set_pty_master_socket(ccr_opts *opts, const char *path);
+
 // The dump lets go of the host file `key` names (`tty[RDEV:DEV]`: a tty device
 // and the filesystem it is on, hex as stat gives them) with its settings; the
 // restore takes the one handed over with ccr_opts_add_inherit_fd(opts, fd, key).

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::opts::DumpOpts;
 use crate::sys::{fd, process, SysError};
 
-fn socket_dir() -> PathBuf {
+pub(crate) fn socket_dir() -> PathBuf {
     if std::path::Path::new("/run").is_dir() {
         PathBuf::from("/run/ccr")
     } else {

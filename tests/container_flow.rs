@@ -1005,23 +1005,123 @@ fn ptys_of_the_trees_own_devpts_instance() {
     common::cycle("own-devpts", "wl_pty", &[("WL_PTY_NS", "1")], None);
 }
 
-/// A pty of the tree's own devpts instance whose master is held outside the tree
-/// (as an LXC monitor holds the masters of tty1..N) would not be in the new
-/// instance: refused by name, and the tree runs on.
+/// A pty of the tree's own devpts instance that no task of the tree holds, its
+/// master outside (here: the test's), is made again with the instance all the
+/// same: the others keep their indexes, and its new master goes to a keeper.
 #[test]
-fn a_pty_of_its_own_instance_held_outside_is_refused_by_name() {
+fn a_pty_of_its_own_instance_nobody_in_the_tree_holds_comes_back_too() {
     let mut case = Case::new("own-devpts-outside");
     let pid = case.start_workload("wl_pty", &[("WL_PTY_NS", "1")]);
     case.wait_ready(pid, Duration::from_secs(10));
-    let ptmx = format!("/proc/{pid}/root{}/pts/ptmx", case.dir.join("scratch").display());
+    let pts = case.dir.join("scratch/pts");
+    let ptmx = format!("/proc/{pid}/root{}/ptmx", pts.display());
     let outside = fs::OpenOptions::new().read(true).write(true).open(&ptmx).expect("open the tree's ptmx");
-    let out = case.dump(pid, &["--leave-running"]);
-    let err = common::stderr(&out);
-    assert!(!out.status.success(), "a tree with a pty of its instance held outside was dumped");
-    assert!(err.contains("pty 2 of its own devpts instance, whose master is not in the tree"), "{err}");
-    assert_running_untraced(pid, "after the refused dump");
+    let tree = common::tree_pids(pid);
+    case.dump_ok(pid, &[]);
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "the dumped workload");
+    common::reap_gone(&tree, "the dumped tree");
     drop(outside);
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    let log = fs::read_to_string(case.dir.join("restore.log")).unwrap_or_default();
+    assert!(log.contains(&format!("new pty masters of {}/2 kept by pid", pts.display())), "{log}");
     case.signal(pid, Signal::SIGTERM);
-    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "wl_pty");
+    assert_exit(case.wait_exit(rp, Duration::from_secs(20)), 0, "wl_pty");
     case.assert_pass(1);
+    let _ = fs::remove_dir_all(format!("/run/ccr/ptys-{pid}"));
+}
+
+/// The container's init of c-tests/wl_ttyhost.c (the manager is the workload).
+fn ttyhost_container(case: &mut Case, envs: &[(&str, &str)]) -> (i32, i32) {
+    let monitor = case.start_workload("wl_ttyhost", envs);
+    case.wait_ready(monitor, Duration::from_secs(10));
+    let pid = fs::read_to_string(case.dir.join("scratch/container.pid")).expect("container.pid");
+    let c: i32 = pid.trim().parse().expect("a pid");
+    case.track(c);
+    let tree = common::tree_pids(c);
+    case.dump_ok(c, &[]);
+    common::reap_gone(&tree, "the dumped container");
+    (monitor, c)
+}
+
+/// LXC's ttys (lxc.tty.max > 0): /dev/tty1 and tty2 are binds of ptys of the
+/// container's own devpts instance whose masters the manager holds outside, a
+/// getty has tty1 as its controlling terminal. They come back at their indexes in
+/// the new instance, bound again, with the getty's settings and terminal, and the
+/// new masters reach the manager over its socket, where a line typed is answered.
+#[test]
+fn a_containers_ttys_whose_masters_the_manager_holds() {
+    let mut case = Case::new("tty-host-masters");
+    let (monitor, c) = ttyhost_container(&mut case, &[("WL_TTYHOST_RESTORED", "1")]);
+    let sock = case.dir.join("scratch/masters.sock");
+    let rp = case.spawn_restore(&["--pty-master-socket", sock.to_str().unwrap()]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), c);
+    case.signal(monitor, Signal::SIGTERM);
+    assert_exit(
+        case.wait_exit(monitor, Duration::from_secs(20)),
+        0,
+        "the manager (its checks through the new masters)",
+    );
+    case.assert_pass(1);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(20)), 0, "ccr restore (the container's init)");
+}
+
+/// Without a socket for them, a keeper holds the new masters (the getty gets no
+/// hangup) and appends what the ttys write to /run/ccr/ptys-ROOT/; it goes when
+/// the container does.
+#[test]
+fn a_keeper_holds_the_new_masters_nobody_takes() {
+    let mut case = Case::new("tty-host-keeper");
+    let (monitor, c) = ttyhost_container(&mut case, &[("WL_TTYHOST_RESTORED", "1")]);
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), c);
+    let log = fs::read_to_string(case.dir.join("restore.log")).unwrap_or_default();
+    let keeper: i32 = log
+        .split("kept by pid ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no keeper in the restore log:\n{log}"));
+    case.track(keeper);
+    let getty = common::children_of(c);
+    assert_eq!(getty.len(), 1, "the container's getty: {getty:?}");
+    case.track(getty[0]);
+    case.signal(getty[0], Signal::SIGUSR1);
+    let key = case.dir.join("scratch/pts/0");
+    let name = format!("{}.out", key.to_str().unwrap().trim_start_matches('/').replace('/', "_"));
+    let out = std::path::Path::new(&format!("/run/ccr/ptys-{c}")).join(name);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !fs::read_to_string(&out).unwrap_or_default().contains("hello from tty1") {
+        assert!(std::time::Instant::now() < deadline, "nothing from tty1 in {}", out.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    case.signal(c, Signal::SIGKILL);
+    let _ = case.wait_exit(rp, Duration::from_secs(20));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // Orphaned, it is reaped here (the tests are a subreaper): a zombie is gone.
+    while common::state(keeper).is_some_and(|s| s != 'Z') {
+        assert!(std::time::Instant::now() < deadline, "the keeper {keeper} outlived the container");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = fs::remove_dir_all(format!("/run/ccr/ptys-{c}"));
+    case.signal(monitor, Signal::SIGKILL);
+    let _ = case.wait_exit(monitor, Duration::from_secs(10));
+}
+
+/// A socket for the new masters that nobody listens on fails the restore before
+/// the container runs, and leaves nothing of it.
+#[test]
+fn a_pty_master_socket_nobody_listens_on_fails_the_restore() {
+    let mut case = Case::new("tty-host-no-listener");
+    let (monitor, c) = ttyhost_container(&mut case, &[("WL_TTYHOST_RESTORED", "1")]);
+    let images = case.images.to_str().unwrap().to_string();
+    let missing = case.dir.join("nobody.sock");
+    let out = case.ccr(&["restore", "-D", &images, "-d", "--pty-master-socket", missing.to_str().unwrap()]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "restored with nobody to take the masters");
+    assert!(err.contains("nobody.sock"), "the error does not name the socket: {err}");
+    common::reap_gone(&[c], "the container of the failed restore");
+    assert!(!std::path::Path::new(&format!("/run/ccr/ptys-{c}")).exists(), "a keeper was started");
+    case.signal(monitor, Signal::SIGKILL);
+    let _ = case.wait_exit(monitor, Duration::from_secs(10));
 }

@@ -32,6 +32,7 @@ pub struct CcrOpts {
     ext_mounts: Vec<(String, String)>,
     join_ns: Vec<JoinNs>,
     root: Option<PathBuf>,
+    pty_master_socket: Option<PathBuf>,
     hooks: HookOpts,
 }
 
@@ -65,6 +66,7 @@ impl CcrOpts {
             cgroups: self.cgroups.clone(),
             shell_job: self.shell_job,
             root: self.root.clone(),
+            pty_master_socket: self.pty_master_socket.clone(),
             join_ns: self.join_ns.clone(),
             ext_mounts: self
                 .ext_mounts
@@ -293,6 +295,25 @@ pub unsafe extern "C" fn ccr_opts_set_root(opts: *mut CcrOpts, path: *const c_ch
         // SAFETY: forwarded caller contract.
         let (o, p) = unsafe { (opts_mut(opts)?, path_arg(path, "root")?) };
         o.root = Some(p);
+        Ok(0)
+    })
+}
+
+/// A restore sends the new master of each pty whose master was outside the
+/// tree (a container's /dev/tty1..N, bound from its own devpts, whose masters
+/// the manager held) to the unix socket at `path`: ccr connects (SOCK_SEQPACKET)
+/// once the tree is rebuilt, before it runs, and sends one message per pty: its
+/// key (the slave's path inside the tree, e.g. "/dev/pts/0") with the master as
+/// SCM_RIGHTS. Without a socket a keeper process holds them (see README).
+///
+/// # Safety
+/// `opts` as above; `path` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_pty_master_socket(opts: *mut CcrOpts, path: *const c_char) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, p) = unsafe { (opts_mut(opts)?, path_arg(path, "pty master socket")?) };
+        o.pty_master_socket = Some(p);
         Ok(0)
     })
 }

@@ -69,6 +69,13 @@ pub const COMMANDS: &[Command] = &[
             arg("root", None, "PATH", "bind the root mount of a tree with its own mount namespace from PATH"),
             arg("join-ns", None, "NS:PID|PATH", "join this namespace (net, uts, mnt, cgroup) instead of making one"),
             arg(
+                "pty-master-socket",
+                None,
+                "PATH",
+                "send the new masters of the tree's ptys whose masters were outside it (a container's ttys) to this \
+                 unix socket (SOCK_SEQPACKET: one message per pty, its key and the fd)",
+            ),
+            arg(
                 "external",
                 None,
                 "mnt[KEY]:PATH",
@@ -292,6 +299,7 @@ pub fn restore_opts(p: &Parsed) -> Result<RestoreOpts, String> {
         root: path(p, "root"),
         join_ns: p.values("join-ns").into_iter().map(parse_join_ns).collect::<Result<_, _>>()?,
         ext_mounts: restore_ext_mounts(p)?,
+        pty_master_socket: path(p, "pty-master-socket"),
         hooks: hook_opts(p),
         log: log_opts(p)?,
     })

@@ -543,7 +543,10 @@ fn give_ttys(
         let refuse = |what: String| DumpError::Unsupported { pid, what };
         // A pty is told apart from another instance's of the same number by the
         // session it is the terminal of.
-        let pty = ptys.iter().find(|p| p.session == sid && libc::makedev(136, p.index) == tty_nr as u64);
+        let pty = ptys.iter().find(|p| {
+            let ours = p.session.map_or(p.holders.contains(&sid), |s| s == sid);
+            ours && libc::makedev(136, p.index) == tty_nr as u64
+        });
         let external = ttys.get(&(tty_nr as u64)).map(|ids| ids.iter().copied().collect::<Vec<u32>>());
         let file = match (pty, external.as_deref()) {
             (Some(p), _) => match p.slave_files.first() {
@@ -712,10 +715,8 @@ fn collect(
         out.push((state.core, mm, fds));
     }
     table.finish()?;
-    let (ptys, pty_sessions) = crate::files::pty::finish(&state.ptys)?;
-    if let Some(planned) = &checked.mnt {
-        planned.check_ptys(root, &state.ptys)?;
-    }
+    let own_devpts = checked.mnt.as_ref().map(|p| p.own_devpts()).unwrap_or_default();
+    let (ptys, pty_sessions) = crate::files::pty::finish(&state.ptys, own_devpts)?;
     let time = if own.time { Some(ns::time_clocks(root)?) } else { None };
     let mnt = match checked.mnt {
         Some(planned) => Some(crate::mounts::dump::save(root, &ctx.dir, planned)?),

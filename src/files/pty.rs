@@ -3,7 +3,10 @@
 //! devpts instance the tree finds through the master's ptmx, with the slave's
 //! termios and window size, packet, lock and exclusive modes, and the bytes
 //! queued in both directions. A slave whose master is not in the tree is
-//! refused unless the caller lets it go (`--external tty[..]`).
+//! refused unless the caller lets it go (`--external tty[..]`), except in a
+//! devpts instance of the tree's own: there (LXC's tty1..N, whose masters the
+//! monitor holds) the pty is made again with the instance and its new master is
+//! handed to the caller (`crate::restore::pty_masters`).
 //!
 //! A pty is identified by its devpts instance and index, never by its device
 //! number alone (two instances both have a /dev/pts/0). Its state is read once
@@ -82,11 +85,25 @@ impl PtyTable {
 }
 
 /// What the dump keeps of a pty for the controlling terminals: the session it is
-/// the terminal of and its slave descriptions.
+/// the terminal of (unknown when only its slave is at hand), the tasks holding
+/// its slave, and its slave descriptions.
 pub struct PtySession {
     pub index: u32,
-    pub session: i32,
+    pub session: Option<i32>,
+    pub holders: Vec<i32>,
     pub slave_files: Vec<u32>,
+}
+
+/// A devpts instance of the tree's own: restore makes it anew, with every pty it
+/// holds.
+#[derive(Debug)]
+pub struct OwnDevpts {
+    pub dev: u64,
+    pub mount_id: u32,
+    /// Where the tree sees it.
+    pub mount_point: String,
+    /// The indexes of the ptys in it.
+    pub indexes: Vec<u32>,
 }
 
 /// The instance a master opened through `target` (as /proc/PID/fd shows it)
@@ -125,7 +142,8 @@ file_kind! { Pty: "pty", Pty, InTask;
         } else {
             found.slaves.push(held);
         }
-        Ok(FileState::Pty(pb::PtyEnd { pty_id, master }))
+        let path = if master { String::new() } else { p.target.clone() };
+        Ok(FileState::Pty(pb::PtyEnd { pty_id, master, path }))
     }
 
     fn group(&self, f: &FileDesc) -> Option<u64> {
@@ -148,8 +166,16 @@ file_kind! { Pty: "pty", Pty, InTask;
         let has_slaves = cx.image.files.iter().any(|d| matches!(&d.state, FileState::Pty(e) if e.pty_id == pty.id && !e.master));
         let made: &mut Made = cx.object("pty", pty.id as u64);
         if made.master.is_none() {
-            let m = make(&pty, has_slaves).map_err(|e| fail(format!("pty {} (index {} through {}): {e}", pty.id, pty.index, pty.ptmx)))?;
-            made.master = Some(m);
+            let master = if pty.mount_id != 0 {
+                take_premade(pty.id).ok_or_else(|| {
+                    fail(format!("pty {} was not made with the devpts instance of mount {}", pty.index, pty.mount_id))
+                })?
+            } else {
+                open_at(Path::new(&pty.ptmx), pty.index)
+                    .map_err(|e| fail(format!("pty {} through {}: {e}", pty.index, pty.ptmx)))?
+            };
+            setup(&master, &pty, has_slaves).map_err(|e| fail(format!("pty {}: {e}", pty.index)))?;
+            made.master = Some(master);
         }
         let master = made.master.as_ref().expect("made above");
         let out = if end.master {
@@ -157,7 +183,7 @@ file_kind! { Pty: "pty", Pty, InTask;
         } else {
             // The saved flags (O_NONBLOCK, ...) go with the open itself.
             let flags = (f.flags as i32 & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC)) | libc::O_NOCTTY | libc::O_CLOEXEC;
-            let slave = with_unlocked(master.as_fd(), pty.locked, || tty::open_peer(master.as_fd(), flags))
+            let slave = with_unlocked(master.as_fd(), pty.locked, || open_slave(master.as_fd(), &end.path, pty.index, flags))
                 .map_err(|e| fail(format!("opening the slave of pty {}: {e}", pty.index)))?;
             if pty.exclusive {
                 tty::set_exclusive(slave.as_fd())?;
@@ -169,6 +195,21 @@ file_kind! { Pty: "pty", Pty, InTask;
         }
         Ok(out)
     }
+}
+
+/// The slave of `master` (pty `index`) by `path` when that leads to it (so its
+/// name is the one the task had), else through the master.
+fn open_slave(master: BorrowedFd<'_>, path: &str, index: u32, flags: i32) -> crate::sys::SysResult<OwnedFd> {
+    let peer = tty::open_peer(master, flags)?;
+    if path.starts_with('/') {
+        if let Ok(by_path) = fd::open(Path::new(path), flags, 0) {
+            let (a, b) = (fd::stat(by_path.as_fd())?, fd::stat(peer.as_fd())?);
+            if (a.st_rdev, a.st_dev) == (b.st_rdev, b.st_dev) && a.st_rdev == libc::makedev(136, index) {
+                return Ok(by_path);
+            }
+        }
+    }
+    Ok(peer)
 }
 
 /// A pty made again, shared by the descriptions of it one task opens.
@@ -199,11 +240,15 @@ fn with_unlocked<T>(
 /// waited for a little: a pty of the dumped tree may not be released yet.
 fn open_at(ptmx: &Path, index: u32) -> crate::sys::SysResult<OwnedFd> {
     let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    open_index(|| fd::open(ptmx, flags, 0), index)
+}
+
+fn open_index(open: impl Fn() -> crate::sys::SysResult<OwnedFd>, index: u32) -> crate::sys::SysResult<OwnedFd> {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         let mut below = Vec::new();
         loop {
-            let m = fd::open(ptmx, flags, 0)?;
+            let m = open()?;
             let got = tty::pty_index(m.as_fd())?;
             if got == index {
                 return Ok(m);
@@ -224,14 +269,53 @@ fn open_at(ptmx: &Path, index: u32) -> crate::sys::SysResult<OwnedFd> {
     }
 }
 
-/// Makes pty `p` again: its master at the saved index, settings, queued bytes,
-/// packet mode and lock; and a hung-up master stays hung up when the tree holds
-/// no slave to open.
-fn make(p: &pb::Pty, has_slaves: bool) -> crate::sys::SysResult<OwnedFd> {
-    let master = open_at(Path::new(&p.ptmx), p.index)?;
+/// Masters made with a devpts instance of the tree's own (`premake`), by pty id.
+/// Filled in the restore child that builds the mount namespace; the children it
+/// forks inherit them, fds and all, and take the ones they open.
+static PREMADE: std::sync::Mutex<Vec<(u32, OwnedFd)>> = std::sync::Mutex::new(Vec::new());
+
+fn take_premade(id: u32) -> Option<OwnedFd> {
+    let mut made = PREMADE.lock().unwrap_or_else(|e| e.into_inner());
+    let i = made.iter().position(|(p, _)| *p == id)?;
+    Some(made.swap_remove(i).1)
+}
+
+/// Right after the devpts instance of mount `mount_id` is made (`mnt`, not yet
+/// attached): its ptys at their indexes, before a bind of one needs it.
+pub fn premake(mnt: BorrowedFd<'_>, mount_id: u32, ptys: &[pb::Pty]) -> crate::sys::SysResult<()> {
+    let mut wanted: Vec<&pb::Pty> = ptys.iter().filter(|p| p.mount_id == mount_id).collect();
+    wanted.sort_by_key(|p| p.index);
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let mut made = PREMADE.lock().unwrap_or_else(|e| e.into_inner());
+    for p in wanted {
+        let m = open_index(|| fd::openat(mnt, Path::new("ptmx"), flags, 0), p.index)?;
+        // A new pty's slave is locked until unlockpt; one bound elsewhere is open.
+        tty::set_pty_locked(m.as_fd(), false)?;
+        made.push((p.id, m));
+    }
+    Ok(())
+}
+
+/// In the restore child that built the mount namespace: a copy of each new master
+/// of a pty whose master was outside the tree, to ccr over `to` (the pty id, and
+/// the fd), which hands them to the caller.
+pub fn hand_out(to: BorrowedFd<'_>, ptys: &[pb::Pty]) -> crate::sys::SysResult<()> {
+    let made = PREMADE.lock().unwrap_or_else(|e| e.into_inner());
+    for p in ptys.iter().filter(|p| p.master_outside) {
+        if let Some((_, m)) = made.iter().find(|(id, _)| *id == p.id) {
+            crate::sys::fdpass::send(to, &p.id.to_le_bytes(), m.as_fd())?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives the new pty of `p` what it had: settings, queued bytes, packet mode and
+/// lock; and a hung-up master stays hung up when the tree holds no slave to open.
+fn setup(master: &OwnedFd, p: &pb::Pty, has_slaves: bool) -> crate::sys::SysResult<()> {
     // A new pty's slave is locked until unlockpt: locked again below if it was.
     tty::set_pty_locked(master.as_fd(), false)?;
-    let settings = super::external::settings_from_pb(&p.settings.clone().unwrap_or_default());
+    let Some(saved) = &p.settings else { return Ok(()) };
+    let settings = super::external::settings_from_pb(saved);
     let queued = !p.input.is_empty() || !p.output.is_empty();
     if queued || (p.slave_closed && !has_slaves) {
         let peer = tty::open_peer(master.as_fd(), libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC)?;
@@ -245,7 +329,7 @@ fn make(p: &pb::Pty, has_slaves: bool) -> crate::sys::SysResult<OwnedFd> {
     if p.locked {
         tty::set_pty_locked(master.as_fd(), true)?;
     }
-    Ok(master)
+    Ok(())
 }
 
 /// Queues `input` for the slave's readers and `output` for the master's, as the
@@ -301,12 +385,15 @@ fn refill(slave: BorrowedFd<'_>, s: &tty::Settings, input: &[u8], output: &[u8])
 /// Reads what is queued in a pty both ways and puts it straight back: the
 /// slave's input through a non-canonical read (so a partial line is read too).
 fn take_queued(
-    master: BorrowedFd<'_>,
+    master: Option<BorrowedFd<'_>>,
     slave: Option<BorrowedFd<'_>>,
     s: &tty::Settings,
     packet: bool,
 ) -> crate::sys::SysResult<(Vec<u8>, Vec<u8>)> {
-    let output = tty::drain(master, packet)?;
+    let output = match master {
+        Some(m) => tty::drain(m, packet)?,
+        None => Vec::new(),
+    };
     let input = match slave {
         Some(slave) => {
             let mut raw = *s;
@@ -329,24 +416,33 @@ fn take_queued(
 }
 
 /// Once every task is collected: each pty's state, or a refusal of a slave whose
-/// master the tree does not hold. Also returns each pty's session, for the
-/// controlling terminals.
-pub fn finish(table: &PtyTable) -> Result<(Vec<pb::Pty>, Vec<PtySession>)> {
+/// master the tree does not hold (outside its own devpts instances `own`). Also
+/// returns each pty's session, for the controlling terminals.
+pub fn finish(table: &PtyTable, own: &[OwnDevpts]) -> Result<(Vec<pb::Pty>, Vec<PtySession>)> {
     let mut ptys = Vec::new();
     let mut sessions = Vec::new();
     for (i, f) in table.found.iter().enumerate() {
+        let id = i as u32 + 1;
+        let instance = own.iter().find(|o| o.dev == f.dev);
+        let holders = f.slaves.iter().map(|s| s.pid).collect();
+        let slave_files = f.slaves.iter().map(|s| s.file).collect();
         let Some(m) = &f.master else {
-            let s = &f.slaves[0];
-            return Err(DumpError::UnsupportedFd {
-                pid: s.pid,
-                fd: s.fd,
-                kind: format!(
-                    "pty slave whose master is not in the tree (let it go with --external {})",
-                    super::external::tty_key(libc::makedev(136, f.index), f.dev)
-                ),
-                path: format!("/dev/pts/{}", f.index),
-            }
-            .into());
+            let Some(o) = instance else {
+                let s = &f.slaves[0];
+                return Err(DumpError::UnsupportedFd {
+                    pid: s.pid,
+                    fd: s.fd,
+                    kind: format!(
+                        "pty slave whose master is not in the tree (let it go with --external {})",
+                        super::external::tty_key(libc::makedev(136, f.index), f.dev)
+                    ),
+                    path: format!("/dev/pts/{}", f.index),
+                }
+                .into());
+            };
+            ptys.push(held_outside(id, f, o)?);
+            sessions.push(PtySession { index: f.index, session: None, holders, slave_files });
+            continue;
         };
         let refuse = |what: String| -> crate::Error {
             DumpError::UnsupportedFd { pid: m.pid, fd: m.fd, kind: format!("pty master: {what}"), path: f.ptmx.clone() }
@@ -362,30 +458,18 @@ pub fn finish(table: &PtyTable) -> Result<(Vec<pb::Pty>, Vec<PtySession>)> {
             None => false,
         };
         let slave_closed = tty::hung_up(mfd);
-        if slave.is_none() && !slave_closed {
-            // Nobody of the tree holds the slave and it is not hung up: never
-            // opened, or held outside the tree (not looked for).
-            if tty::queued(mfd).unwrap_or(0) > 0 {
-                return Err(refuse("bytes queued by a slave the tree does not hold".into()));
-            }
-        }
+        let queued = tty::queued(mfd).unwrap_or(0) > 0;
         let (input, output) = match slave {
-            Some(_) => {
-                take_queued(mfd, slave, &settings, packet).map_err(|e| refuse(format!("its queued bytes ({e})")))?
-            }
-            // A hung-up master may still hold what its slave wrote before it went.
-            None if slave_closed && tty::queued(mfd).unwrap_or(0) > 0 => {
-                return Err(refuse("bytes queued by a slave that is closed now (not saved yet)".into()));
-            }
+            Some(_) => take_queued(Some(mfd), slave, &settings, packet)
+                .map_err(|e| refuse(format!("its queued bytes ({e})")))?,
+            // Nobody of the tree holds the slave: what it wrote could be written
+            // back through none. (Not hung up: never opened, or held outside the
+            // tree, which is not looked for.)
+            None if queued => return Err(refuse("bytes queued by a slave the tree does not hold".into())),
             None => (Vec::new(), Vec::new()),
         };
-        let id = i as u32 + 1;
         if let Some(session) = tty::session_of(mfd).map_err(|e| refuse(format!("its session ({e})")))? {
-            sessions.push(PtySession {
-                index: f.index,
-                session,
-                slave_files: f.slaves.iter().map(|s| s.file).collect(),
-            });
+            sessions.push(PtySession { index: f.index, session: Some(session), holders, slave_files });
         }
         ptys.push(pb::Pty {
             id,
@@ -398,7 +482,56 @@ pub fn finish(table: &PtyTable) -> Result<(Vec<pb::Pty>, Vec<PtySession>)> {
             input,
             output,
             slave_closed,
+            master_outside: false,
+            key: String::new(),
+            mount_id: instance.map_or(0, |o| o.mount_id),
         });
     }
+    // The ptys of the tree's own instances nobody of the tree holds: made again
+    // all the same (a bind of one, as LXC's /dev/tty2, needs it), masters handed out.
+    for o in own {
+        for &index in o.indexes.iter().filter(|&&n| !table.ids.contains_key(&(o.dev, n))) {
+            let id = ptys.len() as u32 + 1;
+            let (key, mount_id) = (key_in(o, index), o.mount_id);
+            ptys.push(pb::Pty { id, index, master_outside: true, key, mount_id, ..Default::default() });
+        }
+    }
     Ok((ptys, sessions))
+}
+
+/// How the caller names pty `index` of instance `o`: its slave's path.
+fn key_in(o: &OwnDevpts, index: u32) -> String {
+    format!("{}/{index}", o.mount_point.trim_end_matches('/'))
+}
+
+/// A pty of the tree's own instance `o` whose master is outside the tree: its
+/// slave's settings and the bytes queued for its readers (put straight back).
+/// What its slave wrote for the master's holder is that holder's to read.
+fn held_outside(id: u32, f: &Found, o: &OwnDevpts) -> Result<pb::Pty> {
+    let s = &f.slaves[0];
+    let refuse = |what: String| -> crate::Error {
+        DumpError::UnsupportedFd {
+            pid: s.pid,
+            fd: s.fd,
+            kind: format!("pty slave whose master is outside the tree: {what}"),
+            path: key_in(o, f.index),
+        }
+        .into()
+    };
+    let sfd = s.copy.as_fd();
+    let settings = tty::settings(sfd).map_err(|e| refuse(format!("its settings ({e})")))?;
+    let exclusive = tty::exclusive(sfd).map_err(|e| refuse(format!("its exclusive mode ({e})")))?;
+    let (input, _) =
+        take_queued(None, Some(sfd), &settings, false).map_err(|e| refuse(format!("its queued bytes ({e})")))?;
+    Ok(pb::Pty {
+        id,
+        index: f.index,
+        settings: Some(super::external::settings_to_pb(&settings)),
+        exclusive,
+        input,
+        master_outside: true,
+        key: key_in(o, f.index),
+        mount_id: o.mount_id,
+        ..Default::default()
+    })
 }

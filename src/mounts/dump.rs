@@ -45,24 +45,13 @@ fn in_tree_order(pid: i32, mounts: &[Mount]) -> std::result::Result<Vec<&Mount>,
 pub struct Planned {
     ns: pb::MountNamespace,
     saved: Vec<Mount>,
-    /// The ptys each devpts instance of the tree's own holds: (its device, the
-    /// mount, their indexes). Each must be a pty whose master the tree holds.
-    ptys: Vec<(u64, String, Vec<u32>)>,
+    /// The devpts instances of the tree's own, with the ptys each holds.
+    devpts: Vec<crate::files::pty::OwnDevpts>,
 }
 
 impl Planned {
-    /// Refuses a pty of the tree's own devpts instances whose master the tree
-    /// does not hold: a new instance would not have it.
-    pub fn check_ptys(&self, root: i32, held: &crate::files::pty::PtyTable) -> Result<()> {
-        for (dev, mount, indexes) in &self.ptys {
-            let ours: Vec<u32> = held.held_in(*dev).collect();
-            if let Some(n) = indexes.iter().find(|n| !ours.contains(n)) {
-                let what =
-                    format!("pty {n} of its own devpts instance, whose master is not in the tree (not saved yet)");
-                return Err(MountError::Unsupported { pid: root, mount: mount.clone(), what }.into());
-            }
-        }
-        Ok(())
+    pub fn own_devpts(&self) -> &[crate::files::pty::OwnDevpts] {
+        &self.devpts
     }
 }
 
@@ -176,8 +165,8 @@ pub fn plan(
         what: e.to_string(),
     })?;
     let saved: Vec<Mount> = saved.into_iter().cloned().collect();
-    let (_, ptys) = read_inside(root, None, &saved)?;
-    Ok(Planned { ns: out, saved, ptys })
+    let (_, devpts) = read_inside(root, None, &saved)?;
+    Ok(Planned { ns: out, saved, devpts })
 }
 
 /// The planned tree, with the files of its tmpfs instances (entries in the tree,
@@ -324,7 +313,7 @@ fn host_path(m: &Mount, host: &[Mount], hidden: bool) -> Option<std::result::Res
 /// namespace's, that each mount in `saved` is the one at its mount point and, for
 /// devpts instances, which ptys they hold; with `dir`, the files of each tmpfs
 /// (bytes written to mntdata-ID.img).
-type Inside = (HashMap<u32, Vec<pb::FsEntry>>, Vec<(u64, String, Vec<u32>)>);
+type Inside = (HashMap<u32, Vec<pb::FsEntry>>, Vec<crate::files::pty::OwnDevpts>);
 fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Inside> {
     use std::os::fd::AsFd;
     let theirs = std::fs::metadata(format!("/proc/{root}/root"))
@@ -337,7 +326,7 @@ fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Ins
             return Err(MountError::Unsupported { pid: root, mount: "its root".into(), what }.into());
         }
         let mut out = HashMap::new();
-        let mut ptys = Vec::new();
+        let mut devpts = Vec::new();
         for m in saved {
             let what = name(m);
             let mnt = crate::sys::mount::clone_mount(None, &m.mount_point).map_err(|source| MountError::Make {
@@ -372,11 +361,12 @@ fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Ins
                         };
                         indexes.push(i);
                     }
-                    ptys.push((st.st_dev, name(m), indexes));
+                    let mount_point = m.mount_point.to_string_lossy().into_owned();
+                    devpts.push(crate::files::pty::OwnDevpts { dev: st.st_dev, mount_id: m.id, mount_point, indexes });
                 }
             }
         }
-        Ok((out, ptys))
+        Ok((out, devpts))
     })
 }
 

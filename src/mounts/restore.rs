@@ -231,6 +231,7 @@ pub fn build(
     root_at: Option<&Path>,
     inherited: &HashMap<String, std::os::fd::BorrowedFd<'_>>,
     ext: &HashMap<String, PathBuf>,
+    ptys: &[pb::Pty],
 ) -> Result<()> {
     mount::make_all_private()?;
     let sources = group_sources(ns)?;
@@ -283,6 +284,9 @@ pub fn build(
                     options.push("ro".into());
                 }
                 let mnt = mount::new_fs(&m.fstype, &m.source, &options).map_err(step("making the filesystem"))?;
+                if m.fstype == "devpts" {
+                    crate::files::pty::premake(mnt.as_fd(), m.id, ptys).map_err(step("making its ptys"))?;
+                }
                 if new.saved {
                     let (mut data, _) = dir.open_raw(ImageKind::MountData, m.id as u64)?;
                     fstree::restore(mnt.as_fd(), &new.files, &mut data, &what)?;

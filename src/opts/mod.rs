@@ -188,6 +188,11 @@ pub struct RestoreOpts {
     /// Where each external mount of the checkpoint is bound from on this side.
     #[serde(default)]
     pub ext_mounts: Vec<ExtMountMap>,
+    /// The unix socket (SOCK_SEQPACKET) the new masters of ptys whose masters were
+    /// outside the tree are sent to (`--pty-master-socket`); without it a keeper
+    /// process holds them (`crate::restore::pty_masters`).
+    #[serde(default)]
+    pub pty_master_socket: Option<PathBuf>,
     pub log: LogOpts,
 }
 

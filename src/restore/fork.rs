@@ -48,6 +48,9 @@ pub struct Tree {
     pub outer: HashMap<i32, i32>,
     /// The root as ccr sees it.
     pub root: i32,
+    /// The new masters of ptys whose masters were outside the tree, by key, for
+    /// the caller.
+    pub pty_masters: Vec<(String, OwnedFd)>,
     /// Held open until every task is seized: their read() blocks on this pipe.
     _go: OwnedFd,
 }
@@ -292,6 +295,9 @@ pub fn spawn(
     let (st_rd, st_wr) = crate::sys::pipe::pipe()?;
     let (go_rd, go_wr) = crate::sys::pipe::pipe()?;
     let (st_w, go_r) = (lift(st_wr, plan.base)?, lift(go_rd, plan.base)?);
+    // The new masters of ptys whose masters were outside the tree come back here.
+    let (masters_rd, masters_wr) = crate::sys::fdpass::seqpacket_pair()?;
+    let masters_w = lift(masters_wr, plan.base)?;
     let live = plan.nodes.iter().filter(|n| n.zombie.is_none()).count();
     let root_pid = plan.nodes[0].pid;
     let spec = CloneSpec {
@@ -303,10 +309,10 @@ pub fn spawn(
         new_netns: plan.net.is_some(),
     };
     let mut transit: HashMap<u32, RawFd> = shared.files.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
-    let child = Child { plan: &plan, st: st_w.as_fd(), go: go_r.as_fd() };
+    let child = Child { plan: &plan, st: st_w.as_fd(), go: go_r.as_fd(), masters: masters_w.as_fd() };
     let spawned = process::spawn(spec, || child_main(child, 0, &mut transit));
     let plumbing = [st_w.as_raw_fd(), go_r.as_raw_fd()];
-    drop((st_w, go_r));
+    drop((st_w, go_r, masters_w));
     let got = spawned?;
     let kill_all = || {
         // Killing the init of a new PID namespace takes the whole namespace along.
@@ -353,7 +359,34 @@ pub fn spawn(
         out.insert(pid, Spawned { trampoline: tramp, pages_fd, plumbing });
     }
     let outer = if pid_ns { outer_pids(got)? } else { plan.nodes.iter().map(|n| (n.pid, n.pid)).collect() };
-    Ok(Tree { spawned: out, outer, root: got, _go: go_wr })
+    let pty_masters = match take_pty_masters(masters_rd.as_fd(), &ckpt.files.ptys) {
+        Ok(m) => m,
+        Err(e) => {
+            kill_all();
+            return Err(e);
+        }
+    };
+    Ok(Tree { spawned: out, outer, root: got, pty_masters, _go: go_wr })
+}
+
+/// The masters the root's child sent (each named by its pty id), by key.
+fn take_pty_masters(from: BorrowedFd<'_>, ptys: &[crate::image::pb::Pty]) -> Result<Vec<(String, OwnedFd)>> {
+    fd::set_status_flags(from, libc::O_NONBLOCK)?;
+    let mut out = Vec::new();
+    while let Some((id, master)) = crate::sys::fdpass::recv(from)? {
+        let id = id.try_into().map(u32::from_le_bytes).unwrap_or(0);
+        let p = ptys.iter().find(|p| p.id == id && p.master_outside).ok_or_else(|| RestoreError::Child {
+            pid: 0,
+            detail: format!("a pty master for pty {id}, which has none to hand out"),
+        })?;
+        out.push((p.key.clone(), master));
+    }
+    let want = ptys.iter().filter(|p| p.master_outside).count();
+    if out.len() != want {
+        let detail = format!("{} of {want} new pty masters came back from the tree", out.len());
+        return Err(RestoreError::Child { pid: 0, detail }.into());
+    }
+    Ok(out)
 }
 
 /// Image (namespace) pid → our pid for every task under `root` (our pid).
@@ -381,6 +414,8 @@ struct Child<'a> {
     plan: &'a Plan<'a>,
     st: BorrowedFd<'a>,
     go: BorrowedFd<'a>,
+    /// Where the root's child sends the new masters of ptys held outside.
+    masters: BorrowedFd<'a>,
 }
 
 /// Runs in the restore child of `plan.nodes[i]`. Returns only to exit (the code).
@@ -459,7 +494,16 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     }
     // Before any file is opened: paths are the tree's, inside its mounts.
     if let Some(ns) = plan.mnt.filter(|_| i == 0) {
-        crate::mounts::restore::build(ns, plan.dir, plan.asked.root_at, &plan.shared.inherited, plan.asked.ext_mounts)?;
+        let ptys = &plan.files.ptys;
+        crate::mounts::restore::build(
+            ns,
+            plan.dir,
+            plan.asked.root_at,
+            &plan.shared.inherited,
+            plan.asked.ext_mounts,
+            ptys,
+        )?;
+        crate::files::pty::hand_out(c.masters, ptys)?;
     }
     if n.session_leader {
         process::setsid()?;

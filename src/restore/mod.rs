@@ -20,6 +20,7 @@ mod fork;
 pub(crate) mod images;
 pub mod join;
 mod mm;
+pub mod pty_masters;
 mod shared;
 mod task;
 
@@ -432,6 +433,11 @@ fn place_in_cgroups(run: &Run<'_>) -> Result<()> {
 
 /// Stage Release: threads first, then the leaders, all at once at the end.
 fn release(run: &mut Run<'_>) -> Result<()> {
+    // Before the tree runs: a socket that cannot take them fails the restore.
+    if let Some(tree) = run.tree.as_mut() {
+        let (root, masters) = (tree.root, std::mem::take(&mut tree.pty_masters));
+        pty_masters::deliver(&mut run.log, run.opts.pty_master_socket.as_deref(), root, masters)?;
+    }
     for t in &mut run.tasks {
         for th in t.stopped_threads.drain(..) {
             th.detach()?;

@@ -400,3 +400,25 @@ pub fn dir_names(dir: BorrowedFd<'_>) -> SysResult<Vec<std::ffi::OsString>> {
     out.sort();
     Ok(out)
 }
+
+/// Waits up to `ms` for `first` to be readable (None) or any of `others` to be
+/// readable or hung up (their indexes).
+pub fn poll_in(first: BorrowedFd<'_>, others: &[BorrowedFd<'_>], ms: i32) -> Option<Vec<usize>> {
+    let mut p: Vec<libc::pollfd> = std::iter::once(first)
+        .chain(others.iter().copied())
+        .map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+        .collect();
+    // SAFETY: a live array of pollfds of that length.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
+    if r > 0 && p[0].revents != 0 {
+        return None;
+    }
+    Some((1..p.len()).filter(|&i| r > 0 && p[i].revents != 0).map(|i| i - 1).collect())
+}
+
+/// One read(2) into `buf`: how many bytes, or None on an error.
+pub fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: reading into the live buffer `buf`.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    (n >= 0).then_some(n as usize)
+}

@@ -5,6 +5,7 @@
 pub mod anonfd;
 pub mod cgroupfs;
 pub mod fd;
+pub mod fdpass;
 pub mod features;
 pub mod helper;
 pub mod inotify;
