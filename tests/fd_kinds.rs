@@ -273,3 +273,47 @@ while True:
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python");
 }
+
+/// The numbers `n K` a typescript holds, in order.
+fn typescript_numbers(path: &std::path::Path) -> Vec<u64> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines().filter_map(|l| l.trim_end().strip_prefix("n ")?.parse().ok()).collect()
+}
+
+/// util-linux script: it holds a pty's master, polls it with a signalfd and
+/// records what a shell on the slave prints. After restore it records on, the
+/// shell's count going on from where it was, no line lost or repeated (script
+/// quits when its poll returns EINTR: the interrupted poll is started again).
+#[test]
+fn script_records_on() {
+    let mut case = Case::new("script");
+    let ts = case.dir.join("typescript");
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-q", "-f", "-c", "i=0; while :; do i=$((i+1)); echo \"n $i\"; sleep 0.05; done"]).arg(&ts);
+    let pid = case.start(cmd);
+    let wait_for = |n: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while typescript_numbers(&ts).last().copied().unwrap_or(0) < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the typescript did not reach {n}: {:?}",
+                typescript_numbers(&ts)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(3);
+    let tree = common::tree_pids(pid);
+    case.dump_ok(pid, &[]);
+    common::assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "script after dump");
+    common::reap_gone(&tree, "the dumped script");
+    let at_dump = typescript_numbers(&ts).last().copied().unwrap_or(0);
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    wait_for(at_dump + 5);
+    let seen = typescript_numbers(&ts);
+    let expected: Vec<u64> = (1..=seen.len() as u64).collect();
+    assert_eq!(seen, expected, "the shell's count in the typescript is not 1, 2, 3, ... without a gap");
+    case.signal(pid, Signal::SIGKILL);
+    let _ = case.wait_exit(rp, Duration::from_secs(10));
+}

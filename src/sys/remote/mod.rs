@@ -60,6 +60,14 @@ pub fn restart_interrupted(mut r: Regs, restart_block_usable: bool) -> Regs {
             r.rax = libc::SYS_restart_syscall as u64;
             r.rip -= 2;
         }
+        // poll turns every interruption into a restart block, even with no
+        // timeout. Its arguments are still in the registers: started again, it
+        // only waits longer than it had left, where EINTR would end loops that
+        // never expect it (util-linux's script quits on it).
+        ERESTART_RESTARTBLOCK if r.orig_rax == libc::SYS_poll as u64 => {
+            r.rax = r.orig_rax;
+            r.rip -= 2;
+        }
         ERESTART_RESTARTBLOCK => r.rax = (-(libc::EINTR as i64)) as u64,
         _ => {}
     }
@@ -334,6 +342,9 @@ mod tests {
         assert_eq!((r.rax, r.rip), (libc::SYS_restart_syscall as u64, 98));
         let r = restart_interrupted(regs(35, -ERESTART_RESTARTBLOCK, 100), false);
         assert_eq!((r.rax as i64, r.rip), (-(libc::EINTR as i64), 100));
+        // A poll in a new task starts again from its arguments.
+        let r = restart_interrupted(regs(libc::SYS_poll, -ERESTART_RESTARTBLOCK, 100), false);
+        assert_eq!((r.rax, r.rip), (libc::SYS_poll as u64, 98));
         let r = restart_from_frame(regs(35, -ERESTART_RESTARTBLOCK, 100));
         assert_eq!((r.rax, r.rip, r.orig_rax), (35, 98, u64::MAX));
         let r = restart_from_frame(regs(0, -ERESTARTSYS, 100));
