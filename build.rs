@@ -103,6 +103,11 @@ fn main() {
         .allowlist_var("NLA_.*")
         .allowlist_var("NLMSG_.*")
         .allowlist_var("PTRACE_.*")
+        // seccomp filters: read with ptrace, installed again by the task.
+        .allowlist_type("seccomp_metadata")
+        .allowlist_type("sock_fprog")
+        .allowlist_type("sock_filter")
+        .allowlist_var("SECCOMP_.*")
         .allowlist_var("NT_X86_XSTATE")
         .allowlist_var("NT_PRSTATUS")
         .allowlist_var("ARCH_.*")

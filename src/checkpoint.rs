@@ -101,6 +101,7 @@ pub struct TaskCore {
     pub oom_score_adj: i32,
     pub thp_disabled: bool,
     pub loginuid: u32,
+    pub seccomp_filters: Vec<pb::SeccompFilter>,
 }
 
 /// The scheduling policies a thread is restored with: SCHED_OTHER, FIFO, RR,

@@ -451,3 +451,16 @@ fn c_api_cycle() {
     assert_exit(st, 0, "api_cycle");
     case.assert_pass(1);
 }
+
+/// seccomp: two filters stacked on a process (one with the LOG flag), a third
+/// on one thread only, no_new_privs, and a child in strict mode all come back
+/// (c-tests/wl_seccomp.c). ccr's own calls in the tasks pass them by.
+#[test]
+fn seccomp_filters_and_strict_mode() {
+    common::cycle("seccomp", "wl_seccomp", &[], None);
+}
+
+#[test]
+fn seccomp_leave_running() {
+    common::leave_running("seccomp-leave-running", "wl_seccomp");
+}

@@ -84,7 +84,7 @@ pub enum Stage {
     /// group is thawed first: its tasks stop under ptrace without running).
     Seize,
     /// What no later stage could save is refused now, before anything is written:
-    /// namespaces other than ccr's (but the tree's own PID namespace), seccomp.
+    /// namespaces other than ccr's (but the tree's own PID namespace).
     Check,
     /// Per task: files first (the cheapest way to find an fd ccr cannot dump),
     /// then registers and signal state (remote syscalls), then memory.
@@ -487,12 +487,6 @@ fn check(tasks: &mut [tree::Task], opts: &DumpOpts) -> Result<Checked> {
     let own = ns::check(tasks)?;
     refuse_shared_tables(tasks)?;
     let shell_job = !own.pid && let_go_of_the_shell(tasks, shell_job)?;
-    for task in tasks.iter().filter(|t| !t.is_zombie()) {
-        let pid = task.pid();
-        if proc::status::read(pid)?.int("Seccomp").unwrap_or(0) != 0 {
-            return Err(DumpError::Unsupported { pid, what: "a seccomp filter".into() }.into());
-        }
-    }
     let cgroup_ns = if own.cgroup { Some(ns::cgroup_roots(tasks)?) } else { None };
     if let Some(e) = opts.ext_mounts.first().filter(|_| !own.mnt) {
         let what = format!(

@@ -88,6 +88,44 @@ fn thread_regs(t: &Stopped, pid: i32) -> Result<(ThreadCore, u32)> {
     Ok((core, sched.processor))
 }
 
+/// Each thread's seccomp state into `cores`: strict mode, or its filters (oldest
+/// first, as indexes into the returned list, which holds each program once).
+/// Strict mode is read from /proc only when the process has seccomp at all (a
+/// thread of a process without it is taken to have none or filters).
+fn seccomp(threads: &[Stopped], pid: i32, status: &Status, cores: &mut [ThreadCore]) -> Result<Vec<pb::SeccompFilter>> {
+    let any = status.int("Seccomp").unwrap_or(0) != 0;
+    let mut filters: Vec<pb::SeccompFilter> = Vec::new();
+    for (t, core) in threads.iter().zip(cores.iter_mut()) {
+        let mode = if !any {
+            0
+        } else if t.pid() == pid {
+            status.int("Seccomp").unwrap_or(0)
+        } else {
+            proc::status::read(t.pid())?.int("Seccomp").unwrap_or(0)
+        };
+        let mut chain = Vec::new();
+        while let Some((program, flags)) = t.seccomp_filter(chain.len() as u32)? {
+            chain.push(pb::SeccompFilter { program, flags });
+        }
+        if (mode != 0 || !chain.is_empty()) && !t.seccomp_suspended() {
+            let what = format!("thread {}: seccomp, which ccr cannot pass by without CAP_SYS_ADMIN", t.pid());
+            return Err(DumpError::Unsupported { pid, what }.into());
+        }
+        core.state.seccomp_strict = mode == 1;
+        for f in chain.into_iter().rev() {
+            let i = match filters.iter().position(|g| *g == f) {
+                Some(i) => i,
+                None => {
+                    filters.push(f);
+                    filters.len() - 1
+                }
+            };
+            core.state.seccomp.push(i as u32);
+        }
+    }
+    Ok(filters)
+}
+
 pub fn collect(
     threads: &[Stopped],
     stat: &Stat,
@@ -106,6 +144,7 @@ pub fn collect(
         cores.push(core);
         cpus.push(cpu);
     }
+    let seccomp_filters = seccomp(threads, pid, status, &mut cores)?;
     let pending_shared = siginfo_entries(leader.pending_siginfo(true)?);
     let tids: Vec<i32> = threads.iter().map(|t| t.pid()).collect();
     let timers = checked_timers(pid, &tids)?;
@@ -191,6 +230,7 @@ pub fn collect(
         posix_timers: remote.posix_timers,
         oom_score_adj: proc::oom::read(pid)?,
         loginuid: proc::loginuid::read(pid)?,
+        seccomp_filters,
     };
     Ok(TaskState { core, uts: remote.uts, fd_owners: remote.fd_owners, brk: remote.brk, unlanded: remote.unlanded })
 }

@@ -58,7 +58,8 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// terminal and foreground group a session leader takes back.
 /// 2.8: POSIX message queues of a tree's own IPC namespace; the pid a PID
 /// namespace's task had outside it at the dump (TaskEntry.dumped_pid).
-/// 2.9: pty pairs whose master the tree holds (Files.ptys, FileDesc.pty);
+/// 2.9: pty pairs whose master the tree holds (Files.ptys, FileDesc.pty); seccomp
+/// filters and strict mode (TaskCore.seccomp_filters, ThreadState.seccomp);
 /// external bind mounts the caller named with a key (MountEntry.ext_mount).
 pub const FORMAT_MINOR: u16 = 9;
 const HEADER_LEN: usize = 24;

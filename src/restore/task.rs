@@ -218,6 +218,22 @@ pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
             for s in &st.pending {
                 r.queue_thread_signal(pid, th.tid, s.sig, &s.siginfo)?;
             }
+            // Filters now, while ccr's calls in the task pass them by (seized
+            // with PTRACE_O_SUSPEND_SECCOMP) and the task is still root (no
+            // no_new_privs needed); each thread gets its own copy of the chain.
+            if st.seccomp_strict || !st.seccomp.is_empty() {
+                if !r.tracee().seccomp_suspended() {
+                    let what = format!("thread {}: seccomp, which ccr cannot pass by without CAP_SYS_ADMIN", th.tid);
+                    return Err(RestoreError::Unsupported { pid, what }.into());
+                }
+                for &i in &st.seccomp {
+                    let f = &img.core.seccomp_filters[i as usize];
+                    r.seccomp_filter(&f.program, f.flags)?;
+                }
+                if st.seccomp_strict {
+                    r.seccomp_strict()?;
+                }
+            }
         }
         Ok(())
     })

@@ -29,3 +29,5 @@
 #include <linux/if_link.h>
 #include <linux/if_addr.h>
 #include <linux/sockios.h>
+#include <linux/seccomp.h>
+#include <linux/filter.h>

@@ -137,6 +137,7 @@ pub fn core_to_pb(c: &TaskCore, arch: Arch) -> pb::TaskCore {
         child_subreaper: c.child_subreaper,
         thp_disabled: c.thp_disabled,
         loginuid: c.loginuid,
+        seccomp_filters: c.seccomp_filters.clone(),
         posix_timers: c.posix_timers.clone(),
         oom_score_adj: c.oom_score_adj,
     }
@@ -168,6 +169,18 @@ pub fn core_from_pb(at: &At<'_>, p: pb::TaskCore) -> Result<TaskCore, ImageError
     }
     let threads =
         p.threads.into_iter().enumerate().map(|(i, t)| thread_from_pb(at, i, t)).collect::<Result<Vec<_>, _>>()?;
+    let insn = std::mem::size_of::<crate::sys::kernel::sock_filter>();
+    for (i, f) in p.seccomp_filters.iter().enumerate() {
+        // The kernel takes 1 to 4096 instructions (BPF_MAXINSNS).
+        if f.program.is_empty() || f.program.len() % insn != 0 || f.program.len() > 4096 * insn {
+            return Err(at.invalid(format!("seccomp_filters[{i}]"), format!("{} bytes of program", f.program.len())));
+        }
+    }
+    for t in &threads {
+        if let Some(&bad) = t.state.seccomp.iter().find(|&&n| n as usize >= p.seccomp_filters.len()) {
+            return Err(at.invalid(format!("thread {}.seccomp", t.tid), format!("no filter {bad}")));
+        }
+    }
     let mut sigactions = Vec::new();
     for a in &p.sigactions {
         let sig = a.sig as i32;
@@ -231,6 +244,7 @@ pub fn core_from_pb(at: &At<'_>, p: pb::TaskCore) -> Result<TaskCore, ImageError
         child_subreaper: p.child_subreaper,
         thp_disabled: p.thp_disabled,
         loginuid: p.loginuid,
+        seccomp_filters: p.seccomp_filters,
         posix_timers: p.posix_timers,
         oom_score_adj: p.oom_score_adj,
     })

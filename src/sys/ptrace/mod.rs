@@ -65,11 +65,22 @@ impl Seized {
         if exit_kill {
             opts |= kernel::PTRACE_O_EXITKILL;
         }
-        ptrace_raw(kernel::PTRACE_SEIZE, pid, 0, opts as usize).map_err(|errno| SysError::Pid {
-            call: "PTRACE_SEIZE",
-            pid,
-            errno,
-        })?;
+        // The calls ccr makes in a task must not meet its seccomp filters (or
+        // strict mode), nor a filter restored early. Needs CAP_SYS_ADMIN in the
+        // initial user namespace: without it, seized as before.
+        let suspend = opts | kernel::PTRACE_O_SUSPEND_SECCOMP;
+        let opts = match ptrace_raw(kernel::PTRACE_SEIZE, pid, 0, suspend as usize) {
+            Ok(_) => suspend,
+            Err(Errno::EPERM) => {
+                ptrace_raw(kernel::PTRACE_SEIZE, pid, 0, opts as usize).map_err(|errno| SysError::Pid {
+                    call: "PTRACE_SEIZE",
+                    pid,
+                    errno,
+                })?;
+                opts
+            }
+            Err(errno) => return Err(SysError::Pid { call: "PTRACE_SEIZE", pid, errno }),
+        };
         let s = Seized { pid, opts, done: false };
         ptrace_raw(kernel::PTRACE_INTERRUPT, pid, 0, 0).map_err(|errno| SysError::Pid {
             call: "PTRACE_INTERRUPT",
@@ -290,6 +301,34 @@ impl Stopped {
             &mut c as *mut _ as usize,
         )?;
         Ok((c.rseq_abi_pointer != 0).then_some(c))
+    }
+
+    /// Whether the calls ccr makes in the task pass its seccomp filters by.
+    pub fn seccomp_suspended(&self) -> bool {
+        self.opts & kernel::PTRACE_O_SUSPEND_SECCOMP != 0
+    }
+
+    /// The thread's seccomp filter `index` (0: the one installed last) as raw
+    /// sock_filter instructions and its flags (SECCOMP_FILTER_FLAG_LOG); None
+    /// past the first one, or when the thread has none (not in filter mode).
+    pub fn seccomp_filter(&self, index: u32) -> SysResult<Option<(Vec<u8>, u64)>> {
+        let req = kernel::PTRACE_SECCOMP_GET_FILTER;
+        let n = match ptrace_raw(req, self.pid, index as usize, 0) {
+            Ok(n) => n as usize,
+            Err(Errno::ENOENT | Errno::EINVAL) => return Ok(None),
+            Err(e) => return Err(self.err("PTRACE_SECCOMP_GET_FILTER")(e)),
+        };
+        let insn = std::mem::size_of::<kernel::sock_filter>();
+        let mut prog = vec![0u8; n * insn];
+        self.request("PTRACE_SECCOMP_GET_FILTER", req, index as usize, prog.as_mut_ptr() as usize)?;
+        let mut meta = kernel::seccomp_metadata { filter_off: index as u64, flags: 0 };
+        self.request(
+            "PTRACE_SECCOMP_GET_METADATA",
+            kernel::PTRACE_SECCOMP_GET_METADATA,
+            std::mem::size_of_val(&meta),
+            &mut meta as *mut _ as usize,
+        )?;
+        Ok(Some((prog, meta.flags)))
     }
 
     /// Reports threads the task clones (PTRACE_O_TRACECLONE) while `on`.

@@ -462,6 +462,42 @@ impl<T: Borrow<Stopped>> Remote<T> {
         self.prctl("prctl(PR_CAP_AMBIENT_RAISE)", kernel::PR_CAP_AMBIENT, args).map(drop)
     }
 
+    /// Installs one seccomp filter `program` (sock_filter instructions) with
+    /// `flags`. The program goes in the scratch area when it fits, else in a
+    /// mapping made for the call and removed after.
+    pub fn seccomp_filter(&mut self, program: &[u8], flags: u64) -> SysResult<()> {
+        let insns = program.len() / std::mem::size_of::<kernel::sock_filter>();
+        // struct sock_fprog: the instruction count, then (aligned) the pointer;
+        // written by hand, as its padding has no defined bytes.
+        let hdr = std::mem::size_of::<kernel::sock_fprog>();
+        let at = std::mem::offset_of!(kernel::sock_fprog, filter);
+        let (addr, temp) = if hdr + program.len() <= self.scratch()?.len {
+            (self.put(hdr, program)?, None)
+        } else {
+            let len = program.len().div_ceil(4096) as u64 * 4096;
+            let prot = libc::PROT_READ | libc::PROT_WRITE;
+            let a = self.mmap(0, len, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, None, 0)?;
+            crate::sys::mem::write(self.pid(), a, program)?;
+            (a, Some((a, len)))
+        };
+        let mut fprog = vec![0u8; hdr];
+        fprog[..2].copy_from_slice(&(insns as u16).to_ne_bytes());
+        fprog[at..at + 8].copy_from_slice(&addr.to_ne_bytes());
+        let p = self.put(0, &fprog)?;
+        let mode = kernel::SECCOMP_SET_MODE_FILTER as u64;
+        let r = self.call("seccomp(SECCOMP_SET_MODE_FILTER)", libc::SYS_seccomp, [mode, flags, p, 0, 0, 0]);
+        if let Some((a, len)) = temp {
+            self.munmap(a, len)?;
+        }
+        r.map(drop)
+    }
+
+    /// Puts the thread in seccomp strict mode.
+    pub fn seccomp_strict(&mut self) -> SysResult<()> {
+        let mode = kernel::SECCOMP_SET_MODE_STRICT as u64;
+        self.call("seccomp(SECCOMP_SET_MODE_STRICT)", libc::SYS_seccomp, [mode, 0, 0, 0, 0, 0]).map(drop)
+    }
+
     pub fn set_no_new_privs(&mut self) -> SysResult<()> {
         self.prctl("prctl(PR_SET_NO_NEW_PRIVS)", kernel::PR_SET_NO_NEW_PRIVS, [1, 0, 0, 0]).map(drop)
     }
