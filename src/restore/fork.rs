@@ -333,11 +333,15 @@ pub fn spawn(
     }
     let mut st = std::fs::File::from(st_rd);
     let mut out = HashMap::new();
+    // The root's child writes the tree's tmpfs files before it reports: a second
+    // more for every 100 MiB of them.
+    let tmpfs_bytes: u64 = plan.mnt.iter().flat_map(|ns| &ns.mounts).map(saved_bytes).sum();
+    let mut wait_ms = 30_000 + (tmpfs_bytes / (100 << 20) * 1000).min(i32::MAX as u64 / 2) as i32;
     while out.len() < live {
         let mut rec = [0u8; RECORD];
-        if !fd::poll_readable(st.as_fd(), 30_000) {
+        if !fd::poll_readable(st.as_fd(), wait_ms) {
             kill_all();
-            let detail = format!("{} of {live} tasks reported within 30 s", out.len());
+            let detail = format!("{} of {live} tasks reported within {} s", out.len(), wait_ms / 1000);
             return Err(RestoreError::Child { pid: root_pid, detail }.into());
         }
         if let Err(e) = st.read_exact(&mut rec) {
@@ -345,6 +349,7 @@ pub fn spawn(
             let detail = format!("a task died before reporting ({e})");
             return Err(RestoreError::Child { pid: root_pid, detail }.into());
         }
+        wait_ms = 30_000;
         let pid = i32::from_le_bytes(rec[2..6].try_into().expect("4 bytes"));
         if &rec[..2] != b"OK" {
             kill_all();
@@ -367,6 +372,14 @@ pub fn spawn(
         }
     };
     Ok(Tree { spawned: out, outer, root: got, pty_masters, _go: go_wr })
+}
+
+/// The bytes of files a mount's saved filesystem holds (a tmpfs's).
+fn saved_bytes(m: &crate::image::pb::MountEntry) -> u64 {
+    match &m.how {
+        Some(crate::image::pb::mount_entry::How::NewFs(fs)) => fs.files.iter().map(|f| f.size).sum(),
+        _ => 0,
+    }
 }
 
 /// The masters the root's child sent (each named by its pty id), by key.
