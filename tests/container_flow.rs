@@ -660,6 +660,32 @@ fn mount_trees_ccr_cannot_make_are_refused_by_name() {
     case.assert_pass(1);
     drop(case);
 
+    // A peer group the tree shares with a third mount namespace (one made from
+    // the tree's, outside the tree): restored, the tree's mounts would no longer
+    // propagate there.
+    let mut case = Case::new("mnt-shared-elsewhere");
+    let pid = case.start_workload("wl_mounts", &[("WL_MNT", "pivot")]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let mut third = Command::new("nsenter");
+    third.args(["-t", &pid.to_string(), "-m", "unshare", "-m", "--propagation", "unchanged", "sleep", "60"]);
+    let sleeper = case.start(third);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fs::read_link(format!("/proc/{sleeper}/exe")).map(|e| !e.ends_with("sleep")).unwrap_or(true) {
+        assert!(std::time::Instant::now() < deadline, "the third namespace's sleep did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = case.dump(pid, &[]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a dump of a mount shared with a third namespace succeeded");
+    assert!(err.contains("shared with another mount namespace") && err.contains(&format!("pid {sleeper}'s")), "{err}");
+    assert_running_untraced(pid, "after a refused dump");
+    case.signal(sleeper, Signal::SIGKILL);
+    let _ = case.wait_exit(sleeper, Duration::from_secs(10));
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "wl_mounts after a refused dump");
+    case.assert_pass(1);
+    drop(case);
+
     let mut case = Case::new("mnt-bad-root");
     let pid = case.start_workload("wl_mounts", &[("WL_MNT", "pivot")]);
     case.wait_ready(pid, Duration::from_secs(10));

@@ -69,6 +69,13 @@ pub fn plan(
     let refuse = |m: &Mount, what: String| MountError::Unsupported { pid: root, mount: name(m), what };
     check_keyed(root, keyed, &tree)?;
     let host_groups: HashSet<u32> = host.iter().map(|h| h.shared).filter(|&g| g != 0).collect();
+    let own_groups: HashSet<u32> =
+        tree.iter().map(|m| m.shared).filter(|g| *g != 0 && !host_groups.contains(g)).collect();
+    if let Some((group, pid)) = shared_elsewhere(root, &own_groups)? {
+        let m = tree.iter().find(|m| m.shared == group).expect("a group of the tree");
+        let what = format!("a mount shared with another mount namespace (peer group {group}, pid {pid}'s)");
+        return Err(refuse(m, what).into());
+    }
     let mut first_of_dev: HashMap<(u32, u32), &Mount> = HashMap::new();
     let mut keyed_devs: HashMap<(u32, u32), &str> = HashMap::new();
     let mut out = pb::MountNamespace::default();
@@ -167,6 +174,30 @@ pub fn plan(
     let saved: Vec<Mount> = saved.into_iter().cloned().collect();
     let (_, devpts) = read_inside(root, None, &saved)?;
     Ok(Planned { ns: out, saved, devpts })
+}
+
+/// A peer group of `groups` that a mount namespace other than the tree's and
+/// ccr's has too, and a process there: restored, the tree's mounts would no
+/// longer propagate to it. Each namespace is read once; none when `groups` is
+/// empty (the usual tree, whose mounts are private).
+fn shared_elsewhere(root: i32, groups: &HashSet<u32>) -> Result<Option<(u32, i32)>> {
+    if groups.is_empty() {
+        return Ok(None);
+    }
+    let mut seen: HashSet<String> = [proc::ns::id(root, "mnt")?, proc::ns::id(proc::SELF, "mnt")?].into();
+    let dir = std::fs::read_dir("/proc").map_err(crate::sys::SysError::path("readdir", "/proc"))?;
+    for pid in dir.flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()) {
+        // A process gone meanwhile, or a kernel thread, has nothing to say.
+        let Ok(ns) = proc::ns::id(pid, "mnt") else { continue };
+        if !seen.insert(ns) {
+            continue;
+        }
+        let Ok(theirs) = proc::mountinfo::read(pid) else { continue };
+        if let Some(m) = theirs.iter().find(|m| groups.contains(&m.shared) || groups.contains(&m.master)) {
+            return Ok(Some((if groups.contains(&m.shared) { m.shared } else { m.master }, pid)));
+        }
+    }
+    Ok(None)
 }
 
 /// The planned tree, with the files of its tmpfs instances (entries in the tree,
