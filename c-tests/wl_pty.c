@@ -3,9 +3,9 @@
  * script or a tmux server with a pane make them.
  *
  * Pty A: the root holds the master; a child starts a session, opens the slave
- * (its controlling terminal) on fd 0, sets termios (canonical, echo, VERASE 1),
- * window size 40x120 and exclusive mode, and makes a grandchild in a group of its
- * own the foreground group. Then, in this order, bytes are left queued both ways:
+ * (its controlling terminal) on fd 0 and /dev/tty on fd 5, sets termios
+ * (canonical, echo, VERASE 1), window size 40x120 and exclusive mode, and makes
+ * a grandchild in a group of its own the foreground group. Then, in this order, bytes are left queued both ways:
  * the child writes "out-before\n" to the slave (unread by the root), the root
  * writes "in-line\npartial" to the master (unread by the child; the echo queues
  * after the child's bytes). Pty B: a second master in packet mode whose slave is
@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -94,6 +95,14 @@ static int child_check(pid_t fg)
 		printf("FAIL: child: exclusive mode lost\n");
 		bad++;
 	}
+	{
+		struct stat st;
+
+		if (fstat(5, &st) || st.st_rdev != makedev(5, 0) || ioctl(5, TIOCGWINSZ, &ws) || ws.ws_col != 120) {
+			printf("FAIL: child: fd 5 is no /dev/tty on its terminal\n");
+			bad++;
+		}
+	}
 	/* Only the foreground group reads its terminal. */
 	signal(SIGTTOU, SIG_IGN);
 	tcsetpgrp(0, getpgrp());
@@ -139,6 +148,11 @@ static void child_main(void)
 	t.c_cc[VERASE] = 1;
 	if (tcsetattr(0, TCSANOW, &t) || ioctl(0, TIOCSWINSZ, &ws) || ioctl(0, TIOCEXCL))
 		_exit(2);
+	/* Its controlling terminal by the name every session has for it. */
+	fd = open("/dev/tty", O_RDWR);
+	if (fd < 0 || dup2(fd, 5) < 0)
+		_exit(2);
+	close(fd);
 	fg = fork();
 	if (fg < 0)
 		_exit(2);

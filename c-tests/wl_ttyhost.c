@@ -14,7 +14,7 @@
  * masters from its socket (without it, its own: the self test); it checks their
  * indexes, that tty1's termios and window size are G's, and types "check" on
  * tty1: G answers "ok" when it is still on tty1 by that name, its controlling
- * terminal, with its settings. Then "exit" ends G, and with it C.
+ * terminal, with its settings. Then "exit" ends G (it says "bye"), and with it C.
  *
  * On SIGUSR1, G writes "hello from tty1" to its tty (the pty keeper test).
  */
@@ -88,8 +88,10 @@ static int getty_main(const char *tty1)
 		if (n <= 0)
 			return 1;
 		line[n] = 0;
-		if (!strcmp(line, "exit\n"))
+		if (!strcmp(line, "exit\n")) {
+			say("bye\n");
 			return 0;
+		}
 		if (strcmp(line, "check\n"))
 			continue;
 		name = ttyname(0);
@@ -275,8 +277,11 @@ static void check(void)
 		wl_fail("typing on tty1");
 	read_reply(reply, sizeof(reply));
 	WL_CHECK(!strcmp(reply, "ok\r\n"), "tty1 answered \"%s\"", reply);
+	/* Answered before the masters go: their last close hangs tty1 up. */
 	if (write(masters[0], "exit\n", 5) != 5)
 		wl_fail("typing exit on tty1");
+	read_reply(reply, sizeof(reply));
+	WL_CHECK(!strcmp(reply, "bye\r\n"), "tty1 said \"%s\" to exit", reply);
 	if (!getenv("WL_TTYHOST_RESTORED")) {
 		int st;
 

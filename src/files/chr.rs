@@ -15,6 +15,12 @@ fn dev_name(rdev: u64) -> String {
     format!("{}:{}", libc::major(rdev), libc::minor(rdev))
 }
 
+/// Whether `f` is an open of /dev/tty: the controlling terminal of the session
+/// that opens it, so opened once that session has it back.
+pub fn is_dev_tty(f: &FileDesc) -> bool {
+    matches!(&f.state, FileState::Chr(c) if c.rdev == libc::makedev(5, 0))
+}
+
 file_kind! { Chr: "character device", Chr, InTask;
 
     fn claims(&self, p: &FdProbe) -> bool {

@@ -460,17 +460,28 @@ fn fork_child(c: Child<'_>, k: usize, transit: &mut HashMap<u32, RawFd>) -> Resu
     Ok(process::spawn_with_pid(Some(pid), || child_main(c, k, transit))?)
 }
 
-/// The session leader `n` takes its controlling terminal back (from the tty the
-/// caller handed over, which every restore child inherits), and its foreground
-/// group once that group exists (its children make it as they start).
-fn give_back_ctty(n: &Node, transit: &HashMap<u32, RawFd>) -> Result<()> {
-    let (file, pgrp) = n.ctty;
+/// The description session leader `n` takes its controlling terminal back from
+/// (a pty of the tree, or the tty the caller handed over), which it inherited or
+/// opened.
+fn ctty_of(n: &Node, transit: &HashMap<u32, RawFd>) -> Result<std::os::fd::BorrowedFd<'static>> {
+    let file = n.ctty.0;
     let src = *transit.get(&file).ok_or_else(|| RestoreError::Child {
         pid: n.pid,
         detail: format!("its controlling terminal, file {file}, was not opened"),
     })?;
-    let tty = fd::installed(src);
-    crate::sys::tty::make_controlling(tty)?;
+    Ok(fd::installed(src))
+}
+
+/// The session leader `n` takes its controlling terminal back.
+fn take_ctty(n: &Node, transit: &HashMap<u32, RawFd>) -> Result<()> {
+    Ok(crate::sys::tty::make_controlling(ctty_of(n, transit)?)?)
+}
+
+/// The session leader `n` gives its terminal's foreground to its group once that
+/// group exists (its children make it as they start).
+fn give_back_foreground(n: &Node, transit: &HashMap<u32, RawFd>) -> Result<()> {
+    let pgrp = n.ctty.1;
+    let tty = ctty_of(n, transit)?;
     if pgrp > 0 {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while let Err(e) = crate::sys::tty::set_foreground(tty, pgrp) {
@@ -527,14 +538,26 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     // Files opened by path, before the children that inherit them. Their fds stay
     // open in this process on purpose (its children inherit them); the clean-up
     // below closes what this task does not use.
-    if !n.opens.is_empty() {
+    // /dev/tty opens the session's controlling terminal: it is taken back first
+    // (before the children, which open theirs in the session), then opened.
+    if !n.opens.is_empty() || n.ctty.0 != 0 {
         let sh = plan.shared;
         let mut cx = OpenCx::new(plan.dir, plan.files, &sh.shmem_fds, &sh.inherited);
-        for &id in &n.opens {
-            let f = plan.files.file(id).expect("planned from the image");
-            let opened = files::open(&mut cx, f)?;
-            transit.insert(id, lift(opened, plan.base)?.into_raw_fd());
+        let (late, now): (Vec<u32>, Vec<u32>) =
+            n.opens.iter().partition(|&&id| plan.files.file(id).is_some_and(files::chr::is_dev_tty));
+        let mut open_all = |ids: Vec<u32>, transit: &mut HashMap<u32, RawFd>| -> Result<()> {
+            for id in ids {
+                let f = plan.files.file(id).expect("planned from the image");
+                let opened = files::open(&mut cx, f)?;
+                transit.insert(id, lift(opened, plan.base)?.into_raw_fd());
+            }
+            Ok(())
+        };
+        open_all(now, transit)?;
+        if n.ctty.0 != 0 {
+            take_ctty(n, transit)?;
         }
+        open_all(late, transit)?;
     }
     for &k in &n.children {
         let kid = &plan.nodes[k];
@@ -580,7 +603,7 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
         files::kind_of(&f.state).installed(f, target)?;
     }
     if n.ctty.0 != 0 {
-        give_back_ctty(n, transit)?;
+        give_back_foreground(n, transit)?;
     }
     let mut keep: Vec<RawFd> = n.fds.iter().map(|f| f.0).collect();
     keep.extend([st.as_raw_fd(), go.as_raw_fd(), pages]);
