@@ -317,3 +317,56 @@ fn script_records_on() {
     case.signal(pid, Signal::SIGKILL);
     let _ = case.wait_exit(rp, Duration::from_secs(10));
 }
+
+/// A python server with a unix stream socket listening on a path (mode 0660) and
+/// a datagram socket bound to another (syslog's /dev/log kind) with a message
+/// queued: after restore a client connects and is answered, and the datagram
+/// socket reads the queued message, then a new one. The old socket files are
+/// taken over (a dead socket's), not refused.
+#[test]
+fn python_unix_server_listening_and_datagram() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let mut case = Case::new("unix-server");
+    let (stream, dgram) = (case.dir.join("srv.sock"), case.dir.join("log.sock"));
+    let script = r#"
+import os, signal, socket, sys
+stream, dgram = sys.argv[1], sys.argv[2]
+l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); l.bind(stream); l.listen(4)
+os.chmod(stream, 0o660)
+d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); d.bind(dgram)
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"first", dgram)
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGUSR1])
+print("ready", flush=True)
+signal.sigwait([signal.SIGUSR1])
+c, _ = l.accept()
+ok = c.recv(16) == b"ping"
+c.sendall(b"pong")
+got = [d.recv(64), d.recv(64)]
+ok = ok and got == [b"first", b"second"]
+signal.sigwait([signal.SIGTERM])
+print("PASS" if ok else "FAIL: " + repr(got), flush=True)
+sys.exit(0 if ok else 1)
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script]).arg(&stream).arg(&dgram);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &[]);
+    common::assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "python after dump");
+    common::reap_gone(&[pid], "the dumped server");
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    assert_eq!(fs::metadata(&stream).unwrap().permissions().mode() & 0o777, 0o660, "the socket file's mode");
+    let mut c = std::os::unix::net::UnixStream::connect(&stream).expect("connect to the restored listener");
+    case.signal(pid, Signal::SIGUSR1);
+    c.write_all(b"ping").unwrap();
+    let mut answer = [0u8; 4];
+    c.read_exact(&mut answer).expect("an answer");
+    assert_eq!(&answer, b"pong");
+    std::os::unix::net::UnixDatagram::unbound().unwrap().send_to(b"second", &dgram).expect("a datagram");
+    std::thread::sleep(Duration::from_millis(200));
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(20)), 0, "python (its sockets' checks)");
+    case.assert_pass(1);
+}

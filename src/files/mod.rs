@@ -311,6 +311,7 @@ pub static KINDS: &[&dyn FileKind] = &[
     &epoll::Epoll,
     &inotify::Inotify,
     &unix::Unix,
+    &unix::UnixBound,
 ];
 
 /// Restore: opens description `f` again with its kind, and takes back the locks it
@@ -370,6 +371,7 @@ mod tests {
             Kind::Memfd(Default::default()),
             Kind::External(Default::default()),
             Kind::Pty(Default::default()),
+            Kind::UnixBound(Default::default()),
         ];
         for s in &states {
             let n = KINDS.iter().filter(|k| k.owns(s)).count();

@@ -1,9 +1,13 @@
 //! Unix sockets: connected, unnamed pairs with both ends in the checkpoint, with
 //! the messages queued in each (peeked, not consumed). The first end restore
-//! meets makes the pair; its peer takes the other end. Bound, listening and
-//! unconnected sockets, sockets whose peer is outside the checkpoint and sockets
-//! of another network namespace than ccr's (restore makes them in ccr's) are
-//! refused by name.
+//! meets makes the pair; its peer takes the other end. A socket bound to a name
+//! and not connected (a datagram socket such as syslog's /dev/log, with its
+//! queued messages; a listener with no connection waiting) is bound again where
+//! its name is (`UnixBound`, opened in the task's mount namespace), its file
+//! with its mode and owner. Connected named sockets (an accepted connection),
+//! a listener with connections waiting, unconnected unnamed sockets, sockets
+//! whose peer is outside the checkpoint and sockets of another network namespace
+//! than ccr's (restore makes them in ccr's) are refused by name.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -34,8 +38,51 @@ fn image_type(t: u8) -> Option<SockType> {
     }
 }
 
-/// sock_diag's state of a connected unix socket.
+/// sock_diag's state of a connected unix socket, and of a listener.
 const TCP_ESTABLISHED: u8 = 1;
+const TCP_LISTEN: u8 = 10;
+
+/// A named socket that is not connected, or a refusal naming what it is.
+fn bound(p: &FdProbe, copy: std::os::fd::BorrowedFd<'_>, u: &unix_sock::UnixInfo, name: &[u8]) -> Result<FileState> {
+    use std::os::unix::ffi::OsStrExt;
+    // A path as bound may carry its terminating NUL (an abstract name's are its own).
+    let name = if name.first() == Some(&0) { name } else { name.split(|&c| c == 0).next().unwrap_or(name) };
+    let ty = image_type(u.sock_type).ok_or_else(|| p.refuse(&format!("unix socket of type {}", u.sock_type)))?;
+    let shown = String::from_utf8_lossy(name.strip_prefix(b"\0").unwrap_or(name)).into_owned();
+    let listening = ty != SockType::Dgram && u.state == TCP_LISTEN;
+    if !(listening || (ty == SockType::Dgram && u.peer == 0)) {
+        return Err(p.refuse(&format!("connected unix socket bound to {shown}")));
+    }
+    if listening && u.rqlen.0 > 0 {
+        let what = format!("unix socket listening on {shown} with {} connections not accepted yet", u.rqlen.0);
+        return Err(p.refuse(&what));
+    }
+    let mut s = pb::UnixBoundSocket {
+        r#type: ty as i32,
+        name: name.to_vec(),
+        listening,
+        backlog: u.rqlen.1,
+        ..Default::default()
+    };
+    if name.first() != Some(&0) {
+        if name.first() != Some(&b'/') {
+            return Err(p.refuse(&format!("unix socket bound to the relative path {shown}")));
+        }
+        // Its file, as the task sees it: still this socket's (not removed or
+        // replaced since the bind), whose mode and owner come back with it.
+        let at = std::path::Path::new(&format!("/proc/{}/root", p.pid)).join(std::ffi::OsStr::from_bytes(&name[1..]));
+        let md = std::fs::symlink_metadata(&at).ok().filter(|md| md.file_type().is_socket());
+        let same = md.as_ref().is_some_and(|md| u.vfs == Some((md.dev(), md.ino() as u32)));
+        let Some(md) = md.filter(|_| same) else {
+            return Err(p.refuse(&format!("unix socket bound to {shown}, whose file was removed or replaced")));
+        };
+        (s.mode, s.uid, s.gid) = (md.mode() & 0o7777, md.uid(), md.gid());
+    }
+    if ty == SockType::Dgram {
+        s.queue = unix_sock::peek_queue(copy, false)?;
+    }
+    Ok(FileState::UnixBound(s))
+}
 
 file_kind! { Unix: "unix socket", Unix, BeforeFork;
 
@@ -59,8 +106,8 @@ file_kind! { Unix: "unix socket", Unix, BeforeFork;
         // A socket pair's end whose peer was closed stays connected to nobody
         // (ESTABLISHED, no peer); a socket that never connected is not.
         let orphan = u.name.is_none() && u.peer == 0 && u.state == TCP_ESTABLISHED;
-        if u.name.is_some() {
-            return Err(p.refuse("bound or listening unix socket"));
+        if let Some(name) = &u.name {
+            return bound(p, copy.as_fd(), &u, name);
         }
         if u.peer == 0 && !orphan {
             return Err(p.refuse("unconnected unix socket"));
@@ -139,5 +186,51 @@ file_kind! { Unix: "unix socket", Unix, BeforeFork;
         let pino = pu.ino;
         *cx.object::<Option<OwnedFd>>("unix", pino) = Some(b);
         Ok(a)
+    }
+}
+
+file_kind! { UnixBound: "bound unix socket", UnixBound, InTask;
+
+    /// Its sockets are claimed by `Unix`, which tells them apart with sock_diag.
+    fn claims(&self, _p: &FdProbe) -> bool {
+        false
+    }
+
+    fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
+        Err(p.refuse("bound unix socket"))
+    }
+
+    fn open(&self, _cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {
+        use std::os::unix::ffi::OsStrExt;
+        let FileState::UnixBound(b) = &f.state else { unreachable!("owned by UnixBound") };
+        let ty = sock_type(b.r#type);
+        let shown = String::from_utf8_lossy(b.name.strip_prefix(b"\0").unwrap_or(&b.name)).into_owned();
+        let fail = |what: String| -> crate::Error {
+            RestoreError::Unsupported { pid: f.owner_pid, what: format!("file {}: unix socket {shown}: {what}", f.id) }.into()
+        };
+        let path = (b.name.first() != Some(&0)).then(|| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&b.name)));
+        // The file a dead socket left is taken over; a live one's is not.
+        if unix_sock::answers(&b.name, ty)? {
+            return Err(fail("another socket answers there".into()));
+        }
+        if let Some(path) = path.as_ref().filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket())) {
+            std::fs::remove_file(path).map_err(|e| fail(format!("removing its old file: {e}")))?;
+        }
+        let s = unix_sock::socket(ty)?;
+        unix_sock::bind(s.as_fd(), &b.name).map_err(|e| fail(e.to_string()))?;
+        if let Some(path) = &path {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(b.mode))
+                .map_err(|e| fail(format!("chmod: {e}")))?;
+            std::os::unix::fs::lchown(path, Some(b.uid), Some(b.gid)).map_err(|e| fail(format!("chown: {e}")))?;
+        }
+        if b.listening {
+            unix_sock::listen(s.as_fd(), b.backlog)?;
+        }
+        if !b.queue.is_empty() {
+            unix_sock::send_to(&b.name, &b.queue).map_err(|e| fail(format!("its queued messages: {e}")))?;
+        }
+        super::set_status(&s, f)?;
+        Ok(s)
     }
 }

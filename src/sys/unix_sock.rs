@@ -19,6 +19,11 @@ pub struct UnixInfo {
     /// Bound address (path or abstract name), when any.
     pub name: Option<Vec<u8>>,
     pub shutdown: u8,
+    /// A listener's connections waiting to be accepted and its backlog (else
+    /// the bytes queued to read and to send).
+    pub rqlen: (u32, u32),
+    /// The (dev, inode) of a path-bound socket's file, dev as stat gives it.
+    pub vfs: Option<(u64, u32)>,
 }
 
 fn err(call: &'static str) -> SysError {
@@ -31,7 +36,10 @@ pub fn all() -> SysResult<HashMap<u32, UnixInfo>> {
     let req = kernel::unix_diag_req {
         sdiag_family: libc::AF_UNIX as u8,
         udiag_states: u32::MAX,
-        udiag_show: kernel::UDIAG_SHOW_NAME | kernel::UDIAG_SHOW_PEER,
+        udiag_show: kernel::UDIAG_SHOW_NAME
+            | kernel::UDIAG_SHOW_PEER
+            | kernel::UDIAG_SHOW_RQLEN
+            | kernel::UDIAG_SHOW_VFS,
         ..Default::default()
     };
     let by = kernel::SOCK_DIAG_BY_FAMILY;
@@ -51,6 +59,13 @@ pub fn parse(p: &[u8]) -> Option<UnixInfo> {
             kernel::UNIX_DIAG_PEER if v.len() >= 4 => info.peer = u32_at(v, 0),
             kernel::UNIX_DIAG_NAME => info.name = Some(v.to_vec()),
             kernel::UNIX_DIAG_SHUTDOWN if !v.is_empty() => info.shutdown = v[0],
+            kernel::UNIX_DIAG_RQLEN if v.len() >= 8 => info.rqlen = (u32_at(v, 0), u32_at(v, 4)),
+            // struct unix_diag_vfs: the inode, then the device as the kernel holds
+            // it (major << 20 | minor), not as stat encodes it.
+            kernel::UNIX_DIAG_VFS if v.len() >= 8 => {
+                let dev = u32_at(v, 4);
+                info.vfs = Some((libc::makedev(dev >> 20, dev & 0xf_ffff), u32_at(v, 0)));
+            }
             _ => {}
         }
     }
@@ -237,6 +252,58 @@ pub fn describe(sock: BorrowedFd<'_>) -> String {
         Some(a) => format!("{kind} on {a}"),
         None => kind,
     }
+}
+
+/// The address of unix socket name `name` (a path, or abstract when it starts
+/// with a 0 byte).
+fn addr_of(name: &[u8]) -> SysResult<nix::sys::socket::UnixAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    let made = match name.split_first() {
+        Some((0, rest)) => nix::sys::socket::UnixAddr::new_abstract(rest),
+        _ => nix::sys::socket::UnixAddr::new(std::ffi::OsStr::from_bytes(name)),
+    };
+    made.map_err(|errno| SysError::Call { call: "sockaddr_un", errno })
+}
+
+/// A new unix socket of `sock_type` (SOCK_STREAM, ...), close-on-exec.
+pub fn socket(sock_type: i32) -> SysResult<OwnedFd> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+    let ty = SockType::try_from(sock_type).map_err(|errno| SysError::Call { call: "socket(AF_UNIX)", errno })?;
+    nix::sys::socket::socket(AddressFamily::Unix, ty, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|errno| SysError::Call { call: "socket(AF_UNIX)", errno })
+}
+
+/// Binds `sock` to `name`.
+pub fn bind(sock: BorrowedFd<'_>, name: &[u8]) -> SysResult<()> {
+    nix::sys::socket::bind(sock.as_raw_fd(), &addr_of(name)?).map_err(|errno| SysError::Call { call: "bind", errno })
+}
+
+pub fn listen(sock: BorrowedFd<'_>, backlog: u32) -> SysResult<()> {
+    let b = nix::sys::socket::Backlog::new(backlog.min(i32::MAX as u32) as i32)
+        .map_err(|errno| SysError::Call { call: "listen", errno })?;
+    nix::sys::socket::listen(&sock, b).map_err(|errno| SysError::Call { call: "listen", errno })
+}
+
+/// Whether some socket answers at `name`: a connection of `sock_type` to it is
+/// taken (a stale socket file refuses it).
+pub fn answers(name: &[u8], sock_type: i32) -> SysResult<bool> {
+    let s = socket(sock_type)?;
+    match nix::sys::socket::connect(s.as_raw_fd(), &addr_of(name)?) {
+        Ok(()) => Ok(true),
+        Err(Errno::ECONNREFUSED | Errno::ENOENT) => Ok(false),
+        Err(errno) => Err(SysError::Call { call: "connect", errno }),
+    }
+}
+
+/// Sends each of `msgs` to the datagram socket at `name` from an unnamed one.
+pub fn send_to(name: &[u8], msgs: &[Vec<u8>]) -> SysResult<()> {
+    let s = socket(libc::SOCK_DGRAM)?;
+    let to = addr_of(name)?;
+    for m in msgs {
+        nix::sys::socket::sendto(s.as_raw_fd(), m, &to, nix::sys::socket::MsgFlags::empty())
+            .map_err(|errno| SysError::Call { call: "sendto", errno })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
