@@ -3,8 +3,9 @@
  * pty whose master the test holds, as a container manager holds the console's):
  * it opens WL_TTY (which makes it its controlling terminal), sets its termios
  * (no echo, no canonical mode, VMIN 1, VTIME 0, a custom VINTR) and window size
- * (33x99), and keeps it on fds 0 and 10. A child in a process group of
- * its own is made the foreground group. After SIGTERM it checks all of that,
+ * (33x99), and keeps it on fd 0, and on fd 10 in a second open of its own
+ * (write-only, non-blocking), as a getty opens the console again. A child in
+ * a process group of its own is made the foreground group. After SIGTERM it checks all of that,
  * writes "hello from wl_tty\n" to the tty and reads the line the test typed.
  * Without WL_TTY it makes a pty of its own and types the line itself. With
  * WL_TTY_MOUNT it first binds the tty on scratch/console in a mount namespace of
@@ -47,8 +48,13 @@ static void setup(void)
 		path = console;
 	}
 	fd = open(path, O_RDWR);
-	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 10) < 0)
+	if (fd < 0 || dup2(fd, 0) < 0)
 		WL_DIE("open %s", path);
+	close(fd);
+	/* A second description of the tty, as a getty or shell opens its own. */
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0 || dup2(fd, 10) < 0)
+		WL_DIE("open %s again", path);
 	close(fd);
 	if (tcgetsid(0) != getpid())
 		WL_DIE("%s did not become the controlling terminal", path);

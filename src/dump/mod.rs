@@ -506,12 +506,17 @@ fn give_ttys(
     cttys: &[(i32, i32, u32, i32)],
 ) -> Result<()> {
     use crate::files::external::tty_rdev;
-    // Each external tty's device → the files let go of as it.
-    let mut ttys: HashMap<u64, std::collections::BTreeSet<u32>> = HashMap::new();
+    use std::collections::BTreeMap;
+    // Each external tty's device → its keys (the device on one filesystem) → the
+    // first file let go of as it. A tty is often open in several descriptions (a
+    // console init got from its manager and each getty or shell opened itself):
+    // any of them gives the terminal back, as they are one tty.
+    let mut ttys: HashMap<u64, BTreeMap<&str, u32>> = HashMap::new();
     for f in files {
         if let crate::files::FileState::External(e) = &f.state {
             if let Some(rdev) = tty_rdev(&e.key) {
-                ttys.entry(rdev).or_default().insert(f.id);
+                let first = ttys.entry(rdev).or_default().entry(e.key.as_str()).or_insert(f.id);
+                *first = (*first).min(f.id);
             }
         }
     }
@@ -524,13 +529,15 @@ fn give_ttys(
         let Some(leader) = leader.filter(|_| !in_ours) else { continue };
         let dev = format!("{}:{}", libc::major(tty_nr as u64), libc::minor(tty_nr as u64));
         let refuse = |what: String| DumpError::Unsupported { pid, what };
-        let file = match ttys.get(&(tty_nr as u64)).map(|ids| ids.iter().copied().collect::<Vec<u32>>()).as_deref() {
-            Some(&[file]) => file,
-            None | Some([]) => {
+        let candidates: Vec<u32> =
+            ttys.get(&(tty_nr as u64)).map(|keys| keys.values().copied().collect()).unwrap_or_default();
+        let file = match candidates[..] {
+            [file] => file,
+            [] => {
                 let what = format!("a controlling terminal ({dev}) that is no tty let go of with --external tty[RDEV:DEV] (other terminals are not saved yet)");
                 return Err(refuse(what).into());
             }
-            Some(_) => {
+            _ => {
                 return Err(
                     refuse(format!("a controlling terminal ({dev}) that more than one external tty could be")).into()
                 )
