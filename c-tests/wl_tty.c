@@ -90,6 +90,11 @@ static void check(void)
 	int n;
 
 	WL_CHECK(isatty(0) && isatty(10), "fd 0 or 10 is no tty");
+	/* Two descriptions of the tty, each with its own mode and flags. */
+	WL_CHECK((fcntl(0, F_GETFL) & (O_ACCMODE | O_NONBLOCK)) == O_RDWR, "fd 0's flags are %#x, not O_RDWR",
+		 fcntl(0, F_GETFL));
+	WL_CHECK((fcntl(10, F_GETFL) & (O_ACCMODE | O_NONBLOCK)) == (O_WRONLY | O_NONBLOCK),
+		 "fd 10's flags are %#x, not O_WRONLY|O_NONBLOCK", fcntl(10, F_GETFL));
 	if (getenv("WL_TTY_MOUNT")) {
 		struct stat a, b;
 
