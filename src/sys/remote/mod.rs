@@ -67,6 +67,25 @@ pub fn restart_interrupted(mut r: Regs, restart_block_usable: bool) -> Regs {
     r
 }
 
+/// Registers that wait again in an `rt_sigtimedwait` with no timeout that the
+/// dump's own stop broke off. The kernel ends that wait with -EINTR when the task
+/// is stopped (ptrace's interrupt, a stop signal) and never restarts it
+/// (signal(7)), so a task seized there would find on restore that its wait failed
+/// though nothing happened to it (busybox init waits there for SIGCHLD). A
+/// handler's signal that really broke it off is still pending when ccr's stop
+/// comes, before any handler runs: with one (`signal_to_take`, pending and not
+/// blocked) the -EINTR stays; with none the call is restarted from its own
+/// arguments, as the kernel restarts a call that returned -ERESTARTNOHAND. A wait
+/// with a timeout keeps its -EINTR (a restart would wait its whole time again).
+pub fn rewait_interrupted(r: Regs, signal_to_take: bool) -> Regs {
+    let sigtimedwait = libc::SYS_rt_sigtimedwait as u64;
+    let eintr = (-(libc::EINTR as i64)) as u64;
+    if !signal_to_take && r.orig_rax == sigtimedwait && r.rax == eintr && r.rdx == 0 {
+        return Regs { rax: (-ERESTARTNOHAND) as u64, ..r };
+    }
+    r
+}
+
 /// Registers for an rt_sigreturn frame: as `restart_interrupted`, but a call that
 /// would resume through `restart_syscall` starts again from its own arguments,
 /// since rt_sigreturn drops the restart block.
@@ -342,5 +361,21 @@ mod tests {
         assert_eq!((r.rax as i64, r.rip), (-ERESTARTSYS, 100));
         let r = restart_interrupted(regs(1, 5, 100), false);
         assert_eq!((r.rax, r.rip), (5, 100));
+    }
+
+    #[test]
+    fn an_untimed_sigtimedwait_broken_off_by_the_stop_waits_again() {
+        let wait = libc::SYS_rt_sigtimedwait;
+        let eintr = -(libc::EINTR as i64);
+        let r = restart_interrupted(rewait_interrupted(regs(wait, eintr, 100), false), false);
+        assert_eq!((r.rax, r.rip, r.orig_rax), (wait as u64, 98, u64::MAX));
+        // A signal to take broke it off: it returns -EINTR, as it did.
+        let r = restart_interrupted(rewait_interrupted(regs(wait, eintr, 100), true), false);
+        assert_eq!((r.rax as i64, r.rip), (eintr, 100));
+        // With a timeout, or another call, or another result: as it was.
+        let timed = Regs { rdx: 0x7000, ..regs(wait, eintr, 100) };
+        assert_eq!(rewait_interrupted(timed, false).rax as i64, eintr);
+        assert_eq!(rewait_interrupted(regs(libc::SYS_read, eintr, 100), false).rax as i64, eintr);
+        assert_eq!(rewait_interrupted(regs(wait, 17, 100), false).rax, 17);
     }
 }
