@@ -362,19 +362,21 @@ static int reply(struct pty *t, const char *typed, const char *want, char *got, 
 }
 
 /*
- * The console's shell runs a command typed on it: its output comes back, then
- * its prompt (once shown, the shell is idle again, reading its next line with
+ * The console's shell runs a command line typed on it (a program, then a
+ * builtin): their output comes back, then its prompt (once shown, the shell is idle again, reading its next line with
  * its terminal raw).
  */
 static void console_answers(struct pty *console, const char *when)
 {
 	char typed[128], want[64], got[4096];
 
-	snprintf(typed, sizeof(typed), "echo con$((40+2))-%s\n", when);
-	snprintf(want, sizeof(want), "con42-%s\r\n" PROMPT, when);
+	/* A child of its own first: the shell puts it in the foreground and back. */
+	snprintf(typed, sizeof(typed), "/bin/hostname && echo con$((40+2))-%s\n", when);
+	snprintf(want, sizeof(want), HOST "\r\ncon42-%s\r\n" PROMPT, when);
 	if (!reply(console, typed, want, got, sizeof(got)))
-		DIE("%s: the console's shell did not answer \"con42-%s\" and prompt again (it wrote \"%s\")", when,
-		    when, got);
+		DIE("%s: the console's shell did not answer \"" HOST "\", \"con42-%s\" and prompt again (it wrote "
+		    "\"%s\")",
+		    when, when, got);
 }
 
 /* getty on tty1 answers an empty line with the issue and its prompt again. */
@@ -541,6 +543,25 @@ static void tree_signals(char *out, size_t size)
 
 		signals_of(pid, sig, sizeof(sig));
 		len += snprintf(out + len, size - len, "%s%s %s", i ? "; " : "", names[i], sig);
+	}
+}
+
+/*
+ * Waits (up to 2 s) until init, getty and the shell sleep where they stay: the
+ * same syscall twice 30 ms apart (a getty that just wrote its prompt may not be
+ * back in its read yet).
+ */
+static void settle(void)
+{
+	char a[512], b[512];
+
+	tree_signals(a, sizeof(a));
+	for (int i = 0; i < 60; i++) {
+		usleep(30000);
+		tree_signals(b, sizeof(b));
+		if (!strcmp(a, b))
+			return;
+		memcpy(a, b, sizeof(a));
 	}
 }
 
@@ -769,6 +790,7 @@ int main(int argc, char **argv)
 
 		snprintf(images, sizeof(images), "%s/ckpt-%d", work, c);
 		resize(&tty1, c);
+		settle();
 		o = opts_for();
 		if (ccr_opts_set_pid(o, init_pid) || ccr_opts_add_external(o, console.key) ||
 		    ccr_opts_add_external(o, tty1.key))
@@ -894,6 +916,10 @@ int main(int argc, char **argv)
 			DIE("init did not respawn the counter it lost after %d restores", cycles);
 		printf("init respawns the counter after %d restores\n", cycles);
 	}
+	/* And getty takes a login name: it runs login, which asks for the password. */
+	if (!reply(&tty1, "root\n", "Password: ", buf, sizeof(buf)))
+		DIE("getty did not take a login name to login (tty1 wrote \"%s\")", buf);
+	printf("getty runs login\n");
 	cleanup();
 	printf("PASS\n");
 	return 0;
