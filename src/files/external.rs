@@ -105,6 +105,13 @@ file_kind! { External: "external file", External, BeforeFork;
                 f.id, e.key, e.key
             ))
         })?;
+        // Opened again, a master would be a new pty: the task held a slave.
+        if e.key.starts_with("tty[") && tty::is_pty_master(*fd) {
+            return Err(Error::InvalidArgument(format!(
+                "file {}: the fd handed over for {} is a pty master: hand over the slave (the tty the tree is to hold)",
+                f.id, e.key
+            )));
+        }
         // A description of its own, as the task had: several files on one tty (a
         // console init got from its manager, opened again by a getty) keep their
         // access modes and flags (O_NONBLOCK) apart, as before the dump.
