@@ -9,20 +9,28 @@
  * namespaces, proc, a sysfs of its own, a tmpfs /dev with device nodes, a devpts
  * instance, mqueue, a tmpfs /run; /dev/console and /dev/tty1 are binds of host
  * ptys whose masters this manager holds; v1 pids (with pids.max) and freezer
- * cgroups; a SysV segment, a POSIX queue and a hostname. Its init is a shell that
- * counts into /run/counter; a second shell, a session of its own with tty1 as its
- * controlling terminal, answers each line typed on tty1 with "got:LINE".
+ * cgroups; a SysV segment and a POSIX queue. Its PID 1 is busybox init reading
+ * /etc/inittab, as in an LXC busybox container: a sysinit sets the hostname from
+ * /etc/hostname; init spawns (respawn) a shell loop counting into /run/counter, a
+ * getty on tty1 (its own session, tty1 its controlling terminal, raw termios,
+ * printing /etc/issue and "ccr-ctr login: " for each empty line) and, once Enter
+ * is pressed on the console (askfirst), a login shell there.
  *
  * Its /sys/fs/cgroup/pids is the pids hierarchy mounted inside its cgroup
  * namespace (showing the namespace's root).
  *
- * Each cycle: freeze → cgroup-save → dump (the ttys let go with --external) → the
- * cgroups are deleted and new ptys made → cgroup-restore under a new name
- * (--cgroup-root, as on another host) → restore (the new ttys handed over). Then
- * it checks: the counter goes on from where it was, the hostname, segment and
- * queue are back, pids.max is back and init is in its new cgroups, which its own
- * /sys/fs/cgroup/pids shows, and a line typed on the new tty1 master comes back
- * answered.
+ * Each cycle: the manager sets tty1's window size and a termios control
+ * character (through the master) → freeze → cgroup-save → dump (the ttys let go
+ * with --external) → the cgroups are deleted and new ptys made → cgroup-restore
+ * under a new name (--cgroup-root, as on another host) → restore (the new ttys
+ * handed over). Then it checks: the counter goes on from where it was; init's
+ * children are the very processes they were (same pids and names: init respawned
+ * nothing, so ccr lost no process); the hostname, segment and queue are back;
+ * pids.max is back and every process of the container is in its new pids and
+ * freezer cgroups, which its own /sys/fs/cgroup/pids shows; tty1's termios and
+ * window size are the ones set before the dump; a command typed on the new
+ * console master is run by the shell and its output comes back; and getty on the
+ * new tty1 answers an empty line with the issue and its login prompt.
  * Exits 0 and prints PASS when every cycle passed.
  */
 #include <ccr.h>
@@ -43,12 +51,16 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <termios.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "workload.h"
 
 #define SHM_KEY 0x63637232
 #define HOST "ccr-ctr"
+/* The console's login shell's prompt (its /etc/profile sets it). */
+#define PROMPT "ctr# "
 
 static char work[512], rootfs[600], images[600], cg_pids[256], cg_freezer[256];
 static pid_t init_pid = -1;
@@ -143,9 +155,38 @@ static void at_root(char *buf, size_t n, const char *rel)
 	snprintf(buf, n, "%s/%s", rootfs, rel);
 }
 
+static void write_file(const char *rel, const char *text, mode_t mode)
+{
+	char p[700];
+	int fd;
+
+	at_root(p, sizeof(p), rel);
+	fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, mode);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd))
+		DIE("write %s", p);
+}
+
+/*
+ * The container's init is busybox init: what it runs is its inittab's. The
+ * counter's loop is a script of its own (init runs it as its child, respawned
+ * if it ever dies), getty is the real one (no autologin), the console gets a
+ * login shell once Enter is pressed on it.
+ */
+static const char inittab[] =
+	"::sysinit:/bin/hostname -F /etc/hostname\n"
+	"::respawn:/bin/counter\n"
+	"tty1::respawn:/bin/getty 38400 tty1\n"
+	"console::askfirst:-/bin/sh\n";
+
+static const char counter_script[] =
+	"#!/bin/sh\n"
+	"i=0\n"
+	"while :; do i=$((i+1)); echo $i > /run/counter; sleep 0.05; done\n";
+
 static void make_rootfs(void)
 {
-	const char *dirs[] = { "bin", "proc", "sys", "dev", "run", "tmp", "etc" };
+	const char *dirs[] = { "bin", "proc", "sys", "dev", "run", "tmp", "etc", "root" };
+	const char *applets[] = { "sh", "init", "getty", "login", "hostname", "sleep" };
 	char p[700];
 
 	mkdir(rootfs, 0755);
@@ -155,10 +196,21 @@ static void make_rootfs(void)
 	}
 	at_root(p, sizeof(p), "bin/busybox");
 	copy_file("/bin/busybox", p, 0755);
-	at_root(p, sizeof(p), "bin/sh");
-	unlink(p);
-	if (symlink("busybox", p))
-		DIE("symlink sh");
+	for (size_t i = 0; i < sizeof(applets) / sizeof(applets[0]); i++) {
+		char rel[64];
+
+		snprintf(rel, sizeof(rel), "bin/%s", applets[i]);
+		at_root(p, sizeof(p), rel);
+		unlink(p);
+		if (symlink("busybox", p))
+			DIE("symlink %s", rel);
+	}
+	write_file("etc/inittab", inittab, 0644);
+	write_file("etc/hostname", HOST "\n", 0644);
+	write_file("etc/issue", "ccr container \\n\n", 0644);
+	write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0644);
+	write_file("etc/profile", "PS1='" PROMPT "'\n", 0644);
+	write_file("bin/counter", counter_script, 0755);
 }
 
 static void must(int ok, const char *what)
@@ -169,17 +221,15 @@ static void must(int ok, const char *what)
 	}
 }
 
-/* In the container's init, before it becomes busybox. */
+/* In the container's init, before it becomes busybox init. */
 static void container_init(struct pty *console, struct pty *tty1)
 {
-	char p[700], q[700];
-	const char *script =
-		"setsid sh -c 'exec 0<>/dev/tty1 1>&0 2>&0; while read l; do echo \"got:$l\"; done' &\n"
-		"i=0; while :; do i=$((i+1)); echo $i > /run/counter; sleep 0.05; done\n";
+	char p[700];
+	char *const argv[] = { "init", NULL };
+	char *const envp[] = { "HOME=/", "PATH=/bin", "TERM=linux", NULL };
 	int shm, fd;
 	struct mq_attr a = { .mq_maxmsg = 4, .mq_msgsize = 32 };
 
-	must(!sethostname(HOST, strlen(HOST)), "sethostname");
 	shm = shmget(SHM_KEY, 4096, IPC_CREAT | 0600);
 	must(shm >= 0, "shmget");
 	char *m = shmat(shm, NULL, 0);
@@ -227,9 +277,8 @@ static void container_init(struct pty *console, struct pty *tty1)
 	must(fd >= 0 && dup2(fd, 0) >= 0 && dup2(fd, 1) >= 0 && dup2(fd, 2) >= 0, "the console as stdio");
 	if (fd > 2)
 		close(fd);
-	(void)q;
-	execl("/bin/busybox", "sh", "-c", script, (char *)NULL);
-	must(0, "exec busybox");
+	execve("/bin/init", argv, envp);
+	must(0, "exec /bin/init");
 }
 
 static void start(struct pty *console, struct pty *tty1)
@@ -276,17 +325,31 @@ static long counter(void)
 	return get_long(p);
 }
 
-/* Waits until `t` answers a line typed on it. */
-static int answered(struct pty *t, const char *line)
+/* What `t`'s master has to read now, thrown away. */
+static void drain(struct pty *t)
 {
-	char want[64], got[512] = "";
+	char buf[4096];
+
+	while (read(t->master, buf, sizeof(buf)) > 0)
+		;
+}
+
+/*
+ * Types `typed` on `t` (after what was pending there is read away; NULL: types
+ * nothing, reads on) and waits up to 5 s until `want` comes back; what came is
+ * left in `got`.
+ */
+static int reply(struct pty *t, const char *typed, const char *want, char *got, size_t size)
+{
 	size_t len = 0;
 
-	snprintf(want, sizeof(want), "got:%s", line);
-	if (write(t->master, line, strlen(line)) < 0 || write(t->master, "\n", 1) != 1)
+	got[0] = 0;
+	if (typed)
+		drain(t);
+	if (typed && write(t->master, typed, strlen(typed)) != (ssize_t)strlen(typed))
 		return 0;
 	for (int i = 0; i < 500 && !strstr(got, want); i++) {
-		ssize_t n = read(t->master, got + len, sizeof(got) - 1 - len);
+		ssize_t n = len + 1 < size ? read(t->master, got + len, size - 1 - len) : 0;
 
 		if (n > 0) {
 			len += n;
@@ -295,9 +358,338 @@ static int answered(struct pty *t, const char *line)
 			usleep(10000);
 		}
 	}
-	if (!strstr(got, want))
-		fprintf(stderr, "tty1 answered %s\n", got);
 	return strstr(got, want) != NULL;
+}
+
+/*
+ * The console's shell runs a command line typed on it (a program, then a
+ * builtin): their output comes back, then its prompt (once shown, the shell is idle again, reading its next line with
+ * its terminal raw).
+ */
+static void console_answers(struct pty *console, const char *when)
+{
+	char typed[128], want[64], got[4096];
+
+	/* A child of its own first: the shell puts it in the foreground and back. */
+	snprintf(typed, sizeof(typed), "/bin/hostname && echo con$((40+2))-%s\n", when);
+	snprintf(want, sizeof(want), HOST "\r\ncon42-%s\r\n" PROMPT, when);
+	if (!reply(console, typed, want, got, sizeof(got)))
+		DIE("%s: the console's shell did not answer \"" HOST "\", \"con42-%s\" and prompt again (it wrote "
+		    "\"%s\")",
+		    when, when, got);
+}
+
+/* getty on tty1 answers an empty line with the issue and its prompt again. */
+static void getty_answers(struct pty *tty1, const char *when)
+{
+	char got[4096];
+
+	if (!reply(tty1, "\n", HOST " login: ", got, sizeof(got)) || !strstr(got, "ccr container " HOST))
+		DIE("%s: getty on tty1 did not answer an empty line with the issue and \"" HOST
+		    " login: \" (it wrote \"%s\")",
+		    when, got);
+}
+
+/* The pids (host ones) of the children of `pid`, 0-terminated; returns how many. */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+	char p[64];
+	FILE *f;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "/proc/%d/task/%d/children", pid, pid);
+	f = fopen(p, "r");
+	while (f && n < max - 1 && fscanf(f, "%d", &out[n]) == 1)
+		n++;
+	if (f)
+		fclose(f);
+	out[n] = 0;
+	return n;
+}
+
+/* The pid `pid` has inside the container's PID namespace (NSpid's last). */
+static long inner_pid(pid_t pid)
+{
+	char p[64], line[256];
+	long inner = -1;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%d/status", pid);
+	f = fopen(p, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "NSpid:", 6)) {
+			char *last = strrchr(line, '\t');
+
+			inner = last ? atol(last + 1) : -1;
+		}
+	if (f)
+		fclose(f);
+	return inner;
+}
+
+/*
+ * init's children as the container sees them, "PID:COMM ..." in pid order: the
+ * same string after a restore means init respawned nothing.
+ */
+static void init_children(char *out, size_t size)
+{
+	pid_t kids[32];
+	long inner[32];
+	int n = children_of(init_pid, kids, 32);
+	size_t len = 0;
+
+	for (int i = 0; i < n; i++)
+		inner[i] = inner_pid(kids[i]);
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (inner[j] < inner[i]) {
+				long t = inner[i];
+				pid_t k = kids[i];
+
+				inner[i] = inner[j], kids[i] = kids[j];
+				inner[j] = t, kids[j] = k;
+			}
+	out[0] = 0;
+	for (int i = 0; i < n; i++) {
+		char p[64], comm[32] = "?";
+		FILE *f;
+
+		snprintf(p, sizeof(p), "/proc/%d/comm", kids[i]);
+		f = fopen(p, "r");
+		if (f) {
+			if (fgets(comm, sizeof(comm), f))
+				comm[strcspn(comm, "\n")] = 0;
+			fclose(f);
+		}
+		len += snprintf(out + len, size - len, "%s%ld:%s", i ? " " : "", inner[i], comm);
+		if (len >= size)
+			break;
+	}
+}
+
+/* The host pid of init's child named `comm` (0: none). */
+static pid_t child_named(const char *comm)
+{
+	pid_t kids[32];
+	int n = children_of(init_pid, kids, 32);
+
+	for (int i = 0; i < n; i++) {
+		char p[64], c[32] = "";
+		FILE *f;
+
+		snprintf(p, sizeof(p), "/proc/%d/comm", kids[i]);
+		f = fopen(p, "r");
+		if (f) {
+			if (fgets(c, sizeof(c), f))
+				c[strcspn(c, "\n")] = 0;
+			fclose(f);
+		}
+		if (!strcmp(c, comm))
+			return kids[i];
+	}
+	return 0;
+}
+
+/*
+ * The signal state /proc/PID/status shows of `pid` and the syscall it sleeps in:
+ * "blocked/ignored/caught in syscall N" (in rt_sigtimedwait, "blocked" is the
+ * mask the wait leaves, less the signals waited for).
+ */
+static void signals_of(pid_t pid, char *out, size_t size)
+{
+	char p[64], line[256], blk[32] = "?", ign[32] = "?", cgt[32] = "?";
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%d/status", pid);
+	f = fopen(p, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (!strncmp(line, "SigBlk:\t", 8))
+			snprintf(blk, sizeof(blk), "%.16s", line + 8);
+		else if (!strncmp(line, "SigIgn:\t", 8))
+			snprintf(ign, sizeof(ign), "%.16s", line + 8);
+		else if (!strncmp(line, "SigCgt:\t", 8))
+			snprintf(cgt, sizeof(cgt), "%.16s", line + 8);
+	}
+	if (f)
+		fclose(f);
+	snprintf(p, sizeof(p), "/proc/%d/syscall", pid);
+	f = fopen(p, "r");
+	if (!f || !fgets(line, sizeof(line), f))
+		snprintf(line, sizeof(line), "?");
+	if (f)
+		fclose(f);
+	line[strcspn(line, " \n")] = 0;
+	snprintf(out, size, "%s/%s/%s in syscall %.8s", blk, ign, cgt, line);
+}
+
+/*
+ * The signal masks, ignored and caught signals of init and of its idle
+ * children and the syscall each sleeps in, "init B/I/C in syscall 128; getty
+ * ...": busybox init blocks the signals it waits for in rt_sigtimedwait
+ * (SIGCHLD among them), getty and the shell read their terminals. The same
+ * after a restore: each waits where it waited (an init whose wait failed
+ * would be in its sleep(1) before waiting again). (The counter's shell changes
+ * its own as it forks.)
+ */
+static void tree_signals(char *out, size_t size)
+{
+	const char *names[] = { "init", "getty", "sh" };
+	size_t len = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && len < size; i++) {
+		char sig[128];
+		pid_t pid = i ? child_named(names[i]) : init_pid;
+
+		signals_of(pid, sig, sizeof(sig));
+		len += snprintf(out + len, size - len, "%s%s %s", i ? "; " : "", names[i], sig);
+	}
+}
+
+/*
+ * Waits (up to 2 s) until init, getty and the shell sleep where they stay: the
+ * same syscall twice 30 ms apart (a getty that just wrote its prompt may not be
+ * back in its read yet).
+ */
+static void settle(void)
+{
+	char a[512], b[512];
+
+	tree_signals(a, sizeof(a));
+	for (int i = 0; i < 60; i++) {
+		usleep(30000);
+		tree_signals(b, sizeof(b));
+		if (!strcmp(a, b))
+			return;
+		memcpy(a, b, sizeof(a));
+	}
+}
+
+/* Whether /proc/PID/cgroup puts `pid` in `cg` (a path below /sys/fs/cgroup/CTRL). */
+static int in_cgroup(pid_t pid, const char *ctrl, const char *cg)
+{
+	char p[64], line[512], want[300];
+	const char *rel = cg + strlen("/sys/fs/cgroup/") + strlen(ctrl);
+	int in = 0;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%d/cgroup", pid);
+	snprintf(want, sizeof(want), ":%s:%s\n", ctrl, rel);
+	f = fopen(p, "r");
+	while (f && fgets(line, sizeof(line), f))
+		in |= strstr(line, want) != NULL;
+	if (f)
+		fclose(f);
+	return in;
+}
+
+/* Whether `pid` exited (a zombie, or reaped). */
+static int gone(pid_t pid)
+{
+	char p[64], line[512] = "", *f;
+	FILE *fp;
+
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	fp = fopen(p, "r");
+	if (fp) {
+		if (!fgets(line, sizeof(line), fp))
+			line[0] = 0;
+		fclose(fp);
+	}
+	f = strrchr(line, ')');
+	return !f || f[1] != ' ' || f[2] == 'Z' || f[2] == 'X';
+}
+
+/* Every process of the container (init and its descendants) is in both cgroups. */
+static void check_cgroups_of_tree(int cycle, pid_t pid)
+{
+	pid_t kids[64];
+	int n;
+
+	if (!in_cgroup(pid, "pids", cg_pids) || !in_cgroup(pid, "freezer", cg_freezer)) {
+		if (gone(pid))
+			return; /* a sleep of the counter's that just ended */
+		DIE("cycle %d: pid %d (%ld in the container) is not in %s and %s", cycle, pid, inner_pid(pid),
+		    cg_pids, cg_freezer);
+	}
+	n = children_of(pid, kids, 64);
+	for (int i = 0; i < n; i++)
+		check_cgroups_of_tree(cycle, kids[i]);
+}
+
+/*
+ * init's child `comm` leads a session whose controlling terminal is `t`, and is
+ * its foreground process group (an idle getty or shell reads its terminal).
+ */
+static void check_terminal(int cycle, const char *comm, struct pty *t)
+{
+	pid_t pid = child_named(comm);
+	char p[64], line[1024] = "", *f;
+	int pgrp = 0, sid = 0, tpgid = 0;
+	unsigned int tty_nr = 0;
+	struct stat st;
+	FILE *fp;
+
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	fp = fopen(p, "r");
+	if (fp) {
+		if (!fgets(line, sizeof(line), fp))
+			line[0] = 0;
+		fclose(fp);
+	}
+	f = strrchr(line, ')');
+	if (!pid || !f || sscanf(f + 1, " %*c %*d %d %d %u %d", &pgrp, &sid, &tty_nr, &tpgid) != 4 ||
+	    stat(t->path, &st))
+		DIE("cycle %d: init's child %s (pid %d) cannot be read", cycle, comm, pid);
+	if (sid != pid || tty_nr != st.st_rdev || tpgid != pgrp)
+		DIE("cycle %d: %s (pid %d) leads session %d with terminal %u:%u and foreground group %d, not its own on %s "
+		    "(%u:%u) with its group %d in the foreground",
+		    cycle, comm, pid, sid, major(tty_nr), minor(tty_nr), tpgid, t->path, major(st.st_rdev),
+		    minor(st.st_rdev), pgrp);
+}
+
+struct tty_state {
+	struct termios t;
+	struct winsize ws;
+};
+
+static void tty_state(struct pty *t, struct tty_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	/* On a pty the master reports (and sets) the slave's termios and size. */
+	if (tcgetattr(t->master, &s->t) || ioctl(t->master, TIOCGWINSZ, &s->ws))
+		DIE("the settings of %s", t->path);
+}
+
+static int same_tty_state(const struct tty_state *a, const struct tty_state *b)
+{
+	return a->t.c_iflag == b->t.c_iflag && a->t.c_oflag == b->t.c_oflag && a->t.c_cflag == b->t.c_cflag &&
+	       a->t.c_lflag == b->t.c_lflag && !memcmp(a->t.c_cc, b->t.c_cc, sizeof(a->t.c_cc)) &&
+	       cfgetispeed(&a->t) == cfgetispeed(&b->t) && cfgetospeed(&a->t) == cfgetospeed(&b->t) &&
+	       !memcmp(&a->ws, &b->ws, sizeof(a->ws));
+}
+
+static void describe_tty_state(const char *what, const struct tty_state *s)
+{
+	fprintf(stderr, "%s: iflag %x oflag %x cflag %x lflag %x speed %u/%u werase %d, %dx%d\n", what,
+		s->t.c_iflag, s->t.c_oflag, s->t.c_cflag, s->t.c_lflag, (unsigned)cfgetispeed(&s->t),
+		(unsigned)cfgetospeed(&s->t), s->t.c_cc[VWERASE], s->ws.ws_row, s->ws.ws_col);
+}
+
+/*
+ * What a manager does to a terminal it holds: it sets its window size (as a
+ * terminal emulator resized) and one control character, through the master.
+ */
+static void resize(struct pty *t, int cycle)
+{
+	struct termios tio;
+	struct winsize ws = { .ws_row = 30 + cycle, .ws_col = 90 + cycle };
+
+	if (tcgetattr(t->master, &tio))
+		DIE("tcgetattr %s", t->path);
+	tio.c_cc[VWERASE] = 0x10 + cycle;
+	if (tcsetattr(t->master, TCSANOW, &tio) || ioctl(t->master, TIOCSWINSZ, &ws))
+		DIE("setting %s", t->path);
 }
 
 /* Enters the namespace `kind` of init (this process is single-threaded). */
@@ -354,7 +746,7 @@ int main(int argc, char **argv)
 {
 	struct pty console, tty1;
 	int cycles;
-	char p[400], dir[700];
+	char p[400], dir[700], buf[4096], kids[512], now[512], sigs[512], sigs_now[512];
 
 	if (argc != 3)
 		return fprintf(stderr, "usage: api_container WORKDIR CYCLES\n"), 2;
@@ -375,14 +767,30 @@ int main(int argc, char **argv)
 		usleep(20000);
 	if (counter() < 3)
 		DIE("the container does not count");
-	if (!answered(&tty1, "before"))
-		DIE("tty1 does not answer before any dump");
+	/* init started getty on tty1 and asks first on the console. */
+	if (!reply(&tty1, NULL, HOST " login: ", buf, sizeof(buf)))
+		DIE("getty on tty1 shows no login prompt (it wrote \"%s\")", buf);
+	if (!reply(&console, NULL, "Please press Enter to activate this console.", buf, sizeof(buf)))
+		DIE("init does not ask for Enter on the console (it wrote \"%s\")", buf);
+	if (write(console.master, "\n", 1) != 1)
+		DIE("Enter on the console");
+	console_answers(&console, "before");
+	getty_answers(&tty1, "before");
+	init_children(kids, sizeof(kids));
+	if (!strstr(kids, ":counter") || !strstr(kids, ":getty") || !strstr(kids, ":sh"))
+		DIE("init's children are %s, not the counter, getty and the console's shell", kids);
+	check_terminal(0, "getty", &tty1);
+	check_terminal(0, "sh", &console);
 	for (int c = 1; c <= cycles; c++) {
 		ccr_opts *o;
 		long before;
 		pid_t got;
 
+		struct tty_state tty1_set, console_set, back;
+
 		snprintf(images, sizeof(images), "%s/ckpt-%d", work, c);
+		resize(&tty1, c);
+		settle();
 		o = opts_for();
 		if (ccr_opts_set_pid(o, init_pid) || ccr_opts_add_external(o, console.key) ||
 		    ccr_opts_add_external(o, tty1.key))
@@ -392,6 +800,13 @@ int main(int argc, char **argv)
 		if (ccr_freeze(o) < 0)
 			DIE("cycle %d: freeze: %s", c, ccr_last_error());
 		before = counter();
+		/* Frozen, no task changes its terminal (an idle shell's is raw). */
+		tty_state(&tty1, &tty1_set);
+		tty_state(&console, &console_set);
+		init_children(now, sizeof(now));
+		if (strcmp(now, kids))
+			DIE("cycle %d: before the dump init's children are %s, not %s", c, now, kids);
+		tree_signals(sigs, sizeof(sigs));
 		if (ccr_cgroup_save(o) < 0)
 			DIE("cycle %d: cgroup-save: %s", c, ccr_last_error());
 		if (ccr_dump(o) < 0)
@@ -438,37 +853,73 @@ int main(int argc, char **argv)
 		close(tfd);
 		ccr_opts_free(o);
 		/* The new ttys are the ones handed over: their keys are the next dump's. */
+		tty_state(&tty1, &back);
+		if (!same_tty_state(&tty1_set, &back)) {
+			describe_tty_state("tty1 before the dump", &tty1_set);
+			describe_tty_state("tty1 after the restore", &back);
+			DIE("cycle %d: tty1's termios or window size is not back", c);
+		}
+		tty_state(&console, &back);
+		if (!same_tty_state(&console_set, &back)) {
+			describe_tty_state("the console before the dump", &console_set);
+			describe_tty_state("the console after the restore", &back);
+			DIE("cycle %d: the console's termios or window size is not back", c);
+		}
 		if (get_long(strcat(strcpy(p, cg_pids), "/pids.max")) != 64)
 			DIE("cycle %d: pids.max is not back", c);
 		for (int i = 0; i < 100 && counter() <= before + 2; i++)
 			usleep(20000);
 		if (counter() <= before + 2 || counter() > before + 1000)
 			DIE("cycle %d: the counter went from %ld to %ld", c, before, counter());
-		snprintf(dir, sizeof(dir), "/proc/%d/cgroup", init_pid);
-		FILE *f = fopen(dir, "r");
-		char line[256];
-		int in_pids = 0;
-		while (f && fgets(line, sizeof(line), f))
-			in_pids |= strstr(line, ":pids:") && strstr(line, strrchr(cg_pids, '/'));
-		if (f)
-			fclose(f);
-		if (!in_pids)
-			DIE("cycle %d: init is not in its pids cgroup", c);
+		init_children(now, sizeof(now));
+		if (strcmp(now, kids))
+			DIE("cycle %d: init's children were %s and are %s: a process was lost and respawned", c, kids, now);
+		check_cgroups_of_tree(c, init_pid);
+		tree_signals(sigs_now, sizeof(sigs_now));
+		if (strcmp(sigs, sigs_now))
+			DIE("cycle %d: signal masks, ignored and caught signals and syscalls were %s and are %s", c, sigs,
+			    sigs_now);
+		if (c == 1)
+			printf("signals (blocked/ignored/caught) and syscalls: %s\n", sigs);
+		check_terminal(c, "getty", &tty1);
+		check_terminal(c, "sh", &console);
 		snprintf(dir, sizeof(dir), "/proc/%d/root/sys/fs/cgroup/pids/pids.max", init_pid);
 		if (get_long(dir) != 64)
 			DIE("cycle %d: the container's own view of its pids cgroup is lost (%s: %ld)", c, dir, get_long(dir));
 		snprintf(dir, sizeof(dir), "/proc/%d/root/sys/fs/cgroup/pids/cgroup.procs", init_pid);
 		/* Pids read from out here are as this manager sees them. */
-		snprintf(line, sizeof(line), "%d", init_pid);
-		if (!wl_file_has_line(dir, line))
+		snprintf(p, sizeof(p), "%d", init_pid);
+		if (!wl_file_has_line(dir, p))
 			DIE("cycle %d: its own view of its pids cgroup does not hold init", c);
 		check_inside(c);
 		snprintf(dir, sizeof(dir), "cycle%d", c);
-		if (!answered(&tty1, dir))
-			DIE("cycle %d: tty1 does not answer after the restore", c);
-		printf("cycle %d: counter %ld -> %ld, tty1 answers\n", c, before, counter());
+		console_answers(&console, dir);
+		getty_answers(&tty1, dir);
+		init_children(now, sizeof(now));
+		if (strcmp(now, kids))
+			DIE("cycle %d: once answered, init's children are %s, not %s", c, now, kids);
+		printf("cycle %d: counter %ld -> %ld, init's children %s kept, tty1 %dx%d lflag %#x werase %#x back, the "
+		       "console answers, getty on tty1 answers\n",
+		       c, before, counter(), kids, tty1_set.ws.ws_row, tty1_set.ws.ws_col, tty1_set.t.c_lflag,
+		       tty1_set.t.c_cc[VWERASE]);
 		fflush(stdout);
 	}
+	/* The restored init still does its work: a child that dies is respawned. */
+	{
+		pid_t old = child_named("counter"), now_pid = 0;
+
+		if (!old || kill(old, SIGKILL))
+			DIE("killing the counter");
+		for (int i = 0; i < 300 && (!(now_pid = child_named("counter")) || now_pid == old); i++)
+			usleep(10000);
+		if (!now_pid || now_pid == old)
+			DIE("init did not respawn the counter it lost after %d restores", cycles);
+		printf("init respawns the counter after %d restores\n", cycles);
+	}
+	/* And getty takes a login name: it runs login, which asks for the password. */
+	if (!reply(&tty1, "root\n", "Password: ", buf, sizeof(buf)))
+		DIE("getty did not take a login name to login (tty1 wrote \"%s\")", buf);
+	printf("getty runs login\n");
 	cleanup();
 	printf("PASS\n");
 	return 0;

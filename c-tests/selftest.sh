@@ -38,8 +38,10 @@ for n in "${names[@]}"; do
 	run "$n" ok
 	run "$n" break
 	if [ "$n" = wl_sleep ]; then
-		run "$n" ok WL_SLEEP_MODE=relative
-		run "$n" break WL_SLEEP_MODE=relative
+		for m in relative sigwait epoll; do
+			run "$n" ok WL_SLEEP_MODE=$m
+			run "$n" break WL_SLEEP_MODE=$m
+		done
 	fi
 done
 exit $bad

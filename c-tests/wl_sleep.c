@@ -11,7 +11,17 @@
  * on EINTR as coreutils sleep does. A restore may surface EINTR here (the kernel
  * restart block does not survive); that is allowed, but rem must be sane: the
  * time slept plus rem stays close to the hour asked for.
+ *
+ * WL_SLEEP_MODE=sigwait: sigtimedwait with no timeout on a blocked SIGUSR2 (as
+ * busybox init waits for SIGCHLD), in a loop. Only SIGTERM (a handler, not
+ * blocked) may end it with EINTR: an EINTR without it is a FAIL, as is any
+ * signal taken.
+ *
+ * WL_SLEEP_MODE=epoll: epoll_wait with no timeout on an eventfd nobody writes
+ * (a daemon's event loop), with the same rule.
  */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 
 #include "workload.h"
@@ -100,6 +110,47 @@ static void sleep_relative(int brk)
 		 rem.tv_nsec, HOUR);
 }
 
+/* Waits until SIGTERM in `wait_once` (0: a return, -1 with errno: a failure). */
+static void wait_for_term_in(const char *what, int (*wait_once)(int brk), int brk)
+{
+	wl_ready();
+	for (;;) {
+		int r = wait_once(brk);
+
+		if (wl_term)
+			return;
+		if (r < 0 && errno == EINTR) {
+			wl_fail("%s failed with EINTR without SIGTERM", what);
+			continue;
+		}
+		if (r < 0)
+			wl_fail("%s: %s", what, strerror(errno));
+		else
+			wl_fail("%s returned %d without SIGTERM", what, r);
+		return;
+	}
+}
+
+static int sigwait_once(int brk)
+{
+	struct timespec tenth = { 0, 100000000 };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	/* Self test: a timeout ends the wait before SIGTERM comes. */
+	return sigtimedwait(&set, NULL, brk ? &tenth : NULL);
+}
+
+static int epfd = -1;
+
+static int epoll_once(int brk)
+{
+	struct epoll_event ev;
+
+	return epoll_wait(epfd, &ev, 1, brk ? 100 : -1);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = getenv("WL_SLEEP_MODE");
@@ -108,9 +159,25 @@ int main(int argc, char **argv)
 	(void)argv;
 	wl_install_term();
 	/* Self test: a deadline 0.1 s away ends the sleep before SIGTERM comes. */
-	if (mode && !strcmp(mode, "relative"))
+	if (mode && !strcmp(mode, "relative")) {
 		sleep_relative(wl_selftest_break());
-	else
+	} else if (mode && !strcmp(mode, "sigwait")) {
+		sigset_t usr2;
+
+		sigemptyset(&usr2);
+		sigaddset(&usr2, SIGUSR2);
+		if (sigprocmask(SIG_BLOCK, &usr2, NULL))
+			WL_DIE("sigprocmask");
+		wait_for_term_in("sigtimedwait", sigwait_once, wl_selftest_break());
+	} else if (mode && !strcmp(mode, "epoll")) {
+		struct epoll_event ev = { .events = EPOLLIN };
+		int efd = eventfd(0, EFD_CLOEXEC);
+
+		epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (efd < 0 || epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &ev))
+			WL_DIE("an epoll set");
+		wait_for_term_in("epoll_wait", epoll_once, wl_selftest_break());
+	} else
 		sleep_absolute(wl_selftest_break());
 	return wl_finish();
 }

@@ -3,9 +3,11 @@
  * pty whose master the test holds, as a container manager holds the console's):
  * it opens WL_TTY (which makes it its controlling terminal), sets its termios
  * (no echo, no canonical mode, VMIN 1, VTIME 0, a custom VINTR) and window size
- * (33x99), and keeps it on fds 0 and 10. A child in a process group of
- * its own is made the foreground group. After SIGTERM it checks all of that,
- * writes "hello from wl_tty\n" to the tty and reads the line the test typed.
+ * (33x99), and keeps it on fd 0, and on fd 10 in a second open of its own
+ * (write-only, non-blocking, O_ASYNC: the line typed later must raise SIGIO),
+ * as a getty opens the console again. A child in a process group of its own is
+ * made the foreground group. After SIGTERM it checks all of that, writes
+ * "hello from wl_tty\n" to the tty and reads the line the test typed.
  * Without WL_TTY it makes a pty of its own and types the line itself. With
  * WL_TTY_MOUNT it first binds the tty on scratch/console in a mount namespace of
  * its own, as a container manager binds the console, and opens it there.
@@ -20,6 +22,13 @@
 #include "workload.h"
 
 static pid_t fg;
+static volatile sig_atomic_t got_io;
+
+static void on_io(int sig)
+{
+	(void)sig;
+	got_io++;
+}
 /* Without WL_TTY (the self test) the workload holds the master itself. */
 static int own_master = -1;
 
@@ -47,9 +56,18 @@ static void setup(void)
 		path = console;
 	}
 	fd = open(path, O_RDWR);
-	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 10) < 0)
+	if (fd < 0 || dup2(fd, 0) < 0)
 		WL_DIE("open %s", path);
 	close(fd);
+	/* A second description of the tty, as a getty or shell opens its own. */
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0 || dup2(fd, 10) < 0)
+		WL_DIE("open %s again", path);
+	close(fd);
+	/* Input on the tty signals this process through fd 10 (O_ASYNC). */
+	signal(SIGIO, on_io);
+	if (fcntl(10, F_SETOWN, getpid()) || fcntl(10, F_SETFL, fcntl(10, F_GETFL) | O_ASYNC))
+		WL_DIE("O_ASYNC on fd 10");
 	if (tcgetsid(0) != getpid())
 		WL_DIE("%s did not become the controlling terminal", path);
 	if (tcgetattr(0, &t))
@@ -84,6 +102,11 @@ static void check(void)
 	int n;
 
 	WL_CHECK(isatty(0) && isatty(10), "fd 0 or 10 is no tty");
+	/* Two descriptions of the tty, each with its own mode and flags. */
+	WL_CHECK((fcntl(0, F_GETFL) & (O_ACCMODE | O_NONBLOCK)) == O_RDWR, "fd 0's flags are %#x, not O_RDWR",
+		 fcntl(0, F_GETFL));
+	WL_CHECK((fcntl(10, F_GETFL) & (O_ACCMODE | O_NONBLOCK | O_ASYNC)) == (O_WRONLY | O_NONBLOCK | O_ASYNC),
+		 "fd 10's flags are %#x, not O_WRONLY|O_NONBLOCK|O_ASYNC", fcntl(10, F_GETFL));
 	if (getenv("WL_TTY_MOUNT")) {
 		struct stat a, b;
 
@@ -103,6 +126,7 @@ static void check(void)
 	WL_CHECK(!tcsetpgrp(0, getpgrp()), "taking the foreground back");
 	n = poll(&p, 1, 5000) == 1 ? read(0, buf, sizeof(buf) - 1) : -1;
 	WL_CHECK(n > 0 && !strncmp(buf, "typed", 5), "read \"%s\" from the tty", n > 0 ? buf : "");
+	WL_CHECK(got_io > 0, "no SIGIO through fd 10 (O_ASYNC) for the line typed on the tty");
 	kill(fg, SIGKILL);
 	waitpid(fg, NULL, 0);
 }

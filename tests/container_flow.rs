@@ -970,6 +970,31 @@ fn host_tty_cycle(mount: bool) {
     let (master, slave, _) = host_pty();
     // SAFETY: makes the test's own master non-blocking.
     unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    if !mount {
+        // The master handed over instead of the slave is refused by name.
+        let raw_master = master.as_raw_fd();
+        let mut cmd = Command::new(&common::env().ccr);
+        cmd.args(["restore", "-d", "-D"])
+            .arg(&case.images)
+            .args(["--inherit-fd", &format!("fd[7]:{key}")])
+            .stdin(std::process::Stdio::null());
+        // SAFETY: dup2 is async-signal-safe and touches only the child.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                if libc::dup2(raw_master, 7) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = cmd.output().unwrap();
+        if out.status.success() {
+            case.track(pid);
+        }
+        assert!(!out.status.success(), "a restore given a pty master for {key} succeeded");
+        assert!(common::stderr(&out).contains("is a pty master"), "{}", common::stderr(&out));
+        assert!(!common::exists(pid), "a refused restore left pid {pid}");
+    }
     let new_tty = fs::OpenOptions::new().read(true).write(true).open(&slave).unwrap();
     let raw = new_tty.as_raw_fd();
     let log = fs::File::create(case.dir.join("restore.out")).unwrap();

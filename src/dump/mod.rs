@@ -517,12 +517,17 @@ fn give_ttys(
     cttys: &[(i32, i32, u32, i32)],
 ) -> Result<()> {
     use crate::files::external::tty_rdev;
-    // Each external tty's device → the files let go of as it.
-    let mut ttys: HashMap<u64, std::collections::BTreeSet<u32>> = HashMap::new();
+    use std::collections::BTreeMap;
+    // Each external tty's device → its keys (the device on one filesystem) → the
+    // first file let go of as it. A tty is often open in several descriptions (a
+    // console init got from its manager and each getty or shell opened itself):
+    // any of them gives the terminal back, as they are one tty.
+    let mut ttys: HashMap<u64, BTreeMap<&str, u32>> = HashMap::new();
     for f in files {
         if let crate::files::FileState::External(e) = &f.state {
             if let Some(rdev) = tty_rdev(&e.key) {
-                ttys.entry(rdev).or_default().insert(f.id);
+                let first = ttys.entry(rdev).or_default().entry(e.key.as_str()).or_insert(f.id);
+                *first = (*first).min(f.id);
             }
         }
     }
@@ -536,29 +541,28 @@ fn give_ttys(
         let dev = format!("{}:{}", libc::major(tty_nr as u64), libc::minor(tty_nr as u64));
         let refuse = |what: String| DumpError::Unsupported { pid, what };
         // A pty is told apart from another instance's of the same number by the
-        // session it is the terminal of.
+        // session it is the terminal of (or, when that cannot be asked, the
+        // leader holding it).
         let pty = ptys.iter().find(|p| {
             let ours = p.session.map_or(p.holders.contains(&sid), |s| s == sid);
             ours && libc::makedev(136, p.index) == tty_nr as u64
         });
-        let external = ttys.get(&(tty_nr as u64)).map(|ids| ids.iter().copied().collect::<Vec<u32>>());
-        let file = match (pty, external.as_deref()) {
+        let candidates: Vec<u32> =
+            ttys.get(&(tty_nr as u64)).map(|keys| keys.values().copied().collect()).unwrap_or_default();
+        let file = match (pty, &candidates[..]) {
             (Some(p), _) => match p.slave_files.first() {
                 Some(&f) => f,
                 None => {
-                    return Err(refuse(format!(
-                        "a controlling terminal (pty {}) no task of the tree holds open",
-                        p.index
-                    ))
-                    .into())
+                    let what = format!("a controlling terminal (pty {}) no task of the tree holds open", p.index);
+                    return Err(refuse(what).into());
                 }
             },
-            (None, Some(&[file])) => file,
-            (None, None | Some([])) => {
+            (None, &[file]) => file,
+            (None, []) => {
                 let what = format!("a controlling terminal ({dev}) that is neither a pty of the tree nor a tty let go of with --external tty[RDEV:DEV]");
                 return Err(refuse(what).into());
             }
-            (None, Some(_)) => {
+            (None, _) => {
                 return Err(
                     refuse(format!("a controlling terminal ({dev}) that more than one external tty could be")).into()
                 )

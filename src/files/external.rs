@@ -4,7 +4,11 @@
 //! an fd external when the caller names it (`--external tty[RDEV:DEV]`: the tty
 //! device and the filesystem it is on, in hex as stat gives them, so two ptys of
 //! different devpts instances are told apart); a tty's settings go with it and
-//! are given to the one handed over.
+//! are given to the one handed over. Each file comes back as a description of
+//! its own on the tty handed over (reopened with its saved access mode and
+//! flags), so files that were apart stay apart. Each file comes back as a description of
+//! its own on the tty handed over (reopened with its saved access mode and
+//! flags), so files that were apart stay apart.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -101,18 +105,28 @@ file_kind! { External: "external file", External, BeforeFork;
                 f.id, e.key, e.key
             ))
         })?;
+        // Opened again, a master would be a new pty: the task held a slave.
+        if e.key.starts_with("tty[") && tty::is_pty_master(*fd) {
+            return Err(Error::InvalidArgument(format!(
+                "file {}: the fd handed over for {} is a pty master: hand over the slave (the tty the tree is to hold)",
+                f.id, e.key
+            )));
+        }
+        // A description of its own, as the task had: several files on one tty (a
+        // console init got from its manager, opened again by a getty) keep their
+        // access modes and flags (O_NONBLOCK) apart, as before the dump.
+        let own = crate::sys::fd::reopen(*fd, super::reopen_flags(f)).map_err(|err| {
+            Error::InvalidArgument(format!(
+                "file {}: the fd handed over for {} cannot be opened again as the file was: {err}",
+                f.id, e.key
+            ))
+        })?;
         if let Some(t) = &e.tty {
-            tty::set_settings(*fd, &settings_from_pb(t)).map_err(|err| {
+            tty::set_settings(own.as_fd(), &settings_from_pb(t)).map_err(|err| {
                 Error::InvalidArgument(format!("the fd handed over for {} is no tty whose settings can be set: {err}", e.key))
             })?;
         }
-        fd.try_clone_to_owned().map_err(|e| {
-            crate::sys::SysError::Call {
-                call: "dup(inherited fd)",
-                errno: crate::sys::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)),
-            }
-            .into()
-        })
+        Ok(own)
     }
 }
 

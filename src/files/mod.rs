@@ -334,9 +334,13 @@ pub const SETFL_MASK: u32 =
     (libc::O_APPEND | libc::O_NONBLOCK | libc::O_ASYNC | libc::O_DIRECT | libc::O_NOATIME) as u32;
 
 /// The flags a path-based kind reopens with: the saved ones, without the ones that
-/// only matter at creation.
+/// only matter at creation, and without O_ASYNC: open() keeps it in the file's
+/// flags without registering for the signal (open(2), BUGS), and the later
+/// fcntl that does register sees no change and does nothing.
 pub fn reopen_flags(f: &FileDesc) -> i32 {
-    (f.flags as i32 & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC)) | libc::O_NOCTTY | libc::O_CLOEXEC
+    (f.flags as i32 & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_ASYNC))
+        | libc::O_NOCTTY
+        | libc::O_CLOEXEC
 }
 
 /// Applies the saved status flags (O_NONBLOCK, O_APPEND, ...) to a fresh object.

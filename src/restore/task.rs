@@ -307,12 +307,13 @@ pub fn registers(run: &mut Run<'_>) -> Result<()> {
     let mut log = Vec::new();
     each(run, |t, img, sp| {
         let core = &img.core;
+        let shared = &core.pending_shared;
         for (r, th) in std::mem::take(&mut t.threads).into_iter().zip(&core.threads[1..]) {
-            t.stopped_threads.push(set_registers(r, th, default)?);
+            t.stopped_threads.push(set_registers(r, th, shared, default)?);
         }
         let mut r = t.leader.take().expect("a session until Registers");
         r.munmap(sp.trampoline, trampoline::TRAMPOLINE_SIZE)?;
-        t.stopped_leader = Some(set_registers(r, &core.threads[0], default)?);
+        t.stopped_leader = Some(set_registers(r, &core.threads[0], shared, default)?);
         log.push((t.pid, core.threads.len()));
         Ok(())
     })?;
@@ -323,10 +324,18 @@ pub fn registers(run: &mut Run<'_>) -> Result<()> {
 }
 
 /// Ends a thread's session with its saved registers, XSAVE area and mask, and
-/// sets its CPU affinity.
-fn set_registers(r: Remote, th: &ThreadCore, default: Option<&[u8]>) -> Result<Stopped> {
+/// sets its CPU affinity. A wait the dump's stop broke off (`rewait_interrupted`)
+/// waits again unless a signal the thread takes (its own or its process's
+/// `shared` ones, not blocked) broke it off.
+fn set_registers(r: Remote, th: &ThreadCore, shared: &[pb::PendingSignal], default: Option<&[u8]>) -> Result<Stopped> {
     r.tracee().set_xstate(&th.xsave)?;
-    let stopped = r.finish(Some(&th.regs), Some(th.state.blocked), false)?;
+    let blocked = th.state.blocked;
+    let to_take = th.state.pending.iter().chain(shared).any(|s| {
+        let sig = s.sig as i32;
+        (1..=64).contains(&sig) && signal::bit(sig) & blocked == 0
+    });
+    let regs = crate::sys::remote::rewait_interrupted(th.regs, to_take);
+    let stopped = r.finish(Some(&regs), Some(blocked), false)?;
     set_affinity(default, stopped.pid(), th)?;
     Ok(stopped)
 }

@@ -40,6 +40,13 @@ pub fn set_settings(fd: BorrowedFd<'_>, s: &Settings) -> SysResult<()> {
     Ok(())
 }
 
+/// Whether `fd` is the master side of a pty (TIOCGPTN answers only there).
+pub fn is_pty_master(fd: BorrowedFd<'_>) -> bool {
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int into the live variable.
+    unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGPTN, &mut n) == 0 }
+}
+
 /// Makes the tty `fd` is open on the controlling terminal of the calling session
 /// leader (which must have none), taking it from no other session.
 pub fn make_controlling(fd: BorrowedFd<'_>) -> SysResult<()> {

@@ -75,6 +75,37 @@ pub fn restart_interrupted(mut r: Regs, restart_block_usable: bool) -> Regs {
     r
 }
 
+/// Registers that wait again in a wait with no timeout that the dump's own stop
+/// broke off: `rt_sigtimedwait` (busybox init waits there for SIGCHLD) and
+/// `epoll_wait` (a daemon's event loop; `epoll_pwait` and `epoll_pwait2` without
+/// a signal mask of their own). The kernel ends these with -EINTR when the task
+/// is stopped (ptrace's interrupt, a stop signal) and never restarts them
+/// (signal(7)), so a task seized there would find on restore that its wait
+/// failed though nothing happened to it. A handler's signal that really broke
+/// one off is still pending when ccr's stop comes, before any handler runs: with
+/// one (`signal_to_take`, pending and not blocked) the -EINTR stays; with none
+/// the call is restarted from its own arguments, as the kernel restarts a call
+/// that returned -ERESTARTNOHAND. A wait with a timeout keeps its -EINTR (a
+/// restart would wait its whole time again).
+pub fn rewait_interrupted(r: Regs, signal_to_take: bool) -> Regs {
+    let eintr = (-(libc::EINTR as i64)) as u64;
+    if signal_to_take || r.rax != eintr || (r.orig_rax as i64) < 0 {
+        return r;
+    }
+    // Arguments: rdi, rsi, rdx, r10, r8.
+    let untimed = match r.orig_rax as i64 {
+        libc::SYS_rt_sigtimedwait => r.rdx == 0,
+        libc::SYS_epoll_wait => (r.r10 as i32) < 0,
+        libc::SYS_epoll_pwait => (r.r10 as i32) < 0 && r.r8 == 0,
+        libc::SYS_epoll_pwait2 => r.r10 == 0 && r.r8 == 0,
+        _ => false,
+    };
+    if untimed {
+        return Regs { rax: (-ERESTARTNOHAND) as u64, ..r };
+    }
+    r
+}
+
 /// Registers for an rt_sigreturn frame: as `restart_interrupted`, but a call that
 /// would resume through `restart_syscall` starts again from its own arguments,
 /// since rt_sigreturn drops the restart block.
@@ -353,5 +384,30 @@ mod tests {
         assert_eq!((r.rax as i64, r.rip), (-ERESTARTSYS, 100));
         let r = restart_interrupted(regs(1, 5, 100), false);
         assert_eq!((r.rax, r.rip), (5, 100));
+    }
+
+    #[test]
+    fn an_untimed_wait_broken_off_by_the_stop_waits_again() {
+        let wait = libc::SYS_rt_sigtimedwait;
+        let eintr = -(libc::EINTR as i64);
+        let r = restart_interrupted(rewait_interrupted(regs(wait, eintr, 100), false), false);
+        assert_eq!((r.rax, r.rip, r.orig_rax), (wait as u64, 98, u64::MAX));
+        // A signal to take broke it off: it returns -EINTR, as it did.
+        let r = restart_interrupted(rewait_interrupted(regs(wait, eintr, 100), true), false);
+        assert_eq!((r.rax as i64, r.rip), (eintr, 100));
+        // With a timeout, or another call, or another result: as it was.
+        let timed = Regs { rdx: 0x7000, ..regs(wait, eintr, 100) };
+        assert_eq!(rewait_interrupted(timed, false).rax as i64, eintr);
+        assert_eq!(rewait_interrupted(regs(libc::SYS_read, eintr, 100), false).rax as i64, eintr);
+        assert_eq!(rewait_interrupted(regs(wait, 17, 100), false).rax, 17);
+        // epoll_wait with no timeout (-1 in r10) waits again, with one keeps it.
+        let untimed = Regs { r10: u32::MAX as u64, ..regs(libc::SYS_epoll_wait, eintr, 100) };
+        let r = restart_interrupted(rewait_interrupted(untimed, false), false);
+        assert_eq!((r.rax, r.rip), (libc::SYS_epoll_wait as u64, 98));
+        let timed = Regs { r10: 1000, ..untimed };
+        assert_eq!(rewait_interrupted(timed, false).rax as i64, eintr);
+        // epoll_pwait with a signal mask of its own keeps its EINTR.
+        let masked = Regs { r10: u32::MAX as u64, r8: 0x7000, ..regs(libc::SYS_epoll_pwait, eintr, 100) };
+        assert_eq!(rewait_interrupted(masked, false).rax as i64, eintr);
     }
 }
