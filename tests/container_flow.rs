@@ -442,7 +442,7 @@ fn net_namespaces_ccr_cannot_save_are_refused_by_name() {
 fn own_namespaces_are_refused_by_name() {
     // (case, what the error names, unshare's options, the workload's environment)
     type NsCase = (&'static str, &'static str, &'static [&'static str], &'static [(&'static str, &'static str)]);
-    let cases: [NsCase; 7] = [
+    let cases: [NsCase; 8] = [
         (
             "mqueue-full",
             "POSIX message queue /ccr-wl-mq holding 1 messages",
@@ -452,7 +452,21 @@ fn own_namespaces_are_refused_by_name() {
         ("net-thread", "its own net namespace", &[], &[("WL_NS_THREAD", "net")]),
         ("cgroup-thread", "its own cgroup namespace", &[], &[("WL_NS_THREAD", "cgroup")]),
         ("uts-thread", "its own uts namespace", &[], &[("WL_NS_THREAD", "uts")]),
-        ("user", "its own user namespace", &["--user", "--map-root-user"], &[("WL_NS", "")]),
+        // A user namespace below one of the tree's own (one level comes back).
+        (
+            "user-nested",
+            "nested below another one",
+            &["--user", "--map-root-user", "unshare", "--user", "--map-root-user"],
+            &[("WL_NS", "")],
+        ),
+        // The tree's own network namespace, owned by ccr's user namespace, not the
+        // tree's: the one restore makes would be the tree's.
+        (
+            "user-owns-not-net",
+            "a net namespace (net:[",
+            &["--net", "unshare", "--user", "--map-root-user"],
+            &[("WL_NS", "")],
+        ),
         ("time-children", "a time namespace unshared for its future children", &[], &[("WL_NS", "time_children")]),
         ("pid-children", "a pid namespace unshared for its future children", &[], &[("WL_NS", "pid_children")]),
     ];
@@ -488,6 +502,68 @@ fn own_namespaces_are_refused_by_name() {
         assert_exit(case.wait_exit(started, Duration::from_secs(20)), 0, name);
         case.assert_pass(1);
     }
+}
+
+/// A tree whose root has a user namespace of its own (uid and gid maps
+/// "0 100000 65536", as an unprivileged LXC container has) comes back in a new
+/// one with the same maps, owning the tree's new mount, UTS, PID and network
+/// namespaces; the root is uid 0 and its child uid 1000 of the namespace (host
+/// 100000 and 101000), its tmpfs file is owned by 1000:1001 inside, and it still
+/// has its capabilities there (wl_userns checks from inside). Then the same with
+/// the user namespace alone.
+#[test]
+fn user_namespace_comes_back() {
+    userns_cycle("user-namespace", &[], &["mnt", "uts", "pid", "net"]);
+    userns_cycle("user-namespace-bare", &[("WL_USERNS", "bare")], &[]);
+}
+
+fn userns_cycle(name: &str, envs: &[(&str, &str)], owned: &[&str]) {
+    use std::os::unix::fs::MetadataExt;
+    let mut case = Case::new(name);
+    let mut cmd = Command::new(Case::workload_path("wl_userns"));
+    cmd.arg(case.dir.join("scratch")).envs(envs.iter().copied());
+    let launcher = case.start(cmd);
+    case.wait_ready(launcher, Duration::from_secs(10));
+    let root = common::children_of(launcher)[0];
+    case.track(root);
+    let ids = |p: i32, what: &str| -> String {
+        let st = fs::read_to_string(format!("/proc/{p}/status")).unwrap();
+        st.lines().find(|l| l.starts_with(what)).unwrap().split_whitespace().nth(1).unwrap().to_string()
+    };
+    assert_eq!(ids(root, "Uid:"), "100000", "{name}: the workload's root is not its namespace's root");
+    case.dump_ok(root, &[]);
+    case.wait_exit(launcher, Duration::from_secs(20));
+
+    let rp = case.spawn_restore(&[]);
+    let restored = case.wait_pidfile(rp, Duration::from_secs(30));
+    case.track(restored);
+    assert_running_untraced(restored, name);
+    let ours = fs::read_link("/proc/self/ns/user").unwrap();
+    assert_ne!(fs::read_link(format!("/proc/{restored}/ns/user")).unwrap(), ours, "{name}: in ccr's user namespace");
+    for map in ["uid_map", "gid_map"] {
+        let text = fs::read_to_string(format!("/proc/{restored}/{map}")).unwrap();
+        let lines: Vec<String> = text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        assert_eq!(lines, ["0 100000 65536"], "{name}: {map}");
+    }
+    assert_eq!(ids(restored, "Uid:"), "100000", "{name}: the restored root's uid as the host sees it");
+    assert_eq!(ids(restored, "Gid:"), "100000", "{name}: the restored root's gid as the host sees it");
+    if let Some(&kid) = common::children_of(restored).first() {
+        assert_eq!(ids(kid, "Uid:"), "101000", "{name}: the restored child's uid as the host sees it");
+    }
+    // Each namespace of its own is owned by its user namespace (lsns: TYPE ONS).
+    let user_ino = fs::metadata(format!("/proc/{restored}/ns/user")).unwrap().ino().to_string();
+    let out = Command::new("lsns").args(["-n", "-p", &restored.to_string(), "-o", "TYPE,ONS"]).output().unwrap();
+    let lsns = String::from_utf8_lossy(&out.stdout).to_string();
+    for kind in owned {
+        let line = lsns.lines().find(|l| l.split_whitespace().next() == Some(kind));
+        let owner = line.and_then(|l| l.split_whitespace().nth(1));
+        assert_eq!(owner, Some(user_ino.as_str()), "{name}: owner of its {kind} namespace (lsns: {lsns})");
+        let ns_ours = fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+        assert_ne!(fs::read_link(format!("/proc/{restored}/ns/{kind}")).unwrap(), ns_ours, "{name}: ccr's {kind}");
+    }
+    case.signal(restored, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(60)), 0, "ccr restore (the restored tree's status)");
+    case.assert_pass(1);
 }
 
 /// A tree with a cgroup namespace of its own comes back in a new one rooted at

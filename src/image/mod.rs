@@ -58,7 +58,9 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// terminal and foreground group a session leader takes back.
 /// 2.8: POSIX message queues of a tree's own IPC namespace; the pid a PID
 /// namespace's task had outside it at the dump (TaskEntry.dumped_pid).
-pub const FORMAT_MINOR: u16 = 8;
+/// 2.9: a tree's own user namespace (its uid and gid maps, setgroups): an older
+/// ccr refuses it rather than restore the tree with the host's ids.
+pub const FORMAT_MINOR: u16 = 9;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
 const MAX_BODY: u64 = 1 << 30;

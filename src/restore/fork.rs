@@ -106,6 +106,10 @@ struct Plan<'a> {
     cgroup_ns: Option<&'a [std::path::PathBuf]>,
     /// The tree's network namespace, which the root's child sets up.
     net: Option<&'a crate::image::pb::NetNamespace>,
+    /// The tree's own user namespace, which the root is made in (ccr writes its maps).
+    user_ns: Option<&'a crate::image::pb::UserNamespace>,
+    /// How the images' ids become those of the tree's user namespace.
+    ids: crate::userns::Ids,
 }
 
 /// What the caller asked of the root's namespaces.
@@ -259,6 +263,8 @@ fn plan<'a>(
         net: ckpt.inventory.net.as_ref().filter(|_| !joins(asked.join, "net")),
         asked,
         cgroup_ns: cgroup_ns.filter(|_| !joins(asked.join, "cgroup")),
+        user_ns: ckpt.inventory.user_ns.as_ref(),
+        ids: crate::userns::Ids::of(ckpt.inventory.user_ns.as_ref()),
     })
 }
 
@@ -285,12 +291,45 @@ pub fn spawn(
         new_utsns: plan.uts.is_some(),
         new_mntns: plan.mnt.is_some(),
         new_netns: plan.net.is_some(),
+        new_userns: plan.user_ns.is_some(),
     };
     let mut transit: HashMap<u32, RawFd> = shared.files.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
-    let child = Child { plan: &plan, st: st_w.as_fd(), go: go_r.as_fd() };
+    // The root waits on this pipe until ccr wrote its user namespace's maps.
+    let maps = match plan.user_ns {
+        Some(_) => {
+            let (rd, wr) = crate::sys::pipe::pipe()?;
+            Some((lift(rd, plan.base)?, lift(wr, plan.base)?))
+        }
+        None => None,
+    };
+    let premade = match (plan.user_ns, plan.mnt) {
+        (Some(_), Some(ns)) => premade_clones(ns, plan.asked.root_at, plan.base)?,
+        _ => Vec::new(),
+    };
+    let premade_fds: HashMap<u32, RawFd> = premade.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
+    let child = Child {
+        plan: &plan,
+        st: st_w.as_fd(),
+        go: go_r.as_fd(),
+        maps: maps.as_ref().map(|(r, w)| (r.as_raw_fd(), w.as_raw_fd())),
+        premade: &premade_fds,
+    };
+    // In a namespace that denies setgroups, the tree keeps the groups the root is
+    // made with: ccr's own, for the moment of the fork.
+    let ccr_groups = match plan.user_ns.filter(|u| u.setgroups_deny).and(ckpt.tasks.get(&root_pid)) {
+        Some(img) if img.core.creds.groups != process::groups()? => {
+            let ours = process::groups()?;
+            process::set_groups(&img.core.creds.groups)?;
+            Some(ours)
+        }
+        _ => None,
+    };
     let spawned = process::spawn(spec, || child_main(child, 0, &mut transit));
+    if let Some(g) = ccr_groups {
+        process::set_groups(&g)?;
+    }
     let plumbing = [st_w.as_raw_fd(), go_r.as_raw_fd()];
-    drop((st_w, go_r));
+    drop((st_w, go_r, premade));
     let got = spawned?;
     let kill_all = || {
         // Killing the init of a new PID namespace takes the whole namespace along.
@@ -306,8 +345,19 @@ pub fn spawn(
         }
     };
     if !pid_ns && got != root_pid {
-        let _ = process::kill(got, libc::SIGKILL);
+        kill_all();
         return Err(RestoreError::Child { pid: root_pid, detail: format!("clone3 gave pid {got}") }.into());
+    }
+    if let (Some(ns), Some((rd, wr))) = (plan.user_ns, maps) {
+        drop(rd);
+        let ext = crate::userns::extents;
+        let written = crate::sys::userns::write_maps(got, &ext(&ns.uid_map), &ext(&ns.gid_map), ns.setgroups_deny)
+            .and_then(|()| fd::write_all(wr.as_fd(), b"M"));
+        if let Err(e) = written {
+            kill_all();
+            let detail = format!("writing the maps of its user namespace: {e}");
+            return Err(RestoreError::Child { pid: root_pid, detail }.into());
+        }
     }
     let mut st = std::fs::File::from(st_rd);
     let mut out = HashMap::new();
@@ -365,6 +415,49 @@ struct Child<'a> {
     plan: &'a Plan<'a>,
     st: BorrowedFd<'a>,
     go: BorrowedFd<'a>,
+    /// The pipe (read, write end) the root waits on for its user namespace's maps.
+    maps: Option<(RawFd, RawFd)>,
+    /// ccr's clones of host paths the root's mount tree binds.
+    premade: &'a HashMap<u32, RawFd>,
+}
+
+/// Clones, in ccr's mount namespace, every host path the tree's mount tree binds
+/// (the root one from `root_at` when given), each at an fd ≥ `base`: inside a
+/// user namespace a mount with mounts below it cannot be cloned alone. One that
+/// cannot be cloned here is left to the root's child, which says why.
+fn premade_clones(
+    ns: &crate::image::pb::MountNamespace,
+    root_at: Option<&std::path::Path>,
+    base: RawFd,
+) -> Result<Vec<(u32, OwnedFd)>> {
+    use crate::image::pb::mount_entry::How;
+    use crate::sys::mount;
+    let mut out = Vec::new();
+    for m in &ns.mounts {
+        let Some(How::HostPath(path)) = &m.how else { continue };
+        let path =
+            if m.parent == 0 { root_at.unwrap_or(std::path::Path::new(path)) } else { std::path::Path::new(path) };
+        let Ok(at) = mount::path_no_symlinks(path) else { continue };
+        if let Ok(mnt) = mount::clone_mount(Some(at.as_fd()), std::path::Path::new("")) {
+            out.push((m.id, lift(mnt, base)?));
+        }
+    }
+    Ok(out)
+}
+
+/// In the root's child: waits until ccr wrote the maps of the user namespace it
+/// was made in (ccr closing the pipe instead means it failed).
+fn wait_for_maps(pid: i32, (rd, wr): (RawFd, RawFd)) -> Result<()> {
+    fd::close_range(wr as u32, wr as u32);
+    let mut f = std::fs::File::from(fd::installed(rd).try_clone_to_owned().map_err(|e| RestoreError::Child {
+        pid,
+        detail: format!("the pipe to wait for its user namespace's maps on: {e}"),
+    })?);
+    let mut b = [0u8; 1];
+    f.read_exact(&mut b)
+        .map_err(|e| RestoreError::Child { pid, detail: format!("ccr wrote no maps for its user namespace ({e})") })?;
+    fd::close_range(rd as u32, rd as u32);
+    Ok(())
 }
 
 /// Runs in the restore child of `plan.nodes[i]`. Returns only to exit (the code).
@@ -426,6 +519,11 @@ fn give_back_ctty(n: &Node, transit: &HashMap<u32, RawFd>) -> Result<()> {
 fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u64, RawFd)> {
     let (plan, st, go) = (c.plan, c.st, c.go);
     let n = &plan.nodes[i];
+    // Nothing that needs privilege before the maps are written: until then the
+    // child's ids mean nothing in its user namespace.
+    if let Some(m) = c.maps.filter(|_| i == 0) {
+        wait_for_maps(n.pid, m)?;
+    }
     if i == 0 {
         super::join::enter(plan.asked.join)?;
     }
@@ -443,7 +541,18 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     }
     // Before any file is opened: paths are the tree's, inside its mounts.
     if let Some(ns) = plan.mnt.filter(|_| i == 0) {
-        crate::mounts::restore::build(ns, plan.dir, plan.asked.root_at, &plan.shared.inherited)?;
+        use crate::mounts::restore::{build, open_data, Sources};
+        let data = open_data(ns, plan.dir)?;
+        let src = Sources {
+            dir: plan.dir,
+            root_at: plan.asked.root_at,
+            inherited: &plan.shared.inherited,
+            data,
+            premade: c.premade,
+            ids: &plan.ids,
+            fill_as: plan.user_ns.map(crate::mounts::restore::filler_ids),
+        };
+        build(ns, src)?;
     }
     if n.session_leader {
         process::setsid()?;

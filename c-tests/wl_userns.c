@@ -1,0 +1,245 @@
+/*
+ * wl_userns: a tree in a user namespace of its own, as an unprivileged LXC
+ * container has one: uid_map and gid_map "0 100000 65536", setgroups allowed.
+ *
+ * usage: wl_userns [SCRATCH]    (WL_USERNS=bare: the user namespace alone)
+ *
+ * The launcher (this process, host root) clones the tree's root into new user,
+ * mount, UTS, PID and network namespaces (with WL_USERNS=bare: a new user
+ * namespace only), writes its maps and lets it go; it then only waits for it
+ * and exits with its status (the tests dump and restore the root, not it),
+ * passing a SIGTERM it gets on to the root.
+ *
+ * The root takes uid and gid 0 of its namespace (host 100000) and no
+ * supplementary groups. Full: it makes its mounts private, mounts a tmpfs on
+ * SCRATCH/tm (its cwd is SCRATCH) holding "owned" (contents "userns", owner 1000:1001 inside, mode
+ * 0640), sets hostname "wl-userns", and forks a child (PID 2 inside) that takes
+ * uid 1000 gid 1001 and waits for SIGTERM. Then it reports ready.
+ *
+ * On SIGTERM the root checks: /proc/self/uid_map and gid_map are still
+ * "0 100000 65536", setgroups "allow", getresuid/getresgid all 0, no groups,
+ * its effective capabilities as they were (full) and that it can use them (full:
+ * sethostname again; bare: setresuid to 0 again); full: the hostname, the tmpfs
+ * file with its contents, owner and mode, and the child, whose own check
+ * (getresuid/getresgid 1000/1001) exits 0 after the root passes SIGTERM on.
+ *
+ * Self test: the root's hostname is changed after ready (bare: its uid is
+ * checked against 1).
+ */
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <sys/syscall.h>
+#include <grp.h>
+
+#include "workload.h"
+
+#define MAP "0 100000 65536"
+#define HOST "wl-userns"
+
+static int go[2];
+static int bare;
+static volatile pid_t root_pid;
+
+/* The launcher passes SIGTERM on to the root (as a test without ccr sends it). */
+static void forward(int sig)
+{
+	if (root_pid > 0)
+		kill(root_pid, sig);
+}
+static char stack[1 << 16];
+
+/* The map file's lines with runs of blanks squeezed: "0 100000 65536". */
+static void read_map(const char *name, char *out, size_t len)
+{
+	char path[64], buf[256];
+	size_t o = 0;
+	int blank = 1;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/%s", name);
+	out[0] = 0;
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	for (char *p = buf; *p && o + 1 < len; p++) {
+		if (*p == ' ' || *p == '\t' || *p == '\n') {
+			if (!blank)
+				out[o++] = ' ';
+			blank = 1;
+		} else {
+			out[o++] = *p;
+			blank = 0;
+		}
+	}
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	out[o] = 0;
+}
+
+static unsigned long long cap_eff(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long v = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static void take_ids(uid_t uid, gid_t gid)
+{
+	if (setgroups(0, NULL))
+		WL_DIE("setgroups");
+	if (setresgid(gid, gid, gid))
+		WL_DIE("setresgid %d", gid);
+	if (setresuid(uid, uid, uid))
+		WL_DIE("setresuid %d", uid);
+}
+
+/* The child: uid 1000, gid 1001 inside; checks them on SIGTERM. */
+static int kid(void)
+{
+	uid_t r, e, s;
+	gid_t gr, ge, gs;
+
+	wl_install_term();
+	take_ids(1000, 1001);
+	wl_wait_for_term();
+	getresuid(&r, &e, &s);
+	getresgid(&gr, &ge, &gs);
+	return r == 1000 && e == 1000 && s == 1000 && gr == 1001 && ge == 1001 && gs == 1001 ? 0 : 1;
+}
+
+static int root_main(void *arg)
+{
+	char c, map[256], host[256] = "", buf[64] = "";
+	unsigned long long caps;
+	pid_t child = -1;
+	uid_t r, e, s;
+	gid_t gr, ge, gs;
+	struct stat st;
+	int fd, status;
+
+	(void)arg;
+	close(go[1]);
+	if (read(go[0], &c, 1) != 1)
+		WL_DIE("the launcher wrote no maps");
+	close(go[0]);
+	wl_install_term();
+	if (setsid() < 0)
+		WL_DIE("setsid");
+	take_ids(0, 0);
+	if (!bare) {
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+			WL_DIE("make / private");
+		if (mount("wl-userns", "tm", "tmpfs", 0, "size=1m,mode=0755"))
+			WL_DIE("mount tmpfs");
+		fd = open("tm/owned", O_WRONLY | O_CREAT | O_EXCL, 0640);
+		if (fd < 0 || write(fd, "userns", 6) != 6 || fchown(fd, 1000, 1001) || fchmod(fd, 0640))
+			WL_DIE("tm/owned");
+		close(fd);
+		if (sethostname(HOST, strlen(HOST)))
+			WL_DIE("sethostname");
+		child = fork();
+		if (child < 0)
+			WL_DIE("fork");
+		if (child == 0)
+			exit(kid());
+	}
+	caps = cap_eff();
+	wl_info("uid map %s", MAP);
+	wl_ready();
+	wl_wait_for_term();
+	if (wl_selftest_break() && !bare)
+		sethostname("broken", 6);
+
+	read_map("uid_map", map, sizeof(map));
+	WL_CHECK(!strcmp(map, MAP), "uid_map is \"%s\"", map);
+	read_map("gid_map", map, sizeof(map));
+	WL_CHECK(!strcmp(map, MAP), "gid_map is \"%s\"", map);
+	WL_CHECK(wl_file_has_line("/proc/self/setgroups", "allow"), "setgroups is not allow");
+	getresuid(&r, &e, &s);
+	getresgid(&gr, &ge, &gs);
+	WL_CHECK(r == (wl_selftest_break() && bare ? 1u : 0u) && e == 0 && s == 0, "uids %d %d %d", r, e, s);
+	WL_CHECK(gr == 0 && ge == 0 && gs == 0, "gids %d %d %d", gr, ge, gs);
+	WL_CHECK(getgroups(0, NULL) == 0, "%d supplementary groups", getgroups(0, NULL));
+	WL_CHECK(cap_eff() == caps, "CapEff %llx, was %llx", cap_eff(), caps);
+	if (bare) {
+		WL_CHECK(!setresuid(0, 0, 0), "setresuid(0) in its namespace: %s", strerror(errno));
+		return wl_finish();
+	}
+	gethostname(host, sizeof(host));
+	WL_CHECK(!strcmp(host, HOST), "hostname is %s", host);
+	WL_CHECK(!sethostname(HOST, strlen(HOST)), "sethostname in its namespace: %s", strerror(errno));
+	fd = open("tm/owned", O_RDONLY);
+	WL_CHECK(fd >= 0 && read(fd, buf, sizeof(buf) - 1) == 6 && !strcmp(buf, "userns"), "tm/owned reads \"%s\"",
+		 buf);
+	WL_CHECK(fd >= 0 && !fstat(fd, &st) && st.st_uid == 1000 && st.st_gid == 1001 && (st.st_mode & 07777) == 0640,
+		 "tm/owned is %d:%d mode %o", st.st_uid, st.st_gid, st.st_mode & 07777);
+	if (fd >= 0)
+		close(fd);
+	kill(child, SIGTERM);
+	WL_CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		 "the child (uid 1000) failed its check: status %#x", status);
+	return wl_finish();
+}
+
+static void write_file(pid_t pid, const char *name, const char *text)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		WL_DIE("write %s", path);
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	int flags = CLONE_NEWUSER, status;
+	const char *mode = getenv("WL_USERNS");
+	pid_t pid;
+
+	bare = mode && !strcmp(mode, "bare");
+	if (!bare)
+		flags |= CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET;
+	wl_scratch(argc, argv);
+	/* The root works relative to its cwd: the scratch directory's parents may be
+	 * closed to ids of its namespace (0700, owned by the host's root). */
+	if (chdir(wl_scratch_buf))
+		WL_DIE("chdir %s", wl_scratch_buf);
+	if (!bare && mkdir("tm", 0755) && errno != EEXIST)
+		WL_DIE("mkdir tm");
+	if (pipe(go))
+		WL_DIE("pipe");
+	fflush(stdout);
+	pid = clone(root_main, stack + sizeof(stack), flags | SIGCHLD, NULL);
+	if (pid < 0)
+		WL_DIE("clone");
+	root_pid = pid;
+	signal(SIGTERM, forward);
+	close(go[0]);
+	write_file(pid, "setgroups", "allow");
+	write_file(pid, "gid_map", MAP);
+	write_file(pid, "uid_map", MAP);
+	if (write(go[1], "g", 1) != 1)
+		WL_DIE("go");
+	close(go[1]);
+	/* Ended by the dump (SIGKILL) or its own verdict. */
+	while (waitpid(pid, &status, 0) != pid)
+		if (errno != EINTR)
+			WL_DIE("waitpid");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
