@@ -5,7 +5,7 @@
  * usage: wl_userns [SCRATCH]    (WL_USERNS=bare: the user namespace alone)
  *
  * The launcher (this process, host root) clones the tree's root into new user,
- * mount, UTS, PID and network namespaces (with WL_USERNS=bare: a new user
+ * mount, UTS, PID, network, cgroup and IPC namespaces (with WL_USERNS=bare: a new user
  * namespace only), writes its maps and lets it go; it then only waits for it
  * and exits with its status (the tests dump and restore the root, not it),
  * passing a SIGTERM it gets on to the root.
@@ -13,21 +13,31 @@
  * The root takes uid and gid 0 of its namespace (host 100000) and no
  * supplementary groups. Full: it makes its mounts private, mounts a tmpfs on
  * SCRATCH/tm (its cwd is SCRATCH) holding "owned" (contents "userns", owner 1000:1001 inside, mode
- * 0640), sets hostname "wl-userns", and forks a child (PID 2 inside) that takes
+ * 0640), sets hostname "wl-userns", makes SysV objects (an attached segment, a
+ * semaphore set, a message queue with a message) and a POSIX queue in its IPC
+ * namespace, enters a time namespace of its own a day ahead, and forks a child (PID 2 inside) that takes
  * uid 1000 gid 1001 and waits for SIGTERM. Then it reports ready.
  *
  * On SIGTERM the root checks: /proc/self/uid_map and gid_map are still
  * "0 100000 65536", setgroups "allow", getresuid/getresgid all 0, no groups,
  * its effective capabilities as they were (full) and that it can use them (full:
  * sethostname again; bare: setresuid to 0 again); full: the hostname, the tmpfs
- * file with its contents, owner and mode, and the child, whose own check
+ * file with its contents, owner and mode, the IPC objects (ids, contents,
+ * owners 0 inside), the clock still a day ahead, and the child, whose own check
  * (getresuid/getresgid 1000/1001) exits 0 after the root passes SIGTERM on.
  *
  * Self test: the root's hostname is changed after ready (bare: its uid is
  * checked against 1).
  */
+#include <mqueue.h>
 #include <sched.h>
+#include <time.h>
+#include <sys/ipc.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
 #include <grp.h>
@@ -36,6 +46,10 @@
 
 #define MAP "0 100000 65536"
 #define HOST "wl-userns"
+
+#define IPC_KEY 0x75e45
+/* The time namespace's CLOCK_MONOTONIC offset: a day. */
+#define DAY (24LL * 3600)
 
 static int go[2];
 static int bare;
@@ -104,6 +118,9 @@ static void take_ids(uid_t uid, gid_t gid)
 		WL_DIE("setresgid %d", gid);
 	if (setresuid(uid, uid, uid))
 		WL_DIE("setresuid %d", uid);
+	/* As after an exec: its /proc files its own again (timens_offsets). */
+	if (prctl(PR_SET_DUMPABLE, 1))
+		WL_DIE("PR_SET_DUMPABLE");
 }
 
 /* The child: uid 1000, gid 1001 inside; checks them on SIGTERM. */
@@ -118,6 +135,98 @@ static int kid(void)
 	getresuid(&r, &e, &s);
 	getresgid(&gr, &ge, &gs);
 	return r == 1000 && e == 1000 && s == 1000 && gr == 1001 && ge == 1001 && gs == 1001 ? 0 : 1;
+}
+
+static int shm_id = -1, sem_id = -1, msg_id = -1;
+static char *shm_mem;
+
+/* Its IPC namespace: a segment (attached, holding a text), a semaphore set
+ * (value 7), a message queue (one message) and an empty POSIX queue with a
+ * mode, all owned by its root (0 inside). */
+static void ipc_setup(void)
+{
+	struct sembuf up = { 0, 7, 0 };
+	struct {
+		long mtype;
+		char text[16];
+	} m = { 3, "userns-msg" };
+	struct mq_attr a = { .mq_maxmsg = 4, .mq_msgsize = 64 };
+	mqd_t q;
+
+	shm_id = shmget(IPC_KEY, 4096, IPC_CREAT | IPC_EXCL | 0600);
+	sem_id = semget(IPC_KEY, 1, IPC_CREAT | IPC_EXCL | 0600);
+	msg_id = msgget(IPC_KEY, IPC_CREAT | IPC_EXCL | 0600);
+	if (shm_id < 0 || sem_id < 0 || msg_id < 0)
+		WL_DIE("SysV objects");
+	shm_mem = shmat(shm_id, NULL, 0);
+	if (shm_mem == (void *)-1)
+		WL_DIE("shmat");
+	strcpy(shm_mem, "userns-shm");
+	if (semop(sem_id, &up, 1) || msgsnd(msg_id, &m, sizeof(m.text), 0))
+		WL_DIE("semop/msgsnd");
+	q = mq_open("/wl-userns", O_CREAT | O_EXCL | O_RDWR, 0640, &a);
+	if (q == (mqd_t)-1)
+		WL_DIE("mq_open");
+	mq_close(q);
+}
+
+static void ipc_check(void)
+{
+	struct {
+		long mtype;
+		char text[16];
+	} m = { 0, "" };
+	struct shmid_ds ds;
+	struct mq_attr a;
+	mqd_t q;
+
+	WL_CHECK(shmget(IPC_KEY, 0, 0) == shm_id, "segment %#x is not id %d", IPC_KEY, shm_id);
+	WL_CHECK(!strcmp(shm_mem, "userns-shm"), "segment holds \"%.16s\"", shm_mem);
+	WL_CHECK(!shmctl(shm_id, IPC_STAT, &ds) && ds.shm_perm.uid == 0 && ds.shm_perm.gid == 0,
+		 "segment owner %d:%d", ds.shm_perm.uid, ds.shm_perm.gid);
+	WL_CHECK(semget(IPC_KEY, 0, 0) == sem_id && semctl(sem_id, 0, GETVAL) == 7, "semaphore %d value %d", sem_id,
+		 semctl(sem_id, 0, GETVAL));
+	WL_CHECK(msgget(IPC_KEY, 0) == msg_id && msgrcv(msg_id, &m, sizeof(m.text), 0, IPC_NOWAIT) > 0 &&
+			 m.mtype == 3 && !strcmp(m.text, "userns-msg"),
+		 "message queue %d: type %ld \"%s\"", msg_id, m.mtype, m.text);
+	q = mq_open("/wl-userns", O_RDWR);
+	WL_CHECK(q != (mqd_t)-1 && !mq_getattr(q, &a) && a.mq_maxmsg == 4 && a.mq_msgsize == 64,
+		 "POSIX queue /wl-userns: %s", q == (mqd_t)-1 ? strerror(errno) : "other sizes");
+	if (q != (mqd_t)-1)
+		mq_close(q);
+}
+
+static long long mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static long long host_mono;
+
+/* Its time namespace, CLOCK_MONOTONIC a day ahead of the host's, entered by the
+ * root itself (unshare affects only children; setns puts it in). */
+static void time_setup(void)
+{
+	char text[64];
+	int fd;
+
+	host_mono = mono_s();
+	if (unshare(CLONE_NEWTIME))
+		WL_DIE("unshare(CLONE_NEWTIME)");
+	snprintf(text, sizeof(text), "monotonic %lld 0", DAY);
+	fd = open("/proc/self/timens_offsets", O_WRONLY);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		WL_DIE("timens_offsets");
+	close(fd);
+	fd = open("/proc/self/ns/time_for_children", O_RDONLY);
+	if (fd < 0 || setns(fd, CLONE_NEWTIME))
+		WL_DIE("setns(time)");
+	close(fd);
+	if (mono_s() - host_mono < DAY - 5)
+		WL_DIE("the time namespace's clock is not a day ahead");
 }
 
 static int root_main(void *arg)
@@ -150,6 +259,8 @@ static int root_main(void *arg)
 		close(fd);
 		if (sethostname(HOST, strlen(HOST)))
 			WL_DIE("sethostname");
+		ipc_setup();
+		time_setup();
 		child = fork();
 		if (child < 0)
 			WL_DIE("fork");
@@ -188,6 +299,10 @@ static int root_main(void *arg)
 		 "tm/owned is %d:%d mode %o", st.st_uid, st.st_gid, st.st_mode & 07777);
 	if (fd >= 0)
 		close(fd);
+	ipc_check();
+	/* Still a day ahead: the dump and restore took less than an hour. */
+	WL_CHECK(mono_s() - host_mono >= DAY - 5 && mono_s() - host_mono < DAY + 3600,
+		 "CLOCK_MONOTONIC is %lld s past the host's at setup", mono_s() - host_mono);
 	kill(child, SIGTERM);
 	WL_CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		 "the child (uid 1000) failed its check: status %#x", status);
@@ -214,7 +329,7 @@ int main(int argc, char **argv)
 
 	bare = mode && !strcmp(mode, "bare");
 	if (!bare)
-		flags |= CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET;
+		flags |= CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWIPC;
 	wl_scratch(argc, argv);
 	/* The root works relative to its cwd: the scratch directory's parents may be
 	 * closed to ids of its namespace (0700, owned by the host's root). */

@@ -79,8 +79,7 @@ pub fn features() -> Vec<Feature> {
             let kinds = ["pid", "mnt", "uts", "ipc", "net", "cgroup", "time", "user"];
             let (has, lacks): (Vec<&str>, Vec<&str>) = kinds.iter().partition(|k| proc::ns::has(k));
             let mut note = format!(
-                "{}; a tree's own of each comes back, user too (one level, owning the tree's others; \
-                 its IPC or time namespace not yet)",
+                "{}; a tree's own of each comes back, user too (one level below ccr's, owning the tree's others)",
                 has.join(" ")
             );
             if !lacks.is_empty() {

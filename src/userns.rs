@@ -105,6 +105,68 @@ impl Ids {
     }
 }
 
+/// Ids of the tree's user namespace a helper of the root's restore child takes
+/// (`as_ids`), and whether setgroups is denied there.
+#[derive(Clone, Copy, Debug)]
+pub struct NsIds {
+    pub uid: u32,
+    pub gid: u32,
+    pub setgroups_deny: bool,
+}
+
+/// The ids things are made with inside user namespace `ns`: its root if mapped,
+/// else its first uid and gid.
+pub fn maker_ids(ns: &pb::UserNamespace) -> NsIds {
+    let first = |m: &[pb::IdMapExtent]| {
+        if m.iter().any(|e| e.inside == 0) {
+            0
+        } else {
+            m.first().map_or(0, |e| e.inside)
+        }
+    };
+    NsIds { uid: first(&ns.uid_map), gid: first(&ns.gid_map), setgroups_deny: ns.setgroups_deny }
+}
+
+/// Runs `work` in a forked helper that first takes `ids` (and no supplementary
+/// groups unless setgroups is denied), and waits for it; Err is its error text.
+///
+/// The root's restore child keeps ccr's ids, which its user namespace does not
+/// map: with them it still reads the images and walks the host's paths as ccr's
+/// user. But some things only a mapped id may do there: make a file in a
+/// filesystem of the namespace (EOVERFLOW otherwise: a tmpfs's files, a POSIX
+/// queue), or write the IPC namespace's sysctls (owned by its root). The helper
+/// shares the child's namespaces, so what it makes is the tree's.
+pub fn as_ids(ids: NsIds, work: impl FnOnce() -> crate::Result<()>) -> Result<(), String> {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let fail = |e: crate::sys::SysError| e.to_string();
+    let (rd, wr) = crate::sys::pipe::pipe().map_err(fail)?;
+    let groups = (!ids.setgroups_deny).then_some(&[][..]);
+    let helper = crate::sys::process::spawn_with_pid(None, || {
+        let r =
+            crate::sys::process::set_ids(ids.uid, ids.gid, groups).map_err(crate::Error::from).and_then(|()| work());
+        match r {
+            Ok(()) => 0,
+            Err(e) => {
+                let _ = crate::sys::fd::write_all(wr.as_fd(), e.to_string().as_bytes());
+                1
+            }
+        }
+    })
+    .map_err(fail)?;
+    drop(wr);
+    let mut text = String::new();
+    let _ = std::fs::File::from(rd).read_to_string(&mut text);
+    let status = crate::sys::wait::reap(helper).map_err(fail)?;
+    if status.is_some_and(|s| s.shell_code() == 0) {
+        return Ok(());
+    }
+    if text.is_empty() {
+        text = format!("its helper ended with {status:?}");
+    }
+    Err(format!("as uid {} gid {} of its user namespace: {text}", ids.uid, ids.gid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -506,14 +506,15 @@ fn own_namespaces_are_refused_by_name() {
 
 /// A tree whose root has a user namespace of its own (uid and gid maps
 /// "0 100000 65536", as an unprivileged LXC container has) comes back in a new
-/// one with the same maps, owning the tree's new mount, UTS, PID and network
-/// namespaces; the root is uid 0 and its child uid 1000 of the namespace (host
-/// 100000 and 101000), its tmpfs file is owned by 1000:1001 inside, and it still
-/// has its capabilities there (wl_userns checks from inside). Then the same with
-/// the user namespace alone.
+/// one with the same maps, owning the tree's new mount, UTS, PID, network,
+/// cgroup, IPC and time namespaces; the root is uid 0 and its child uid 1000 of
+/// the namespace (host 100000 and 101000), its tmpfs file is owned by 1000:1001
+/// inside, its SysV objects and POSIX queue are back owned by its root, its clock
+/// is still a day ahead, and it still has its capabilities there (wl_userns
+/// checks from inside). Then the same with the user namespace alone.
 #[test]
 fn user_namespace_comes_back() {
-    userns_cycle("user-namespace", &[], &["mnt", "uts", "pid", "net"]);
+    userns_cycle("user-namespace", &[], &["mnt", "uts", "pid", "net", "cgroup", "ipc", "time"]);
     userns_cycle("user-namespace-bare", &[("WL_USERNS", "bare")], &[]);
 }
 

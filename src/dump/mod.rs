@@ -705,6 +705,9 @@ fn collect(
         None
     };
     let mm::PageStore { writer, shmem, sysv, .. } = store;
+    if let Some(ns) = ipc.as_ref().filter(|_| ids.own()) {
+        ns::ipc_owners_mapped(root, ns, &sysv, &ids)?;
+    }
     let written = Instant::now();
     let sums = writer.finish()?;
     ctx.stats.memdump_us += written.elapsed().as_micros() as u64;

@@ -132,14 +132,6 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
         }
     }
     let [uts, ipc, time, mnt, net, cgroup] = own_kinds;
-    // Made by ccr for itself before the fork (SysV objects, clock offsets), so
-    // owned by ccr's user namespace: not yet in the tree's own.
-    for (own, kind) in [(ipc, "IPC"), (time, "time")] {
-        if own_user && own {
-            let what = format!("a {kind} namespace of its own inside a user namespace of its own");
-            return Err(DumpError::Unsupported { pid: root, what }.into());
-        }
-    }
     Ok(Own { user: own_user, pid: pid_ns, uts, ipc, time, mnt, net, cgroup })
 }
 
@@ -298,6 +290,29 @@ pub fn ipc_objects(root: i32) -> Result<pb::IpcNamespace> {
     }
     ns.sysctls = proc::sysctl::read_all(&sysv_ipc::NS_SYSCTLS)?;
     Ok(ns)
+}
+
+/// Refuses an object of the tree's own IPC namespace whose owner its own user
+/// namespace (`ids`) does not map: restore makes them from inside it.
+pub fn ipc_owners_mapped(
+    root: i32,
+    ns: &pb::IpcNamespace,
+    segs: &[pb::SysvShm],
+    ids: &crate::userns::Ids,
+) -> Result<()> {
+    let owners = segs
+        .iter()
+        .map(|s| (format!("SysV shm segment {}", s.id), s.uid, s.gid))
+        .chain(ns.sems.iter().map(|s| (format!("SysV semaphore set {}", s.id), s.uid, s.gid)))
+        .chain(ns.queues.iter().map(|q| (format!("SysV message queue {}", q.id), q.uid, q.gid)))
+        .chain(ns.mqueues.iter().map(|q| (format!("POSIX message queue /{}", q.name), q.uid, q.gid)));
+    for (what, uid, gid) in owners {
+        if let Err(id) = ids.owner(uid, gid) {
+            let what = format!("{what} owned by {id}, which its user namespace does not map");
+            return Err(DumpError::Unsupported { pid: root, what }.into());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

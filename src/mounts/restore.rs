@@ -144,60 +144,9 @@ pub struct Sources<'a> {
     pub premade: &'a HashMap<u32, std::os::fd::RawFd>,
     /// How saved owners become the ids of the namespace the tree is built in.
     pub ids: &'a crate::userns::Ids,
-    /// Inside a user namespace: the ids (uid, gid, setgroups denied) a saved
-    /// filesystem's files are made with, by a helper (see [`as_ids`]).
-    pub fill_as: Option<(u32, u32, bool)>,
-}
-
-/// The ids a saved filesystem is filled with inside user namespace `ns`: its
-/// root if mapped, else its first uid and gid.
-pub fn filler_ids(ns: &pb::UserNamespace) -> (u32, u32, bool) {
-    let first = |m: &[pb::IdMapExtent]| {
-        if m.iter().any(|e| e.inside == 0) {
-            0
-        } else {
-            m.first().map_or(0, |e| e.inside)
-        }
-    };
-    (first(&ns.uid_map), first(&ns.gid_map), ns.setgroups_deny)
-}
-
-/// Runs `work` in a forked helper that first takes the ids `(uid, gid)` of the
-/// user namespace it is in (no supplementary groups unless setgroups is
-/// denied), and waits for it. The builder itself keeps ccr's ids, unmapped in
-/// the namespace: with them it still walks the host's paths and reads the
-/// images as ccr's user; but only a mapped id may make a file in a filesystem
-/// made in the namespace (EOVERFLOW otherwise).
-fn as_ids(what: &str, (uid, gid, deny): (u32, u32, bool), work: impl FnOnce() -> Result<()>) -> Result<()> {
-    use std::io::Read;
-    let (rd, wr) = crate::sys::pipe::pipe()?;
-    let helper = crate::sys::process::spawn_with_pid(None, || {
-        let r = crate::sys::process::set_ids(uid, gid, (!deny).then_some(&[][..]))
-            .map_err(crate::Error::from)
-            .and_then(|()| work());
-        match r {
-            Ok(()) => 0,
-            Err(e) => {
-                let _ = fd::write_all(wr.as_fd(), e.to_string().as_bytes());
-                1
-            }
-        }
-    })?;
-    drop(wr);
-    let mut text = String::new();
-    let _ = std::fs::File::from(rd).read_to_string(&mut text);
-    let status = crate::sys::wait::reap(helper)?;
-    if status.is_some_and(|s| s.shell_code() == 0) {
-        return Ok(());
-    }
-    if text.is_empty() {
-        text = format!("the helper making its files ended with {status:?}");
-    }
-    Err(MountError::Image {
-        mount: what.into(),
-        detail: format!("as uid {uid} gid {gid} of its user namespace: {text}"),
-    }
-    .into())
+    /// Inside a user namespace: the ids a saved filesystem's files are made
+    /// with, by a helper (`crate::userns::as_ids`).
+    pub fill_as: Option<crate::userns::NsIds>,
 }
 
 /// Opens the data file of every saved filesystem of `ns`.
@@ -293,7 +242,8 @@ pub fn build(ns: &pb::MountNamespace, mut src: Sources<'_>) -> Result<()> {
                     };
                     let mut fill = || Ok(fstree::restore(mnt.as_fd(), &new.files, &mut data, &what, src.ids)?);
                     match src.fill_as {
-                        Some(ids) => as_ids(&what, ids, fill)?,
+                        Some(ids) => crate::userns::as_ids(ids, fill)
+                            .map_err(|detail| MountError::Image { mount: what.clone(), detail })?,
                         None => fill()?,
                     }
                 }

@@ -110,6 +110,11 @@ struct Plan<'a> {
     user_ns: Option<&'a crate::image::pb::UserNamespace>,
     /// How the images' ids become those of the tree's user namespace.
     ids: crate::userns::Ids,
+    /// In the tree's own user namespace, its own IPC namespace (with the SysV
+    /// segments of `sysv`) and time namespace, which the root's child makes there.
+    ipc: Option<&'a crate::image::pb::IpcNamespace>,
+    sysv: &'a [crate::image::pb::SysvShm],
+    time: Option<&'a crate::image::pb::TimeNamespace>,
 }
 
 /// What the caller asked of the root's namespaces.
@@ -265,6 +270,9 @@ fn plan<'a>(
         cgroup_ns: cgroup_ns.filter(|_| !joins(asked.join, "cgroup")),
         user_ns: ckpt.inventory.user_ns.as_ref(),
         ids: crate::userns::Ids::of(ckpt.inventory.user_ns.as_ref()),
+        ipc: ckpt.inventory.ipc.as_ref().filter(|_| ckpt.inventory.user_ns.is_some()),
+        sysv: &ckpt.files.sysv,
+        time: ckpt.inventory.time.as_ref().filter(|_| ckpt.inventory.user_ns.is_some()),
     })
 }
 
@@ -292,6 +300,7 @@ pub fn spawn(
         new_mntns: plan.mnt.is_some(),
         new_netns: plan.net.is_some(),
         new_userns: plan.user_ns.is_some(),
+        new_ipcns: plan.ipc.is_some(),
     };
     let mut transit: HashMap<u32, RawFd> = shared.files.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
     // The root waits on this pipe until ccr wrote its user namespace's maps.
@@ -460,6 +469,27 @@ fn wait_for_maps(pid: i32, (rd, wr): (RawFd, RawFd)) -> Result<()> {
     Ok(())
 }
 
+/// In the root's child, in the tree's new user namespace: the tree's time
+/// namespace (unshared, its offsets set, then entered: the root must be in it
+/// too) and its IPC namespace's limits, queues and SysV objects, before any
+/// other task exists. Made here, not in ccr, so that they are owned by the user
+/// namespace: the IPC namespace came with the clone.
+fn time_and_ipc_inside(plan: &Plan<'_>, pid: i32) -> Result<()> {
+    let Some(u) = plan.user_ns else { return Ok(()) };
+    if let Some(t) = plan.time {
+        let (mono, boot) = super::shared::time_offsets(t)?;
+        process::unshare_time(mono, boot)?;
+        process::enter_time_ns_for_children()?;
+    }
+    if let Some(ns) = plan.ipc {
+        // Its sysctls belong to the namespace's root; a queue needs a mapped owner.
+        crate::userns::as_ids(crate::userns::maker_ids(u), || super::shared::ipc_limits_and_queues(ns, &plan.ids))
+            .map_err(|detail| RestoreError::Child { pid, detail: format!("its IPC namespace: {detail}") })?;
+        super::shared::sysv_objects_inside(ns, plan.sysv, plan.dir, &plan.ids)?;
+    }
+    Ok(())
+}
+
 /// Runs in the restore child of `plan.nodes[i]`. Returns only to exit (the code).
 fn child_main(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> i32 {
     let (st, go) = (c.st, c.go);
@@ -523,6 +553,7 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     // child's ids mean nothing in its user namespace.
     if let Some(m) = c.maps.filter(|_| i == 0) {
         wait_for_maps(n.pid, m)?;
+        time_and_ipc_inside(plan, n.pid)?;
     }
     if i == 0 {
         super::join::enter(plan.asked.join)?;
@@ -550,7 +581,7 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
             data,
             premade: c.premade,
             ids: &plan.ids,
-            fill_as: plan.user_ns.map(crate::mounts::restore::filler_ids),
+            fill_as: plan.user_ns.map(crate::userns::maker_ids),
         };
         build(ns, src)?;
     }

@@ -25,6 +25,8 @@ pub struct CloneSpec {
     /// In a new user namespace (CLONE_NEWUSER), which then owns every namespace
     /// this same clone makes. Its id maps are still to be written.
     pub new_userns: bool,
+    /// In a new IPC namespace (CLONE_NEWIPC).
+    pub new_ipcns: bool,
 }
 
 /// clone3 per `spec`; the child runs `child` and exits with its return value; the
@@ -46,7 +48,8 @@ pub fn spawn<F: FnOnce() -> i32>(spec: CloneSpec, child: F) -> SysResult<i32> {
             | (if spec.new_utsns { kernel::CLONE_NEWUTS as u64 } else { 0 })
             | (if spec.new_mntns { kernel::CLONE_NEWNS as u64 } else { 0 })
             | (if spec.new_netns { kernel::CLONE_NEWNET as u64 } else { 0 })
-            | (if spec.new_userns { kernel::CLONE_NEWUSER as u64 } else { 0 }),
+            | (if spec.new_userns { kernel::CLONE_NEWUSER as u64 } else { 0 })
+            | (if spec.new_ipcns { kernel::CLONE_NEWIPC as u64 } else { 0 }),
         // With CLONE_PARENT the kernel takes our own exit signal (SIGCHLD: the helper
         // was forked) and refuses an explicit one.
         exit_signal: if spec.as_sibling { 0 } else { libc::SIGCHLD as u64 },
@@ -177,6 +180,15 @@ pub fn unshare_time(monotonic: i64, boottime: i64) -> SysResult<()> {
     let ((ms, mn), (bs, bn)) = (split(monotonic), split(boottime));
     let text = format!("monotonic {ms} {mn}\nboottime {bs} {bn}\n");
     std::fs::write("/proc/self/timens_offsets", text).map_err(SysError::path("write", "/proc/self/timens_offsets"))
+}
+
+/// This process into the time namespace it unshared for its children (setns to
+/// /proc/self/ns/time_for_children; only a single-threaded process may).
+pub fn enter_time_ns_for_children() -> SysResult<()> {
+    use std::os::fd::AsFd;
+    let p = Path::new("/proc/self/ns/time_for_children");
+    let ns = crate::sys::fd::open(p, libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+    set_ns(ns.as_fd(), libc::CLONE_NEWTIME)
 }
 
 /// setns(2) into the namespace `fd` is open on, which must be of type `flag`.
