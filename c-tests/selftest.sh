@@ -41,5 +41,9 @@ for n in "${names[@]}"; do
 		run "$n" ok WL_SLEEP_MODE=relative
 		run "$n" break WL_SLEEP_MODE=relative
 	fi
+	if [ "$n" = wl_userns ]; then
+		run "$n" ok WL_USERNS=bare
+		run "$n" break WL_USERNS=bare
+	fi
 done
 exit $bad

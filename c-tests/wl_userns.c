@@ -2,7 +2,8 @@
  * wl_userns: a tree in a user namespace of its own, as an unprivileged LXC
  * container has one: uid_map and gid_map "0 100000 65536", setgroups allowed.
  *
- * usage: wl_userns [SCRATCH]    (WL_USERNS=bare: the user namespace alone)
+ * usage: wl_userns [SCRATCH]    (WL_USERNS=bare: the user namespace alone;
+ *                               WL_USERNS=bare-fork: and a child in it)
  *
  * The launcher (this process, host root) clones the tree's root into new user,
  * mount, UTS, PID, network, cgroup and IPC namespaces (with WL_USERNS=bare: a new user
@@ -52,7 +53,7 @@
 #define DAY (24LL * 3600)
 
 static int go[2];
-static int bare;
+static int bare, bare_fork;
 static volatile pid_t root_pid;
 
 /* The launcher passes SIGTERM on to the root (as a test without ccr sends it). */
@@ -267,6 +268,13 @@ static int root_main(void *arg)
 		if (child == 0)
 			exit(kid());
 	}
+	if (bare_fork) {
+		child = fork();
+		if (child < 0)
+			WL_DIE("fork");
+		if (child == 0)
+			exit(kid());
+	}
 	caps = cap_eff();
 	wl_info("uid map %s", MAP);
 	wl_ready();
@@ -287,6 +295,11 @@ static int root_main(void *arg)
 	WL_CHECK(cap_eff() == caps, "CapEff %llx, was %llx", cap_eff(), caps);
 	if (bare) {
 		WL_CHECK(!setresuid(0, 0, 0), "setresuid(0) in its namespace: %s", strerror(errno));
+		if (bare_fork) {
+			kill(child, SIGTERM);
+			WL_CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && !WEXITSTATUS(status),
+				 "the child (uid 1000) failed its check: status %#x", status);
+		}
 		return wl_finish();
 	}
 	gethostname(host, sizeof(host));
@@ -327,7 +340,8 @@ int main(int argc, char **argv)
 	const char *mode = getenv("WL_USERNS");
 	pid_t pid;
 
-	bare = mode && !strcmp(mode, "bare");
+	bare_fork = mode && !strcmp(mode, "bare-fork");
+	bare = bare_fork || (mode && !strcmp(mode, "bare"));
 	if (!bare)
 		flags |= CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWIPC;
 	wl_scratch(argc, argv);

@@ -518,6 +518,19 @@ fn user_namespace_comes_back() {
     userns_cycle("user-namespace-bare", &[("WL_USERNS", "bare")], &[]);
 }
 
+/// Our children that have exited and wait to be reaped.
+fn zombie_children() -> Vec<i32> {
+    let us = std::process::id().to_string();
+    let pids = fs::read_dir("/proc").unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok());
+    pids.filter(|p| {
+        let stat = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
+        let f: Vec<&str> = after.split_whitespace().collect();
+        f.first() == Some(&"Z") && f.get(1) == Some(&us.as_str())
+    })
+    .collect()
+}
+
 fn userns_cycle(name: &str, envs: &[(&str, &str)], owned: &[&str]) {
     use std::os::unix::fs::MetadataExt;
     let mut case = Case::new(name);
@@ -534,6 +547,39 @@ fn userns_cycle(name: &str, envs: &[(&str, &str)], owned: &[&str]) {
     assert_eq!(ids(root, "Uid:"), "100000", "{name}: the workload's root is not its namespace's root");
     case.dump_ok(root, &[]);
     case.wait_exit(launcher, Duration::from_secs(20));
+
+    // No namespace of the host can be joined from inside the tree's.
+    let images = case.images.display().to_string();
+    let ours = format!("uts:{}", std::process::id());
+    let out = case.ccr(&["restore", "-D", &images, "-d", "--join-ns", &ours]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success() && err.contains("--join-ns uts") && err.contains("user namespace"), "{name}: {err}");
+    // A restore killed once the tree is forked in its new user namespace (before
+    // and after ccr seized it) leaves no task of it behind.
+    let workload = fs::canonicalize(Case::workload_path("wl_userns")).unwrap();
+    for stage in [6, 9] {
+        let st = Command::new(&common::env().ccr)
+            .args(["restore", "-D", &images, "-d", "-o"])
+            .arg(case.dir.join(format!("restore-killed-{stage}.log")))
+            .env("CCR_FAULT", format!("restore.stage:{stage}"))
+            .stdin(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!st.success(), "{name}: the restore killed at stage {stage} succeeded");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let left = || -> Vec<i32> {
+            let pids = fs::read_dir("/proc").unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse().ok());
+            pids.filter(|p: &i32| fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| e == workload)).collect()
+        };
+        while !left().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(left(), Vec::<i32>::new(), "{name}: a restore killed at stage {stage} left tasks");
+        // A detached restore makes the root our child (CLONE_PARENT): its zombie is ours to reap.
+        for p in zombie_children() {
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);
+        }
+    }
 
     let rp = case.spawn_restore(&[]);
     let restored = case.wait_pidfile(rp, Duration::from_secs(30));
@@ -565,6 +611,67 @@ fn userns_cycle(name: &str, envs: &[(&str, &str)], owned: &[&str]) {
     case.signal(restored, Signal::SIGTERM);
     assert_exit(case.wait_exit(rp, Duration::from_secs(60)), 0, "ccr restore (the restored tree's status)");
     case.assert_pass(1);
+}
+
+/// What a tree in a user namespace of its own holds that restore could not make
+/// from inside it is refused by name at dump, and the tree runs on and passes its
+/// checks: a device node in its tmpfs (mknod needs the host's CAP_MKNOD), a
+/// tmpfs the host mounted into its mount namespace, owned by host root (no id of
+/// the namespace), a second task without a PID namespace of its own (its pid could
+/// not be set from inside).
+#[test]
+fn user_namespace_trees_ccr_cannot_restore_are_refused_by_name() {
+    // (case, what the error names, the workload's environment, the set-up giving the pid named)
+    type Setup = fn(&Case, i32) -> i32;
+    type RefusedCase = (&'static str, &'static str, &'static [(&'static str, &'static str)], Setup);
+    // A tmpfs the host mounts into the tree's mount namespace is the host's (owned
+    // by ccr's user namespace): only there can a device node be made.
+    fn host_tmpfs(case: &Case, root: i32, then: &str) {
+        let at = case.dir.join("scratch/hostfs");
+        fs::create_dir(&at).unwrap();
+        let script = format!("mount -t tmpfs -o uid=100000,gid=100000 ccr-host-tmpfs {0} {then}", at.display());
+        let st = Command::new("nsenter").args(["-t", &root.to_string(), "-m", "sh", "-c", &script]).status().unwrap();
+        assert!(st.success(), "nsenter {script}: {st}");
+    }
+    fn device_node(case: &Case, root: i32) -> i32 {
+        let at = case.dir.join("scratch/hostfs/null");
+        host_tmpfs(case, root, &format!("&& mknod {0} c 1 3 && chown 100000:100000 {0}", at.display()));
+        root
+    }
+    fn unmapped_owner(case: &Case, root: i32) -> i32 {
+        host_tmpfs(case, root, &format!("&& touch {}", case.dir.join("scratch/hostfs/f").display()));
+        root
+    }
+    fn second_task(_case: &Case, root: i32) -> i32 {
+        common::children_of(root)[0]
+    }
+    let cases: [RefusedCase; 3] = [
+        ("device-node", "a device node, which cannot be made inside", &[], device_node),
+        ("unmapped-owner", "owned by uid 0, which the tree's user namespace does not map", &[], unmapped_owner),
+        ("second-task", "a task besides the root", &[("WL_USERNS", "bare-fork")], second_task),
+    ];
+    for (name, want, envs, setup) in cases {
+        let mut case = Case::new(&format!("userns-refused-{name}"));
+        let mut cmd = Command::new(Case::workload_path("wl_userns"));
+        cmd.arg(case.dir.join("scratch")).envs(envs.iter().copied());
+        let launcher = case.start(cmd);
+        case.wait_ready(launcher, Duration::from_secs(10));
+        let root = common::children_of(launcher)[0];
+        case.track(root);
+        let named = setup(&case, root);
+        let out = case.dump(root, &[]);
+        let err = common::stderr(&out);
+        assert!(!out.status.success(), "{name}: the dump succeeded");
+        assert!(
+            err.contains(want) && err.contains(&format!("pid {named}")),
+            "{name}: the error does not name pid {named} and {want}: {err}"
+        );
+        assert!(!case.images.join("inventory.img").exists(), "{name}: a refused dump wrote an inventory");
+        assert_running_untraced(root, name);
+        case.signal(root, Signal::SIGTERM);
+        assert_exit(case.wait_exit(launcher, Duration::from_secs(20)), 0, name);
+        case.assert_pass(1);
+    }
 }
 
 /// A tree with a cgroup namespace of its own comes back in a new one rooted at

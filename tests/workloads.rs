@@ -46,6 +46,7 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_timens",
         "wl_shared_tables",
         "wl_mapfile",
+        "wl_userns",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }
