@@ -44,6 +44,7 @@ for n in "${names[@]}"; do
 	if [ "$n" = wl_userns ]; then
 		run "$n" ok WL_USERNS=bare
 		run "$n" break WL_USERNS=bare
+		run "$n" ok WL_USERNS=bare-deny
 	fi
 done
 exit $bad

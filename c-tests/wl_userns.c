@@ -3,32 +3,36 @@
  * container has one: uid_map and gid_map "0 100000 65536", setgroups allowed.
  *
  * usage: wl_userns [SCRATCH]    (WL_USERNS=bare: the user namespace alone;
- *                               WL_USERNS=bare-fork: and a child in it)
+ *                               WL_USERNS=bare-fork: and a child in it;
+ *                               WL_USERNS=bare-deny: setgroups denied)
  *
  * The launcher (this process, host root) clones the tree's root into new user,
- * mount, UTS, PID, network, cgroup and IPC namespaces (with WL_USERNS=bare: a new user
- * namespace only), writes its maps and lets it go; it then only waits for it
- * and exits with its status (the tests dump and restore the root, not it),
- * passing a SIGTERM it gets on to the root.
+ * mount, UTS, PID, network, cgroup and IPC namespaces (with WL_USERNS=bare: a new
+ * user namespace only), writes its maps and lets it go; it then only waits for it
+ * and exits with its status (the tests dump and restore the root, not it), passing
+ * a SIGTERM it gets on to the root.
  *
- * The root takes uid and gid 0 of its namespace (host 100000) and no
- * supplementary groups. Full: it makes its mounts private, mounts a tmpfs on
- * SCRATCH/tm (its cwd is SCRATCH) holding "owned" (contents "userns", owner 1000:1001 inside, mode
- * 0640), sets hostname "wl-userns", makes SysV objects (an attached segment, a
- * semaphore set, a message queue with a message) and a POSIX queue in its IPC
- * namespace, enters a time namespace of its own a day ahead, and forks a child (PID 2 inside) that takes
- * uid 1000 gid 1001 and waits for SIGTERM. Then it reports ready.
+ * The root takes uid and gid 0 of its namespace (host 100000) and no supplementary
+ * groups (bare-deny: keeps the launcher's). Full: it makes its mounts private,
+ * mounts a tmpfs on SCRATCH/tm (its cwd is SCRATCH) holding "owned" (contents
+ * "userns", owner 1000:1001 inside, mode 0640), sets hostname "wl-userns", makes
+ * SysV objects (an attached segment, a semaphore set, a message queue with a
+ * message) and a POSIX queue in its IPC namespace, enters a time namespace of its
+ * own a day ahead, and forks a child (PID 2 inside) that takes uid 1000 gid 1001
+ * and waits for SIGTERM. Then it reports ready.
  *
- * On SIGTERM the root checks: /proc/self/uid_map and gid_map are still
- * "0 100000 65536", setgroups "allow", getresuid/getresgid all 0, no groups,
- * its effective capabilities as they were (full) and that it can use them (full:
- * sethostname again; bare: setresuid to 0 again); full: the hostname, the tmpfs
- * file with its contents, owner and mode, the IPC objects (ids, contents,
- * owners 0 inside), the clock still a day ahead, and the child, whose own check
- * (getresuid/getresgid 1000/1001) exits 0 after the root passes SIGTERM on.
+ * On SIGTERM the root checks: /proc/self/uid_map and gid_map are still "0 100000
+ * 65536", setgroups "allow", getresuid/getresgid all 0, no groups (bare-deny:
+ * setgroups "deny", still the two host groups 0 and 1234 the launcher gave it, and
+ * setgroups fails), its effective capabilities as they were (full) and that it can
+ * use them (full: sethostname again; bare: setresuid to 0 again); full: the
+ * hostname, the tmpfs file with its contents, owner and mode, the IPC objects
+ * (ids, contents, owners 0 inside), the clock still a day ahead, and the child,
+ * whose own check (getresuid/getresgid 1000/1001) exits 0 after the root passes
+ * SIGTERM on.
  *
- * Self test: the root's hostname is changed after ready (bare: its uid is
- * checked against 1).
+ * Self test: the root's hostname is changed after ready (bare: its uid is checked
+ * against 1).
  */
 #include <mqueue.h>
 #include <sched.h>
@@ -53,7 +57,7 @@
 #define DAY (24LL * 3600)
 
 static int go[2];
-static int bare, bare_fork;
+static int bare, bare_fork, deny;
 static volatile pid_t root_pid;
 
 /* The launcher passes SIGTERM on to the root (as a test without ccr sends it). */
@@ -113,7 +117,8 @@ static unsigned long long cap_eff(void)
 
 static void take_ids(uid_t uid, gid_t gid)
 {
-	if (setgroups(0, NULL))
+	/* Where setgroups is denied the groups stay the launcher's. */
+	if (!deny && setgroups(0, NULL))
 		WL_DIE("setgroups");
 	if (setresgid(gid, gid, gid))
 		WL_DIE("setresgid %d", gid);
@@ -234,6 +239,7 @@ static int root_main(void *arg)
 {
 	char c, map[256], host[256] = "", buf[64] = "";
 	unsigned long long caps;
+	int ngroups;
 	pid_t child = -1;
 	uid_t r, e, s;
 	gid_t gr, ge, gs;
@@ -276,7 +282,8 @@ static int root_main(void *arg)
 			exit(kid());
 	}
 	caps = cap_eff();
-	wl_info("uid map %s", MAP);
+	ngroups = getgroups(0, NULL);
+	wl_info("uid map %s, %d supplementary groups", MAP, ngroups);
 	wl_ready();
 	wl_wait_for_term();
 	if (wl_selftest_break() && !bare)
@@ -286,12 +293,14 @@ static int root_main(void *arg)
 	WL_CHECK(!strcmp(map, MAP), "uid_map is \"%s\"", map);
 	read_map("gid_map", map, sizeof(map));
 	WL_CHECK(!strcmp(map, MAP), "gid_map is \"%s\"", map);
-	WL_CHECK(wl_file_has_line("/proc/self/setgroups", "allow"), "setgroups is not allow");
+	WL_CHECK(wl_file_has_line("/proc/self/setgroups", deny ? "deny" : "allow"), "setgroups is not %s",
+		 deny ? "deny" : "allow");
 	getresuid(&r, &e, &s);
 	getresgid(&gr, &ge, &gs);
 	WL_CHECK(r == (wl_selftest_break() && bare ? 1u : 0u) && e == 0 && s == 0, "uids %d %d %d", r, e, s);
 	WL_CHECK(gr == 0 && ge == 0 && gs == 0, "gids %d %d %d", gr, ge, gs);
-	WL_CHECK(getgroups(0, NULL) == 0, "%d supplementary groups", getgroups(0, NULL));
+	WL_CHECK(getgroups(0, NULL) == ngroups, "%d supplementary groups, was %d", getgroups(0, NULL), ngroups);
+	WL_CHECK(!deny || setgroups(0, NULL) < 0, "setgroups worked in a namespace that denies it");
 	WL_CHECK(cap_eff() == caps, "CapEff %llx, was %llx", cap_eff(), caps);
 	if (bare) {
 		WL_CHECK(!setresuid(0, 0, 0), "setresuid(0) in its namespace: %s", strerror(errno));
@@ -341,7 +350,8 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	bare_fork = mode && !strcmp(mode, "bare-fork");
-	bare = bare_fork || (mode && !strcmp(mode, "bare"));
+	deny = mode && !strcmp(mode, "bare-deny");
+	bare = bare_fork || deny || (mode && !strcmp(mode, "bare"));
 	if (!bare)
 		flags |= CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWIPC;
 	wl_scratch(argc, argv);
@@ -351,6 +361,13 @@ int main(int argc, char **argv)
 		WL_DIE("chdir %s", wl_scratch_buf);
 	if (!bare && mkdir("tm", 0755) && errno != EEXIST)
 		WL_DIE("mkdir tm");
+	if (deny) {
+		/* Groups of the host's the root keeps, unmapped in its namespace. */
+		gid_t keep[2] = { 0, 1234 };
+
+		if (setgroups(2, keep))
+			WL_DIE("setgroups");
+	}
 	if (pipe(go))
 		WL_DIE("pipe");
 	fflush(stdout);
@@ -360,7 +377,7 @@ int main(int argc, char **argv)
 	root_pid = pid;
 	signal(SIGTERM, forward);
 	close(go[0]);
-	write_file(pid, "setgroups", "allow");
+	write_file(pid, "setgroups", deny ? "deny" : "allow");
 	write_file(pid, "gid_map", MAP);
 	write_file(pid, "uid_map", MAP);
 	if (write(go[1], "g", 1) != 1)

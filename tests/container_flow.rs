@@ -511,11 +511,14 @@ fn own_namespaces_are_refused_by_name() {
 /// the namespace (host 100000 and 101000), its tmpfs file is owned by 1000:1001
 /// inside, its SysV objects and POSIX queue are back owned by its root, its clock
 /// is still a day ahead, and it still has its capabilities there (wl_userns
-/// checks from inside). Then the same with the user namespace alone.
+/// checks from inside). Then the same with the user namespace alone, with
+/// setgroups allowed and denied.
 #[test]
 fn user_namespace_comes_back() {
     userns_cycle("user-namespace", &[], &["mnt", "uts", "pid", "net", "cgroup", "ipc", "time"]);
     userns_cycle("user-namespace-bare", &[("WL_USERNS", "bare")], &[]);
+    // Setgroups denied: the root keeps the host groups it had (ccr takes them for the fork).
+    userns_cycle("user-namespace-deny", &[("WL_USERNS", "bare-deny")], &[]);
 }
 
 /// Our children that have exited and wait to be reaped.
@@ -594,6 +597,12 @@ fn userns_cycle(name: &str, envs: &[(&str, &str)], owned: &[&str]) {
     }
     assert_eq!(ids(restored, "Uid:"), "100000", "{name}: the restored root's uid as the host sees it");
     assert_eq!(ids(restored, "Gid:"), "100000", "{name}: the restored root's gid as the host sees it");
+    let groups = |p: i32| {
+        let st = fs::read_to_string(format!("/proc/{p}/status")).unwrap();
+        st.lines().find(|l| l.starts_with("Groups:")).unwrap().split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
+    };
+    let want = if envs.contains(&("WL_USERNS", "bare-deny")) { "0 1234" } else { "" };
+    assert_eq!(groups(restored), want, "{name}: the restored root's groups as the host sees them");
     if let Some(&kid) = common::children_of(restored).first() {
         assert_eq!(ids(kid, "Uid:"), "101000", "{name}: the restored child's uid as the host sees it");
     }
