@@ -49,7 +49,11 @@ pub fn make(run: &mut Run<'_>) -> Result<()> {
     let max_target = ckpt.tasks.values().flat_map(|t| t.fds.iter().map(|f| f.fd)).max().unwrap_or(2);
     let base = (max_target + 1).max(64).max(fd::highest_open() + 1);
     let img = &ckpt.files;
-    fd::ensure_nofile(base as u64 + 2 * (img.files.len() + img.shmems.len()) as u64 + 64)?;
+    // Inside a user namespace of the tree's own, ccr also hands the root's child a
+    // clone of every host path its mount tree binds (`fork::premade_clones`).
+    let premade =
+        ckpt.inventory.mnt.as_ref().filter(|_| ckpt.inventory.user_ns.is_some()).map_or(0, |m| m.mounts.len());
+    fd::ensure_nofile(base as u64 + 2 * (img.files.len() + img.shmems.len()) as u64 + premade as u64 + 64)?;
     // A tree with an IPC namespace of its own gets a new one, made by ccr for
     // itself so that what it creates below is inside and the tree, forked from it,
     // is in it too. Its objects go with it when the last task does: no journal.
