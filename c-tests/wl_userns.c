@@ -13,7 +13,8 @@
  * a SIGTERM it gets on to the root.
  *
  * The root takes uid and gid 0 of its namespace (host 100000) and no supplementary
- * groups (bare-deny: keeps the launcher's). Full: it makes its mounts private,
+ * groups (bare-deny: keeps the launcher's), and sets its namespace's
+ * user.max_user_namespaces to 77. Full: it makes its mounts private,
  * mounts a tmpfs on SCRATCH/tm (its cwd is SCRATCH) holding "owned" (contents
  * "userns", owner 1000:1001 inside, mode 0640), sets hostname "wl-userns", makes
  * SysV objects (an attached segment, a semaphore set, a message queue with a
@@ -24,7 +25,7 @@
  * On SIGTERM the root checks: /proc/self/uid_map and gid_map are still "0 100000
  * 65536", setgroups "allow", getresuid/getresgid all 0, no groups (bare-deny:
  * setgroups "deny", still the two host groups 0 and 1234 the launcher gave it, and
- * setgroups fails), its effective capabilities as they were (full) and that it can
+ * setgroups fails), max_user_namespaces 77, its effective capabilities as they were (full) and that it can
  * use them (full: sethostname again; bare: setresuid to 0 again); full: the
  * hostname, the tmpfs file with its contents, owner and mode, the IPC objects
  * (ids, contents, owners 0 inside), the clock still a day ahead, and the child,
@@ -255,6 +256,11 @@ static int root_main(void *arg)
 	if (setsid() < 0)
 		WL_DIE("setsid");
 	take_ids(0, 0);
+	/* A limit of its user namespace's own. */
+	fd = open("/proc/sys/user/max_user_namespaces", O_WRONLY);
+	if (fd < 0 || write(fd, "77", 2) != 2)
+		WL_DIE("max_user_namespaces");
+	close(fd);
 	if (!bare) {
 		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 			WL_DIE("make / private");
@@ -302,6 +308,7 @@ static int root_main(void *arg)
 	WL_CHECK(getgroups(0, NULL) == ngroups, "%d supplementary groups, was %d", getgroups(0, NULL), ngroups);
 	WL_CHECK(!deny || setgroups(0, NULL) < 0, "setgroups worked in a namespace that denies it");
 	WL_CHECK(cap_eff() == caps, "CapEff %llx, was %llx", cap_eff(), caps);
+	WL_CHECK(wl_file_has_line("/proc/sys/user/max_user_namespaces", "77"), "max_user_namespaces is not 77");
 	if (bare) {
 		WL_CHECK(!setresuid(0, 0, 0), "setresuid(0) in its namespace: %s", strerror(errno));
 		if (bare_fork) {

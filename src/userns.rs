@@ -15,11 +15,32 @@ pub fn save(root: i32) -> SysResult<pb::UserNamespace> {
     let to_pb = |m: Vec<Extent>| {
         m.into_iter().map(|e| pb::IdMapExtent { inside: e.inside, outside: e.outside, count: e.count }).collect()
     };
+    let names = userns::sysctl_names()?;
+    let values = userns::sysctls_inside(root, &names)?;
+    let sysctls =
+        names.into_iter().zip(values).filter_map(|(name, value)| Some(pb::Sysctl { name, value: value? })).collect();
     Ok(pb::UserNamespace {
         uid_map: to_pb(userns::read_map(root, "uid_map")?),
         gid_map: to_pb(userns::read_map(root, "gid_map")?),
         setgroups_deny: userns::setgroups_denied(root)?,
+        sysctls,
     })
+}
+
+/// Whether `name` can be a sysctl of a user namespace (/proc/sys/user/NAME):
+/// what an image may ask a restore to write.
+pub fn is_sysctl_name(name: &str) -> bool {
+    name.starts_with("max_") && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}
+
+/// Writes the saved limits of the tree's user namespace, in the root's restore
+/// child inside it (which has CAP_SYS_RESOURCE there, as writing them takes).
+pub fn restore_sysctls(ns: &pb::UserNamespace) -> SysResult<()> {
+    for s in &ns.sysctls {
+        let p = std::path::Path::new("/proc/sys/user").join(&s.name);
+        std::fs::write(&p, &s.value).map_err(crate::sys::SysError::path("write", p))?;
+    }
+    Ok(())
 }
 
 /// The extents of a saved map.
@@ -177,6 +198,7 @@ mod tests {
             uid_map: vec![e(0, 100000, 65536)],
             gid_map: vec![e(0, 200000, 1000)],
             setgroups_deny: deny,
+            sysctls: vec![],
         }
     }
 

@@ -585,6 +585,11 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
         };
         build(ns, src)?;
     }
+    // The user namespace's own limits once the tree's namespaces are made (a
+    // limit below what the tree has would refuse making them again).
+    if let Some(u) = plan.user_ns.filter(|_| i == 0) {
+        crate::userns::restore_sysctls(u)?;
+    }
     if n.session_leader {
         process::setsid()?;
     } else if n.pgid == n.pid {

@@ -136,6 +136,81 @@ pub fn owner_uid(pid: i32) -> SysResult<u32> {
     Ok(uid)
 }
 
+/// The user namespace's own sysctls (/proc/sys/user/*: the limits on namespaces
+/// and inotify/fanotify objects its users may make), by name.
+pub fn sysctl_names() -> SysResult<Vec<String>> {
+    let dir = Path::new("/proc/sys/user");
+    let rd = std::fs::read_dir(dir).map_err(SysError::path("readdir", dir))?;
+    let mut names: Vec<String> = rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Bytes a value of /proc/sys/user/NAME may have (an int).
+const VALUE_MAX: usize = 31;
+
+/// The values of /proc/sys/user/NAME for each of `names` as `pid`'s user
+/// namespace has them (None: no such file there). The kernel shows a reader its
+/// own namespace's values, so a forked child of ccr enters that namespace and
+/// reads them; a thread could not (setns to a user namespace takes a
+/// single-threaded process), and ccr may have threads: between fork and exit the
+/// child makes only system calls, into buffers made before the fork.
+pub fn sysctls_inside(pid: i32, names: &[String]) -> SysResult<Vec<Option<String>>> {
+    use std::io::Read;
+    let ns = open_ns(pid, "user")?;
+    let paths: Vec<std::ffi::CString> = names
+        .iter()
+        .map(|n| std::ffi::CString::new(format!("/proc/sys/user/{n}")))
+        .collect::<Result<_, _>>()
+        .map_err(|_| SysError::Task { pid, detail: "a sysctl name with a NUL".into() })?;
+    let rec = VALUE_MAX + 1;
+    let mut buf = vec![0u8; rec * names.len()];
+    let (rd, wr) = crate::sys::pipe::pipe()?;
+    // SAFETY: the child makes only system calls (setns, open, read, close, write,
+    // _exit) on fds, C strings and a buffer that exist before the fork; it
+    // allocates nothing and takes no lock another thread might hold.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(SysError::last("fork"));
+    }
+    if child == 0 {
+        // SAFETY: see above; each record is `rec` bytes of `buf`: a length (255: no
+        // such file) and up to VALUE_MAX bytes.
+        unsafe {
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWUSER) < 0 {
+                libc::_exit(2);
+            }
+            for (i, p) in paths.iter().enumerate() {
+                let r = buf.as_mut_ptr().add(i * rec);
+                let fd = libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+                let n = if fd < 0 { -1 } else { libc::read(fd, r.add(1).cast(), VALUE_MAX) };
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+                *r = if n < 0 { 255 } else { n as u8 };
+            }
+            let n = libc::write(wr.as_raw_fd(), buf.as_ptr().cast(), buf.len());
+            libc::_exit(if n == buf.len() as isize { 0 } else { 3 });
+        }
+    }
+    drop(wr);
+    let got = std::fs::File::from(rd).read_exact(&mut buf);
+    let status = crate::sys::wait::reap(child)?;
+    if got.is_err() || status.is_none_or(|s| s.shell_code() != 0) {
+        return Err(SysError::Task {
+            pid,
+            detail: format!("reading its user namespace's /proc/sys/user from inside it failed ({status:?})"),
+        });
+    }
+    Ok(buf
+        .chunks(rec)
+        .map(|r| match r[0] as usize {
+            255 => None,
+            n => Some(String::from_utf8_lossy(&r[1..1 + n.min(VALUE_MAX)]).trim().to_string()),
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,12 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
 /// A user namespace restore can make: each map of 1 to 340 lines (the kernel's
 /// limit), none empty or past the last id, no two overlapping inside or outside.
 fn check_user_ns(at: &At<'_>, ns: &pb::UserNamespace) -> Result<(), ImageError> {
+    for (i, s) in ns.sysctls.iter().enumerate() {
+        if !crate::userns::is_sysctl_name(&s.name) || !s.value.bytes().all(|b| b.is_ascii_digit()) || s.value.is_empty()
+        {
+            return Err(at.invalid(format!("user_ns.sysctls[{i}]"), format!("{:?} = {:?}", s.name, s.value)));
+        }
+    }
     for (which, map) in [("uid_map", &ns.uid_map), ("gid_map", &ns.gid_map)] {
         let field = format!("user_ns.{which}");
         if map.is_empty() || map.len() > 340 {
@@ -208,6 +214,7 @@ mod tests {
             uid_map,
             gid_map: vec![e(0, 100000, 65536)],
             setgroups_deny: false,
+            sysctls: vec![],
         };
         check_user_ns(&at, &ns(vec![e(0, 100000, 65536)])).unwrap();
         check_user_ns(&at, &ns(vec![e(0, 100000, 1000), e(1000, 5000, 1), e(1001, 101001, 64535)])).unwrap();
@@ -220,6 +227,14 @@ mod tests {
         ] {
             let err = check_user_ns(&at, &ns(bad)).expect_err(why);
             assert!(err.to_string().contains("user_ns.uid_map"), "{why}: {err}");
+        }
+        let with = |name: &str, value: &str| pb::UserNamespace {
+            sysctls: vec![pb::Sysctl { name: name.into(), value: value.into() }],
+            ..ns(vec![e(0, 100000, 65536)])
+        };
+        check_user_ns(&at, &with("max_user_namespaces", "7")).unwrap();
+        for (name, value) in [("../../kernel/core_pattern", "1"), ("max_user_namespaces", "1\n2"), ("max_x", "")] {
+            assert!(check_user_ns(&at, &with(name, value)).is_err(), "{name} = {value:?}");
         }
     }
 }
