@@ -511,8 +511,9 @@ fn own_namespaces_are_refused_by_name() {
 /// the namespace (host 100000 and 101000), its tmpfs file is owned by 1000:1001
 /// inside, its SysV objects and POSIX queue are back owned by its root, its clock
 /// is still a day ahead, and it still has its capabilities there (wl_userns
-/// checks from inside). Then the same with the user namespace alone, with
-/// setgroups allowed and denied.
+/// checks from inside). The restored tree is checkpointed and restored once
+/// more. Then the same with the user namespace alone, with setgroups allowed and
+/// denied.
 #[test]
 fn user_namespace_comes_back() {
     userns_cycle("user-namespace", &[], &["mnt", "uts", "pid", "net", "cgroup", "ipc", "time"]);
@@ -584,39 +585,60 @@ fn userns_cycle(name: &str, envs: &[(&str, &str)], owned: &[&str]) {
         }
     }
 
+    let check = |restored: i32| {
+        let ours = fs::read_link("/proc/self/ns/user").unwrap();
+        assert_ne!(
+            fs::read_link(format!("/proc/{restored}/ns/user")).unwrap(),
+            ours,
+            "{name}: in ccr's user namespace"
+        );
+        for map in ["uid_map", "gid_map"] {
+            let text = fs::read_to_string(format!("/proc/{restored}/{map}")).unwrap();
+            let lines: Vec<String> = text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+            assert_eq!(lines, ["0 100000 65536"], "{name}: {map}");
+        }
+        assert_eq!(ids(restored, "Uid:"), "100000", "{name}: the restored root's uid as the host sees it");
+        assert_eq!(ids(restored, "Gid:"), "100000", "{name}: the restored root's gid as the host sees it");
+        let groups = |p: i32| {
+            let st = fs::read_to_string(format!("/proc/{p}/status")).unwrap();
+            st.lines()
+                .find(|l| l.starts_with("Groups:"))
+                .unwrap()
+                .split_whitespace()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let want = if envs.contains(&("WL_USERNS", "bare-deny")) { "0 1234" } else { "" };
+        assert_eq!(groups(restored), want, "{name}: the restored root's groups as the host sees them");
+        if let Some(&kid) = common::children_of(restored).first() {
+            assert_eq!(ids(kid, "Uid:"), "101000", "{name}: the restored child's uid as the host sees it");
+        }
+        // Each namespace of its own is owned by its user namespace (lsns: TYPE ONS).
+        let user_ino = fs::metadata(format!("/proc/{restored}/ns/user")).unwrap().ino().to_string();
+        let out = Command::new("lsns").args(["-n", "-p", &restored.to_string(), "-o", "TYPE,ONS"]).output().unwrap();
+        let lsns = String::from_utf8_lossy(&out.stdout).to_string();
+        for kind in owned {
+            let line = lsns.lines().find(|l| l.split_whitespace().next() == Some(kind));
+            let owner = line.and_then(|l| l.split_whitespace().nth(1));
+            assert_eq!(owner, Some(user_ino.as_str()), "{name}: owner of its {kind} namespace (lsns: {lsns})");
+            let ns_ours = fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+            assert_ne!(fs::read_link(format!("/proc/{restored}/ns/{kind}")).unwrap(), ns_ours, "{name}: ccr's {kind}");
+        }
+    };
     let rp = case.spawn_restore(&[]);
     let restored = case.wait_pidfile(rp, Duration::from_secs(30));
     case.track(restored);
     assert_running_untraced(restored, name);
-    let ours = fs::read_link("/proc/self/ns/user").unwrap();
-    assert_ne!(fs::read_link(format!("/proc/{restored}/ns/user")).unwrap(), ours, "{name}: in ccr's user namespace");
-    for map in ["uid_map", "gid_map"] {
-        let text = fs::read_to_string(format!("/proc/{restored}/{map}")).unwrap();
-        let lines: Vec<String> = text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
-        assert_eq!(lines, ["0 100000 65536"], "{name}: {map}");
-    }
-    assert_eq!(ids(restored, "Uid:"), "100000", "{name}: the restored root's uid as the host sees it");
-    assert_eq!(ids(restored, "Gid:"), "100000", "{name}: the restored root's gid as the host sees it");
-    let groups = |p: i32| {
-        let st = fs::read_to_string(format!("/proc/{p}/status")).unwrap();
-        st.lines().find(|l| l.starts_with("Groups:")).unwrap().split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
-    };
-    let want = if envs.contains(&("WL_USERNS", "bare-deny")) { "0 1234" } else { "" };
-    assert_eq!(groups(restored), want, "{name}: the restored root's groups as the host sees them");
-    if let Some(&kid) = common::children_of(restored).first() {
-        assert_eq!(ids(kid, "Uid:"), "101000", "{name}: the restored child's uid as the host sees it");
-    }
-    // Each namespace of its own is owned by its user namespace (lsns: TYPE ONS).
-    let user_ino = fs::metadata(format!("/proc/{restored}/ns/user")).unwrap().ino().to_string();
-    let out = Command::new("lsns").args(["-n", "-p", &restored.to_string(), "-o", "TYPE,ONS"]).output().unwrap();
-    let lsns = String::from_utf8_lossy(&out.stdout).to_string();
-    for kind in owned {
-        let line = lsns.lines().find(|l| l.split_whitespace().next() == Some(kind));
-        let owner = line.and_then(|l| l.split_whitespace().nth(1));
-        assert_eq!(owner, Some(user_ino.as_str()), "{name}: owner of its {kind} namespace (lsns: {lsns})");
-        let ns_ours = fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
-        assert_ne!(fs::read_link(format!("/proc/{restored}/ns/{kind}")).unwrap(), ns_ours, "{name}: ccr's {kind}");
-    }
+    check(restored);
+    // The restored tree, in namespaces ccr made, is checkpointed and restored again.
+    case.dump_ok(restored, &[]);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(20)), 128 + libc::SIGKILL, "ccr restore of the first restore");
+    let rp = case.spawn_restore(&[]);
+    let restored = case.wait_pidfile(rp, Duration::from_secs(30));
+    case.track(restored);
+    assert_running_untraced(restored, name);
+    check(restored);
     case.signal(restored, Signal::SIGTERM);
     assert_exit(case.wait_exit(rp, Duration::from_secs(60)), 0, "ccr restore (the restored tree's status)");
     case.assert_pass(1);
