@@ -19,7 +19,7 @@
  * "userns", owner 1000:1001 inside, mode 0640), sets hostname "wl-userns", makes
  * SysV objects (an attached segment, a semaphore set, a message queue with a
  * message) and a POSIX queue in its IPC namespace, enters a time namespace of its
- * own a day ahead, and forks a child (PID 2 inside) that takes uid 1000 gid 1001
+ * own a day ahead, starts a second thread, and forks a child (PID 2 inside) that takes uid 1000 gid 1001
  * and waits for SIGTERM. Then it reports ready.
  *
  * On SIGTERM the root checks: /proc/self/uid_map and gid_map are still "0 100000
@@ -28,7 +28,7 @@
  * setgroups fails), max_user_namespaces 77, its effective capabilities as they were (full) and that it can
  * use them (full: sethostname again; bare: setresuid to 0 again); full: the
  * hostname, the tmpfs file with its contents, owner and mode, the IPC objects
- * (ids, contents, owners 0 inside), the clock still a day ahead, and the child,
+ * (ids, contents, owners 0 inside), the clock still a day ahead, the thread runs, and the child,
  * whose own check (getresuid/getresgid 1000/1001) exits 0 after the root passes
  * SIGTERM on.
  *
@@ -47,6 +47,7 @@
 #include <sys/wait.h>
 #include <sys/syscall.h>
 #include <grp.h>
+#include <pthread.h>
 
 #include "workload.h"
 
@@ -236,11 +237,31 @@ static void time_setup(void)
 		WL_DIE("the time namespace's clock is not a day ahead");
 }
 
+static volatile int thread_beats;
+
+/* A second thread of the root (cloned again with its TID inside the namespace). */
+static void *beat(void *arg)
+{
+	sigset_t term;
+
+	(void)arg;
+	/* SIGTERM is the main thread's to take. */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);
+	for (;;) {
+		thread_beats++;
+		usleep(10000);
+	}
+	return NULL;
+}
+
 static int root_main(void *arg)
 {
 	char c, map[256], host[256] = "", buf[64] = "";
 	unsigned long long caps;
-	int ngroups;
+	pthread_t thread;
+	int ngroups, beats;
 	pid_t child = -1;
 	uid_t r, e, s;
 	gid_t gr, ge, gs;
@@ -274,6 +295,8 @@ static int root_main(void *arg)
 			WL_DIE("sethostname");
 		ipc_setup();
 		time_setup();
+		if (pthread_create(&thread, NULL, beat, NULL))
+			WL_DIE("pthread_create");
 		child = fork();
 		if (child < 0)
 			WL_DIE("fork");
@@ -316,7 +339,7 @@ static int root_main(void *arg)
 			WL_CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && !WEXITSTATUS(status),
 				 "the child (uid 1000) failed its check: status %#x", status);
 		}
-		return wl_finish();
+		exit(wl_finish()); /* all threads: clone()'s child would end only this one */
 	}
 	gethostname(host, sizeof(host));
 	WL_CHECK(!strcmp(host, HOST), "hostname is %s", host);
@@ -329,13 +352,16 @@ static int root_main(void *arg)
 	if (fd >= 0)
 		close(fd);
 	ipc_check();
+	beats = thread_beats;
+	usleep(100000);
+	WL_CHECK(thread_beats > beats, "its second thread does not run (%d beats)", thread_beats);
 	/* Still a day ahead: the dump and restore took less than an hour. */
 	WL_CHECK(mono_s() - host_mono >= DAY - 5 && mono_s() - host_mono < DAY + 3600,
 		 "CLOCK_MONOTONIC is %lld s past the host's at setup", mono_s() - host_mono);
 	kill(child, SIGTERM);
 	WL_CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		 "the child (uid 1000) failed its check: status %#x", status);
-	return wl_finish();
+	exit(wl_finish()); /* all threads: clone()'s child would end only this one */
 }
 
 static void write_file(pid_t pid, const char *name, const char *text)
