@@ -1,6 +1,8 @@
 //! Stage Fork: the tree, forked top-down. Each task is created by its own parent
 //! (clone3 + set_tid), so PIDs, parents and sessions come out right. The restore
 //! child for a task is a copy of ccr that, in this order:
+//! 0. (the root, made in a user namespace of the tree's own) waits until ccr wrote
+//!    its maps and makes the namespaces only it can make there (`userns`);
 //! 1. starts a session if the task led one, or its process group;
 //! 2. opens the files it is the opener of (`files::Stage::InTask`: by path, in its
 //!    own namespaces, before it changes root: paths are saved as ccr sees them),
@@ -22,6 +24,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use super::images::Checkpoint;
 use super::join::joins;
 use super::shared::{lift, Shared};
+use super::userns;
 use super::RestoreError;
 use crate::error::Result;
 use crate::files::{self, FilesImage, OpenCx, Stage};
@@ -303,34 +306,23 @@ pub fn spawn(
         new_ipcns: plan.ipc.is_some(),
     };
     let mut transit: HashMap<u32, RawFd> = shared.files.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
-    // The root waits on this pipe until ccr wrote its user namespace's maps.
-    let maps = match plan.user_ns {
-        Some(_) => {
-            let (rd, wr) = crate::sys::pipe::pipe()?;
-            Some((lift(rd, plan.base)?, lift(wr, plan.base)?))
-        }
+    let handoff = match plan.user_ns {
+        Some(u) => Some(userns::Handoff::new(u, plan.mnt, plan.asked.root_at, plan.base)?),
         None => None,
     };
-    let premade = match (plan.user_ns, plan.mnt) {
-        (Some(_), Some(ns)) => premade_clones(ns, plan.asked.root_at, plan.base)?,
-        _ => Vec::new(),
-    };
-    let premade_fds: HashMap<u32, RawFd> = premade.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
+    let no_clones = HashMap::new();
     let child = Child {
         plan: &plan,
         st: st_w.as_fd(),
         go: go_r.as_fd(),
-        maps: maps.as_ref().map(|(r, w)| (r.as_raw_fd(), w.as_raw_fd())),
-        premade: &premade_fds,
+        maps: handoff.as_ref().map(|h| h.maps_pipe()),
+        premade: handoff.as_ref().map_or(&no_clones, |h| &h.premade),
     };
     // In a namespace that denies setgroups, the tree keeps the groups the root is
     // made with: ccr's own, for the moment of the fork.
-    let ccr_groups = match plan.user_ns.filter(|u| u.setgroups_deny).and(ckpt.tasks.get(&root_pid)) {
-        Some(img) if img.core.creds.groups != process::groups()? => {
-            let ours = process::groups()?;
-            process::set_groups(&img.core.creds.groups)?;
-            Some(ours)
-        }
+    let saved_groups = ckpt.tasks.get(&root_pid).map(|img| img.core.creds.groups.as_slice());
+    let ccr_groups = match (plan.user_ns, saved_groups) {
+        (Some(u), Some(g)) => userns::groups_for_fork(u, g)?,
         _ => None,
     };
     let spawned = process::spawn(spec, || child_main(child, 0, &mut transit));
@@ -338,7 +330,7 @@ pub fn spawn(
         process::set_groups(&g)?;
     }
     let plumbing = [st_w.as_raw_fd(), go_r.as_raw_fd()];
-    drop((st_w, go_r, premade));
+    drop((st_w, go_r));
     let got = spawned?;
     let kill_all = || {
         // Killing the init of a new PID namespace takes the whole namespace along.
@@ -357,15 +349,10 @@ pub fn spawn(
         kill_all();
         return Err(RestoreError::Child { pid: root_pid, detail: format!("clone3 gave pid {got}") }.into());
     }
-    if let (Some(ns), Some((rd, wr))) = (plan.user_ns, maps) {
-        drop(rd);
-        let ext = crate::userns::extents;
-        let written = crate::sys::userns::write_maps(got, &ext(&ns.uid_map), &ext(&ns.gid_map), ns.setgroups_deny)
-            .and_then(|()| fd::write_all(wr.as_fd(), b"M"));
-        if let Err(e) = written {
+    if let Some(h) = handoff {
+        if let Err(e) = h.write_maps(got) {
             kill_all();
-            let detail = format!("writing the maps of its user namespace: {e}");
-            return Err(RestoreError::Child { pid: root_pid, detail }.into());
+            return Err(e);
         }
     }
     let mut st = std::fs::File::from(st_rd);
@@ -430,66 +417,6 @@ struct Child<'a> {
     premade: &'a HashMap<u32, RawFd>,
 }
 
-/// Clones, in ccr's mount namespace, every host path the tree's mount tree binds
-/// (the root one from `root_at` when given), each at an fd ≥ `base`: inside a
-/// user namespace a mount with mounts below it cannot be cloned alone. One that
-/// cannot be cloned here is left to the root's child, which says why.
-fn premade_clones(
-    ns: &crate::image::pb::MountNamespace,
-    root_at: Option<&std::path::Path>,
-    base: RawFd,
-) -> Result<Vec<(u32, OwnedFd)>> {
-    use crate::image::pb::mount_entry::How;
-    use crate::sys::mount;
-    let mut out = Vec::new();
-    for m in &ns.mounts {
-        let Some(How::HostPath(path)) = &m.how else { continue };
-        let path =
-            if m.parent == 0 { root_at.unwrap_or(std::path::Path::new(path)) } else { std::path::Path::new(path) };
-        let Ok(at) = mount::path_no_symlinks(path) else { continue };
-        if let Ok(mnt) = mount::clone_mount(Some(at.as_fd()), std::path::Path::new("")) {
-            out.push((m.id, lift(mnt, base)?));
-        }
-    }
-    Ok(out)
-}
-
-/// In the root's child: waits until ccr wrote the maps of the user namespace it
-/// was made in (ccr closing the pipe instead means it failed).
-fn wait_for_maps(pid: i32, (rd, wr): (RawFd, RawFd)) -> Result<()> {
-    fd::close_range(wr as u32, wr as u32);
-    let mut f = std::fs::File::from(fd::installed(rd).try_clone_to_owned().map_err(|e| RestoreError::Child {
-        pid,
-        detail: format!("the pipe to wait for its user namespace's maps on: {e}"),
-    })?);
-    let mut b = [0u8; 1];
-    f.read_exact(&mut b)
-        .map_err(|e| RestoreError::Child { pid, detail: format!("ccr wrote no maps for its user namespace ({e})") })?;
-    fd::close_range(rd as u32, rd as u32);
-    Ok(())
-}
-
-/// In the root's child, in the tree's new user namespace: the tree's time
-/// namespace (unshared, its offsets set, then entered: the root must be in it
-/// too) and its IPC namespace's limits, queues and SysV objects, before any
-/// other task exists. Made here, not in ccr, so that they are owned by the user
-/// namespace: the IPC namespace came with the clone.
-fn time_and_ipc_inside(plan: &Plan<'_>, pid: i32) -> Result<()> {
-    let Some(u) = plan.user_ns else { return Ok(()) };
-    if let Some(t) = plan.time {
-        let (mono, boot) = super::shared::time_offsets(t)?;
-        process::unshare_time(mono, boot)?;
-        process::enter_time_ns_for_children()?;
-    }
-    if let Some(ns) = plan.ipc {
-        // Its sysctls belong to the namespace's root; a queue needs a mapped owner.
-        crate::userns::as_ids(crate::userns::maker_ids(u), || super::shared::ipc_limits_and_queues(ns, &plan.ids))
-            .map_err(|detail| RestoreError::Child { pid, detail: format!("its IPC namespace: {detail}") })?;
-        super::shared::sysv_objects_inside(ns, plan.sysv, plan.dir, &plan.ids)?;
-    }
-    Ok(())
-}
-
 /// Runs in the restore child of `plan.nodes[i]`. Returns only to exit (the code).
 fn child_main(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> i32 {
     let (st, go) = (c.st, c.go);
@@ -552,8 +479,12 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     // Nothing that needs privilege before the maps are written: until then the
     // child's ids mean nothing in its user namespace.
     if let Some(m) = c.maps.filter(|_| i == 0) {
-        wait_for_maps(n.pid, m)?;
-        time_and_ipc_inside(plan, n.pid)?;
+        userns::wait_for_maps(n.pid, m)?;
+        if let Some(u) = plan.user_ns {
+            let made =
+                userns::Inside { ids: &plan.ids, time: plan.time, ipc: plan.ipc, sysv: plan.sysv, dir: plan.dir };
+            userns::time_and_ipc(u, &made, n.pid)?;
+        }
     }
     if i == 0 {
         super::join::enter(plan.asked.join)?;

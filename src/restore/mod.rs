@@ -22,6 +22,7 @@ pub mod join;
 mod mm;
 mod shared;
 mod task;
+mod userns;
 
 use std::time::{Duration, Instant};
 
