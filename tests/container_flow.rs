@@ -522,15 +522,15 @@ fn user_namespace_comes_back() {
     userns_cycle("user-namespace-deny", &[("WL_USERNS", "bare-deny")], &[]);
 }
 
-/// Our children that have exited and wait to be reaped.
-fn zombie_children() -> Vec<i32> {
+/// Our children, with whether each has exited and waits to be reaped.
+fn our_children() -> Vec<(i32, bool)> {
     let us = std::process::id().to_string();
     let pids = fs::read_dir("/proc").unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok());
-    pids.filter(|p| {
-        let stat = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+    pids.filter_map(|p| {
+        let stat = fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
         let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
         let f: Vec<&str> = after.split_whitespace().collect();
-        f.first() == Some(&"Z") && f.get(1) == Some(&us.as_str())
+        (f.get(1) == Some(&us.as_str())).then(|| (p, f.first() == Some(&"Z")))
     })
     .collect()
 }
@@ -569,20 +569,27 @@ fn userns_cycle(name: &str, envs: &[(&str, &str)], owned: &[&str]) {
             .stdin(std::process::Stdio::null())
             .status()
             .unwrap();
-        assert!(!st.success(), "{name}: the restore killed at stage {stage} succeeded");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(st.signal(), Some(libc::SIGKILL), "{name}: the restore killed at stage {stage}: {st}");
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         let left = || -> Vec<i32> {
             let pids = fs::read_dir("/proc").unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse().ok());
             pids.filter(|p: &i32| fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| e == workload)).collect()
         };
-        while !left().is_empty() && std::time::Instant::now() < deadline {
+        // A detached restore makes the root our child (CLONE_PARENT): it is ours to
+        // reap, and its pid is free again only then.
+        loop {
+            let kids = our_children();
+            for &(p, _) in kids.iter().filter(|(_, zombie)| *zombie) {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);
+            }
+            if (kids.is_empty() && left().is_empty()) || std::time::Instant::now() > deadline {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(left(), Vec::<i32>::new(), "{name}: a restore killed at stage {stage} left tasks");
-        // A detached restore makes the root our child (CLONE_PARENT): its zombie is ours to reap.
-        for p in zombie_children() {
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);
-        }
+        assert_eq!(our_children(), vec![], "{name}: a restore killed at stage {stage} left its root");
     }
 
     let check = |restored: i32| {
