@@ -607,6 +607,7 @@ fn collect(
     let mut uts = None;
     // What the restored tasks set from inside their user namespace must be an id it maps.
     let ids = crate::userns::Ids::of(checked.user_ns.as_ref());
+    let mut root_groups: Option<Vec<u32>> = None;
     // The tree's SysV objects are seen (and attached, to copy) from inside its IPC
     // namespace; this thread stays there for the whole collection.
     let _in_ipc_ns = if own.ipc { Some(crate::sys::process::enter_ipc_ns(tasks[0].pid())?) } else { None };
@@ -660,6 +661,22 @@ fn collect(
         if let Err(id) = ids.creds(&state.core.creds) {
             let what = format!("credentials with {id}, which its user namespace does not map");
             return Err(DumpError::Unsupported { pid, what }.into());
+        }
+        // Where setgroups is denied, every task comes back with the root's groups
+        // (no task can set its own there).
+        if ids.setgroups_denied() {
+            let groups = &state.core.creds.groups;
+            match &root_groups {
+                None => root_groups = Some(groups.clone()),
+                Some(r) if r != groups => {
+                    let what = format!(
+                        "supplementary groups {groups:?} other than the root's {r:?} in a user namespace that \
+                         denies setgroups"
+                    );
+                    return Err(DumpError::Unsupported { pid, what }.into());
+                }
+                Some(_) => {}
+            }
         }
         debug!(ctx.log, "pid {pid}: task state in {} us", t0.elapsed().as_micros());
         if let Some(why) = state.unlanded {
