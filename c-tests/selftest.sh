@@ -43,5 +43,10 @@ for n in "${names[@]}"; do
 			run "$n" break WL_SLEEP_MODE=$m
 		done
 	fi
+	if [ "$n" = wl_userns ]; then
+		run "$n" ok WL_USERNS=bare
+		run "$n" break WL_USERNS=bare
+		run "$n" ok WL_USERNS=bare-deny
+	fi
 done
 exit $bad

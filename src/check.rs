@@ -78,7 +78,10 @@ pub fn features() -> Vec<Feature> {
         feature("namespaces", true, false, {
             let kinds = ["pid", "mnt", "uts", "ipc", "net", "cgroup", "time", "user"];
             let (has, lacks): (Vec<&str>, Vec<&str>) = kinds.iter().partition(|k| proc::ns::has(k));
-            let mut note = format!("{}; a tree's own of each comes back, but for user (refused)", has.join(" "));
+            let mut note = format!(
+                "{}; a tree's own of each comes back, user too (one level below ccr's, owning the tree's others)",
+                has.join(" ")
+            );
             if !lacks.is_empty() {
                 note.push_str(&format!("; this kernel has no {}", lacks.join(" ")));
             }

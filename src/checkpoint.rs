@@ -60,6 +60,8 @@ pub struct Inventory {
     pub net: Option<pb::NetNamespace>,
     /// The tree's own cgroup namespace (its root on every hierarchy), when it had one.
     pub cgroup_ns: Option<pb::CgroupNamespace>,
+    /// The tree's own user namespace (its id maps), when it had one.
+    pub user_ns: Option<pb::UserNamespace>,
 }
 
 /// One thread.

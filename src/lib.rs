@@ -39,5 +39,6 @@ pub mod show;
 // The one room that talks to the kernel, and so the only one with `unsafe`.
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod userns;
 
 pub use error::{Error, Result};

@@ -442,7 +442,7 @@ fn net_namespaces_ccr_cannot_save_are_refused_by_name() {
 fn own_namespaces_are_refused_by_name() {
     // (case, what the error names, unshare's options, the workload's environment)
     type NsCase = (&'static str, &'static str, &'static [&'static str], &'static [(&'static str, &'static str)]);
-    let cases: [NsCase; 7] = [
+    let cases: [NsCase; 8] = [
         (
             "mqueue-full",
             "POSIX message queue /ccr-wl-mq holding 1 messages",
@@ -452,7 +452,21 @@ fn own_namespaces_are_refused_by_name() {
         ("net-thread", "its own net namespace", &[], &[("WL_NS_THREAD", "net")]),
         ("cgroup-thread", "its own cgroup namespace", &[], &[("WL_NS_THREAD", "cgroup")]),
         ("uts-thread", "its own uts namespace", &[], &[("WL_NS_THREAD", "uts")]),
-        ("user", "its own user namespace", &["--user", "--map-root-user"], &[("WL_NS", "")]),
+        // A user namespace below one of the tree's own (one level comes back).
+        (
+            "user-nested",
+            "nested below another one",
+            &["--user", "--map-root-user", "unshare", "--user", "--map-root-user"],
+            &[("WL_NS", "")],
+        ),
+        // The tree's own network namespace, owned by ccr's user namespace, not the
+        // tree's: the one restore makes would be the tree's.
+        (
+            "user-owns-not-net",
+            "a net namespace (net:[",
+            &["--net", "unshare", "--user", "--map-root-user"],
+            &[("WL_NS", "")],
+        ),
         ("time-children", "a time namespace unshared for its future children", &[], &[("WL_NS", "time_children")]),
         ("pid-children", "a pid namespace unshared for its future children", &[], &[("WL_NS", "pid_children")]),
     ];
@@ -486,6 +500,214 @@ fn own_namespaces_are_refused_by_name() {
         assert_running_untraced(pid, name);
         case.signal(pid, Signal::SIGTERM);
         assert_exit(case.wait_exit(started, Duration::from_secs(20)), 0, name);
+        case.assert_pass(1);
+    }
+}
+
+/// A tree whose root has a user namespace of its own (uid and gid maps
+/// "0 100000 65536", as an unprivileged LXC container has) comes back in a new
+/// one with the same maps, owning the tree's new mount, UTS, PID, network,
+/// cgroup, IPC and time namespaces; the root is uid 0 and its child uid 1000 of
+/// the namespace (host 100000 and 101000), its tmpfs file is owned by 1000:1001
+/// inside, its SysV objects and POSIX queue are back owned by its root, its clock
+/// is still a day ahead, and it still has its capabilities there (wl_userns
+/// checks from inside). The restored tree is checkpointed and restored once
+/// more. Then the same with the user namespace alone, with setgroups allowed and
+/// denied.
+#[test]
+fn user_namespace_comes_back() {
+    userns_cycle("user-namespace", &[], &["mnt", "uts", "pid", "net", "cgroup", "ipc", "time"]);
+    userns_cycle("user-namespace-bare", &[("WL_USERNS", "bare")], &[]);
+    // Setgroups denied: the root keeps the host groups it had (ccr takes them for the fork).
+    userns_cycle("user-namespace-deny", &[("WL_USERNS", "bare-deny")], &[]);
+}
+
+/// Our children, with whether each has exited and waits to be reaped.
+fn our_children() -> Vec<(i32, bool)> {
+    let us = std::process::id().to_string();
+    let pids = fs::read_dir("/proc").unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok());
+    pids.filter_map(|p| {
+        let stat = fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
+        let f: Vec<&str> = after.split_whitespace().collect();
+        (f.get(1) == Some(&us.as_str())).then(|| (p, f.first() == Some(&"Z")))
+    })
+    .collect()
+}
+
+fn userns_cycle(name: &str, envs: &[(&str, &str)], owned: &[&str]) {
+    use std::os::unix::fs::MetadataExt;
+    let mut case = Case::new(name);
+    let mut cmd = Command::new(Case::workload_path("wl_userns"));
+    cmd.arg(case.dir.join("scratch")).envs(envs.iter().copied());
+    let launcher = case.start(cmd);
+    case.wait_ready(launcher, Duration::from_secs(10));
+    let root = common::children_of(launcher)[0];
+    case.track(root);
+    let ids = |p: i32, what: &str| -> String {
+        let st = fs::read_to_string(format!("/proc/{p}/status")).unwrap();
+        st.lines().find(|l| l.starts_with(what)).unwrap().split_whitespace().nth(1).unwrap().to_string()
+    };
+    assert_eq!(ids(root, "Uid:"), "100000", "{name}: the workload's root is not its namespace's root");
+    case.dump_ok(root, &[]);
+    case.wait_exit(launcher, Duration::from_secs(20));
+
+    // No namespace of the host can be joined from inside the tree's.
+    let images = case.images.display().to_string();
+    let ours = format!("uts:{}", std::process::id());
+    let out = case.ccr(&["restore", "-D", &images, "-d", "--join-ns", &ours]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success() && err.contains("--join-ns uts") && err.contains("user namespace"), "{name}: {err}");
+    // A restore killed once the tree is forked in its new user namespace (before
+    // and after ccr seized it) leaves no task of it behind.
+    let workload = fs::canonicalize(Case::workload_path("wl_userns")).unwrap();
+    for stage in [6, 9] {
+        let st = Command::new(&common::env().ccr)
+            .args(["restore", "-D", &images, "-d", "-o"])
+            .arg(case.dir.join(format!("restore-killed-{stage}.log")))
+            .env("CCR_FAULT", format!("restore.stage:{stage}"))
+            .stdin(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(st.signal(), Some(libc::SIGKILL), "{name}: the restore killed at stage {stage}: {st}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let left = || -> Vec<i32> {
+            let pids = fs::read_dir("/proc").unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse().ok());
+            pids.filter(|p: &i32| fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| e == workload)).collect()
+        };
+        // A detached restore makes the root our child (CLONE_PARENT): it is ours to
+        // reap, and its pid is free again only then.
+        loop {
+            let kids = our_children();
+            for &(p, _) in kids.iter().filter(|(_, zombie)| *zombie) {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);
+            }
+            if (kids.is_empty() && left().is_empty()) || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(left(), Vec::<i32>::new(), "{name}: a restore killed at stage {stage} left tasks");
+        assert_eq!(our_children(), vec![], "{name}: a restore killed at stage {stage} left its root");
+    }
+
+    let check = |restored: i32| {
+        let ours = fs::read_link("/proc/self/ns/user").unwrap();
+        assert_ne!(
+            fs::read_link(format!("/proc/{restored}/ns/user")).unwrap(),
+            ours,
+            "{name}: in ccr's user namespace"
+        );
+        for map in ["uid_map", "gid_map"] {
+            let text = fs::read_to_string(format!("/proc/{restored}/{map}")).unwrap();
+            let lines: Vec<String> = text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+            assert_eq!(lines, ["0 100000 65536"], "{name}: {map}");
+        }
+        assert_eq!(ids(restored, "Uid:"), "100000", "{name}: the restored root's uid as the host sees it");
+        assert_eq!(ids(restored, "Gid:"), "100000", "{name}: the restored root's gid as the host sees it");
+        let groups = |p: i32| {
+            let st = fs::read_to_string(format!("/proc/{p}/status")).unwrap();
+            st.lines()
+                .find(|l| l.starts_with("Groups:"))
+                .unwrap()
+                .split_whitespace()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let want = if envs.contains(&("WL_USERNS", "bare-deny")) { "0 1234" } else { "" };
+        assert_eq!(groups(restored), want, "{name}: the restored root's groups as the host sees them");
+        if let Some(&kid) = common::children_of(restored).first() {
+            assert_eq!(ids(kid, "Uid:"), "101000", "{name}: the restored child's uid as the host sees it");
+        }
+        // Each namespace of its own is owned by its user namespace (lsns: TYPE ONS).
+        let user_ino = fs::metadata(format!("/proc/{restored}/ns/user")).unwrap().ino().to_string();
+        let out = Command::new("lsns").args(["-n", "-p", &restored.to_string(), "-o", "TYPE,ONS"]).output().unwrap();
+        let lsns = String::from_utf8_lossy(&out.stdout).to_string();
+        for kind in owned {
+            let line = lsns.lines().find(|l| l.split_whitespace().next() == Some(kind));
+            let owner = line.and_then(|l| l.split_whitespace().nth(1));
+            assert_eq!(owner, Some(user_ino.as_str()), "{name}: owner of its {kind} namespace (lsns: {lsns})");
+            let ns_ours = fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+            assert_ne!(fs::read_link(format!("/proc/{restored}/ns/{kind}")).unwrap(), ns_ours, "{name}: ccr's {kind}");
+        }
+    };
+    let rp = case.spawn_restore(&[]);
+    let restored = case.wait_pidfile(rp, Duration::from_secs(30));
+    case.track(restored);
+    assert_running_untraced(restored, name);
+    check(restored);
+    // The restored tree, in namespaces ccr made, is checkpointed and restored again.
+    case.dump_ok(restored, &[]);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(20)), 128 + libc::SIGKILL, "ccr restore of the first restore");
+    let rp = case.spawn_restore(&[]);
+    let restored = case.wait_pidfile(rp, Duration::from_secs(30));
+    case.track(restored);
+    assert_running_untraced(restored, name);
+    check(restored);
+    case.signal(restored, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(60)), 0, "ccr restore (the restored tree's status)");
+    case.assert_pass(1);
+}
+
+/// What a tree in a user namespace of its own holds that restore could not make
+/// from inside it is refused by name at dump, and the tree runs on and passes its
+/// checks: a device node in its tmpfs (mknod needs the host's CAP_MKNOD), a
+/// tmpfs the host mounted into its mount namespace, owned by host root (no id of
+/// the namespace), a second task without a PID namespace of its own (its pid could
+/// not be set from inside).
+#[test]
+fn user_namespace_trees_ccr_cannot_restore_are_refused_by_name() {
+    // (case, what the error names, the workload's environment, the set-up giving the pid named)
+    type Setup = fn(&Case, i32) -> i32;
+    type RefusedCase = (&'static str, &'static str, &'static [(&'static str, &'static str)], Setup);
+    // A tmpfs the host mounts into the tree's mount namespace is the host's (owned
+    // by ccr's user namespace): only there can a device node be made.
+    fn host_tmpfs(case: &Case, root: i32, then: &str) {
+        let at = case.dir.join("scratch/hostfs");
+        fs::create_dir(&at).unwrap();
+        let script = format!("mount -t tmpfs -o uid=100000,gid=100000 ccr-host-tmpfs {0} {then}", at.display());
+        let st = Command::new("nsenter").args(["-t", &root.to_string(), "-m", "sh", "-c", &script]).status().unwrap();
+        assert!(st.success(), "nsenter {script}: {st}");
+    }
+    fn device_node(case: &Case, root: i32) -> i32 {
+        let at = case.dir.join("scratch/hostfs/null");
+        host_tmpfs(case, root, &format!("&& mknod {0} c 1 3 && chown 100000:100000 {0}", at.display()));
+        root
+    }
+    fn unmapped_owner(case: &Case, root: i32) -> i32 {
+        host_tmpfs(case, root, &format!("&& touch {}", case.dir.join("scratch/hostfs/f").display()));
+        root
+    }
+    fn second_task(_case: &Case, root: i32) -> i32 {
+        common::children_of(root)[0]
+    }
+    let cases: [RefusedCase; 3] = [
+        ("device-node", "a device node, which cannot be made inside", &[], device_node),
+        ("unmapped-owner", "owned by uid 0, which the tree's user namespace does not map", &[], unmapped_owner),
+        ("second-task", "a task besides the root", &[("WL_USERNS", "bare-fork")], second_task),
+    ];
+    for (name, want, envs, setup) in cases {
+        let mut case = Case::new(&format!("userns-refused-{name}"));
+        let mut cmd = Command::new(Case::workload_path("wl_userns"));
+        cmd.arg(case.dir.join("scratch")).envs(envs.iter().copied());
+        let launcher = case.start(cmd);
+        case.wait_ready(launcher, Duration::from_secs(10));
+        let root = common::children_of(launcher)[0];
+        case.track(root);
+        let named = setup(&case, root);
+        let out = case.dump(root, &[]);
+        let err = common::stderr(&out);
+        assert!(!out.status.success(), "{name}: the dump succeeded");
+        assert!(
+            err.contains(want) && err.contains(&format!("pid {named}")),
+            "{name}: the error does not name pid {named} and {want}: {err}"
+        );
+        assert!(!case.images.join("inventory.img").exists(), "{name}: a refused dump wrote an inventory");
+        assert_running_untraced(root, name);
+        case.signal(root, Signal::SIGTERM);
+        assert_exit(case.wait_exit(launcher, Duration::from_secs(20)), 0, name);
         case.assert_pass(1);
     }
 }

@@ -94,14 +94,16 @@ fn scripts_see_every_stage_in_order() {
     }
     let log = case.dir.join("hooks.log");
     let rec = script(&case, "rec", &log, None, "");
-    // What a script sees of its own state, at a stage where ccr holds the tree.
+    // What a script sees of its own state, at a stage where ccr holds the tree:
+    // read by what it runs (grep's own status; the shell itself blocks every
+    // signal for a moment around each fork, which a read of its status can meet).
     let state = case.dir.join("state.log");
     let probe = case.dir.join("probe.sh");
     std::fs::write(
         &probe,
         format!(
             "#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = network-lock ] || exit 0\n\
-             grep -E '^(SigBlk|SigIgn|Cpus_allowed_list|TracerPid):' /proc/$$/status >> {}\n",
+             grep -E '^(SigBlk|SigIgn|Cpus_allowed_list|TracerPid):' /proc/self/status >> {}\n",
             state.display()
         ),
     )

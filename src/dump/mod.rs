@@ -474,6 +474,8 @@ struct Checked {
     net: Option<pb::NetNamespace>,
     /// The roots of the tree's own cgroup namespace.
     cgroup_ns: Option<pb::CgroupNamespace>,
+    /// The maps of the tree's own user namespace.
+    user_ns: Option<pb::UserNamespace>,
 }
 
 /// Stage Check: what the images could not hold, refused before anything is
@@ -502,7 +504,8 @@ fn check(tasks: &mut [tree::Task], opts: &DumpOpts) -> Result<Checked> {
         None
     };
     let net = if own.net { Some(crate::netns::save(tasks[0].pid())?) } else { None };
-    Ok(Checked { own, shell_job, mnt, net, cgroup_ns })
+    let user_ns = if own.user { Some(crate::userns::save(tasks[0].pid())?) } else { None };
+    Ok(Checked { own, shell_job, mnt, net, cgroup_ns, user_ns })
 }
 
 /// Each session of the tree with a controlling terminal gets it back on restore:
@@ -634,6 +637,9 @@ fn collect(
     let own = checked.own;
     let pid_ns = own.pid;
     let mut uts = None;
+    // What the restored tasks set from inside their user namespace must be an id it maps.
+    let ids = crate::userns::Ids::of(checked.user_ns.as_ref());
+    let mut root_groups: Option<Vec<u32>> = None;
     // The tree's SysV objects are seen (and attached, to copy) from inside its IPC
     // namespace; this thread stays there for the whole collection.
     let _in_ipc_ns = if own.ipc { Some(crate::sys::process::enter_ipc_ns(tasks[0].pid())?) } else { None };
@@ -684,6 +690,26 @@ fn collect(
         let mut sessions = task::Sessions { pin: pin.as_mut(), restorers: &mut restorers };
         let t0 = Instant::now();
         let mut state = task::collect(&task.threads, &stat, &status, &maps, want_uts, &signalling, &mut sessions)?;
+        if let Err(id) = ids.creds(&state.core.creds) {
+            let what = format!("credentials with {id}, which its user namespace does not map");
+            return Err(DumpError::Unsupported { pid, what }.into());
+        }
+        // Where setgroups is denied, every task comes back with the root's groups
+        // (no task can set its own there).
+        if ids.setgroups_denied() {
+            let groups = &state.core.creds.groups;
+            match &root_groups {
+                None => root_groups = Some(groups.clone()),
+                Some(r) if r != groups => {
+                    let what = format!(
+                        "supplementary groups {groups:?} other than the root's {r:?} in a user namespace that \
+                         denies setgroups"
+                    );
+                    return Err(DumpError::Unsupported { pid, what }.into());
+                }
+                Some(_) => {}
+            }
+        }
         debug!(ctx.log, "pid {pid}: task state in {} us", t0.elapsed().as_micros());
         if let Some(why) = state.unlanded {
             warn!(ctx.log, "pid {pid}: remote calls ran without a landing ({why}): had ccr died during them, the task would not have been put back");
@@ -717,7 +743,7 @@ fn collect(
     let (ptys, pty_sessions) = crate::files::pty::finish(&state.ptys, own_devpts)?;
     let time = if own.time { Some(ns::time_clocks(root)?) } else { None };
     let mnt = match checked.mnt {
-        Some(planned) => Some(crate::mounts::dump::save(root, &ctx.dir, planned)?),
+        Some(planned) => Some(crate::mounts::dump::save(root, &ctx.dir, planned, &ids)?),
         None => None,
     };
     let ipc = if own.ipc {
@@ -730,6 +756,9 @@ fn collect(
         None
     };
     let mm::PageStore { writer, shmem, sysv, .. } = store;
+    if let Some(ns) = ipc.as_ref().filter(|_| ids.own()) {
+        ns::ipc_owners_mapped(root, ns, &sysv, &ids)?;
+    }
     let written = Instant::now();
     let sums = writer.finish()?;
     ctx.stats.memdump_us += written.elapsed().as_micros() as u64;
@@ -754,6 +783,7 @@ fn collect(
         checksummed: true,
         shell_job: checked.shell_job,
         cgroup_ns: checked.cgroup_ns,
+        user_ns: checked.user_ns,
     };
     let mut inventory = inventory;
     give_ttys(&mut inventory.tasks, &table.files, &pty_sessions, &cttys)?;

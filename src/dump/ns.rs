@@ -1,13 +1,15 @@
 //! Namespaces of the tree. A restore creates its tasks from ccr, so each of them
 //! lands in ccr's own namespaces, except the kinds restore makes again for the
-//! root when the tree had one of its own: PID (the root as its init), UTS (its
-//! host and domain name), IPC (its objects), time (its clocks), mount (its
-//! mount tree), network (its lo, `crate::netns`) and cgroup (its root on every
-//! hierarchy). Every other namespace a thread is in must therefore be ccr's, and
-//! for the kinds made again, the root's: any other would come back as ccr's (or
-//! the root's), with its hostname, mounts, IPC objects or network silently gone.
-//! Until a kind is saved, such a tree is refused here, naming the thread and the
-//! namespace.
+//! root when the tree had one of its own: user (its id maps, owning every other
+//! namespace of its own), PID (the root as its init), UTS (its host and domain
+//! name), IPC (its objects), time (its clocks), mount (its mount tree), network
+//! (its lo, `crate::netns`) and cgroup (its root on every hierarchy). Every other
+//! namespace a thread is in must therefore be ccr's, and for the kinds made
+//! again, the root's: any other would come back as ccr's (or the root's), with
+//! its hostname, mounts, IPC objects or network silently gone. A namespace the
+//! tree has of its own must be owned by the tree's user namespace, as the one
+//! restore makes is. Until a kind is saved, such a tree is refused here, naming
+//! the thread and the namespace.
 
 use super::{tree, DumpError};
 use crate::error::Result;
@@ -15,15 +17,15 @@ use crate::image::pb;
 use crate::sys::proc;
 use crate::sys::proc::cgroup::TaskCgroup;
 
-/// The namespace types each of which a thread must share with ccr.
-const SHARED_WITH_CCR: [&str; 1] = ["user"];
-
 /// The kinds restore makes again for the root when the tree has its own.
 const MADE_AGAIN: [&str; 6] = ["uts", "ipc", "time", "mnt", "net", "cgroup"];
 
 /// The namespaces of its own a tree has, which restore makes again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Own {
+    /// Its root has a user namespace of its own (a child of ccr's), which every
+    /// task shares and which owns every other namespace of the tree's own.
+    pub user: bool,
     /// Its root is the init of its own PID namespace.
     pub pid: bool,
     /// Its root has a UTS namespace of its own, which every task shares.
@@ -51,10 +53,11 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
         }
         .into());
     }
-    // A kind this kernel lacks is one namespace for everybody.
-    let shared: Vec<&str> = SHARED_WITH_CCR.iter().copied().filter(|k| proc::ns::has(k)).collect();
-    let ours: Vec<String> =
-        shared.iter().map(|k| proc::ns::id(proc::SELF, k)).collect::<std::result::Result<_, _>>()?;
+    let tree_user = proc::ns::id(root, "user")?;
+    let own_user = tree_user != proc::ns::id(proc::SELF, "user")?;
+    if own_user {
+        check_user_ns(root)?;
+    }
     let root_pid_ns = proc::ns::id(root, "pid")?;
     // A kind this kernel lacks: the same "none" for every task. Asked once, not
     // per thread.
@@ -77,14 +80,10 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
         for tid in task.threads.iter().map(|t| t.pid()) {
             let who = if tid == pid { String::new() } else { format!("thread {tid}: ") };
             let refuse = |what: String| DumpError::Unsupported { pid, what: format!("{who}{what}") };
-            for (kind, ccr) in shared.iter().zip(&ours) {
-                let its = proc::ns::id(tid, kind)?;
-                if &its != ccr {
-                    return Err(refuse(format!(
-                        "its own {kind} namespace ({its}; ccr is in {ccr}, where a restore would put it)"
-                    ))
-                    .into());
-                }
+            let its_user = proc::ns::id(tid, "user")?;
+            if its_user != tree_user {
+                let what = if own_user { "a nested user namespace" } else { "a user namespace of its own" };
+                return Err(refuse(format!("{what} ({its_user}; the root is in {tree_user})")).into());
             }
             let its_pid = proc::ns::id(tid, "pid")?;
             if its_pid != root_pid_ns {
@@ -105,8 +104,57 @@ pub fn check(tasks: &[tree::Task]) -> Result<Own> {
             }
         }
     }
+    // What restore makes is owned by the user namespace it makes the root in (or
+    // by ccr's): a namespace the tree has of its own owned by any other would
+    // come back owned by the wrong one, with other privileges over it.
+    let tree_user_ino = crate::sys::userns::user_ns_of(root)?;
+    let owned: Vec<&str> = MADE_AGAIN.iter().zip(&own_kinds).filter(|(_, &o)| o).map(|(k, _)| *k).collect();
+    for kind in owned.into_iter().chain(pid_ns.then_some("pid")) {
+        if crate::sys::userns::owner_of(root, kind)? != tree_user_ino {
+            let what = format!(
+                "a {kind} namespace ({}) owned by a user namespace other than the tree's ({tree_user})",
+                proc::ns::id(root, kind)?
+            );
+            return Err(DumpError::Unsupported { pid: root, what }.into());
+        }
+    }
+    // clone3's set_tid needs privilege over the PID namespace the pid is set in:
+    // from inside the tree's user namespace, that is only over one it owns.
+    if own_user && !pid_ns {
+        let other = tasks.iter().find(|t| t.pid() != root).map(|t| (t.pid(), "task"));
+        let thread = tasks[0].threads.get(1).map(|t| (t.pid(), "thread"));
+        if let Some((pid, what)) = other.or(thread) {
+            let what = format!(
+                "a {what} besides the root in a user namespace of the tree's own without a PID namespace of its \
+                 own (its pid could not be set from inside)"
+            );
+            return Err(DumpError::Unsupported { pid, what }.into());
+        }
+    }
     let [uts, ipc, time, mnt, net, cgroup] = own_kinds;
-    Ok(Own { pid: pid_ns, uts, ipc, time, mnt, net, cgroup })
+    Ok(Own { user: own_user, pid: pid_ns, uts, ipc, time, mnt, net, cgroup })
+}
+
+/// A user namespace of the tree's own restore can make: a child of ccr's (one
+/// level: its maps are then in ccr's ids) created by ccr's user.
+fn check_user_ns(root: i32) -> Result<()> {
+    use crate::sys::userns;
+    let refuse = |what: String| -> crate::Error { DumpError::Unsupported { pid: root, what }.into() };
+    let id = proc::ns::id(root, "user")?;
+    let nested = || refuse(format!("a user namespace ({id}) nested below another one"));
+    match userns::parent_of_user_ns(root) {
+        Ok(p) if p == userns::user_ns_of(proc::SELF)? => {}
+        Ok(_) => return Err(nested()),
+        // The parent is outside ccr's namespace (ccr is not in the initial one).
+        Err(crate::sys::SysError::Pid { errno: nix::errno::Errno::EPERM, .. }) => return Err(nested()),
+        Err(e) => return Err(e.into()),
+    }
+    let owner = userns::owner_uid(root)?;
+    let ccr = nix::unistd::geteuid().as_raw();
+    if owner != ccr {
+        return Err(refuse(format!("a user namespace ({id}) created by uid {owner} (restore makes it as uid {ccr})")));
+    }
+    Ok(())
 }
 
 /// The root of the tree's own cgroup namespace on every hierarchy, as ccr sees it.
@@ -242,6 +290,29 @@ pub fn ipc_objects(root: i32) -> Result<pb::IpcNamespace> {
     }
     ns.sysctls = proc::sysctl::read_all(&sysv_ipc::NS_SYSCTLS)?;
     Ok(ns)
+}
+
+/// Refuses an object of the tree's own IPC namespace whose owner its own user
+/// namespace (`ids`) does not map: restore makes them from inside it.
+pub fn ipc_owners_mapped(
+    root: i32,
+    ns: &pb::IpcNamespace,
+    segs: &[pb::SysvShm],
+    ids: &crate::userns::Ids,
+) -> Result<()> {
+    let owners = segs
+        .iter()
+        .map(|s| (format!("SysV shm segment {}", s.id), s.uid, s.gid))
+        .chain(ns.sems.iter().map(|s| (format!("SysV semaphore set {}", s.id), s.uid, s.gid)))
+        .chain(ns.queues.iter().map(|q| (format!("SysV message queue {}", q.id), q.uid, q.gid)))
+        .chain(ns.mqueues.iter().map(|q| (format!("POSIX message queue /{}", q.name), q.uid, q.gid)));
+    for (what, uid, gid) in owners {
+        if let Err(id) = ids.owner(uid, gid) {
+            let what = format!("{what} owned by {id}, which its user namespace does not map");
+            return Err(DumpError::Unsupported { pid: root, what }.into());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -60,7 +60,9 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// namespace's task had outside it at the dump (TaskEntry.dumped_pid).
 /// 2.9: pty pairs whose master the tree holds (Files.ptys, FileDesc.pty); seccomp
 /// filters and strict mode (TaskCore.seccomp_filters, ThreadState.seccomp);
-/// external bind mounts the caller named with a key (MountEntry.ext_mount).
+/// external bind mounts the caller named with a key (MountEntry.ext_mount);
+/// a tree's own user namespace (its uid and gid maps, setgroups): an older ccr
+/// refuses it rather than restore the tree with the host's ids.
 pub const FORMAT_MINOR: u16 = 9;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.

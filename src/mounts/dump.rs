@@ -202,10 +202,24 @@ fn shared_elsewhere(root: i32, groups: &HashSet<u32>) -> Result<Option<(u32, i32
 
 /// The planned tree, with the files of its tmpfs instances (entries in the tree,
 /// bytes written to `dir`).
-pub fn save(root: i32, dir: &ImageDir, planned: Planned) -> Result<pb::MountNamespace> {
+///
+/// A tree with a user namespace of its own (`ids` translate) gets its saved
+/// filesystems made inside it: every owner must be an id the namespace maps, and
+/// no device node can be made there (only the kernel's whiteout, 0:0).
+pub fn save(root: i32, dir: &ImageDir, planned: Planned, ids: &crate::userns::Ids) -> Result<pb::MountNamespace> {
     let Planned { mut ns, saved, .. } = planned;
     let (mut files, _) = read_inside(root, Some(dir), &saved)?;
     for e in ns.mounts.iter_mut() {
+        if let Some(list) = files.get(&e.id).filter(|_| ids.own()) {
+            made_inside(root, e, list, ids)?;
+        }
+        if let Some(pb::mount_entry::How::NewFs(fs)) = e.how.as_ref().filter(|_| ids.own()) {
+            if let Err(why) = super::options_inside(&fs.options, ids) {
+                let what =
+                    format!("{} at {}: {why}, which the tree's user namespace does not map", e.fstype, e.mount_point);
+                return Err(crate::dump::DumpError::Unsupported { pid: root, what }.into());
+            }
+        }
         if let (Some(list), Some(pb::mount_entry::How::NewFs(fs))) = (files.remove(&e.id), e.how.as_mut()) {
             fs.files = list;
         }
@@ -243,6 +257,26 @@ fn check_keyed(root: i32, keyed: &[ExtMount], tree: &[Mount]) -> std::result::Re
             }
             [_] => {}
             _ => return Err(bad(format!("{} has {} mounts stacked on it", e.mount_point, at.len()))),
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a file of saved mount `m` that its restore inside the tree's user
+/// namespace could not make: an owner the namespace does not map, a device node.
+fn made_inside(root: i32, m: &pb::MountEntry, files: &[pb::FsEntry], ids: &crate::userns::Ids) -> Result<()> {
+    for f in files {
+        let refuse = |why: String| {
+            let what = format!("file /{} in its {} at {}: {why}", f.path, m.fstype, m.mount_point);
+            crate::dump::DumpError::Unsupported { pid: root, what }
+        };
+        if let Err(id) = ids.owner(f.uid, f.gid) {
+            return Err(refuse(format!("owned by {id}, which the tree's user namespace does not map")).into());
+        }
+        let kind = f.mode & libc::S_IFMT;
+        if (kind == libc::S_IFBLK || kind == libc::S_IFCHR) && f.rdev != 0 {
+            let why = "a device node, which cannot be made inside the tree's user namespace".to_string();
+            return Err(refuse(why).into());
         }
     }
     Ok(())

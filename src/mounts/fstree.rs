@@ -159,8 +159,15 @@ fn entry(path: &str, st: &libc::stat) -> pb::FsEntry {
 }
 
 /// Makes `entries` again under `root` (the root fd of a new, empty filesystem),
-/// reading file bytes from `data`.
-pub fn restore(root: BorrowedFd<'_>, entries: &[pb::FsEntry], data: &mut File, what: &str) -> Result<(), MountError> {
+/// reading file bytes from `data`. Owners are ccr's ids, made the tree's own by
+/// `ids` (the filesystem is made inside the tree's user namespace).
+pub fn restore(
+    root: BorrowedFd<'_>,
+    entries: &[pb::FsEntry],
+    data: &mut File,
+    what: &str,
+    ids: &crate::userns::Ids,
+) -> Result<(), MountError> {
     let fail =
         |path: &str, detail: String| MountError::Contents { mount: what.to_string(), path: format!("/{path}"), detail };
     let r = Some(root.as_raw_fd());
@@ -225,7 +232,8 @@ pub fn restore(root: BorrowedFd<'_>, entries: &[pb::FsEntry], data: &mut File, w
             }
             k => return Err(fail(path, format!("file type {k:#o}"))),
         }
-        fchownat(r, p, Some(Uid::from_raw(e.uid)), Some(Gid::from_raw(e.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
+        let (uid, gid) = ids.owner(e.uid, e.gid).map_err(|id| fail(path, format!("its owner {id} is not mapped")))?;
+        fchownat(r, p, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(|err| fail(path, format!("chown: {err}")))?;
         // After chown, which clears set-id bits; the umask does not apply either.
         if e.mode & S_IFMT != libc::S_IFLNK {

@@ -70,6 +70,25 @@ pub fn kind_name(kind: u32) -> &'static str {
     }
 }
 
+/// The options of a filesystem made new inside the tree's user namespace: the
+/// kernel shows `uid=N` and `gid=N` (tmpfs, devpts, proc) as the initial
+/// namespace's ids, and takes them as the mounter's. Err names an id the
+/// namespace does not map.
+pub fn options_inside(options: &[String], ids: &crate::userns::Ids) -> Result<Vec<String>, String> {
+    options
+        .iter()
+        .map(|o| {
+            let (key, v) = o.split_once('=').unwrap_or((o, ""));
+            let n = v.parse::<u32>();
+            match (key, n) {
+                ("uid", Ok(n)) => ids.uid(n).map(|u| format!("uid={u}")).ok_or(format!("option {o}: uid {n}")),
+                ("gid", Ok(n)) => ids.gid(n).map(|g| format!("gid={g}")).ok_or(format!("option {o}: gid {n}")),
+                _ => Ok(o.clone()),
+            }
+        })
+        .collect()
+}
+
 /// Whether `p` is an absolute path with no `.`, `..` or empty component.
 pub fn is_plain_absolute(p: &str) -> bool {
     p == "/" || (p.starts_with('/') && p[1..].split('/').all(|c| !c.is_empty() && c != "." && c != ".."))

@@ -217,22 +217,52 @@ pub fn group_sources(ns: &pb::MountNamespace) -> std::result::Result<HashMap<u32
     Ok(out)
 }
 
+/// What a mount tree is built from besides its image.
+pub struct Sources<'a> {
+    pub dir: &'a ImageDir,
+    /// Where the root mount is bound from instead of its saved path (`--root`).
+    pub root_at: Option<&'a Path>,
+    /// Key → fd the caller handed over for an external file.
+    pub inherited: &'a HashMap<String, std::os::fd::BorrowedFd<'a>>,
+    /// Mount id → its data file, opened before the builder gave up the ids that
+    /// may read the images directory (inside a user namespace).
+    pub data: HashMap<u32, std::fs::File>,
+    /// Mount id → a clone of its host path ccr made in its own namespace, for a
+    /// path the builder cannot clone alone: from inside a user namespace, a mount
+    /// with (locked) mounts below it.
+    pub premade: &'a HashMap<u32, std::os::fd::RawFd>,
+    /// How saved owners become the ids of the namespace the tree is built in.
+    pub ids: &'a crate::userns::Ids,
+    /// Inside a user namespace: the ids a saved filesystem's files are made
+    /// with, by a helper (`crate::userns::as_ids`).
+    pub fill_as: Option<crate::userns::NsIds>,
+    /// Key → host path of each external mount (`map_external`).
+    pub ext: &'a HashMap<String, PathBuf>,
+    /// The checkpoint's ptys: those of a devpts instance made here are made with it.
+    pub ptys: &'a [pb::Pty],
+}
+
+/// Opens the data file of every saved filesystem of `ns`.
+pub fn open_data(ns: &pb::MountNamespace, dir: &ImageDir) -> Result<HashMap<u32, std::fs::File>> {
+    let mut out = HashMap::new();
+    for m in &ns.mounts {
+        if matches!(&m.how, Some(pb::mount_entry::How::NewFs(new)) if new.saved) {
+            out.insert(m.id, dir.open_raw(ImageKind::MountData, m.id as u64)?.0);
+        }
+    }
+    Ok(out)
+}
+
 /// Builds the mount tree of `ns` in the calling process's (new) mount namespace
-/// and makes its root this process's root. `root_at` replaces where the root
-/// mount is bound from (`--root`); `ext` says where each external mount is
-/// (`map_external`).
+/// and makes its root this process's root (and that of every process whose root
+/// was the old one). `src.root_at` replaces where the root mount is bound from
+/// (`--root`); `src.ext` says where each external mount is (`map_external`).
 ///
 /// Every mount is made private and attached; propagation comes last, after the
 /// pivot: a shared root cannot be pivoted into, a shared mount would copy each
 /// later child to its peers, and an unbindable one could not be cloned.
-pub fn build(
-    ns: &pb::MountNamespace,
-    dir: &ImageDir,
-    root_at: Option<&Path>,
-    inherited: &HashMap<String, std::os::fd::BorrowedFd<'_>>,
-    ext: &HashMap<String, PathBuf>,
-    ptys: &[pb::Pty],
-) -> Result<()> {
+pub fn build(ns: &pb::MountNamespace, mut src: Sources<'_>) -> Result<()> {
+    let (root_at, inherited) = (src.root_at, src.inherited);
     mount::make_all_private()?;
     let sources = group_sources(ns)?;
     // id → the mount made for it (attached) and its entry.
@@ -250,14 +280,27 @@ pub fn build(
                 move |source| MountError::Make { mount, step, source }
             };
             let at = mount::path_no_symlinks(path).map_err(fail("finding it on this side"))?;
-            let mnt = mount::clone_mount(Some(at.as_fd()), Path::new("")).map_err(fail("open_tree"))?;
+            let mnt = match mount::clone_mount(Some(at.as_fd()), Path::new("")) {
+                // Mounts below it that a user namespace's copy of ccr's mounts
+                // locks: only ccr's own clone shows it without them.
+                Err(e) if e.errno() == libc::EINVAL && src.premade.contains_key(&m.id) => {
+                    fd::installed(src.premade[&m.id]).try_clone_to_owned().map_err(|e| {
+                        fail("taking ccr's clone")(crate::sys::SysError::Path {
+                            call: "dup",
+                            path: path.into(),
+                            source: e,
+                        })
+                    })?
+                }
+                r => r.map_err(fail("open_tree"))?,
+            };
             host.insert(m.id, mnt);
         }
         if let Some(pb::mount_entry::How::External(key)) = &m.how {
             host.insert(m.id, clone_handed_over(m, key, inherited)?);
         }
         if let Some(pb::mount_entry::How::ExtMount(e)) = &m.how {
-            host.insert(m.id, clone_mapped(m, e, ext.get(&e.key))?);
+            host.insert(m.id, clone_mapped(m, e, src.ext.get(&e.key))?);
         }
     }
     for m in &ns.mounts {
@@ -279,17 +322,32 @@ pub fn build(
                 host.remove(&m.id).expect("cloned above")
             }
             Some(pb::mount_entry::How::NewFs(new)) => {
-                let mut options = new.options.clone();
+                let mut options = if src.ids.own() {
+                    super::options_inside(&new.options, src.ids).map_err(|why| MountError::Image {
+                        mount: what.clone(),
+                        detail: format!("{why} is not mapped"),
+                    })?
+                } else {
+                    new.options.clone()
+                };
                 if new.read_only {
                     options.push("ro".into());
                 }
                 let mnt = mount::new_fs(&m.fstype, &m.source, &options).map_err(step("making the filesystem"))?;
                 if m.fstype == "devpts" {
-                    crate::files::pty::premake(mnt.as_fd(), m.id, ptys).map_err(step("making its ptys"))?;
+                    crate::files::pty::premake(mnt.as_fd(), m.id, src.ptys).map_err(step("making its ptys"))?;
                 }
                 if new.saved {
-                    let (mut data, _) = dir.open_raw(ImageKind::MountData, m.id as u64)?;
-                    fstree::restore(mnt.as_fd(), &new.files, &mut data, &what)?;
+                    let mut data = match src.data.remove(&m.id) {
+                        Some(f) => f,
+                        None => src.dir.open_raw(ImageKind::MountData, m.id as u64)?.0,
+                    };
+                    let mut fill = || Ok(fstree::restore(mnt.as_fd(), &new.files, &mut data, &what, src.ids)?);
+                    match src.fill_as {
+                        Some(ids) => crate::userns::as_ids(ids, fill)
+                            .map_err(|detail| MountError::Image { mount: what.clone(), detail })?,
+                        None => fill()?,
+                    }
                 }
                 mnt
             }

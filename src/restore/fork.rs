@@ -1,6 +1,8 @@
 //! Stage Fork: the tree, forked top-down. Each task is created by its own parent
 //! (clone3 + set_tid), so PIDs, parents and sessions come out right. The restore
 //! child for a task is a copy of ccr that, in this order:
+//! 0. (the root, made in a user namespace of the tree's own) waits until ccr wrote
+//!    its maps and makes the namespaces only it can make there (`userns`);
 //! 1. starts a session if the task led one, or its process group;
 //! 2. opens the files it is the opener of (`files::Stage::InTask`: by path, in its
 //!    own namespaces, before it changes root: paths are saved as ccr sees them),
@@ -22,6 +24,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use super::images::Checkpoint;
 use super::join::joins;
 use super::shared::{lift, Shared};
+use super::userns;
 use super::RestoreError;
 use crate::error::Result;
 use crate::files::{self, FilesImage, OpenCx, Stage};
@@ -109,6 +112,15 @@ struct Plan<'a> {
     cgroup_ns: Option<&'a [std::path::PathBuf]>,
     /// The tree's network namespace, which the root's child sets up.
     net: Option<&'a crate::image::pb::NetNamespace>,
+    /// The tree's own user namespace, which the root is made in (ccr writes its maps).
+    user_ns: Option<&'a crate::image::pb::UserNamespace>,
+    /// How the images' ids become those of the tree's user namespace.
+    ids: crate::userns::Ids,
+    /// In the tree's own user namespace, its own IPC namespace (with the SysV
+    /// segments of `sysv`) and time namespace, which the root's child makes there.
+    ipc: Option<&'a crate::image::pb::IpcNamespace>,
+    sysv: &'a [crate::image::pb::SysvShm],
+    time: Option<&'a crate::image::pb::TimeNamespace>,
 }
 
 /// What the caller asked of the root's namespaces.
@@ -278,6 +290,11 @@ fn plan<'a>(
         net: ckpt.inventory.net.as_ref().filter(|_| !joins(asked.join, "net")),
         asked,
         cgroup_ns: cgroup_ns.filter(|_| !joins(asked.join, "cgroup")),
+        user_ns: ckpt.inventory.user_ns.as_ref(),
+        ids: crate::userns::Ids::of(ckpt.inventory.user_ns.as_ref()),
+        ipc: ckpt.inventory.ipc.as_ref().filter(|_| ckpt.inventory.user_ns.is_some()),
+        sysv: &ckpt.files.sysv,
+        time: ckpt.inventory.time.as_ref().filter(|_| ckpt.inventory.user_ns.is_some()),
     })
 }
 
@@ -307,10 +324,34 @@ pub fn spawn(
         new_utsns: plan.uts.is_some(),
         new_mntns: plan.mnt.is_some(),
         new_netns: plan.net.is_some(),
+        new_userns: plan.user_ns.is_some(),
+        new_ipcns: plan.ipc.is_some(),
     };
     let mut transit: HashMap<u32, RawFd> = shared.files.iter().map(|(id, f)| (*id, f.as_raw_fd())).collect();
-    let child = Child { plan: &plan, st: st_w.as_fd(), go: go_r.as_fd(), masters: masters_w.as_fd() };
+    let handoff = match plan.user_ns {
+        Some(u) => Some(userns::Handoff::new(u, plan.mnt, plan.asked.root_at, plan.base)?),
+        None => None,
+    };
+    let no_clones = HashMap::new();
+    let child = Child {
+        plan: &plan,
+        st: st_w.as_fd(),
+        go: go_r.as_fd(),
+        masters: masters_w.as_fd(),
+        maps: handoff.as_ref().map(|h| h.maps_pipe()),
+        premade: handoff.as_ref().map_or(&no_clones, |h| &h.premade),
+    };
+    // In a namespace that denies setgroups, the tree keeps the groups the root is
+    // made with: ccr's own, for the moment of the fork.
+    let saved_groups = ckpt.tasks.get(&root_pid).map(|img| img.core.creds.groups.as_slice());
+    let ccr_groups = match (plan.user_ns, saved_groups) {
+        (Some(u), Some(g)) => userns::groups_for_fork(u, g)?,
+        _ => None,
+    };
     let spawned = process::spawn(spec, || child_main(child, 0, &mut transit));
+    if let Some(g) = ccr_groups {
+        process::set_groups(&g)?;
+    }
     let plumbing = [st_w.as_raw_fd(), go_r.as_raw_fd()];
     drop((st_w, go_r, masters_w));
     let got = spawned?;
@@ -328,8 +369,14 @@ pub fn spawn(
         }
     };
     if !pid_ns && got != root_pid {
-        let _ = process::kill(got, libc::SIGKILL);
+        kill_all();
         return Err(RestoreError::Child { pid: root_pid, detail: format!("clone3 gave pid {got}") }.into());
+    }
+    if let Some(h) = handoff {
+        if let Err(e) = h.write_maps(got) {
+            kill_all();
+            return Err(e);
+        }
     }
     let mut st = std::fs::File::from(st_rd);
     let mut out = HashMap::new();
@@ -429,6 +476,10 @@ struct Child<'a> {
     go: BorrowedFd<'a>,
     /// Where the root's child sends the new masters of ptys held outside.
     masters: BorrowedFd<'a>,
+    /// The pipe (read, write end) the root waits on for its user namespace's maps.
+    maps: Option<(RawFd, RawFd)>,
+    /// ccr's clones of host paths the root's mount tree binds.
+    premade: &'a HashMap<u32, RawFd>,
 }
 
 /// Runs in the restore child of `plan.nodes[i]`. Returns only to exit (the code).
@@ -501,6 +552,16 @@ fn give_back_foreground(n: &Node, transit: &HashMap<u32, RawFd>) -> Result<()> {
 fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u64, RawFd)> {
     let (plan, st, go) = (c.plan, c.st, c.go);
     let n = &plan.nodes[i];
+    // Nothing that needs privilege before the maps are written: until then the
+    // child's ids mean nothing in its user namespace.
+    if let Some(m) = c.maps.filter(|_| i == 0) {
+        userns::wait_for_maps(n.pid, m)?;
+        if let Some(u) = plan.user_ns {
+            let made =
+                userns::Inside { ids: &plan.ids, time: plan.time, ipc: plan.ipc, sysv: plan.sysv, dir: plan.dir };
+            userns::time_and_ipc(u, &made, n.pid)?;
+        }
+    }
     if i == 0 {
         super::join::enter(plan.asked.join)?;
     }
@@ -518,16 +579,26 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     }
     // Before any file is opened: paths are the tree's, inside its mounts.
     if let Some(ns) = plan.mnt.filter(|_| i == 0) {
-        let ptys = &plan.files.ptys;
-        crate::mounts::restore::build(
-            ns,
-            plan.dir,
-            plan.asked.root_at,
-            &plan.shared.inherited,
-            plan.asked.ext_mounts,
-            ptys,
-        )?;
-        crate::files::pty::hand_out(c.masters, ptys)?;
+        use crate::mounts::restore::{build, open_data, Sources};
+        let data = open_data(ns, plan.dir)?;
+        let src = Sources {
+            dir: plan.dir,
+            root_at: plan.asked.root_at,
+            inherited: &plan.shared.inherited,
+            data,
+            premade: c.premade,
+            ids: &plan.ids,
+            fill_as: plan.user_ns.map(crate::userns::maker_ids),
+            ext: plan.asked.ext_mounts,
+            ptys: &plan.files.ptys,
+        };
+        build(ns, src)?;
+        crate::files::pty::hand_out(c.masters, &plan.files.ptys)?;
+    }
+    // The user namespace's own limits once the tree's namespaces are made (a
+    // limit below what the tree has would refuse making them again).
+    if let Some(u) = plan.user_ns.filter(|_| i == 0) {
+        crate::userns::restore_sysctls(u)?;
     }
     if n.session_leader {
         process::setsid()?;

@@ -186,6 +186,15 @@ pub fn read(run: &mut Run<'_>) -> Result<()> {
     }
     // What the caller asked of the namespaces, before anything is made.
     run.joined = super::join::open(&run.opts.join_ns)?;
+    if let (Some(j), Some(_)) = (run.joined.first(), &inventory.user_ns) {
+        // The tree is made in its new user namespace first, which owns what it
+        // makes; a namespace of the caller's (the host's) cannot be entered from there.
+        return Err(Error::InvalidArgument(format!(
+            "--join-ns {}: the checkpoint has a user namespace of its own, from inside which no namespace of \
+             this side can be joined",
+            j.kind
+        )));
+    }
     if let Some(r) = &run.opts.root {
         // Said and not done would be worse than refused.
         let bound = inventory

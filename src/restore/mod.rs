@@ -23,6 +23,7 @@ mod mm;
 pub mod pty_masters;
 mod shared;
 mod task;
+mod userns;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -457,8 +458,16 @@ fn release(run: &mut Run<'_>) -> Result<()> {
     run.journal = None;
     run.sysv_created.clear();
     // A segment removed while attached goes again once its last user detaches.
-    for seg in run.ckpt().files.sysv.iter().filter(|s| s.removed) {
-        crate::mm::sysv::remove(seg.id);
+    // In a user namespace of the tree's own, its IPC namespace is not ccr's: the
+    // segments are removed from a thread inside it.
+    let removed: Vec<i32> = run.ckpt().files.sysv.iter().filter(|s| s.removed).map(|s| s.id).collect();
+    let root = run.tree.as_ref().map(|t| t.root);
+    match root.filter(|_| run.ckpt().inventory.user_ns.is_some() && run.ckpt().inventory.ipc.is_some()) {
+        Some(root) if !removed.is_empty() => process::in_namespaces_of(root, &["ipc"], || -> Result<()> {
+            removed.iter().for_each(|&id| crate::mm::sysv::remove(id));
+            Ok(())
+        })?,
+        _ => removed.iter().for_each(|&id| crate::mm::sysv::remove(id)),
     }
     if let Some(mut plan) = run.cgroups.take() {
         plan.apply_freeze_states()?;

@@ -283,16 +283,38 @@ pub fn signal_sources(run: &mut Run<'_>) -> Result<()> {
 }
 
 /// Stage Credentials: every thread's credentials, then what their change reset.
+///
+/// The images hold ids as ccr saw them at the dump; a task in the tree's own
+/// user namespace sets the namespace's own ids for them (checked at the dump to
+/// be mapped, and again here). Where the namespace denies setgroups, the task
+/// must already have its groups (inherited from ccr, which had them at the fork).
 pub fn credentials(run: &mut Run<'_>) -> Result<()> {
     let last_cap = run.last_cap;
+    let ids = crate::userns::Ids::of(run.ckpt().inventory.user_ns.as_ref());
     each(run, |t, img, _| {
+        let pid = t.pid;
+        let creds = ids.creds(&img.core.creds).map_err(|id| RestoreError::Unsupported {
+            pid,
+            what: format!("credentials with {id}, which the tree's user namespace does not map,"),
+        })?;
+        let set_groups = !ids.setgroups_denied();
+        if !set_groups {
+            let has = crate::sys::proc::status::read(t.outer)?.numbers("Groups")?;
+            if has != creds.groups {
+                let what = format!(
+                    "supplementary groups {:?} in a user namespace that denies setgroups (it has {has:?}),",
+                    creds.groups
+                );
+                return Err(RestoreError::Unsupported { pid, what }.into());
+            }
+        }
         let core = &img.core;
         // The other threads first, as each had its own session since it was cloned.
         for r in t.threads.iter_mut() {
-            restore_creds(r, &core.creds, last_cap)?;
+            restore_creds(r, &creds, last_cap, set_groups)?;
         }
         let r = t.leader_session();
-        restore_creds(r, &core.creds, last_cap)?;
+        restore_creds(r, &creds, last_cap, set_groups)?;
         r.set_dumpable(core.dumpable)?;
         Ok(r.set_pdeath_signal(core.pdeath_signal)?)
     })
@@ -350,13 +372,15 @@ fn set_affinity(default: Option<&[u8]>, tid: i32, th: &ThreadCore) -> Result<()>
     Ok(())
 }
 
-fn restore_creds(r: &mut Remote, c: &pb::Creds, last_cap: u64) -> Result<()> {
+fn restore_creds(r: &mut Remote, c: &pb::Creds, last_cap: u64, set_groups: bool) -> Result<()> {
     for cap in 0..=last_cap {
         if c.cap_bnd & (1 << cap) == 0 {
             r.capbset_drop(cap)?;
         }
     }
-    r.setgroups(&c.groups)?;
+    if set_groups {
+        r.setgroups(&c.groups)?;
+    }
     r.setresgid(c.gid, c.egid, c.sgid)?;
     r.setfsgid(c.fsgid)?;
     let keep = 1u32 << kernel::SECURE_KEEP_CAPS;

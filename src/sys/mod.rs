@@ -28,6 +28,7 @@ pub mod sysv_shm;
 pub mod trampoline;
 pub mod tty;
 pub mod unix_sock;
+pub mod userns;
 pub mod wait;
 
 use std::path::PathBuf;

@@ -22,6 +22,11 @@ pub struct CloneSpec {
     pub new_mntns: bool,
     /// In a new network namespace (CLONE_NEWNET): nothing but a lo that is down.
     pub new_netns: bool,
+    /// In a new user namespace (CLONE_NEWUSER), which then owns every namespace
+    /// this same clone makes. Its id maps are still to be written.
+    pub new_userns: bool,
+    /// In a new IPC namespace (CLONE_NEWIPC).
+    pub new_ipcns: bool,
 }
 
 /// clone3 per `spec`; the child runs `child` and exits with its return value; the
@@ -42,7 +47,9 @@ pub fn spawn<F: FnOnce() -> i32>(spec: CloneSpec, child: F) -> SysResult<i32> {
             | (if spec.new_pidns { kernel::CLONE_NEWPID as u64 } else { 0 })
             | (if spec.new_utsns { kernel::CLONE_NEWUTS as u64 } else { 0 })
             | (if spec.new_mntns { kernel::CLONE_NEWNS as u64 } else { 0 })
-            | (if spec.new_netns { kernel::CLONE_NEWNET as u64 } else { 0 }),
+            | (if spec.new_netns { kernel::CLONE_NEWNET as u64 } else { 0 })
+            | (if spec.new_userns { kernel::CLONE_NEWUSER as u64 } else { 0 })
+            | (if spec.new_ipcns { kernel::CLONE_NEWIPC as u64 } else { 0 }),
         // With CLONE_PARENT the kernel takes our own exit signal (SIGCHLD: the helper
         // was forked) and refuses an explicit one.
         exit_signal: if spec.as_sibling { 0 } else { libc::SIGCHLD as u64 },
@@ -175,6 +182,15 @@ pub fn unshare_time(monotonic: i64, boottime: i64) -> SysResult<()> {
     std::fs::write("/proc/self/timens_offsets", text).map_err(SysError::path("write", "/proc/self/timens_offsets"))
 }
 
+/// This process into the time namespace it unshared for its children (setns to
+/// /proc/self/ns/time_for_children; only a single-threaded process may).
+pub fn enter_time_ns_for_children() -> SysResult<()> {
+    use std::os::fd::AsFd;
+    let p = Path::new("/proc/self/ns/time_for_children");
+    let ns = crate::sys::fd::open(p, libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+    set_ns(ns.as_fd(), libc::CLONE_NEWTIME)
+}
+
 /// setns(2) into the namespace `fd` is open on, which must be of type `flag`.
 pub fn set_ns(fd: std::os::fd::BorrowedFd<'_>, flag: i32) -> SysResult<()> {
     use std::os::fd::AsRawFd;
@@ -215,6 +231,33 @@ pub fn set_uts_names(hostname: &str, domainname: &str) -> SysResult<()> {
         return Err(SysError::last("setdomainname"));
     }
     Ok(())
+}
+
+/// This process's supplementary groups (getgroups).
+pub fn groups() -> SysResult<Vec<u32>> {
+    Ok(nix::unistd::getgroups()
+        .map_err(|e| SysError::Call { call: "getgroups", errno: e })?
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect())
+}
+
+/// Sets this process's supplementary groups (setgroups).
+pub fn set_groups(groups: &[u32]) -> SysResult<()> {
+    // SAFETY: the kernel reads `groups.len()` gids from the slice.
+    check("setgroups", unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })
+}
+
+/// Sets this process's real, effective and saved ids (setresgid, then setresuid)
+/// and its supplementary groups first unless `groups` is None.
+pub fn set_ids(uid: u32, gid: u32, groups: Option<&[u32]>) -> SysResult<()> {
+    if let Some(g) = groups {
+        set_groups(g)?;
+    }
+    // SAFETY: setresgid/setresuid with integer arguments.
+    check("setresgid", unsafe { libc::setresgid(gid, gid, gid) })?;
+    // SAFETY: as above.
+    check("setresuid", unsafe { libc::setresuid(uid, uid, uid) })
 }
 
 /// A plain child (fork) running `child`, with PID `pid` when given.

@@ -34,6 +34,7 @@ pub fn inventory_to_pb(i: &Inventory) -> pb::Inventory {
         mnt: i.mnt.clone(),
         net: i.net.clone(),
         cgroup_ns: i.cgroup_ns.clone(),
+        user_ns: i.user_ns.clone(),
     }
 }
 
@@ -86,6 +87,9 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
     if let Some(ns) = &p.cgroup_ns {
         check_cgroup_ns(at, ns)?;
     }
+    if let Some(ns) = &p.user_ns {
+        check_user_ns(at, ns)?;
+    }
     Ok(Inventory {
         root_pid: p.root_pid,
         tasks: p.tasks,
@@ -104,7 +108,38 @@ pub fn inventory_from_pb(at: &At<'_>, p: pb::Inventory) -> Result<Inventory, Ima
         mnt: p.mnt,
         net: p.net,
         cgroup_ns: p.cgroup_ns,
+        user_ns: p.user_ns,
     })
+}
+
+/// A user namespace restore can make: each map of 1 to 340 lines (the kernel's
+/// limit), none empty or past the last id, no two overlapping inside or outside.
+fn check_user_ns(at: &At<'_>, ns: &pb::UserNamespace) -> Result<(), ImageError> {
+    for (i, s) in ns.sysctls.iter().enumerate() {
+        if !crate::userns::is_sysctl_name(&s.name) || !s.value.bytes().all(|b| b.is_ascii_digit()) || s.value.is_empty()
+        {
+            return Err(at.invalid(format!("user_ns.sysctls[{i}]"), format!("{:?} = {:?}", s.name, s.value)));
+        }
+    }
+    for (which, map) in [("uid_map", &ns.uid_map), ("gid_map", &ns.gid_map)] {
+        let field = format!("user_ns.{which}");
+        if map.is_empty() || map.len() > 340 {
+            return Err(at.invalid(field, format!("{} lines (1 to 340 are possible)", map.len())));
+        }
+        let end = |start: u32, count: u32| u64::from(start) + u64::from(count);
+        for (i, e) in map.iter().enumerate() {
+            if e.count == 0 || end(e.inside, e.count) > 1 << 32 || end(e.outside, e.count) > 1 << 32 {
+                return Err(at.invalid(format!("{field}[{i}]"), "an empty range or one past the last id"));
+            }
+            for o in &map[..i] {
+                let overlap = |a: u32, b: u32| u64::from(a) < end(b, o.count) && u64::from(b) < end(a, e.count);
+                if overlap(e.inside, o.inside) || overlap(e.outside, o.outside) {
+                    return Err(at.invalid(format!("{field}[{i}]"), "overlaps an earlier line"));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A cgroup namespace restore can make: each root on a known hierarchy, once,
@@ -167,6 +202,39 @@ mod tests {
         ] {
             let e = ok(bad).expect_err(why);
             assert!(e.to_string().contains("cgroup_ns.roots["), "{why}: {e}");
+        }
+    }
+
+    #[test]
+    fn user_namespace_maps_are_checked() {
+        let p = std::path::Path::new("/img/inventory.img");
+        let at = At(p);
+        let e = |inside, outside, count| pb::IdMapExtent { inside, outside, count };
+        let ns = |uid_map: Vec<pb::IdMapExtent>| pb::UserNamespace {
+            uid_map,
+            gid_map: vec![e(0, 100000, 65536)],
+            setgroups_deny: false,
+            sysctls: vec![],
+        };
+        check_user_ns(&at, &ns(vec![e(0, 100000, 65536)])).unwrap();
+        check_user_ns(&at, &ns(vec![e(0, 100000, 1000), e(1000, 5000, 1), e(1001, 101001, 64535)])).unwrap();
+        for (bad, why) in [
+            (vec![], "no line"),
+            (vec![e(0, 100000, 0)], "an empty range"),
+            (vec![e(1, 100000, u32::MAX)], "past the last id inside"),
+            (vec![e(0, 100000, 1000), e(999, 200000, 10)], "overlapping inside"),
+            (vec![e(0, 100000, 1000), e(2000, 100500, 10)], "overlapping outside"),
+        ] {
+            let err = check_user_ns(&at, &ns(bad)).expect_err(why);
+            assert!(err.to_string().contains("user_ns.uid_map"), "{why}: {err}");
+        }
+        let with = |name: &str, value: &str| pb::UserNamespace {
+            sysctls: vec![pb::Sysctl { name: name.into(), value: value.into() }],
+            ..ns(vec![e(0, 100000, 65536)])
+        };
+        check_user_ns(&at, &with("max_user_namespaces", "7")).unwrap();
+        for (name, value) in [("../../kernel/core_pattern", "1"), ("max_user_namespaces", "1\n2"), ("max_x", "")] {
+            assert!(check_user_ns(&at, &with(name, value)).is_err(), "{name} = {value:?}");
         }
     }
 }
