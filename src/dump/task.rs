@@ -88,30 +88,27 @@ fn thread_regs(t: &Stopped, pid: i32) -> Result<(ThreadCore, u32)> {
     Ok((core, sched.processor))
 }
 
-/// Each thread's seccomp state into `cores`: strict mode, or its filters (oldest
-/// first, as indexes into the returned list, which holds each program once).
-/// Strict mode is read from /proc only when the process has seccomp at all (a
-/// thread of a process without it is taken to have none or filters).
+/// Each thread's seccomp filters into `cores` (oldest first, as indexes into the
+/// returned list, which holds each program once); its strict mode is asked of
+/// the thread itself (`thread_remote_state`), which /proc shows for the leader
+/// only. Seized without PTRACE_O_SUSPEND_SECCOMP (ccr lacks CAP_SYS_ADMIN or is
+/// under seccomp itself) ccr can neither read a filter nor pass one by: each
+/// thread's mode is read from /proc then, before any call is made in it.
 fn seccomp(threads: &[Stopped], pid: i32, status: &Status, cores: &mut [ThreadCore]) -> Result<Vec<pb::SeccompFilter>> {
-    let any = status.int("Seccomp").unwrap_or(0) != 0;
     let mut filters: Vec<pb::SeccompFilter> = Vec::new();
     for (t, core) in threads.iter().zip(cores.iter_mut()) {
-        let mode = if !any {
-            0
-        } else if t.pid() == pid {
-            status.int("Seccomp").unwrap_or(0)
-        } else {
-            proc::status::read(t.pid())?.int("Seccomp").unwrap_or(0)
-        };
+        if !t.seccomp_suspended() {
+            let mode = if t.pid() == pid { status.int("Seccomp") } else { proc::status::read(t.pid())?.int("Seccomp") };
+            if mode.unwrap_or(0) != 0 {
+                let what = format!("thread {}: seccomp, which ccr cannot pass by without CAP_SYS_ADMIN", t.pid());
+                return Err(DumpError::Unsupported { pid, what }.into());
+            }
+            continue;
+        }
         let mut chain = Vec::new();
         while let Some((program, flags)) = t.seccomp_filter(chain.len() as u32)? {
             chain.push(pb::SeccompFilter { program, flags });
         }
-        if (mode != 0 || !chain.is_empty()) && !t.seccomp_suspended() {
-            let what = format!("thread {}: seccomp, which ccr cannot pass by without CAP_SYS_ADMIN", t.pid());
-            return Err(DumpError::Unsupported { pid, what }.into());
-        }
-        core.state.seccomp_strict = mode == 1;
         for f in chain.into_iter().rev() {
             let i = match filters.iter().position(|g| *g == f) {
                 Some(i) => i,
@@ -287,6 +284,10 @@ fn thread_remote_state(r: &mut Remote<&Stopped>, core: &mut ThreadCore) -> Resul
     st.altstack = Some(pb::AltStack { sp: ss.ss_sp as u64, flags: ss.ss_flags, size: ss.ss_size });
     st.clear_child_tid = r.tid_address()?;
     (st.robust_list, st.robust_list_len) = r.robust_list()?;
+    // Only where ccr's calls pass seccomp by (else no thread has any: `seccomp`).
+    if r.tracee().seccomp_suspended() {
+        st.seccomp_strict = r.seccomp_mode()? == crate::sys::kernel::SECCOMP_MODE_STRICT;
+    }
     Ok(())
 }
 

@@ -377,9 +377,10 @@ fn refill(slave: BorrowedFd<'_>, s: &tty::Settings, input: &[u8], output: &[u8])
         t.c_cc[c] = 0;
     }
     tty::set_settings(slave, &plain)?;
-    tty::simulate_input(slave, input)?;
-    fd::write_all(slave, output)?;
-    tty::set_settings(slave, s)
+    let fed = tty::simulate_input(slave, input).and_then(|()| fd::write_all(slave, output));
+    // Back as they were even when the bytes could not all be put back.
+    let back = tty::set_settings(slave, s);
+    fed.and(back)
 }
 
 /// Reads what is queued in a pty both ways and puts it straight back: the
@@ -400,11 +401,19 @@ fn take_queued(
             raw.termios.c_lflag &= !libc::ICANON;
             raw.termios.c_cc[libc::VMIN] = 0;
             raw.termios.c_cc[libc::VTIME] = 0;
-            tty::set_settings(slave, &raw)?;
-            let got = tty::drain(slave, false);
-            // Back as it was even when the read failed.
-            tty::set_settings(slave, s)?;
-            got?
+            let got = tty::set_settings(slave, &raw).and_then(|()| tty::drain(slave, false));
+            // Back as it was even when the read failed, with the output read
+            // already: the tree runs on with both.
+            let back = tty::set_settings(slave, s);
+            match got.and_then(|input| back.map(|()| input)) {
+                Ok(input) => input,
+                Err(e) => {
+                    if !output.is_empty() {
+                        let _ = refill(slave, s, &[], &output);
+                    }
+                    return Err(e);
+                }
+            }
         }
         None => Vec::new(),
     };

@@ -492,6 +492,12 @@ impl<T: Borrow<Stopped>> Remote<T> {
         r.map(drop)
     }
 
+    /// The thread's seccomp mode (PR_GET_SECCOMP: SECCOMP_MODE_*). Only with
+    /// the tracee's seccomp suspended: in strict mode the call itself kills.
+    pub fn seccomp_mode(&mut self) -> SysResult<u32> {
+        Ok(self.prctl("prctl(PR_GET_SECCOMP)", kernel::PR_GET_SECCOMP, [0; 4])? as u32)
+    }
+
     /// Puts the thread in seccomp strict mode.
     pub fn seccomp_strict(&mut self) -> SysResult<()> {
         let mode = kernel::SECCOMP_SET_MODE_STRICT as u64;
