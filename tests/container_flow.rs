@@ -1394,7 +1394,6 @@ fn a_pty_master_socket_nobody_listens_on_fails_the_restore() {
     assert!(!out.status.success(), "restored with nobody to take the masters");
     assert!(err.contains("nobody.sock"), "the error does not name the socket: {err}");
     common::reap_gone(&[c], "the container of the failed restore");
-    assert!(!std::path::Path::new(&format!("/run/ccr/ptys-{c}")).exists(), "a keeper was started");
     case.signal(monitor, Signal::SIGKILL);
     let _ = case.wait_exit(monitor, Duration::from_secs(10));
 }

@@ -370,3 +370,108 @@ sys.exit(0 if ok else 1)
     assert_exit(case.wait_exit(rp, Duration::from_secs(20)), 0, "python (its sockets' checks)");
     case.assert_pass(1);
 }
+
+/// 10000 bytes typed into a pty whose slave reads nothing, in raw mode: more than
+/// its line discipline holds (4095), the rest waiting in front of it. All of it
+/// is read after a dump that leaves the program running, and after a restore.
+const BIG_INPUT: &str = r#"
+import os, pty, signal, sys, termios, tty
+m, s = pty.openpty()
+tty.setraw(s)
+os.set_blocking(m, False)
+sent = 0
+data = bytes(i % 251 for i in range(10000))
+while sent < len(data):
+    try:
+        sent += os.write(m, data[sent:])
+    except BlockingIOError:
+        break
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+print("ready", flush=True)
+signal.sigwait([signal.SIGTERM])
+os.set_blocking(s, False)
+got = b""
+while True:
+    try:
+        chunk = os.read(s, 65536)
+    except BlockingIOError:
+        import select
+        if not select.select([s], [], [], 0.5)[0]:
+            break
+        continue
+    got += chunk
+ok = got == data[:sent] and sent == len(data)
+print("PASS" if ok else f"FAIL: wrote {sent} read {len(got)}", flush=True)
+sys.exit(0 if ok else 1)
+"#;
+
+fn big_input(name: &str, leave_running: bool) {
+    let mut case = Case::new(name);
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", BIG_INPUT]);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    if leave_running {
+        case.dump_ok(pid, &["--leave-running"]);
+        case.signal(pid, Signal::SIGTERM);
+        assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python after a --leave-running dump");
+    } else {
+        case.dump_ok(pid, &[]);
+        common::assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "python after dump");
+        let rp = case.spawn_restore(&[]);
+        assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+        case.signal(pid, Signal::SIGTERM);
+        assert_exit(case.wait_exit(rp, Duration::from_secs(20)), 0, "python after restore");
+    }
+    case.assert_pass(1);
+}
+
+#[test]
+fn pty_input_beyond_its_line_discipline() {
+    big_input("pty-big-input", false);
+}
+
+#[test]
+fn pty_input_beyond_its_line_discipline_leave_running() {
+    big_input("pty-big-input-leave-running", true);
+}
+
+/// A pty whose output the program stopped (tcflow TCOOFF) with bytes queued:
+/// putting them back would wait for ever, so the dump refuses it by name and
+/// leaves the pty as it was (still stopped, the bytes there, termios unchanged).
+#[test]
+fn a_pty_with_stopped_output_is_refused_by_name() {
+    let mut case = Case::new("pty-stopped");
+    let script = r#"
+import os, pty, signal, sys, termios
+m, s = pty.openpty()
+os.write(s, b"hello\n")
+before = termios.tcgetattr(s)
+termios.tcflow(s, termios.TCOOFF)
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+print("ready", flush=True)
+signal.sigwait([signal.SIGTERM])
+os.set_blocking(s, False)
+try:
+    os.write(s, b"x")
+    still_stopped = False
+except BlockingIOError:
+    still_stopped = True
+termios.tcflow(s, termios.TCOON)
+ok = still_stopped and termios.tcgetattr(s) == before and os.read(m, 64).startswith(b"hello\r\n")
+print("PASS" if ok else "FAIL", flush=True)
+sys.exit(0 if ok else 1)
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script]);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let out = case.dump(pid, &[]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a pty with stopped output was dumped");
+    assert!(err.contains("its output is stopped"), "the error does not say why: {err}");
+    common::assert_running_untraced(pid, "python after the refused dump");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python (its pty as it was)");
+    case.assert_pass(1);
+}

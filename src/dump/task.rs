@@ -107,6 +107,10 @@ fn seccomp(threads: &[Stopped], pid: i32, status: &Status, cores: &mut [ThreadCo
         }
         let mut chain = Vec::new();
         while let Some((program, flags)) = t.seccomp_filter(chain.len() as u32)? {
+            if let Some(why) = unrestorable_filter(&program) {
+                let what = format!("thread {}: a seccomp filter that {why}", t.pid());
+                return Err(DumpError::Unsupported { pid, what }.into());
+            }
             chain.push(pb::SeccompFilter { program, flags });
         }
         for f in chain.into_iter().rev() {
@@ -121,6 +125,31 @@ fn seccomp(threads: &[Stopped], pid: i32, status: &Status, cores: &mut [ThreadCo
         }
     }
     Ok(filters)
+}
+
+/// Why seccomp filter `program` (sock_filter instructions) cannot come back, if
+/// it cannot: one that hands calls to a user-notification listener (the listener
+/// is not restored: the calls would fail with ENOSYS), or returns an action it
+/// computes, which could be that.
+fn unrestorable_filter(program: &[u8]) -> Option<&'static str> {
+    const BPF_RET: u16 = 0x06;
+    const BPF_A: u16 = 0x10;
+    const RET_ACTION_FULL: u32 = 0xffff_0000;
+    let user_notif = crate::sys::kernel::SECCOMP_RET_USER_NOTIF;
+    for insn in program.chunks_exact(8) {
+        let code = u16::from_ne_bytes([insn[0], insn[1]]);
+        let k = u32::from_ne_bytes([insn[4], insn[5], insn[6], insn[7]]);
+        if code & 0x07 != BPF_RET {
+            continue;
+        }
+        if code & 0x18 == BPF_A {
+            return Some("returns an action it computes");
+        }
+        if k & RET_ACTION_FULL == user_notif {
+            return Some("hands calls to a user-notification listener (not restored)");
+        }
+    }
+    None
 }
 
 pub fn collect(
@@ -381,4 +410,24 @@ fn remote_state(r: &mut Remote<&Stopped>) -> Result<RemoteState> {
         fd_owners: Vec::new(),
         unlanded: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// One sock_filter instruction's bytes.
+    fn insn(code: u16, k: u32) -> Vec<u8> {
+        [&code.to_ne_bytes()[..], &[0, 0], &k.to_ne_bytes()].concat()
+    }
+
+    #[test]
+    fn filters_that_cannot_come_back() {
+        let load = insn(0x20, 0);
+        let allow = insn(0x06, 0x7fff_0000);
+        let errno = insn(0x06, 0x0005_0001);
+        assert_eq!(super::unrestorable_filter(&[load.clone(), errno, allow.clone()].concat()), None);
+        let notif = insn(0x06, crate::sys::kernel::SECCOMP_RET_USER_NOTIF);
+        assert!(super::unrestorable_filter(&[load.clone(), notif, allow.clone()].concat()).is_some());
+        let ret_a = insn(0x16, 0);
+        assert!(super::unrestorable_filter(&[load, ret_a, allow].concat()).is_some());
+    }
 }

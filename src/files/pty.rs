@@ -77,11 +77,6 @@ impl PtyTable {
         }
         (i as u32 + 1, &mut self.found[i])
     }
-
-    /// The ptys of devpts instance `dev` the tree holds the master of.
-    pub fn held_in(&self, dev: u64) -> impl Iterator<Item = u32> + '_ {
-        self.found.iter().filter(move |f| f.dev == dev && f.master.is_some()).map(|f| f.index)
-    }
 }
 
 /// What the dump keeps of a pty for the controlling terminals: the session it is
@@ -316,10 +311,11 @@ fn setup(master: &OwnedFd, p: &pb::Pty, has_slaves: bool) -> crate::sys::SysResu
     tty::set_pty_locked(master.as_fd(), false)?;
     let Some(saved) = &p.settings else { return Ok(()) };
     let settings = super::external::settings_from_pb(saved);
-    let queued = !p.input.is_empty() || !p.output.is_empty();
+    let q = Queued { input: p.input.clone(), raw: p.input_raw.clone(), output: p.output.clone() };
+    let queued = !q.input.is_empty() || !q.raw.is_empty() || !q.output.is_empty();
     if queued || (p.slave_closed && !has_slaves) {
         let peer = tty::open_peer(master.as_fd(), libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC)?;
-        refill(peer.as_fd(), &settings, &p.input, &p.output)?;
+        refill(Some(master.as_fd()), peer.as_fd(), &settings, &q)?;
     } else {
         tty::set_settings(master.as_fd(), &settings)?;
     }
@@ -332,15 +328,11 @@ fn setup(master: &OwnedFd, p: &pb::Pty, has_slaves: bool) -> crate::sys::SysResu
     Ok(())
 }
 
-/// Queues `input` for the slave's readers and `output` for the master's, as the
-/// line discipline held them: with echo, signals, input and output processing
-/// and the editing characters off (the bytes were processed once already), and
-/// line mode as it was, so a partial line stays partial. Then the saved settings.
-/// The input is fed to the slave's line discipline directly (a write to the
-/// master would be processed later, under whatever settings hold then); the
-/// output is processed as the slave writes it, so the master's worker only
-/// queues it.
-fn refill(slave: BorrowedFd<'_>, s: &tty::Settings, input: &[u8], output: &[u8]) -> crate::sys::SysResult<()> {
+/// Settings under which queued bytes move in and out of a pty unchanged: no
+/// echo, signals, input or output processing or editing characters, and line
+/// mode as `canonical` says. Flow control stays as it is (turning IXON off would
+/// restart output the tree had stopped); its characters do nothing.
+fn plain(s: &tty::Settings, canonical: bool) -> tty::Settings {
     let mut plain = *s;
     let t = &mut plain.termios;
     t.c_lflag &= !(libc::ECHO
@@ -353,15 +345,7 @@ fn refill(slave: BorrowedFd<'_>, s: &tty::Settings, input: &[u8], output: &[u8])
         | libc::ISIG
         | libc::IEXTEN
         | libc::FLUSHO);
-    t.c_iflag &= !(libc::ICRNL
-        | libc::INLCR
-        | libc::IGNCR
-        | libc::IUCLC
-        | libc::ISTRIP
-        | libc::IXON
-        | libc::IXOFF
-        | libc::IMAXBEL
-        | libc::PARMRK);
+    t.c_iflag &= !(libc::ICRNL | libc::INLCR | libc::IGNCR | libc::IUCLC | libc::ISTRIP | libc::IMAXBEL | libc::PARMRK);
     t.c_oflag &= !libc::OPOST;
     for c in [
         libc::VEOF,
@@ -373,55 +357,92 @@ fn refill(slave: BorrowedFd<'_>, s: &tty::Settings, input: &[u8], output: &[u8])
         libc::VINTR,
         libc::VQUIT,
         libc::VSUSP,
+        libc::VSTART,
+        libc::VSTOP,
     ] {
         t.c_cc[c] = 0;
     }
-    tty::set_settings(slave, &plain)?;
-    let fed = tty::simulate_input(slave, input).and_then(|()| fd::write_all(slave, output));
-    // Back as they were even when the bytes could not all be put back.
-    let back = tty::set_settings(slave, s);
-    fed.and(back)
+    if !canonical {
+        t.c_lflag &= !libc::ICANON;
+        t.c_cc[libc::VMIN] = 0;
+        t.c_cc[libc::VTIME] = 0;
+    }
+    plain
 }
 
-/// Reads what is queued in a pty both ways and puts it straight back: the
-/// slave's input through a non-canonical read (so a partial line is read too).
+/// What a pty holds: `input` in the slave's line discipline (processed once
+/// already), `raw` in front of it, not taken in yet (its line discipline holds
+/// 4095 bytes), and `output` for the master's readers.
+#[derive(Default)]
+struct Queued {
+    input: Vec<u8>,
+    raw: Vec<u8>,
+    output: Vec<u8>,
+}
+
+/// Puts `q` back into a pty: the input fed to the slave's line discipline
+/// directly under plain settings, line mode as it was, so a partial line stays
+/// partial (a write to the master would be processed later, from a worker, under
+/// whatever settings hold then); the output written by the slave, which the
+/// master's raw line discipline only queues; then the saved settings, and the
+/// raw input written to the master, to be taken in as before. Without the master
+/// (held outside the tree) the raw input is typed in under the saved settings.
+fn refill(
+    master: Option<BorrowedFd<'_>>,
+    slave: BorrowedFd<'_>,
+    s: &tty::Settings,
+    q: &Queued,
+) -> crate::sys::SysResult<()> {
+    let canonical = s.termios.c_lflag & libc::ICANON != 0;
+    tty::set_settings(slave, &plain(s, canonical))?;
+    let fed = tty::simulate_input(slave, &q.input).and_then(|()| fd::write_all(slave, &q.output));
+    // Back as they were even when the bytes could not all be put back.
+    let back = tty::set_settings(slave, s);
+    fed.and(back)?;
+    match master {
+        Some(m) => fd::write_all(m, &q.raw),
+        None => tty::simulate_input(slave, &q.raw),
+    }
+}
+
+/// Reads what is queued in a pty both ways and puts it straight back. Input
+/// waiting in front of the slave's line discipline is taken in first, under the
+/// tree's settings (a tty's poll does it when nothing is readable), so its echo
+/// is on the master before that is read; then the slave is read under plain,
+/// non-canonical settings (a partial line too), what its line discipline held
+/// told apart from what came in meanwhile, unprocessed.
 fn take_queued(
     master: Option<BorrowedFd<'_>>,
     slave: Option<BorrowedFd<'_>>,
     s: &tty::Settings,
     packet: bool,
-) -> crate::sys::SysResult<(Vec<u8>, Vec<u8>)> {
-    let output = match master {
-        Some(m) => tty::drain(m, packet)?,
-        None => Vec::new(),
-    };
-    let input = match slave {
-        Some(slave) => {
-            let mut raw = *s;
-            raw.termios.c_lflag &= !libc::ICANON;
-            raw.termios.c_cc[libc::VMIN] = 0;
-            raw.termios.c_cc[libc::VTIME] = 0;
-            let got = tty::set_settings(slave, &raw).and_then(|()| tty::drain(slave, false));
-            // Back as it was even when the read failed, with the output read
-            // already: the tree runs on with both.
-            let back = tty::set_settings(slave, s);
-            match got.and_then(|input| back.map(|()| input)) {
-                Ok(input) => input,
-                Err(e) => {
-                    if !output.is_empty() {
-                        let _ = refill(slave, s, &[], &output);
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        None => Vec::new(),
-    };
-    match slave {
-        Some(slave) if !input.is_empty() || !output.is_empty() => refill(slave, s, &input, &output)?,
-        _ => {}
+) -> crate::sys::SysResult<Queued> {
+    if let Some(sl) = slave {
+        let _ = fd::poll_readable(sl, 0);
     }
-    Ok((input, output))
+    let mut q =
+        Queued { output: master.map(|m| tty::drain(m, packet)).transpose()?.unwrap_or_default(), ..Default::default() };
+    let Some(slave) = slave else { return Ok(q) };
+    let got = tty::set_settings(slave, &plain(s, false)).and_then(|()| {
+        let held = tty::queued(slave)?;
+        let mut all = tty::drain(slave, false)?;
+        let raw = all.split_off(held.min(all.len()));
+        Ok((all, raw))
+    });
+    // Back as it was even when the read failed, with the output read already:
+    // the tree runs on with both.
+    let back = tty::set_settings(slave, s);
+    match got.and_then(|read| back.map(|()| read)) {
+        Ok((input, raw)) => (q.input, q.raw) = (input, raw),
+        Err(e) => {
+            let _ = refill(master, slave, s, &q);
+            return Err(e);
+        }
+    }
+    if !q.input.is_empty() || !q.raw.is_empty() || !q.output.is_empty() {
+        refill(master, slave, s, &q)?;
+    }
+    Ok(q)
 }
 
 /// Once every task is collected: each pty's state, or a refusal of a slave whose
@@ -468,14 +489,19 @@ pub fn finish(table: &PtyTable, own: &[OwnDevpts]) -> Result<(Vec<pb::Pty>, Vec<
         };
         let slave_closed = tty::hung_up(mfd);
         let queued = tty::queued(mfd).unwrap_or(0) > 0;
-        let (input, output) = match slave {
+        // What its slave wrote goes back through the slave: it must take writes
+        // (output stopped by ^S or tcflow does not, and would hang the dump).
+        if slave.is_some_and(|s| !tty::writable(s)) {
+            return Err(refuse("its output is stopped (^S or tcflow) or full, which ccr cannot save".into()));
+        }
+        let q = match slave {
             Some(_) => take_queued(Some(mfd), slave, &settings, packet)
                 .map_err(|e| refuse(format!("its queued bytes ({e})")))?,
             // Nobody of the tree holds the slave: what it wrote could be written
             // back through none. (Not hung up: never opened, or held outside the
             // tree, which is not looked for.)
             None if queued => return Err(refuse("bytes queued by a slave the tree does not hold".into())),
-            None => (Vec::new(), Vec::new()),
+            None => Queued::default(),
         };
         if let Some(session) = tty::session_of(mfd).map_err(|e| refuse(format!("its session ({e})")))? {
             sessions.push(PtySession { index: f.index, session: Some(session), holders, slave_files });
@@ -488,8 +514,9 @@ pub fn finish(table: &PtyTable, own: &[OwnDevpts]) -> Result<(Vec<pb::Pty>, Vec<
             packet,
             locked,
             exclusive,
-            input,
-            output,
+            input: q.input,
+            input_raw: q.raw,
+            output: q.output,
             slave_closed,
             master_outside: false,
             key: String::new(),
@@ -530,14 +557,14 @@ fn held_outside(id: u32, f: &Found, o: &OwnDevpts) -> Result<pb::Pty> {
     let sfd = s.copy.as_fd();
     let settings = tty::settings(sfd).map_err(|e| refuse(format!("its settings ({e})")))?;
     let exclusive = tty::exclusive(sfd).map_err(|e| refuse(format!("its exclusive mode ({e})")))?;
-    let (input, _) =
-        take_queued(None, Some(sfd), &settings, false).map_err(|e| refuse(format!("its queued bytes ({e})")))?;
+    let q = take_queued(None, Some(sfd), &settings, false).map_err(|e| refuse(format!("its queued bytes ({e})")))?;
     Ok(pb::Pty {
         id,
         index: f.index,
         settings: Some(super::external::settings_to_pb(&settings)),
         exclusive,
-        input,
+        input: q.input,
+        input_raw: q.raw,
         master_outside: true,
         key: key_in(o, f.index),
         mount_id: o.mount_id,

@@ -313,7 +313,7 @@ pub fn spawn(
     let (go_rd, go_wr) = crate::sys::pipe::pipe()?;
     let (st_w, go_r) = (lift(st_wr, plan.base)?, lift(go_rd, plan.base)?);
     // The new masters of ptys whose masters were outside the tree come back here.
-    let (masters_rd, masters_wr) = crate::sys::fdpass::seqpacket_pair()?;
+    let (masters_rd, masters_wr) = crate::sys::unix_sock::socketpair(libc::SOCK_SEQPACKET)?;
     let masters_w = lift(masters_wr, plan.base)?;
     let live = plan.nodes.iter().filter(|n| n.zombie.is_none()).count();
     let root_pid = plan.nodes[0].pid;
@@ -679,17 +679,7 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     let mut keep: Vec<RawFd> = n.fds.iter().map(|f| f.0).collect();
     keep.extend([st.as_raw_fd(), go.as_raw_fd(), pages]);
     keep.extend(&n.keep);
-    keep.sort_unstable();
-    keep.dedup();
-    // Close everything else: the gaps between the fds we keep.
-    let mut from = 0u32;
-    for k in keep {
-        if k as u32 > from {
-            fd::close_range(from, k as u32 - 1);
-        }
-        from = k as u32 + 1;
-    }
-    fd::close_range(from, u32::MAX);
+    fd::close_all_but(keep);
     if !n.root.is_empty() && n.root != "/" {
         process::chroot(&n.root)?;
     }

@@ -58,7 +58,8 @@ fn keep(root: i32, dir: &Path, masters: &[(String, OwnedFd)]) -> Result<i32> {
         let path = output_file(dir, key);
         let f = std::fs::OpenOptions::new()
             .create(true)
-            .append(true)
+            .write(true)
+            .truncate(true)
             .mode(0o600)
             .open(&path)
             .map_err(crate::sys::SysError::path("open", path))?;
@@ -72,7 +73,8 @@ fn keep(root: i32, dir: &Path, masters: &[(String, OwnedFd)]) -> Result<i32> {
             let mut keep: Vec<i32> = masters.iter().map(|(_, m)| m.as_raw_fd()).collect();
             keep.extend(files.iter().map(|f| f.as_raw_fd()));
             keep.push(pidfd.as_raw_fd());
-            close_all_but(&mut keep);
+            close_all_but(keep);
+            let _ = std::env::set_current_dir("/");
             run(masters, &mut files, pidfd.as_fd());
             0
         }) {
@@ -94,23 +96,14 @@ fn keep(root: i32, dir: &Path, masters: &[(String, OwnedFd)]) -> Result<i32> {
 }
 
 /// Closes every fd but `keep` (and stdio, pointed at /dev/null).
-fn close_all_but(keep: &mut Vec<i32>) {
+fn close_all_but(mut keep: Vec<i32>) {
     if let Ok(null) = fd::open(Path::new("/dev/null"), libc::O_RDWR, 0) {
         for n in 0..3 {
             let _ = fd::dup_to(null.as_fd(), n, false);
         }
     }
     keep.extend([0, 1, 2]);
-    keep.sort_unstable();
-    keep.dedup();
-    let mut from = 0u32;
-    for &k in keep.iter() {
-        if k as u32 > from {
-            fd::close_range(from, k as u32 - 1);
-        }
-        from = k as u32 + 1;
-    }
-    fd::close_range(from, u32::MAX);
+    fd::close_all_but(keep);
 }
 
 /// The keeper: reads every master into its file until the root exits. A master

@@ -93,6 +93,20 @@ pub fn cloexec_range(from: u32, to: u32) {
     unsafe { libc::syscall(libc::SYS_close_range, from, to, CLOSE_RANGE_CLOEXEC) };
 }
 
+/// Closes every fd of the calling process but those in `keep` (any order).
+pub fn close_all_but(mut keep: Vec<RawFd>) {
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = 0u32;
+    for k in keep {
+        if k as u32 > from {
+            close_range(from, k as u32 - 1);
+        }
+        from = k as u32 + 1;
+    }
+    close_range(from, u32::MAX);
+}
+
 /// Closes every fd of this process in [from, to] (the restore child's clean-up).
 pub fn close_range(from: u32, to: u32) {
     if from > to {

@@ -51,13 +51,6 @@ pub fn recv(sock: BorrowedFd<'_>) -> SysResult<Option<(Vec<u8>, OwnedFd)>> {
     Ok(Some((buf[..n].to_vec(), fd)))
 }
 
-/// A SOCK_SEQPACKET pair, close-on-exec.
-pub fn seqpacket_pair() -> SysResult<(OwnedFd, OwnedFd)> {
-    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(|errno| SysError::Call { call: "socketpair(SOCK_SEQPACKET)", errno })
-}
-
 /// A SOCK_SEQPACKET connection to the unix socket at `path`.
 pub fn connect_seqpacket(path: &std::path::Path) -> SysResult<OwnedFd> {
     use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};

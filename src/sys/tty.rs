@@ -199,6 +199,14 @@ pub fn session_of(master: BorrowedFd<'_>) -> SysResult<Option<i32>> {
     }
 }
 
+/// Whether the tty `fd` is open on takes a write now (not stopped, not full).
+pub fn writable(fd: BorrowedFd<'_>) -> bool {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+    // SAFETY: one valid pollfd, no waiting.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r > 0 && p.revents & libc::POLLOUT != 0
+}
+
 /// Whether the other end of the tty `fd` is open on hung up (a pty master whose
 /// slaves are all closed).
 pub fn hung_up(fd: BorrowedFd<'_>) -> bool {

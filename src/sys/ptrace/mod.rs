@@ -71,7 +71,8 @@ impl Seized {
         let suspend = opts | kernel::PTRACE_O_SUSPEND_SECCOMP;
         let opts = match ptrace_raw(kernel::PTRACE_SEIZE, pid, 0, suspend as usize) {
             Ok(_) => suspend,
-            Err(Errno::EPERM) => {
+            // EPERM: no CAP_SYS_ADMIN; EINVAL: a kernel without the option.
+            Err(Errno::EPERM | Errno::EINVAL) => {
                 ptrace_raw(kernel::PTRACE_SEIZE, pid, 0, opts as usize).map_err(|errno| SysError::Pid {
                     call: "PTRACE_SEIZE",
                     pid,
