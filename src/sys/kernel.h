@@ -28,4 +28,5 @@
 #include <linux/rtnetlink.h>
 #include <linux/if_link.h>
 #include <linux/if_addr.h>
+#include <linux/veth.h>
 #include <linux/sockios.h>
