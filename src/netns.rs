@@ -1,18 +1,24 @@
 //! A tree's own network namespace, saved and made again: its loopback device
-//! (flags, MTU, every address) and its sysctls. The dump reads them from a
-//! short-lived thread that entered the namespace (a netlink socket, like
-//! /proc/sys/net, belongs to the namespace of the thread that opens it); the
-//! restore writes them from the root's restore child, which clone3 put in a new
-//! namespace.
+//! (flags, MTU, every address), its sysctls, and each veth whose peer is outside
+//! the namespace (a container's eth0: name, MAC, MTU, flags, addresses, and the
+//! main table's routes through it). The dump reads them from a short-lived
+//! thread that entered the namespace (a netlink socket, like /proc/sys/net,
+//! belongs to the namespace of the thread that opens it); the restore writes
+//! them from the root's restore child, which clone3 put in a new namespace. A
+//! veth comes back as a new pair ccr makes on its own side (`veth`), the host
+//! end named by the caller; the child moves the other end in.
 //!
-//! What it cannot save is refused by name: any device but lo (a veth, bridge,
-//! tun, ...) and any route the kernel did not make for an address.
+//! What it cannot save is refused by name: any other device (a bridge, tun, a
+//! veth whose peer is in the same namespace, ...), and any route the kernel did
+//! not make for an address but a unicast one of the main table through a veth.
+
+pub mod veth;
 
 use std::net::IpAddr;
 
 use crate::error::Result;
 use crate::image::pb;
-use crate::sys::netlink::{Addr, Link, Route};
+use crate::sys::netlink::{Addr, Link, Route, RouteEntry};
 use crate::sys::proc::sysctl;
 use crate::sys::SysError;
 
@@ -26,13 +32,28 @@ pub enum NetError {
     Read { pid: i32, source: SysError },
     #[error("network namespace: {step} {what}: {source}")]
     Make { step: &'static str, what: String, source: SysError },
+    #[error(
+        "the checkpoint's network namespace has veth {name}, whose peer was outside it: name its new host end with \
+         --veth-pair {name}=NAME[@BRIDGE] (ccr_opts_add_veth_pair)"
+    )]
+    NoHostEnd { name: String },
+    #[error("--veth-pair {pair}: {detail}")]
+    Pair { pair: String, detail: String },
+    #[error("veth host end {name}: the name is in use on this side")]
+    HostNameTaken { name: String },
+    #[error("veth host end {name}: {step}: {source}")]
+    Host { name: String, step: &'static str, source: SysError },
 }
 
 impl NetError {
     pub fn errno(&self) -> i32 {
         match self {
             NetError::Device { .. } | NetError::Unsupported { .. } => libc::EOPNOTSUPP,
-            NetError::Read { source, .. } | NetError::Make { source, .. } => source.errno(),
+            NetError::Read { source, .. } | NetError::Make { source, .. } | NetError::Host { source, .. } => {
+                source.errno()
+            }
+            NetError::NoHostEnd { .. } | NetError::Pair { .. } => libc::EINVAL,
+            NetError::HostNameTaken { .. } => libc::EEXIST,
         }
     }
 }
@@ -64,7 +85,7 @@ pub const NS_SYSCTLS: [&str; 21] = [
     "net/ipv6/conf/lo/disable_ipv6",
 ];
 
-/// The flags of lo a restore sets as saved (the others are the kernel's to say).
+/// The flags of a device a restore sets as saved (the others are the kernel's to say).
 const SETTABLE_FLAGS: u32 =
     (libc::IFF_UP | libc::IFF_DEBUG | libc::IFF_NOARP | libc::IFF_PROMISC | libc::IFF_ALLMULTI | libc::IFF_MULTICAST)
         as u32;
@@ -79,30 +100,89 @@ pub fn save(root: i32) -> Result<pb::NetNamespace> {
         let read = |source| NetError::Read { pid: root, source };
         let mut rt = Route::open().map_err(read)?;
         let links = rt.links().map_err(read)?;
-        // TODO: a veth whose peer is on the host is external: save its name and
-        // addresses, and let the manager name the new host end on restore.
-        if let Some(l) = links.iter().find(|l| !is_lo(l)) {
-            let kind = l.kind.clone().unwrap_or_else(|| format!("link type {}", l.link_type));
-            return Err(NetError::Device { pid: root, name: l.name.clone(), kind }.into());
+        let mut devices = Vec::new();
+        for l in links.iter().filter(|l| !is_lo(l)) {
+            let refuse = |kind: String| NetError::Device { pid: root, name: l.name.clone(), kind };
+            match (l.kind.as_deref(), l.link_netnsid) {
+                // The peer is in another namespace: it stays there, and the caller
+                // names the host end of the pair restore makes.
+                (Some("veth"), Some(_)) => devices.push(l),
+                (Some("veth"), None) => {
+                    let peer = links.iter().find(|p| Some(p.index) == l.link).map_or("?", |p| p.name.as_str());
+                    return Err(refuse(format!("veth whose peer {peer} is in the same namespace")).into());
+                }
+                _ => return Err(refuse(l.kind.clone().unwrap_or_else(|| format!("link type {}", l.link_type))).into()),
+            }
         }
-        let lo = links.first().ok_or_else(|| NetError::Unsupported { pid: root, what: "no lo".into() })?;
-        // Routes the kernel makes for addresses come back with them; any other is lost.
-        if let Some(r) =
-            rt.routes().map_err(read)?.iter().find(|r| r.protocol as u32 != crate::sys::kernel::RTPROT_KERNEL)
-        {
-            let dst = r.dst.map_or("default".to_string(), |d| format!("{d}/{}", r.dst_len));
-            let what = format!("a route to {dst} (table {}, protocol {})", r.table, r.protocol);
-            return Err(NetError::Unsupported { pid: root, what }.into());
-        }
+        let lo =
+            links.iter().find(|l| is_lo(l)).ok_or_else(|| NetError::Unsupported { pid: root, what: "no lo".into() })?;
+        let routes = save_routes(root, &rt.routes().map_err(read)?, &devices)?;
         let addrs = rt.addresses().map_err(read)?;
-        let lo_addresses = addrs.iter().filter(|a| a.index == lo.index as u32).map(addr_to_pb).collect();
+        let on = |index: i32| addrs.iter().filter(move |a| a.index == index as u32).map(addr_to_pb);
+        let devices = devices
+            .iter()
+            .map(|l| pb::NetDevice {
+                name: l.name.clone(),
+                kind: "veth".into(),
+                flags: l.flags,
+                mtu: l.mtu,
+                mac: mac_text(&l.mac),
+                addresses: on(l.index).collect(),
+                index: l.index,
+            })
+            .collect();
         Ok(pb::NetNamespace {
             lo_flags: lo.flags,
             lo_mtu: lo.mtu,
-            lo_addresses,
+            lo_addresses: on(lo.index).collect(),
             sysctls: sysctl::read_all(&NS_SYSCTLS)?,
+            devices,
+            routes,
         })
     })
+}
+
+/// The routes to save: none the kernel made for an address (they come back with
+/// it); a unicast one of the main table through a saved veth; any other refused.
+fn save_routes(root: i32, routes: &[RouteEntry], devices: &[&Link]) -> Result<Vec<pb::NetRoute>> {
+    use crate::sys::kernel;
+    let mut out = Vec::new();
+    for r in routes.iter().filter(|r| r.protocol as u32 != kernel::RTPROT_KERNEL) {
+        let dev = devices.iter().find(|l| r.oif == Some(l.index as u32));
+        let plain = r.table == kernel::rt_class_t_RT_TABLE_MAIN && r.kind as u32 == kernel::RTN_UNICAST;
+        let Some(dev) = dev.filter(|_| plain && !r.multipath) else {
+            let dst = r.dst.map_or("default".to_string(), |d| format!("{d}/{}", r.dst_len));
+            let how = if r.multipath { ", multipath" } else { "" };
+            let what = format!("a route to {dst} (table {}, type {}, protocol {}{how})", r.table, r.kind, r.protocol);
+            return Err(NetError::Unsupported { pid: root, what }.into());
+        };
+        out.push(pb::NetRoute {
+            family: r.family as u32,
+            dst: text(&r.dst),
+            dst_len: r.dst_len as u32,
+            gateway: text(&r.gateway),
+            device: dev.name.clone(),
+            scope: r.scope as u32,
+            protocol: r.protocol as u32,
+            priority: r.priority.unwrap_or(0),
+            prefsrc: text(&r.prefsrc),
+            flags: r.flags & kernel::RTNH_F_ONLINK,
+        });
+    }
+    Ok(out)
+}
+
+fn mac_text(mac: &[u8]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// "02:cc:00:00:00:01" as bytes; None when it is not six hex pairs.
+pub(crate) fn mac_bytes(text: &str) -> Option<Vec<u8>> {
+    let out: Vec<u8> = text
+        .split(':')
+        .map(|h| (h.len() == 2).then(|| u8::from_str_radix(h, 16).ok()).flatten())
+        .collect::<Option<_>>()?;
+    (out.len() == 6).then_some(out)
 }
 
 fn text(a: &Option<IpAddr>) -> String {
@@ -125,23 +205,15 @@ fn addr_to_pb(a: &Addr) -> pb::NetAddress {
 }
 
 /// Parsed, checked against its family; the text `check` already accepted.
-fn addr_from_pb(a: &pb::NetAddress, index: u32) -> std::result::Result<Addr, String> {
+/// `dev`: the name of the device it is on (its label must start with it).
+fn addr_from_pb(a: &pb::NetAddress, index: u32, dev: &str) -> std::result::Result<Addr, String> {
     let family = match a.family as i32 {
         libc::AF_INET => libc::AF_INET as u8,
         libc::AF_INET6 => libc::AF_INET6 as u8,
         f => return Err(format!("family {f} is neither AF_INET nor AF_INET6")),
     };
     let v6 = family == libc::AF_INET6 as u8;
-    let ip = |s: &str| -> std::result::Result<Option<IpAddr>, String> {
-        if s.is_empty() {
-            return Ok(None);
-        }
-        let ip: IpAddr = s.parse().map_err(|_| format!("{s:?} is not an address"))?;
-        if ip.is_ipv6() != v6 {
-            return Err(format!("{s} is not of family {family}"));
-        }
-        Ok(Some(ip))
-    };
+    let ip = |s: &str| ip_of(s, v6);
     let (local, address, broadcast) = (ip(&a.local)?, ip(&a.address)?, ip(&a.broadcast)?);
     if local.is_none() && address.is_none() {
         return Err("no address".into());
@@ -150,8 +222,8 @@ fn addr_from_pb(a: &pb::NetAddress, index: u32) -> std::result::Result<Addr, Str
         return Err(format!("prefix length {} or scope {} out of range", a.prefix_len, a.scope));
     }
     // The kernel takes an IPv4 label only when it starts with the device's name.
-    if !a.label.is_empty() && (!a.label.starts_with("lo") || a.label.len() >= libc::IFNAMSIZ) {
-        return Err(format!("label {:?} is not one of lo", a.label));
+    if !a.label.is_empty() && (!a.label.starts_with(dev) || a.label.len() >= libc::IFNAMSIZ) {
+        return Err(format!("label {:?} is not one of {dev}", a.label));
     }
     Ok(Addr {
         family,
@@ -168,14 +240,83 @@ fn addr_from_pb(a: &pb::NetAddress, index: u32) -> std::result::Result<Addr, Str
     })
 }
 
+/// `s` as an address of the family (`v6`), or None for "".
+fn ip_of(s: &str, v6: bool) -> std::result::Result<Option<IpAddr>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let ip: IpAddr = s.parse().map_err(|_| format!("{s:?} is not an address"))?;
+    if ip.is_ipv6() != v6 {
+        return Err(format!("{s} is not of family {}", if v6 { "AF_INET6" } else { "AF_INET" }));
+    }
+    Ok(Some(ip))
+}
+
+/// A saved route, parsed and checked, through link `oif`.
+fn route_from_pb(r: &pb::NetRoute, oif: u32) -> std::result::Result<RouteEntry, String> {
+    use crate::sys::kernel;
+    let v6 = match r.family as i32 {
+        libc::AF_INET => false,
+        libc::AF_INET6 => true,
+        f => return Err(format!("family {f} is neither AF_INET nor AF_INET6")),
+    };
+    if r.dst_len > if v6 { 128 } else { 32 } || r.scope > 255 || r.protocol > 255 {
+        return Err(format!("dst_len {}, scope {} or protocol {} out of range", r.dst_len, r.scope, r.protocol));
+    }
+    if r.protocol == kernel::RTPROT_KERNEL {
+        return Err("a route of the kernel's own".into());
+    }
+    Ok(RouteEntry {
+        family: r.family as u8,
+        dst_len: r.dst_len as u8,
+        table: kernel::rt_class_t_RT_TABLE_MAIN,
+        protocol: r.protocol as u8,
+        scope: r.scope as u8,
+        kind: kernel::RTN_UNICAST as u8,
+        flags: r.flags & kernel::RTNH_F_ONLINK,
+        dst: ip_of(&r.dst, v6)?,
+        oif: Some(oif),
+        gateway: ip_of(&r.gateway, v6)?,
+        prefsrc: ip_of(&r.prefsrc, v6)?,
+        priority: (r.priority != 0).then_some(r.priority),
+        multipath: false,
+    })
+}
+
 /// What an image's namespace may hold: sysctls of ccr's list only, addresses
-/// that parse. Says what is wrong.
+/// and routes that parse, veths with a MAC and a name, routes through one of
+/// them. Says what is wrong.
 pub fn check(ns: &pb::NetNamespace) -> std::result::Result<(), String> {
     if let Some(i) = sysctl::first_not_of(&NS_SYSCTLS, &ns.sysctls) {
         return Err(format!("sysctls[{i}]: {:?} is not a network namespace sysctl of ccr's", ns.sysctls[i].name));
     }
     for (i, a) in ns.lo_addresses.iter().enumerate() {
-        addr_from_pb(a, 1).map_err(|e| format!("lo_addresses[{i}]: {e}"))?;
+        addr_from_pb(a, 1, "lo").map_err(|e| format!("lo_addresses[{i}]: {e}"))?;
+    }
+    for (i, d) in ns.devices.iter().enumerate() {
+        let bad = |e: String| format!("devices[{i}] ({}): {e}", d.name);
+        crate::opts::VethPair::new(&d.name, "x", None).map_err(bad)?;
+        if d.name == "lo" || ns.devices[..i].iter().any(|o| o.name == d.name) {
+            return Err(bad("a second device of that name".into()));
+        }
+        if d.kind != "veth" {
+            return Err(bad(format!("kind {:?} is not veth", d.kind)));
+        }
+        if d.index < 0 || d.index == 1 || ns.devices[..i].iter().any(|o| o.index == d.index && o.index != 0) {
+            return Err(bad(format!("ifindex {} is lo's, negative or another device's", d.index)));
+        }
+        if mac_bytes(&d.mac).is_none() {
+            return Err(bad(format!("MAC address {:?} is not six hex bytes", d.mac)));
+        }
+        for (j, a) in d.addresses.iter().enumerate() {
+            addr_from_pb(a, 1, &d.name).map_err(|e| bad(format!("addresses[{j}]: {e}")))?;
+        }
+    }
+    for (i, r) in ns.routes.iter().enumerate() {
+        if !ns.devices.iter().any(|d| d.name == r.device) {
+            return Err(format!("routes[{i}]: device {:?} is not one of the namespace's veths", r.device));
+        }
+        route_from_pb(r, 1).map_err(|e| format!("routes[{i}]: {e}"))?;
     }
     Ok(())
 }
@@ -185,13 +326,17 @@ fn same(a: &Addr, b: &Addr) -> bool {
     (a.family, a.prefix_len, a.local.or(a.address)) == (b.family, b.prefix_len, b.local.or(b.address))
 }
 
-/// Makes the calling process's network namespace (new, from clone3) the saved one.
+/// Makes the calling process's network namespace (new, from clone3) the saved
+/// one; `veths`: the pairs ccr made for its veths (one for each, checked when
+/// the images were read).
 ///
 /// Ordering requirements: sysctls first (disable_ipv6 decides whether lo gets
-/// ::1 when it goes up); lo up before its addresses (going up adds the kernel's
-/// 127.0.0.1 and ::1, and would drop IPv6 ones added while down); the kernel's
-/// addresses the tree had removed, removed last.
-pub fn restore(ns: &pb::NetNamespace) -> Result<()> {
+/// ::1 when it goes up, and a device moved in takes the namespace's defaults);
+/// a device up before its addresses (going up adds the kernel's 127.0.0.1 and
+/// ::1, and would drop IPv6 ones added while down); the kernel's addresses the
+/// tree had removed, removed after its own are back; routes last (a gateway must
+/// be reachable through an address's route).
+pub fn restore(ns: &pb::NetNamespace, veths: Option<&veth::Pairs>) -> Result<()> {
     let make = |step, what: String| move |source| NetError::Make { step, what, source };
     // Only what differs is written. A value the kernel refuses for now may be
     // accepted once another is set (ip_unprivileged_port_start and
@@ -223,27 +368,55 @@ pub fn restore(ns: &pb::NetNamespace) -> Result<()> {
         what: "lo".into(),
         source: SysError::Call { call: "RTM_GETLINK", errno: crate::sys::Errno::ENODEV },
     })?;
-    let flags = ns.lo_flags & SETTABLE_FLAGS;
-    rt.set_link(lo.index, flags, SETTABLE_FLAGS, ns.lo_mtu)
-        .map_err(make("setting", format!("lo flags {flags:#x} mtu {}", ns.lo_mtu)))?;
-    let saved: Vec<Addr> = ns
-        .lo_addresses
+    set_device(&mut rt, lo, ns.lo_flags, ns.lo_mtu, &ns.lo_addresses)?;
+    let mut oifs = Vec::new();
+    for (i, d) in ns.devices.iter().enumerate() {
+        let l = veth::move_in(veths, i, d, &mut rt)?;
+        set_device(&mut rt, &l, d.flags, d.mtu, &d.addresses)?;
+        oifs.push((d.name.as_str(), l.index as u32));
+    }
+    for r in &ns.routes {
+        let oif = oifs.iter().find(|(n, _)| *n == r.device).map(|d| d.1).expect("checked when the image was read");
+        let route = route_from_pb(r, oif).expect("checked when the image was read");
+        let dst = if r.dst.is_empty() { "default".to_string() } else { format!("{}/{}", r.dst, r.dst_len) };
+        let via = if r.gateway.is_empty() { "on-link".to_string() } else { format!("via {}", r.gateway) };
+        let what = format!("route to {dst} {via} dev {}", r.device);
+        match rt.add_route(&route) {
+            Err(e) if e.errno() == libc::EEXIST => {}
+            res => res.map_err(make("adding", what))?,
+        }
+    }
+    Ok(())
+}
+
+/// Device `l` as saved: its flags and MTU, then its addresses (the kernel's
+/// own it had removed, removed).
+fn set_device(rt: &mut Route, l: &Link, flags: u32, mtu: u32, addresses: &[pb::NetAddress]) -> Result<()> {
+    let make = |step, what: String| move |source| NetError::Make { step, what, source };
+    let name = &l.name;
+    let flags = flags & SETTABLE_FLAGS;
+    rt.set_link(l.index, flags, SETTABLE_FLAGS, mtu)
+        .map_err(make("setting", format!("{name} flags {flags:#x} mtu {mtu}")))?;
+    let saved: Vec<Addr> = addresses
         .iter()
-        .map(|a| addr_from_pb(a, lo.index as u32))
+        .map(|a| addr_from_pb(a, l.index as u32, name))
         .collect::<std::result::Result<_, _>>()
         .expect("checked when the image was read");
     for a in &saved {
         match rt.add_address(a) {
             Err(e) if e.errno() == libc::EEXIST => {}
-            r => {
-                r.map_err(make("adding", format!("address {}/{} to lo", text(&a.local.or(a.address)), a.prefix_len)))?
-            }
+            r => r.map_err(make(
+                "adding",
+                format!("address {}/{} to {name}", text(&a.local.or(a.address)), a.prefix_len),
+            ))?,
         }
     }
-    let now = rt.addresses().map_err(make("reading", "lo's addresses".into()))?;
-    for a in now.iter().filter(|a| a.index == lo.index as u32 && !saved.iter().any(|s| same(s, a))) {
-        rt.del_address(a)
-            .map_err(make("removing", format!("address {}/{} from lo", text(&a.local.or(a.address)), a.prefix_len)))?;
+    let now = rt.addresses().map_err(make("reading", format!("{name}'s addresses")))?;
+    for a in now.iter().filter(|a| a.index == l.index as u32 && !saved.iter().any(|s| same(s, a))) {
+        rt.del_address(a).map_err(make(
+            "removing",
+            format!("address {}/{} from {name}", text(&a.local.or(a.address)), a.prefix_len),
+        ))?;
     }
     Ok(())
 }
@@ -284,6 +457,63 @@ mod tests {
             pb::NetAddress { label: "eth0".into(), ..good.clone() },
         ] {
             ns.lo_addresses = vec![bad.clone()];
+            assert!(check(&ns).is_err(), "{bad:?} passed");
+        }
+    }
+
+    #[test]
+    fn an_image_has_veths_with_a_mac_and_routes_through_them() {
+        let eth0 = pb::NetDevice {
+            name: "eth0".into(),
+            kind: "veth".into(),
+            flags: libc::IFF_UP as u32,
+            mtu: 1400,
+            mac: "02:cc:00:00:4d:01".into(),
+            addresses: vec![pb::NetAddress {
+                family: libc::AF_INET as u32,
+                prefix_len: 24,
+                local: "10.213.77.2".into(),
+                address: "10.213.77.2".into(),
+                label: "eth0".into(),
+                ..Default::default()
+            }],
+            index: 5,
+        };
+        let default = pb::NetRoute {
+            family: libc::AF_INET as u32,
+            gateway: "10.213.77.1".into(),
+            device: "eth0".into(),
+            protocol: crate::sys::kernel::RTPROT_BOOT,
+            ..Default::default()
+        };
+        let ns = pb::NetNamespace { devices: vec![eth0.clone()], routes: vec![default.clone()], ..Default::default() };
+        assert_eq!(check(&ns), Ok(()));
+        let r = route_from_pb(&default, 5).unwrap();
+        assert_eq!((r.oif, r.dst, r.gateway), (Some(5), None, Some("10.213.77.1".parse().unwrap())));
+        assert_eq!(mac_bytes("02:cc:00:00:4d:01"), Some(vec![2, 0xcc, 0, 0, 0x4d, 1]));
+        for bad in ["02:cc:00:00:4d", "02:cc:00:00:4d:01:07", "2:cc:00:00:4d:01", "zz:cc:00:00:4d:01", ""] {
+            assert_eq!(mac_bytes(bad), None, "{bad}");
+        }
+        let devices = [
+            pb::NetDevice { mac: "02:cc".into(), ..eth0.clone() },
+            pb::NetDevice { kind: "bridge".into(), ..eth0.clone() },
+            pb::NetDevice { name: "lo".into(), ..eth0.clone() },
+            pb::NetDevice { name: "a/b".into(), ..eth0.clone() },
+            pb::NetDevice { index: 1, ..eth0.clone() },
+        ];
+        for d in devices {
+            let ns = pb::NetNamespace { devices: vec![d.clone()], ..Default::default() };
+            assert!(check(&ns).is_err(), "{d:?} passed");
+        }
+        let twice = pb::NetNamespace { devices: vec![eth0.clone(), eth0.clone()], ..Default::default() };
+        assert!(check(&twice).unwrap_err().contains("second device"));
+        for bad in [
+            pb::NetRoute { device: "eth1".into(), ..default.clone() },
+            pb::NetRoute { gateway: "fd00::1".into(), ..default.clone() },
+            pb::NetRoute { dst_len: 33, ..default.clone() },
+            pb::NetRoute { protocol: crate::sys::kernel::RTPROT_KERNEL, ..default.clone() },
+        ] {
+            let ns = pb::NetNamespace { devices: vec![eth0.clone()], routes: vec![bad.clone()], ..Default::default() };
             assert!(check(&ns).is_err(), "{bad:?} passed");
         }
     }

@@ -9,7 +9,7 @@ use super::{arg, cmd, flag, help, parse, Command, Opt, Parsed};
 use crate::api::{self, Isolation};
 use crate::opts::{
     CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, ExtMount, ExtMountMap, FreezeOpts, HookOpts,
-    InheritFd, JoinNs, LogOpts, ManageCgroups, RestoreOpts,
+    InheritFd, JoinNs, LogOpts, ManageCgroups, RestoreOpts, VethPair,
 };
 
 const TREE: Opt = arg("tree", Some('t'), "PID", "the task (and everything below it)");
@@ -68,6 +68,13 @@ pub const COMMANDS: &[Command] = &[
             CGROUP_ROOT,
             arg("root", None, "PATH", "bind the root mount of a tree with its own mount namespace from PATH"),
             arg("join-ns", None, "NS:PID|PATH", "join this namespace (net, uts, mnt, cgroup) instead of making one"),
+            arg(
+                "veth-pair",
+                None,
+                "IN=OUT[@BRIDGE]",
+                "the tree's veth IN comes back as a pair whose other end OUT (a new device) is in ccr's network \
+                 namespace, up, a port of BRIDGE when given",
+            ),
             arg(
                 "pty-master-socket",
                 None,
@@ -161,6 +168,16 @@ fn path(p: &Parsed, long: &str) -> Option<PathBuf> {
 pub fn parse_join_ns(v: &str) -> Result<JoinNs, String> {
     let (kind, target) = v.split_once(':').ok_or_else(|| format!("--join-ns: '{v}' is not NS:PID or NS:PATH"))?;
     JoinNs::new(kind, target).map_err(|e| format!("--join-ns: {e}"))
+}
+
+/// `IN=OUT[@BRIDGE]` of --veth-pair, as criu spells it.
+pub fn parse_veth_pair(v: &str) -> Result<VethPair, String> {
+    let (inside, rest) = v.split_once('=').ok_or_else(|| format!("--veth-pair: '{v}' is not IN=OUT[@BRIDGE]"))?;
+    let (outside, bridge) = match rest.split_once('@') {
+        Some((o, b)) => (o, Some(b)),
+        None => (rest, None),
+    };
+    VethPair::new(inside, outside, bridge).map_err(|e| format!("--veth-pair {v}: {e}"))
 }
 
 /// `fd[N]:KEY`, as criu spells it.
@@ -300,6 +317,7 @@ pub fn restore_opts(p: &Parsed) -> Result<RestoreOpts, String> {
         join_ns: p.values("join-ns").into_iter().map(parse_join_ns).collect::<Result<_, _>>()?,
         ext_mounts: restore_ext_mounts(p)?,
         pty_master_socket: path(p, "pty-master-socket"),
+        veth_pairs: p.values("veth-pair").into_iter().map(parse_veth_pair).collect::<Result<_, _>>()?,
         hooks: hook_opts(p),
         log: log_opts(p)?,
     })
