@@ -503,7 +503,8 @@ fn datagram_reaches(pid: i32, from: &str, to: &str) -> Result<(), String> {
 /// up and a port of the bridge, and a datagram from the host through the bridge
 /// reaches the container's address. Without --veth-pair, or with a host name in
 /// use, the restore fails naming it and leaves no task and no device; one that
-/// fails after the pair is made (a setup-namespaces hook) deletes its host end.
+/// fails after the pair is made (a setup-namespaces hook) deletes its host end,
+/// and what a ccr killed right after making it leaves, `ccr cleanup` deletes.
 #[test]
 fn a_containers_veth_comes_back_with_its_host_end_in_a_bridge() {
     let tag = std::process::id();
@@ -557,6 +558,22 @@ fn a_containers_veth_comes_back_with_its_host_end_in_a_bridge() {
     refused(&case, &["--veth-pair", &pair, "--action-script", &hook.display().to_string()], "setup-namespaces");
     let seen = fs::read_to_string(&seen).unwrap_or_default();
     assert!(seen.contains(&format!("master {bridge}")), "the hook did not see {new_host} in {bridge}: {seen:?}");
+
+    // A ccr killed once the pair is made, before the tree has its end: the
+    // journal names the pair, and `ccr cleanup` deletes it.
+    let killed = Command::new(&common::env().ccr)
+        .args(["restore", "-D", &images, "-d", "--veth-pair", &pair])
+        .env("CCR_FAULT", "restore.veth:1")
+        .output()
+        .unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&killed.status), Some(libc::SIGKILL), "the injected kill");
+    assert!(link_exists(&new_host), "the killed restore had not made {new_host} yet");
+    let out = case.ccr(&["cleanup", "-D", &images]);
+    assert!(out.status.success(), "ccr cleanup: {}", common::stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("removed veth pair {new_host}")), "ccr cleanup said: {said}");
+    assert!(!link_exists(&new_host), "ccr cleanup left {new_host}");
+    assert!(!common::exists(pid), "the killed restore left pid {pid}");
 
     let rp = case.spawn_restore(&["--veth-pair", &pair]);
     assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid, "restored root");

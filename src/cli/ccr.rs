@@ -394,6 +394,9 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
             for d in cleaned.cgroups {
                 let _ = writeln!(std::io::stdout(), "removed cgroup {}", d.display());
             }
+            for v in cleaned.veths {
+                let _ = writeln!(std::io::stdout(), "removed veth pair {v}");
+            }
         }
         "freeze" => api::freeze(&freeze_opts(&p)?).map_err(e)?,
         "thaw" => api::thaw(&freeze_opts(&p)?).map_err(e)?,

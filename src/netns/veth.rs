@@ -21,7 +21,10 @@
 //!
 //! Once the inside end is in the tree's namespace, the pair lives as long as
 //! that namespace: a killed ccr's restore children exit, the namespace goes and
-//! the kernel deletes both ends.
+//! the kernel deletes both ends. Before that, a killed ccr leaves the pair in
+//! its own namespace: the restore journal names its host end first, and the
+//! next run (or `ccr cleanup`) deletes it if the other end still has the name
+//! that ccr gave it (`remove_leftover`).
 
 use std::os::fd::AsFd;
 
@@ -116,9 +119,9 @@ fn temp_name(pid: u32, i: usize) -> String {
     format!("ccr{pid}v{i}")
 }
 
-/// Makes every planned pair in ccr's namespace; on an error the ones made are
-/// deleted again.
-pub fn make(planned: &[Planned]) -> Result<Option<Pairs>> {
+/// Makes every planned pair in ccr's namespace, each written in the journal
+/// first; on an error the ones made are deleted again.
+pub fn make(planned: &[Planned], mut journal: Option<&mut crate::journal::Journal>) -> Result<Option<Pairs>> {
     if planned.is_empty() {
         return Ok(None);
     }
@@ -126,9 +129,27 @@ pub fn make(planned: &[Planned]) -> Result<Option<Pairs>> {
         Route::open().map_err(|source| NetError::Make { step: "netlink", what: "of ccr's side".into(), source })?;
     let mut pairs = Pairs { sock: std::cell::RefCell::new(sock), made: Vec::new(), kept: false };
     for (i, p) in planned.iter().enumerate() {
+        if let Some(j) = journal.as_deref_mut() {
+            j.veth(&p.host)?;
+        }
         pairs.make_one(i, p)?;
+        // A ccr killed here leaves the pair in its namespace: the journal names it.
+        crate::fault::point("restore.veth");
     }
     Ok(Some(pairs))
+}
+
+/// What a killed ccr `writer` left: the pair whose host end is `host`, if both
+/// its ends are still in this namespace and the other one has the name that
+/// ccr gave it. Whether it was removed.
+pub fn remove_leftover(host: &str, writer: i32) -> bool {
+    let Ok(mut rt) = Route::open() else { return false };
+    let Ok(links) = rt.links() else { return false };
+    let Some(l) = links.iter().find(|l| l.name == host && l.kind.as_deref() == Some("veth")) else { return false };
+    let peer = links.iter().find(|p| l.link_netnsid.is_none() && Some(p.index) == l.link);
+    let ours =
+        peer.is_some_and(|p| p.name.strip_prefix(&format!("ccr{writer}v")).is_some_and(|n| n.parse::<usize>().is_ok()));
+    ours && rt.del_link(l.index).is_ok()
 }
 
 impl Pairs {

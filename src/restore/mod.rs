@@ -413,7 +413,7 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
     let forked = Instant::now();
     let shared = run.shared.as_ref().expect("made in SharedObjects");
     // Before the fork: the root's child moves the inside ends into its namespace.
-    run.veths = crate::netns::veth::make(&run.veth_plan)?;
+    run.veths = crate::netns::veth::make(&run.veth_plan, run.journal.as_mut())?;
     let ckpt = run.ckpt.as_ref().expect("read");
     let asked = fork::Asked {
         root_at: run.opts.root.as_deref(),
