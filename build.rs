@@ -105,6 +105,9 @@ fn main() {
         .allowlist_type("rt_class_t")
         .allowlist_type("rt_scope_t")
         .allowlist_var("RTNH_F_.*")
+        // Policy routing rules (RTM_GETRULE): a namespace's must be the kernel's.
+        .allowlist_type("fib_rule_hdr")
+        .allowlist_var("FRA_.*")
         .allowlist_var("SIOCGSKNS")
         .allowlist_var("NLA_.*")
         .allowlist_var("NLMSG_.*")

@@ -9,8 +9,9 @@
 //! end named by the caller; the child moves the other end in.
 //!
 //! What it cannot save is refused by name: any other device (a bridge, tun, a
-//! veth whose peer is in the same namespace, ...), and any route the kernel did
-//! not make for an address but a unicast one of the main table through a veth.
+//! veth whose peer is in the same namespace, ...), any route the kernel did not
+//! make for an address but a unicast one of the main table through a veth, and
+//! policy routing rules other than the kernel's defaults.
 
 pub mod veth;
 
@@ -18,7 +19,7 @@ use std::net::IpAddr;
 
 use crate::error::Result;
 use crate::image::pb;
-use crate::sys::netlink::{Addr, Link, Route, RouteEntry};
+use crate::sys::netlink::{Addr, Link, Route, RouteEntry, Rule};
 use crate::sys::proc::sysctl;
 use crate::sys::SysError;
 
@@ -117,6 +118,7 @@ pub fn save(root: i32) -> Result<pb::NetNamespace> {
         let lo =
             links.iter().find(|l| is_lo(l)).ok_or_else(|| NetError::Unsupported { pid: root, what: "no lo".into() })?;
         let routes = save_routes(root, &rt.routes().map_err(read)?, &devices)?;
+        check_rules(root, &rt.rules().map_err(read)?)?;
         let addrs = rt.addresses().map_err(read)?;
         let on = |index: i32| addrs.iter().filter(move |a| a.index == index as u32).map(addr_to_pb);
         let devices = devices
@@ -170,6 +172,35 @@ fn save_routes(root: i32, routes: &[RouteEntry], devices: &[&Link]) -> Result<Ve
         });
     }
     Ok(out)
+}
+
+/// The policy rules the kernel gives a new namespace: (family, priority, table).
+const KERNEL_RULES: [(i32, u32, u32); 5] = [
+    (libc::AF_INET, 0, 255),
+    (libc::AF_INET, 32766, 254),
+    (libc::AF_INET, 32767, 253),
+    (libc::AF_INET6, 0, 255),
+    (libc::AF_INET6, 32766, 254),
+];
+
+/// A namespace's policy rules must be the kernel's own, all of them: a restored
+/// namespace has those and no other.
+fn check_rules(root: i32, rules: &[Rule]) -> Result<()> {
+    let kernel = crate::sys::kernel::RTPROT_KERNEL as u8;
+    let key = |r: &Rule| (r.family as i32, r.priority, r.table);
+    let ip = |r: &Rule| r.family as i32 == libc::AF_INET || r.family as i32 == libc::AF_INET6;
+    if let Some(r) = rules.iter().find(|r| r.protocol != kernel || (ip(r) && !KERNEL_RULES.contains(&key(r)))) {
+        let what = format!(
+            "a policy routing rule of family {} at priority {} to table {} (protocol {})",
+            r.family, r.priority, r.table, r.protocol
+        );
+        return Err(NetError::Unsupported { pid: root, what }.into());
+    }
+    if let Some((f, p, t)) = KERNEL_RULES.iter().find(|k| !rules.iter().any(|r| key(r) == **k)) {
+        let what = format!("no policy routing rule of family {f} at priority {p} to table {t} (the kernel's, removed)");
+        return Err(NetError::Unsupported { pid: root, what }.into());
+    }
+    Ok(())
 }
 
 fn mac_text(mac: &[u8]) -> String {

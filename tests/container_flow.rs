@@ -397,8 +397,9 @@ fn in_net_ns(pid: i32, args: &[&str]) {
 
 /// What ccr cannot save of a network namespace is refused by name, and the tree
 /// runs on with its own state: a device other than lo (a bridge: this kernel
-/// has no dummy), a veth whose peer is in the same namespace, then a route
-/// nobody's address made through lo. A unix socket made in the
+/// has no dummy), a veth whose peer is in the same namespace, a route nobody's
+/// address made through lo, a policy rule of its own, a default rule removed
+/// (or made again by hand). A unix socket made in the
 /// tree's namespace is refused too (restore makes sockets in ccr's).
 #[test]
 fn net_namespaces_ccr_cannot_save_are_refused_by_name() {
@@ -422,6 +423,16 @@ fn net_namespaces_ccr_cannot_save_are_refused_by_name() {
     in_net_ns(pid, &["ip", "link", "del", "ccr-v0"]);
     in_net_ns(pid, &["ip", "route", "add", "10.99.0.0/16", "dev", "lo"]);
     refused(&case, pid, "a route to 10.99.0.0/16");
+    in_net_ns(pid, &["ip", "route", "del", "10.99.0.0/16", "dev", "lo"]);
+    in_net_ns(pid, &["ip", "rule", "add", "from", "10.99.0.0/16", "table", "100", "priority", "100"]);
+    refused(&case, pid, "a policy routing rule of family 2 at priority 100 to table 100");
+    in_net_ns(pid, &["ip", "rule", "del", "priority", "100"]);
+    in_net_ns(pid, &["ip", "-6", "rule", "del", "priority", "32766"]);
+    refused(&case, pid, "no policy routing rule of family 10 at priority 32766 to table 254");
+    in_net_ns(pid, &["ip", "-6", "rule", "add", "priority", "32766", "table", "main"]);
+    refused(&case, pid, "a policy routing rule of family 10 at priority 32766 to table 254 (protocol");
+    in_net_ns(pid, &["ip", "-6", "rule", "del", "priority", "32766"]);
+    in_net_ns(pid, &["ip", "-6", "rule", "add", "priority", "32766", "table", "main", "protocol", "kernel"]);
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "the refused tree");
     case.assert_pass(1);

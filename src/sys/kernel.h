@@ -29,4 +29,5 @@
 #include <linux/if_link.h>
 #include <linux/if_addr.h>
 #include <linux/veth.h>
+#include <linux/fib_rules.h>
 #include <linux/sockios.h>

@@ -77,6 +77,18 @@ pub struct RouteEntry {
     pub multipath: bool,
 }
 
+/// One policy routing rule (RTM_NEWRULE of a dump), as much as ccr looks at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rule {
+    pub family: u8,
+    /// FRA_PRIORITY (0 when absent).
+    pub priority: u32,
+    /// FRA_TABLE, else the header's.
+    pub table: u32,
+    /// FRA_PROTOCOL: RTPROT_KERNEL for the kernel's own default rules.
+    pub protocol: u8,
+}
+
 /// A veth pair to make (RTM_NEWLINK of kind veth): this end in the namespace of
 /// the socket, the peer by its own name in the same one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -292,6 +304,25 @@ fn parse_route(p: &[u8]) -> Option<RouteEntry> {
     Some(r)
 }
 
+/// A rule from the payload of an RTM_NEWRULE. Pure.
+fn parse_rule(p: &[u8]) -> Option<Rule> {
+    let n = std::mem::size_of::<kernel::fib_rule_hdr>();
+    if p.len() < n {
+        return None;
+    }
+    let h: kernel::fib_rule_hdr = from_bytes(p);
+    let mut r = Rule { family: h.family, table: h.table as u32, ..Default::default() };
+    for (ty, v) in attrs(&p[n..]) {
+        match ty as u32 {
+            kernel::FRA_PRIORITY if v.len() >= 4 => r.priority = u32_at(v, 0),
+            kernel::FRA_TABLE if v.len() >= 4 => r.table = u32_at(v, 0),
+            kernel::FRA_PROTOCOL if !v.is_empty() => r.protocol = v[0],
+            _ => {}
+        }
+    }
+    Some(r)
+}
+
 /// The body of an RTM_NEWROUTE that adds `r`. Pure.
 fn route_body(r: &RouteEntry) -> Vec<u8> {
     let m = kernel::rtmsg {
@@ -443,6 +474,12 @@ impl Netlink {
     pub fn routes(&mut self) -> SysResult<Vec<RouteEntry>> {
         let m = kernel::rtmsg { rtm_family: libc::AF_UNSPEC as u8, ..Default::default() };
         self.dump("RTM_GETROUTE", kernel::RTM_GETROUTE, kernel::RTM_NEWROUTE, &bytes_of(&m), parse_route)
+    }
+
+    /// Every policy routing rule of every family (RTM_GETRULE dump).
+    pub fn rules(&mut self) -> SysResult<Vec<Rule>> {
+        let m = kernel::fib_rule_hdr { family: libc::AF_UNSPEC as u8, ..Default::default() };
+        self.dump("RTM_GETRULE", kernel::RTM_GETRULE, kernel::RTM_NEWRULE, &bytes_of(&m), parse_rule)
     }
 
     /// The link named `name`, if there is one.
@@ -629,6 +666,20 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(parse_route(&route_body(&r)).unwrap(), r);
+    }
+
+    #[test]
+    fn a_rule_is_read_with_its_priority_table_and_protocol() {
+        let h = kernel::fib_rule_hdr { family: libc::AF_INET as u8, table: 254, action: 1, ..Default::default() };
+        let mut p = bytes_of(&h);
+        p.extend(attr(kernel::FRA_PRIORITY, &32766u32.to_ne_bytes()));
+        p.extend(attr(kernel::FRA_TABLE, &254u32.to_ne_bytes()));
+        p.extend(attr(kernel::FRA_PROTOCOL, &[kernel::RTPROT_KERNEL as u8]));
+        let r = parse_rule(&p).unwrap();
+        assert_eq!(
+            r,
+            Rule { family: libc::AF_INET as u8, priority: 32766, table: 254, protocol: kernel::RTPROT_KERNEL as u8 }
+        );
     }
 
     #[test]
