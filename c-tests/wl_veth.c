@@ -7,12 +7,13 @@
  * workload unshares its network namespace, the other end is moved in and
  * becomes eth0 with MAC 02:cc:00:00:N:01, MTU 1400, 10.213.N.2/24 and
  * fd00:cc:N::2/64 (N: $WL_VETH_SUBNET, default pid % 200 + 20), up, default
- * routes via 10.213.N.1 and fd00:cc:N::1. The host end goes up, and into the
+ * routes via 10.213.N.1 and fd00:cc:N::1, its own sysctls accept_ra 0 and
+ * rp_filter 2. The host end goes up, and into the
  * bridge $WL_VETH_BRIDGE when that is set. The test may give the bridge the
  * gateway's address: then the host reaches the container through it.
  *
- * Verify: eth0 is up with its MAC, MTU and both addresses, and both default
- * routes go through it via their gateways. Break: the IPv4 default route goes.
+ * Verify: eth0 is up with its MAC, MTU, both addresses and its sysctls, and
+ * both default routes go through it via their gateways. Break: the IPv4 default route goes.
  *
  * The pair needs no clean-up: it goes with the workload's namespace.
  */
@@ -172,7 +173,9 @@ int main(int argc, char **argv)
 	must(outer, "ip link set %s netns %d", temp, getpid());
 	must(outer, "ip link set %s up%s%s", host, bridge ? " master " : "", bridge ? bridge : "");
 	close(outer);
-	must(-1, "ip link set lo up && ip link set %s name eth0 address %s mtu 1400 && ip link set eth0 up", temp, mac);
+	must(-1, "ip link set lo up && ip link set %s name eth0 address %s mtu 1400", temp, mac);
+	must(-1, "echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_ra && echo 2 > /proc/sys/net/ipv4/conf/eth0/rp_filter");
+	must(-1, "ip link set eth0 up");
 	must(-1, "ip addr add %s/24 dev eth0 && ip -6 addr add %s/64 dev eth0 nodad", v4, v6);
 	must(-1, "ip route add default via %s && ip -6 route add default via %s dev eth0", gw4, gw6);
 	wl_info("eth0 %s %s/24 %s/64 via %s, host end %s%s%s", mac, v4, v6, gw4, host, bridge ? " in " : "",
@@ -195,6 +198,8 @@ int main(int argc, char **argv)
 	}
 	WL_CHECK(eth0_has(AF_INET, v4, 24), "eth0 has no %s/24", v4);
 	WL_CHECK(eth0_has(AF_INET6, v6, 64), "eth0 has no %s/64", v6);
+	WL_CHECK(wl_file_has_line("/proc/sys/net/ipv6/conf/eth0/accept_ra", "0"), "eth0's accept_ra is not 0");
+	WL_CHECK(wl_file_has_line("/proc/sys/net/ipv4/conf/eth0/rp_filter", "2"), "eth0's rp_filter is not 2");
 	WL_CHECK(default_v4(gw4), "no default route via %s on eth0", gw4);
 	WL_CHECK(default_v6(gw6), "no IPv6 default route via %s on eth0", gw6);
 	return wl_finish();

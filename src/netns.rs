@@ -1,7 +1,7 @@
 //! A tree's own network namespace, saved and made again: its loopback device
 //! (flags, MTU, every address), its sysctls, and each veth whose peer is outside
-//! the namespace (a container's eth0: name, MAC, MTU, flags, addresses, and the
-//! main table's routes through it). The dump reads them from a short-lived
+//! the namespace (a container's eth0: name, MAC, MTU, flags, addresses, its own
+//! sysctls of a list, and the main table's routes through it). The dump reads them from a short-lived
 //! thread that entered the namespace (a netlink socket, like /proc/sys/net,
 //! belongs to the namespace of the thread that opens it); the restore writes
 //! them from the root's restore child, which clone3 put in a new namespace. A
@@ -86,6 +86,52 @@ pub const NS_SYSCTLS: [&str; 21] = [
     "net/ipv6/conf/lo/disable_ipv6",
 ];
 
+/// A veth's own sysctls ccr saves and restores, under /proc/sys/net with DEV
+/// for its name; a restore writes no other name an image holds for it. In this
+/// order on restore, before the device goes up: disable_ipv6 and addr_gen_mode
+/// decide its IPv6 link-local address, accept_dad how its addresses start.
+const DEV_SYSCTLS: [&str; 19] = [
+    "ipv6/conf/DEV/disable_ipv6",
+    "ipv6/conf/DEV/addr_gen_mode",
+    "ipv6/conf/DEV/accept_dad",
+    "ipv6/conf/DEV/dad_transmits",
+    "ipv6/conf/DEV/forwarding",
+    "ipv6/conf/DEV/accept_ra",
+    "ipv6/conf/DEV/autoconf",
+    "ipv6/conf/DEV/use_tempaddr",
+    "ipv6/conf/DEV/accept_redirects",
+    "ipv6/conf/DEV/hop_limit",
+    "ipv4/conf/DEV/forwarding",
+    "ipv4/conf/DEV/rp_filter",
+    "ipv4/conf/DEV/accept_redirects",
+    "ipv4/conf/DEV/send_redirects",
+    "ipv4/conf/DEV/proxy_arp",
+    "ipv4/conf/DEV/arp_ignore",
+    "ipv4/conf/DEV/arp_announce",
+    "ipv4/conf/DEV/arp_filter",
+    "ipv4/conf/DEV/route_localnet",
+];
+
+/// The paths (under /proc/sys) of device `dev`'s sysctls of ccr's list.
+fn dev_sysctls(dev: &str) -> Vec<String> {
+    DEV_SYSCTLS.iter().map(|s| format!("net/{}", s.replace("DEV", dev))).collect()
+}
+
+/// Writes those of `saved` whose values differ from what they are now; says
+/// which failed.
+fn write_sysctls(saved: &[pb::Sysctl]) -> Result<()> {
+    for s in saved {
+        if sysctl::read(&s.name)?.as_deref() != Some(s.value.as_str()) {
+            sysctl::write(&s.name, &s.value).map_err(|source| NetError::Make {
+                step: "sysctl",
+                what: format!("{} = {}", s.name, s.value),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// The flags of a device a restore sets as saved (the others are the kernel's to say).
 const SETTABLE_FLAGS: u32 =
     (libc::IFF_UP | libc::IFF_DEBUG | libc::IFF_NOARP | libc::IFF_PROMISC | libc::IFF_ALLMULTI | libc::IFF_MULTICAST)
@@ -121,9 +167,10 @@ pub fn save(root: i32) -> Result<pb::NetNamespace> {
         check_rules(root, &rt.rules().map_err(read)?)?;
         let addrs = rt.addresses().map_err(read)?;
         let on = |index: i32| addrs.iter().filter(move |a| a.index == index as u32).map(addr_to_pb);
-        let devices = devices
-            .iter()
-            .map(|l| pb::NetDevice {
+        let mut saved = Vec::new();
+        for l in &devices {
+            let names = dev_sysctls(&l.name);
+            saved.push(pb::NetDevice {
                 name: l.name.clone(),
                 kind: "veth".into(),
                 flags: l.flags,
@@ -131,8 +178,10 @@ pub fn save(root: i32) -> Result<pb::NetNamespace> {
                 mac: mac_text(&l.mac),
                 addresses: on(l.index).collect(),
                 index: l.index,
-            })
-            .collect();
+                sysctls: sysctl::read_all(&names.iter().map(String::as_str).collect::<Vec<_>>())?,
+            });
+        }
+        let devices = saved;
         Ok(pb::NetNamespace {
             lo_flags: lo.flags,
             lo_mtu: lo.mtu,
@@ -342,6 +391,10 @@ pub fn check(ns: &pb::NetNamespace) -> std::result::Result<(), String> {
         for (j, a) in d.addresses.iter().enumerate() {
             addr_from_pb(a, 1, &d.name).map_err(|e| bad(format!("addresses[{j}]: {e}")))?;
         }
+        let names = dev_sysctls(&d.name);
+        if let Some(j) = sysctl::first_not_of(&names.iter().map(String::as_str).collect::<Vec<_>>(), &d.sysctls) {
+            return Err(bad(format!("sysctls[{j}]: {:?} is not a sysctl of its of ccr's", d.sysctls[j].name)));
+        }
     }
     for (i, r) in ns.routes.iter().enumerate() {
         if !ns.devices.iter().any(|d| d.name == r.device) {
@@ -362,7 +415,8 @@ fn same(a: &Addr, b: &Addr) -> bool {
 /// the images were read).
 ///
 /// Ordering requirements: sysctls first (disable_ipv6 decides whether lo gets
-/// ::1 when it goes up, and a device moved in takes the namespace's defaults);
+/// ::1 when it goes up, and a device moved in takes the namespace's defaults),
+/// a veth's own once it is in and before it goes up;
 /// a device up before its addresses (going up adds the kernel's 127.0.0.1 and
 /// ::1, and would drop IPv6 ones added while down); the kernel's addresses the
 /// tree had removed, removed after its own are back; routes last (a gateway must
@@ -403,6 +457,7 @@ pub fn restore(ns: &pb::NetNamespace, veths: Option<&veth::Pairs>) -> Result<()>
     let mut oifs = Vec::new();
     for (i, d) in ns.devices.iter().enumerate() {
         let l = veth::move_in(veths, i, d, &mut rt)?;
+        write_sysctls(&d.sysctls)?;
         set_device(&mut rt, &l, d.flags, d.mtu, &d.addresses)?;
         oifs.push((d.name.as_str(), l.index as u32));
     }
@@ -509,6 +564,7 @@ mod tests {
                 ..Default::default()
             }],
             index: 5,
+            sysctls: vec![sysctl("net/ipv6/conf/eth0/accept_ra", "0")],
         };
         let default = pb::NetRoute {
             family: libc::AF_INET as u32,
@@ -531,6 +587,8 @@ mod tests {
             pb::NetDevice { name: "lo".into(), ..eth0.clone() },
             pb::NetDevice { name: "a/b".into(), ..eth0.clone() },
             pb::NetDevice { index: 1, ..eth0.clone() },
+            pb::NetDevice { sysctls: vec![sysctl("net/ipv6/conf/eth1/accept_ra", "0")], ..eth0.clone() },
+            pb::NetDevice { sysctls: vec![sysctl("net/ipv6/conf/eth0/mtu", "1280")], ..eth0.clone() },
         ];
         for d in devices {
             let ns = pb::NetNamespace { devices: vec![d.clone()], ..Default::default() };
