@@ -10,10 +10,13 @@
  * routes via 10.213.N.1 and fd00:cc:N::1, its own sysctls accept_ra 0 and
  * rp_filter 2. The host end goes up, and into the
  * bridge $WL_VETH_BRIDGE when that is set. The test may give the bridge the
- * gateway's address: then the host reaches the container through it.
+ * gateway's address: then the host reaches the container through it. Inside,
+ * a second pair in0/in1 with both ends there: MACs 02:cd:00:00:N:01 and :02,
+ * MTU 9000, 10.214.N.1/30 on in0, both up.
  *
- * Verify: eth0 is up with its MAC, MTU, both addresses and its sysctls, and
- * both default routes go through it via their gateways. Break: the IPv4 default route goes.
+ * Verify: eth0 is up with its MAC, MTU, ifindex, both addresses and its
+ * sysctls, and both default routes go through it via their gateways; in0 and
+ * in1 have their MACs, MTUs, ifindexes, in0 its address, both up. Break: the IPv4 default route goes.
  *
  * The pair needs no clean-up: it goes with the workload's namespace.
  */
@@ -61,12 +64,12 @@ __attribute__((format(printf, 2, 3))) static void must(int ns, const char *fmt, 
 		WL_DIE("%s", cmd);
 }
 
-static int eth0_ioctl(unsigned long req, struct ifreq *ifr)
+static int dev_ioctl(const char *dev, unsigned long req, struct ifreq *ifr)
 {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
 
 	memset(ifr, 0, sizeof(*ifr));
-	strcpy(ifr->ifr_name, "eth0");
+	snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", dev);
 	if (s < 0)
 		return -1;
 	r = ioctl(s, req, ifr);
@@ -74,8 +77,8 @@ static int eth0_ioctl(unsigned long req, struct ifreq *ifr)
 	return r;
 }
 
-/* Whether eth0 has `addr`/`prefix`. */
-static int eth0_has(int family, const char *addr, int prefix)
+/* Whether `dev` has `addr`/`prefix`. */
+static int dev_has(const char *dev, int family, const char *addr, int prefix)
 {
 	struct ifaddrs *all, *i;
 	int found = 0;
@@ -86,7 +89,7 @@ static int eth0_has(int family, const char *addr, int prefix)
 		char text[INET6_ADDRSTRLEN] = "";
 		int bits = 0;
 
-		if (!i->ifa_addr || i->ifa_addr->sa_family != family || !i->ifa_netmask || strcmp(i->ifa_name, "eth0"))
+		if (!i->ifa_addr || i->ifa_addr->sa_family != family || !i->ifa_netmask || strcmp(i->ifa_name, dev))
 			continue;
 		if (family == AF_INET) {
 			inet_ntop(family, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, text, sizeof(text));
@@ -141,11 +144,31 @@ static int default_v6(const char *gw)
 	return found;
 }
 
+/* `dev` is up with MAC `want_mac`, MTU `mtu` and ifindex `index`. */
+static void check_dev(const char *dev, const char *want_mac, int mtu, unsigned index)
+{
+	struct ifreq ifr;
+
+	WL_CHECK(dev_ioctl(dev, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP), "%s is missing or down", dev);
+	WL_CHECK(dev_ioctl(dev, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu == mtu, "%s's MTU is %d, not %d", dev, ifr.ifr_mtu,
+		 mtu);
+	WL_CHECK(if_nametoindex(dev) == index, "%s's ifindex is %u, not %u", dev, if_nametoindex(dev), index);
+	if (dev_ioctl(dev, SIOCGIFHWADDR, &ifr) == 0) {
+		unsigned char *m = (unsigned char *)ifr.ifr_hwaddr.sa_data;
+		char got[32];
+
+		snprintf(got, sizeof(got), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+		WL_CHECK(!strcmp(got, want_mac), "%s's MAC is %s, not %s", dev, got, want_mac);
+	} else {
+		wl_fail("SIOCGIFHWADDR %s: %s", dev, strerror(errno));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *host = getenv("WL_VETH_HOST"), *bridge = getenv("WL_VETH_BRIDGE");
-	char host_buf[IFNAMSIZ], temp[IFNAMSIZ];
-	struct ifreq ifr;
+	char host_buf[IFNAMSIZ], temp[IFNAMSIZ], in_mac[2][32], in_v4[32];
+	unsigned eth0_index, in_index[2];
 	int outer;
 
 	wl_scratch(argc, argv);
@@ -161,6 +184,9 @@ int main(int argc, char **argv)
 	snprintf(v6, sizeof(v6), "fd00:cc:%d::2", subnet);
 	snprintf(gw6, sizeof(gw6), "fd00:cc:%d::1", subnet);
 	snprintf(mac, sizeof(mac), "02:cc:00:00:%02x:01", subnet & 0xff);
+	snprintf(in_mac[0], sizeof(in_mac[0]), "02:cd:00:00:%02x:01", subnet & 0xff);
+	snprintf(in_mac[1], sizeof(in_mac[1]), "02:cd:00:00:%02x:02", subnet & 0xff);
+	snprintf(in_v4, sizeof(in_v4), "10.214.%d.1", subnet);
 
 	outer = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (outer < 0)
@@ -178,6 +204,11 @@ int main(int argc, char **argv)
 	must(-1, "ip link set eth0 up");
 	must(-1, "ip addr add %s/24 dev eth0 && ip -6 addr add %s/64 dev eth0 nodad", v4, v6);
 	must(-1, "ip route add default via %s && ip -6 route add default via %s dev eth0", gw4, gw6);
+	must(-1, "ip link add in0 address %s mtu 9000 type veth peer name in1 address %s mtu 9000", in_mac[0], in_mac[1]);
+	must(-1, "ip addr add %s/30 dev in0 && ip link set in0 up && ip link set in1 up", in_v4);
+	eth0_index = if_nametoindex("eth0");
+	in_index[0] = if_nametoindex("in0");
+	in_index[1] = if_nametoindex("in1");
 	wl_info("eth0 %s %s/24 %s/64 via %s, host end %s%s%s", mac, v4, v6, gw4, host, bridge ? " in " : "",
 		bridge ? bridge : "");
 	wl_ready();
@@ -185,19 +216,12 @@ int main(int argc, char **argv)
 		run_in(-1, "ip route del default");
 	wl_wait_for_term();
 
-	WL_CHECK(eth0_ioctl(SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP), "eth0 is missing or down");
-	WL_CHECK(eth0_ioctl(SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu == 1400, "eth0's MTU is %d, not 1400", ifr.ifr_mtu);
-	if (eth0_ioctl(SIOCGIFHWADDR, &ifr) == 0) {
-		unsigned char *m = (unsigned char *)ifr.ifr_hwaddr.sa_data;
-		char got[32];
-
-		snprintf(got, sizeof(got), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-		WL_CHECK(!strcmp(got, mac), "eth0's MAC is %s, not %s", got, mac);
-	} else {
-		wl_fail("SIOCGIFHWADDR eth0: %s", strerror(errno));
-	}
-	WL_CHECK(eth0_has(AF_INET, v4, 24), "eth0 has no %s/24", v4);
-	WL_CHECK(eth0_has(AF_INET6, v6, 64), "eth0 has no %s/64", v6);
+	check_dev("eth0", mac, 1400, eth0_index);
+	check_dev("in0", in_mac[0], 9000, in_index[0]);
+	check_dev("in1", in_mac[1], 9000, in_index[1]);
+	WL_CHECK(dev_has("eth0", AF_INET, v4, 24), "eth0 has no %s/24", v4);
+	WL_CHECK(dev_has("eth0", AF_INET6, v6, 64), "eth0 has no %s/64", v6);
+	WL_CHECK(dev_has("in0", AF_INET, in_v4, 30), "in0 has no %s/30", in_v4);
 	WL_CHECK(wl_file_has_line("/proc/sys/net/ipv6/conf/eth0/accept_ra", "0"), "eth0's accept_ra is not 0");
 	WL_CHECK(wl_file_has_line("/proc/sys/net/ipv4/conf/eth0/rp_filter", "2"), "eth0's rp_filter is not 2");
 	WL_CHECK(default_v4(gw4), "no default route via %s on eth0", gw4);

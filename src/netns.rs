@@ -8,8 +8,10 @@
 //! veth comes back as a new pair ccr makes on its own side (`veth`), the host
 //! end named by the caller; the child moves the other end in.
 //!
-//! What it cannot save is refused by name: any other device (a bridge, tun, a
-//! veth whose peer is in the same namespace, ...), any route the kernel did not
+//! A veth whose peer is in the namespace too is made again there as a pair.
+//!
+//! What it cannot save is refused by name: any other device (a bridge, tun,
+//! macvlan, ...), any route the kernel did not
 //! make for an address but a unicast one of the main table through a veth, and
 //! policy routing rules other than the kernel's defaults.
 
@@ -154,10 +156,11 @@ pub fn save(root: i32) -> Result<pb::NetNamespace> {
                 // The peer is in another namespace: it stays there, and the caller
                 // names the host end of the pair restore makes.
                 (Some("veth"), Some(_)) => devices.push(l),
-                (Some("veth"), None) => {
-                    let peer = links.iter().find(|p| Some(p.index) == l.link).map_or("?", |p| p.name.as_str());
-                    return Err(refuse(format!("veth whose peer {peer} is in the same namespace")).into());
+                // Both ends are here: the pair is made inside again.
+                (Some("veth"), None) if links.iter().any(|p| Some(p.index) == l.link && p.link == Some(l.index)) => {
+                    devices.push(l)
                 }
+                (Some("veth"), None) => return Err(refuse("veth whose peer ccr cannot find".into()).into()),
                 _ => return Err(refuse(l.kind.clone().unwrap_or_else(|| format!("link type {}", l.link_type))).into()),
             }
         }
@@ -179,6 +182,10 @@ pub fn save(root: i32) -> Result<pb::NetNamespace> {
                 addresses: on(l.index).collect(),
                 index: l.index,
                 sysctls: sysctl::read_all(&names.iter().map(String::as_str).collect::<Vec<_>>())?,
+                peer: match l.link_netnsid {
+                    Some(_) => String::new(),
+                    None => links.iter().find(|p| Some(p.index) == l.link).map(|p| p.name.clone()).unwrap_or_default(),
+                },
             });
         }
         let devices = saved;
@@ -391,6 +398,10 @@ pub fn check(ns: &pb::NetNamespace) -> std::result::Result<(), String> {
         for (j, a) in d.addresses.iter().enumerate() {
             addr_from_pb(a, 1, &d.name).map_err(|e| bad(format!("addresses[{j}]: {e}")))?;
         }
+        if !d.peer.is_empty() && (d.peer == d.name || !ns.devices.iter().any(|p| p.name == d.peer && p.peer == d.name))
+        {
+            return Err(bad(format!("its peer {:?} is no veth of the namespace whose peer it is", d.peer)));
+        }
         let names = dev_sysctls(&d.name);
         if let Some(j) = sysctl::first_not_of(&names.iter().map(String::as_str).collect::<Vec<_>>(), &d.sysctls) {
             return Err(bad(format!("sysctls[{j}]: {:?} is not a sysctl of its of ccr's", d.sysctls[j].name)));
@@ -456,7 +467,8 @@ pub fn restore(ns: &pb::NetNamespace, veths: Option<&veth::Pairs>) -> Result<()>
     set_device(&mut rt, lo, ns.lo_flags, ns.lo_mtu, &ns.lo_addresses)?;
     let mut oifs = Vec::new();
     for (i, d) in ns.devices.iter().enumerate() {
-        let l = veth::move_in(veths, i, d, &mut rt)?;
+        let l =
+            if d.peer.is_empty() { veth::move_in(veths, i, d, &mut rt)? } else { veth::make_inside(ns, d, &mut rt)? };
         write_sysctls(&d.sysctls)?;
         set_device(&mut rt, &l, d.flags, d.mtu, &d.addresses)?;
         oifs.push((d.name.as_str(), l.index as u32));
@@ -565,6 +577,7 @@ mod tests {
             }],
             index: 5,
             sysctls: vec![sysctl("net/ipv6/conf/eth0/accept_ra", "0")],
+            peer: String::new(),
         };
         let default = pb::NetRoute {
             family: libc::AF_INET as u32,
@@ -596,6 +609,22 @@ mod tests {
         }
         let twice = pb::NetNamespace { devices: vec![eth0.clone(), eth0.clone()], ..Default::default() };
         assert!(check(&twice).unwrap_err().contains("second device"));
+        // A pair inside: each the other's peer.
+        let end = |name: &str, peer: &str, index| pb::NetDevice {
+            name: name.into(),
+            peer: peer.into(),
+            index,
+            addresses: vec![],
+            sysctls: vec![],
+            ..eth0.clone()
+        };
+        let inside = |devices| pb::NetNamespace { devices, ..Default::default() };
+        assert_eq!(check(&inside(vec![end("in0", "in1", 7), end("in1", "in0", 8)])), Ok(()));
+        for bad in
+            [vec![end("in0", "in1", 7)], vec![end("in0", "in0", 7)], vec![end("in0", "in1", 7), end("in1", "x", 8)]]
+        {
+            assert!(check(&inside(bad.clone())).unwrap_err().contains("its peer"), "{bad:?} passed");
+        }
         for bad in [
             pb::NetRoute { device: "eth1".into(), ..default.clone() },
             pb::NetRoute { gateway: "fd00::1".into(), ..default.clone() },

@@ -60,8 +60,8 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// namespace's task had outside it at the dump (TaskEntry.dumped_pid).
 /// 2.9: pty pairs whose master the tree holds (Files.ptys, FileDesc.pty);
 /// external bind mounts the caller named with a key (MountEntry.ext_mount).
-/// 2.10: veths of a tree's own network namespace whose peers were outside it, and
-/// the main table's routes through them (NetNamespace.devices, .routes).
+/// 2.10: veths of a tree's own network namespace (a peer outside it, or both ends
+/// inside), and the main table's routes through them (NetNamespace.devices, .routes).
 pub const FORMAT_MINOR: u16 = 10;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.

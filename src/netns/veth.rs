@@ -55,16 +55,26 @@ pub fn plan(ns: Option<&pb::NetNamespace>, asked: &[VethPair]) -> Result<Vec<Pla
         let bridge = p.bridge.as_ref().map(|b| format!("@{b}")).unwrap_or_default();
         NetError::Pair { pair: format!("{}={}{bridge}", p.inside, p.outside), detail }
     };
+    // Only a veth whose peer was outside has a host end; a pair inside is made inside.
+    let outer: Vec<(usize, &pb::NetDevice)> = devices.iter().enumerate().filter(|(_, d)| d.peer.is_empty()).collect();
     for (i, p) in asked.iter().enumerate() {
-        if !devices.iter().any(|d| d.name == p.inside) {
-            let why = if ns.is_none() { " (the tree comes back in no network namespace of its own)" } else { "" };
-            return Err(pair_err(p, format!("the checkpoint has no veth {} to make{why}", p.inside)).into());
+        if !outer.iter().any(|(_, d)| d.name == p.inside) {
+            let why = if ns.is_none() {
+                " (the tree comes back in no network namespace of its own)"
+            } else if devices.iter().any(|d| d.name == p.inside) {
+                " (its peer is in the namespace too)"
+            } else {
+                ""
+            };
+            return Err(
+                pair_err(p, format!("the checkpoint has no veth {} whose peer was outside{why}", p.inside)).into()
+            );
         }
         if asked[..i].iter().any(|o| o.inside == p.inside || o.outside == p.outside) {
             return Err(pair_err(p, "a second pair for that device or host name".into()).into());
         }
     }
-    if devices.is_empty() {
+    if outer.is_empty() {
         return Ok(Vec::new());
     }
     let links = Route::open().and_then(|mut rt| rt.links()).map_err(|source| NetError::Make {
@@ -73,7 +83,7 @@ pub fn plan(ns: Option<&pb::NetNamespace>, asked: &[VethPair]) -> Result<Vec<Pla
         source,
     })?;
     let mut out = Vec::new();
-    for (i, d) in devices.iter().enumerate() {
+    for &(i, d) in &outer {
         let p =
             asked.iter().find(|p| p.inside == d.name).ok_or_else(|| NetError::NoHostEnd { name: d.name.clone() })?;
         if links.iter().any(|l| l.name == p.outside) {
@@ -161,7 +171,14 @@ impl Pairs {
         // The inside end's name until the tree's namespace renames it: ccr's own.
         let temp = temp_name(std::process::id(), i);
         let rt = self.sock.get_mut();
-        let v = NewVeth { name: temp.clone(), mac: p.mac.clone(), mtu: p.mtu, peer: p.host.clone(), peer_mtu: p.mtu };
+        let v = NewVeth {
+            name: temp.clone(),
+            mac: p.mac.clone(),
+            mtu: p.mtu,
+            peer: p.host.clone(),
+            peer_mtu: p.mtu,
+            ..Default::default()
+        };
         match rt.add_veth(&v) {
             Err(e) if e.errno() == libc::EEXIST => {
                 return Err(NetError::HostNameTaken { name: p.host.clone() }.into());
@@ -207,6 +224,35 @@ impl Drop for Pairs {
             let _ = rt.del_link(m.host);
         }
     }
+}
+
+/// In the root's restore child, in the tree's new namespace: makes the pair of
+/// saved veth `d` and its peer (also saved, in the same namespace) there, both
+/// ends with their names, MACs, MTUs and ifindexes, unless its peer came first
+/// and made it; the link of `d`.
+pub fn make_inside(ns: &pb::NetNamespace, d: &pb::NetDevice, rt: &mut Route) -> Result<Link> {
+    let make = |step, what: String| move |source| NetError::Make { step, what, source };
+    let first = ns.devices.iter().position(|x| x.name == d.name) < ns.devices.iter().position(|x| x.name == d.peer);
+    if first {
+        let p = ns.devices.iter().find(|x| x.name == d.peer).expect("checked when the image was read");
+        let mac = |x: &pb::NetDevice| super::mac_bytes(&x.mac).expect("checked when the image was read");
+        let v = NewVeth {
+            name: d.name.clone(),
+            mac: mac(d),
+            mtu: d.mtu,
+            index: d.index,
+            peer: p.name.clone(),
+            peer_mac: mac(p),
+            peer_mtu: p.mtu,
+            peer_index: p.index,
+        };
+        rt.add_veth(&v).map_err(make("making", format!("veth pair {} and {}", d.name, p.name)))?;
+    }
+    let l = rt.link_by_name(&d.name).map_err(make("reading", format!("veth {}", d.name)))?;
+    l.ok_or_else(|| {
+        let source = crate::sys::SysError::Call { call: "RTM_GETLINK", errno: crate::sys::Errno::ENODEV };
+        NetError::Make { step: "finding", what: format!("veth {} once made", d.name), source }.into()
+    })
 }
 
 /// In the root's restore child, in the tree's new namespace: moves the inside

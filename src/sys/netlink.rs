@@ -90,14 +90,18 @@ pub struct Rule {
 }
 
 /// A veth pair to make (RTM_NEWLINK of kind veth): this end in the namespace of
-/// the socket, the peer by its own name in the same one.
+/// the socket, the peer by its own name in the same one. An empty MAC or a 0
+/// index: the kernel's choice.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NewVeth {
     pub name: String,
     pub mac: Vec<u8>,
     pub mtu: u32,
+    pub index: i32,
     pub peer: String,
+    pub peer_mac: Vec<u8>,
     pub peer_mtu: u32,
+    pub peer_index: i32,
 }
 
 /// A netlink socket of the calling thread's network namespace (`Route`: of
@@ -362,23 +366,24 @@ fn name_attr(ty: u32, name: &str) -> Vec<u8> {
 
 /// The body of the RTM_NEWLINK that makes veth pair `v`. Pure.
 ///
-/// Layout: ifinfomsg, IFLA_IFNAME, IFLA_MTU, IFLA_ADDRESS, IFLA_LINKINFO {
-/// IFLA_INFO_KIND "veth", IFLA_INFO_DATA { VETH_INFO_PEER: ifinfomsg of the
-/// peer, its IFLA_IFNAME, IFLA_MTU } }.
+/// Layout: ifinfomsg (with the index), IFLA_IFNAME, IFLA_MTU, IFLA_ADDRESS,
+/// IFLA_LINKINFO { IFLA_INFO_KIND "veth", IFLA_INFO_DATA { VETH_INFO_PEER:
+/// ifinfomsg of the peer (its index), its IFLA_IFNAME, IFLA_MTU, IFLA_ADDRESS } }.
 fn veth_body(v: &NewVeth) -> Vec<u8> {
-    let m = kernel::ifinfomsg { ifi_family: libc::AF_UNSPEC as u8, ..Default::default() };
-    let mut peer = bytes_of(&m);
-    peer.extend(name_attr(kernel::IFLA_IFNAME, &v.peer));
-    peer.extend(attr(kernel::IFLA_MTU, &v.peer_mtu.to_ne_bytes()));
-    let data = attr(kernel::VETH_INFO_PEER, &peer);
+    let end = |index: i32, name: &str, mtu: u32, mac: &[u8]| {
+        let m = kernel::ifinfomsg { ifi_family: libc::AF_UNSPEC as u8, ifi_index: index, ..Default::default() };
+        let mut b = bytes_of(&m);
+        b.extend(name_attr(kernel::IFLA_IFNAME, name));
+        b.extend(attr(kernel::IFLA_MTU, &mtu.to_ne_bytes()));
+        if !mac.is_empty() {
+            b.extend(attr(kernel::IFLA_ADDRESS, mac));
+        }
+        b
+    };
+    let data = attr(kernel::VETH_INFO_PEER, &end(v.peer_index, &v.peer, v.peer_mtu, &v.peer_mac));
     let mut info = attr(kernel::IFLA_INFO_KIND, b"veth");
     info.extend(attr(kernel::IFLA_INFO_DATA, &data));
-    let mut body = bytes_of(&m);
-    body.extend(name_attr(kernel::IFLA_IFNAME, &v.name));
-    body.extend(attr(kernel::IFLA_MTU, &v.mtu.to_ne_bytes()));
-    if !v.mac.is_empty() {
-        body.extend(attr(kernel::IFLA_ADDRESS, &v.mac));
-    }
+    let mut body = end(v.index, &v.name, v.mtu, &v.mac);
     body.extend(attr(kernel::IFLA_LINKINFO, &info));
     body
 }
@@ -688,8 +693,11 @@ mod tests {
             name: "ccrt1".into(),
             mac: vec![2, 0xcc, 0, 0, 0, 1],
             mtu: 1400,
+            index: 40,
             peer: "ccrt2".into(),
+            peer_mac: vec![2, 0xcc, 0, 0, 0, 2],
             peer_mtu: 1400,
+            peer_index: 41,
         };
         let b = veth_body(&v);
         let l = parse_link(&b).unwrap();
@@ -699,7 +707,9 @@ mod tests {
         let data = attrs(info).into_iter().find(|(t, _)| *t as u32 == kernel::IFLA_INFO_DATA).unwrap().1;
         let (ty, peer) = attrs(data)[0];
         assert_eq!(ty as u32, kernel::VETH_INFO_PEER);
-        assert_eq!(parse_link(peer).unwrap().name, "ccrt2");
+        let p = parse_link(peer).unwrap();
+        assert_eq!((p.name.as_str(), p.index, &p.mac[..]), ("ccrt2", 41, &v.peer_mac[..]));
+        assert_eq!(l.index, 40);
     }
 
     #[test]
