@@ -470,6 +470,45 @@ fn link_exists(name: &str) -> bool {
     ip(&["link", "show", "dev", name]).is_ok()
 }
 
+/// Makes bridge `name` with the gateway addresses of wl_veth's `subnet`, up;
+/// false (a skip, a failure under CI=1) when this machine cannot.
+fn test_bridge(name: &str, subnet: &str) -> bool {
+    let made = ip(&["link", "add", name, "type", "bridge"])
+        .and_then(|_| ip(&["addr", "add", &format!("10.213.{subnet}.1/24"), "dev", name]))
+        .and_then(|_| ip(&["-6", "addr", "add", &format!("fd00:cc:{subnet}::1/64"), "dev", name, "nodad"]))
+        .and_then(|_| ip(&["link", "set", name, "up"]));
+    if let Err(e) = made {
+        assert!(std::env::var_os("CI").is_none(), "cannot make a bridge ({e}); CI=1 makes a skip a failure");
+        eprintln!("skipped: cannot make a bridge: {e}");
+        return false;
+    }
+    true
+}
+
+/// The same through the C ABI (c-tests/api_veth.c): ccr_opts_add_veth_pair()
+/// refuses bad names, a restore without it fails naming eth0 and the call, one
+/// with it brings the container back with its host end in the bridge.
+#[test]
+fn c_api_veth_pair() {
+    let tag = std::process::id();
+    let (bridge, old_host, new_host) = (format!("ccrt{tag}c"), format!("ccrt{tag}o"), format!("ccrt{tag}p"));
+    let _devices = HostDevices(vec![new_host.clone(), old_host.clone(), bridge.clone()]);
+    let subnet = ((tag + 1) % 200 + 20).to_string();
+    if !test_bridge(&bridge, &subnet) {
+        return;
+    }
+    let mut case = Case::new("api-veth");
+    let env = common::env();
+    let mut cmd = Command::new(env.bin.join("api_veth"));
+    cmd.arg(Case::workload_path("wl_veth"))
+        .arg(case.dir.join("api"))
+        .args([&old_host, &new_host, &bridge, &subnet])
+        .env("LD_LIBRARY_PATH", &env.lib);
+    let pid = case.start(cmd);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(90)), 0, "api_veth");
+    case.assert_pass(1);
+}
+
 /// A UDP datagram sent from ccr's namespace (from `from`, the bridge's address)
 /// reaches a socket bound to `to` in the network namespace of `pid`.
 fn datagram_reaches(pid: i32, from: &str, to: &str) -> Result<(), String> {
@@ -520,13 +559,7 @@ fn a_containers_veth_comes_back_with_its_host_end_in_a_bridge() {
     let _devices = HostDevices(vec![new_host.clone(), old_host.clone(), bridge.clone()]);
     let subnet = (tag % 200 + 20).to_string();
     let gw = format!("10.213.{subnet}.1");
-    let made = ip(&["link", "add", &bridge, "type", "bridge"])
-        .and_then(|_| ip(&["addr", "add", &format!("{gw}/24"), "dev", &bridge]))
-        .and_then(|_| ip(&["-6", "addr", "add", &format!("fd00:cc:{subnet}::1/64"), "dev", &bridge, "nodad"]))
-        .and_then(|_| ip(&["link", "set", &bridge, "up"]));
-    if let Err(e) = made {
-        assert!(std::env::var_os("CI").is_none(), "cannot make a bridge ({e}); CI=1 makes a skip a failure");
-        eprintln!("skipped: cannot make a bridge: {e}");
+    if !test_bridge(&bridge, &subnet) {
         return;
     }
     let mut case = Case::new("veth");
