@@ -15,13 +15,14 @@
 //! make for an address but a unicast one of the main table through a veth, and
 //! policy routing rules other than the kernel's defaults.
 
+mod route;
 pub mod veth;
 
 use std::net::IpAddr;
 
 use crate::error::Result;
 use crate::image::pb;
-use crate::sys::netlink::{Addr, Link, Route, RouteEntry, Rule};
+use crate::sys::netlink::{Addr, Link, Route};
 use crate::sys::proc::sysctl;
 use crate::sys::SysError;
 
@@ -166,8 +167,8 @@ pub fn save(root: i32) -> Result<pb::NetNamespace> {
         }
         let lo =
             links.iter().find(|l| is_lo(l)).ok_or_else(|| NetError::Unsupported { pid: root, what: "no lo".into() })?;
-        let routes = save_routes(root, &rt.routes().map_err(read)?, &devices)?;
-        check_rules(root, &rt.rules().map_err(read)?)?;
+        let routes = route::save_routes(root, &rt.routes().map_err(read)?, &devices)?;
+        route::check_rules(root, &rt.rules().map_err(read)?)?;
         let addrs = rt.addresses().map_err(read)?;
         let on = |index: i32| addrs.iter().filter(move |a| a.index == index as u32).map(addr_to_pb);
         let mut saved = Vec::new();
@@ -198,65 +199,6 @@ pub fn save(root: i32) -> Result<pb::NetNamespace> {
             routes,
         })
     })
-}
-
-/// The routes to save: none the kernel made for an address (they come back with
-/// it); a unicast one of the main table through a saved veth; any other refused.
-fn save_routes(root: i32, routes: &[RouteEntry], devices: &[&Link]) -> Result<Vec<pb::NetRoute>> {
-    use crate::sys::kernel;
-    let mut out = Vec::new();
-    for r in routes.iter().filter(|r| r.protocol as u32 != kernel::RTPROT_KERNEL) {
-        let dev = devices.iter().find(|l| r.oif == Some(l.index as u32));
-        let plain = r.table == kernel::rt_class_t_RT_TABLE_MAIN && r.kind as u32 == kernel::RTN_UNICAST;
-        let Some(dev) = dev.filter(|_| plain && !r.multipath) else {
-            let dst = r.dst.map_or("default".to_string(), |d| format!("{d}/{}", r.dst_len));
-            let how = if r.multipath { ", multipath" } else { "" };
-            let what = format!("a route to {dst} (table {}, type {}, protocol {}{how})", r.table, r.kind, r.protocol);
-            return Err(NetError::Unsupported { pid: root, what }.into());
-        };
-        out.push(pb::NetRoute {
-            family: r.family as u32,
-            dst: text(&r.dst),
-            dst_len: r.dst_len as u32,
-            gateway: text(&r.gateway),
-            device: dev.name.clone(),
-            scope: r.scope as u32,
-            protocol: r.protocol as u32,
-            priority: r.priority.unwrap_or(0),
-            prefsrc: text(&r.prefsrc),
-            flags: r.flags & kernel::RTNH_F_ONLINK,
-        });
-    }
-    Ok(out)
-}
-
-/// The policy rules the kernel gives a new namespace: (family, priority, table).
-const KERNEL_RULES: [(i32, u32, u32); 5] = [
-    (libc::AF_INET, 0, 255),
-    (libc::AF_INET, 32766, 254),
-    (libc::AF_INET, 32767, 253),
-    (libc::AF_INET6, 0, 255),
-    (libc::AF_INET6, 32766, 254),
-];
-
-/// A namespace's policy rules must be the kernel's own, all of them: a restored
-/// namespace has those and no other.
-fn check_rules(root: i32, rules: &[Rule]) -> Result<()> {
-    let kernel = crate::sys::kernel::RTPROT_KERNEL as u8;
-    let key = |r: &Rule| (r.family as i32, r.priority, r.table);
-    let ip = |r: &Rule| r.family as i32 == libc::AF_INET || r.family as i32 == libc::AF_INET6;
-    if let Some(r) = rules.iter().find(|r| r.protocol != kernel || (ip(r) && !KERNEL_RULES.contains(&key(r)))) {
-        let what = format!(
-            "a policy routing rule of family {} at priority {} to table {} (protocol {})",
-            r.family, r.priority, r.table, r.protocol
-        );
-        return Err(NetError::Unsupported { pid: root, what }.into());
-    }
-    if let Some((f, p, t)) = KERNEL_RULES.iter().find(|k| !rules.iter().any(|r| key(r) == **k)) {
-        let what = format!("no policy routing rule of family {f} at priority {p} to table {t} (the kernel's, removed)");
-        return Err(NetError::Unsupported { pid: root, what }.into());
-    }
-    Ok(())
 }
 
 fn mac_text(mac: &[u8]) -> String {
@@ -339,37 +281,6 @@ fn ip_of(s: &str, v6: bool) -> std::result::Result<Option<IpAddr>, String> {
     Ok(Some(ip))
 }
 
-/// A saved route, parsed and checked, through link `oif`.
-fn route_from_pb(r: &pb::NetRoute, oif: u32) -> std::result::Result<RouteEntry, String> {
-    use crate::sys::kernel;
-    let v6 = match r.family as i32 {
-        libc::AF_INET => false,
-        libc::AF_INET6 => true,
-        f => return Err(format!("family {f} is neither AF_INET nor AF_INET6")),
-    };
-    if r.dst_len > if v6 { 128 } else { 32 } || r.scope > 255 || r.protocol > 255 {
-        return Err(format!("dst_len {}, scope {} or protocol {} out of range", r.dst_len, r.scope, r.protocol));
-    }
-    if r.protocol == kernel::RTPROT_KERNEL {
-        return Err("a route of the kernel's own".into());
-    }
-    Ok(RouteEntry {
-        family: r.family as u8,
-        dst_len: r.dst_len as u8,
-        table: kernel::rt_class_t_RT_TABLE_MAIN,
-        protocol: r.protocol as u8,
-        scope: r.scope as u8,
-        kind: kernel::RTN_UNICAST as u8,
-        flags: r.flags & kernel::RTNH_F_ONLINK,
-        dst: ip_of(&r.dst, v6)?,
-        oif: Some(oif),
-        gateway: ip_of(&r.gateway, v6)?,
-        prefsrc: ip_of(&r.prefsrc, v6)?,
-        priority: (r.priority != 0).then_some(r.priority),
-        multipath: false,
-    })
-}
-
 /// What an image's namespace may hold: sysctls of ccr's list only, addresses
 /// and routes that parse, veths with a MAC and a name, routes through one of
 /// them. Says what is wrong.
@@ -411,7 +322,7 @@ pub fn check(ns: &pb::NetNamespace) -> std::result::Result<(), String> {
         if !ns.devices.iter().any(|d| d.name == r.device) {
             return Err(format!("routes[{i}]: device {:?} is not one of the namespace's veths", r.device));
         }
-        route_from_pb(r, 1).map_err(|e| format!("routes[{i}]: {e}"))?;
+        route::route_from_pb(r, 1).map_err(|e| format!("routes[{i}]: {e}"))?;
     }
     Ok(())
 }
@@ -475,7 +386,7 @@ pub fn restore(ns: &pb::NetNamespace, veths: Option<&veth::Pairs>) -> Result<()>
     }
     for r in &ns.routes {
         let oif = oifs.iter().find(|(n, _)| *n == r.device).map(|d| d.1).expect("checked when the image was read");
-        let route = route_from_pb(r, oif).expect("checked when the image was read");
+        let route = route::route_from_pb(r, oif).expect("checked when the image was read");
         let dst = if r.dst.is_empty() { "default".to_string() } else { format!("{}/{}", r.dst, r.dst_len) };
         let via = if r.gateway.is_empty() { "on-link".to_string() } else { format!("via {}", r.gateway) };
         let what = format!("route to {dst} {via} dev {}", r.device);
@@ -588,7 +499,7 @@ mod tests {
         };
         let ns = pb::NetNamespace { devices: vec![eth0.clone()], routes: vec![default.clone()], ..Default::default() };
         assert_eq!(check(&ns), Ok(()));
-        let r = route_from_pb(&default, 5).unwrap();
+        let r = route::route_from_pb(&default, 5).unwrap();
         assert_eq!((r.oif, r.dst, r.gateway), (Some(5), None, Some("10.213.77.1".parse().unwrap())));
         assert_eq!(mac_bytes("02:cc:00:00:4d:01"), Some(vec![2, 0xcc, 0, 0, 0x4d, 1]));
         for bad in ["02:cc:00:00:4d", "02:cc:00:00:4d:01:07", "2:cc:00:00:4d:01", "zz:cc:00:00:4d:01", ""] {
