@@ -544,7 +544,8 @@ fn datagram_reaches(pid: i32, from: &str, to: &str) -> Result<(), String> {
 /// A container's eth0, one end of a veth pair whose other end is on the host in
 /// a bridge, comes back as a new pair: the tree's end with its MAC, MTU 1400,
 /// IPv4 and IPv6 addresses, up, and its default routes (wl_veth checks them);
-/// the host end under the name the caller gives (`--veth-pair eth0=NEW@BRIDGE`),
+/// the host end under the name the caller gives (`--veth-pair eth0=NEW@BRIDGE`,
+/// or `--external veth[eth0]:NEW@BRIDGE`),
 /// up and a port of the bridge, and a datagram from the host through the bridge
 /// reaches the container's address. A second pair with both ends inside
 /// (in0/in1) is made inside again, and every device keeps its ifindex. Without
@@ -621,7 +622,9 @@ fn a_containers_veth_comes_back_with_its_host_end_in_a_bridge() {
     assert!(!link_exists(&new_host), "ccr cleanup left {new_host}");
     assert!(!common::exists(pid), "the killed restore left pid {pid}");
 
-    let rp = case.spawn_restore(&["--veth-pair", &pair]);
+    // As LXC names it for a criu of 2.8 on: --external veth[IN]:OUT@BRIDGE.
+    let external = format!("veth[eth0]:{new_host}@{bridge}");
+    let rp = case.spawn_restore(&["--external", &external]);
     assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid, "restored root");
     assert_running_untraced(pid, "the restored container");
     let link = ip(&["-o", "link", "show", "dev", &new_host]).unwrap();

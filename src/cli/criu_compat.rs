@@ -163,6 +163,17 @@ mod tests {
                 VethPair { inside: "eth1".into(), outside: "vethX".into(), bridge: None },
             ]
         );
+        // criu 2.8 on spells it --external veth[IN]:OUT[@BRIDGE], which LXC passes.
+        let args = s(&["-D", "/d", "--external", "veth[eth0]:vethA1B2C3@lxcbr0", "--external", "mnt[lib]:/lib"]);
+        let o = super::super::ccr::restore_opts(&parse(&RESTORE, &normalise(&args)).unwrap()).unwrap();
+        let want = VethPair { inside: "eth0".into(), outside: "vethA1B2C3".into(), bridge: Some("lxcbr0".into()) };
+        assert_eq!(o.veth_pairs, [want]);
+        assert_eq!(o.ext_mounts.len(), 1);
+        for bad in ["veth[eth0]", "veth[]:x", "veth[eth0]:", "veth[eth0]:x@"] {
+            let p = parse(&RESTORE, &s(&["--external", bad])).unwrap();
+            let e = super::super::ccr::restore_opts(&p).unwrap_err();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
         for bad in ["eth0", "eth0=", "=vethX", "eth0=vethX@", "eth0=a-name-far-too-long-for-linux", "eth0=a/b"] {
             let p = parse(&RESTORE, &s(&["--veth-pair", bad])).unwrap();
             let e = super::super::ccr::restore_opts(&p).unwrap_err();
