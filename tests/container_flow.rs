@@ -568,6 +568,14 @@ fn a_containers_veth_comes_back_with_its_host_end_in_a_bridge() {
     let pid = case.start_workload("wl_veth", &envs);
     case.wait_ready(pid, Duration::from_secs(10));
     assert!(ip(&["link", "show", "master", &bridge]).unwrap().contains(&old_host), "the workload's host end");
+    // A route through eth0 with what ccr does not save (a metric) is refused by
+    // name, and the container runs on.
+    in_net_ns(pid, &["ip", "route", "add", "10.215.0.0/16", "via", &gw, "mtu", "1300"]);
+    let out = case.dump(pid, &[]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success() && err.contains("a route to 10.215.0.0/16 through eth0 with metrics"), "{err}");
+    assert_running_untraced(pid, "the container after a refused dump");
+    in_net_ns(pid, &["ip", "route", "del", "10.215.0.0/16"]);
     case.dump_ok(pid, &[]);
     assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original after dump");
     common::reap_gone(&[pid], "the dumped tree");

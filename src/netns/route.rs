@@ -17,6 +17,11 @@ pub(super) fn save_routes(root: i32, routes: &[RouteEntry], devices: &[&Link]) -
     for r in routes.iter().filter(|r| r.protocol as u32 != kernel::RTPROT_KERNEL) {
         let dev = devices.iter().find(|l| r.oif == Some(l.index as u32));
         let plain = r.table == kernel::rt_class_t_RT_TABLE_MAIN && r.kind as u32 == kernel::RTN_UNICAST;
+        if let (Some(d), true, false) = (dev, plain, r.unsaved.is_empty()) {
+            let dst = r.dst.map_or("default".to_string(), |d| format!("{d}/{}", r.dst_len));
+            let what = format!("a route to {dst} through {} with {}", d.name, r.unsaved.join(", "));
+            return Err(NetError::Unsupported { pid: root, what }.into());
+        }
         let Some(dev) = dev.filter(|_| plain && !r.multipath) else {
             let dst = r.dst.map_or("default".to_string(), |d| format!("{d}/{}", r.dst_len));
             let how = if r.multipath { ", multipath" } else { "" };
@@ -96,5 +101,6 @@ pub(super) fn route_from_pb(r: &pb::NetRoute, oif: u32) -> std::result::Result<R
         prefsrc: ip_of(&r.prefsrc, v6)?,
         priority: (r.priority != 0).then_some(r.priority),
         multipath: false,
+        unsaved: Vec::new(),
     })
 }

@@ -75,6 +75,9 @@ pub struct RouteEntry {
     pub priority: Option<u32>,
     /// RTA_MULTIPATH: more than one next hop (ccr saves none such).
     pub multipath: bool,
+    /// What else the route has that the fields above do not hold (metrics, an
+    /// encapsulation, an expiry, ...), by name: a dump refuses such a route.
+    pub unsaved: Vec<&'static str>,
 }
 
 /// One policy routing rule (RTM_NEWRULE of a dump), as much as ccr looks at.
@@ -293,6 +296,12 @@ fn parse_route(p: &[u8]) -> Option<RouteEntry> {
         flags: m.rtm_flags,
         ..Default::default()
     };
+    if m.rtm_src_len > 0 {
+        r.unsaved.push("a source prefix");
+    }
+    if m.rtm_tos > 0 {
+        r.unsaved.push("a TOS");
+    }
     for (ty, v) in attrs(&p[n..]) {
         match ty as u32 {
             kernel::rtattr_type_t_RTA_DST => r.dst = ip(f, v),
@@ -302,9 +311,20 @@ fn parse_route(p: &[u8]) -> Option<RouteEntry> {
             kernel::rtattr_type_t_RTA_PREFSRC => r.prefsrc = ip(f, v),
             kernel::rtattr_type_t_RTA_PRIORITY if v.len() >= 4 => r.priority = Some(u32_at(v, 0)),
             kernel::rtattr_type_t_RTA_MULTIPATH => r.multipath = true,
+            kernel::rtattr_type_t_RTA_METRICS if !v.is_empty() => r.unsaved.push("metrics (mtu, advmss, ...)"),
+            // IPv6 routes say their preference; medium (0) is what one added without gets.
+            kernel::rtattr_type_t_RTA_PREF if v.first().is_some_and(|&p| p != 0) => r.unsaved.push("a preference"),
+            kernel::rtattr_type_t_RTA_VIA => r.unsaved.push("a next hop of another family"),
+            kernel::rtattr_type_t_RTA_ENCAP | kernel::rtattr_type_t_RTA_ENCAP_TYPE => {
+                r.unsaved.push("an encapsulation")
+            }
+            kernel::rtattr_type_t_RTA_EXPIRES => r.unsaved.push("an expiry"),
+            kernel::rtattr_type_t_RTA_NH_ID => r.unsaved.push("a nexthop object"),
+            kernel::rtattr_type_t_RTA_FLOW => r.unsaved.push("a realm"),
             _ => {}
         }
     }
+    r.unsaved.dedup();
     Some(r)
 }
 
