@@ -99,6 +99,15 @@ fn main() {
         .allowlist_var("IFLA_.*")
         .allowlist_var("RTPROT_.*")
         .allowlist_var("RTN_.*")
+        // A container's veth (its peer on the host): the pair's peer, the main
+        // routing table, route scopes and next-hop flags.
+        .allowlist_var("VETH_INFO_.*")
+        .allowlist_type("rt_class_t")
+        .allowlist_type("rt_scope_t")
+        .allowlist_var("RTNH_F_.*")
+        // Policy routing rules (RTM_GETRULE): a namespace's must be the kernel's.
+        .allowlist_type("fib_rule_hdr")
+        .allowlist_var("FRA_.*")
         .allowlist_var("SIOCGSKNS")
         .allowlist_var("NLA_.*")
         .allowlist_var("NLMSG_.*")

@@ -158,6 +158,20 @@ int ccr_opts_add_ext_mount(ccr_opts *opts, const char *a, const char *b);
 // `opts` as above; `ns` and `target` NUL-terminated strings.
 int ccr_opts_join_ns(ccr_opts *opts, const char *ns, const char *target);
 
+// The host end of the checkpoint's veth `inside` ("eth0": the name it had in
+// the tree's network namespace): ccr_restore() makes the pair anew, `inside` in
+// the tree's new namespace with its MAC, MTU, flags, addresses and routes, and
+// `outside` ("vethXYZ", a name not in use) in the caller's namespace, up and a
+// port of the bridge `bridge` ("lxcbr0") unless it is NULL. A veth of the
+// checkpoint with no host end named fails the restore before anything is made,
+// naming it; a failed restore deletes the host end it made
+// (`criu restore --veth-pair IN=OUT[@BRIDGE]`).
+//
+// # Safety
+// `opts` as above; `inside` and `outside` NUL-terminated strings, `bridge` one
+// or NULL.
+int ccr_opts_add_veth_pair(ccr_opts *opts, const char *inside, const char *outside, const char *bridge);
+
 // Keep the tasks running after a dump (default: they are killed).
 //
 // # Safety

@@ -1,6 +1,6 @@
 //! The restore journal (`DIR/restore.journal.PID`, one per run): what a restore or cgroup-restore
 //! makes that would outlive a ccr killed with SIGKILL (SysV segments, cgroup
-//! directories). Each object is written down before it is made; the file goes
+//! directories, veth pairs not yet moved into the tree's namespace). Each object is written down before it is made; the file goes
 //! when the run ends, kept or undone. A journal whose writer is gone names
 //! leftovers: the next restore of the directory, or `ccr cleanup -D DIR`, removes
 //! them first. Tasks need no entry: restore tracees die with their tracer
@@ -8,7 +8,7 @@
 //!
 //! Lines: `owner PID STARTTIME BOOT_ID` first (the writer; a pid reused since is
 //! told apart by its start time, a journal from before a reboot names nothing
-//! left), then `sysv-shm ID` and `cgroup PATH`.
+//! left), then `sysv-shm ID`, `cgroup PATH` and `veth HOST-NAME`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,8 @@ pub struct Journal {
 pub struct Cleaned {
     pub sysv_shm: Vec<i32>,
     pub cgroups: Vec<PathBuf>,
+    /// Host ends of veth pairs (both ends still in ccr's namespace).
+    pub veths: Vec<String>,
 }
 
 fn self_start() -> u64 {
@@ -106,6 +108,11 @@ impl Journal {
         self.note(format!("sysv-shm {id}\n"))
     }
 
+    /// Before the veth pair whose host end is `host` is made.
+    pub fn veth(&mut self, host: &str) -> SysResult<()> {
+        self.note(format!("veth {host}\n"))
+    }
+
     /// Before cgroup directory `path` is created.
     pub fn cgroup(&mut self, path: &Path) -> SysResult<()> {
         self.note(format!("cgroup {}\n", path.display()))
@@ -161,6 +168,12 @@ fn clean_one(path: &Path, cleaned: &mut Cleaned) -> Result<()> {
             }
         } else if let Some(p) = l.strip_prefix("cgroup ").filter(|p| p.starts_with("/sys/fs/cgroup/")) {
             cgroups.push(PathBuf::from(p));
+        } else if let Some(host) = l.strip_prefix("veth ") {
+            // Only a pair whose other end is still the writer's own: once moved
+            // into the tree's namespace it went with that namespace.
+            if crate::netns::veth::remove_leftover(host, pid) {
+                cleaned.veths.push(host.to_string());
+            }
         }
     }
     // The writer's tasks may still be dying: a cgroup empties when they are gone.

@@ -397,7 +397,8 @@ fn in_net_ns(pid: i32, args: &[&str]) {
 
 /// What ccr cannot save of a network namespace is refused by name, and the tree
 /// runs on with its own state: a device other than lo (a bridge: this kernel
-/// has no dummy), then a route nobody's address made. A unix socket made in the
+/// has no dummy), a route nobody's address made through lo, a policy rule of its own, a default rule removed
+/// (or made again by hand). A unix socket made in the
 /// tree's namespace is refused too (restore makes sockets in ccr's).
 #[test]
 fn net_namespaces_ccr_cannot_save_are_refused_by_name() {
@@ -417,6 +418,16 @@ fn net_namespaces_ccr_cannot_save_are_refused_by_name() {
     in_net_ns(pid, &["ip", "link", "del", "ccr-br0"]);
     in_net_ns(pid, &["ip", "route", "add", "10.99.0.0/16", "dev", "lo"]);
     refused(&case, pid, "a route to 10.99.0.0/16");
+    in_net_ns(pid, &["ip", "route", "del", "10.99.0.0/16", "dev", "lo"]);
+    in_net_ns(pid, &["ip", "rule", "add", "from", "10.99.0.0/16", "table", "100", "priority", "100"]);
+    refused(&case, pid, "a policy routing rule of family 2 at priority 100 to table 100");
+    in_net_ns(pid, &["ip", "rule", "del", "priority", "100"]);
+    in_net_ns(pid, &["ip", "-6", "rule", "del", "priority", "32766"]);
+    refused(&case, pid, "no policy routing rule of family 10 at priority 32766 to table 254");
+    in_net_ns(pid, &["ip", "-6", "rule", "add", "priority", "32766", "table", "main"]);
+    refused(&case, pid, "a policy routing rule of family 10 at priority 32766 to table 254 (protocol");
+    in_net_ns(pid, &["ip", "-6", "rule", "del", "priority", "32766"]);
+    in_net_ns(pid, &["ip", "-6", "rule", "add", "priority", "32766", "table", "main", "protocol", "kernel"]);
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "the refused tree");
     case.assert_pass(1);
@@ -431,6 +442,207 @@ fn net_namespaces_ccr_cannot_save_are_refused_by_name() {
     refused(&case, pid, "unix socket of another network namespace than ccr's");
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "wl_fdkinds in its own network namespace");
+    case.assert_pass(1);
+}
+
+/// Network devices of ccr's namespace a test made (or a restore under test may
+/// have left), deleted on drop, whatever the test's outcome.
+struct HostDevices(Vec<String>);
+
+impl Drop for HostDevices {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = Command::new("ip").args(["link", "del", d]).stderr(std::process::Stdio::null()).status();
+        }
+    }
+}
+
+/// `ip ARGS` in ccr's namespace: its stdout, or why it failed.
+fn ip(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip {args:?}: {e} (install iproute2)"))?;
+    if !out.status.success() {
+        return Err(format!("ip {args:?}: {}", common::stderr(&out)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn link_exists(name: &str) -> bool {
+    ip(&["link", "show", "dev", name]).is_ok()
+}
+
+/// Makes bridge `name` with the gateway addresses of wl_veth's `subnet`, up;
+/// false (a skip, a failure under CI=1) when this machine cannot.
+fn test_bridge(name: &str, subnet: &str) -> bool {
+    let made = ip(&["link", "add", name, "type", "bridge"])
+        .and_then(|_| ip(&["addr", "add", &format!("10.213.{subnet}.1/24"), "dev", name]))
+        .and_then(|_| ip(&["-6", "addr", "add", &format!("fd00:cc:{subnet}::1/64"), "dev", name, "nodad"]))
+        .and_then(|_| ip(&["link", "set", name, "up"]));
+    if let Err(e) = made {
+        assert!(std::env::var_os("CI").is_none(), "cannot make a bridge ({e}); CI=1 makes a skip a failure");
+        eprintln!("skipped: cannot make a bridge: {e}");
+        return false;
+    }
+    true
+}
+
+/// The same through the C ABI (c-tests/api_veth.c): ccr_opts_add_veth_pair()
+/// refuses bad names, a restore without it fails naming eth0 and the call, one
+/// with it brings the container back with its host end in the bridge.
+#[test]
+fn c_api_veth_pair() {
+    let tag = std::process::id();
+    let (bridge, old_host, new_host) = (format!("ccrt{tag}c"), format!("ccrt{tag}o"), format!("ccrt{tag}p"));
+    let _devices = HostDevices(vec![new_host.clone(), old_host.clone(), bridge.clone()]);
+    let subnet = ((tag + 1) % 200 + 20).to_string();
+    if !test_bridge(&bridge, &subnet) {
+        return;
+    }
+    let mut case = Case::new("api-veth");
+    let env = common::env();
+    let mut cmd = Command::new(env.bin.join("api_veth"));
+    cmd.arg(Case::workload_path("wl_veth"))
+        .arg(case.dir.join("api"))
+        .args([&old_host, &new_host, &bridge, &subnet])
+        .env("LD_LIBRARY_PATH", &env.lib);
+    let pid = case.start(cmd);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(90)), 0, "api_veth");
+    case.assert_pass(1);
+}
+
+/// A UDP datagram sent from ccr's namespace (from `from`, the bridge's address)
+/// reaches a socket bound to `to` in the network namespace of `pid`.
+fn datagram_reaches(pid: i32, from: &str, to: &str) -> Result<(), String> {
+    use std::net::UdpSocket;
+    let ns = fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| format!("pid {pid}'s netns: {e}"))?;
+    let to = format!("{to}:47123");
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let bind_at = to.clone();
+    let receiver = std::thread::spawn(move || -> Result<String, String> {
+        // This thread alone enters the container's namespace.
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns: {e}"))?;
+        let sock = UdpSocket::bind(&bind_at).map_err(|e| format!("bind {bind_at} inside: {e}"))?;
+        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = bound_tx.send(());
+        let mut buf = [0u8; 64];
+        let (n, src) = sock.recv_from(&mut buf).map_err(|e| format!("no datagram at {bind_at}: {e}"))?;
+        Ok(format!("{} from {src}", String::from_utf8_lossy(&buf[..n])))
+    });
+    let sender = UdpSocket::bind(format!("{from}:0")).map_err(|e| format!("bind {from}: {e}"))?;
+    if bound_rx.recv_timeout(Duration::from_secs(10)).is_ok() {
+        // The first may wait on neighbour discovery: a few, until one arrives.
+        while !receiver.is_finished() {
+            let _ = sender.send_to(b"through the bridge", &to);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let got = receiver.join().map_err(|_| "the receiver panicked".to_string())??;
+    assert!(got.starts_with("through the bridge from "), "{got}");
+    assert!(got.contains(from), "the datagram did not come from the bridge's address: {got}");
+    Ok(())
+}
+
+/// A container's eth0, one end of a veth pair whose other end is on the host in
+/// a bridge, comes back as a new pair: the tree's end with its MAC, MTU 1400,
+/// IPv4 and IPv6 addresses, up, and its default routes (wl_veth checks them);
+/// the host end under the name the caller gives (`--veth-pair eth0=NEW@BRIDGE`,
+/// or `--external veth[eth0]:NEW@BRIDGE`),
+/// up and a port of the bridge, and a datagram from the host through the bridge
+/// reaches the container's address. A second pair with both ends inside
+/// (in0/in1) is made inside again, and every device keeps its ifindex. Without
+/// --veth-pair, or with a host name in
+/// use, the restore fails naming it and leaves no task and no device; one that
+/// fails after the pair is made (a setup-namespaces hook) deletes its host end,
+/// and what a ccr killed right after making it leaves, `ccr cleanup` deletes.
+#[test]
+fn a_containers_veth_comes_back_with_its_host_end_in_a_bridge() {
+    let tag = std::process::id();
+    let (bridge, old_host, new_host) = (format!("ccrt{tag}b"), format!("ccrt{tag}h"), format!("ccrt{tag}n"));
+    let _devices = HostDevices(vec![new_host.clone(), old_host.clone(), bridge.clone()]);
+    let subnet = (tag % 200 + 20).to_string();
+    let gw = format!("10.213.{subnet}.1");
+    if !test_bridge(&bridge, &subnet) {
+        return;
+    }
+    let mut case = Case::new("veth");
+    let envs = [("WL_VETH_HOST", old_host.as_str()), ("WL_VETH_BRIDGE", &bridge), ("WL_VETH_SUBNET", &subnet)];
+    let pid = case.start_workload("wl_veth", &envs);
+    case.wait_ready(pid, Duration::from_secs(10));
+    assert!(ip(&["link", "show", "master", &bridge]).unwrap().contains(&old_host), "the workload's host end");
+    // A route through eth0 with what ccr does not save (a metric) is refused by
+    // name, and the container runs on.
+    in_net_ns(pid, &["ip", "route", "add", "10.215.0.0/16", "via", &gw, "mtu", "1300"]);
+    let out = case.dump(pid, &[]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success() && err.contains("a route to 10.215.0.0/16 through eth0 with metrics"), "{err}");
+    assert_running_untraced(pid, "the container after a refused dump");
+    in_net_ns(pid, &["ip", "route", "del", "10.215.0.0/16"]);
+    case.dump_ok(pid, &[]);
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original after dump");
+    common::reap_gone(&[pid], "the dumped tree");
+
+    let images = case.images.display().to_string();
+    let refused = |case: &Case, extra: &[&str], want: &str| {
+        let mut args = vec!["restore", "-D", &images, "-d"];
+        args.extend(extra);
+        let out = case.ccr(&args);
+        let err = common::stderr(&out);
+        assert!(!out.status.success(), "a restore with {extra:?} succeeded");
+        assert!(err.contains(want), "the error does not say {want:?}: {err}");
+        assert!(!common::exists(pid), "a failed restore left pid {pid}");
+        assert!(!link_exists(&new_host), "a failed restore left {new_host}");
+    };
+    refused(&case, &[], "veth eth0, whose peer was outside it: name its new host end with --veth-pair eth0=");
+    let taken = format!("eth0={bridge}");
+    refused(&case, &["--veth-pair", &taken], &format!("veth host end {bridge}: the name is in use"));
+    refused(&case, &["--veth-pair", "eth1=ccrtx"], "the checkpoint has no veth eth1");
+    refused(
+        &case,
+        &["--veth-pair", "in0=ccrtx"],
+        "no veth in0 whose peer was outside (its peer is in the namespace too)",
+    );
+    // Made, then undone: a hook after the fork fails the restore.
+    let seen = case.dir.join("seen");
+    let hook = case.dir.join("fail.sh");
+    let script = format!(
+        "#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = setup-namespaces ] || exit 0\nip -o link show {new_host} > {}\nexit 1\n",
+        seen.display()
+    );
+    fs::write(&hook, script).unwrap();
+    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let pair = format!("eth0={new_host}@{bridge}");
+    refused(&case, &["--veth-pair", &pair, "--action-script", &hook.display().to_string()], "setup-namespaces");
+    let seen = fs::read_to_string(&seen).unwrap_or_default();
+    assert!(seen.contains(&format!("master {bridge}")), "the hook did not see {new_host} in {bridge}: {seen:?}");
+
+    // A ccr killed once the pair is made, before the tree has its end: the
+    // journal names the pair, and `ccr cleanup` deletes it.
+    let killed = Command::new(&common::env().ccr)
+        .args(["restore", "-D", &images, "-d", "--veth-pair", &pair])
+        .env("CCR_FAULT", "restore.veth:1")
+        .output()
+        .unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&killed.status), Some(libc::SIGKILL), "the injected kill");
+    assert!(link_exists(&new_host), "the killed restore had not made {new_host} yet");
+    let out = case.ccr(&["cleanup", "-D", &images]);
+    assert!(out.status.success(), "ccr cleanup: {}", common::stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("removed veth pair {new_host}")), "ccr cleanup said: {said}");
+    assert!(!link_exists(&new_host), "ccr cleanup left {new_host}");
+    assert!(!common::exists(pid), "the killed restore left pid {pid}");
+
+    // As LXC names it for a criu of 2.8 on: --external veth[IN]:OUT@BRIDGE.
+    let external = format!("veth[eth0]:{new_host}@{bridge}");
+    let rp = case.spawn_restore(&["--external", &external]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid, "restored root");
+    assert_running_untraced(pid, "the restored container");
+    let link = ip(&["-o", "link", "show", "dev", &new_host]).unwrap();
+    let flags = link.split(['<', '>']).nth(1).unwrap_or_default();
+    assert!(link.contains(&format!("master {bridge}")), "{new_host} is not in {bridge}: {link}");
+    assert!(flags.split(',').any(|f| f == "UP"), "{new_host} is down: {link}");
+    assert!(link.contains("mtu 1400"), "{new_host} has not the container's MTU: {link}");
+    datagram_reaches(pid, &gw, &format!("10.213.{subnet}.2")).unwrap();
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "ccr restore (the workload's status)");
     case.assert_pass(1);
 }
 

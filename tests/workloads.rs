@@ -50,6 +50,7 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_ttyhost",
         "wl_seccomp",
         "wl_userns",
+        "wl_veth",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use ccr::action::{HookCallback, HookStage};
 use ccr::opts::{
     CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, ExtMount, ExtMountMap, FreezeOpts, HookOpts,
-    InheritFd, JoinNs, LogOpts, ManageCgroups, RestoreOpts,
+    InheritFd, JoinNs, LogOpts, ManageCgroups, RestoreOpts, VethPair,
 };
 
 use crate::error::{entry, invalid, Failure};
@@ -33,6 +33,7 @@ pub struct CcrOpts {
     join_ns: Vec<JoinNs>,
     root: Option<PathBuf>,
     pty_master_socket: Option<PathBuf>,
+    veth_pairs: Vec<VethPair>,
     hooks: HookOpts,
 }
 
@@ -67,6 +68,7 @@ impl CcrOpts {
             shell_job: self.shell_job,
             root: self.root.clone(),
             pty_master_socket: self.pty_master_socket.clone(),
+            veth_pairs: self.veth_pairs.clone(),
             join_ns: self.join_ns.clone(),
             ext_mounts: self
                 .ext_mounts
@@ -379,6 +381,40 @@ pub unsafe extern "C" fn ccr_opts_join_ns(opts: *mut CcrOpts, ns: *const c_char,
         let (o, k, t) = unsafe { (opts_mut(opts)?, path_arg(ns, "namespace kind")?, path_arg(target, "namespace")?) };
         match JoinNs::new(&k.to_string_lossy(), &t.to_string_lossy()) {
             Ok(j) => o.join_ns.push(j),
+            Err(e) => return invalid(&e),
+        }
+        Ok(0)
+    })
+}
+
+/// The host end of the checkpoint's veth `inside` ("eth0": the name it had in
+/// the tree's network namespace): ccr_restore() makes the pair anew, `inside` in
+/// the tree's new namespace with its MAC, MTU, flags, addresses and routes, and
+/// `outside` ("vethXYZ", a name not in use) in the caller's namespace, up and a
+/// port of the bridge `bridge` ("lxcbr0") unless it is NULL. A veth of the
+/// checkpoint with no host end named fails the restore before anything is made,
+/// naming it; a failed restore deletes the host end it made
+/// (`criu restore --veth-pair IN=OUT[@BRIDGE]`).
+///
+/// # Safety
+/// `opts` as above; `inside` and `outside` NUL-terminated strings, `bridge` one
+/// or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_add_veth_pair(
+    opts: *mut CcrOpts,
+    inside: *const c_char,
+    outside: *const c_char,
+    bridge: *const c_char,
+) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, i, out) =
+            unsafe { (opts_mut(opts)?, path_arg(inside, "veth inside name")?, path_arg(outside, "veth host name")?) };
+        // SAFETY: as above; NULL means no bridge.
+        let b = if bridge.is_null() { None } else { Some(unsafe { path_arg(bridge, "bridge name") }?) };
+        let name = |p: &PathBuf| p.to_string_lossy().into_owned();
+        match VethPair::new(&name(&i), &name(&out), b.as_ref().map(name).as_deref()) {
+            Ok(v) => o.veth_pairs.push(v),
             Err(e) => return invalid(&e),
         }
         Ok(0)

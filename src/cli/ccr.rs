@@ -9,7 +9,7 @@ use super::{arg, cmd, flag, help, parse, Command, Opt, Parsed};
 use crate::api::{self, Isolation};
 use crate::opts::{
     CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, ExtMount, ExtMountMap, FreezeOpts, HookOpts,
-    InheritFd, JoinNs, LogOpts, ManageCgroups, RestoreOpts,
+    InheritFd, JoinNs, LogOpts, ManageCgroups, RestoreOpts, VethPair,
 };
 
 const TREE: Opt = arg("tree", Some('t'), "PID", "the task (and everything below it)");
@@ -69,6 +69,13 @@ pub const COMMANDS: &[Command] = &[
             arg("root", None, "PATH", "bind the root mount of a tree with its own mount namespace from PATH"),
             arg("join-ns", None, "NS:PID|PATH", "join this namespace (net, uts, mnt, cgroup) instead of making one"),
             arg(
+                "veth-pair",
+                None,
+                "IN=OUT[@BRIDGE]",
+                "the tree's veth IN comes back as a pair whose other end OUT (a new device) is in ccr's network \
+                 namespace, up, a port of BRIDGE when given",
+            ),
+            arg(
                 "pty-master-socket",
                 None,
                 "PATH",
@@ -79,7 +86,8 @@ pub const COMMANDS: &[Command] = &[
                 "external",
                 None,
                 "mnt[KEY]:PATH",
-                "bind the external mount KEY from PATH of this side (a symlink is followed); repeatable",
+                "bind the external mount KEY from PATH of this side (a symlink is followed); veth[IN]:OUT[@BRIDGE] is \
+                 --veth-pair IN=OUT[@BRIDGE]; repeatable",
             ),
             ACTION_SCRIPT,
         ],
@@ -163,6 +171,16 @@ pub fn parse_join_ns(v: &str) -> Result<JoinNs, String> {
     JoinNs::new(kind, target).map_err(|e| format!("--join-ns: {e}"))
 }
 
+/// `IN=OUT[@BRIDGE]` of --veth-pair, as criu spells it.
+pub fn parse_veth_pair(v: &str) -> Result<VethPair, String> {
+    let (inside, rest) = v.split_once('=').ok_or_else(|| format!("--veth-pair: '{v}' is not IN=OUT[@BRIDGE]"))?;
+    let (outside, bridge) = match rest.split_once('@') {
+        Some((o, b)) => (o, Some(b)),
+        None => (rest, None),
+    };
+    VethPair::new(inside, outside, bridge).map_err(|e| format!("--veth-pair {v}: {e}"))
+}
+
 /// `fd[N]:KEY`, as criu spells it.
 pub fn parse_inherit_fd(v: &str) -> Result<InheritFd, String> {
     let bad = || format!("--inherit-fd: '{v}' is not fd[N]:KEY");
@@ -216,14 +234,38 @@ pub fn parse_dump_ext_mount_map(v: &str) -> Result<DumpExternal, String> {
     }
 }
 
-/// `--external mnt[KEY]:PATH` of a restore.
-pub fn parse_restore_external(v: &str) -> Result<ExtMountMap, String> {
+/// What one `--external` of a restore names.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RestoreExternal {
+    /// `mnt[KEY]:PATH`: where the external mount KEY is bound from.
+    Mount(ExtMountMap),
+    /// `veth[IN]:OUT[@BRIDGE]`: the host end of the veth IN (criu's spelling since
+    /// 2.8 of --veth-pair IN=OUT[@BRIDGE], which LXC passes a criu that new).
+    Veth(VethPair),
+}
+
+/// `--external mnt[KEY]:PATH` or `veth[IN]:OUT[@BRIDGE]` of a restore.
+pub fn parse_restore_external(v: &str) -> Result<RestoreExternal, String> {
+    if let Some(rest) = v.strip_prefix("veth[") {
+        let (inside, pair) =
+            rest.split_once("]:").ok_or_else(|| format!("--external: '{v}' is not veth[IN]:OUT[@BRIDGE]"))?;
+        let (outside, bridge) = match pair.split_once('@') {
+            Some((o, b)) => (o, Some(b)),
+            None => (pair, None),
+        };
+        return VethPair::new(inside, outside, bridge)
+            .map(RestoreExternal::Veth)
+            .map_err(|e| format!("--external {v}: {e}"));
+    }
     let rest = v.strip_prefix("mnt[").ok_or_else(|| {
-        format!("--external: '{v}': restore takes mnt[KEY]:PATH (a tty comes back with --inherit-fd fd[N]:KEY)")
+        format!(
+            "--external: '{v}': restore takes mnt[KEY]:PATH and veth[IN]:OUT[@BRIDGE] (a tty comes back with \
+             --inherit-fd fd[N]:KEY)"
+        )
     })?;
     match rest.split_once("]:") {
         Some((key, path)) if !key.is_empty() && !path.is_empty() => {
-            Ok(ExtMountMap { key: key.to_string(), path: PathBuf::from(path) })
+            Ok(RestoreExternal::Mount(ExtMountMap { key: key.to_string(), path: PathBuf::from(path) }))
         }
         _ => Err(format!("--external: '{v}' is not mnt[KEY]:PATH")),
     }
@@ -300,15 +342,31 @@ pub fn restore_opts(p: &Parsed) -> Result<RestoreOpts, String> {
         join_ns: p.values("join-ns").into_iter().map(parse_join_ns).collect::<Result<_, _>>()?,
         ext_mounts: restore_ext_mounts(p)?,
         pty_master_socket: path(p, "pty-master-socket"),
+        veth_pairs: restore_veth_pairs(p)?,
         hooks: hook_opts(p),
         log: log_opts(p)?,
     })
 }
 
+/// Every `--veth-pair IN=OUT[@BRIDGE]` and `--external veth[IN]:OUT[@BRIDGE]` of a restore.
+fn restore_veth_pairs(p: &Parsed) -> Result<Vec<VethPair>, String> {
+    let mut out: Vec<VethPair> = p.values("veth-pair").into_iter().map(parse_veth_pair).collect::<Result<_, _>>()?;
+    for v in p.values("external") {
+        if let RestoreExternal::Veth(pair) = parse_restore_external(v)? {
+            out.push(pair);
+        }
+    }
+    Ok(out)
+}
+
 /// Every `--external mnt[KEY]:PATH` and `--ext-mount-map KEY:PATH` of a restore.
 fn restore_ext_mounts(p: &Parsed) -> Result<Vec<ExtMountMap>, String> {
-    let mut out: Vec<ExtMountMap> =
-        p.values("external").into_iter().map(parse_restore_external).collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for v in p.values("external") {
+        if let RestoreExternal::Mount(m) = parse_restore_external(v)? {
+            out.push(m);
+        }
+    }
     for v in p.values("ext-mount-map") {
         out.extend(parse_restore_ext_mount_map(v)?);
     }
@@ -375,6 +433,9 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
             }
             for d in cleaned.cgroups {
                 let _ = writeln!(std::io::stdout(), "removed cgroup {}", d.display());
+            }
+            for v in cleaned.veths {
+                let _ = writeln!(std::io::stdout(), "removed veth pair {v}");
             }
         }
         "freeze" => api::freeze(&freeze_opts(&p)?).map_err(e)?,

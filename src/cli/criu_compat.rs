@@ -45,6 +45,7 @@ const RESTORE: Command = cmd(
         arg("action-script", None, "PATH", ""),
         arg("external", None, "mnt[KEY]:PATH", ""),
         arg("ext-mount-map", None, "KEY:PATH", ""),
+        arg("veth-pair", None, "IN=OUT[@BRIDGE]", ""),
     ],
 );
 
@@ -147,6 +148,37 @@ mod tests {
         }
         let p = parse(&RESTORE, &s(&["--external", "tty[88:1]"])).unwrap();
         assert!(super::super::ccr::restore_opts(&p).unwrap_err().contains("--inherit-fd"));
+    }
+
+    /// LXC names the host end of each veth (and its bridge) as criu takes it.
+    #[test]
+    fn veth_pairs_as_lxc_passes_them() {
+        use crate::opts::VethPair;
+        let args = s(&["-D", "/d", "--veth-pair", "eth0=vethA1B2C3@lxcbr0", "--veth-pair=eth1=vethX"]);
+        let o = super::super::ccr::restore_opts(&parse(&RESTORE, &normalise(&args)).unwrap()).unwrap();
+        assert_eq!(
+            o.veth_pairs,
+            [
+                VethPair { inside: "eth0".into(), outside: "vethA1B2C3".into(), bridge: Some("lxcbr0".into()) },
+                VethPair { inside: "eth1".into(), outside: "vethX".into(), bridge: None },
+            ]
+        );
+        // criu 2.8 on spells it --external veth[IN]:OUT[@BRIDGE], which LXC passes.
+        let args = s(&["-D", "/d", "--external", "veth[eth0]:vethA1B2C3@lxcbr0", "--external", "mnt[lib]:/lib"]);
+        let o = super::super::ccr::restore_opts(&parse(&RESTORE, &normalise(&args)).unwrap()).unwrap();
+        let want = VethPair { inside: "eth0".into(), outside: "vethA1B2C3".into(), bridge: Some("lxcbr0".into()) };
+        assert_eq!(o.veth_pairs, [want]);
+        assert_eq!(o.ext_mounts.len(), 1);
+        for bad in ["veth[eth0]", "veth[]:x", "veth[eth0]:", "veth[eth0]:x@"] {
+            let p = parse(&RESTORE, &s(&["--external", bad])).unwrap();
+            let e = super::super::ccr::restore_opts(&p).unwrap_err();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+        for bad in ["eth0", "eth0=", "=vethX", "eth0=vethX@", "eth0=a-name-far-too-long-for-linux", "eth0=a/b"] {
+            let p = parse(&RESTORE, &s(&["--veth-pair", bad])).unwrap();
+            let e = super::super::ccr::restore_opts(&p).unwrap_err();
+            assert!(e.contains("--veth-pair") && e.contains(bad), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -63,7 +63,9 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// external bind mounts the caller named with a key (MountEntry.ext_mount);
 /// a tree's own user namespace (its uid and gid maps, setgroups): an older ccr
 /// refuses it rather than restore the tree with the host's ids.
-pub const FORMAT_MINOR: u16 = 9;
+/// 2.10: veths of a tree's own network namespace (a peer outside it, or both ends
+/// inside), and the main table's routes through them (NetNamespace.devices, .routes).
+pub const FORMAT_MINOR: u16 = 10;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
 const MAX_BODY: u64 = 1 << 30;

@@ -87,6 +87,32 @@ pub struct ExtMountMap {
     pub path: PathBuf,
 }
 
+/// The host end of a veth of the checkpoint (`--veth-pair IN=OUT[@BRIDGE]`, as
+/// criu spells it): restore makes the pair, `inside` (the name the tree's
+/// namespace had it by) in the tree's namespace, `outside` in ccr's, a port of
+/// `bridge` when given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VethPair {
+    pub inside: String,
+    pub outside: String,
+    pub bridge: Option<String>,
+}
+
+impl VethPair {
+    /// Names the kernel takes: 1 to 15 bytes, no '/', ':' or white space.
+    pub fn new(inside: &str, outside: &str, bridge: Option<&str>) -> Result<VethPair, String> {
+        for n in [Some(inside), Some(outside), bridge].into_iter().flatten() {
+            let bad = n.is_empty() || n.len() >= 16 || n == "." || n == "..";
+            if bad || n.chars().any(|c| c == '/' || c == ':' || c == '@' || c == '=' || c.is_whitespace()) {
+                return Err(format!(
+                    "'{n}' is not a network device name (1 to 15 bytes, no '/', ':', '@', '=', space)"
+                ));
+            }
+        }
+        Ok(VethPair { inside: inside.into(), outside: outside.into(), bridge: bridge.map(String::from) })
+    }
+}
+
 /// A namespace the restored tree joins (`--join-ns NS:PID|PATH`): of kind `kind`,
 /// the one process `target` (a pid) is in, or the nsfs file at path `target`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +219,9 @@ pub struct RestoreOpts {
     /// process holds them (`crate::restore::pty_masters`).
     #[serde(default)]
     pub pty_master_socket: Option<PathBuf>,
+    /// The host ends of the checkpoint's veths, by the name each had inside.
+    #[serde(default)]
+    pub veth_pairs: Vec<VethPair>,
     pub log: LogOpts,
 }
 

@@ -132,6 +132,9 @@ pub struct Asked<'a> {
     pub join: &'a [super::join::Joined],
     /// Where each external mount is bound from (key → resolved path).
     pub ext_mounts: &'a HashMap<String, std::path::PathBuf>,
+    /// The pairs made for the tree's veths, whose inside ends the root's child
+    /// moves into its namespace.
+    pub veths: Option<&'a crate::netns::veth::Pairs>,
 }
 
 /// The deepest task that is an ancestor of (or is) every holder: it opens a file
@@ -575,7 +578,7 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     }
     // Before the mounts: a sysfs made for the tree shows the namespace it is made in.
     if let Some(ns) = plan.net.filter(|_| i == 0) {
-        crate::netns::restore(ns)?;
+        crate::netns::restore(ns, plan.asked.veths)?;
     }
     // Before any file is opened: paths are the tree's, inside its mounts.
     if let Some(ns) = plan.mnt.filter(|_| i == 0) {

@@ -213,6 +213,9 @@ pub fn read(run: &mut Run<'_>) -> Result<()> {
     // Every external mount mapped to a path of this side, found and checked now.
     let mnt = inventory.mnt.as_ref().filter(|_| !super::join::joins(&run.joined, "mnt"));
     run.ext_mounts = crate::mounts::restore::map_external(mnt, &run.opts.ext_mounts)?;
+    // A host end for every veth, none in use, every bridge there.
+    let net = inventory.net.as_ref().filter(|_| !super::join::joins(&run.joined, "net"));
+    run.veth_plan = crate::netns::veth::plan(net, &run.opts.veth_pairs)?;
     crate::info!(
         run.log,
         "restoring {} tasks (root {}) from {}",

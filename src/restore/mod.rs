@@ -179,6 +179,8 @@ pub struct Run<'a> {
     pub joined: Vec<join::Joined>,
     /// Where each external mount is bound from on this side (ReadImages).
     pub ext_mounts: HashMap<String, std::path::PathBuf>,
+    /// The veth pairs to make for the tree's namespace (ReadImages).
+    pub veth_plan: Vec<crate::netns::veth::Planned>,
     // What the run made, undone by `undo` unless `done`:
     pin: Option<process::CpuPin>,
     pub cgroups: Option<CgroupRestorePlan>,
@@ -188,6 +190,8 @@ pub struct Run<'a> {
     pub shared: Option<shared::Shared>,
     pub tree: Option<fork::Tree>,
     pub tasks: Vec<task::Restoring>,
+    /// The veth pairs made for the tree (Fork): deleted on drop, unless kept.
+    pub veths: Option<crate::netns::veth::Pairs>,
     done: bool,
 }
 
@@ -199,7 +203,8 @@ impl Run<'_> {
     /// Undoes a failed restore, in this order: every task it created is killed
     /// (and given a moment to die, so its cgroups empty), its tracees let go, the
     /// SysV segments it made removed, the cgroups it made removed (the plan's
-    /// drop, deepest first), the shared objects closed.
+    /// drop, deepest first), the shared objects closed, the host ends of the veth
+    /// pairs it made deleted (each takes its inside end along).
     fn undo(&mut self) {
         let pids: Vec<i32> = self.tree.as_ref().map(|t| t.outer.values().copied().collect()).unwrap_or_default();
         for &pid in &pids {
@@ -222,6 +227,7 @@ impl Run<'_> {
         self.sysv_created.clear();
         self.cgroups = None;
         self.shared = None;
+        self.veths = None;
         self.pin = None;
     }
 }
@@ -264,6 +270,8 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
         data_check: images::DataCheck::None,
         joined: Vec::new(),
         ext_mounts: HashMap::new(),
+        veth_plan: Vec::new(),
+        veths: None,
         done: false,
     };
     let started = Instant::now();
@@ -405,8 +413,15 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
     run.pin = Some(pin);
     let forked = Instant::now();
     let shared = run.shared.as_ref().expect("made in SharedObjects");
+    // Before the fork: the root's child moves the inside ends into its namespace.
+    run.veths = crate::netns::veth::make(&run.veth_plan, run.journal.as_mut())?;
     let ckpt = run.ckpt.as_ref().expect("read");
-    let asked = fork::Asked { root_at: run.opts.root.as_deref(), join: &run.joined, ext_mounts: &run.ext_mounts };
+    let asked = fork::Asked {
+        root_at: run.opts.root.as_deref(),
+        join: &run.joined,
+        ext_mounts: &run.ext_mounts,
+        veths: run.veths.as_ref(),
+    };
     let cgroup_ns =
         ckpt.inventory.cgroup_ns.as_ref().map(|ns| cgns::root_dirs(ns, run.cgroups.as_ref())).transpose()?;
     let tree = fork::spawn(&run.dir, ckpt, shared, run.child_of_caller, asked, cgroup_ns.as_deref())?;
@@ -474,6 +489,9 @@ fn release(run: &mut Run<'_>) -> Result<()> {
         plan.commit();
     }
     run.shared = None;
+    if let Some(pairs) = run.veths.take() {
+        pairs.keep();
+    }
     Ok(())
 }
 

@@ -28,6 +28,8 @@
 #include <linux/rtnetlink.h>
 #include <linux/if_link.h>
 #include <linux/if_addr.h>
+#include <linux/veth.h>
+#include <linux/fib_rules.h>
 #include <linux/sockios.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>
