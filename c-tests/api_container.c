@@ -2,7 +2,7 @@
  * api_container: a small container manager on libccr, doing what LXC does, then
  * checkpointing and restoring its container CYCLES times in a row.
  *
- * usage: api_container WORKDIR CYCLES
+ * usage: api_container WORKDIR CYCLES [userns]
  *
  * The container: a busybox-static root filesystem in WORKDIR/rootfs (bound as its
  * root and pivoted into), new mount, PID, UTS, IPC, network and cgroup
@@ -32,10 +32,24 @@
  * console master is run by the shell and its output comes back; and getty on the
  * new tty1 answers an empty line with the issue and its login prompt.
  * Exits 0 and prints PASS when every cycle passed.
+ *
+ * With "userns" the container is an unprivileged one, as LXC makes it: a user
+ * namespace of its own (uid_map and gid_map "0 100000 65536", made by the same
+ * unshare as its other namespaces, which it therefore owns), its init uid and
+ * gid 0 inside (100000 on the host). What differs, done as LXC does it: the
+ * rootfs copy and the two ptys are chowned to the mapped root; /dev holds no
+ * device nodes (none can be made inside) but binds of the host's null, zero,
+ * full, random, urandom and tty onto empty files; sysfs is mounted inside (the
+ * network namespace is the user namespace's). The cgroups stay the manager's
+ * (ccr manages them from outside). Each cycle also checks that the restored
+ * init's uid_map and gid_map are the ones it had, and that the Uid and Gid lines
+ * of /proc/PID/status of init and its children read the same before and after:
+ * 0 read from inside the user namespace, 100000 from the host.
  */
 #include <ccr.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <mqueue.h>
 #include <poll.h>
@@ -64,6 +78,10 @@
 
 static char work[512], rootfs[600], images[600], cg_pids[256], cg_freezer[256];
 static pid_t init_pid = -1;
+/* The "userns" variant: the container has a user namespace of its own. */
+static int userns;
+#define MAP "0 100000 65536"
+#define MAPPED_ROOT 100000
 
 #define DIE(...)                                                          \
 	do {                                                              \
@@ -133,6 +151,9 @@ static void new_pty(struct pty *p)
 		DIE("a pty");
 	snprintf(p->key, sizeof(p->key), "tty[%lx:%lx]", (unsigned long)st.st_rdev, (unsigned long)st.st_dev);
 	fcntl(p->master, F_SETFL, O_NONBLOCK);
+	/* As LXC does: the container's root owns its terminals (getty opens tty1). */
+	if (userns && chown(p->path, MAPPED_ROOT, MAPPED_ROOT))
+		DIE("chown %s", p->path);
 }
 
 static void copy_file(const char *from, const char *to, mode_t mode)
@@ -211,6 +232,31 @@ static void make_rootfs(void)
 	write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0644);
 	write_file("etc/profile", "PS1='" PROMPT "'\n", 0644);
 	write_file("bin/counter", counter_script, 0755);
+	if (userns) {
+		/* The rootfs copy is the mapped root's, as LXC's for an unprivileged container. */
+		if (lchown(rootfs, MAPPED_ROOT, MAPPED_ROOT))
+			DIE("chown %s", rootfs);
+		for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+			at_root(p, sizeof(p), dirs[i]);
+			if (lchown(p, MAPPED_ROOT, MAPPED_ROOT))
+				DIE("chown %s", p);
+		}
+		const char *files[] = { "bin/busybox", "bin/counter", "etc/inittab", "etc/hostname",
+					"etc/issue",   "etc/passwd",  "etc/profile" };
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+			at_root(p, sizeof(p), files[i]);
+			if (lchown(p, MAPPED_ROOT, MAPPED_ROOT))
+				DIE("chown %s", p);
+		}
+		for (size_t i = 0; i < sizeof(applets) / sizeof(applets[0]); i++) {
+			char rel[64];
+
+			snprintf(rel, sizeof(rel), "bin/%s", applets[i]);
+			at_root(p, sizeof(p), rel);
+			if (lchown(p, MAPPED_ROOT, MAPPED_ROOT))
+				DIE("chown %s", p);
+		}
+	}
 }
 
 static void must(int ok, const char *what)
@@ -221,15 +267,42 @@ static void must(int ok, const char *what)
 	}
 }
 
-/* In the container's init, before it becomes busybox init. */
+/* An empty file at `rel` (below the cwd) with `from` bound onto it. */
+static void bind_file(const char *from, const char *rel, const char *what)
+{
+	int fd = open(rel, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+
+	must(fd >= 0, what);
+	close(fd);
+	must(!mount(from, rel, NULL, MS_BIND, NULL), what);
+}
+
+/* Takes uid and gid 0 of the container's user namespace, no supplementary groups. */
+static void take_root(void)
+{
+	must(!setgroups(0, NULL), "setgroups");
+	must(!setresgid(0, 0, 0), "setresgid 0");
+	must(!setresuid(0, 0, 0), "setresuid 0");
+}
+
+/*
+ * In the container's init, before it becomes busybox init. It works below the
+ * rootfs bound on itself, by relative paths: in the userns variant it takes its
+ * namespace's root ids once the rootfs is bound (the host's directories above
+ * it are not the mapped root's to walk).
+ */
 static void container_init(struct pty *console, struct pty *tty1)
 {
-	char p[700];
 	char *const argv[] = { "init", NULL };
 	char *const envp[] = { "HOME=/", "PATH=/bin", "TERM=linux", NULL };
 	int shm, fd;
 	struct mq_attr a = { .mq_maxmsg = 4, .mq_msgsize = 32 };
 
+	must(!mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private");
+	must(!mount(rootfs, rootfs, NULL, MS_BIND, NULL), "bind the rootfs");
+	must(!chdir(rootfs), "chdir rootfs");
+	if (userns)
+		take_root();
 	shm = shmget(SHM_KEY, 4096, IPC_CREAT | 0600);
 	must(shm >= 0, "shmget");
 	char *m = shmat(shm, NULL, 0);
@@ -237,39 +310,39 @@ static void container_init(struct pty *console, struct pty *tty1)
 	strcpy(m, "segment of the container");
 	shmdt(m);
 	must(mq_open("/ctr", O_CREAT | O_RDWR, 0600, &a) >= 0, "mq_open");
-	must(!mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private");
-	must(!mount(rootfs, rootfs, NULL, MS_BIND, NULL), "bind the rootfs");
-	at_root(p, sizeof(p), "proc");
-	must(!mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "proc");
-	at_root(p, sizeof(p), "sys");
-	must(!mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "sysfs");
+	must(!mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "proc");
+	/* In the userns variant too: its network namespace is its user namespace's. */
+	must(!mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "sysfs");
 	/* Its own view of its pids cgroup: the cgroup namespace's root. */
-	at_root(p, sizeof(p), "sys/fs/cgroup");
-	must(!mount("ctr-cgroup", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=755"), "cgroup tmpfs");
-	at_root(p, sizeof(p), "sys/fs/cgroup/pids");
-	must(!mkdir(p, 0755), "mkdir pids");
-	must(!mount("cgroup", p, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC, "pids"), "the pids cgroup");
-	at_root(p, sizeof(p), "dev");
-	must(!mount("ctr-dev", p, "tmpfs", MS_NOSUID, "size=1m,mode=755"), "/dev");
-	at_root(p, sizeof(p), "dev/null");
-	must(!mknod(p, S_IFCHR | 0666, makedev(1, 3)), "mknod null");
-	at_root(p, sizeof(p), "dev/zero");
-	must(!mknod(p, S_IFCHR | 0666, makedev(1, 5)), "mknod zero");
-	at_root(p, sizeof(p), "dev/console");
-	close(open(p, O_CREAT | O_WRONLY, 0600));
-	must(!mount(console->path, p, NULL, MS_BIND, NULL), "bind the console");
-	at_root(p, sizeof(p), "dev/tty1");
-	close(open(p, O_CREAT | O_WRONLY, 0600));
-	must(!mount(tty1->path, p, NULL, MS_BIND, NULL), "bind tty1");
-	at_root(p, sizeof(p), "dev/pts");
-	mkdir(p, 0755);
-	must(!mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620"), "devpts");
-	at_root(p, sizeof(p), "dev/mqueue");
-	mkdir(p, 0755);
-	must(!mount("mqueue", p, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mqueue");
-	at_root(p, sizeof(p), "run");
-	must(!mount("ctr-run", p, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"), "/run");
-	must(!chdir(rootfs), "chdir rootfs");
+	must(!mount("ctr-cgroup", "sys/fs/cgroup", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=755"),
+	     "cgroup tmpfs");
+	must(!mkdir("sys/fs/cgroup/pids", 0755), "mkdir pids");
+	must(!mount("cgroup", "sys/fs/cgroup/pids", "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC, "pids"),
+	     "the pids cgroup");
+	must(!mount("ctr-dev", "dev", "tmpfs", MS_NOSUID, "size=1m,mode=755"), "/dev");
+	if (userns) {
+		/* No device node can be made inside: the host's, bound (as LXC does). */
+		const char *nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+
+		for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+			char from[32], rel[32];
+
+			snprintf(from, sizeof(from), "/dev/%s", nodes[i]);
+			snprintf(rel, sizeof(rel), "dev/%s", nodes[i]);
+			bind_file(from, rel, from);
+		}
+	} else {
+		must(!mknod("dev/null", S_IFCHR | 0666, makedev(1, 3)), "mknod null");
+		must(!mknod("dev/zero", S_IFCHR | 0666, makedev(1, 5)), "mknod zero");
+	}
+	bind_file(console->path, "dev/console", "bind the console");
+	bind_file(tty1->path, "dev/tty1", "bind tty1");
+	mkdir("dev/pts", 0755);
+	must(!mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620"),
+	     "devpts");
+	mkdir("dev/mqueue", 0755);
+	must(!mount("mqueue", "dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mqueue");
+	must(!mount("ctr-run", "run", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"), "/run");
 	must(!syscall(SYS_pivot_root, ".", "."), "pivot_root");
 	must(!umount2(".", MNT_DETACH), "umount the old root");
 	must(!chdir("/"), "chdir /");
@@ -281,12 +354,24 @@ static void container_init(struct pty *console, struct pty *tty1)
 	must(0, "exec /bin/init");
 }
 
+/* Writes `text` to /proc/PID/`name` (a map of `pid`'s user namespace, or its setgroups). */
+static void put_proc(pid_t pid, const char *name, const char *text)
+{
+	char p[64];
+	int fd;
+
+	snprintf(p, sizeof(p), "/proc/%d/%s", pid, name);
+	fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd))
+		DIE("write %s to %s", text, p);
+}
+
 static void start(struct pty *console, struct pty *tty1)
 {
 	pid_t mid;
-	int ready[2];
+	int ready[2], go[2];
 
-	if (pipe2(ready, O_CLOEXEC))
+	if (pipe2(ready, O_CLOEXEC) || pipe2(go, O_CLOEXEC))
 		DIE("pipe");
 	mid = fork();
 	if (mid < 0)
@@ -299,8 +384,19 @@ static void start(struct pty *console, struct pty *tty1)
 		snprintf(pid, sizeof(pid), "%d", getpid());
 		put(cg_pids, "cgroup.procs", pid);
 		put(cg_freezer, "cgroup.procs", pid);
-		must(!unshare(CLONE_NEWCGROUP | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID),
+		close(go[1]);
+		/* With CLONE_NEWUSER the kernel makes the user namespace first: it owns the others. */
+		must(!unshare((userns ? CLONE_NEWUSER : 0) | CLONE_NEWCGROUP | CLONE_NEWNS | CLONE_NEWUTS |
+			      CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID),
 		     "unshare");
+		if (userns) {
+			char c = 'u';
+
+			/* The manager writes the maps, then lets it go on. */
+			must(write(ready[1], &c, 1) == 1, "unshared");
+			must(read(go[0], &c, 1) == 1, "the maps");
+		}
+		close(go[0]);
 		in = fork();
 		must(in >= 0, "fork init");
 		if (in == 0)
@@ -311,6 +407,20 @@ static void start(struct pty *console, struct pty *tty1)
 		_exit(0);
 	}
 	close(ready[1]);
+	close(go[0]);
+	if (userns) {
+		char c;
+
+		/* As LXC does for an unprivileged container: the maps, from outside. */
+		if (read(ready[0], &c, 1) != 1)
+			DIE("the container did not unshare");
+		put_proc(mid, "setgroups", "allow");
+		put_proc(mid, "gid_map", MAP);
+		put_proc(mid, "uid_map", MAP);
+		if (write(go[1], "g", 1) != 1)
+			DIE("letting the container go on");
+	}
+	close(go[1]);
 	if (read(ready[0], &init_pid, sizeof(init_pid)) != sizeof(init_pid))
 		DIE("the container did not start");
 	close(ready[0]);
@@ -692,6 +802,143 @@ static void resize(struct pty *t, int cycle)
 		DIE("setting %s", t->path);
 }
 
+/* /proc/PID/`name` with runs of blanks squeezed to one space: "0 100000 65536". */
+static void read_squeezed(pid_t pid, const char *name, char *out, size_t len)
+{
+	char p[64], buf[512];
+	size_t o = 0, n = 0;
+	int blank = 1;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%d/%s", pid, name);
+	out[0] = 0;
+	f = fopen(p, "r");
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = 0;
+	for (char *c = buf; *c && o + 1 < len; c++) {
+		if (*c == ' ' || *c == '\t' || *c == '\n') {
+			if (!blank)
+				out[o++] = ' ';
+			blank = 1;
+		} else {
+			out[o++] = *c;
+			blank = 0;
+		}
+	}
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	out[o] = 0;
+}
+
+/* The user namespace of init as "uid_map U; gid_map G; setgroups S" (the host's view). */
+static void userns_maps(char *out, size_t size)
+{
+	char u[256], g[256], sg[32];
+
+	read_squeezed(init_pid, "uid_map", u, sizeof(u));
+	read_squeezed(init_pid, "gid_map", g, sizeof(g));
+	read_squeezed(init_pid, "setgroups", sg, sizeof(sg));
+	snprintf(out, size, "uid_map %s; gid_map %s; setgroups %s", u, g, sg);
+}
+
+/* The Uid: and Gid: values of /proc/PID/status, "U U U U/G G G G", as this process reads them. */
+static void ids_of(pid_t pid, char *out, size_t size)
+{
+	char p[64], line[256], uid[64] = "?", gid[64] = "?";
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%d/status", pid);
+	f = fopen(p, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		for (char *c = line; *c; c++)
+			if (*c == '\t')
+				*c = ' ';
+		if (!strncmp(line, "Uid: ", 5))
+			snprintf(uid, sizeof(uid), "%.60s", line + 5);
+		else if (!strncmp(line, "Gid: ", 5))
+			snprintf(gid, sizeof(gid), "%.60s", line + 5);
+	}
+	if (f)
+		fclose(f);
+	snprintf(out, size, "%s/%s", uid, gid);
+}
+
+static void enter(const char *kind, int flag);
+
+/*
+ * The ids of init, the counter, getty and the console's shell, "init U/G;
+ * counter ...": read here (the host's view), or by a child of this process that
+ * entered init's user namespace (/proc/PID/status shows ids as the reader's
+ * namespace maps them).
+ */
+static void tree_ids(int inside, char *out, size_t size)
+{
+	const char *names[] = { "init", "counter", "getty", "sh" };
+	pid_t pids[4], kid;
+	int fds[2], status;
+	ssize_t n;
+
+	out[0] = 0;
+	for (size_t i = 0; i < 4; i++)
+		pids[i] = i ? child_named(names[i]) : init_pid;
+	if (pipe2(fds, O_CLOEXEC))
+		DIE("pipe");
+	kid = fork();
+	if (kid < 0)
+		DIE("fork");
+	if (kid == 0) {
+		char buf[1024];
+		size_t len = 0;
+
+		if (inside)
+			enter("user", CLONE_NEWUSER);
+		for (size_t i = 0; i < 4 && len < sizeof(buf); i++) {
+			char ids[160];
+
+			ids_of(pids[i], ids, sizeof(ids));
+			len += snprintf(buf + len, sizeof(buf) - len, "%s%s %s", i ? "; " : "", names[i], ids);
+		}
+		_exit(write(fds[1], buf, strlen(buf)) < 0);
+	}
+	close(fds[1]);
+	n = read(fds[0], out, size - 1);
+	out[n > 0 ? n : 0] = 0;
+	close(fds[0]);
+	if (waitpid(kid, &status, 0) != kid || status)
+		DIE("reading the ids of the container's processes%s", inside ? " from inside" : "");
+}
+
+/*
+ * The userns variant: init's maps are `maps`, and init and its children are
+ * uid and gid 0 inside, 100000 on the host.
+ */
+static void check_ids(int cycle, const char *maps)
+{
+	char now[600], inside[1024], host[1024], want_in[1024], want_host[1024];
+	const char *names[] = { "init", "counter", "getty", "sh" };
+	size_t li = 0, lh = 0;
+
+	userns_maps(now, sizeof(now));
+	if (strcmp(now, maps))
+		DIE("cycle %d: init's user namespace has %s, not %s", cycle, now, maps);
+	for (size_t i = 0; i < 4; i++) {
+		li += snprintf(want_in + li, sizeof(want_in) - li, "%s%s 0 0 0 0/0 0 0 0", i ? "; " : "", names[i]);
+		lh += snprintf(want_host + lh, sizeof(want_host) - lh,
+			       "%s%s %d %d %d %d/%d %d %d %d", i ? "; " : "", names[i], MAPPED_ROOT, MAPPED_ROOT,
+			       MAPPED_ROOT, MAPPED_ROOT, MAPPED_ROOT, MAPPED_ROOT, MAPPED_ROOT, MAPPED_ROOT);
+	}
+	tree_ids(1, inside, sizeof(inside));
+	tree_ids(0, host, sizeof(host));
+	if (strcmp(inside, want_in))
+		DIE("cycle %d: inside the container the ids are %s, not %s", cycle, inside, want_in);
+	if (strcmp(host, want_host))
+		DIE("cycle %d: on the host the container's ids are %s, not %s", cycle, host, want_host);
+}
+
 /* Enters the namespace `kind` of init (this process is single-threaded). */
 static void enter(const char *kind, int flag)
 {
@@ -748,8 +995,9 @@ int main(int argc, char **argv)
 	int cycles;
 	char p[400], dir[700], buf[4096], kids[512], now[512], sigs[512], sigs_now[512];
 
-	if (argc != 3)
-		return fprintf(stderr, "usage: api_container WORKDIR CYCLES\n"), 2;
+	if (argc != 3 && !(argc == 4 && !strcmp(argv[3], "userns")))
+		return fprintf(stderr, "usage: api_container WORKDIR CYCLES [userns]\n"), 2;
+	userns = argc == 4;
 	snprintf(work, sizeof(work), "%s", argv[1]);
 	cycles = atoi(argv[2]);
 	mkdir(work, 0755);
@@ -781,7 +1029,17 @@ int main(int argc, char **argv)
 		DIE("init's children are %s, not the counter, getty and the console's shell", kids);
 	check_terminal(0, "getty", &tty1);
 	check_terminal(0, "sh", &console);
+	if (userns) {
+		char maps[600];
+
+		userns_maps(maps, sizeof(maps));
+		if (strcmp(maps, "uid_map " MAP "; gid_map " MAP "; setgroups allow"))
+			DIE("the container's user namespace has %s", maps);
+		check_ids(0, maps);
+		printf("user namespace: %s; ids 0 inside, %d on the host\n", maps, MAPPED_ROOT);
+	}
 	for (int c = 1; c <= cycles; c++) {
+		char maps[600] = "";
 		ccr_opts *o;
 		long before;
 		pid_t got;
@@ -807,6 +1065,8 @@ int main(int argc, char **argv)
 		if (strcmp(now, kids))
 			DIE("cycle %d: before the dump init's children are %s, not %s", c, now, kids);
 		tree_signals(sigs, sizeof(sigs));
+		if (userns)
+			userns_maps(maps, sizeof(maps));
 		if (ccr_cgroup_save(o) < 0)
 			DIE("cycle %d: cgroup-save: %s", c, ccr_last_error());
 		if (ccr_dump(o) < 0)
@@ -883,6 +1143,8 @@ int main(int argc, char **argv)
 			printf("signals (blocked/ignored/caught) and syscalls: %s\n", sigs);
 		check_terminal(c, "getty", &tty1);
 		check_terminal(c, "sh", &console);
+		if (userns)
+			check_ids(c, maps);
 		snprintf(dir, sizeof(dir), "/proc/%d/root/sys/fs/cgroup/pids/pids.max", init_pid);
 		if (get_long(dir) != 64)
 			DIE("cycle %d: the container's own view of its pids cgroup is lost (%s: %ld)", c, dir, get_long(dir));
@@ -898,10 +1160,10 @@ int main(int argc, char **argv)
 		init_children(now, sizeof(now));
 		if (strcmp(now, kids))
 			DIE("cycle %d: once answered, init's children are %s, not %s", c, now, kids);
-		printf("cycle %d: counter %ld -> %ld, init's children %s kept, tty1 %dx%d lflag %#x werase %#x back, the "
+		printf("cycle %d: counter %ld -> %ld, init's children %s kept, tty1 %dx%d lflag %#x werase %#x back,%s the "
 		       "console answers, getty on tty1 answers\n",
 		       c, before, counter(), kids, tty1_set.ws.ws_row, tty1_set.ws.ws_col, tty1_set.t.c_lflag,
-		       tty1_set.t.c_cc[VWERASE]);
+		       tty1_set.t.c_cc[VWERASE], userns ? " user namespace and ids back," : "");
 		fflush(stdout);
 	}
 	/* The restored init still does its work: a child that dies is respawned. */
