@@ -44,7 +44,13 @@
  * (ccr manages them from outside). Each cycle also checks that the restored
  * init's uid_map and gid_map are the ones it had, and that the Uid and Gid lines
  * of /proc/PID/status of init and its children read the same before and after:
- * 0 read from inside the user namespace, 100000 from the host.
+ * 0 read from inside the user namespace, 100000 from the host; that the
+ * namespaces are owned by the user namespace; that /dev's entries are the
+ * host's devices; and that "/" and /dev/null (binds of host paths) still have
+ * the host's mount flags locked for the container's root (a remount changing
+ * their atime flag is refused) while its own /run's are not. In both variants
+ * init's mount table (each mount, its parent, options, type, source, super
+ * options) is the same after each restore.
  */
 #include <ccr.h>
 
@@ -66,6 +72,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <linux/nsfs.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -82,6 +89,8 @@ static pid_t init_pid = -1;
 static int userns;
 #define MAP "0 100000 65536"
 #define MAPPED_ROOT 100000
+/* The userns variant: the host's nodes bound on the container's /dev. */
+static const char *const bound_nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
 
 #define DIE(...)                                                          \
 	do {                                                              \
@@ -322,13 +331,11 @@ static void container_init(struct pty *console, struct pty *tty1)
 	must(!mount("ctr-dev", "dev", "tmpfs", MS_NOSUID, "size=1m,mode=755"), "/dev");
 	if (userns) {
 		/* No device node can be made inside: the host's, bound (as LXC does). */
-		const char *nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
-
-		for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+		for (size_t i = 0; i < sizeof(bound_nodes) / sizeof(bound_nodes[0]); i++) {
 			char from[32], rel[32];
 
-			snprintf(from, sizeof(from), "/dev/%s", nodes[i]);
-			snprintf(rel, sizeof(rel), "dev/%s", nodes[i]);
+			snprintf(from, sizeof(from), "/dev/%s", bound_nodes[i]);
+			snprintf(rel, sizeof(rel), "dev/%s", bound_nodes[i]);
 			bind_file(from, rel, from);
 		}
 	} else {
@@ -472,8 +479,8 @@ static int reply(struct pty *t, const char *typed, const char *want, char *got, 
 }
 
 /*
- * The console's shell runs a command line typed on it (a program, then a
- * builtin): their output comes back, then its prompt (once shown, the shell is idle again, reading its next line with
+ * The console's shell runs a command line typed on it (a program, then
+ * builtins, one writing to its /dev/null): their output comes back, then its prompt (once shown, the shell is idle again, reading its next line with
  * its terminal raw).
  */
 static void console_answers(struct pty *console, const char *when)
@@ -481,7 +488,7 @@ static void console_answers(struct pty *console, const char *when)
 	char typed[128], want[64], got[4096];
 
 	/* A child of its own first: the shell puts it in the foreground and back. */
-	snprintf(typed, sizeof(typed), "/bin/hostname && echo con$((40+2))-%s\n", when);
+	snprintf(typed, sizeof(typed), "/bin/hostname && echo to-null >/dev/null && echo con$((40+2))-%s\n", when);
 	snprintf(want, sizeof(want), HOST "\r\ncon42-%s\r\n" PROMPT, when);
 	if (!reply(console, typed, want, got, sizeof(got)))
 		DIE("%s: the console's shell did not answer \"" HOST "\", \"con42-%s\" and prompt again (it wrote "
@@ -912,6 +919,142 @@ static void tree_ids(int inside, char *out, size_t size)
 		DIE("reading the ids of the container's processes%s", inside ? " from inside" : "");
 }
 
+static int compare_lines(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * init's mount table as it sees it, one "MOUNTPOINT on PARENT'S-MOUNTPOINT
+ * OPTIONS FSTYPE SOURCE SUPEROPTIONS" a mount, sorted (mount ids, devices, roots
+ * and propagation left out: new ones after a restore, the ptys' numbers new;
+ * the kernel lists mounts in the order they were made, which a restore need
+ * not keep).
+ */
+static void mount_table(char *out, size_t size)
+{
+	enum { MAX = 64 };
+	static char lines[MAX][900], mnts[MAX][256];
+	static int ids[MAX], parents[MAX];
+	char p[64], line[1024], *sorted[MAX];
+	size_t len = 0;
+	int n = 0;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%d/mountinfo", init_pid);
+	f = fopen(p, "r");
+	if (!f)
+		DIE("open %s", p);
+	while (fgets(line, sizeof(line), f)) {
+		char opts[256], fstype[64], source[256], super[256] = "";
+		char *dash = strstr(line, " - ");
+
+		line[strcspn(line, "\n")] = 0;
+		if (n == MAX || !dash ||
+		    sscanf(line, "%d %d %*s %*s %255s %255s", &ids[n], &parents[n], mnts[n], opts) != 4 ||
+		    sscanf(dash + 3, "%63s %255s %255s", fstype, source, super) < 2)
+			DIE("%s: a line \"%s\" (or more than %d)", p, line, MAX);
+		snprintf(lines[n], sizeof(lines[n]), "%s %s %s %s", opts, fstype, source, super);
+		n++;
+	}
+	fclose(f);
+	for (int i = 0; i < n; i++) {
+		const char *parent = "-";
+		char *whole = malloc(1500);
+
+		for (int j = 0; j < n; j++)
+			if (ids[j] == parents[i])
+				parent = mnts[j];
+		if (!whole)
+			DIE("malloc");
+		snprintf(whole, 1500, "%.255s on %.255s %.899s", mnts[i], parent, lines[i]);
+		sorted[i] = whole;
+	}
+	qsort(sorted, n, sizeof(sorted[0]), compare_lines);
+	out[0] = 0;
+	for (int i = 0; i < n; i++) {
+		if (len < size)
+			len += snprintf(out + len, size - len, "%s\n", sorted[i]);
+		free(sorted[i]);
+	}
+}
+
+/*
+ * The container's /dev entries are the host's nodes (the same device), and its
+ * namespaces are owned by its user namespace.
+ */
+static void check_userns_tree(int cycle)
+{
+	const char *kinds[] = { "mnt", "uts", "ipc", "net", "pid", "cgroup" };
+	struct stat host, in, user;
+	char p[128];
+
+	for (size_t i = 0; i < sizeof(bound_nodes) / sizeof(bound_nodes[0]); i++) {
+		snprintf(p, sizeof(p), "/proc/%d/root/dev/%s", init_pid, bound_nodes[i]);
+		if (stat(p, &in) || stat(p + strlen(p) - strlen(bound_nodes[i]) - 5, &host) || !S_ISCHR(in.st_mode) ||
+		    in.st_rdev != host.st_rdev)
+			DIE("cycle %d: %s is not the host's /dev/%s", cycle, p, bound_nodes[i]);
+	}
+	snprintf(p, sizeof(p), "/proc/%d/ns/user", init_pid);
+	if (stat(p, &user))
+		DIE("stat %s", p);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		int fd, owner;
+
+		snprintf(p, sizeof(p), "/proc/%d/ns/%s", init_pid, kinds[i]);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		owner = fd >= 0 ? ioctl(fd, NS_GET_USERNS) : -1;
+		if (owner < 0 || fstat(owner, &in))
+			DIE("cycle %d: the owner of %s", cycle, p);
+		if (in.st_ino != user.st_ino || in.st_dev != user.st_dev)
+			DIE("cycle %d: init's %s namespace is not owned by its user namespace", cycle, kinds[i]);
+		close(owner);
+		close(fd);
+	}
+}
+
+/*
+ * Whether the container's root may change the atime flag of its mount at
+ * `path` (its "/" or its /dev/null, a bind of the host's): a mount it made from
+ * its namespace's copy of the host's keeps the host's flags locked (EPERM).
+ * Tried by a child of this process that entered the container's user and
+ * mount namespaces; a change that worked is undone. 1: locked, 0: not.
+ */
+static int atime_locked(const char *path)
+{
+	pid_t kid = fork();
+	int status;
+
+	if (kid < 0)
+		DIE("fork");
+	if (kid == 0) {
+		enter("user", CLONE_NEWUSER);
+		enter("mnt", CLONE_NEWNS);
+		if (!mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOATIME, NULL))
+			_exit(mount(NULL, path, NULL, MS_REMOUNT | MS_BIND, NULL) ? 3 : 0);
+		_exit(errno == EPERM ? 1 : 2);
+	}
+	if (waitpid(kid, &status, 0) != kid || !WIFEXITED(status) || WEXITSTATUS(status) > 1)
+		DIE("remounting the container's %s from inside: status %#x", path, status);
+	return WEXITSTATUS(status);
+}
+
+/*
+ * The container's "/" and /dev/null (binds of host paths) have the host's flags
+ * locked, its /run (a tmpfs of its own) not.
+ */
+static void check_locks(int cycle)
+{
+	const char *locked[] = { "/", "/dev/null" };
+
+	for (size_t i = 0; i < sizeof(locked) / sizeof(locked[0]); i++)
+		if (!atime_locked(locked[i]))
+			DIE("cycle %d: the flags of the container's %s, a bind of a host path, are not locked", cycle,
+			    locked[i]);
+	if (atime_locked("/run"))
+		DIE("cycle %d: the flags of the container's own /run are locked", cycle);
+}
+
 /*
  * The userns variant: init's maps are `maps`, and init and its children are
  * uid and gid 0 inside, 100000 on the host.
@@ -994,6 +1137,7 @@ int main(int argc, char **argv)
 	struct pty console, tty1;
 	int cycles;
 	char p[400], dir[700], buf[4096], kids[512], now[512], sigs[512], sigs_now[512];
+	static char mounts[8192], mounts_now[8192];
 
 	if (argc != 3 && !(argc == 4 && !strcmp(argv[3], "userns")))
 		return fprintf(stderr, "usage: api_container WORKDIR CYCLES [userns]\n"), 2;
@@ -1036,8 +1180,11 @@ int main(int argc, char **argv)
 		if (strcmp(maps, "uid_map " MAP "; gid_map " MAP "; setgroups allow"))
 			DIE("the container's user namespace has %s", maps);
 		check_ids(0, maps);
+		check_userns_tree(0);
+		check_locks(0);
 		printf("user namespace: %s; ids 0 inside, %d on the host\n", maps, MAPPED_ROOT);
 	}
+	mount_table(mounts, sizeof(mounts));
 	for (int c = 1; c <= cycles; c++) {
 		char maps[600] = "";
 		ccr_opts *o;
@@ -1143,8 +1290,14 @@ int main(int argc, char **argv)
 			printf("signals (blocked/ignored/caught) and syscalls: %s\n", sigs);
 		check_terminal(c, "getty", &tty1);
 		check_terminal(c, "sh", &console);
-		if (userns)
+		if (userns) {
 			check_ids(c, maps);
+			check_userns_tree(c);
+			check_locks(c);
+		}
+		mount_table(mounts_now, sizeof(mounts_now));
+		if (strcmp(mounts, mounts_now))
+			DIE("cycle %d: init's mounts were\n%sand are\n%s", c, mounts, mounts_now);
 		snprintf(dir, sizeof(dir), "/proc/%d/root/sys/fs/cgroup/pids/pids.max", init_pid);
 		if (get_long(dir) != 64)
 			DIE("cycle %d: the container's own view of its pids cgroup is lost (%s: %ld)", c, dir, get_long(dir));

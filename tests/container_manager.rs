@@ -18,8 +18,11 @@
 //! The second test runs the same container unprivileged, as LXC does (issue 9):
 //! a user namespace of its own owning the others (uid_map and gid_map `0 100000
 //! 65536`), init uid 0 inside and 100000 on the host, the rootfs and the ptys the
-//! mapped root's, /dev entries binds of the host's nodes; the same checks, and the
-//! maps and the ids (read from inside and from the host) back after each restore.
+//! mapped root's, /dev entries binds of the host's nodes; the same checks, and
+//! after each restore the maps, the ids (read from inside and from the host), the
+//! namespaces owned by the user namespace, /dev's entries the host's devices, and
+//! the host's mount flags still locked on its "/" and /dev/null. Both variants
+//! check that init's mount table is the same after each restore.
 
 mod common;
 
