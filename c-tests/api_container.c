@@ -40,8 +40,11 @@
  * rootfs copy and the two ptys are chowned to the mapped root; /dev holds no
  * device nodes (none can be made inside) but binds of the host's null, zero,
  * full, random, urandom and tty onto empty files; sysfs is mounted inside (the
- * network namespace is the user namespace's). The cgroups stay the manager's
- * (ccr manages them from outside). Each cycle also checks that the restored
+ * network namespace is the user namespace's). The cgroups are the manager's
+ * (ccr manages them from outside) and delegated: each directory, its
+ * cgroup.procs and tasks are the mapped root's, which ccr gives back to the
+ * restored ones, and the console's shell makes and removes a child of its pids
+ * cgroup. Each cycle also checks that the restored
  * init's uid_map and gid_map are the ones it had, and that the Uid and Gid lines
  * of /proc/PID/status of init and its children read the same before and after:
  * 0 read from inside the user namespace, 100000 from the host; that the
@@ -216,7 +219,7 @@ static const char counter_script[] =
 static void make_rootfs(void)
 {
 	const char *dirs[] = { "bin", "proc", "sys", "dev", "run", "tmp", "etc", "root" };
-	const char *applets[] = { "sh", "init", "getty", "login", "hostname", "sleep" };
+	const char *applets[] = { "sh", "init", "getty", "login", "hostname", "sleep", "mkdir", "rmdir" };
 	char p[700];
 
 	mkdir(rootfs, 0755);
@@ -485,10 +488,12 @@ static int reply(struct pty *t, const char *typed, const char *want, char *got, 
  */
 static void console_answers(struct pty *console, const char *when)
 {
-	char typed[128], want[64], got[4096];
+	char typed[256], want[64], got[4096];
 
 	/* A child of its own first: the shell puts it in the foreground and back. */
-	snprintf(typed, sizeof(typed), "/bin/hostname && echo to-null >/dev/null && echo con$((40+2))-%s\n", when);
+	/* Unprivileged, its root uses the pids cgroup delegated to it (a child made and removed). */
+	snprintf(typed, sizeof(typed), "/bin/hostname && echo to-null >/dev/null && %secho con$((40+2))-%s\n",
+		 userns ? "mkdir /sys/fs/cgroup/pids/sub && rmdir /sys/fs/cgroup/pids/sub && " : "", when);
 	snprintf(want, sizeof(want), HOST "\r\ncon42-%s\r\n" PROMPT, when);
 	if (!reply(console, typed, want, got, sizeof(got)))
 		DIE("%s: the console's shell did not answer \"" HOST "\", \"con42-%s\" and prompt again (it wrote "
@@ -1055,6 +1060,29 @@ static void check_locks(int cycle)
 		DIE("cycle %d: the flags of the container's own /run are locked", cycle);
 }
 
+/* The files LXC gives an unprivileged container's root in each of its cgroups. */
+static const char *const delegated[] = { "", "cgroup.procs", "tasks" };
+
+/* Delegates (`set`) or checks the delegation of the container's cgroups to its root. */
+static void delegation(int cycle, int set)
+{
+	const char *cgs[] = { cg_pids, cg_freezer };
+
+	for (size_t i = 0; i < 2; i++)
+		for (size_t j = 0; j < sizeof(delegated) / sizeof(delegated[0]); j++) {
+			char p[512];
+			struct stat st;
+
+			snprintf(p, sizeof(p), "%s/%s", cgs[i], delegated[j]);
+			if (set && chown(p, MAPPED_ROOT, MAPPED_ROOT))
+				DIE("chown %s", p);
+			if (stat(p, &st))
+				DIE("stat %s", p);
+			if (st.st_uid != MAPPED_ROOT || st.st_gid != MAPPED_ROOT)
+				DIE("cycle %d: %s is owned by %d:%d, not the container's root", cycle, p, st.st_uid, st.st_gid);
+		}
+}
+
 /*
  * The userns variant: init's maps are `maps`, and init and its children are
  * uid and gid 0 inside, 100000 on the host.
@@ -1152,6 +1180,8 @@ int main(int argc, char **argv)
 	if ((mkdir(cg_pids, 0755) && errno != EEXIST) || (mkdir(cg_freezer, 0755) && errno != EEXIST))
 		DIE("test cgroups");
 	put(cg_pids, "pids.max", "64");
+	if (userns)
+		delegation(0, 1);
 	new_pty(&console);
 	new_pty(&tty1);
 	start(&console, &tty1);
@@ -1293,6 +1323,7 @@ int main(int argc, char **argv)
 		if (userns) {
 			check_ids(c, maps);
 			check_userns_tree(c);
+			delegation(c, 0);
 			check_locks(c);
 		}
 		mount_table(mounts_now, sizeof(mounts_now));

@@ -20,9 +20,11 @@
 //! 65536`), init uid 0 inside and 100000 on the host, the rootfs and the ptys the
 //! mapped root's, /dev entries binds of the host's nodes; the same checks, and
 //! after each restore the maps, the ids (read from inside and from the host), the
-//! namespaces owned by the user namespace, /dev's entries the host's devices, and
-//! the host's mount flags still locked on its "/" and /dev/null. Both variants
-//! check that init's mount table is the same after each restore.
+//! namespaces owned by the user namespace, /dev's entries the host's devices, the
+//! cgroups delegated to its root as LXC does (and used by it: a child made and
+//! removed from inside), and the host's mount flags still locked on its "/" and
+//! /dev/null. Both variants check that init's mount table is the same after each
+//! restore.
 
 mod common;
 
