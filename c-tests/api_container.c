@@ -44,7 +44,8 @@
  * (ccr manages them from outside) and delegated: each directory, its
  * cgroup.procs and tasks are the mapped root's, which ccr gives back to the
  * restored ones, and the console's shell makes and removes a child of its pids
- * cgroup. Each cycle also checks that the restored
+ * cgroup. Its root also makes a cgroup of its own, "inner" (pids.max 7), kept
+ * through every cycle: it comes back the mapped root's, with its limit. Each cycle also checks that the restored
  * init's uid_map and gid_map are the ones it had, and that the Uid and Gid lines
  * of /proc/PID/status of init and its children read the same before and after:
  * 0 read from inside the user namespace, 100000 from the host; that the
@@ -118,6 +119,8 @@ static void cleanup(void)
 		waitpid(init_pid, NULL, 0);
 	}
 	usleep(100000);
+	snprintf(p, sizeof(p), "%s/inner", cg_pids);
+	rmdir(p);
 	rmdir(cg_pids);
 	rmdir(cg_freezer);
 }
@@ -1083,6 +1086,20 @@ static void delegation(int cycle, int set)
 		}
 }
 
+/* The cgroup its root made inside (the userns variant) is there, its own, with its limit. */
+static void inner_cgroup(int cycle)
+{
+	char p[512];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/inner", cg_pids);
+	if (stat(p, &st) || st.st_uid != MAPPED_ROOT || st.st_gid != MAPPED_ROOT)
+		DIE("cycle %d: %s, made inside, is not there or not the container root's", cycle, p);
+	snprintf(p, sizeof(p), "%s/inner/pids.max", cg_pids);
+	if (stat(p, &st) || st.st_uid != MAPPED_ROOT || get_long(p) != 7)
+		DIE("cycle %d: %s is not the container root's 7 (%ld)", cycle, p, get_long(p));
+}
+
 /*
  * The userns variant: init's maps are `maps`, and init and its children are
  * uid and gid 0 inside, 100000 on the host.
@@ -1197,6 +1214,15 @@ int main(int argc, char **argv)
 	if (write(console.master, "\n", 1) != 1)
 		DIE("Enter on the console");
 	console_answers(&console, "before");
+	if (userns) {
+		/* Its root makes a cgroup of its own below its pids cgroup, with a limit. */
+		if (!reply(&console,
+			   "mkdir /sys/fs/cgroup/pids/inner && echo 7 >/sys/fs/cgroup/pids/inner/pids.max && echo "
+			   "inner-$((1+1))\n",
+			   "inner-2\r\n" PROMPT, buf, sizeof(buf)))
+			DIE("the container's root did not make a cgroup of its own (the console wrote \"%s\")", buf);
+		inner_cgroup(0);
+	}
 	getty_answers(&tty1, "before");
 	init_children(kids, sizeof(kids));
 	if (!strstr(kids, ":counter") || !strstr(kids, ":getty") || !strstr(kids, ":sh"))
@@ -1256,7 +1282,9 @@ int main(int argc, char **argv)
 			;
 		ccr_opts_free(o);
 		usleep(100000);
-		if (rmdir(cg_pids) || rmdir(cg_freezer))
+		/* Its cgroups go with what was made in them (the userns variant's "inner"). */
+		snprintf(p, sizeof(p), "%s/inner", cg_pids);
+		if ((userns && rmdir(p)) || rmdir(cg_pids) || rmdir(cg_freezer))
 			DIE("cycle %d: removing the cgroups", c);
 		/* The restored cgroups get a name of their own, as on another host. */
 		snprintf(cg_pids, sizeof(cg_pids), "/sys/fs/cgroup/pids/ccrtest-ctr-%d-%d", getpid(), c);
@@ -1324,6 +1352,7 @@ int main(int argc, char **argv)
 			check_ids(c, maps);
 			check_userns_tree(c);
 			delegation(c, 0);
+			inner_cgroup(c);
 			check_locks(c);
 		}
 		mount_table(mounts_now, sizeof(mounts_now));

@@ -22,7 +22,7 @@
 //! after each restore the maps, the ids (read from inside and from the host), the
 //! namespaces owned by the user namespace, /dev's entries the host's devices, the
 //! cgroups delegated to its root as LXC does (and used by it: a child made and
-//! removed from inside), and the host's mount flags still locked on its "/" and
+//! removed from inside, and one it made with a limit kept), and the host's mount flags still locked on its "/" and
 //! /dev/null. Both variants check that init's mount table is the same after each
 //! restore.
 
