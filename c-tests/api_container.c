@@ -6,7 +6,8 @@
  *
  * The container: a busybox-static root filesystem in WORKDIR/rootfs (bound as its
  * root and pivoted into), new mount, PID, UTS, IPC, network and cgroup
- * namespaces, proc, a sysfs of its own, a tmpfs /dev with device nodes, a devpts
+ * namespaces, proc (LXC's proc:mixed: /proc/sys bound read-only, its net
+ * writable), a sysfs of its own, a tmpfs /dev with device nodes, a devpts
  * instance, mqueue, a tmpfs /run; /dev/console and /dev/tty1 are binds of host
  * ptys whose masters this manager holds; v1 pids (with pids.max) and freezer
  * cgroups; a SysV segment and a POSIX queue. Its PID 1 is busybox init reading
@@ -327,14 +328,12 @@ static void container_init(struct pty *console, struct pty *tty1)
 	must(mq_open("/ctr", O_CREAT | O_RDWR, 0600, &a) >= 0, "mq_open");
 	must(!mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "proc");
 	/* LXC's proc:mixed: /proc/sys read-only, /proc/sys/net (its own netns's) writable. */
-	if (!userns) {
 	must(!mount("proc/sys", "proc/sys", NULL, MS_BIND, NULL), "bind /proc/sys");
 	must(!mount(NULL, "proc/sys", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
 	     "/proc/sys read-only");
 	must(!mount("proc/sys/net", "proc/sys/net", NULL, MS_BIND, NULL), "bind /proc/sys/net");
 	must(!mount(NULL, "proc/sys/net", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
 	     "/proc/sys/net writable");
-	}
 	/* In the userns variant too: its network namespace is its user namespace's. */
 	must(!mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "sysfs");
 	/* Its own view of its pids cgroup: the cgroup namespace's root. */
