@@ -7,7 +7,8 @@
  * The container: a busybox-static root filesystem in WORKDIR/rootfs (bound as its
  * root and pivoted into), new mount, PID, UTS, IPC, network and cgroup
  * namespaces, proc (LXC's proc:mixed: /proc/sys bound read-only, its net
- * writable), a sysfs of its own, a tmpfs /dev with device nodes, a devpts
+ * writable), a sysfs of its own (LXC's sys:mixed: bound on itself read-only,
+ * /sys/devices/virtual/net writable), a tmpfs /dev with device nodes, a devpts
  * instance, mqueue, a tmpfs /run; /dev/console and /dev/tty1 are binds of host
  * ptys whose masters this manager holds; v1 pids (with pids.max) and freezer
  * cgroups; a SysV segment and a POSIX queue. Its PID 1 is busybox init reading
@@ -335,7 +336,12 @@ static void container_init(struct pty *console, struct pty *tty1)
 	must(!mount(NULL, "proc/sys/net", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
 	     "/proc/sys/net writable");
 	/* In the userns variant too: its network namespace is its user namespace's. */
-	must(!mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "sysfs");
+	/* LXC's sys:mixed: sysfs, bound on itself read-only, its net devices writable. */
+	must(!mount("sysfs", "sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "sysfs");
+	must(!mount("sys", "sys", NULL, MS_BIND, NULL), "bind /sys");
+	must(!mount("sys/devices/virtual/net", "sys/devices/virtual/net", NULL, MS_BIND, NULL), "bind the net devices");
+	must(!mount(NULL, "sys", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
+	     "/sys read-only");
 	/* Its own view of its pids cgroup: the cgroup namespace's root. */
 	must(!mount("ctr-cgroup", "sys/fs/cgroup", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=755"),
 	     "cgroup tmpfs");
