@@ -13,7 +13,8 @@
  * ptys whose masters this manager holds; v1 pids (with pids.max) and freezer
  * cgroups; a SysV segment and a POSIX queue. Its PID 1 is busybox init reading
  * /etc/inittab, as in an LXC busybox container: a sysinit sets the hostname from
- * /etc/hostname; init spawns (respawn) a shell loop counting into /run/counter, a
+ * /etc/hostname; init spawns (respawn) a shell loop counting into /run/counter,
+ * a daemon (su to "daemon", uid 1000 gid 1001, execing a long sleep), a
  * getty on tty1 (its own session, tty1 its controlling terminal, raw termios,
  * printing /etc/issue and "ccr-ctr login: " for each empty line) and, once Enter
  * is pressed on the console (askfirst), a login shell there.
@@ -50,7 +51,8 @@
  * through every cycle: it comes back the mapped root's, with its limit. Each cycle also checks that the restored
  * init's uid_map and gid_map are the ones it had, and that the Uid and Gid lines
  * of /proc/PID/status of init and its children read the same before and after:
- * 0 read from inside the user namespace, 100000 from the host; that the
+ * 0 read from inside the user namespace, 100000 from the host (the daemon's
+ * 1000/1001 and 101000/101001); that the
  * namespaces are owned by the user namespace; that /dev's entries are the
  * host's devices; and that "/" and /dev/null (binds of host paths) still have
  * the host's mount flags locked for the container's root (a remount changing
@@ -213,6 +215,7 @@ static void write_file(const char *rel, const char *text, mode_t mode)
 static const char inittab[] =
 	"::sysinit:/bin/hostname -F /etc/hostname\n"
 	"::respawn:/bin/counter\n"
+	"::respawn:/bin/su -s /bin/sh daemon -c 'exec /bin/sleep 1000000'\n"
 	"tty1::respawn:/bin/getty 38400 tty1\n"
 	"console::askfirst:-/bin/sh\n";
 
@@ -224,7 +227,7 @@ static const char counter_script[] =
 static void make_rootfs(void)
 {
 	const char *dirs[] = { "bin", "proc", "sys", "dev", "run", "tmp", "etc", "root" };
-	const char *applets[] = { "sh", "init", "getty", "login", "hostname", "sleep", "mkdir", "rmdir" };
+	const char *applets[] = { "sh", "init", "getty", "login", "hostname", "sleep", "mkdir", "rmdir", "su" };
 	char p[700];
 
 	mkdir(rootfs, 0755);
@@ -246,7 +249,8 @@ static void make_rootfs(void)
 	write_file("etc/inittab", inittab, 0644);
 	write_file("etc/hostname", HOST "\n", 0644);
 	write_file("etc/issue", "ccr container \\n\n", 0644);
-	write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0644);
+	write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1000:1001:daemon:/:/bin/sh\n", 0644);
+	write_file("etc/group", "root:x:0:\ndaemon:x:1001:\n", 0644);
 	write_file("etc/profile", "PS1='" PROMPT "'\n", 0644);
 	write_file("bin/counter", counter_script, 0755);
 	if (userns) {
@@ -259,7 +263,7 @@ static void make_rootfs(void)
 				DIE("chown %s", p);
 		}
 		const char *files[] = { "bin/busybox", "bin/counter", "etc/inittab", "etc/hostname",
-					"etc/issue",   "etc/passwd",  "etc/profile" };
+					"etc/issue",   "etc/passwd",  "etc/group",   "etc/profile" };
 		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 			at_root(p, sizeof(p), files[i]);
 			if (lchown(p, MAPPED_ROOT, MAPPED_ROOT))
@@ -906,13 +910,13 @@ static void enter(const char *kind, int flag);
  */
 static void tree_ids(int inside, char *out, size_t size)
 {
-	const char *names[] = { "init", "counter", "getty", "sh" };
-	pid_t pids[4], kid;
+	const char *names[] = { "init", "counter", "getty", "sh", "sleep" };
+	pid_t pids[5], kid;
 	int fds[2], status;
 	ssize_t n;
 
 	out[0] = 0;
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 5; i++)
 		pids[i] = i ? child_named(names[i]) : init_pid;
 	if (pipe2(fds, O_CLOEXEC))
 		DIE("pipe");
@@ -925,7 +929,7 @@ static void tree_ids(int inside, char *out, size_t size)
 
 		if (inside)
 			enter("user", CLONE_NEWUSER);
-		for (size_t i = 0; i < 4 && len < sizeof(buf); i++) {
+		for (size_t i = 0; i < 5 && len < sizeof(buf); i++) {
 			char ids[160];
 
 			ids_of(pids[i], ids, sizeof(ids));
@@ -1121,17 +1125,21 @@ static void inner_cgroup(int cycle)
 static void check_ids(int cycle, const char *maps)
 {
 	char now[600], inside[1024], host[1024], want_in[1024], want_host[1024];
-	const char *names[] = { "init", "counter", "getty", "sh" };
+	const char *names[] = { "init", "counter", "getty", "sh", "sleep" };
 	size_t li = 0, lh = 0;
 
 	userns_maps(now, sizeof(now));
 	if (strcmp(now, maps))
 		DIE("cycle %d: init's user namespace has %s, not %s", cycle, now, maps);
-	for (size_t i = 0; i < 4; i++) {
-		li += snprintf(want_in + li, sizeof(want_in) - li, "%s%s 0 0 0 0/0 0 0 0", i ? "; " : "", names[i]);
-		lh += snprintf(want_host + lh, sizeof(want_host) - lh,
-			       "%s%s %d %d %d %d/%d %d %d %d", i ? "; " : "", names[i], MAPPED_ROOT, MAPPED_ROOT,
-			       MAPPED_ROOT, MAPPED_ROOT, MAPPED_ROOT, MAPPED_ROOT, MAPPED_ROOT, MAPPED_ROOT);
+	for (size_t i = 0; i < 5; i++) {
+		/* The daemon's sleep is uid 1000, gid 1001 inside (its su's). */
+		int u = i == 4 ? 1000 : 0, g = i == 4 ? 1001 : 0;
+
+		li += snprintf(want_in + li, sizeof(want_in) - li, "%s%s %d %d %d %d/%d %d %d %d", i ? "; " : "",
+			       names[i], u, u, u, u, g, g, g, g);
+		u += MAPPED_ROOT, g += MAPPED_ROOT;
+		lh += snprintf(want_host + lh, sizeof(want_host) - lh, "%s%s %d %d %d %d/%d %d %d %d", i ? "; " : "",
+			       names[i], u, u, u, u, g, g, g, g);
 	}
 	tree_ids(1, inside, sizeof(inside));
 	tree_ids(0, host, sizeof(host));
@@ -1239,8 +1247,8 @@ int main(int argc, char **argv)
 	}
 	getty_answers(&tty1, "before");
 	init_children(kids, sizeof(kids));
-	if (!strstr(kids, ":counter") || !strstr(kids, ":getty") || !strstr(kids, ":sh"))
-		DIE("init's children are %s, not the counter, getty and the console's shell", kids);
+	if (!strstr(kids, ":counter") || !strstr(kids, ":getty") || !strstr(kids, ":sh") || !strstr(kids, ":sleep"))
+		DIE("init's children are %s, not the counter, getty, the console's shell and the daemon's sleep", kids);
 	check_terminal(0, "getty", &tty1);
 	check_terminal(0, "sh", &console);
 	if (userns) {

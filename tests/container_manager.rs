@@ -17,7 +17,8 @@
 //!
 //! The second test runs the same container unprivileged, as LXC does (issue 9):
 //! a user namespace of its own owning the others (uid_map and gid_map `0 100000
-//! 65536`), init uid 0 inside and 100000 on the host, the rootfs and the ptys the
+//! 65536`), init uid 0 inside and 100000 on the host (a daemon of init's uid 1000
+//! inside, 101000 on the host), the rootfs and the ptys the
 //! mapped root's, /dev entries binds of the host's nodes; the same checks, and
 //! after each restore the maps, the ids (read from inside and from the host), the
 //! namespaces owned by the user namespace, /dev's entries the host's devices, the
