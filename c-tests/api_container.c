@@ -9,7 +9,8 @@
  * namespaces, proc (LXC's proc:mixed: /proc/sys bound read-only, its net
  * writable), a sysfs of its own (LXC's sys:mixed: bound on itself read-only,
  * /sys/devices/virtual/net writable), a tmpfs /dev with device nodes, a devpts
- * instance, mqueue, a tmpfs /run; /dev/console and /dev/tty1 are binds of host
+ * instance (its ptmx bound on /dev/ptmx, as LXC does; /dev/fd a link), mqueue,
+ * a tmpfs /run; /dev/console and /dev/tty1 are binds of host
  * ptys whose masters this manager holds; v1 pids (with pids.max) and freezer
  * cgroups; a SysV segment and a POSIX queue. Its PID 1 is busybox init reading
  * /etc/inittab, as in an LXC busybox container: a sysinit sets the hostname from
@@ -371,6 +372,9 @@ static void container_init(struct pty *console, struct pty *tty1)
 	mkdir("dev/pts", 0755);
 	must(!mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620"),
 	     "devpts");
+	/* As LXC sets up /dev/ptmx (its devpts instance's, bound) and /dev/fd. */
+	bind_file("dev/pts/ptmx", "dev/ptmx", "bind /dev/ptmx");
+	must(!symlink("/proc/self/fd", "dev/fd"), "symlink /dev/fd");
 	mkdir("dev/mqueue", 0755);
 	must(!mount("mqueue", "dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), "mqueue");
 	must(!mount("ctr-run", "run", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"), "/run");
@@ -945,6 +949,20 @@ static void tree_ids(int inside, char *out, size_t size)
 		DIE("reading the ids of the container's processes%s", inside ? " from inside" : "");
 }
 
+/* The container's /dev/ptmx is its devpts instance's ptmx, its /dev/fd a link to /proc/self/fd. */
+static void check_dev(int cycle)
+{
+	char p[128], link[64] = "";
+	struct stat st;
+
+	snprintf(p, sizeof(p), "/proc/%d/root/dev/ptmx", init_pid);
+	if (stat(p, &st) || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(5, 2))
+		DIE("cycle %d: %s is not a ptmx", cycle, p);
+	snprintf(p, sizeof(p), "/proc/%d/root/dev/fd", init_pid);
+	if (readlink(p, link, sizeof(link) - 1) < 0 || strcmp(link, "/proc/self/fd"))
+		DIE("cycle %d: %s links to \"%s\"", cycle, p, link);
+}
+
 static int compare_lines(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -1377,6 +1395,7 @@ int main(int argc, char **argv)
 			inner_cgroup(c);
 			check_locks(c);
 		}
+		check_dev(c);
 		mount_table(mounts_now, sizeof(mounts_now));
 		if (strcmp(mounts, mounts_now))
 			DIE("cycle %d: init's mounts were\n%sand are\n%s", c, mounts, mounts_now);
