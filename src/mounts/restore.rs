@@ -313,7 +313,11 @@ pub fn build(ns: &pb::MountNamespace, mut src: Sources<'_>) -> Result<()> {
             Some(pb::mount_entry::How::BindOf(id)) => {
                 let (src, e) = &made[id];
                 // Within the source mount only: no link, no other mount on the way.
-                let at = mount::path_beneath(src.as_fd(), Path::new(&below(&m.root, &e.root)))
+                // Walked in a clone of it alone: a mount attached on it since
+                // (a bind of its /sys on its /sys, as LXC's proc:mixed makes)
+                // would cover the path, which the kernel's walk then refuses to cross.
+                let bare = mount::clone_mount(Some(src.as_fd()), Path::new("")).map_err(step("open_tree"))?;
+                let at = mount::path_beneath(bare.as_fd(), Path::new(&below(&m.root, &e.root)))
                     .map_err(step("finding what it shows"))?;
                 mount::clone_mount(Some(at.as_fd()), Path::new("")).map_err(step("open_tree"))?
             }

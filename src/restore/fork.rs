@@ -580,6 +580,13 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     if let Some(ns) = plan.net.filter(|_| i == 0) {
         crate::netns::restore(ns, plan.asked.veths)?;
     }
+    // The user namespace's own limits once the tree's namespaces are made (a
+    // limit below what the tree has would refuse making them again: the time,
+    // IPC and cgroup ones are made above, the mounts make none), and before its
+    // mounts: the tree's /proc/sys may be read-only (LXC's proc:mixed).
+    if let Some(u) = plan.user_ns.filter(|_| i == 0) {
+        crate::userns::restore_sysctls(u)?;
+    }
     // Before any file is opened: paths are the tree's, inside its mounts.
     if let Some(ns) = plan.mnt.filter(|_| i == 0) {
         use crate::mounts::restore::{build, open_data, Sources};
@@ -597,11 +604,6 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
         };
         build(ns, src)?;
         crate::files::pty::hand_out(c.masters, &plan.files.ptys)?;
-    }
-    // The user namespace's own limits once the tree's namespaces are made (a
-    // limit below what the tree has would refuse making them again).
-    if let Some(u) = plan.user_ns.filter(|_| i == 0) {
-        crate::userns::restore_sysctls(u)?;
     }
     if n.session_leader {
         process::setsid()?;
