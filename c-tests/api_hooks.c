@@ -122,30 +122,10 @@ static ccr_opts *opts(const char *log, struct record *r)
 
 static pid_t start(const char *workload, const char *out)
 {
-	pid_t child = fork();
+	char scratch[4352];
 
-	if (child < 0)
-		WL_DIE("fork");
-	if (child == 0) {
-		int in = open("/dev/null", O_RDONLY);
-		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
-
-		if (in < 0 || fd < 0 || dup2(in, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || setsid() < 0)
-			_exit(127);
-		close(in);
-		close(fd);
-		execl(workload, workload, wl_path("scratch"), (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 200 && !wl_file_has_line(out, "ready"); i++)
-		usleep(50000);
-	if (!wl_file_has_line(out, "ready")) {
-		kill(child, SIGKILL);
-		waitpid(child, NULL, 0);
-		WL_DIE("workload %s never printed ready", workload);
-	}
-	usleep(100000);
-	return child;
+	snprintf(scratch, sizeof(scratch), "%s", wl_path("scratch"));
+	return wl_start_ready(workload, scratch, out);
 }
 
 static void names(void)

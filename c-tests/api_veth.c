@@ -77,36 +77,13 @@ static void error_paths(void)
 static pid_t start(const char *workload, const char *host, const char *bridge, const char *subnet)
 {
 	char out[2400], scratch[2400];
-	pid_t child;
 
 	snprintf(out, sizeof(out), "%s", at("wl.out"));
 	snprintf(scratch, sizeof(scratch), "%s", at("scratch"));
-	child = fork();
-	if (child < 0)
-		WL_DIE("fork");
-	if (child == 0) {
-		int in = open("/dev/null", O_RDONLY);
-		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
-
-		if (in < 0 || fd < 0 || dup2(in, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || setsid() < 0)
-			_exit(127);
-		close(in);
-		close(fd);
-		setenv("WL_VETH_HOST", host, 1);
-		setenv("WL_VETH_BRIDGE", bridge, 1);
-		setenv("WL_VETH_SUBNET", subnet, 1);
-		execl(workload, workload, scratch, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 200 && !wl_file_has_line(out, "ready"); i++)
-		usleep(50000);
-	if (!wl_file_has_line(out, "ready")) {
-		kill(child, SIGKILL);
-		waitpid(child, NULL, 0);
-		WL_DIE("%s never printed ready", workload);
-	}
-	usleep(100000);
-	return child;
+	setenv("WL_VETH_HOST", host, 1);
+	setenv("WL_VETH_BRIDGE", bridge, 1);
+	setenv("WL_VETH_SUBNET", subnet, 1);
+	return wl_start_ready(workload, scratch, out);
 }
 
 /* Whether `dev` of this namespace is up and a port of `bridge`. */
@@ -174,11 +151,7 @@ static void cycle(const char *workload, const char *old_host, const char *new_ho
 	}
 	WL_CHECK(restored == child, "restored pid %d, want %d", restored, child);
 	check_host_end(new_host, bridge);
-	kill(restored, SIGTERM);
-	w = waitpid(restored, &status, 0);
-	WL_CHECK(w == restored && WIFEXITED(status) && WEXITSTATUS(status) == 0, "restored task ended with status %#x",
-		 status);
-	WL_CHECK(wl_file_has_line(at("wl.out"), "PASS"), "the restored workload did not print PASS");
+	wl_check_restored_passes(restored, at("wl.out"));
 }
 
 int main(int argc, char **argv)

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define WL_UNUSED __attribute__((unused))
@@ -203,6 +204,54 @@ WL_UNUSED static int wl_finish(void)
 	printf("PASS\n");
 	fflush(stdout);
 	return 0;
+}
+
+/*
+ * For the C API programs: starts `workload` on `scratch` in a session of its own,
+ * stdin /dev/null and its output to `out`, and waits for its "ready". The
+ * caller sets the workload's environment first.
+ */
+WL_UNUSED static pid_t wl_start_ready(const char *workload, const char *scratch, const char *out)
+{
+	pid_t child = fork();
+
+	if (child < 0)
+		WL_DIE("fork");
+	if (child == 0) {
+		int in = open("/dev/null", O_RDONLY);
+		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
+
+		/* A session of its own, as a daemon's: not a job of our shell. */
+		if (in < 0 || fd < 0 || dup2(in, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || setsid() < 0)
+			_exit(127);
+		close(in);
+		close(fd);
+		execl(workload, workload, scratch, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200 && !wl_file_has_line(out, "ready"); i++)
+		usleep(50000);
+	if (!wl_file_has_line(out, "ready")) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		WL_DIE("workload %s never printed ready", workload);
+	}
+	usleep(100000);
+	return child;
+}
+
+/* For the C API programs: the restored workload `pid`, told to check itself,
+ * ends with 0 and printed PASS into `out`. */
+WL_UNUSED static void wl_check_restored_passes(pid_t pid, const char *out)
+{
+	int status = 0;
+	pid_t w;
+
+	kill(pid, SIGTERM);
+	w = waitpid(pid, &status, 0);
+	WL_CHECK(w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "restored task ended with status %#x",
+		 status);
+	WL_CHECK(wl_file_has_line(out, "PASS"), "the restored workload did not print PASS");
 }
 
 #endif /* CCR_WORKLOAD_H */

@@ -15,16 +15,15 @@ fn dev_name(rdev: u64) -> String {
     format!("{}:{}", libc::major(rdev), libc::minor(rdev))
 }
 
-/// Whether `f` is an open of /dev/tty: the controlling terminal of the session
-/// that opens it, so opened once that session has it back.
-pub fn is_dev_tty(f: &FileDesc) -> bool {
-    matches!(&f.state, FileState::Chr(c) if c.rdev == libc::makedev(5, 0))
-}
-
 file_kind! { Chr: "character device", Chr, InTask;
 
     fn claims(&self, p: &FdProbe) -> bool {
         p.md.file_type().is_char_device() && p.anon_inode().is_none()
+    }
+
+    /// /dev/tty is the controlling terminal of the session that opens it.
+    fn after_ctty(&self, f: &FileDesc) -> bool {
+        matches!(&f.state, FileState::Chr(c) if c.rdev == libc::makedev(5, 0))
     }
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {

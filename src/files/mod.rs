@@ -283,6 +283,12 @@ pub trait FileKind: Sync {
         None
     }
 
+    /// Restore: whether description `f` is opened only once its session has
+    /// its controlling terminal back (/dev/tty opens that terminal).
+    fn after_ctty(&self, _f: &FileDesc) -> bool {
+        false
+    }
+
     /// Restore: opens (creates) the description again, with its flags and position.
     fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd>;
 

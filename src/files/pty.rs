@@ -151,16 +151,16 @@ file_kind! { Pty: "pty", Pty, InTask;
         let fail = |what: String| -> crate::Error {
             RestoreError::Unsupported { pid: f.owner_pid, what: format!("file {}: {what}", f.id) }.into()
         };
-        let pty = cx
-            .image
+        let image = cx.image;
+        let pty = image
             .ptys
             .iter()
             .find(|p| p.id == end.pty_id)
-            .ok_or_else(|| fail(format!("pty {} is not in the checkpoint", end.pty_id)))?
-            .clone();
-        let has_slaves = cx.image.files.iter().any(|d| matches!(&d.state, FileState::Pty(e) if e.pty_id == pty.id && !e.master));
+            .ok_or_else(|| fail(format!("pty {} is not in the checkpoint", end.pty_id)))?;
         let made: &mut Made = cx.object("pty", pty.id as u64);
         if made.master.is_none() {
+            let has_slaves =
+                image.files.iter().any(|d| matches!(&d.state, FileState::Pty(e) if e.pty_id == pty.id && !e.master));
             let master = if pty.mount_id != 0 {
                 take_premade(pty.id).ok_or_else(|| {
                     fail(format!("pty {} was not made with the devpts instance of mount {}", pty.index, pty.mount_id))
@@ -169,7 +169,7 @@ file_kind! { Pty: "pty", Pty, InTask;
                 open_at(Path::new(&pty.ptmx), pty.index)
                     .map_err(|e| fail(format!("pty {} through {}: {e}", pty.index, pty.ptmx)))?
             };
-            setup(&master, &pty, has_slaves).map_err(|e| fail(format!("pty {}: {e}", pty.index)))?;
+            setup(&master, pty, has_slaves).map_err(|e| fail(format!("pty {}: {e}", pty.index)))?;
             made.master = Some(master);
         }
         let master = made.master.as_ref().expect("made above");

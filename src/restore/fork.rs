@@ -619,8 +619,10 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     if !n.opens.is_empty() || n.ctty.0 != 0 {
         let sh = plan.shared;
         let mut cx = OpenCx::new(plan.dir, plan.files, &sh.shmem_fds, &sh.inherited);
-        let (late, now): (Vec<u32>, Vec<u32>) =
-            n.opens.iter().partition(|&&id| plan.files.file(id).is_some_and(files::chr::is_dev_tty));
+        let (late, now): (Vec<u32>, Vec<u32>) = n
+            .opens
+            .iter()
+            .partition(|&&id| plan.files.file(id).is_some_and(|f| files::kind_of(&f.state).after_ctty(f)));
         let mut open_all = |ids: Vec<u32>, transit: &mut HashMap<u32, RawFd>| -> Result<()> {
             for id in ids {
                 let f = plan.files.file(id).expect("planned from the image");

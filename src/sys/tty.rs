@@ -161,20 +161,18 @@ pub fn drain(fd: BorrowedFd<'_>, packet: bool) -> SysResult<Vec<u8>> {
     let mut buf = [0u8; 4096];
     let mut wait = 0;
     while super::fd::poll_readable(fd, wait) {
-        // SAFETY: reading into the live buffer `buf`.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
+        let Some(n) = super::fd::read_some(fd, &mut buf) else {
             match super::Errno::last() {
                 super::Errno::EINTR | super::Errno::EAGAIN => continue,
                 // The other end is closed and nothing is left.
                 super::Errno::EIO => break,
                 errno => return Err(SysError::Call { call: "read(tty)", errno }),
             }
-        }
+        };
         if n == 0 {
             break;
         }
-        let got = &buf[..n as usize];
+        let got = &buf[..n];
         match (packet, got[0]) {
             (false, _) => out.extend_from_slice(got),
             (true, 0) => out.extend_from_slice(&got[1..]),
