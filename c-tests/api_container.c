@@ -14,7 +14,9 @@
  * ptys whose masters this manager holds; v1 pids (with pids.max) and freezer
  * cgroups; a SysV segment and a POSIX queue. Its PID 1 is busybox init reading
  * /etc/inittab, as in an LXC busybox container: a sysinit sets the hostname from
- * /etc/hostname; init spawns (respawn) a shell loop counting into /run/counter,
+ * /etc/hostname; init spawns (respawn) busybox syslogd (its datagram socket
+ * bound at /dev/log in the tmpfs /dev, in the container's network namespace,
+ * logging into /var/log/messages), a shell loop counting into /run/counter,
  * a daemon (su to "daemon", uid 1000 gid 1001, execing a long sleep), a
  * getty on tty1 (its own session, tty1 its controlling terminal, raw termios,
  * printing /etc/issue and "ccr-ctr login: " for each empty line) and, once Enter
@@ -33,7 +35,8 @@
  * pids.max is back and every process of the container is in its new pids and
  * freezer cgroups, which its own /sys/fs/cgroup/pids shows; tty1's termios and
  * window size are the ones set before the dump; a command typed on the new
- * console master is run by the shell and its output comes back; and getty on the
+ * console master is run by the shell and its output comes back (its logger line
+ * reaches syslogd through /dev/log and lands in /var/log/messages); and getty on the
  * new tty1 answers an empty line with the issue and its login prompt.
  * Exits 0 and prints PASS when every cycle passed.
  *
@@ -191,6 +194,20 @@ static void copy_file(const char *from, const char *to, mode_t mode)
 	close(out);
 }
 
+/* Whether a line of the file at `path` contains `text`. */
+static int file_mentions(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "r");
+	char buf[1024];
+	int found = 0;
+
+	while (f && !found && fgets(buf, sizeof(buf), f))
+		found = strstr(buf, text) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
 static void at_root(char *buf, size_t n, const char *rel)
 {
 	snprintf(buf, n, "%s/%s", rootfs, rel);
@@ -215,6 +232,7 @@ static void write_file(const char *rel, const char *text, mode_t mode)
  */
 static const char inittab[] =
 	"::sysinit:/bin/hostname -F /etc/hostname\n"
+	"::respawn:/bin/syslogd -n -O /var/log/messages\n"
 	"::respawn:/bin/counter\n"
 	"::respawn:/bin/su -s /bin/sh daemon -c 'exec /bin/sleep 1000000'\n"
 	"tty1::respawn:/bin/getty 38400 tty1\n"
@@ -227,8 +245,9 @@ static const char counter_script[] =
 
 static void make_rootfs(void)
 {
-	const char *dirs[] = { "bin", "proc", "sys", "dev", "run", "tmp", "etc", "root" };
-	const char *applets[] = { "sh", "init", "getty", "login", "hostname", "sleep", "mkdir", "rmdir", "su" };
+	const char *dirs[] = { "bin", "proc", "sys", "dev", "run", "tmp", "etc", "root", "var", "var/log" };
+	const char *applets[] = { "sh",	   "init",  "getty", "login", "hostname", "sleep",
+				  "mkdir", "rmdir", "su",    "syslogd", "logger" };
 	char p[700];
 
 	mkdir(rootfs, 0755);
@@ -513,17 +532,26 @@ static int reply(struct pty *t, const char *typed, const char *want, char *got, 
  */
 static void console_answers(struct pty *console, const char *when)
 {
-	char typed[256], want[64], got[4096];
+	char typed[320], want[64], got[4096], line[64], log[700];
 
 	/* A child of its own first: the shell puts it in the foreground and back. */
 	/* Unprivileged, its root uses the pids cgroup delegated to it (a child made and removed). */
-	snprintf(typed, sizeof(typed), "/bin/hostname && echo to-null >/dev/null && %secho con$((40+2))-%s\n",
+	/* logger reaches syslogd through /dev/log, the socket it bound in the container's /dev. */
+	snprintf(typed, sizeof(typed),
+		 "/bin/hostname && echo to-null >/dev/null && logger -t ccr log-%s && %secho con$((40+2))-%s\n", when,
 		 userns ? "mkdir /sys/fs/cgroup/pids/sub && rmdir /sys/fs/cgroup/pids/sub && " : "", when);
 	snprintf(want, sizeof(want), HOST "\r\ncon42-%s\r\n" PROMPT, when);
 	if (!reply(console, typed, want, got, sizeof(got)))
 		DIE("%s: the console's shell did not answer \"" HOST "\", \"con42-%s\" and prompt again (it wrote "
 		    "\"%s\")",
 		    when, when, got);
+	/* syslogd writes what it received into /var/log/messages (the rootfs's). */
+	snprintf(line, sizeof(line), "ccr: log-%s", when);
+	at_root(log, sizeof(log), "var/log/messages");
+	for (int i = 0; i < 500 && !file_mentions(log, line); i++)
+		usleep(10000);
+	if (!file_mentions(log, line))
+		DIE("%s: syslogd did not log \"%s\" into %s", when, line, log);
 }
 
 /* getty on tty1 answers an empty line with the issue and its prompt again. */

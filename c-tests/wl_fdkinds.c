@@ -11,13 +11,17 @@
  *  - inotify watching scratch/watched (wd 2: wd 1 was removed again);
  *  - scratch/deleted, written, read to offset 7 and unlinked.
  *
- * On SIGTERM every one must still hold its state and still work.
+ * On SIGTERM every one must still hold its state and still work, and both
+ * socket pairs must be in the process's network namespace (its own one when it
+ * runs under `unshare --net`).
  *
  * Self test: the eventfd is read once more after "ready" (count 4, not 5).
  */
+#include <linux/sockios.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -25,6 +29,18 @@
 #include "workload.h"
 
 #define DELETED_TEXT "deleted but still open"
+
+/* Whether socket `s` was made in this process's network namespace. */
+static int in_own_netns(int s)
+{
+	struct stat ns, ours;
+	int fd = ioctl(s, SIOCGSKNS);
+	int same = fd >= 0 && !fstat(fd, &ns) && !stat("/proc/self/ns/net", &ours) && ns.st_ino == ours.st_ino;
+
+	if (fd >= 0)
+		close(fd);
+	return same;
+}
 
 int main(int argc, char **argv)
 {
@@ -106,6 +122,8 @@ int main(int argc, char **argv)
 	WL_CHECK(its.it_value.tv_sec > 900 && its.it_value.tv_sec <= 1000, "timerfd value %ld s",
 		 (long)its.it_value.tv_sec);
 	WL_CHECK(read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGUSR2, "signalfd: no SIGUSR2");
+	WL_CHECK(in_own_netns(sp[0]) && in_own_netns(sp[1]) && in_own_netns(dp[0]) && in_own_netns(dp[1]),
+		 "a socket pair is not in the process's network namespace");
 	n = recv(sp[0], buf, sizeof(buf), MSG_DONTWAIT);
 	WL_CHECK(n == 12 && !memcmp(buf, "stream-bytes", 12), "stream socket: %zd bytes", n);
 	WL_CHECK(write(sp[0], "back", 4) == 4 && recv(sp[1], buf, 4, 0) == 4 && !memcmp(buf, "back", 4),

@@ -150,6 +150,7 @@ pub fn maker_ids(ns: &pb::UserNamespace) -> NsIds {
 
 /// Runs `work` in a forked helper that first takes `ids` (and no supplementary
 /// groups unless setgroups is denied), and waits for it; Err is its error text.
+/// The helper has pid `pid` when given, else the next free one.
 ///
 /// The root's restore child keeps ccr's ids, which its user namespace does not
 /// map: with them it still reads the images and walks the host's paths as ccr's
@@ -157,13 +158,13 @@ pub fn maker_ids(ns: &pb::UserNamespace) -> NsIds {
 /// filesystem of the namespace (EOVERFLOW otherwise: a tmpfs's files, a POSIX
 /// queue), or write the IPC namespace's sysctls (owned by its root). The helper
 /// shares the child's namespaces, so what it makes is the tree's.
-pub fn as_ids(ids: NsIds, work: impl FnOnce() -> crate::Result<()>) -> Result<(), String> {
+pub fn as_ids(ids: NsIds, pid: Option<i32>, work: impl FnOnce() -> crate::Result<()>) -> Result<(), String> {
     use std::io::Read;
     use std::os::fd::AsFd;
     let fail = |e: crate::sys::SysError| e.to_string();
     let (rd, wr) = crate::sys::pipe::pipe().map_err(fail)?;
     let groups = (!ids.setgroups_deny).then_some(&[][..]);
-    let helper = crate::sys::process::spawn_with_pid(None, || {
+    let helper = crate::sys::process::spawn_with_pid(pid, || {
         let r =
             crate::sys::process::set_ids(ids.uid, ids.gid, groups).map_err(crate::Error::from).and_then(|()| work());
         match r {

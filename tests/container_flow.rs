@@ -398,8 +398,7 @@ fn in_net_ns(pid: i32, args: &[&str]) {
 /// What ccr cannot save of a network namespace is refused by name, and the tree
 /// runs on with its own state: a device other than lo (a bridge: this kernel
 /// has no dummy), a route nobody's address made through lo, a policy rule of its own, a default rule removed
-/// (or made again by hand). A unix socket made in the
-/// tree's namespace is refused too (restore makes sockets in ccr's).
+/// (or made again by hand).
 #[test]
 fn net_namespaces_ccr_cannot_save_are_refused_by_name() {
     let mut case = Case::new("net-refused");
@@ -431,18 +430,71 @@ fn net_namespaces_ccr_cannot_save_are_refused_by_name() {
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "the refused tree");
     case.assert_pass(1);
-    drop(case);
+}
 
-    let mut case = Case::new("net-unix-socket");
+/// Unix sockets of a tree's own network namespace come back in the new one
+/// (c-tests/wl_netunix: a syslog-style datagram socket bound in a tmpfs /dev with
+/// its queue, an abstract listener, a stale socket file, a pair shared with a
+/// child), a pair made before the unshare in the namespace it was made in, and
+/// wl_fdkinds' pairs under `unshare --net` in the tree's. A leave-running dump
+/// leaves the queues as they were.
+#[test]
+fn unix_sockets_of_a_trees_own_network_namespace_come_back() {
+    fn abstract_name_is_not_ccrs(_case: &mut Case, pid: i32) {
+        let name = format!("ccr-wl-netunix-{pid}");
+        let seen = fs::read_to_string("/proc/net/unix").unwrap();
+        assert!(!seen.contains(&name), "the tree's listener @{name} came back in ccr's network namespace");
+    }
+    common::cycle("net-unix", "wl_netunix", &[], Some(abstract_name_is_not_ccrs));
+    common::leave_running("net-unix-leave-running", "wl_netunix");
+
+    let mut case = Case::new("net-unix-fdkinds");
     let mut cmd = Command::new("unshare");
     cmd.arg("--net").arg(Case::workload_path("wl_fdkinds")).arg(case.dir.join("scratch"));
     let pid = case.start(cmd);
     case.wait_ready(pid, Duration::from_secs(10));
     case.track(pid);
-    refused(&case, pid, "unix socket of another network namespace than ccr's");
+    case.dump_ok(pid, &[]);
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "wl_fdkinds after dump");
+    common::reap_gone(&[pid], "wl_fdkinds");
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
     case.signal(pid, Signal::SIGTERM);
-    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "wl_fdkinds in its own network namespace");
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "wl_fdkinds restored in its own network namespace");
     case.assert_pass(1);
+}
+
+/// What ccr cannot bring back of a tree's unix sockets is refused by name and
+/// the tree runs on: a socket bound in the namespace the tree's root left (its
+/// task would bind it again in its own), and a socket file in the tree's tmpfs
+/// that a process outside the tree is bound to.
+#[test]
+fn unix_sockets_ccr_cannot_bring_back_are_refused() {
+    for (env, want) in [
+        ("WL_NETUNIX_HOSTBOUND", "bound in a network namespace other than its task's"),
+        ("WL_NETUNIX_OUTSIDE", "a socket file a process outside the checkpoint is bound to"),
+    ] {
+        let mut case = Case::new("net-unix-refused");
+        let pid = case.start_workload("wl_netunix", &[(env, "1")]);
+        case.wait_ready(pid, Duration::from_secs(10));
+        let outside = fs::read_to_string(case.dir.join("scratch/outside.pid")).ok();
+        let outside = outside.map(|p| p.trim().parse::<i32>().expect("outside.pid"));
+        if let Some(o) = outside {
+            case.track(o);
+        }
+        let out = case.dump(pid, &[]);
+        let err = common::stderr(&out);
+        assert!(!out.status.success(), "a dump with {env} succeeded");
+        assert!(err.contains(want), "the error does not say {want:?}: {err}");
+        assert!(!case.images.join("inventory.img").exists(), "a refused dump wrote an inventory");
+        assert_running_untraced(pid, env);
+        if let Some(o) = outside {
+            case.signal(o, Signal::SIGKILL);
+        }
+        case.signal(pid, Signal::SIGTERM);
+        assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, env);
+        case.assert_pass(1);
+    }
 }
 
 /// Network devices of ccr's namespace a test made (or a restore under test may

@@ -1,8 +1,9 @@
 //! The container manager of c-tests/api_container.c, on libccr: a busybox
 //! container with every namespace but user, its own mounts, cgroups, and a console
 //! and tty1 from the host, whose PID 1 is busybox init reading /etc/inittab (a
-//! sysinit setting the hostname, a respawned counter loop, a real getty on tty1
-//! and an askfirst login shell on the console), checkpointed and restored ten
+//! sysinit setting the hostname, syslogd on /dev/log, a respawned counter loop, a
+//! real getty on tty1 and an askfirst login shell on the console), checkpointed
+//! and restored ten
 //! times in a row (freeze → cgroup-save → dump → cgroups deleted, new ptys →
 //! cgroup-restore → restore). After each it checks that it counts on; that init's
 //! children are the same processes (init respawned nothing: no process was lost)
@@ -11,7 +12,7 @@
 //! their limit; getty's and the shell's sessions, controlling terminals and
 //! foreground groups on the new ttys; tty1's termios and window size as the
 //! manager set them before the dump; that a command typed on the new console
-//! master is run by the shell; and that getty on the new tty1 answers an empty
+//! master is run by the shell and what it logs reaches syslogd; and that getty on the new tty1 answers an empty
 //! line with the issue and its login prompt. At the end init still respawns a
 //! child that dies.
 //!

@@ -743,7 +743,10 @@ fn collect(
     let (ptys, pty_sessions) = crate::files::pty::finish(&state.ptys, own_devpts)?;
     let time = if own.time { Some(ns::time_clocks(root)?) } else { None };
     let mnt = match checked.mnt {
-        Some(planned) => Some(crate::mounts::dump::save(root, &ctx.dir, planned, &ids)?),
+        Some(planned) => {
+            let sockets = crate::files::unix::bound_files(&mut state, root)?;
+            Some(crate::mounts::dump::save(root, &ctx.dir, planned, &ids, &sockets)?)
+        }
         None => None,
     };
     let ipc = if own.ipc {

@@ -66,7 +66,7 @@ pub mod unix;
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::dump::DumpError;
 use crate::error::Result;
@@ -176,6 +176,9 @@ impl FdProbe {
     }
 }
 
+/// A network namespace, by the (dev, inode) of its nsfs file.
+pub type NetNs = (u64, u64);
+
 /// What the kinds' dumps keep for the whole dump (every task).
 #[derive(Default)]
 pub struct DumpState {
@@ -183,8 +186,10 @@ pub struct DumpState {
     pub pipes: Vec<pb::PipeData>,
     /// (dev, ino) of each pipe or FIFO → its id in `pipes`.
     pipe_ids: HashMap<(u64, u64), u64>,
-    /// Every unix socket of the network namespace (sock_diag), read on first need.
-    unix: Option<HashMap<u32, crate::sys::unix_sock::UnixInfo>>,
+    /// Every unix socket of each network namespace met (sock_diag), read on first need.
+    unix: HashMap<NetNs, HashMap<u32, crate::sys::unix_sock::UnixInfo>>,
+    /// The (dev, inode) of the file of each socket the tree holds bound to a path.
+    bound_files: std::collections::HashSet<(u64, u64)>,
     /// The keys of `--external`.
     pub externals: Vec<String>,
     /// The ptys met, by either end.
@@ -211,13 +216,42 @@ impl DumpCx<'_> {
         }
     }
 
-    /// Every unix socket of the network namespace (sock_diag), read on first need.
-    pub fn unix_sockets(&mut self) -> Result<&HashMap<u32, crate::sys::unix_sock::UnixInfo>> {
-        if self.state.unix.is_none() {
-            self.state.unix = Some(crate::sys::unix_sock::all()?);
-        }
-        Ok(self.state.unix.as_ref().expect("just read"))
+    /// The network namespace socket `sock` is in, and every unix socket of that
+    /// namespace (sock_diag, read once per namespace).
+    pub fn unix_sockets(
+        &mut self,
+        sock: BorrowedFd<'_>,
+    ) -> Result<(NetNs, &HashMap<u32, crate::sys::unix_sock::UnixInfo>)> {
+        let ns = crate::sys::unix_sock::net_ns_of(sock)?;
+        self.state.unix_sockets_in(ns.as_fd())
     }
+}
+
+impl DumpState {
+    /// Every unix socket of the network namespace `ns` is open on, and its id.
+    fn unix_sockets_in(
+        &mut self,
+        ns: BorrowedFd<'_>,
+    ) -> Result<(NetNs, &HashMap<u32, crate::sys::unix_sock::UnixInfo>)> {
+        let st = crate::sys::fd::stat(ns)?;
+        let id = (st.st_dev, st.st_ino);
+        let all = match self.unix.entry(id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(crate::sys::unix_sock::all_in(ns)?),
+        };
+        Ok((id, all))
+    }
+}
+
+/// How a task makes files in a user namespace of the tree's own, whose maps do
+/// not hold ccr's ids (EOVERFLOW): through a helper with `maker`'s ids.
+#[derive(Clone, Copy)]
+pub struct InUserNs<'a> {
+    /// How the images' ids become the namespace's.
+    pub ids: &'a crate::userns::Ids,
+    pub maker: crate::userns::NsIds,
+    /// The pid the helper takes, when it must not take the next free one.
+    pub helper_pid: Option<i32>,
 }
 
 /// What a kind's open may use: the images, the other objects of the checkpoint,
@@ -230,6 +264,8 @@ pub struct OpenCx<'a> {
     pub shmem_fds: &'a HashMap<u64, OwnedFd>,
     /// fds the caller handed over for external files (key → fd).
     pub inherited: &'a HashMap<String, BorrowedFd<'a>>,
+    /// In a user namespace of the tree's own: how files are made there.
+    pub userns: Option<InUserNs<'a>>,
     objects: HashMap<(&'static str, u64), Box<dyn Any>>,
 }
 
@@ -240,7 +276,7 @@ impl<'a> OpenCx<'a> {
         shmem_fds: &'a HashMap<u64, OwnedFd>,
         inherited: &'a HashMap<String, BorrowedFd<'a>>,
     ) -> OpenCx<'a> {
-        OpenCx { dir, image, shmem_fds, inherited, objects: HashMap::new() }
+        OpenCx { dir, image, shmem_fds, inherited, userns: None, objects: HashMap::new() }
     }
 
     /// The state a kind keeps for object `key` across the descriptions of it (both
@@ -274,8 +310,14 @@ pub trait FileKind: Sync {
     /// Restore: whether this kind restores the saved state.
     fn owns(&self, s: &FileState) -> bool;
 
-    /// Restore: where the description is opened.
+    /// Restore: where the kind's descriptions are opened.
     fn stage(&self) -> Stage;
+
+    /// Restore: where description `f` is opened (a kind whose objects belong to a
+    /// namespace may open some in the task).
+    fn stage_of(&self, _f: &FileDesc) -> Stage {
+        self.stage()
+    }
 
     /// Restore: descriptions of one group (the ends of one pty) are opened by one
     /// task, the deepest above every holder of any of them.

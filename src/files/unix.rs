@@ -1,19 +1,22 @@
 //! Unix sockets: connected, unnamed pairs with both ends in the checkpoint, with
 //! the messages queued in each (peeked, not consumed). The first end restore
-//! meets makes the pair; its peer takes the other end. A socket bound to a name
-//! and not connected (a datagram socket such as syslog's /dev/log, with its
-//! queued messages; a listener with no connection waiting) is bound again where
-//! its name is (`UnixBound`, opened in the task's mount namespace), its file
-//! with its mode and owner. Connected named sockets (an accepted connection),
-//! a listener with connections waiting, unconnected unnamed sockets, sockets
-//! whose peer is outside the checkpoint and sockets of another network namespace
-//! than ccr's (restore makes them in ccr's) are refused by name.
+//! meets makes the pair; its peer takes the other end. A pair is made in the
+//! network namespace it was in: ccr's before the fork, or the tree's own by the
+//! task above both its ends, inside it. A socket bound to a name and not
+//! connected (a datagram socket such as syslog's /dev/log, with its queued
+//! messages; a listener with no connection waiting) is bound again where its
+//! name is by its task (`UnixBound`, in the task's mount and network
+//! namespaces), its file with its mode and owner. Connected named sockets (an
+//! accepted connection), a listener with connections waiting, unconnected
+//! unnamed sockets, sockets whose peer is outside the checkpoint and sockets of
+//! a network namespace that is neither their task's nor ccr's are refused by
+//! name.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use super::table::FileTable;
-use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
+use super::{DumpCx, DumpState, FdProbe, FileDesc, FileState, NetNs, OpenCx, Stage};
 use crate::dump::DumpError;
 use crate::error::Result;
 use crate::image::pb::{self, SockType};
@@ -37,6 +40,29 @@ fn image_type(t: u8) -> Option<SockType> {
         _ => None,
     }
 }
+
+/// The network namespace `path` (/proc/PID/ns/net) is.
+fn net_ns(path: &str) -> Result<NetNs> {
+    let md = std::fs::metadata(path).map_err(crate::sys::SysError::path("stat", path))?;
+    Ok((md.dev(), md.ino()))
+}
+
+/// Every file a unix socket is bound to, of the sockets of ccr's network
+/// namespace and of the tree's (`root`'s), by (dev, inode): whether the tree holds
+/// that socket (else a process outside the checkpoint does).
+pub fn bound_files(state: &mut DumpState, root: i32) -> Result<BoundFiles> {
+    let mut out = BoundFiles::new();
+    for path in ["/proc/thread-self/ns/net".to_string(), format!("/proc/{root}/ns/net")] {
+        let ns = crate::sys::fd::open(std::path::Path::new(&path), libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+        let (_, all) = state.unix_sockets_in(ns.as_fd())?;
+        out.extend(all.values().filter_map(|u| u.vfs).map(|(dev, ino)| ((dev, ino as u64), false)));
+    }
+    out.extend(state.bound_files.iter().map(|&f| (f, true)));
+    Ok(out)
+}
+
+/// Socket files by (dev, inode): whether the tree holds the socket bound there.
+pub type BoundFiles = std::collections::HashMap<(u64, u64), bool>;
 
 /// sock_diag's state of a connected unix socket, and of a listener.
 const TCP_ESTABLISHED: u8 = 1;
@@ -92,22 +118,32 @@ file_kind! { Unix: "unix socket", Unix, BeforeFork;
 
     fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
         let copy = pidfd::getfd(p.pid, p.fd)?;
-        // sock_diag lists the sockets of ccr's network namespace only. Restore makes
-        // sockets in ccr before the fork, in that namespace: one made in another
-        // (the tree's own) would come back in the wrong one.
-        let u = cx.unix_sockets()?.get(&(p.md.ino() as u32)).cloned();
-        let Some(u) = u else {
-            let what = unix_sock::describe(copy.as_fd());
-            if !unix_sock::in_callers_net_ns(copy.as_fd())? {
-                return Err(p.refuse(&format!("{what} of another network namespace than ccr's (the tree's own)")));
-            }
-            return Err(p.refuse(&what));
+        // sock_diag of the socket's own network namespace. Restore makes a socket
+        // of ccr's namespace in ccr, and one of the task's (the tree's own) in the
+        // task: one of any other namespace would come back in the wrong one.
+        let (net, table) = cx.unix_sockets(copy.as_fd())?;
+        let Some(u) = table.get(&(p.md.ino() as u32)).cloned() else {
+            return Err(p.refuse(&unix_sock::describe(copy.as_fd())));
         };
+        let theirs = net_ns(&format!("/proc/{}/ns/net", p.pid))?;
+        let ours = net_ns("/proc/thread-self/ns/net")?;
+        if net != theirs && net != ours {
+            let what = unix_sock::describe(copy.as_fd());
+            return Err(p.refuse(&format!("{what} of a network namespace that is neither its task's nor ccr's")));
+        }
         // A socket pair's end whose peer was closed stays connected to nobody
         // (ESTABLISHED, no peer); a socket that never connected is not.
         let orphan = u.name.is_none() && u.peer == 0 && u.state == TCP_ESTABLISHED;
         if let Some(name) = &u.name {
-            return bound(p, copy.as_fd(), &u, name);
+            if net != theirs {
+                let what = unix_sock::describe(copy.as_fd());
+                return Err(p.refuse(&format!("{what}, bound in a network namespace other than its task's")));
+            }
+            let state = bound(p, copy.as_fd(), &u, name)?;
+            if let Some((dev, ino)) = u.vfs {
+                cx.state.bound_files.insert((dev, ino as u64));
+            }
+            return Ok(state);
         }
         if u.peer == 0 && !orphan {
             return Err(p.refuse("unconnected unix socket"));
@@ -120,7 +156,25 @@ file_kind! { Unix: "unix socket", Unix, BeforeFork;
             peer_ino: u.peer as u64,
             queue,
             shutdown: u.shutdown as u32,
+            own_net: net == theirs && net != ours,
         }))
+    }
+
+    /// A pair of the tree's own network namespace is made by a task inside it,
+    /// both ends by the same one.
+    fn stage_of(&self, f: &FileDesc) -> Stage {
+        match &f.state {
+            FileState::Unix(u) if u.own_net => Stage::InTask,
+            _ => Stage::BeforeFork,
+        }
+    }
+
+    fn group(&self, f: &FileDesc) -> Option<u64> {
+        match &f.state {
+            FileState::Unix(u) if u.peer_ino != 0 => Some(u.ino.min(u.peer_ino)),
+            FileState::Unix(u) => Some(u.ino),
+            _ => None,
+        }
     }
 
     /// Every socket's peer must be in the checkpoint too (but a closed one's).
@@ -200,7 +254,7 @@ file_kind! { UnixBound: "bound unix socket", UnixBound, InTask;
         Err(p.refuse("bound unix socket"))
     }
 
-    fn open(&self, _cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {
+    fn open(&self, cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {
         use std::os::unix::ffi::OsStrExt;
         let FileState::UnixBound(b) = &f.state else { unreachable!("owned by UnixBound") };
         let ty = sock_type(b.r#type);
@@ -217,15 +271,32 @@ file_kind! { UnixBound: "bound unix socket", UnixBound, InTask;
             std::fs::remove_file(path).map_err(|e| fail(format!("removing its old file: {e}")))?;
         }
         let s = unix_sock::socket(ty)?;
-        unix_sock::bind(s.as_fd(), &b.name).map_err(|e| fail(e.to_string()))?;
-        if let Some(path) = &path {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(b.mode))
-                .map_err(|e| fail(format!("chmod: {e}")))?;
-            std::os::unix::fs::lchown(path, Some(b.uid), Some(b.gid)).map_err(|e| fail(format!("chown: {e}")))?;
-        }
-        if b.listening {
-            unix_sock::listen(s.as_fd(), b.backlog)?;
+        // In the tree's user namespace the file is made (and given its mode and
+        // owner, as the namespace names it) by a helper with ids the namespace
+        // maps, which also listens: a client then sees the namespace's root as
+        // its peer, not an unmapped id.
+        let owner = match cx.userns {
+            Some(u) => u.ids.owner(b.uid, b.gid).map_err(|id| fail(format!("its owner {id} is not mapped")))?,
+            None => (b.uid, b.gid),
+        };
+        let make = || -> Result<()> {
+            unix_sock::bind(s.as_fd(), &b.name).map_err(|e| fail(e.to_string()))?;
+            if let Some(path) = &path {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(b.mode))
+                    .map_err(|e| fail(format!("chmod: {e}")))?;
+                std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1))
+                    .map_err(|e| fail(format!("chown: {e}")))?;
+            }
+            if b.listening {
+                unix_sock::listen(s.as_fd(), b.backlog)?;
+            }
+            Ok(())
+        };
+        // The helper's copy of the socket is this one (fork shares it).
+        match cx.userns {
+            Some(u) => crate::userns::as_ids(u.maker, u.helper_pid, make).map_err(fail)?,
+            None => make()?,
         }
         if !b.queue.is_empty() {
             unix_sock::send_to(&b.name, &b.queue).map_err(|e| fail(format!("its queued messages: {e}")))?;

@@ -65,7 +65,9 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// refuses it rather than restore the tree with the host's ids.
 /// 2.10: veths of a tree's own network namespace (a peer outside it, or both ends
 /// inside), and the main table's routes through them (NetNamespace.devices, .routes).
-pub const FORMAT_MINOR: u16 = 10;
+/// 2.11: unix sockets of a tree's own network namespace (UnixSocket.own_net, and
+/// bound ones there), and socket files in a saved tmpfs (FsEntry of S_IFSOCK).
+pub const FORMAT_MINOR: u16 = 11;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
 const MAX_BODY: u64 = 1 << 30;

@@ -206,9 +206,15 @@ fn shared_elsewhere(root: i32, groups: &HashSet<u32>) -> Result<Option<(u32, i32
 /// A tree with a user namespace of its own (`ids` translate) gets its saved
 /// filesystems made inside it: every owner must be an id the namespace maps, and
 /// no device node can be made there (only the kernel's whiteout, 0:0).
-pub fn save(root: i32, dir: &ImageDir, planned: Planned, ids: &crate::userns::Ids) -> Result<pb::MountNamespace> {
+pub fn save(
+    root: i32,
+    dir: &ImageDir,
+    planned: Planned,
+    ids: &crate::userns::Ids,
+    sockets: &crate::files::unix::BoundFiles,
+) -> Result<pb::MountNamespace> {
     let Planned { mut ns, saved, .. } = planned;
-    let (mut files, _) = read_inside(root, Some(dir), &saved)?;
+    let (mut files, _) = read_inside(root, Some((dir, sockets)), &saved)?;
     for e in ns.mounts.iter_mut() {
         if let Some(list) = files.get(&e.id).filter(|_| ids.own()) {
             made_inside(root, e, list, ids)?;
@@ -376,10 +382,14 @@ fn host_path(m: &Mount, host: &[Mount], hidden: bool) -> Option<std::result::Res
 
 /// From a thread inside `root`'s mount namespace: that the tree's root is the
 /// namespace's, that each mount in `saved` is the one at its mount point and, for
-/// devpts instances, which ptys they hold; with `dir`, the files of each tmpfs
-/// (bytes written to mntdata-ID.img).
+/// devpts instances, which ptys they hold; with `saving`, the files of each tmpfs
+/// (bytes written to mntdata-ID.img; its sockets as `fstree::save` takes them).
 type Inside = (HashMap<u32, Vec<pb::FsEntry>>, Vec<crate::files::pty::OwnDevpts>);
-fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Inside> {
+fn read_inside(
+    root: i32,
+    saving: Option<(&ImageDir, &crate::files::unix::BoundFiles)>,
+    saved: &[Mount],
+) -> Result<Inside> {
     use std::os::fd::AsFd;
     let theirs = std::fs::metadata(format!("/proc/{root}/root"))
         .map_err(crate::sys::SysError::path("stat", format!("/proc/{root}/root")))?;
@@ -409,11 +419,11 @@ fn read_inside(root: i32, dir: Option<&ImageDir>, saved: &[Mount]) -> Result<Ins
                 let what = "a mount covered by another one at the same place".to_string();
                 return Err(MountError::Unsupported { pid: root, mount: name(m), what }.into());
             }
-            match (m.fstype.as_str(), dir) {
+            match (m.fstype.as_str(), saving) {
                 ("tmpfs", None) => {}
-                ("tmpfs", Some(dir)) => {
+                ("tmpfs", Some((dir, sockets))) => {
                     let (mut data, _) = dir.create_raw(ImageKind::MountData, m.id as u64)?;
-                    out.insert(m.id, fstree::save(mnt.as_fd(), &mut data, &what)?);
+                    out.insert(m.id, fstree::save(mnt.as_fd(), &mut data, &what, sockets)?);
                 }
                 (_, Some(_)) => {}
                 (_, None) => {

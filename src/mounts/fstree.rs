@@ -39,8 +39,14 @@ fn ns(sec: i64, nsec: i64) -> i64 {
 
 /// Saves every file under `root` (the fd of a mount's root, with no mounts
 /// below it) into `entries` and their bytes into `data`. `what` names the mount
-/// in errors.
-pub fn save(root: BorrowedFd<'_>, data: &mut File, what: &str) -> Result<Vec<pb::FsEntry>, MountError> {
+/// in errors. A socket file is saved unless `sockets` says a socket outside the
+/// tree is bound to it (that one would be lost).
+pub fn save(
+    root: BorrowedFd<'_>,
+    data: &mut File,
+    what: &str,
+    sockets: &crate::files::unix::BoundFiles,
+) -> Result<Vec<pb::FsEntry>, MountError> {
     let refuse =
         |path: &str, detail: String| MountError::Contents { mount: what.to_string(), path: format!("/{path}"), detail };
     let mut out = Vec::new();
@@ -116,7 +122,14 @@ pub fn save(root: BorrowedFd<'_>, data: &mut File, what: &str) -> Result<Vec<pb:
                         .map_err(|t| refuse(&path, format!("a link to a name that is not UTF-8 ({t:?})")))?;
                 }
                 libc::S_IFIFO | libc::S_IFCHR | libc::S_IFBLK => e.rdev = st.st_rdev,
-                _ => return Err(refuse(&path, "a socket, which ccr cannot save in a filesystem yet".into())),
+                // A socket file comes back as a file no socket is bound to: the
+                // tree's socket takes it over when its task binds it again.
+                libc::S_IFSOCK if sockets.get(&(st.st_dev, st.st_ino)) != Some(&false) => {}
+                libc::S_IFSOCK => {
+                    let what = "a socket file a process outside the checkpoint is bound to".into();
+                    return Err(refuse(&path, what));
+                }
+                _ => return Err(refuse(&path, format!("file type {:#o}", kind))),
             }
             out.push(e);
         }
@@ -226,7 +239,7 @@ pub fn restore(
             libc::S_IFLNK => {
                 symlinkat(e.target.as_str(), r, p).map_err(|err| fail(path, format!("symlink: {err}")))?;
             }
-            k @ (libc::S_IFIFO | libc::S_IFCHR | libc::S_IFBLK) => {
+            k @ (libc::S_IFIFO | libc::S_IFCHR | libc::S_IFBLK | libc::S_IFSOCK) => {
                 mknodat(r, p, SFlag::from_bits_truncate(k), perm, e.rdev)
                     .map_err(|err| fail(path, format!("mknod: {err}")))?;
             }

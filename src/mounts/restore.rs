@@ -348,7 +348,7 @@ pub fn build(ns: &pb::MountNamespace, mut src: Sources<'_>) -> Result<()> {
                     };
                     let mut fill = || Ok(fstree::restore(mnt.as_fd(), &new.files, &mut data, &what, src.ids)?);
                     match src.fill_as {
-                        Some(ids) => crate::userns::as_ids(ids, fill)
+                        Some(ids) => crate::userns::as_ids(ids, None, fill)
                             .map_err(|detail| MountError::Image { mount: what.clone(), detail })?,
                         None => fill()?,
                     }

@@ -121,6 +121,10 @@ struct Plan<'a> {
     ipc: Option<&'a crate::image::pb::IpcNamespace>,
     sysv: &'a [crate::image::pb::SysvShm],
     time: Option<&'a crate::image::pb::TimeNamespace>,
+    /// In the tree's own PID namespace, the first of the pids no task has, one
+    /// per task, that a task's helpers take (one taking the next free pid could
+    /// take one a sibling is being forked with).
+    helper_pids: Option<i32>,
 }
 
 /// What the caller asked of the root's namespaces.
@@ -249,7 +253,7 @@ fn plan<'a>(
             }
         }
     }
-    let in_task = |f: &&files::FileDesc| files::kind_of(&f.state).stage() == Stage::InTask;
+    let in_task = |f: &&files::FileDesc| files::kind_of(&f.state).stage_of(f) == Stage::InTask;
     let mut groups: HashMap<(&str, u64), Vec<usize>> = HashMap::new();
     for f in ckpt.files.files.iter().filter(in_task) {
         let kind = files::kind_of(&f.state);
@@ -298,6 +302,10 @@ fn plan<'a>(
         ipc: ckpt.inventory.ipc.as_ref().filter(|_| ckpt.inventory.user_ns.is_some()),
         sysv: &ckpt.files.sysv,
         time: ckpt.inventory.time.as_ref().filter(|_| ckpt.inventory.user_ns.is_some()),
+        helper_pids: ckpt.inventory.pid_ns.then(|| {
+            let tids = ckpt.tasks.values().flat_map(|t| t.core.threads.iter().map(|th| th.tid));
+            entries.iter().map(|e| e.pid).chain(tids).max().unwrap_or(1) + 1
+        }),
     })
 }
 
@@ -619,6 +627,11 @@ fn setup(c: Child<'_>, i: usize, transit: &mut HashMap<u32, RawFd>) -> Result<(u
     if !n.opens.is_empty() || n.ctty.0 != 0 {
         let sh = plan.shared;
         let mut cx = OpenCx::new(plan.dir, plan.files, &sh.shmem_fds, &sh.inherited);
+        cx.userns = plan.user_ns.map(|u| crate::files::InUserNs {
+            ids: &plan.ids,
+            maker: crate::userns::maker_ids(u),
+            helper_pid: plan.helper_pids.map(|first| first + i as i32),
+        });
         let (late, now): (Vec<u32>, Vec<u32>) = n
             .opens
             .iter()

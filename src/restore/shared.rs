@@ -104,7 +104,7 @@ pub fn make(run: &mut Run<'_>) -> Result<()> {
         let mut cx = OpenCx::new(&run.dir, img, &shmem_fds, &inherited);
         for f in &img.files {
             let kind = files::kind_of(&f.state);
-            if kind.stage() == Stage::BeforeFork {
+            if kind.stage_of(f) == Stage::BeforeFork {
                 let opened = files::open(&mut cx, f)?;
                 made.insert(f.id, lift(opened, base)?);
             }

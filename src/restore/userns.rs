@@ -135,7 +135,7 @@ pub fn time_and_ipc(u: &pb::UserNamespace, made: &Inside<'_>, pid: i32) -> Resul
     }
     if let Some(ns) = made.ipc {
         // Its sysctls belong to the namespace's root; a queue needs a mapped owner.
-        crate::userns::as_ids(crate::userns::maker_ids(u), || super::shared::ipc_limits_and_queues(ns, made.ids))
+        crate::userns::as_ids(crate::userns::maker_ids(u), None, || super::shared::ipc_limits_and_queues(ns, made.ids))
             .map_err(|detail| RestoreError::Child { pid, detail: format!("its IPC namespace: {detail}") })?;
         super::shared::sysv_objects_inside(ns, made.sysv, made.dir, made.ids)?;
     }

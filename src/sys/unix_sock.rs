@@ -180,21 +180,27 @@ pub fn peer_uid(sock: BorrowedFd<'_>) -> SysResult<u32> {
     Ok(cred.uid)
 }
 
-/// Whether socket `sock` was made in the calling thread's network namespace
-/// (SIOCGSKNS gives an fd of the socket's namespace, compared by inode).
-pub fn in_callers_net_ns(sock: BorrowedFd<'_>) -> SysResult<bool> {
+/// The network namespace socket `sock` was made in (SIOCGSKNS gives an fd of it).
+pub fn net_ns_of(sock: BorrowedFd<'_>) -> SysResult<OwnedFd> {
     // SAFETY: SIOCGSKNS takes no argument and returns a new fd, owned below.
     let ns = unsafe { libc::ioctl(sock.as_raw_fd(), kernel::SIOCGSKNS as _) };
     if ns < 0 {
         return Err(err("ioctl(SIOCGSKNS)"));
     }
     // SAFETY: `ns` was just returned to us and is owned here.
-    let ns = unsafe { OwnedFd::from_raw_fd(ns) };
-    let theirs = crate::sys::fd::stat(std::os::fd::AsFd::as_fd(&ns))?;
-    let ours =
-        std::fs::metadata("/proc/thread-self/ns/net").map_err(SysError::path("stat", "/proc/thread-self/ns/net"))?;
-    use std::os::unix::fs::MetadataExt;
-    Ok((theirs.st_dev, theirs.st_ino) == (ours.dev(), ours.ino()))
+    Ok(unsafe { OwnedFd::from_raw_fd(ns) })
+}
+
+/// Every unix socket of the network namespace `ns` is open on, by inode. A
+/// netlink socket lists its maker's namespace, so a thread of its own enters
+/// `ns` to make it (ccr's other threads stay where they are).
+pub fn all_in(ns: BorrowedFd<'_>) -> SysResult<HashMap<u32, UnixInfo>> {
+    let run = || -> SysResult<HashMap<u32, UnixInfo>> {
+        crate::sys::process::set_ns(ns, libc::CLONE_NEWNET)?;
+        all()
+    };
+    std::thread::scope(|s| s.spawn(run).join())
+        .unwrap_or_else(|_| Err(SysError::Parse { path: "sock_diag".into(), detail: "its thread panicked".into() }))
 }
 
 /// What a socket is, for messages: "TCP listening socket on 127.0.0.1:8000",
