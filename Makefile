@@ -16,13 +16,17 @@ all: lib ctests
 cargo:
 	cargo build $(CARGO_PROFILE_FLAG) --workspace
 
+# Copied beside and renamed over: a program running with the old library keeps
+# its mapping (cp in place truncates it under them: SIGBUS).
 lib: cargo
 	mkdir -p $(BUILD)/lib/pkgconfig $(BUILD)/include $(BUILD)/bin
-	cp $(TARGET)/libccr_ffi.so $(BUILD)/lib/libccr.so.$(VERSION)
+	cp $(TARGET)/libccr_ffi.so $(BUILD)/lib/.libccr.so.new
+	mv -f $(BUILD)/lib/.libccr.so.new $(BUILD)/lib/libccr.so.$(VERSION)
 	ln -sf libccr.so.$(VERSION) $(BUILD)/lib/libccr.so.$(ABI)
 	ln -sf libccr.so.$(ABI) $(BUILD)/lib/libccr.so
 	cp include/ccr.h $(BUILD)/include/ccr.h
-	cp $(TARGET)/ccr $(BUILD)/bin/ccr
+	cp $(TARGET)/ccr $(BUILD)/bin/.ccr.new
+	mv -f $(BUILD)/bin/.ccr.new $(BUILD)/bin/ccr
 	sed -e 's|@PREFIX@|$(BUILD)|' -e 's|@VERSION@|$(VERSION)|' ccr.pc.in > $(BUILD)/lib/pkgconfig/ccr.pc
 
 ctests: lib

@@ -109,6 +109,8 @@ fn main() {
         .allowlist_type("fib_rule_hdr")
         .allowlist_var("FRA_.*")
         .allowlist_var("SIOCGSKNS")
+        // TCP sockets: a listener's backlog and accept queue, any socket's state.
+        .allowlist_type("tcp_info")
         .allowlist_var("NLA_.*")
         .allowlist_var("NLMSG_.*")
         .allowlist_var("PTRACE_.*")

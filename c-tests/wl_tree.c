@@ -16,7 +16,7 @@
  * its children failed). Root checks its own ids and the exit codes, then reaps
  * the zombie and checks WEXITSTATUS == 7.
  *
- * With WL_TREE_SOCKET set, g2 holds an inet socket (ccr cannot dump it yet).
+ * With WL_TREE_SOCKET set, g2 holds a raw IP socket (ccr cannot dump it yet).
  *
  * Self test: root changes c2's recorded process group after "ready".
  */
@@ -119,7 +119,7 @@ static void session_leader(void)
 		if (setpgid(0, 0))
 			WL_DIE("setpgid g2");
 		/* For the failed-dump test: a socket ccr cannot dump yet. */
-		if (getenv("WL_TREE_SOCKET") && socket(AF_INET, SOCK_DGRAM, 0) < 0)
+		if (getenv("WL_TREE_SOCKET") && socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) < 0)
 			WL_DIE("socket");
 		leaf(G2);
 	}

@@ -71,6 +71,12 @@ typedef enum {
 // Options of one checkpoint or restore. Opaque; create with ccr_opts_new().
 typedef struct ccr_opts ccr_opts;
 
+// Takes a new pty master (see ccr_opts_set_pty_master_fn()): the pty's key (the
+// slave's path inside the tree, e.g. "/dev/pts/0"), the master fd (the
+// caller's to keep and close; close-on-exec), the caller's user_data. Returns 0
+// when it took the master; anything else fails the restore.
+typedef int (*ccr_pty_master_fn)(const char *key, int fd, void *user_data);
+
 // A hook (see ccr_opts_set_hook()): the stage, the root task's pid (0 before a
 // restore has made it), the images directory (absolute), and the caller's
 // user_data. Returns 0 to go on; anything else aborts the operation there.
@@ -119,6 +125,19 @@ int ccr_opts_set_root(ccr_opts *opts, const char *path);
 // # Safety
 // `opts` as above; `path` a NUL-terminated string.
 int ccr_opts_set_pty_master_socket(ccr_opts *opts, const char *path);
+
+// A restore calls `take` once for each pty whose master was outside the tree
+// (a container's /dev/tty1..N, bound from its own devpts, whose masters the
+// manager held) with its key and its new master, once the tree is rebuilt and
+// before it runs, in the caller's process and on the thread that called
+// ccr_restore(); NULL removes it. A non-zero return fails the restore with
+// -ECANCELED (ccr_last_error() names the pty and the value); masters taken
+// before stay the caller's. Not with ccr_opts_set_pty_master_socket().
+//
+// # Safety
+// `opts` as above; `take` null or a function of the ccr_pty_master_fn signature
+// that may be called with `user_data` during ccr_restore().
+int ccr_opts_set_pty_master_fn(ccr_opts *opts, ccr_pty_master_fn take, void *user_data);
 
 // The dump lets go of the host file `key` names (`tty[RDEV:DEV]`: a tty device
 // and the filesystem it is on, hex as stat gives them) with its settings; the

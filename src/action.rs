@@ -105,29 +105,14 @@ impl std::fmt::Display for HookStage {
 /// go on, anything else to abort.
 pub type HookFn = dyn Fn(HookStage, Option<i32>, &Path) -> i32 + Send + Sync;
 
-/// A callback as options hold it: cloned with them, equal only to itself.
-#[derive(Clone)]
-pub struct HookCallback(Arc<HookFn>);
+/// A callback hook as options hold it.
+pub type HookCallback = crate::opts::Callback<HookFn>;
 
 impl HookCallback {
     pub fn new(f: impl Fn(HookStage, Option<i32>, &Path) -> i32 + Send + Sync + 'static) -> Self {
-        HookCallback(Arc::new(f))
+        crate::opts::Callback(Arc::new(f))
     }
 }
-
-impl std::fmt::Debug for HookCallback {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HookCallback({:p})", Arc::as_ptr(&self.0) as *const u8)
-    }
-}
-
-impl PartialEq for HookCallback {
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::addr_eq(Arc::as_ptr(&self.0), Arc::as_ptr(&other.0))
-    }
-}
-
-impl Eq for HookCallback {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {

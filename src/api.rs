@@ -40,9 +40,24 @@ pub fn dump(opts: &DumpOpts, iso: Isolation) -> Result<()> {
 
 /// Restores the checkpoint; returns the PID of the restored root task once it runs.
 pub fn restore(opts: &RestoreOpts, iso: Isolation) -> Result<i32> {
+    if opts.pty_master_socket.is_some() && opts.pty_master_callback.is_some() {
+        let what = "the new pty masters go to a socket or to a function, not both";
+        return Err(crate::error::Error::InvalidArgument(what.into()));
+    }
     match iso {
         Isolation::InProcess => crate::restore::run(opts, false),
-        Isolation::Helper => crate::sys::helper::run(|| crate::restore::run(opts, true)),
+        Isolation::Helper => match &opts.pty_master_callback {
+            None => crate::sys::helper::run(|| crate::restore::run(opts, true)),
+            // The caller's function gets the masters in the caller's process.
+            Some(cb) => {
+                let (ours, theirs) = crate::sys::unix_sock::socketpair(libc::SOCK_SEQPACKET)?;
+                let mut helper_opts = opts.clone();
+                helper_opts.pty_master_callback = Some(crate::restore::pty_masters::remote(theirs));
+                let mut answer = |data: &[u8], fd| crate::restore::pty_masters::answer(cb, data, fd);
+                let service = crate::sys::helper::Service { chan: ours, answer: &mut answer };
+                crate::sys::helper::run_serving(|| crate::restore::run(&helper_opts, true), Some(service))
+            }
+        },
     }
 }
 

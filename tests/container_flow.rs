@@ -1661,3 +1661,21 @@ fn a_pty_master_socket_nobody_listens_on_fails_the_restore() {
     case.signal(monitor, Signal::SIGKILL);
     let _ = case.wait_exit(monitor, Duration::from_secs(10));
 }
+
+/// The new masters handed to a function of the C caller
+/// (`ccr_opts_set_pty_master_fn`), in the caller's process: c-tests/api_ptymaster.c
+/// refuses them once (the restore fails and leaves nothing), then takes them and
+/// passes them on to the manager of c-tests/wl_ttyhost.c, whose checks pass.
+#[test]
+fn a_containers_new_pty_masters_go_to_the_callers_function() {
+    let mut case = Case::new("tty-host-fn");
+    let env = common::env();
+    let bin = env.bin.join("api_ptymaster");
+    assert!(bin.exists(), "{} not built (make ctests PROFILE=debug)", bin.display());
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.arg(Case::workload_path("wl_ttyhost")).arg(case.dir.join("api")).env("LD_LIBRARY_PATH", &env.lib);
+    let pid = case.start(cmd);
+    let st = case.wait_exit(pid, Duration::from_secs(120));
+    assert_exit(st, 0, &format!("api_ptymaster:\n{}", case.output()));
+    case.assert_pass(1);
+}

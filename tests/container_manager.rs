@@ -54,12 +54,40 @@ fn run_manager(name: &str, cycles: u32, userns: bool, timeout: Duration) -> Stri
     let pid = case.start(cmd);
     let st = case.wait_exit(pid, timeout);
     let out = case.output();
+    if !st.success() {
+        print_last_logs(&case.dir.join("manager"));
+    }
     assert_exit(st, 0, &format!("api_container:\n{out}"));
     let answered = out.lines().filter(|l| l.ends_with("getty on tty1 answers"));
     assert_eq!(answered.count(), cycles as usize, "{out}");
     assert!(out.contains(&format!("init respawns the counter after {cycles} restores")), "{out}");
     case.assert_pass(1);
     out
+}
+
+/// Prints the logs of the last dump and restore the manager made (its cycles log
+/// into dump-N.log and restore-N.log), the place a failure's cause shows.
+fn print_last_logs(dir: &std::path::Path) {
+    let mut logs: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let n = name.strip_suffix(".log")?.rsplit('-').next()?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    logs.sort();
+    let last = logs.last().map(|(n, _)| *n);
+    for (_, p) in logs.iter().filter(|(n, _)| Some(*n) == last) {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(80).collect();
+        eprintln!("---- {} (last 80 lines)", p.display());
+        for l in tail.iter().rev() {
+            eprintln!("{l}");
+        }
+    }
 }
 
 #[test]

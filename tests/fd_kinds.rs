@@ -22,6 +22,19 @@ fn fd_owners_and_signals() {
     cycle("fd-owner", "wl_fdowner", &[], None);
 }
 
+/// TCP listeners and UDP sockets of IPv4 and IPv6 (c-tests/wl_inet.c): their
+/// addresses, options, backlogs and a UDP peer come back, a listener shared
+/// with a child too, and traffic goes through them.
+#[test]
+fn inet_sockets_with_no_connection() {
+    cycle("inet", "wl_inet", &[], None);
+}
+
+#[test]
+fn inet_sockets_leave_running() {
+    leave_running("inet-leave-running", "wl_inet");
+}
+
 #[test]
 fn fd_kinds_leave_running() {
     leave_running("fd-kinds-leave-running", "wl_fdkinds");
@@ -242,18 +255,20 @@ sys.exit(0 if ok else 1)
     case.assert_pass(1);
 }
 
-/// A socket ccr cannot save yet is refused naming it as it is: a TCP listening
-/// socket on its address.
+/// A socket ccr cannot save yet is refused naming it as it is: an established
+/// TCP connection, by its peer's address and its own.
 #[test]
-fn a_tcp_listener_is_refused_as_what_it_is() {
-    let mut case = Case::new("tcp-listener");
+fn a_tcp_connection_is_refused_as_what_it_is() {
+    let mut case = Case::new("tcp-connection");
     let port_file = case.dir.join("port");
     let script = r#"
 import signal, socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen()
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen()
+c = socket.create_connection(l.getsockname())
+a, _ = l.accept()
+open(sys.argv[1], "w").write(str(l.getsockname()[1]))
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 print("ready", flush=True)
 while True:
@@ -266,13 +281,75 @@ while True:
     let port = fs::read_to_string(&port_file).unwrap();
     let out = case.dump(pid, &[]);
     let err = common::stderr(&out);
-    assert!(!out.status.success(), "a TCP listener was dumped");
-    let want = format!("TCP listening socket on 127.0.0.1:{port}");
+    assert!(!out.status.success(), "a TCP connection was dumped");
+    let want = format!("TCP connection to 127.0.0.1:{port}");
     assert!(err.contains(&want), "the error does not say {want:?}: {err}");
     common::assert_running_untraced(pid, "python after the refused dump");
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python");
 }
+
+/// One GET of `path` from the HTTP server on 127.0.0.1:`port`: the response.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP server");
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(c, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out
+}
+
+/// A real server: python's http.server listening on 127.0.0.1 answers a GET,
+/// is dumped and killed, and after restore answers again on the same port with
+/// the same file (its listener is back with its options and backlog).
+#[test]
+fn python_http_server_listens_again_after_restore() {
+    let mut case = Case::new("http-server");
+    let root = case.dir.join("www");
+    fs::create_dir_all(&root).unwrap();
+    fs::write(root.join("hello.txt"), "hello from before the dump\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cmd = std::process::Command::new("python3");
+    // Its log line per request goes to stderr; "ready" once it answers.
+    cmd.args(["-u", "-c", HTTP_SERVER]).arg(port.to_string()).arg(&root);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(20));
+    let before = http_get(port, "/hello.txt");
+    assert!(before.starts_with("HTTP/1.0 200") && before.contains("hello from before the dump"), "{before}");
+    case.dump_ok(pid, &[]);
+    common::assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "the server after dump");
+    common::reap_gone(&[pid], "the dumped server");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "something answers on {port} after the dump");
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    for _ in 0..3 {
+        let after = http_get(port, "/hello.txt");
+        assert!(after.starts_with("HTTP/1.0 200") && after.contains("hello from before the dump"), "{after}");
+    }
+    assert!(http_get(port, "/missing").starts_with("HTTP/1.0 404"), "a missing file is not a 404");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(20)), 0, "the restored server");
+    case.assert_pass(1);
+}
+
+/// python's http.server on 127.0.0.1:argv[1] serving argv[2], with SO_REUSEADDR
+/// as it sets it; on SIGTERM it checks its listener kept its address and prints
+/// PASS.
+const HTTP_SERVER: &str = r#"
+import functools, http.server, signal, socket, sys
+port, root = int(sys.argv[1]), sys.argv[2]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+srv = http.server.HTTPServer(("127.0.0.1", port), handler)
+def stop(*_):
+    s = srv.socket
+    ok = s.getsockname() == ("127.0.0.1", port) and s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 1
+    print("PASS" if ok else "FAIL: listener %r" % (s.getsockname(),), flush=True)
+    sys.exit(0 if ok else 1)
+signal.signal(signal.SIGTERM, stop)
+print("ready", flush=True)
+srv.serve_forever(poll_interval=0.2)
+"#;
 
 /// The numbers `n K` a typescript holds, in order.
 fn typescript_numbers(path: &std::path::Path) -> Vec<u64> {

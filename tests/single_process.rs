@@ -273,11 +273,12 @@ fn dump_missing_pid() {
 #[test]
 fn dump_socket_fails_cleanly() {
     let mut case = Case::new("dump-socket");
-    // python3 puts an inet socket on fd 37, then execs the workload (same PID).
+    // python3 puts a raw IP socket (not saved yet) on fd 37, then execs the
+    // workload (same PID).
     let mut cmd = Command::new("python3");
     cmd.args([
         "-c",
-        "import os, socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nos.dup2(s.fileno(), 37)\nos.execv(sys.argv[1], sys.argv[1:])",
+        "import os, socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\nos.dup2(s.fileno(), 37)\nos.execv(sys.argv[1], sys.argv[1:])",
     ])
     .arg(Case::workload_path("wl_counter"));
     let pid = case.start(cmd);

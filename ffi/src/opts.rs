@@ -11,6 +11,7 @@ use ccr::opts::{
     CgroupRestoreCmdOpts, CgroupRestoreOpts, CgroupSaveOpts, DumpOpts, ExtMount, ExtMountMap, FreezeOpts, HookOpts,
     InheritFd, JoinNs, LogOpts, ManageCgroups, RestoreOpts, VethPair,
 };
+use ccr::restore::pty_masters::PtyMasterCallback;
 
 use crate::error::{entry, invalid, Failure};
 
@@ -33,6 +34,7 @@ pub struct CcrOpts {
     join_ns: Vec<JoinNs>,
     root: Option<PathBuf>,
     pty_master_socket: Option<PathBuf>,
+    pty_master_fn: Option<PtyMasterCallback>,
     veth_pairs: Vec<VethPair>,
     hooks: HookOpts,
 }
@@ -68,6 +70,7 @@ impl CcrOpts {
             shell_job: self.shell_job,
             root: self.root.clone(),
             pty_master_socket: self.pty_master_socket.clone(),
+            pty_master_callback: self.pty_master_fn.clone(),
             veth_pairs: self.veth_pairs.clone(),
             join_ns: self.join_ns.clone(),
             ext_mounts: self
@@ -316,6 +319,63 @@ pub unsafe extern "C" fn ccr_opts_set_pty_master_socket(opts: *mut CcrOpts, path
         // SAFETY: forwarded caller contract.
         let (o, p) = unsafe { (opts_mut(opts)?, path_arg(path, "pty master socket")?) };
         o.pty_master_socket = Some(p);
+        Ok(0)
+    })
+}
+
+/// Takes a new pty master (see ccr_opts_set_pty_master_fn()): the pty's key (the
+/// slave's path inside the tree, e.g. "/dev/pts/0"), the master fd (the
+/// caller's to keep and close; close-on-exec), the caller's user_data. Returns 0
+/// when it took the master; anything else fails the restore.
+pub type CcrPtyMasterFn = Option<unsafe extern "C" fn(key: *const c_char, fd: c_int, user_data: *mut c_void) -> c_int>;
+
+/// A C pty master taker and its user_data, called from the engine.
+struct CPtyMasterFn {
+    f: unsafe extern "C" fn(*const c_char, c_int, *mut c_void) -> c_int,
+    user_data: *mut c_void,
+}
+
+// SAFETY: ccr calls it only on the thread that called ccr_restore(), one call at
+// a time; user_data is the caller's, handed back untouched.
+unsafe impl Send for CPtyMasterFn {}
+// SAFETY: as above: never called from two threads at once.
+unsafe impl Sync for CPtyMasterFn {}
+
+impl CPtyMasterFn {
+    fn call(&self, key: &str, master: std::os::fd::OwnedFd) -> c_int {
+        use std::os::fd::IntoRawFd;
+        let key = CString::new(key).unwrap_or_default();
+        // SAFETY: `f` is the caller's function of this signature
+        // (ccr_opts_set_pty_master_fn's contract); `key` outlives the call; the fd
+        // becomes the caller's.
+        unsafe { (self.f)(key.as_ptr(), master.into_raw_fd(), self.user_data) }
+    }
+}
+
+/// A restore calls `take` once for each pty whose master was outside the tree
+/// (a container's /dev/tty1..N, bound from its own devpts, whose masters the
+/// manager held) with its key and its new master, once the tree is rebuilt and
+/// before it runs, in the caller's process and on the thread that called
+/// ccr_restore(); NULL removes it. A non-zero return fails the restore with
+/// -ECANCELED (ccr_last_error() names the pty and the value); masters taken
+/// before stay the caller's. Not with ccr_opts_set_pty_master_socket().
+///
+/// # Safety
+/// `opts` as above; `take` null or a function of the ccr_pty_master_fn signature
+/// that may be called with `user_data` during ccr_restore().
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_pty_master_fn(
+    opts: *mut CcrOpts,
+    take: CcrPtyMasterFn,
+    user_data: *mut c_void,
+) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { opts_mut(opts) }?;
+        o.pty_master_fn = take.map(|f| {
+            let t = CPtyMasterFn { f, user_data };
+            PtyMasterCallback::new(move |key, master| Ok(t.call(key, master)))
+        });
         Ok(0)
     })
 }

@@ -38,6 +38,9 @@ pub struct CgroupRestorePlan {
     /// Per restored hierarchy: its version, controllers, the saved root's cgroup
     /// path and the directory it was restored at.
     moved: Vec<(u32, Vec<String>, String, PathBuf)>,
+    /// Per hierarchy the checkpoint left alone: its version, controllers, the
+    /// saved root's cgroup path and whether tasks outside the tree shared it.
+    left: Vec<(u32, Vec<String>, String, bool)>,
     /// Where each directory is written down before it is made.
     journal: Option<crate::journal::Journal>,
     committed: bool,
@@ -61,6 +64,7 @@ impl CgroupRestorePlan {
             freeze: Vec::new(),
             roots: HashMap::new(),
             moved: Vec::new(),
+            left: Vec::new(),
             committed: false,
         };
         if plan.mode == ManageCgroups::Ignore {
@@ -80,6 +84,7 @@ impl CgroupRestorePlan {
             if ih.tree.is_none() {
                 // Not confined on this hierarchy when saved: leave it alone.
                 resolved.insert(ih.id, (h, ih.root.clone(), None));
+                self.left.push((ih.version, sorted(&ih.controllers), ih.root.clone(), ih.shared));
                 continue;
             }
             let root = relocated_root(h, &ih.root, &opts.roots);
@@ -244,6 +249,26 @@ impl CgroupRestorePlan {
         Ok(Some(up))
     }
 
+    /// What this plan does on each hierarchy, one line each (for the log).
+    pub fn describe(&self) -> Vec<String> {
+        let name = |v: u32, c: &[String]| if v == 2 { "cgroup2".to_string() } else { c.join(",") };
+        let moved =
+            self.moved.iter().map(|(v, c, saved, dir)| format!("{}: {saved} at {}", name(*v, c), dir.display()));
+        let left = self
+            .left
+            .iter()
+            .map(|(v, c, root, shared)| format!("{}: left alone ({})", name(*v, c), left_reason(root, *shared)));
+        moved.chain(left).collect()
+    }
+
+    /// Why the checkpoint left hierarchy (`version`, `controllers`) alone, when it did.
+    pub fn left_alone(&self, version: u32, controllers: &[String]) -> Option<String> {
+        self.left
+            .iter()
+            .find(|(v, c, _, _)| *v == version && (version == 2 || c.as_slice() == controllers))
+            .map(|(_, _, root, shared)| left_reason(root, *shared))
+    }
+
     /// The restored root directory of image hierarchy `id`.
     pub fn root_dir(&self, id: u32) -> Option<&Path> {
         self.roots.get(&id).map(PathBuf::as_path)
@@ -298,6 +323,14 @@ fn hier_name(ih: &pb::CgroupHierarchy) -> String {
         "cgroup2".into()
     } else {
         ih.controllers.join(",")
+    }
+}
+
+fn left_reason(root: &str, shared: bool) -> String {
+    if shared {
+        format!("when saved, its cgroup {root} also held tasks outside the tree")
+    } else {
+        format!("when saved, the tree's tasks were under {root} only")
     }
 }
 

@@ -342,6 +342,7 @@ pub fn restore_opts(p: &Parsed) -> Result<RestoreOpts, String> {
         join_ns: p.values("join-ns").into_iter().map(parse_join_ns).collect::<Result<_, _>>()?,
         ext_mounts: restore_ext_mounts(p)?,
         pty_master_socket: path(p, "pty-master-socket"),
+        pty_master_callback: None,
         veth_pairs: restore_veth_pairs(p)?,
         hooks: hook_opts(p),
         log: log_opts(p)?,

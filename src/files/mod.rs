@@ -52,6 +52,7 @@ pub mod eventfd;
 pub mod external;
 pub mod fifo;
 pub mod ghost;
+pub mod inet;
 pub mod inotify;
 pub mod lock;
 pub mod memfd;
@@ -358,6 +359,8 @@ pub static KINDS: &[&dyn FileKind] = &[
     &signalfd::SignalFd,
     &epoll::Epoll,
     &inotify::Inotify,
+    // Before Unix, which refuses every other socket by what it is.
+    &inet::Inet,
     &unix::Unix,
     &unix::UnixBound,
 ];
@@ -424,6 +427,7 @@ mod tests {
             Kind::External(Default::default()),
             Kind::Pty(Default::default()),
             Kind::UnixBound(Default::default()),
+            Kind::Inet(Default::default()),
         ];
         for s in &states {
             let n = KINDS.iter().filter(|k| k.owns(s)).count();

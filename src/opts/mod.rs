@@ -4,8 +4,33 @@
 //! the way.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+/// A caller's function as options hold it (the C ABI's hook and pty master
+/// callbacks): cloned with them, equal only to itself, never serialized.
+pub struct Callback<F: ?Sized>(pub(crate) Arc<F>);
+
+impl<F: ?Sized> Clone for Callback<F> {
+    fn clone(&self) -> Self {
+        Callback(Arc::clone(&self.0))
+    }
+}
+
+impl<F: ?Sized> std::fmt::Debug for Callback<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Callback({:p})", Arc::as_ptr(&self.0) as *const u8)
+    }
+}
+
+impl<F: ?Sized> PartialEq for Callback<F> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.0), Arc::as_ptr(&other.0))
+    }
+}
+
+impl<F: ?Sized> Eq for Callback<F> {}
 
 /// Where the log goes and how much of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,6 +244,10 @@ pub struct RestoreOpts {
     /// process holds them (`crate::restore::pty_masters`).
     #[serde(default)]
     pub pty_master_socket: Option<PathBuf>,
+    /// The caller's function the new masters are handed to instead (the C ABI's
+    /// `ccr_opts_set_pty_master_fn`); not with a socket.
+    #[serde(skip)]
+    pub pty_master_callback: Option<crate::restore::pty_masters::PtyMasterCallback>,
     /// The host ends of the checkpoint's veths, by the name each had inside.
     #[serde(default)]
     pub veth_pairs: Vec<VethPair>,

@@ -39,8 +39,11 @@ pub fn root_dirs(ns: &pb::CgroupNamespace, plan: Option<&CgroupRestorePlan>) -> 
                 .ok_or_else(|| err(format!("the hierarchy's mount at {} does not show it", h.mount_point.display())))?,
         };
         if !cgroupfs::is_dir(&dir) {
-            let detail = format!("{} does not exist (its cgroups are restored first: cgroup-restore)", dir.display());
-            return Err(err(detail).into());
+            let why = match plan.and_then(|p| p.left_alone(r.version, &r.controllers)) {
+                Some(reason) => format!("the checkpoint's cgroups leave this hierarchy alone: {reason}"),
+                None => "its cgroups are restored first: cgroup-restore".to_string(),
+            };
+            return Err(err(format!("{} does not exist ({why})", dir.display())).into());
         }
         let here = ours
             .iter()

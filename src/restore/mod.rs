@@ -68,6 +68,8 @@ pub enum RestoreError {
     ThreadId { pid: i32, tid: i32, got: i32 },
     #[error("the tree's cgroup namespace root {path} on {hierarchy}: {detail}")]
     CgroupNsRoot { hierarchy: String, path: String, detail: String },
+    #[error("the caller's pty master function did not take the new master of {key}: it returned {code}")]
+    PtyMasterRefused { key: String, code: i32 },
     #[error("joining cgroup {dir} to unshare the tree's cgroup namespace there: {source}")]
     JoinCgroup { dir: std::path::PathBuf, source: Box<crate::sys::SysError> },
 }
@@ -80,6 +82,7 @@ impl RestoreError {
             RestoreError::Unsupported { .. } => libc::EOPNOTSUPP,
             RestoreError::Interrupted { .. } => libc::EINTR,
             RestoreError::NotTheDumpedFile { .. } => libc::ESTALE,
+            RestoreError::PtyMasterRefused { .. } => libc::ECANCELED,
             _ => libc::EIO,
         }
     }
@@ -401,7 +404,11 @@ fn wait_pid_free(pid: i32) -> Result<()> {
 fn cgroups(run: &mut Run<'_>) -> Result<()> {
     if run.dir.exists(crate::image::ImageKind::Cgroup, None) && run.opts.cgroups.manage != ManageCgroups::Ignore {
         let journal = run.journal.as_ref().map(|j| j.handle()).transpose()?;
-        run.cgroups = Some(crate::cgroup::api::restore_plan(&run.dir, &run.opts.cgroups, journal)?);
+        let plan = crate::cgroup::api::restore_plan(&run.dir, &run.opts.cgroups, journal)?;
+        for line in plan.describe() {
+            info!(run.log, "cgroups: {line}");
+        }
+        run.cgroups = Some(plan);
     }
     Ok(())
 }
@@ -452,7 +459,7 @@ fn release(run: &mut Run<'_>) -> Result<()> {
     // Before the tree runs: a socket that cannot take them fails the restore.
     if let Some(tree) = run.tree.as_mut() {
         let (root, masters) = (tree.root, std::mem::take(&mut tree.pty_masters));
-        pty_masters::deliver(&mut run.log, run.opts.pty_master_socket.as_deref(), root, masters)?;
+        pty_masters::deliver(&mut run.log, run.opts, root, masters)?;
     }
     for t in &mut run.tasks {
         for th in t.stopped_threads.drain(..) {

@@ -1,47 +1,106 @@
 //! The new masters of a restored tree's ptys whose masters were outside it (a
 //! container's /dev/tty1..N, bound from its own devpts, whose masters the
-//! manager held, as lxc-start does). The caller gets them over the unix socket it
-//! names (`--pty-master-socket`, `ccr_opts_set_pty_master_socket`): one
-//! SOCK_SEQPACKET message per pty, its key (the slave's path in the tree) with
-//! the master attached. Without one, a keeper process holds them, so the ttys'
-//! users get no hangup: it appends what they write to
-//! /run/ccr/ptys-ROOT/KEY.out (KEY with '/' as '_') and exits when the root does.
+//! manager held, as lxc-start does). The caller gets them through a function of
+//! its own (`ccr_opts_set_pty_master_fn`), called once per pty with its key (the
+//! slave's path in the tree) and the master, or over the unix socket it names
+//! (`--pty-master-socket`, `ccr_opts_set_pty_master_socket`): one SOCK_SEQPACKET
+//! message per pty, the key with the master attached. Without either, a keeper
+//! process holds them, so the ttys' users get no hangup: it appends what they
+//! write to /run/ccr/ptys-ROOT/KEY.out (KEY with '/' as '_') and exits when the
+//! root does.
+//!
+//! A restore run in a helper process (the C ABI's) calls the caller's function
+//! from the caller's process, on the calling thread: the helper sends each master
+//! over a socket pair ([`remote`]) and waits for the value [`answer`] replies.
 
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use super::RestoreError;
 use crate::error::{Error, Result};
 use crate::log::Log;
-use crate::sys::{fd, fdpass, process};
+use crate::opts::{Callback, RestoreOpts};
+use crate::sys::{fd, fdpass, process, SysError};
 
-/// Hands `masters` (key, fd) over: to the socket at `socket`, or to a keeper.
-pub fn deliver(log: &mut Log, socket: Option<&Path>, root: i32, masters: Vec<(String, OwnedFd)>) -> Result<()> {
+/// The caller's taker of new masters: (key, master) → 0 when it took the master;
+/// anything else fails the restore.
+pub type PtyMasterFn = dyn Fn(&str, OwnedFd) -> Result<i32> + Send + Sync;
+pub type PtyMasterCallback = Callback<PtyMasterFn>;
+
+impl PtyMasterCallback {
+    pub fn new(f: impl Fn(&str, OwnedFd) -> Result<i32> + Send + Sync + 'static) -> Self {
+        Callback(Arc::new(f))
+    }
+}
+
+/// Hands `masters` (key, fd) over: to the caller's function, to the socket, or to
+/// a keeper.
+pub fn deliver(log: &mut Log, opts: &RestoreOpts, root: i32, masters: Vec<(String, OwnedFd)>) -> Result<()> {
     if masters.is_empty() {
         return Ok(());
     }
-    let keys: Vec<&str> = masters.iter().map(|(k, _)| k.as_str()).collect();
-    match socket {
+    let keys: Vec<String> = masters.iter().map(|(k, _)| k.clone()).collect();
+    let keys = keys.join(", ");
+    if let Some(cb) = &opts.pty_master_callback {
+        for (key, m) in masters {
+            let code = (cb.0)(&key, m)?;
+            if code != 0 {
+                return Err(RestoreError::PtyMasterRefused { key, code }.into());
+            }
+        }
+        crate::info!(log, "new pty masters of {keys} handed to the caller's function");
+        return Ok(());
+    }
+    match opts.pty_master_socket.as_deref() {
         Some(path) => {
             let to = fdpass::connect_seqpacket(path)?;
             for (key, m) in &masters {
                 fdpass::send(to.as_fd(), key.as_bytes(), m.as_fd())?;
             }
-            crate::info!(log, "new pty masters of {} sent to {}", keys.join(", "), path.display());
+            crate::info!(log, "new pty masters of {keys} sent to {}", path.display());
         }
         None => {
             let dir = crate::holder::socket_dir().join(format!("ptys-{root}"));
             let keeper = keep(root, &dir, &masters)?;
             crate::info!(
                 log,
-                "new pty masters of {} kept by pid {keeper}: what the ttys write is in {}",
-                keys.join(", "),
+                "new pty masters of {keys} kept by pid {keeper}: what the ttys write is in {}",
                 dir.display()
             );
         }
     }
     Ok(())
+}
+
+/// The callback a helper process calls in place of the caller's: it sends the
+/// master over `chan` (one SOCK_SEQPACKET message, the key with the fd) and
+/// returns the value the caller's side replies.
+pub fn remote(chan: OwnedFd) -> PtyMasterCallback {
+    PtyMasterCallback::new(move |key, master| {
+        fdpass::send(chan.as_fd(), key.as_bytes(), master.as_fd())?;
+        drop(master);
+        let mut reply = [0u8; 4];
+        match fd::read_some(chan.as_fd(), &mut reply) {
+            Some(4) => Ok(i32::from_le_bytes(reply)),
+            _ => Err(SysError::Call {
+                call: "read(the caller's answer for a pty master)",
+                errno: nix::errno::Errno::EPIPE,
+            }
+            .into()),
+        }
+    })
+}
+
+/// The caller's side of [`remote`]: calls `cb` with one message's key and master,
+/// returns the reply (the value; -EIO when the function itself failed).
+pub fn answer(cb: &PtyMasterCallback, data: &[u8], master: OwnedFd) -> [u8; 4] {
+    let key = String::from_utf8_lossy(data);
+    let code = (cb.0)(&key, master).unwrap_or(-libc::EIO);
+    code.to_le_bytes()
 }
 
 /// The file a keeper appends what pty `key` writes to.

@@ -10,14 +10,28 @@
 //! error text.
 
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::error::{Error, Result};
 use crate::sys::wait::Status;
-use crate::sys::{Errno, SysError};
+use crate::sys::{fd, fdpass, Errno, SysError};
 
 /// Forks, runs `f` in the child, returns what it returned (or its error) in the parent.
 pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
+    run_serving(f, None)
+}
+
+/// A channel on which the helper asks the caller's process for something while it
+/// works (a SOCK_SEQPACKET end; the helper holds the other): each message (bytes
+/// and one fd) is answered with what `answer` returns.
+pub struct Service<'a> {
+    pub chan: OwnedFd,
+    pub answer: &'a mut dyn FnMut(&[u8], OwnedFd) -> [u8; 4],
+}
+
+/// As [`run`], answering the helper's messages on `service` on the calling thread
+/// until the helper finishes.
+pub fn run_serving<F: FnOnce() -> Result<i32>>(f: F, mut service: Option<Service<'_>>) -> Result<i32> {
     let (rd, wr) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| SysError::Call { call: "pipe2", errno })?;
     let parent = std::process::id() as i32;
@@ -27,12 +41,18 @@ pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
         Ok(nix::unistd::ForkResult::Parent { child }) => child,
         Ok(nix::unistd::ForkResult::Child) => {
             drop(rd);
+            // The caller's end: gone with the caller, so a helper waiting on it
+            // is told.
+            drop(service.take());
             child_main(wr, parent, f)
         }
         Err(errno) => return Err(SysError::Call { call: "fork", errno }.into()),
     };
     drop(wr);
     crate::sys::interrupt::forward_to(pid.as_raw());
+    if let Some(s) = service.as_mut() {
+        serve(rd.as_fd(), s);
+    }
     let mut buf = Vec::new();
     let read = std::fs::File::from(rd).read_to_end(&mut buf);
     crate::sys::interrupt::forward_to(0);
@@ -66,6 +86,28 @@ pub fn run<F: FnOnce() -> Result<i32>>(f: F) -> Result<i32> {
         Ok(value)
     } else {
         Err(Error::Helper { errno, message: String::from_utf8_lossy(&buf[8..]).into_owned() })
+    }
+}
+
+/// Answers messages on `s.chan` until `result` is readable (the helper finished)
+/// or the channel ends.
+fn serve(result: BorrowedFd<'_>, s: &mut Service<'_>) {
+    let mut open = true;
+    loop {
+        let others = if open { vec![s.chan.as_fd()] } else { Vec::new() };
+        let Some(ready) = fd::poll_in(result, &others, -1) else { return };
+        if ready.is_empty() {
+            continue;
+        }
+        match fdpass::recv(s.chan.as_fd()) {
+            Ok(Some((data, got))) => {
+                let reply = (s.answer)(&data, got);
+                if fd::write_all(s.chan.as_fd(), &reply).is_err() {
+                    open = false;
+                }
+            }
+            _ => open = false,
+        }
     }
 }
 

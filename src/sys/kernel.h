@@ -31,5 +31,6 @@
 #include <linux/veth.h>
 #include <linux/fib_rules.h>
 #include <linux/sockios.h>
+#include <linux/tcp.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>

@@ -8,6 +8,7 @@ pub mod fd;
 pub mod fdpass;
 pub mod features;
 pub mod helper;
+pub mod inet_sock;
 pub mod inotify;
 pub mod interrupt;
 pub mod kernel;

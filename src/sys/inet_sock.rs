@@ -1,0 +1,287 @@
+//! TCP and UDP sockets (IPv4, IPv6): their addresses, state and options through
+//! getsockopt/getsockname on a copy, and made again with socket, setsockopt,
+//! bind, connect and listen.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use crate::sys::kernel;
+use crate::sys::{Errno, SysError, SysResult};
+
+fn err(call: &'static str) -> SysError {
+    SysError::Call { call, errno: Errno::last() }
+}
+
+/// An address as the images keep it: the family, 4 or 16 bytes and the port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addr {
+    pub family: i32,
+    pub ip: Vec<u8>,
+    pub port: u16,
+}
+
+impl Addr {
+    /// Unbound: the wildcard address and no port.
+    pub fn is_unset(&self) -> bool {
+        self.port == 0 && self.ip.iter().all(|&b| b == 0)
+    }
+
+    fn to_sockaddr(&self) -> SysResult<(libc::sockaddr_storage, libc::socklen_t)> {
+        // SAFETY: an all-zero sockaddr_storage is a valid (unspecified) address.
+        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let bad = || SysError::Call { call: "an inet address of the images", errno: Errno::EINVAL };
+        let len = match self.family {
+            libc::AF_INET => {
+                let ip: [u8; 4] = self.ip.as_slice().try_into().map_err(|_| bad())?;
+                let a = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: self.port.to_be(),
+                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(ip) },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: a sockaddr_in fits in a sockaddr_storage.
+                unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), a) };
+                std::mem::size_of::<libc::sockaddr_in>()
+            }
+            libc::AF_INET6 => {
+                let ip: [u8; 16] = self.ip.as_slice().try_into().map_err(|_| bad())?;
+                let a = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: self.port.to_be(),
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr { s6_addr: ip },
+                    sin6_scope_id: 0,
+                };
+                // SAFETY: a sockaddr_in6 fits in a sockaddr_storage.
+                unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), a) };
+                std::mem::size_of::<libc::sockaddr_in6>()
+            }
+            _ => return Err(bad()),
+        };
+        Ok((ss, len as libc::socklen_t))
+    }
+
+    fn from_sockaddr(ss: &libc::sockaddr_storage) -> Option<Addr> {
+        match ss.ss_family as i32 {
+            libc::AF_INET => {
+                // SAFETY: the kernel filled a sockaddr_in for this family.
+                let a: libc::sockaddr_in = unsafe { std::ptr::read((ss as *const libc::sockaddr_storage).cast()) };
+                let ip = a.sin_addr.s_addr.to_ne_bytes().to_vec();
+                Some(Addr { family: libc::AF_INET, ip, port: u16::from_be(a.sin_port) })
+            }
+            libc::AF_INET6 => {
+                // SAFETY: the kernel filled a sockaddr_in6 for this family.
+                let a: libc::sockaddr_in6 = unsafe { std::ptr::read((ss as *const libc::sockaddr_storage).cast()) };
+                Some(Addr { family: libc::AF_INET6, ip: a.sin6_addr.s6_addr.to_vec(), port: u16::from_be(a.sin6_port) })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.family, self.ip.len()) {
+            (libc::AF_INET, 4) => {
+                let ip: [u8; 4] = self.ip.as_slice().try_into().expect("4 bytes");
+                write!(f, "{}:{}", std::net::Ipv4Addr::from(ip), self.port)
+            }
+            (libc::AF_INET6, 16) => {
+                let ip: [u8; 16] = self.ip.as_slice().try_into().expect("16 bytes");
+                write!(f, "[{}]:{}", std::net::Ipv6Addr::from(ip), self.port)
+            }
+            _ => write!(f, "(family {}):{}", self.family, self.port),
+        }
+    }
+}
+
+/// An integer socket option (`what` names it in an error).
+pub fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32, what: &'static str) -> SysResult<i32> {
+    let mut v: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `v`.
+    let r = unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, (&mut v as *mut i32).cast(), &mut len) };
+    if r < 0 {
+        return Err(err(what));
+    }
+    Ok(v)
+}
+
+pub fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, v: i32) -> SysResult<()> {
+    let len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: setsockopt reads `len` bytes from `v`.
+    let r = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (&v as *const i32).cast(), len) };
+    if r < 0 {
+        return Err(err("setsockopt"));
+    }
+    Ok(())
+}
+
+/// A string option (TCP_CONGESTION, SO_BINDTODEVICE); empty when unset.
+pub fn get_str(fd: BorrowedFd<'_>, level: i32, name: i32, what: &'static str) -> SysResult<String> {
+    let mut buf = [0u8; 64];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `buf`.
+    let r = unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, buf.as_mut_ptr().cast(), &mut len) };
+    if r < 0 {
+        return Err(err(what));
+    }
+    let got = &buf[..(len as usize).min(buf.len())];
+    let got = got.split(|&c| c == 0).next().unwrap_or(got);
+    Ok(String::from_utf8_lossy(got).into_owned())
+}
+
+pub fn set_str(fd: BorrowedFd<'_>, level: i32, name: i32, v: &str) -> SysResult<()> {
+    // SAFETY: setsockopt reads `v.len()` bytes from `v`.
+    let r = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, v.as_ptr().cast(), v.len() as libc::socklen_t) };
+    if r < 0 {
+        return Err(err("setsockopt"));
+    }
+    Ok(())
+}
+
+/// SO_LINGER: (on, seconds).
+pub fn linger(fd: BorrowedFd<'_>) -> SysResult<(bool, i32)> {
+    let mut l = libc::linger { l_onoff: 0, l_linger: 0 };
+    let mut len = std::mem::size_of::<libc::linger>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `l`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&mut l as *mut libc::linger).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(err("getsockopt(SO_LINGER)"));
+    }
+    Ok((l.l_onoff != 0, l.l_linger))
+}
+
+pub fn set_linger(fd: BorrowedFd<'_>, on: bool, secs: i32) -> SysResult<()> {
+    let l = libc::linger { l_onoff: on as i32, l_linger: secs };
+    let len = std::mem::size_of::<libc::linger>() as libc::socklen_t;
+    // SAFETY: setsockopt reads `len` bytes from `l`.
+    let r = unsafe {
+        libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, (&l as *const libc::linger).cast(), len)
+    };
+    if r < 0 {
+        return Err(err("setsockopt(SO_LINGER)"));
+    }
+    Ok(())
+}
+
+/// TCP_INFO: a TCP socket's state; for a listener, its accept queue
+/// (tcpi_unacked) and backlog (tcpi_sacked).
+pub fn tcp_info(fd: BorrowedFd<'_>) -> SysResult<kernel::tcp_info> {
+    // SAFETY: tcp_info is plain integers; all-zero is valid.
+    let mut info: kernel::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<kernel::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut kernel::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(err("getsockopt(TCP_INFO)"));
+    }
+    Ok(info)
+}
+
+/// How many classic BPF instructions the socket's filter has (0: none).
+pub fn filter_len(fd: BorrowedFd<'_>) -> SysResult<u32> {
+    let mut len: libc::socklen_t = 0;
+    // SAFETY: with a zero length the kernel writes only the count into `len`.
+    let r = unsafe {
+        libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_GET_FILTER, std::ptr::null_mut(), &mut len)
+    };
+    if r < 0 {
+        return Err(err("getsockopt(SO_GET_FILTER)"));
+    }
+    Ok(len)
+}
+
+/// The bytes waiting to be read (for a datagram socket: the next datagram's size).
+pub fn inq(fd: BorrowedFd<'_>) -> SysResult<i32> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) } < 0 {
+        return Err(err("ioctl(FIONREAD)"));
+    }
+    Ok(n)
+}
+
+/// The local address (getsockname).
+pub fn local(fd: BorrowedFd<'_>) -> SysResult<Addr> {
+    name_of(fd, false)?.ok_or(SysError::Call { call: "getsockname: not an inet socket", errno: Errno::EAFNOSUPPORT })
+}
+
+/// The peer's address (getpeername); None when not connected.
+pub fn peer(fd: BorrowedFd<'_>) -> SysResult<Option<Addr>> {
+    match name_of(fd, true) {
+        Err(SysError::Call { errno: Errno::ENOTCONN, .. }) => Ok(None),
+        other => other,
+    }
+}
+
+fn name_of(fd: BorrowedFd<'_>, peer: bool) -> SysResult<Option<Addr>> {
+    // SAFETY: an all-zero sockaddr_storage is a valid out buffer.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let p = (&mut ss as *mut libc::sockaddr_storage).cast();
+    // SAFETY: get{sock,peer}name write at most `len` bytes into `ss`.
+    let r = unsafe {
+        if peer {
+            libc::getpeername(fd.as_raw_fd(), p, &mut len)
+        } else {
+            libc::getsockname(fd.as_raw_fd(), p, &mut len)
+        }
+    };
+    if r < 0 {
+        return Err(err(if peer { "getpeername" } else { "getsockname" }));
+    }
+    Ok(Addr::from_sockaddr(&ss))
+}
+
+/// A new socket, close-on-exec.
+pub fn socket(family: i32, sock_type: i32, protocol: i32) -> SysResult<OwnedFd> {
+    // SAFETY: socket(2) with integer arguments; the fd is owned below.
+    let fd = unsafe { libc::socket(family, sock_type | libc::SOCK_CLOEXEC, protocol) };
+    if fd < 0 {
+        return Err(err("socket"));
+    }
+    // SAFETY: just created, owned here.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn bind(fd: BorrowedFd<'_>, a: &Addr) -> SysResult<()> {
+    let (ss, len) = a.to_sockaddr()?;
+    // SAFETY: `ss` holds a valid address of `len` bytes.
+    if unsafe { libc::bind(fd.as_raw_fd(), (&ss as *const libc::sockaddr_storage).cast(), len) } < 0 {
+        return Err(err("bind"));
+    }
+    Ok(())
+}
+
+pub fn connect(fd: BorrowedFd<'_>, a: &Addr) -> SysResult<()> {
+    let (ss, len) = a.to_sockaddr()?;
+    // SAFETY: `ss` holds a valid address of `len` bytes.
+    if unsafe { libc::connect(fd.as_raw_fd(), (&ss as *const libc::sockaddr_storage).cast(), len) } < 0 {
+        return Err(err("connect"));
+    }
+    Ok(())
+}
+
+pub fn listen(fd: BorrowedFd<'_>, backlog: u32) -> SysResult<()> {
+    // SAFETY: listen(2) with integer arguments.
+    if unsafe { libc::listen(fd.as_raw_fd(), backlog.min(i32::MAX as u32) as i32) } < 0 {
+        return Err(err("listen"));
+    }
+    Ok(())
+}
