@@ -111,6 +111,9 @@ fn main() {
         .allowlist_var("SIOCGSKNS")
         // TCP sockets: a listener's backlog and accept queue, any socket's state.
         .allowlist_type("tcp_info")
+        // Packet sockets' options (SOL_PACKET).
+        .allowlist_var("PACKET_.*")
+        .allowlist_var("SOL_PACKET")
         .allowlist_var("NLA_.*")
         .allowlist_var("NLMSG_.*")
         .allowlist_var("PTRACE_.*")

@@ -16,7 +16,8 @@
  * /etc/inittab, as in an LXC busybox container: a sysinit sets the hostname from
  * /etc/hostname; init spawns (respawn) busybox syslogd (its datagram socket
  * bound at /dev/log in the tmpfs /dev, in the container's network namespace,
- * logging into /var/log/messages), a shell loop counting into /run/counter,
+ * logging into /var/log/messages), busybox httpd (listening on 127.0.0.1:80 of
+ * that namespace's loopback, which a sysinit brings up), a shell loop counting into /run/counter,
  * a daemon (su to "daemon", uid 1000 gid 1001, execing a long sleep), a
  * getty on tty1 (its own session, tty1 its controlling terminal, raw termios,
  * printing /etc/issue and "ccr-ctr login: " for each empty line) and, once Enter
@@ -36,7 +37,8 @@
  * freezer cgroups, which its own /sys/fs/cgroup/pids shows; tty1's termios and
  * window size are the ones set before the dump; a command typed on the new
  * console master is run by the shell and its output comes back (its logger line
- * reaches syslogd through /dev/log and lands in /var/log/messages); and getty on the
+ * reaches syslogd through /dev/log and lands in /var/log/messages; its wget gets
+ * httpd's page); and getty on the
  * new tty1 answers an empty line with the issue and its login prompt.
  * Exits 0 and prints PASS when every cycle passed.
  *
@@ -232,7 +234,9 @@ static void write_file(const char *rel, const char *text, mode_t mode)
  */
 static const char inittab[] =
 	"::sysinit:/bin/hostname -F /etc/hostname\n"
+	"::sysinit:/bin/ifconfig lo 127.0.0.1 up\n"
 	"::respawn:/bin/syslogd -n -O /var/log/messages\n"
+	"::respawn:/bin/httpd -f -p 127.0.0.1:80 -h /www\n"
 	"::respawn:/bin/counter\n"
 	"::respawn:/bin/su -s /bin/sh daemon -c 'exec /bin/sleep 1000000'\n"
 	"tty1::respawn:/bin/getty 38400 tty1\n"
@@ -245,9 +249,9 @@ static const char counter_script[] =
 
 static void make_rootfs(void)
 {
-	const char *dirs[] = { "bin", "proc", "sys", "dev", "run", "tmp", "etc", "root", "var", "var/log" };
-	const char *applets[] = { "sh",	   "init",  "getty", "login", "hostname", "sleep",
-				  "mkdir", "rmdir", "su",    "syslogd", "logger" };
+	const char *dirs[] = { "bin", "proc", "sys", "dev", "run", "tmp", "etc", "root", "var", "var/log", "www" };
+	const char *applets[] = { "sh",	   "init",  "getty",   "login",  "hostname", "sleep",	"mkdir",
+				  "rmdir", "su",    "syslogd", "logger", "ifconfig", "httpd", "wget" };
 	char p[700];
 
 	mkdir(rootfs, 0755);
@@ -273,6 +277,7 @@ static void make_rootfs(void)
 	write_file("etc/group", "root:x:0:\ndaemon:x:1001:\n", 0644);
 	write_file("etc/profile", "PS1='" PROMPT "'\n", 0644);
 	write_file("bin/counter", counter_script, 0755);
+	write_file("www/index.html", "served by httpd\n", 0644);
 	if (userns) {
 		/* The rootfs copy is the mapped root's, as LXC's for an unprivileged container. */
 		if (lchown(rootfs, MAPPED_ROOT, MAPPED_ROOT))
@@ -283,7 +288,7 @@ static void make_rootfs(void)
 				DIE("chown %s", p);
 		}
 		const char *files[] = { "bin/busybox", "bin/counter", "etc/inittab", "etc/hostname",
-					"etc/issue",   "etc/passwd",  "etc/group",   "etc/profile" };
+					"etc/issue",   "etc/passwd",  "etc/group",   "etc/profile", "www/index.html" };
 		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 			at_root(p, sizeof(p), files[i]);
 			if (lchown(p, MAPPED_ROOT, MAPPED_ROOT))
@@ -532,17 +537,19 @@ static int reply(struct pty *t, const char *typed, const char *want, char *got, 
  */
 static void console_answers(struct pty *console, const char *when)
 {
-	char typed[320], want[64], got[4096], line[64], log[700];
+	char typed[400], want[160], got[4096], line[64], log[700];
 
 	/* A child of its own first: the shell puts it in the foreground and back. */
 	/* Unprivileged, its root uses the pids cgroup delegated to it (a child made and removed). */
 	/* logger reaches syslogd through /dev/log, the socket it bound in the container's /dev. */
+	/* wget reaches httpd, listening on the loopback of the container's network namespace. */
 	snprintf(typed, sizeof(typed),
-		 "/bin/hostname && echo to-null >/dev/null && logger -t ccr log-%s && %secho con$((40+2))-%s\n", when,
-		 userns ? "mkdir /sys/fs/cgroup/pids/sub && rmdir /sys/fs/cgroup/pids/sub && " : "", when);
-	snprintf(want, sizeof(want), HOST "\r\ncon42-%s\r\n" PROMPT, when);
+		 "/bin/hostname && echo to-null >/dev/null && logger -t ccr log-%s && wget -q -O - http://127.0.0.1/ && "
+		 "%secho con$((40+2))-%s\n",
+		 when, userns ? "mkdir /sys/fs/cgroup/pids/sub && rmdir /sys/fs/cgroup/pids/sub && " : "", when);
+	snprintf(want, sizeof(want), HOST "\r\nserved by httpd\r\ncon42-%s\r\n" PROMPT, when);
 	if (!reply(console, typed, want, got, sizeof(got)))
-		DIE("%s: the console's shell did not answer \"" HOST "\", \"con42-%s\" and prompt again (it wrote "
+		DIE("%s: the console's shell did not answer \"" HOST "\", httpd's page, \"con42-%s\" and prompt again (it wrote "
 		    "\"%s\")",
 		    when, when, got);
 	/* syslogd writes what it received into /var/log/messages (the rootfs's). */

@@ -30,6 +30,14 @@ fn inet_sockets_with_no_connection() {
     cycle("inet", "wl_inet", &[], None);
 }
 
+/// Packet sockets as a DHCP client holds one (c-tests/wl_packet.c, in a network
+/// namespace of its own): protocol, interface, options and a locked BPF filter
+/// come back, and the filter still picks the packets.
+#[test]
+fn packet_sockets_with_a_filter() {
+    cycle("packet", "wl_packet", &[], None);
+}
+
 #[test]
 fn inet_sockets_leave_running() {
     leave_running("inet-leave-running", "wl_inet");
@@ -284,6 +292,34 @@ while True:
     assert!(!out.status.success(), "a TCP connection was dumped");
     let want = format!("TCP connection to 127.0.0.1:{port}");
     assert!(err.contains(&want), "the error does not say {want:?}: {err}");
+    common::assert_running_untraced(pid, "python after the refused dump");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python");
+}
+
+/// A packet socket in a fanout group (its group's other members and balance
+/// are not saved) is refused by name, and the task runs on.
+#[test]
+fn a_packet_socket_in_a_fanout_group_is_refused() {
+    let mut case = Case::new("packet-fanout");
+    let script = r#"
+import signal, socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind(("lo", 0x0806))
+s.setsockopt(263, 18, 4242)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print("ready", flush=True)
+while True:
+    signal.pause()
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script]);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let out = case.dump(pid, &[]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "a packet socket in a fanout group was dumped");
+    assert!(err.contains("packet socket in a fanout group"), "the error does not name it: {err}");
     common::assert_running_untraced(pid, "python after the refused dump");
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python");

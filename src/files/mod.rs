@@ -56,6 +56,7 @@ pub mod inet;
 pub mod inotify;
 pub mod lock;
 pub mod memfd;
+pub mod packet;
 pub mod pipe;
 pub mod pty;
 pub mod reg;
@@ -361,6 +362,7 @@ pub static KINDS: &[&dyn FileKind] = &[
     &inotify::Inotify,
     // Before Unix, which refuses every other socket by what it is.
     &inet::Inet,
+    &packet::Packet,
     &unix::Unix,
     &unix::UnixBound,
 ];
@@ -428,6 +430,7 @@ mod tests {
             Kind::Pty(Default::default()),
             Kind::UnixBound(Default::default()),
             Kind::Inet(Default::default()),
+            Kind::Packet(Default::default()),
         ];
         for s in &states {
             let n = KINDS.iter().filter(|k| k.owns(s)).count();

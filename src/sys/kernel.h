@@ -32,5 +32,6 @@
 #include <linux/fib_rules.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
+#include <linux/if_packet.h>
 #include <linux/seccomp.h>
 #include <linux/filter.h>

@@ -1,6 +1,6 @@
-//! TCP and UDP sockets (IPv4, IPv6): their addresses, state and options through
-//! getsockopt/getsockname on a copy, and made again with socket, setsockopt,
-//! bind, connect and listen.
+//! Sockets other than unix ones (TCP, UDP, packet): their addresses, state,
+//! options and filters through getsockopt/getsockname on a copy, and made again
+//! with socket, setsockopt, bind, connect and listen.
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -284,4 +284,161 @@ pub fn listen(fd: BorrowedFd<'_>, backlog: u32) -> SysResult<()> {
         return Err(err("listen"));
     }
     Ok(())
+}
+
+/// The socket's classic BPF filter (SO_GET_FILTER; empty: none).
+pub fn filter(fd: BorrowedFd<'_>) -> SysResult<Vec<kernel::sock_filter>> {
+    let n = filter_len(fd)?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut insns = vec![kernel::sock_filter { code: 0, jt: 0, jf: 0, k: 0 }; n as usize];
+    // The length is counted in instructions, not bytes.
+    let mut len = n as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` instructions into `insns`.
+    let r = unsafe {
+        libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_GET_FILTER, insns.as_mut_ptr().cast(), &mut len)
+    };
+    if r < 0 {
+        return Err(err("getsockopt(SO_GET_FILTER)"));
+    }
+    insns.truncate(len as usize);
+    Ok(insns)
+}
+
+/// Attaches a classic BPF filter (SO_ATTACH_FILTER).
+pub fn attach_filter(fd: BorrowedFd<'_>, insns: &[kernel::sock_filter]) -> SysResult<()> {
+    let prog = kernel::sock_fprog { len: insns.len() as u16, filter: insns.as_ptr() as *mut kernel::sock_filter };
+    let len = std::mem::size_of::<kernel::sock_fprog>() as libc::socklen_t;
+    // SAFETY: the kernel copies `prog.len` instructions from the live `insns`.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&prog as *const kernel::sock_fprog).cast(),
+            len,
+        )
+    };
+    if r < 0 {
+        return Err(err("setsockopt(SO_ATTACH_FILTER)"));
+    }
+    Ok(())
+}
+
+/// A packet socket's address: the interface it is bound to (0: none) and the
+/// protocol it takes (network order, as socket(2) and sockaddr_ll have it).
+pub fn packet_local(fd: BorrowedFd<'_>) -> SysResult<(i32, u16)> {
+    // SAFETY: an all-zero sockaddr_ll is a valid out buffer.
+    let mut a: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: getsockname writes at most `len` bytes into `a`.
+    let r = unsafe { libc::getsockname(fd.as_raw_fd(), (&mut a as *mut libc::sockaddr_ll).cast(), &mut len) };
+    if r < 0 {
+        return Err(err("getsockname"));
+    }
+    Ok((a.sll_ifindex, a.sll_protocol))
+}
+
+/// Binds a packet socket to interface `ifindex` (0: every one) and `protocol`.
+pub fn packet_bind(fd: BorrowedFd<'_>, ifindex: i32, protocol: u16) -> SysResult<()> {
+    // SAFETY: an all-zero sockaddr_ll is valid; the fields that matter are set.
+    let mut a: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    a.sll_family = libc::AF_PACKET as u16;
+    a.sll_protocol = protocol;
+    a.sll_ifindex = ifindex;
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `a` is a valid sockaddr_ll of `len` bytes.
+    if unsafe { libc::bind(fd.as_raw_fd(), (&a as *const libc::sockaddr_ll).cast(), len) } < 0 {
+        return Err(err("bind"));
+    }
+    Ok(())
+}
+
+/// The name of interface `ifindex` of the socket's network namespace.
+pub fn if_name(fd: BorrowedFd<'_>, ifindex: i32) -> SysResult<String> {
+    // SAFETY: an all-zero ifreq is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    req.ifr_ifru.ifru_ifindex = ifindex;
+    // SAFETY: SIOCGIFNAME reads the index from and writes the name into `req`.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFNAME, &mut req) } < 0 {
+        return Err(err("ioctl(SIOCGIFNAME)"));
+    }
+    let name: Vec<u8> = req.ifr_name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    Ok(String::from_utf8_lossy(&name).into_owned())
+}
+
+/// The index of interface `name` of the socket's network namespace.
+pub fn if_index(fd: BorrowedFd<'_>, name: &str) -> SysResult<i32> {
+    // SAFETY: an all-zero ifreq is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(name.bytes().take(libc::IFNAMSIZ - 1)) {
+        *d = s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFINDEX reads the name from and writes the index into `req`.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFINDEX, &mut req) } < 0 {
+        return Err(err("ioctl(SIOCGIFINDEX)"));
+    }
+    // SAFETY: SIOCGIFINDEX filled the index member.
+    Ok(unsafe { req.ifr_ifru.ifru_ifindex })
+}
+
+/// Filter instructions as the images keep them: 8 bytes each, little-endian.
+pub fn filter_bytes(insns: &[kernel::sock_filter]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(insns.len() * 8);
+    for i in insns {
+        out.extend_from_slice(&i.code.to_le_bytes());
+        out.extend_from_slice(&[i.jt, i.jf]);
+        out.extend_from_slice(&i.k.to_le_bytes());
+    }
+    out
+}
+
+/// The instructions of [`filter_bytes`]; None when the length is not a whole
+/// number of them.
+pub fn filter_from_bytes(b: &[u8]) -> Option<Vec<kernel::sock_filter>> {
+    if !b.len().is_multiple_of(8) {
+        return None;
+    }
+    let insn = |c: &[u8]| kernel::sock_filter {
+        code: u16::from_le_bytes([c[0], c[1]]),
+        jt: c[2],
+        jf: c[3],
+        k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+    };
+    Some(b.chunks_exact(8).map(insn).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_instructions_round_trip_through_their_bytes() {
+        let insns = [
+            kernel::sock_filter { code: 0x30, jt: 0, jf: 0, k: 9 },
+            kernel::sock_filter { code: 0x15, jt: 1, jf: 2, k: 0x1122_3344 },
+            kernel::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0xffff },
+        ];
+        let b = filter_bytes(&insns);
+        assert_eq!(b.len(), 24);
+        assert_eq!(&b[8..16], &[0x15, 0, 1, 2, 0x44, 0x33, 0x22, 0x11]);
+        let back = filter_from_bytes(&b).unwrap();
+        assert!(back.iter().zip(&insns).all(|(a, b)| (a.code, a.jt, a.jf, a.k) == (b.code, b.jt, b.jf, b.k)));
+        assert!(filter_from_bytes(&b[..23]).is_none());
+    }
+
+    #[test]
+    fn addresses_read_as_users_write_them() {
+        let v4 = Addr { family: libc::AF_INET, ip: vec![127, 0, 0, 1], port: 80 };
+        assert_eq!(v4.to_string(), "127.0.0.1:80");
+        let mut ip = vec![0; 16];
+        ip[15] = 1;
+        assert_eq!(Addr { family: libc::AF_INET6, ip, port: 53 }.to_string(), "[::1]:53");
+        assert!(Addr { family: libc::AF_INET, ip: vec![0; 4], port: 0 }.is_unset());
+        assert!(!v4.is_unset());
+        let (ss, len) = v4.to_sockaddr().unwrap();
+        assert_eq!(len as usize, std::mem::size_of::<libc::sockaddr_in>());
+        assert_eq!(Addr::from_sockaddr(&ss), Some(v4));
+    }
 }
