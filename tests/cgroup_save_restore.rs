@@ -553,3 +553,44 @@ fn save_needs_a_target_and_rejects_unknown_paths() {
     assert!(hierarchy::locate(&hs, Path::new("/tmp")).is_none());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A zombie in the container (a child its shell has not reaped yet when frozen)
+/// reads "/" on every hierarchy: it must not make the hierarchy's root the
+/// container's, which would leave the hierarchy alone and lose its cgroups (seen
+/// as a container manager's cgroup namespace root missing after a restore).
+#[test]
+fn a_zombie_does_not_make_the_root_cgroup_the_containers() {
+    need_root!();
+    let name = unique("zombie");
+    let mut guard = Guard::default();
+    let (pids, freezer) = (hier("pids").mount_point.join(&name), hier("freezer").mount_point.join(&name));
+    guard.mkdir(&pids);
+    guard.mkdir(&freezer);
+    write(&pids, "pids.max", "50");
+    let script = "import os, sys, time\n\
+        for d in sys.argv[1:]: open(d + '/cgroup.procs', 'w').write(str(os.getpid()))\n\
+        if os.fork() == 0: os._exit(0)\n\
+        time.sleep(1000)";
+    let pid = guard.spawn("python3", &["-c", script, pids.to_str().unwrap(), freezer.to_str().unwrap()]);
+    let zombie = || {
+        let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        kids.split_whitespace().filter_map(|k| k.parse::<i32>().ok()).find(|k| {
+            std::fs::read_to_string(format!("/proc/{k}/stat"))
+                .is_ok_and(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        })
+    };
+    assert!(wait_for(5, || zombie().is_some()), "pid {pid} made no zombie");
+    let images = std::env::temp_dir().join(format!("{name}-img"));
+    let opts =
+        CgroupSaveOpts { pid: Some(pid), freeze_cgroup: Some(freezer.clone()), images_dir: Some(images.clone()) };
+    api::save(&opts).expect("cgroup-save");
+    let img: pb::CgroupImage = ImageDir::open(&images).unwrap().read(None).unwrap();
+    let h = img.hierarchies.iter().find(|h| h.controllers.iter().any(|c| c == "pids")).expect("the pids hierarchy");
+    assert_eq!(h.root, format!("/{name}"), "the container's root on pids");
+    assert!(h.tree.is_some(), "the pids hierarchy was left alone");
+    let limit = h.tree.as_ref().unwrap().props.iter().find(|p| p.name == "pids.max").map(|p| p.value.clone());
+    assert_eq!(limit.as_deref(), Some("50"), "pids.max");
+    guard.kill_all();
+    guard.remove_dirs();
+    let _ = std::fs::remove_dir_all(images);
+}

@@ -53,6 +53,12 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
     // Per task: (index into hs, cgroup path) for every mounted hierarchy it is in.
     let mut task_paths: Vec<(i32, Vec<(usize, String)>)> = Vec::new();
     for &pid in &pids {
+        // A zombie reads "/" on every hierarchy (measured on 6.18): it is in no
+        // cgroup any more, and must not make the root cgroup the container's.
+        // Restore places no zombie.
+        if crate::sys::proc::stat::read(pid).is_ok_and(|s| s.is_zombie()) {
+            continue;
+        }
         let lines = match hierarchy::task_cgroups(pid) {
             Ok(l) => l,
             // A task that exited since it was listed is not an error.
@@ -61,6 +67,10 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
             }
             Err(e) => return Err(e),
         };
+        // One that exited meanwhile (not frozen) read as a zombie.
+        if crate::sys::proc::stat::read(pid).is_ok_and(|s| s.is_zombie()) {
+            continue;
+        }
         let mut v = Vec::new();
         for l in lines {
             if let Some(i) =
