@@ -111,6 +111,10 @@ fn main() {
         .allowlist_var("SIOCGSKNS")
         // TCP sockets: a listener's backlog and accept queue, any socket's state.
         .allowlist_type("tcp_info")
+        // Netlink sockets: their address, groups and options.
+        .allowlist_type("sockaddr_nl")
+        .allowlist_var("NETLINK_(LIST|ADD)_MEMBERSHIPS?")
+        .allowlist_var("NETLINK_(PKTINFO|BROADCAST_ERROR|NO_ENOBUFS|CAP_ACK|EXT_ACK|GET_STRICT_CHK|LISTEN_ALL_NSID)")
         // Packet sockets' options (SOL_PACKET).
         .allowlist_var("PACKET_.*")
         .allowlist_var("SOL_PACKET")

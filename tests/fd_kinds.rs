@@ -325,6 +325,47 @@ while True:
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python");
 }
 
+/// A netlink socket as `ip monitor` holds one (NETLINK_ROUTE, bound, in the link
+/// and address groups and group 33, beyond the first bitmap word, with
+/// NETLINK_EXT_ACK): after a restore its port id, groups and option are back,
+/// and the kernel answers a link dump on it.
+#[test]
+fn a_netlink_socket_keeps_its_port_and_groups() {
+    let mut case = Case::new("netlink");
+    let script = r#"
+import signal, socket, struct, sys
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+s.bind((0, 0x1 | 0x10))
+s.setsockopt(270, 1, 33)
+s.setsockopt(270, 11, 1)
+before = (s.getsockname(), s.getsockopt(270, 9, 8), s.getsockopt(270, 11))
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+print("ready", flush=True)
+signal.sigwait([signal.SIGTERM])
+after = (s.getsockname(), s.getsockopt(270, 9, 8), s.getsockopt(270, 11))
+# RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, then an ifinfomsg.
+s.send(struct.pack("=IHHII", 32, 18, 0x301, 1, 0) + bytes(16))
+s.settimeout(5)
+reply = s.recv(65536)
+kind = struct.unpack("=IH", reply[:6])[1]
+ok = before == after and kind == 16
+print("PASS" if ok else "FAIL: %r %r reply %d" % (before, after, kind), flush=True)
+sys.exit(0 if ok else 1)
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script]);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &[]);
+    common::assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "python after dump");
+    common::reap_gone(&[pid], "the dumped python");
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(20)), 0, "python (its netlink socket's checks)");
+    case.assert_pass(1);
+}
+
 /// One GET of `path` from the HTTP server on 127.0.0.1:`port`: the response.
 fn http_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};

@@ -56,6 +56,7 @@ pub mod inet;
 pub mod inotify;
 pub mod lock;
 pub mod memfd;
+pub mod netlink;
 pub mod packet;
 pub mod pipe;
 pub mod pty;
@@ -363,6 +364,7 @@ pub static KINDS: &[&dyn FileKind] = &[
     // Before Unix, which refuses every other socket by what it is.
     &inet::Inet,
     &packet::Packet,
+    &netlink::Netlink,
     &unix::Unix,
     &unix::UnixBound,
 ];
@@ -431,6 +433,7 @@ mod tests {
             Kind::UnixBound(Default::default()),
             Kind::Inet(Default::default()),
             Kind::Packet(Default::default()),
+            Kind::Netlink(Default::default()),
         ];
         for s in &states {
             let n = KINDS.iter().filter(|k| k.owns(s)).count();

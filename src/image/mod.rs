@@ -68,7 +68,8 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// 2.11: unix sockets of a tree's own network namespace (UnixSocket.own_net, and
 /// bound ones there), and socket files in a saved tmpfs (FsEntry of S_IFSOCK).
 /// 2.12: TCP and UDP sockets with no connection (FileDesc.inet), packet sockets
-/// (FileDesc.packet), with their classic BPF filters.
+/// (FileDesc.packet) and netlink sockets (FileDesc.netlink), with their classic
+/// BPF filters.
 pub const FORMAT_MINOR: u16 = 12;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.

@@ -409,6 +409,88 @@ pub fn filter_from_bytes(b: &[u8]) -> Option<Vec<kernel::sock_filter>> {
     Some(b.chunks_exact(8).map(insn).collect())
 }
 
+/// A netlink socket's port id and its peer's (port id, groups) as getsockname
+/// and getpeername give them.
+pub fn netlink_names(fd: BorrowedFd<'_>) -> SysResult<(u32, (u32, u32))> {
+    let get = |peer: bool| -> SysResult<kernel::sockaddr_nl> {
+        // SAFETY: an all-zero sockaddr_nl is a valid out buffer.
+        let mut a: kernel::sockaddr_nl = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<kernel::sockaddr_nl>() as libc::socklen_t;
+        let p = (&mut a as *mut kernel::sockaddr_nl).cast();
+        // SAFETY: get{sock,peer}name write at most `len` bytes into `a`.
+        let r = unsafe {
+            if peer {
+                libc::getpeername(fd.as_raw_fd(), p, &mut len)
+            } else {
+                libc::getsockname(fd.as_raw_fd(), p, &mut len)
+            }
+        };
+        if r < 0 {
+            return Err(err(if peer { "getpeername" } else { "getsockname" }));
+        }
+        Ok(a)
+    };
+    let (local, peer) = (get(false)?, get(true)?);
+    Ok((local.nl_pid, (peer.nl_pid, peer.nl_groups)))
+}
+
+/// The multicast groups a netlink socket listens to, as bitmap words.
+pub fn netlink_groups(fd: BorrowedFd<'_>) -> SysResult<Vec<u32>> {
+    let mut words = vec![0u32; 32];
+    let mut len = (words.len() * 4) as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `words` and says how many it needs.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_NETLINK,
+            kernel::NETLINK_LIST_MEMBERSHIPS as i32,
+            words.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(err("getsockopt(NETLINK_LIST_MEMBERSHIPS)"));
+    }
+    if len as usize > words.len() * 4 {
+        return Err(SysError::Call {
+            call: "getsockopt(NETLINK_LIST_MEMBERSHIPS): over 1024 groups",
+            errno: Errno::E2BIG,
+        });
+    }
+    words.truncate(len as usize / 4);
+    while words.last() == Some(&0) {
+        words.pop();
+    }
+    Ok(words)
+}
+
+/// Binds a netlink socket to port id `port_id`, in no group.
+pub fn netlink_bind(fd: BorrowedFd<'_>, port_id: u32) -> SysResult<()> {
+    // SAFETY: an all-zero sockaddr_nl is valid; family and port id are set.
+    let mut a: kernel::sockaddr_nl = unsafe { std::mem::zeroed() };
+    a.nl_family = libc::AF_NETLINK as u16;
+    a.nl_pid = port_id;
+    let len = std::mem::size_of::<kernel::sockaddr_nl>() as libc::socklen_t;
+    // SAFETY: `a` is a valid sockaddr_nl of `len` bytes.
+    if unsafe { libc::bind(fd.as_raw_fd(), (&a as *const kernel::sockaddr_nl).cast(), len) } < 0 {
+        return Err(err("bind"));
+    }
+    Ok(())
+}
+
+/// Whether a message waits to be read (peeked, not taken), for sockets without
+/// FIONREAD (netlink).
+pub fn has_queued(fd: BorrowedFd<'_>) -> SysResult<bool> {
+    let mut b = [0u8; 1];
+    // SAFETY: peeking at most one byte into `b`.
+    let n = unsafe { libc::recv(fd.as_raw_fd(), b.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    match n {
+        n if n >= 0 => Ok(true),
+        _ if Errno::last() == Errno::EAGAIN => Ok(false),
+        _ => Err(err("recv(MSG_PEEK)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
