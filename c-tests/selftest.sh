@@ -38,7 +38,7 @@ for n in "${names[@]}"; do
 	run "$n" ok
 	run "$n" break
 	if [ "$n" = wl_sleep ]; then
-		for m in relative sigwait epoll; do
+		for m in relative sigwait epoll pause; do
 			run "$n" ok WL_SLEEP_MODE=$m
 			run "$n" break WL_SLEEP_MODE=$m
 		done

@@ -19,6 +19,11 @@
  *
  * WL_SLEEP_MODE=epoll: epoll_wait with no timeout on an eventfd nobody writes
  * (a daemon's event loop), with the same rule.
+ *
+ * WL_SLEEP_MODE=pause: pause() in a loop with a SIGUSR1 handler; each return
+ * prints "woke N". A signal with a handler ends a pause (EINTR), also one that
+ * came while ccr held the task stopped in it: every signal taken must have
+ * ended exactly one pause, or the task waited on after its wakeup.
  */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -151,6 +156,33 @@ static int epoll_once(int brk)
 	return epoll_wait(epfd, &ev, 1, brk ? 100 : -1);
 }
 
+static volatile sig_atomic_t usr1_taken;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_taken++;
+}
+
+static void sleep_pause(int brk)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	/* Self test: one return too few is counted, as if one pause went on. */
+	int woken = -brk;
+
+	if (sigaction(SIGUSR1, &sa, NULL))
+		WL_DIE("sigaction");
+	wl_ready();
+	while (!wl_term) {
+		pause();
+		woken++;
+		wl_info("woke %d", woken);
+	}
+	wl_info("%d SIGUSR1 taken", (int)usr1_taken);
+	WL_CHECK(woken == usr1_taken + 1, "pause returned %d times for %d signals taken", woken,
+		 (int)usr1_taken + 1);
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = getenv("WL_SLEEP_MODE");
@@ -169,6 +201,8 @@ int main(int argc, char **argv)
 		if (sigprocmask(SIG_BLOCK, &usr2, NULL))
 			WL_DIE("sigprocmask");
 		wait_for_term_in("sigtimedwait", sigwait_once, wl_selftest_break());
+	} else if (mode && !strcmp(mode, "pause")) {
+		sleep_pause(wl_selftest_break());
 	} else if (mode && !strcmp(mode, "epoll")) {
 		struct epoll_event ev = { .events = EPOLLIN };
 		int efd = eventfd(0, EFD_CLOEXEC);

@@ -119,6 +119,48 @@ fn sleep_in_epoll_wait() {
     common::cycle("sleep-epoll", "wl_sleep", &[("WL_SLEEP_MODE", "epoll")], Some(still_sleeping));
 }
 
+/// A signal sent while ccr holds a task stopped in pause() ends that pause once
+/// the task runs again, as it would have without ccr (the handler runs and pause
+/// returns EINTR, not the handler and then another pause): after a dump that
+/// leaves the task running (sent by the post-dump hook) and in the restored task
+/// (sent by the pre-resume hook, before ccr lets it go).
+#[test]
+fn a_signal_sent_while_stopped_ends_a_pause() {
+    let mut case = Case::new("pause-signal");
+    let hook = case.dir.join("usr1.sh");
+    let text =
+        "#!/bin/sh\ncase \"$CRTOOLS_SCRIPT_ACTION\" in post-dump|pre-resume) kill -USR1 \"$CRTOOLS_INIT_PID\";; esac\n";
+    fs::write(&hook, text).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+    let hook = hook.display().to_string();
+    let woken = |case: &Case, n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while case.output().matches("info: woke 1\n").count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the signal sent while stopped did not end the pause:\n{}",
+                case.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let pid = case.start_workload("wl_sleep", &[("WL_SLEEP_MODE", "pause")]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &["--leave-running", "--action-script", &hook]);
+    woken(&case, 1);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "original");
+    case.assert_pass(1);
+
+    let rp = case.spawn_restore(&["--action-script", &hook]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    woken(&case, 2);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(20)), 0, "ccr restore");
+    case.assert_pass(2);
+}
+
 #[test]
 fn altstack() {
     common::cycle("altstack", "wl_altstack", &[], None);

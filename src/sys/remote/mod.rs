@@ -47,32 +47,44 @@ const ERESTART_RESTARTBLOCK: i64 = 516;
 /// stop with no handler to run. `restart_block_usable`: the task still has its
 /// kernel restart block (same task, leave-running); otherwise restart_syscall would
 /// only return -EINTR, so we return -EINTR directly, as a signal would have.
-pub fn restart_interrupted(mut r: Regs, restart_block_usable: bool) -> Regs {
+pub fn restart_interrupted(r: Regs, restart_block_usable: bool) -> Regs {
     if (r.orig_rax as i64) < 0 {
         return r;
     }
+    let mut out = Regs { orig_rax: u64::MAX, ..r };
+    match interrupted_call(&r, restart_block_usable) {
+        Some(call) if -(call.rax as i64) == ERESTART_RESTARTBLOCK => {
+            out.rax = libc::SYS_restart_syscall as u64;
+            out.rip -= 2;
+        }
+        Some(_) => {
+            out.rax = r.orig_rax;
+            out.rip -= 2;
+        }
+        None if -(r.rax as i64) == ERESTART_RESTARTBLOCK => out.rax = (-(libc::EINTR as i64)) as u64,
+        None => {}
+    }
+    out
+}
+
+/// The interrupted syscall `restart_interrupted` restarts from `r`, in the form the
+/// kernel ends or restarts by itself on a signal check: None when it restarts none.
+fn interrupted_call(r: &Regs, restart_block_usable: bool) -> Option<Regs> {
+    if (r.orig_rax as i64) < 0 {
+        return None;
+    }
     match -(r.rax as i64) {
-        ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => {
-            r.rax = r.orig_rax;
-            r.rip -= 2;
-        }
-        ERESTART_RESTARTBLOCK if restart_block_usable => {
-            r.rax = libc::SYS_restart_syscall as u64;
-            r.rip -= 2;
-        }
+        ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => Some(*r),
+        ERESTART_RESTARTBLOCK if restart_block_usable => Some(*r),
         // poll turns every interruption into a restart block, even with no
         // timeout. Its arguments are still in the registers: started again, it
         // only waits longer than it had left, where EINTR would end loops that
         // never expect it (util-linux's script quits on it).
         ERESTART_RESTARTBLOCK if r.orig_rax == libc::SYS_poll as u64 => {
-            r.rax = r.orig_rax;
-            r.rip -= 2;
+            Some(Regs { rax: (-ERESTARTNOHAND) as u64, ..*r })
         }
-        ERESTART_RESTARTBLOCK => r.rax = (-(libc::EINTR as i64)) as u64,
-        _ => {}
+        _ => None,
     }
-    r.orig_rax = u64::MAX;
-    r
 }
 
 /// Registers that wait again in a wait with no timeout that the dump's own stop
@@ -321,18 +333,34 @@ impl<T: Borrow<Stopped>> Remote<T> {
     pub fn finish(mut self, regs: Option<&Regs>, mask: Option<u64>, restart_block_usable: bool) -> SysResult<T> {
         // A landed thread orphaned here would go back to what its frame holds.
         debug_assert!(self.landed.is_none() || (regs.is_none() && mask.is_none()));
-        let r = restart_interrupted(*regs.unwrap_or(&self.saved_regs), restart_block_usable);
+        let given = *regs.unwrap_or(&self.saved_regs);
         let mask = mask.unwrap_or(self.saved_mask);
         let t = self.t.take().expect("held until finish");
-        put_back(t.borrow(), &r, mask, self.landed.take())?;
+        put_back(t.borrow(), &given, restart_block_usable, mask, self.landed.take())?;
         Ok(t)
     }
 }
 
-/// Puts a thread's registers and mask back. On a landing the mask goes first (the
-/// thread is still parked, so running on would only heal it), then the
+/// Puts a thread's registers and mask back. An interrupted syscall it restarts
+/// goes back as the kernel left it (its number, -ERESTART*, past the `syscall`),
+/// for the kernel to end or restart on the thread's way out of our stop, as it
+/// would have without us: every detach from a ptrace stop makes the thread look
+/// for signals first (__ptrace_unlink sets TIF_SIGPENDING), so a signal sent while
+/// ccr held it gives its handler EINTR (or the restart SA_RESTART asks for), and
+/// with none the call starts again. Registers that already restart it (the
+/// `syscall` again, no number) would let such a signal's handler run and then
+/// wait again for a wakeup that already came. On a landing the mask goes first
+/// (the thread is still parked, so running on would only heal it), then the
 /// registers, and the area's old bytes last, once nothing points at them.
-fn put_back(t: &Stopped, regs: &Regs, mask: u64, landed: Option<(Landing, Vec<u8>)>) -> SysResult<()> {
+fn put_back(
+    t: &Stopped,
+    given: &Regs,
+    restart_block_usable: bool,
+    mask: u64,
+    landed: Option<(Landing, Vec<u8>)>,
+) -> SysResult<()> {
+    let regs = &interrupted_call(given, restart_block_usable)
+        .unwrap_or_else(|| restart_interrupted(*given, restart_block_usable));
     match landed {
         Some((l, old)) => {
             t.set_sigmask(mask)?;
@@ -351,8 +379,7 @@ fn put_back(t: &Stopped, regs: &Regs, mask: u64, landed: Option<(Landing, Vec<u8
 impl<T: Borrow<Stopped>> Drop for Remote<T> {
     fn drop(&mut self) {
         if let Some(t) = self.t.as_ref() {
-            let r = restart_interrupted(self.saved_regs, true);
-            let _ = put_back(t.borrow(), &r, self.saved_mask, self.landed.take());
+            let _ = put_back(t.borrow(), &self.saved_regs, true, self.saved_mask, self.landed.take());
         }
     }
 }
@@ -384,6 +411,20 @@ mod tests {
         assert_eq!((r.rax as i64, r.rip), (-ERESTARTSYS, 100));
         let r = restart_interrupted(regs(1, 5, 100), false);
         assert_eq!((r.rax, r.rip), (5, 100));
+    }
+
+    /// What goes back for the kernel to end or restart itself: the call as it was
+    /// interrupted, a poll of a new task as one a handler ends with EINTR.
+    #[test]
+    fn interrupted_calls_go_back_as_the_kernel_left_them() {
+        let r = regs(libc::SYS_pause, -ERESTARTNOHAND, 100);
+        assert_eq!(interrupted_call(&r, false).map(|c| (c.orig_rax, c.rax, c.rip)), Some((r.orig_rax, r.rax, 100)));
+        let poll = interrupted_call(&regs(libc::SYS_poll, -ERESTART_RESTARTBLOCK, 100), false).unwrap();
+        assert_eq!((poll.rax as i64, poll.rip), (-ERESTARTNOHAND, 100));
+        assert!(interrupted_call(&regs(35, -ERESTART_RESTARTBLOCK, 100), false).is_none());
+        assert!(interrupted_call(&regs(35, -ERESTART_RESTARTBLOCK, 100), true).is_some());
+        assert!(interrupted_call(&regs(1, 5, 100), true).is_none());
+        assert!(interrupted_call(&regs(-1, -ERESTARTSYS, 100), true).is_none());
     }
 
     #[test]
