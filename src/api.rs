@@ -45,7 +45,7 @@ pub fn restore(opts: &RestoreOpts, iso: Isolation) -> Result<i32> {
         return Err(crate::error::Error::InvalidArgument(what.into()));
     }
     match iso {
-        Isolation::InProcess => crate::restore::run(opts, false),
+        Isolation::InProcess => crate::restore::run(opts, opts.sibling),
         Isolation::Helper => match &opts.pty_master_callback {
             None => crate::sys::helper::run(|| crate::restore::run(opts, true)),
             // The caller's function gets the masters in the caller's process.

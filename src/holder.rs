@@ -224,6 +224,7 @@ mod tests {
             shell_job: true,
             external: vec!["tty[8800:1a]".into()],
             ext_mounts: vec![crate::opts::ExtMount { mount_point: "/lib".into(), key: "lib".into() }],
+            cgroups: Some(crate::opts::CgroupSaveRoots { roots: vec![("pids".into(), "/lxc.payload.c1".into())] }),
             hooks: crate::opts::HookOpts { scripts: vec!["/usr/lib/x/hook one".into()], callback: None },
             log: LogOpts { file: Some("/tmp/l\nog".into()), level: 4 },
         };

@@ -161,6 +161,44 @@ fn a_signal_sent_while_stopped_ends_a_pause() {
     case.assert_pass(2);
 }
 
+/// `ccr restore -d` never kills what it restored: a root whose parent death
+/// signal is SIGKILL runs on after ccr returns (its parent is ccr, which exits:
+/// the signal is not armed against it, and the log says so).
+#[test]
+fn a_detached_restore_leaves_the_root_running() {
+    let mut case = Case::new("pdeath-detached");
+    let script = "import ctypes, signal\nctypes.CDLL(None).prctl(1, 9)\nstop = []\n\
+        signal.signal(signal.SIGTERM, lambda *a: stop.append(1))\nprint('ready', flush=True)\n\
+        while not stop:\n    signal.pause()\nprint('PASS', flush=True)\n";
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script]);
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    case.dump_ok(pid, &[]);
+    assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "python after dump");
+    let log = case.dir.join("restore.log");
+    let images = case.images.display().to_string();
+    let out = case.ccr(&["restore", "-D", &images, "-d", "-o", &log.display().to_string(), "-v", "4"]);
+    assert!(out.status.success(), "ccr restore -d failed: {}", stderr(&out));
+    case.track(pid);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_running_untraced(pid, "the root after ccr restore -d returned");
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("parent death signal 9 is not armed"), "the log does not say so:\n{text}");
+    case.signal(pid, Signal::SIGTERM);
+    // ccr's exit left it to the test (a child subreaper) to reap.
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => break assert_eq!(code, 0, "python restored with -d"),
+            Ok(WaitStatus::StillAlive) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            other => panic!("python restored with -d: {other:?}"),
+        }
+    }
+    case.assert_pass(1);
+}
+
 #[test]
 fn altstack() {
     common::cycle("altstack", "wl_altstack", &[], None);

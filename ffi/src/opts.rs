@@ -54,6 +54,8 @@ impl CcrOpts {
                 .iter()
                 .map(|(point, key)| ExtMount { mount_point: point.clone(), key: key.clone() })
                 .collect(),
+            // The C API saves cgroups with ccr_cgroup_save.
+            cgroups: None,
             shell_job: self.shell_job,
             hooks: self.hooks.clone(),
             log: self.log.clone(),
@@ -64,6 +66,9 @@ impl CcrOpts {
         RestoreOpts {
             images_dir: self.images_dir.clone(),
             detached: true,
+            // The C API's restore makes the root the caller's child anyway.
+            sibling: false,
+            lsm_profile: None,
             pidfile: None,
             inherit_fds: self.inherit_fds.clone(),
             cgroups: self.cgroups.clone(),

@@ -39,7 +39,7 @@ fn images(dir: &Option<std::path::PathBuf>) -> Result<&Path> {
 /// freezer state is saved as thawed.
 pub fn save(opts: &CgroupSaveOpts) -> Result<()> {
     let frozen_for_dump = opts.freeze_cgroup.clone().map(|p| (p, false));
-    let t = SaveTarget { pid: opts.pid, freeze_cgroup: opts.freeze_cgroup.clone(), frozen_for_dump };
+    let t = SaveTarget { pid: opts.pid, freeze_cgroup: opts.freeze_cgroup.clone(), frozen_for_dump, roots: Vec::new() };
     let hs = hierarchy::mounted()?;
     let img = save::collect(&t, &hs)?;
     ImageDir::create(images(&opts.images_dir)?)?.write(None, &img)?;

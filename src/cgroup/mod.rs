@@ -51,6 +51,8 @@ pub enum CgroupError {
     Mountinfo { source: Box<SysError> },
     #[error("cgroup hierarchy {controllers:?} is not mounted")]
     HierarchyNotMounted { controllers: String },
+    #[error("the tasks' cgroups on {hierarchy} are not below the root named for it, {named} (their common cgroup is {tasks})")]
+    OutsideNamedRoot { hierarchy: String, named: String, tasks: String },
     #[error("{path} is not inside any mounted cgroup hierarchy")]
     NotInHierarchy { path: PathBuf },
     #[error("reading cgroup {path}: {source}")]
@@ -117,6 +119,7 @@ impl CgroupError {
             | NotFreezable { .. }
             | NoSaveTarget
             | NotInHierarchy { .. }
+            | OutsideNamedRoot { .. }
             | UnknownHierarchy { .. }
             | NoSavedSet { .. }
             | UnknownSet { .. }

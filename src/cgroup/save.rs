@@ -26,6 +26,19 @@ pub struct SaveTarget {
     /// The cgroup ccr froze for the checkpoint and whether its owner had it frozen
     /// before: its freezer state is recorded as that, not as what it reads now.
     pub frozen_for_dump: Option<(PathBuf, bool)>,
+    /// The root its manager names on some hierarchies: (a controller, "name=NAME"
+    /// or "unified"; path). Every task must be in it or below it.
+    pub roots: Vec<(String, String)>,
+}
+
+/// The named roots of `roots` whose controller no mounted hierarchy of `hs` has.
+pub fn unmounted_roots<'a>(roots: &'a [(String, String)], hs: &[Hierarchy]) -> Vec<&'a str> {
+    roots.iter().filter(|(c, _)| named_root(hs, c).is_none()).map(|(c, _)| c.as_str()).collect()
+}
+
+/// The index of the hierarchy of `hs` that `controller` names.
+fn named_root(hs: &[Hierarchy], controller: &str) -> Option<usize> {
+    hs.iter().position(|h| h.answers_to(controller))
 }
 
 fn saved_tasks(t: &SaveTarget) -> Result<Vec<i32>, CgroupError> {
@@ -108,6 +121,13 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
             if fp != "/" && hierarchy::strip_cg_prefix(&root, fp).is_some() {
                 root = fp.clone();
             }
+        }
+        if let Some((_, given)) = t.roots.iter().find(|(c, _)| named_root(hs, c) == Some(hi)) {
+            let given = format!("/{}", given.split('/').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("/"));
+            if hierarchy::strip_cg_prefix(&root, &given).is_none() {
+                return Err(CgroupError::OutsideNamedRoot { hierarchy: h.key(), named: given, tasks: root });
+            }
+            root = given;
         }
         let mut shared = false;
         let tree = if root == "/" {

@@ -324,6 +324,7 @@ pub fn dump_opts(p: &Parsed) -> Result<DumpOpts, String> {
         freeze_timeout_s: p.parsed("freeze-timeout", "seconds")?,
         external,
         ext_mounts,
+        cgroups: None,
         shell_job: p.has("shell-job"),
         hooks: hook_opts(p),
         log: log_opts(p)?,
@@ -333,7 +334,9 @@ pub fn dump_opts(p: &Parsed) -> Result<DumpOpts, String> {
 pub fn restore_opts(p: &Parsed) -> Result<RestoreOpts, String> {
     Ok(RestoreOpts {
         images_dir: path(p, "images-dir"),
-        detached: p.has("restore-detached"),
+        detached: p.has("restore-detached") || p.has("restore-sibling"),
+        sibling: p.has("restore-sibling"),
+        lsm_profile: p.value("lsm-profile").map(str::to_string),
         pidfile: path(p, "pidfile"),
         inherit_fds: p.values("inherit-fd").into_iter().map(parse_inherit_fd).collect::<Result<_, _>>()?,
         cgroups: cgroup_restore_opts(p)?,

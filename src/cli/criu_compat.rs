@@ -6,48 +6,79 @@
 
 use std::process::ExitCode;
 
-use super::{arg, cmd, flag, parse, Command};
+use super::{arg, cmd, flag, parse, Command, Opt};
 
 /// The criu version whose command line this follows (LXC reads `criu --version`).
 pub const CRIU_VERSION: &str = "4.2";
 
-const DUMP: Command = cmd(
-    "dump",
-    "criu dump",
-    "criu dump",
-    &[
-        arg("tree", Some('t'), "PID", ""),
-        arg("images-dir", Some('D'), "DIR", ""),
-        flag("leave-running", Some('R'), ""),
-        flag("leave-stopped", Some('s'), ""),
-        flag("shell-job", Some('j'), ""),
-        arg("freeze-cgroup", None, "PATH", ""),
-        arg("action-script", None, "PATH", ""),
-        arg("external", None, "KEY", ""),
-        arg("ext-mount-map", None, "PATH:KEY", ""),
-    ],
-);
+/// criu options that only grant a permission ccr either needs no permission for
+/// or does not act on: accepted on dump and restore, each with what it means to
+/// ccr. None of them makes ccr leave anything out.
+const PERMISSIONS: [(&str, &str); 8] = [
+    (
+        "tcp-established",
+        "criu: may dump established TCP connections. ccr does not save one yet: with or without it, a dump of a \
+         tree holding one fails naming the socket",
+    ),
+    ("file-locks", "criu: may dump file locks. ccr saves the tree's locks always"),
+    ("link-remap", "criu: may link unlinked open files back. ccr saves their contents in the images always"),
+    ("skip-in-flight", "criu: drop connections not yet accepted. ccr refuses a listener with any waiting, by name"),
+    ("force-irmap", "criu: find inotify watch paths by scanning. ccr reads them from the kernel"),
+    ("enable-external-sharing", "criu: allow shared mounts with peers outside. ccr keeps the propagation it sees"),
+    ("enable-external-masters", "criu: allow slave mounts of masters outside. ccr keeps the propagation it sees"),
+    ("shell-job", "the tree is a shell's job (ccr's --shell-job)"),
+];
 
-const RESTORE: Command = cmd(
-    "restore",
-    "criu restore",
-    "criu restore",
-    &[
-        arg("images-dir", Some('D'), "DIR", ""),
-        flag("restore-detached", Some('d'), ""),
-        flag("shell-job", Some('j'), ""),
-        arg("pidfile", None, "FILE", ""),
-        arg("inherit-fd", None, "fd[N]:KEY", ""),
-        arg("manage-cgroups", None, "MODE", ""),
-        arg("cgroup-root", None, "[CTRL:]PATH", ""),
-        arg("root", None, "PATH", ""),
-        arg("join-ns", None, "NS:PID|PATH", ""),
-        arg("action-script", None, "PATH", ""),
-        arg("external", None, "mnt[KEY]:PATH", ""),
-        arg("ext-mount-map", None, "KEY:PATH", ""),
-        arg("veth-pair", None, "IN=OUT[@BRIDGE]", ""),
-    ],
-);
+/// The DUMP and RESTORE tables: each command's own options, then the permissions.
+const fn with_permissions<const N: usize, const M: usize>(own: [Opt; N]) -> [Opt; M] {
+    let mut out = [flag("", None, ""); M];
+    let mut i = 0;
+    while i < N {
+        out[i] = own[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < PERMISSIONS.len() {
+        out[N + j] = flag(PERMISSIONS[j].0, None, PERMISSIONS[j].1);
+        j += 1;
+    }
+    out
+}
+
+const DUMP_OPTS: [Opt; 19] = with_permissions([
+    arg("tree", Some('t'), "PID", ""),
+    arg("images-dir", Some('D'), "DIR", ""),
+    flag("leave-running", Some('R'), ""),
+    flag("leave-stopped", Some('s'), ""),
+    arg("freeze-cgroup", None, "PATH", ""),
+    arg("action-script", None, "PATH", ""),
+    arg("external", None, "KEY", ""),
+    arg("ext-mount-map", None, "PATH:KEY", ""),
+    arg("manage-cgroups", None, "MODE", "any mode but ignore saves the tree's cgroups with it"),
+    arg("cgroup-root", None, "CTRL:PATH", "the container's cgroup on CTRL's hierarchy"),
+    arg("enable-fs", None, "FSTYPE", "criu: may dump mounts of FSTYPE. ccr dumps the kinds it knows, refuses others"),
+]);
+
+const RESTORE_OPTS: [Opt; 23] = with_permissions([
+    arg("images-dir", Some('D'), "DIR", ""),
+    flag("restore-detached", Some('d'), ""),
+    flag("restore-sibling", None, "the restored root is a child of ccr's parent, not of ccr"),
+    arg("pidfile", None, "FILE", ""),
+    arg("inherit-fd", None, "fd[N]:KEY", ""),
+    arg("manage-cgroups", None, "MODE", ""),
+    arg("cgroup-root", None, "[CTRL:]PATH", ""),
+    arg("root", None, "PATH", ""),
+    arg("join-ns", None, "NS:PID|PATH", ""),
+    arg("action-script", None, "PATH", ""),
+    arg("external", None, "mnt[KEY]:PATH", ""),
+    arg("ext-mount-map", None, "KEY:PATH", ""),
+    arg("veth-pair", None, "IN=OUT[@BRIDGE]", ""),
+    arg("enable-fs", None, "FSTYPE", ""),
+    arg("lsm-profile", None, "TYPE:NAME", "the LSM profile for the restored tasks"),
+]);
+
+const DUMP: Command = cmd("dump", "criu dump", "criu dump", &DUMP_OPTS);
+const RESTORE: Command = cmd("restore", "criu restore", "criu restore", &RESTORE_OPTS);
 
 /// criu's `-vN`/`-v` style (criu counts -v repetitions too; ccr's levels are 0..4).
 fn normalise(args: &[String]) -> Vec<String> {
@@ -74,7 +105,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         "check" => super::ccr::run(&["check".to_string()]),
         "dump" => {
             let p = parse(&DUMP, &normalise(&args[1..])).map_err(|e| format!("criu {e}"))?;
-            super::ccr::dump(&super::ccr::dump_opts(&p)?)
+            super::ccr::dump(&dump_opts(&p)?)
         }
         "restore" => {
             let p = parse(&RESTORE, &normalise(&args[1..])).map_err(|e| format!("criu {e}"))?;
@@ -82,6 +113,27 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         }
         other => Err(format!("criu: the command '{other}' is not supported by ccr")),
     }
+}
+
+/// ccr's dump options for criu's: with any --manage-cgroups mode but ignore
+/// (criu's default is soft) the dump saves the tree's cgroups, with the roots
+/// --cgroup-root names.
+fn dump_opts(p: &super::Parsed) -> Result<crate::opts::DumpOpts, String> {
+    let mut o = super::ccr::dump_opts(p)?;
+    if p.value("manage-cgroups").is_some_and(|m| m == "ignore") {
+        return Ok(o);
+    }
+    let mut roots = Vec::new();
+    for v in p.values("cgroup-root") {
+        let (ctl, path) = v.split_once(':').ok_or_else(|| format!("--cgroup-root: '{v}' is not CTRL:PATH"))?;
+        let ctl = ctl.split(',').next().unwrap_or_default();
+        if ctl.is_empty() || !path.starts_with('/') {
+            return Err(format!("--cgroup-root: '{v}' is not CTRL:PATH"));
+        }
+        roots.push((ctl.to_string(), path.to_string()));
+    }
+    o.cgroups = Some(crate::opts::CgroupSaveRoots { roots });
+    Ok(o)
 }
 
 #[cfg(test)]
@@ -181,9 +233,47 @@ mod tests {
         }
     }
 
+    /// What LXC 5.0.2 passes (recorded from lxc-checkpoint): every option parses,
+    /// the cgroups are saved with the roots LXC names, restore comes back as a
+    /// sibling with the LSM profile asked for.
+    #[test]
+    fn the_command_lines_lxc_passes_parse() {
+        let common = "--tcp-established --file-locks --link-remap --manage-cgroups=full --ext-mount-map auto \
+            --enable-external-sharing --enable-external-masters --enable-fs hugetlbfs --enable-fs tracefs -D /d \
+            -o /d/x.log --cgroup-root name=systemd:/lxc.payload.c1 --cgroup-root pids:/lxc.payload.c1 \
+            --cgroup-root cpu,cpuacct:/lxc.payload.c1 -v4";
+        let dump = format!(
+            "{common} --ext-mount-map /lib:lib -t 42 --skip-in-flight --freeze-cgroup \
+             /sys/fs/cgroup/freezer//lxc.payload.c1 --ext-mount-map /dev/console:console --external tty[8800:1a] \
+             --force-irmap"
+        );
+        let o =
+            dump_opts(&parse(&DUMP, &normalise(&s(&dump.split_whitespace().collect::<Vec<_>>()))).unwrap()).unwrap();
+        let roots = o.cgroups.expect("cgroups saved").roots;
+        assert_eq!(roots[0], ("name=systemd".to_string(), "/lxc.payload.c1".to_string()));
+        assert_eq!(roots[2], ("cpu".to_string(), "/lxc.payload.c1".to_string()));
+        assert_eq!((o.pid, o.external.as_slice()), (Some(42), &["tty[8800:1a]".to_string()][..]));
+        let restore = format!(
+            "{common} --ext-mount-map lib:/lib --root /usr/lib/x86_64-linux-gnu/lxc/rootfs --restore-detached \
+             --restore-sibling --inherit-fd fd[7]:tty[8800:1a] --ext-mount-map console:/dev/pts/0 \
+             --lsm-profile apparmor:generated --external veth[eth0]:vethCYuS4K@lxcbr0"
+        );
+        let p = parse(&RESTORE, &normalise(&s(&restore.split_whitespace().collect::<Vec<_>>()))).unwrap();
+        let o = super::super::ccr::restore_opts(&p).unwrap();
+        assert!(o.sibling && o.detached);
+        assert_eq!(o.lsm_profile.as_deref(), Some("apparmor:generated"));
+        assert_eq!(o.veth_pairs.len(), 1);
+        let p = parse(&DUMP, &s(&["-t", "1", "--manage-cgroups=ignore"])).unwrap();
+        assert!(dump_opts(&p).unwrap().cgroups.is_none());
+        let p = parse(&DUMP, &s(&["-t", "1", "--cgroup-root", "/no-controller"])).unwrap();
+        assert!(dump_opts(&p).unwrap_err().contains("--cgroup-root"));
+    }
+
     #[test]
     fn options_ccr_does_not_implement_are_refused_by_name() {
-        let e = parse(&DUMP, &s(&["--tcp-established", "-t", "1"])).unwrap_err();
-        assert!(e.contains("--tcp-established"), "{e}");
+        for opt in ["--lazy-pages", "--ghost-limit", "--page-server"] {
+            let e = parse(&DUMP, &s(&[opt, "-t", "1"])).unwrap_err();
+            assert!(e.contains(opt), "{e}");
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 /// One option of a command.
+#[derive(Clone, Copy)]
 pub struct Opt {
     pub long: &'static str,
     pub short: Option<char>,

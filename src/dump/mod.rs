@@ -155,6 +155,8 @@ pub struct Collected {
     pub files: FilesImage,
     /// Checksums of the page data, from the page writer.
     pub sums: Vec<pb::FileSum>,
+    /// The tree's cgroups, when the dump saves them (`DumpOpts::cgroups`).
+    pub cgroups: Option<pb::CgroupImage>,
 }
 
 pub fn run(opts: &DumpOpts) -> Result<()> {
@@ -192,7 +194,11 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
             Stage::Seize => seize(root, &mut hold).map(|()| frozen = Instant::now()),
             Stage::Check => check(&mut hold.tasks, opts).map(|c| checked = c),
             Stage::Collect => {
-                collect(&mut ctx, &hold.tasks, &mut hold.pin, std::mem::take(&mut checked)).map(|c| collected = Some(c))
+                collect(&mut ctx, &hold.tasks, &mut hold.pin, std::mem::take(&mut checked)).and_then(|mut c| {
+                    c.cgroups = save_cgroups(&mut ctx.log, opts, root, &hold)?;
+                    collected = Some(c);
+                    Ok(())
+                })
             }
             Stage::Write => write(&ctx, collected.as_ref().expect("collected")),
             Stage::Release => release(opts, &mut hold),
@@ -296,7 +302,8 @@ pub fn run_held(opts: &DumpOpts, held: &mut Held) -> Result<()> {
     let mut stages = || -> Result<Collected> {
         net.lock(&hooks, &mut ctx.log, root)?;
         let checked = check(&mut held.hold.tasks, opts)?;
-        let c = collect(&mut ctx, &held.hold.tasks, &mut held.hold.pin, checked)?;
+        let mut c = collect(&mut ctx, &held.hold.tasks, &mut held.hold.pin, checked)?;
+        c.cgroups = save_cgroups(&mut ctx.log, opts, root, &held.hold)?;
         write(&ctx, &c)?;
         after_write(opts, &hooks, &mut ctx.log, root, &mut net)?;
         Ok(c)
@@ -488,6 +495,7 @@ fn check(tasks: &mut [tree::Task], opts: &DumpOpts) -> Result<Checked> {
     }
     let own = ns::check(tasks)?;
     refuse_shared_tables(tasks)?;
+    refuse_lsm_labels(tasks)?;
     let shell_job = !own.pid && let_go_of_the_shell(tasks, shell_job)?;
     let cgroup_ns = if own.cgroup { Some(ns::cgroup_roots(tasks)?) } else { None };
     if let Some(e) = opts.ext_mounts.first().filter(|_| !own.mnt) {
@@ -506,6 +514,18 @@ fn check(tasks: &mut [tree::Task], opts: &DumpOpts) -> Result<Checked> {
     let net = if own.net { Some(crate::netns::save(tasks[0].pid())?) } else { None };
     let user_ns = if own.user { Some(crate::userns::save(tasks[0].pid())?) } else { None };
     Ok(Checked { own, shell_job, mnt, net, cgroup_ns, user_ns })
+}
+
+/// A task under an LSM label (an AppArmor profile, an SELinux context) would come
+/// back under ccr's: refused by name until ccr saves and sets labels.
+fn refuse_lsm_labels(tasks: &[tree::Task]) -> Result<()> {
+    for t in tasks.iter().filter(|t| !t.is_zombie()) {
+        if let Some(label) = proc::attr::current_label(t.pid())? {
+            let what = format!("running under the LSM label {label:?} (ccr does not save labels)");
+            return Err(DumpError::Unsupported { pid: t.pid(), what }.into());
+        }
+    }
+    Ok(())
 }
 
 /// Each session of the tree with a controlling terminal gets it back on restore:
@@ -791,11 +811,35 @@ fn collect(
     let mut inventory = inventory;
     give_ttys(&mut inventory.tasks, &table.files, &pty_sessions, &cttys)?;
     let files = FilesImage { files: table.files, pipes: state.pipes, shmems: shmem.into_images(), sysv, ptys };
-    let mut c = Collected { inventory, tasks: out, files, sums };
+    let mut c = Collected { inventory, tasks: out, files, sums, cgroups: None };
     if pid_ns {
         to_namespace_ids(&mut c, tasks)?;
     }
     Ok(c)
+}
+
+/// The tree's cgroups when the dump saves them (criu's dump --manage-cgroups), read
+/// while every task is held: cgroup-save's image, the freeze cgroup's state as
+/// its owner had it.
+fn save_cgroups(log: &mut Log, opts: &DumpOpts, root: i32, hold: &Hold) -> Result<Option<pb::CgroupImage>> {
+    use crate::cgroup::{hierarchy, save};
+    let Some(c) = &opts.cgroups else { return Ok(None) };
+    let hs = hierarchy::mounted()?;
+    for ctl in save::unmounted_roots(&c.roots, &hs) {
+        info!(log, "cgroups: no hierarchy with {ctl} is mounted here: its --cgroup-root is ignored");
+    }
+    let frozen_for_dump = hold.freeze.as_ref().map(|g| (g.path().to_path_buf(), g.was_frozen()));
+    let t = save::SaveTarget {
+        pid: Some(root),
+        freeze_cgroup: opts.freeze_cgroup.clone(),
+        frozen_for_dump,
+        roots: c.roots.clone(),
+    };
+    let img = save::collect(&t, &hs)?;
+    for h in &img.hierarchies {
+        debug!(log, "cgroups: {} saved with root {}", h.mount_point, h.root);
+    }
+    Ok(Some(img))
 }
 
 /// Stage Write: every image, the inventory last.
@@ -808,6 +852,9 @@ fn write(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
         ctx.dir.write(n, &pb::Fds { fds: fds.clone(), pid: core.pid })?;
     }
     ctx.dir.write(None, &convert::files_to_pb(&c.files))?;
+    if let Some(img) = &c.cgroups {
+        ctx.dir.write(None, img)?;
+    }
     // The page data was summed on its way out; the other raw files are read back.
     let mut files = c.sums.clone();
     for name in sums::raw_files(&ctx.dir)? {

@@ -195,9 +195,22 @@ pub struct DumpOpts {
     /// Mounts of the tree recorded by a key the restoring caller maps to a path.
     #[serde(default)]
     pub ext_mounts: Vec<ExtMount>,
+    /// Save the tree's cgroups with the checkpoint, as cgroup-save does, while it
+    /// is held (criu's dump with --manage-cgroups).
+    #[serde(default)]
+    pub cgroups: Option<CgroupSaveRoots>,
     #[serde(default)]
     pub hooks: HookOpts,
     pub log: LogOpts,
+}
+
+/// The container's root cgroup on some hierarchies, as its manager names it
+/// (criu's dump --cgroup-root CTRL:PATH): every saved task must be in it or
+/// below, and it is saved as the root even when all of them sit deeper.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupSaveRoots {
+    /// (a controller of the hierarchy, or "name=NAME"; the path in the hierarchy).
+    pub roots: Vec<(String, String)>,
 }
 
 impl DumpOpts {
@@ -221,6 +234,14 @@ pub struct RestoreOpts {
     pub images_dir: Option<PathBuf>,
     /// Do not wait for the restored task (CLI `-d`).
     pub detached: bool,
+    /// The restored root is a child of ccr's parent (criu's --restore-sibling, as
+    /// LXC's monitor expects); ccr returns once it runs.
+    #[serde(default)]
+    pub sibling: bool,
+    /// The LSM profile the restored tasks are to run under (criu's --lsm-profile
+    /// TYPE:NAME).
+    #[serde(default)]
+    pub lsm_profile: Option<String>,
     pub pidfile: Option<PathBuf>,
     pub inherit_fds: Vec<InheritFd>,
     pub cgroups: CgroupRestoreOpts,

@@ -290,9 +290,12 @@ pub fn signal_sources(run: &mut Run<'_>) -> Result<()> {
 /// must already have its groups (inherited from ccr, which had them at the fork).
 pub fn credentials(run: &mut Run<'_>) -> Result<()> {
     let last_cap = run.last_cap;
+    let root = run.tree.as_ref().map(|t| t.root).unwrap_or(0);
+    let (ccr_is_roots_parent, detached) = (!run.child_of_caller, run.opts.detached);
+    let mut notes = Vec::new();
     let ids = crate::userns::Ids::of(run.ckpt().inventory.user_ns.as_ref());
     each(run, |t, img, _| {
-        let pid = t.pid;
+        let (pid, outer) = (t.pid, t.outer);
         let creds = ids.creds(&img.core.creds).map_err(|id| RestoreError::Unsupported {
             pid,
             what: format!("credentials with {id}, which the tree's user namespace does not map,"),
@@ -316,8 +319,21 @@ pub fn credentials(run: &mut Run<'_>) -> Result<()> {
         let r = t.leader_session();
         restore_creds(r, &creds, last_cap, set_groups)?;
         r.set_dumpable(core.dumpable)?;
+        // The root's parent is ccr, which a detached restore ends: its death
+        // signal would kill what was restored.
+        if outer == root && ccr_is_roots_parent && detached && core.pdeath_signal != 0 {
+            notes.push((pid, core.pdeath_signal));
+            return Ok(());
+        }
         Ok(r.set_pdeath_signal(core.pdeath_signal)?)
-    })
+    })?;
+    for (pid, sig) in notes {
+        crate::info!(
+            run.log,
+            "pid {pid}: its parent death signal {sig} is not armed: its parent is ccr, which returns now (-d)"
+        );
+    }
+    Ok(())
 }
 
 /// Stage Registers: each thread gets its registers, XSAVE area, signal mask and

@@ -2,6 +2,7 @@
 //! text) and a thin reader that attaches the path to any error. Nothing outside this
 //! room names a /proc path.
 
+pub mod attr;
 pub mod auxv;
 pub mod cgroup;
 pub mod children;
