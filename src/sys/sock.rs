@@ -231,11 +231,21 @@ pub fn peer(fd: BorrowedFd<'_>) -> SysResult<Option<Addr>> {
 }
 
 fn name_of(fd: BorrowedFd<'_>, peer: bool) -> SysResult<Option<Addr>> {
-    // SAFETY: an all-zero sockaddr_storage is a valid out buffer.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    let p = (&mut ss as *mut libc::sockaddr_storage).cast();
-    // SAFETY: get{sock,peer}name write at most `len` bytes into `ss`.
+    // SAFETY: sockaddr_storage is a plain C struct, valid all zero.
+    let ss: libc::sockaddr_storage = unsafe { raw_name(fd, peer)? };
+    Ok(Addr::from_sockaddr(&ss))
+}
+
+/// getsockname (or with `peer` getpeername) into a `T`, a socket address struct.
+///
+/// # Safety
+/// `T` must be a plain C struct for which all-zero bytes are a valid value.
+unsafe fn raw_name<T>(fd: BorrowedFd<'_>, peer: bool) -> SysResult<T> {
+    // SAFETY: the caller vouches that all-zero is a valid T.
+    let mut a: T = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    let p = (&mut a as *mut T).cast();
+    // SAFETY: get{sock,peer}name write at most `len` bytes into `a`.
     let r = unsafe {
         if peer {
             libc::getpeername(fd.as_raw_fd(), p, &mut len)
@@ -246,7 +256,7 @@ fn name_of(fd: BorrowedFd<'_>, peer: bool) -> SysResult<Option<Addr>> {
     if r < 0 {
         return Err(err(if peer { "getpeername" } else { "getsockname" }));
     }
-    Ok(Addr::from_sockaddr(&ss))
+    Ok(a)
 }
 
 /// A new socket, close-on-exec.
@@ -412,25 +422,9 @@ pub fn filter_from_bytes(b: &[u8]) -> Option<Vec<kernel::sock_filter>> {
 /// A netlink socket's port id and its peer's (port id, groups) as getsockname
 /// and getpeername give them.
 pub fn netlink_names(fd: BorrowedFd<'_>) -> SysResult<(u32, (u32, u32))> {
-    let get = |peer: bool| -> SysResult<kernel::sockaddr_nl> {
-        // SAFETY: an all-zero sockaddr_nl is a valid out buffer.
-        let mut a: kernel::sockaddr_nl = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<kernel::sockaddr_nl>() as libc::socklen_t;
-        let p = (&mut a as *mut kernel::sockaddr_nl).cast();
-        // SAFETY: get{sock,peer}name write at most `len` bytes into `a`.
-        let r = unsafe {
-            if peer {
-                libc::getpeername(fd.as_raw_fd(), p, &mut len)
-            } else {
-                libc::getsockname(fd.as_raw_fd(), p, &mut len)
-            }
-        };
-        if r < 0 {
-            return Err(err(if peer { "getpeername" } else { "getsockname" }));
-        }
-        Ok(a)
-    };
-    let (local, peer) = (get(false)?, get(true)?);
+    // SAFETY: sockaddr_nl is a plain C struct, valid all zero.
+    let (local, peer): (kernel::sockaddr_nl, kernel::sockaddr_nl) =
+        unsafe { (raw_name(fd, false)?, raw_name(fd, true)?) };
     Ok((local.nl_pid, (peer.nl_pid, peer.nl_groups)))
 }
 
