@@ -10,6 +10,16 @@ use std::time::Duration;
 use common::{assert_exit, cycle, leave_running, Case};
 use nix::sys::signal::Signal;
 
+/// Dumps `pid` and expects the dump to fail saying `want`, with the task running
+/// on, untraced.
+fn refused_by_name(case: &Case, pid: i32, want: &str) {
+    let out = case.dump(pid, &[]);
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "{}: the dump of pid {pid} succeeded", case.name);
+    assert!(err.contains(want), "the error does not say {want:?}: {err}");
+    common::assert_running_untraced(pid, "python after the refused dump");
+}
+
 #[test]
 fn fd_kinds() {
     cycle("fd-kinds", "wl_fdkinds", &[], None);
@@ -215,14 +225,7 @@ fn a_pty_slave_whose_master_is_outside_is_refused_by_name() {
     cmd.args(["-c", script]).arg(&slave);
     let pid = case.start(cmd);
     case.wait_ready(pid, Duration::from_secs(10));
-    let out = case.dump(pid, &[]);
-    let err = common::stderr(&out);
-    assert!(!out.status.success(), "a tree with a pty slave of the test's was dumped");
-    assert!(
-        err.contains("pty slave whose master is not in the tree (let it go with --external tty["),
-        "the error does not name the pty slave: {err}"
-    );
-    common::assert_running_untraced(pid, "python after the refused dump");
+    refused_by_name(&case, pid, "pty slave whose master is not in the tree (let it go with --external tty[");
     drop(pty.master);
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python");
@@ -287,12 +290,7 @@ while True:
     let pid = case.start(cmd);
     case.wait_ready(pid, Duration::from_secs(10));
     let port = fs::read_to_string(&port_file).unwrap();
-    let out = case.dump(pid, &[]);
-    let err = common::stderr(&out);
-    assert!(!out.status.success(), "a TCP connection was dumped");
-    let want = format!("TCP connection to 127.0.0.1:{port}");
-    assert!(err.contains(&want), "the error does not say {want:?}: {err}");
-    common::assert_running_untraced(pid, "python after the refused dump");
+    refused_by_name(&case, pid, &format!("TCP connection to 127.0.0.1:{port}"));
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python");
 }
@@ -316,11 +314,7 @@ while True:
     cmd.args(["-c", script]);
     let pid = case.start(cmd);
     case.wait_ready(pid, Duration::from_secs(10));
-    let out = case.dump(pid, &[]);
-    let err = common::stderr(&out);
-    assert!(!out.status.success(), "a packet socket in a fanout group was dumped");
-    assert!(err.contains("packet socket in a fanout group"), "the error does not name it: {err}");
-    common::assert_running_untraced(pid, "python after the refused dump");
+    refused_by_name(&case, pid, "packet socket in a fanout group");
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python");
 }
@@ -620,11 +614,7 @@ sys.exit(0 if ok else 1)
     cmd.args(["-c", script]);
     let pid = case.start(cmd);
     case.wait_ready(pid, Duration::from_secs(10));
-    let out = case.dump(pid, &[]);
-    let err = common::stderr(&out);
-    assert!(!out.status.success(), "a pty with stopped output was dumped");
-    assert!(err.contains("its output is stopped"), "the error does not say why: {err}");
-    common::assert_running_untraced(pid, "python after the refused dump");
+    refused_by_name(&case, pid, "its output is stopped");
     case.signal(pid, Signal::SIGTERM);
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python (its pty as it was)");
     case.assert_pass(1);

@@ -66,12 +66,6 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
     // Per task: (index into hs, cgroup path) for every mounted hierarchy it is in.
     let mut task_paths: Vec<(i32, Vec<(usize, String)>)> = Vec::new();
     for &pid in &pids {
-        // A zombie reads "/" on every hierarchy (measured on 6.18): it is in no
-        // cgroup any more, and must not make the root cgroup the container's.
-        // Restore places no zombie.
-        if crate::sys::proc::stat::read(pid).is_ok_and(|s| s.is_zombie()) {
-            continue;
-        }
         let lines = match hierarchy::task_cgroups(pid) {
             Ok(l) => l,
             // A task that exited since it was listed is not an error.
@@ -80,7 +74,10 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
             }
             Err(e) => return Err(e),
         };
-        // One that exited meanwhile (not frozen) read as a zombie.
+        // A zombie reads "/" on every hierarchy (measured on 6.18): it is in no
+        // cgroup any more, and must not make the root cgroup the container's.
+        // Restore places no zombie. Asked after the read, so that one exiting
+        // meanwhile (not frozen) counts as one too.
         if crate::sys::proc::stat::read(pid).is_ok_and(|s| s.is_zombie()) {
             continue;
         }
@@ -123,7 +120,7 @@ pub fn collect(t: &SaveTarget, hs: &[Hierarchy]) -> Result<pb::CgroupImage, Cgro
             }
         }
         if let Some((_, given)) = t.roots.iter().find(|(c, _)| named_root(hs, c) == Some(hi)) {
-            let given = format!("/{}", given.split('/').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("/"));
+            let given = hierarchy::join_cg("/", given);
             if hierarchy::strip_cg_prefix(&root, &given).is_none() {
                 return Err(CgroupError::OutsideNamedRoot { hierarchy: h.key(), named: given, tasks: root });
             }

@@ -519,6 +519,10 @@ fn check(tasks: &mut [tree::Task], opts: &DumpOpts) -> Result<Checked> {
 /// A task under an LSM label (an AppArmor profile, an SELinux context) would come
 /// back under ccr's: refused by name until ccr saves and sets labels.
 fn refuse_lsm_labels(tasks: &[tree::Task]) -> Result<()> {
+    // Where no LSM labels ccr itself, none labels any task: one read, not one a task.
+    if proc::attr::no_lsm_labels() {
+        return Ok(());
+    }
     for t in tasks.iter().filter(|t| !t.is_zombie()) {
         if let Some(label) = proc::attr::current_label(t.pid())? {
             let what = format!("running under the LSM label {label:?} (ccr does not save labels)");

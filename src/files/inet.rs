@@ -12,26 +12,18 @@
 //! other than its task's. Not seen, so not kept: multicast memberships, eBPF
 //! socket filters and reuseport programs.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::fd::{AsFd, OwnedFd};
 
-use nix::errno::Errno;
-
+use super::socket::{check_task_netns, read_filter, read_opts, set_filter, set_opts, step_failed, Opt};
 use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb::{self, SockType};
-use crate::restore::RestoreError;
 use crate::sys::sock::{self, Addr};
 use crate::sys::{pidfd, unix_sock};
 
 /// The kernel's TCP states that hold no connection (include/net/tcp_states.h).
 const TCP_CLOSE: u8 = 7;
 const TCP_LISTEN: u8 = 10;
-
-/// An integer option kept: level, name, the family it applies to (0 both, else
-/// AF_INET or AF_INET6), the protocol (0 any, else IPPROTO_TCP or IPPROTO_UDP)
-/// and its name for errors.
-pub(super) type Opt = (i32, i32, i32, i32, &'static str);
 
 const OPTS: &[Opt] = &[
     (libc::SOL_SOCKET, libc::SO_REUSEADDR, 0, 0, "SO_REUSEADDR"),
@@ -86,96 +78,6 @@ fn applies(&(_, _, family, protocol, _): &Opt, s: &pb::InetSocket) -> bool {
     (family == 0 || family == s.family) && (protocol == 0 || protocol == s.protocol)
 }
 
-/// The domain (AF_*) of a socket.
-fn domain(fd: BorrowedFd<'_>) -> Option<i32> {
-    sock::get_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN, "getsockopt(SO_DOMAIN)").ok()
-}
-
-/// Whether the fd is a socket of one of `domains` (asked on a copy).
-pub(super) fn claims_domain(p: &FdProbe, domains: &[i32]) -> bool {
-    p.md.file_type().is_socket()
-        && pidfd::getfd(p.pid, p.fd).ok().and_then(|c| domain(c.as_fd())).is_some_and(|d| domains.contains(&d))
-}
-
-/// Refuses a socket made in a network namespace other than its task's: its task
-/// makes it again, in its own.
-pub(super) fn check_task_netns(p: &FdProbe, fd: BorrowedFd<'_>, shown: &str) -> Result<()> {
-    let ns = unix_sock::net_ns_of(fd)?;
-    let ns = std::fs::File::from(ns).metadata().map_err(crate::sys::SysError::path("fstat", "SIOCGSKNS"))?;
-    let task_ns = format!("/proc/{}/ns/net", p.pid);
-    let task_ns = std::fs::metadata(&task_ns).map_err(crate::sys::SysError::path("stat", task_ns))?;
-    if (ns.dev(), ns.ino()) != (task_ns.dev(), task_ns.ino()) {
-        return Err(p.refuse(&format!("{shown} of a network namespace other than its task's")));
-    }
-    Ok(())
-}
-
-/// The values of the options `list` of the socket; one this kernel does not have
-/// for the socket's kind is not the socket's.
-pub(super) fn read_opts<'o>(fd: BorrowedFd<'_>, list: impl Iterator<Item = &'o Opt>) -> Result<Vec<pb::SockOpt>> {
-    let mut out = Vec::new();
-    for o in list {
-        let value = match sock::get_int(fd, o.0, o.1, o.4) {
-            Err(crate::sys::SysError::Call { errno: Errno::ENOPROTOOPT | Errno::EOPNOTSUPP, .. }) => continue,
-            v => v?,
-        };
-        out.push(pb::SockOpt { level: o.0, name: o.1, value });
-    }
-    Ok(out)
-}
-
-/// How a restore step's failure becomes the restore's error: (step, cause).
-pub(super) type Fail<'a> = dyn Fn(&str, crate::sys::SysError) -> crate::Error + 'a;
-
-/// Sets the saved options a fresh socket reads differently (`names` names them
-/// in errors).
-pub(super) fn set_opts(fd: BorrowedFd<'_>, opts: &[pb::SockOpt], names: &[Opt], fail: &Fail<'_>) -> Result<()> {
-    for o in opts {
-        let name = opt_name(o, names);
-        let fresh = sock::get_int(fd, o.level, o.name, "getsockopt").map_err(|e| fail(&name, e))?;
-        if fresh == o.value {
-            continue;
-        }
-        let set = match (o.level, o.name) {
-            // The kernel doubles what it is given, and caps it unless forced.
-            (libc::SOL_SOCKET, libc::SO_RCVBUF) => sock::set_int(fd, o.level, libc::SO_RCVBUFFORCE, o.value / 2),
-            (libc::SOL_SOCKET, libc::SO_SNDBUF) => sock::set_int(fd, o.level, libc::SO_SNDBUFFORCE, o.value / 2),
-            _ => sock::set_int(fd, o.level, o.name, o.value),
-        };
-        set.map_err(|e| fail(&name, e))?;
-    }
-    Ok(())
-}
-
-/// An option and its value for errors.
-fn opt_name(o: &pb::SockOpt, names: &[Opt]) -> String {
-    match names.iter().find(|k| k.0 == o.level && k.1 == o.name) {
-        Some(k) => format!("{} = {}", k.4, o.value),
-        None => format!("socket option {} at level {} = {}", o.name, o.level, o.value),
-    }
-}
-
-/// The socket's classic BPF filter, if any.
-pub(super) fn read_filter(fd: BorrowedFd<'_>) -> Result<Option<pb::SockFilter>> {
-    let insns = sock::filter(fd)?;
-    if insns.is_empty() {
-        return Ok(None);
-    }
-    let locked = sock::get_int(fd, libc::SOL_SOCKET, libc::SO_LOCK_FILTER, "getsockopt(SO_LOCK_FILTER)")? != 0;
-    Ok(Some(pb::SockFilter { insns: sock::filter_bytes(&insns), locked }))
-}
-
-pub(super) fn set_filter(fd: BorrowedFd<'_>, filter: Option<&pb::SockFilter>, fail: &Fail<'_>) -> Result<()> {
-    let Some(f) = filter else { return Ok(()) };
-    let bad = crate::sys::SysError::Call { call: "a filter of the images", errno: Errno::EINVAL };
-    let insns = sock::filter_from_bytes(&f.insns).ok_or_else(|| fail("SO_ATTACH_FILTER", bad))?;
-    sock::attach_filter(fd, &insns).map_err(|e| fail("SO_ATTACH_FILTER", e))?;
-    if f.locked {
-        sock::set_int(fd, libc::SOL_SOCKET, libc::SO_LOCK_FILTER, 1).map_err(|e| fail("SO_LOCK_FILTER", e))?;
-    }
-    Ok(())
-}
-
 fn what(s: &pb::InetSocket) -> String {
     let proto = if s.protocol == libc::IPPROTO_TCP { "TCP" } else { "UDP" };
     let local = Addr { family: s.family, ip: s.addr.clone(), port: s.port as u16 };
@@ -189,7 +91,7 @@ fn what(s: &pb::InetSocket) -> String {
 file_kind! { Inet: "inet socket", Inet, InTask;
 
     fn claims(&self, p: &FdProbe) -> bool {
-        claims_domain(p, &[libc::AF_INET, libc::AF_INET6])
+        p.socket_domain().is_some_and(|d| d == libc::AF_INET || d == libc::AF_INET6)
     }
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
@@ -256,10 +158,7 @@ fn dump(p: &FdProbe) -> Result<pb::InetSocket> {
 }
 
 fn open(f: &FileDesc, s: &pb::InetSocket) -> Result<OwnedFd> {
-    let fail = |step: &str, e: crate::sys::SysError| -> crate::Error {
-        let what = format!("file {}: {}: {step}: {e}", f.id, what(s));
-        RestoreError::Unsupported { pid: f.owner_pid, what }.into()
-    };
+    let fail = step_failed(f, what(s));
     let ty = if s.r#type == SockType::Stream as i32 { libc::SOCK_STREAM } else { libc::SOCK_DGRAM };
     let made = sock::socket(s.family, ty, s.protocol).map_err(|e| fail("socket", e))?;
     let fd = made.as_fd();

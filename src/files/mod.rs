@@ -62,6 +62,7 @@ pub mod pipe;
 pub mod pty;
 pub mod reg;
 pub mod signalfd;
+pub mod socket;
 pub mod stamp;
 pub mod table;
 pub mod timerfd;
@@ -145,9 +146,27 @@ pub struct FdProbe {
     pub info: FdInfo,
     /// The key the caller named it by as external (`--external`), if any.
     pub external: Option<String>,
+    /// The socket's domain, once asked (`socket_domain`).
+    domain: std::cell::OnceCell<Option<i32>>,
 }
 
 impl FdProbe {
+    pub fn new(pid: i32, fd: i32, target: String, md: std::fs::Metadata, info: FdInfo) -> FdProbe {
+        FdProbe { pid, fd, target, md, info, external: None, domain: Default::default() }
+    }
+
+    /// The socket's domain (AF_*), asked once on a copy of the fd for every kind
+    /// that claims sockets by it; None for anything but a socket.
+    pub fn socket_domain(&self) -> Option<i32> {
+        *self.domain.get_or_init(|| {
+            if !std::os::unix::fs::FileTypeExt::is_socket(&self.md.file_type()) {
+                return None;
+            }
+            let copy = crate::sys::pidfd::getfd(self.pid, self.fd).ok()?;
+            crate::sys::sock::get_int(copy.as_fd(), libc::SOL_SOCKET, libc::SO_DOMAIN, "getsockopt(SO_DOMAIN)").ok()
+        })
+    }
+
     /// The dump error refusing this fd as `kind`.
     pub fn refuse(&self, kind: &str) -> crate::Error {
         DumpError::UnsupportedFd { pid: self.pid, fd: self.fd, kind: kind.into(), path: self.target.clone() }.into()

@@ -7,11 +7,12 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use super::inet::{check_task_netns, claims_domain, read_filter, read_opts, set_filter, set_opts, Opt};
+use super::socket::{
+    check_task_netns, raw_or_dgram, raw_or_dgram_type, read_filter, read_opts, set_filter, set_opts, step_failed, Opt,
+};
 use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
-use crate::image::pb::{self, SockType};
-use crate::restore::RestoreError;
+use crate::image::pb;
 use crate::sys::kernel;
 use crate::sys::{pidfd, sock};
 
@@ -38,7 +39,7 @@ fn what(s: &pb::NetlinkSocket) -> String {
 file_kind! { Netlink: "netlink socket", Netlink, InTask;
 
     fn claims(&self, p: &FdProbe) -> bool {
-        claims_domain(p, &[libc::AF_NETLINK])
+        p.socket_domain() == Some(libc::AF_NETLINK)
     }
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
@@ -56,11 +57,7 @@ fn dump(p: &FdProbe) -> Result<pb::NetlinkSocket> {
     let fd = copy.as_fd();
     let protocol = sock::get_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL, "getsockopt(SO_PROTOCOL)")?;
     let shown = format!("netlink socket of protocol {protocol}");
-    let ty = match sock::get_int(fd, libc::SOL_SOCKET, libc::SO_TYPE, "getsockopt(SO_TYPE)")? {
-        libc::SOCK_RAW => SockType::Raw,
-        libc::SOCK_DGRAM => SockType::Dgram,
-        t => return Err(p.refuse(&format!("{shown} of type {t}"))),
-    };
+    let ty = raw_or_dgram(p, fd, &shown)?;
     check_task_netns(p, fd, &shown)?;
     let (port_id, peer) = sock::netlink_names(fd)?;
     if peer != (0, 0) {
@@ -80,11 +77,8 @@ fn dump(p: &FdProbe) -> Result<pb::NetlinkSocket> {
 }
 
 fn open(f: &FileDesc, s: &pb::NetlinkSocket) -> Result<OwnedFd> {
-    let fail = |step: &str, e: crate::sys::SysError| -> crate::Error {
-        let what = format!("file {}: {}: {step}: {e}", f.id, what(s));
-        RestoreError::Unsupported { pid: f.owner_pid, what }.into()
-    };
-    let ty = if s.r#type == SockType::Raw as i32 { libc::SOCK_RAW } else { libc::SOCK_DGRAM };
+    let fail = step_failed(f, what(s));
+    let ty = raw_or_dgram_type(s.r#type);
     let made = sock::socket(libc::AF_NETLINK, ty, s.protocol).map_err(|e| fail("socket", e))?;
     let fd = made.as_fd();
     set_opts(fd, &s.opts, OPTS, &fail)?;

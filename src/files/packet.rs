@@ -9,11 +9,12 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use super::inet::{check_task_netns, claims_domain, read_filter, read_opts, set_filter, set_opts, Opt};
+use super::socket::{
+    check_task_netns, raw_or_dgram, raw_or_dgram_type, read_filter, read_opts, set_filter, set_opts, step_failed, Opt,
+};
 use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb::{self, SockType};
-use crate::restore::RestoreError;
 use crate::sys::kernel;
 use crate::sys::{pidfd, sock, unix_sock};
 
@@ -46,7 +47,7 @@ fn what(s: &pb::PacketSocket) -> String {
 file_kind! { Packet: "packet socket", Packet, InTask;
 
     fn claims(&self, p: &FdProbe) -> bool {
-        claims_domain(p, &[libc::AF_PACKET])
+        p.socket_domain() == Some(libc::AF_PACKET)
     }
 
     fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
@@ -63,11 +64,7 @@ fn dump(p: &FdProbe) -> Result<pb::PacketSocket> {
     let copy = pidfd::getfd(p.pid, p.fd)?;
     let fd = copy.as_fd();
     let shown = unix_sock::describe(fd);
-    let ty = match sock::get_int(fd, libc::SOL_SOCKET, libc::SO_TYPE, "getsockopt(SO_TYPE)")? {
-        libc::SOCK_RAW => SockType::Raw,
-        libc::SOCK_DGRAM => SockType::Dgram,
-        t => return Err(p.refuse(&format!("{shown} of type {t}"))),
-    };
+    let ty = raw_or_dgram(p, fd, &shown)?;
     check_task_netns(p, fd, &shown)?;
     let fanout = sock::get_int(fd, SOL_PACKET, kernel::PACKET_FANOUT as i32, "getsockopt(PACKET_FANOUT)")?;
     if fanout != 0 {
@@ -88,11 +85,8 @@ fn dump(p: &FdProbe) -> Result<pb::PacketSocket> {
 }
 
 fn open(f: &FileDesc, s: &pb::PacketSocket) -> Result<OwnedFd> {
-    let fail = |step: &str, e: crate::sys::SysError| -> crate::Error {
-        let what = format!("file {}: {}: {step}: {e}", f.id, what(s));
-        RestoreError::Unsupported { pid: f.owner_pid, what }.into()
-    };
-    let ty = if s.r#type == SockType::Raw as i32 { libc::SOCK_RAW } else { libc::SOCK_DGRAM };
+    let fail = step_failed(f, what(s));
+    let ty = raw_or_dgram_type(s.r#type);
     // Protocol 0: it takes no packet before its filter is on and it is bound.
     let made = sock::socket(libc::AF_PACKET, ty, 0).map_err(|e| fail("socket", e))?;
     let fd = made.as_fd();

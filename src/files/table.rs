@@ -45,15 +45,14 @@ impl FileTable {
         let mut fds = Vec::new();
         let mut posix_seen = std::collections::HashSet::new();
         for fd in proc::fd::list(pid)? {
-            let p = FdProbe {
+            let mut p = FdProbe::new(
                 pid,
                 fd,
-                target: proc::fd::target(pid, fd)?,
-                md: proc::fd::metadata(pid, fd)?,
-                info: proc::fdinfo::read(pid, fd)?,
-                external: None,
-            };
-            let p = FdProbe { external: super::external::key_of(&cx.state.externals, &p.md), ..p };
+                proc::fd::target(pid, fd)?,
+                proc::fd::metadata(pid, fd)?,
+                proc::fdinfo::read(pid, fd)?,
+            );
+            p.external = super::external::key_of(&cx.state.externals, &p.md);
             let cloexec = p.info.flags & libc::O_CLOEXEC as u32 != 0;
             let locks = lock::dump(&p)?;
             let known = self.known(&p)?;

@@ -96,22 +96,47 @@ impl std::fmt::Display for Addr {
 
 /// An integer socket option (`what` names it in an error).
 pub fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32, what: &'static str) -> SysResult<i32> {
-    let mut v: i32 = 0;
-    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: an i32 is valid all zero.
+    unsafe { get_struct(fd, level, name, what) }
+}
+
+pub fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, v: i32) -> SysResult<()> {
+    set_struct(fd, level, name, &v, "setsockopt")
+}
+
+/// getsockopt into a `T`.
+///
+/// # Safety
+/// `T` must be a plain C type for which all-zero bytes are a valid value.
+unsafe fn get_struct<T>(fd: BorrowedFd<'_>, level: i32, name: i32, what: &'static str) -> SysResult<T> {
+    // SAFETY: the caller vouches that all-zero is a valid T.
+    let mut v: T = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
     // SAFETY: getsockopt writes at most `len` bytes into `v`.
-    let r = unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, (&mut v as *mut i32).cast(), &mut len) };
+    let r = unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, (&mut v as *mut T).cast(), &mut len) };
     if r < 0 {
         return Err(err(what));
     }
     Ok(v)
 }
 
-pub fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, v: i32) -> SysResult<()> {
-    let len = std::mem::size_of::<i32>() as libc::socklen_t;
-    // SAFETY: setsockopt reads `len` bytes from `v`.
-    let r = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (&v as *const i32).cast(), len) };
+/// setsockopt of a `T` as the option's value.
+fn set_struct<T>(fd: BorrowedFd<'_>, level: i32, name: i32, v: &T, what: &'static str) -> SysResult<()> {
+    let len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: setsockopt reads `len` bytes from the live `v`.
+    let r = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (v as *const T).cast(), len) };
     if r < 0 {
-        return Err(err("setsockopt"));
+        return Err(err(what));
+    }
+    Ok(())
+}
+
+/// bind to a socket address struct `a` (sockaddr_ll, sockaddr_nl, ...).
+fn bind_to<T>(fd: BorrowedFd<'_>, a: &T) -> SysResult<()> {
+    let len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: bind reads `len` bytes from the live `a`.
+    if unsafe { libc::bind(fd.as_raw_fd(), (a as *const T).cast(), len) } < 0 {
+        return Err(err("bind"));
     }
     Ok(())
 }
@@ -141,57 +166,21 @@ pub fn set_str(fd: BorrowedFd<'_>, level: i32, name: i32, v: &str) -> SysResult<
 
 /// SO_LINGER: (on, seconds).
 pub fn linger(fd: BorrowedFd<'_>) -> SysResult<(bool, i32)> {
-    let mut l = libc::linger { l_onoff: 0, l_linger: 0 };
-    let mut len = std::mem::size_of::<libc::linger>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `l`.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&mut l as *mut libc::linger).cast(),
-            &mut len,
-        )
-    };
-    if r < 0 {
-        return Err(err("getsockopt(SO_LINGER)"));
-    }
+    // SAFETY: linger is two ints.
+    let l: libc::linger = unsafe { get_struct(fd, libc::SOL_SOCKET, libc::SO_LINGER, "getsockopt(SO_LINGER)")? };
     Ok((l.l_onoff != 0, l.l_linger))
 }
 
 pub fn set_linger(fd: BorrowedFd<'_>, on: bool, secs: i32) -> SysResult<()> {
     let l = libc::linger { l_onoff: on as i32, l_linger: secs };
-    let len = std::mem::size_of::<libc::linger>() as libc::socklen_t;
-    // SAFETY: setsockopt reads `len` bytes from `l`.
-    let r = unsafe {
-        libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, (&l as *const libc::linger).cast(), len)
-    };
-    if r < 0 {
-        return Err(err("setsockopt(SO_LINGER)"));
-    }
-    Ok(())
+    set_struct(fd, libc::SOL_SOCKET, libc::SO_LINGER, &l, "setsockopt(SO_LINGER)")
 }
 
 /// TCP_INFO: a TCP socket's state; for a listener, its accept queue
 /// (tcpi_unacked) and backlog (tcpi_sacked).
 pub fn tcp_info(fd: BorrowedFd<'_>) -> SysResult<kernel::tcp_info> {
     // SAFETY: tcp_info is plain integers; all-zero is valid.
-    let mut info: kernel::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<kernel::tcp_info>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `info`.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut kernel::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    if r < 0 {
-        return Err(err("getsockopt(TCP_INFO)"));
-    }
-    Ok(info)
+    unsafe { get_struct(fd, libc::IPPROTO_TCP, libc::TCP_INFO, "getsockopt(TCP_INFO)") }
 }
 
 /// How many classic BPF instructions the socket's filter has (0: none).
@@ -318,35 +307,16 @@ pub fn filter(fd: BorrowedFd<'_>) -> SysResult<Vec<kernel::sock_filter>> {
 
 /// Attaches a classic BPF filter (SO_ATTACH_FILTER).
 pub fn attach_filter(fd: BorrowedFd<'_>, insns: &[kernel::sock_filter]) -> SysResult<()> {
+    // The kernel copies `len` instructions from the live `insns`.
     let prog = kernel::sock_fprog { len: insns.len() as u16, filter: insns.as_ptr() as *mut kernel::sock_filter };
-    let len = std::mem::size_of::<kernel::sock_fprog>() as libc::socklen_t;
-    // SAFETY: the kernel copies `prog.len` instructions from the live `insns`.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&prog as *const kernel::sock_fprog).cast(),
-            len,
-        )
-    };
-    if r < 0 {
-        return Err(err("setsockopt(SO_ATTACH_FILTER)"));
-    }
-    Ok(())
+    set_struct(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog, "setsockopt(SO_ATTACH_FILTER)")
 }
 
 /// A packet socket's address: the interface it is bound to (0: none) and the
 /// protocol it takes (network order, as socket(2) and sockaddr_ll have it).
 pub fn packet_local(fd: BorrowedFd<'_>) -> SysResult<(i32, u16)> {
-    // SAFETY: an all-zero sockaddr_ll is a valid out buffer.
-    let mut a: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    // SAFETY: getsockname writes at most `len` bytes into `a`.
-    let r = unsafe { libc::getsockname(fd.as_raw_fd(), (&mut a as *mut libc::sockaddr_ll).cast(), &mut len) };
-    if r < 0 {
-        return Err(err("getsockname"));
-    }
+    // SAFETY: sockaddr_ll is a plain C struct, valid all zero.
+    let a: libc::sockaddr_ll = unsafe { raw_name(fd, false)? };
     Ok((a.sll_ifindex, a.sll_protocol))
 }
 
@@ -357,12 +327,7 @@ pub fn packet_bind(fd: BorrowedFd<'_>, ifindex: i32, protocol: u16) -> SysResult
     a.sll_family = libc::AF_PACKET as u16;
     a.sll_protocol = protocol;
     a.sll_ifindex = ifindex;
-    let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    // SAFETY: `a` is a valid sockaddr_ll of `len` bytes.
-    if unsafe { libc::bind(fd.as_raw_fd(), (&a as *const libc::sockaddr_ll).cast(), len) } < 0 {
-        return Err(err("bind"));
-    }
-    Ok(())
+    bind_to(fd, &a)
 }
 
 /// The name of interface `ifindex` of the socket's network namespace.
@@ -464,12 +429,7 @@ pub fn netlink_bind(fd: BorrowedFd<'_>, port_id: u32) -> SysResult<()> {
     let mut a: kernel::sockaddr_nl = unsafe { std::mem::zeroed() };
     a.nl_family = libc::AF_NETLINK as u16;
     a.nl_pid = port_id;
-    let len = std::mem::size_of::<kernel::sockaddr_nl>() as libc::socklen_t;
-    // SAFETY: `a` is a valid sockaddr_nl of `len` bytes.
-    if unsafe { libc::bind(fd.as_raw_fd(), (&a as *const kernel::sockaddr_nl).cast(), len) } < 0 {
-        return Err(err("bind"));
-    }
-    Ok(())
+    bind_to(fd, &a)
 }
 
 /// Whether a message waits to be read (peeked, not taken), for sockets without
