@@ -48,6 +48,15 @@ fn packet_sockets_with_a_filter() {
     cycle("packet", "wl_packet", &[], None);
 }
 
+/// Netlink sockets as `ip monitor` and a device manager hold them
+/// (c-tests/wl_netlink.c, in a network namespace of its own): protocol, type,
+/// port id, groups beyond the first bitmap word and an option come back, and
+/// the route socket still gets link events and answers to a dump.
+#[test]
+fn netlink_sockets_with_their_groups() {
+    cycle("netlink-wl", "wl_netlink", &[], None);
+}
+
 #[test]
 fn inet_sockets_leave_running() {
     leave_running("inet-leave-running", "wl_inet");
