@@ -10,6 +10,10 @@
  *  - udp6: an AF_INET6 UDP socket neither bound nor connected;
  *  - tcpc: a TCP socket bound on 127.0.0.1, neither listening nor connected
  *    (TCP_CLOSE), with SO_LINGER {1, 4};
+ *  - tcpa: a connection tcp4 accepted, closed both ways (it shut its side,
+ *    the peer closed): TCP_CLOSE on tcp4's port, SO_REUSEADDR from tcp4;
+ *  - tcpk: the client side of a connection to a listener since closed, closed
+ *    both ways (it shut its side first, so its TIME_WAIT holds its port);
  *  - a child that shares tcp4 (the same open file description) and sleeps
  *    until SIGTERM (it dies with the parent: PR_SET_PDEATHSIG).
  * Every option is recorded as getsockopt() answers right after setting it.
@@ -18,7 +22,10 @@
  * SO_ACCEPTCONN are as at setup; every option reads back as recorded; tcp4 is
  * O_NONBLOCK and tcp6 is not; TCP_INFO shows the listeners in TCP_LISTEN with
  * their backlogs (tcpi_sacked) 7 and 5 and empty accept queues (tcpi_unacked),
- * tcpc in TCP_CLOSE; udpc's peer is udp4, no other socket has one. Then
+ * tcpc, tcpa and tcpk in TCP_CLOSE; udpc's peer is udp4, no other socket has
+ * one; tcpa and tcpk poll POLLIN|POLLRDHUP|POLLHUP, read end of file, fail a
+ * send with EPIPE, a connect with EISCONN, and hold no data; tcpc polls no
+ * POLLIN and reads ENOTCONN. Then
  * traffic: udpc -> udp4 (source udpc) and udp4 -> udpc datagrams arrive, udp6
  * reaches a fresh socket on ::1, tcp6 accepts a fresh connection; the parent
  * passes SIGTERM on, connects to tcp4 and sends "parent", the child polls,
@@ -30,6 +37,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
@@ -37,7 +45,7 @@
 
 #define WAIT_MS 2000
 
-enum { TCP4, TCP6, UDP4, UDPC, UDP6, TCPC, NSOCK };
+enum { TCP4, TCP6, UDP4, UDPC, UDP6, TCPC, TCPA, TCPK, NSOCK };
 
 struct sock {
 	const char *name;
@@ -54,6 +62,8 @@ static struct sock socks[NSOCK] = {
 	[UDPC] = { "udpc", AF_INET, SOCK_DGRAM, IPPROTO_UDP, 0, 0, -1, { 0 }, 0 },
 	[UDP6] = { "udp6", AF_INET6, SOCK_DGRAM, IPPROTO_UDP, 0, 0, -1, { 0 }, 0 },
 	[TCPC] = { "tcpc", AF_INET, SOCK_STREAM, IPPROTO_TCP, 0, 0, -1, { 0 }, 0 },
+	[TCPA] = { "tcpa", AF_INET, SOCK_STREAM, IPPROTO_TCP, 0, 0, -1, { 0 }, 0 },
+	[TCPK] = { "tcpk", AF_INET, SOCK_STREAM, IPPROTO_TCP, 0, 0, -1, { 0 }, 0 },
 };
 
 /* An integer option of a socket and what getsockopt() answered at setup. */
@@ -216,6 +226,54 @@ static void child(int fd, int ready_fd, pid_t parent)
 	_exit(0);
 }
 
+/* A closed connection reads end of file and cannot send; tcpc (never connected) reads ENOTCONN. */
+static void check_closed(int sk, int was_connected)
+{
+	struct pollfd p = { .fd = socks[sk].fd, .events = POLLIN | POLLOUT | POLLRDHUP };
+	const short closed = POLLIN | POLLRDHUP | POLLHUP;
+	int queued = -1;
+	char b[4];
+	ssize_t n;
+
+	WL_CHECK(poll(&p, 1, 0) == 1, "%s: poll: %s", socks[sk].name, strerror(errno));
+	if (was_connected)
+		WL_CHECK((p.revents & (closed | POLLERR)) == closed, "%s: polls %#x, want POLLIN|POLLRDHUP|POLLHUP",
+			 socks[sk].name, p.revents);
+	else
+		WL_CHECK(!(p.revents & (POLLIN | POLLRDHUP | POLLERR)), "%s: polls %#x", socks[sk].name, p.revents);
+	WL_CHECK(!ioctl(socks[sk].fd, FIONREAD, &queued) && queued == 0, "%s: %d bytes to read", socks[sk].name,
+		 queued);
+	n = recv(socks[sk].fd, b, sizeof(b), MSG_DONTWAIT);
+	if (was_connected)
+		WL_CHECK(n == 0, "%s: recv %zd (%s), want end of file", socks[sk].name, n, n < 0 ? strerror(errno) : "");
+	else
+		WL_CHECK(n < 0 && errno == ENOTCONN, "%s: recv %zd (%s), want ENOTCONN", socks[sk].name, n,
+			 n < 0 ? strerror(errno) : "");
+	if (was_connected) {
+		n = send(socks[sk].fd, "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		WL_CHECK(n < 0 && errno == EPIPE, "%s: send %zd (%s), want EPIPE", socks[sk].name, n,
+			 n < 0 ? strerror(errno) : "");
+		n = connect(socks[sk].fd, (struct sockaddr *)&socks[TCP4].addr, socks[TCP4].alen);
+		WL_CHECK(n < 0 && errno == EISCONN, "%s: connect %zd (%s), want EISCONN", socks[sk].name, n,
+			 n < 0 ? strerror(errno) : "");
+	}
+}
+
+/* Waits up to 2 s for a TCP socket to reach TCP_CLOSE. */
+static void wait_tcp_close(int sk)
+{
+	struct tcp_info ti;
+	socklen_t len;
+
+	for (int i = 0; i < 200; i++) {
+		len = sizeof(ti);
+		if (!getsockopt(socks[sk].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) && ti.tcpi_state == 7)
+			return;
+		usleep(10000);
+	}
+	WL_DIE("%s: never reached TCP_CLOSE", socks[sk].name);
+}
+
 static void check_sock(int sk)
 {
 	struct sock *s = &socks[sk];
@@ -265,6 +323,8 @@ static void check_sock(int sk)
 			WL_CHECK(ti.tcpi_unacked == 0, "%s: accept queue holds %u", s->name, ti.tcpi_unacked);
 		}
 	}
+	if (sk == TCPA || sk == TCPK || sk == TCPC)
+		check_closed(sk, sk != TCPC);
 }
 
 /* A datagram `msg` sent by `from` (to `to`'s address unless from is connected) arrives on `to`. */
@@ -292,6 +352,46 @@ static void check_dgram(int from, int to_fd, const struct sockaddr_storage *to, 
 			 fmt_addr(&a, got, sizeof(got)), fmt_addr(src, want, sizeof(want)));
 }
 
+/*
+ * tcpa: tcp4 accepts a connection (after a byte: TCP_DEFER_ACCEPT), shuts its
+ * side, the client reads end of file and closes. tcpk: connects to a listener
+ * of its own, shuts its side, the accepted end closes, then the listener.
+ */
+static void close_connections(void)
+{
+	struct sockaddr_storage la;
+	socklen_t len = sizeof(la);
+	char b[2];
+	int c, l, a;
+
+	if (getsockname(socks[TCP4].fd, (struct sockaddr *)&la, &len))
+		WL_DIE("tcp4: getsockname");
+	c = connect_to(&la, len);
+	if (c < 0 || write(c, "a", 1) != 1 || !wait_in(socks[TCP4].fd))
+		WL_DIE("tcpa: connecting to tcp4");
+	socks[TCPA].fd = accept4(socks[TCP4].fd, NULL, NULL, SOCK_CLOEXEC);
+	if (socks[TCPA].fd < 0 || read_wait(socks[TCPA].fd, b, 1) != 1 || shutdown(socks[TCPA].fd, SHUT_WR))
+		WL_DIE("tcpa: accepting from tcp4");
+	if (read_wait(c, b, 1) != 0)
+		WL_DIE("tcpa: its client read no end of file");
+	close(c);
+	wait_tcp_close(TCPA);
+
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	len = loopback(AF_INET, &la);
+	if (l < 0 || bind(l, (struct sockaddr *)&la, len) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&la, &len))
+		WL_DIE("tcpk: a listener");
+	if (connect(socks[TCPK].fd, (struct sockaddr *)&la, len) || shutdown(socks[TCPK].fd, SHUT_WR))
+		WL_DIE("tcpk: connecting");
+	a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (a < 0 || read_wait(a, b, 1) != 0)
+		WL_DIE("tcpk: the accepted end read no end of file");
+	close(a);
+	close(l);
+	wait_tcp_close(TCPK);
+}
+
 int main(int argc, char **argv)
 {
 	struct linger lg = { 1, 4 }, lgot;
@@ -304,7 +404,8 @@ int main(int argc, char **argv)
 	wl_scratch(argc, argv);
 	wl_install_term();
 	for (int i = 0; i < NSOCK; i++)
-		make(i);
+		if (i != TCPA)
+			make(i);
 
 	SET(TCP4, SOL_SOCKET, SO_REUSEADDR, 1);
 	bind_lo(TCP4);
@@ -337,6 +438,8 @@ int main(int argc, char **argv)
 	if (getsockopt(socks[TCPC].fd, SOL_SOCKET, SO_LINGER, &lg, &len))
 		WL_DIE("tcpc: read SO_LINGER");
 	record_opt(UDP6, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY");
+	close_connections();
+	record_opt(TCPA, SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR");
 
 	for (int i = 0; i < NSOCK; i++) {
 		socks[i].alen = sizeof(socks[i].addr);

@@ -304,6 +304,52 @@ while True:
     assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python");
 }
 
+/// A closed TCP connection ccr cannot make again is refused by name and keeps
+/// what it held: one reset by its peer (its error not read yet: ccr must not
+/// read it away) and one closed with bytes not read yet.
+#[test]
+fn closed_tcp_connections_with_state_left_are_refused() {
+    let script = r#"
+import errno, signal, socket, struct, sys, time
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen()
+c = socket.create_connection(l.getsockname())
+a, _ = l.accept()
+if sys.argv[1] == "reset":
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    a.close()
+    keep = c
+else:
+    a.shutdown(socket.SHUT_WR)
+    c.recv(1)
+    c.sendall(b"unread")
+    c.close()
+    keep = a
+time.sleep(0.2)
+signal.signal(signal.SIGTERM, lambda *_: None)
+print("ready", flush=True)
+signal.pause()
+if sys.argv[1] == "reset":
+    ok = keep.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ECONNRESET
+else:
+    ok = keep.recv(64) == b"unread" and keep.recv(64) == b""
+print("PASS" if ok else "FAIL: state lost", flush=True)
+sys.exit(0 if ok else 1)
+"#;
+    for (mode, named) in [("reset", "with an error not read yet"), ("unread", "with 6 bytes not read yet")] {
+        let mut case = Case::new(&format!("tcp-closed-{mode}"));
+        let mut cmd = std::process::Command::new("python3");
+        cmd.args(["-c", script, mode]);
+        let pid = case.start(cmd);
+        case.wait_ready(pid, Duration::from_secs(10));
+        refused_by_name(&case, pid, named);
+        case.signal(pid, Signal::SIGTERM);
+        assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, &format!("python ({mode})"));
+        case.assert_pass(1);
+    }
+}
+
 /// A packet socket in a fanout group (its group's other members and balance
 /// are not saved) is refused by name, and the task runs on.
 #[test]

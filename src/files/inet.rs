@@ -6,15 +6,20 @@
 //! Options are read as integers from a fixed list; restore sets the ones a fresh
 //! socket of the kind reads differently (the defaults stay defaults, so a buffer
 //! size the kernel tunes is not frozen). A classic BPF filter comes back (locked
-//! if it was). Refused by name: a TCP connection in any state, a listener with
-//! connections not accepted yet, a UDP socket with datagrams queued, other
-//! protocols (raw, ICMP, SCTP, UDP-lite), and a socket of a network namespace
-//! other than its task's. Not seen, so not kept: multicast memberships, eBPF
-//! socket filters and reuseport programs.
+//! if it was). A TCP connection closed both ways with nothing left to read (a
+//! server's accepted socket between the peer's close and its own) comes back
+//! closed: bound where it was, reading end of file. Refused by name: a TCP
+//! connection in any other state, a socket with an error not read yet (a reset),
+//! a listener with connections not accepted yet, a UDP socket with datagrams
+//! queued, other protocols (raw, ICMP, SCTP, UDP-lite), and a socket of a
+//! network namespace other than its task's. Not seen, so not kept: multicast
+//! memberships, eBPF socket filters and reuseport programs; the multicast TTL
+//! an accepted TCP socket reads (its SYN's TTL; nothing sets it on TCP, nothing
+//! uses it) reads 1 after.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::socket::{check_task_netns, read_filter, read_opts, set_filter, set_opts, step_failed, Opt};
+use super::socket::{check_task_netns, read_filter, read_opts, set_filter, set_opts, step_failed, Fail, Opt};
 use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb::{self, SockType};
@@ -25,6 +30,8 @@ use crate::sys::{pidfd, unix_sock};
 const TCP_CLOSE: u8 = 7;
 const TCP_LISTEN: u8 = 10;
 
+// Multicast options are UDP's: TCP refuses to set them, yet an accepted socket
+// reads the TTL (hop limit) of its SYN there.
 const OPTS: &[Opt] = &[
     (libc::SOL_SOCKET, libc::SO_REUSEADDR, 0, 0, "SO_REUSEADDR"),
     (libc::SOL_SOCKET, libc::SO_REUSEPORT, 0, 0, "SO_REUSEPORT"),
@@ -46,8 +53,8 @@ const OPTS: &[Opt] = &[
     (libc::IPPROTO_IP, libc::IP_RECVTOS, libc::AF_INET, 0, "IP_RECVTOS"),
     (libc::IPPROTO_IP, libc::IP_RECVERR, libc::AF_INET, 0, "IP_RECVERR"),
     (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::AF_INET, 0, "IP_MTU_DISCOVER"),
-    (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, libc::AF_INET, 0, "IP_MULTICAST_TTL"),
-    (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, libc::AF_INET, 0, "IP_MULTICAST_LOOP"),
+    (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, libc::AF_INET, libc::IPPROTO_UDP, "IP_MULTICAST_TTL"),
+    (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, libc::AF_INET, libc::IPPROTO_UDP, "IP_MULTICAST_LOOP"),
     (libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, libc::AF_INET, 0, "IP_BIND_ADDRESS_NO_PORT"),
     (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, libc::AF_INET6, 0, "IPV6_V6ONLY"),
     (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, libc::AF_INET6, 0, "IPV6_UNICAST_HOPS"),
@@ -55,8 +62,8 @@ const OPTS: &[Opt] = &[
     (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, libc::AF_INET6, 0, "IPV6_RECVPKTINFO"),
     (libc::IPPROTO_IPV6, libc::IPV6_RECVERR, libc::AF_INET6, 0, "IPV6_RECVERR"),
     (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, libc::AF_INET6, 0, "IPV6_MTU_DISCOVER"),
-    (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, libc::AF_INET6, 0, "IPV6_MULTICAST_HOPS"),
-    (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, libc::AF_INET6, 0, "IPV6_MULTICAST_LOOP"),
+    (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, libc::AF_INET6, libc::IPPROTO_UDP, "IPV6_MULTICAST_HOPS"),
+    (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, libc::AF_INET6, libc::IPPROTO_UDP, "IPV6_MULTICAST_LOOP"),
     (libc::IPPROTO_IPV6, libc::IPV6_TRANSPARENT, libc::AF_INET6, 0, "IPV6_TRANSPARENT"),
     (libc::IPPROTO_TCP, libc::TCP_NODELAY, 0, libc::IPPROTO_TCP, "TCP_NODELAY"),
     (libc::IPPROTO_TCP, libc::TCP_MAXSEG, 0, libc::IPPROTO_TCP, "TCP_MAXSEG"),
@@ -82,6 +89,7 @@ fn what(s: &pb::InetSocket) -> String {
     let proto = if s.protocol == libc::IPPROTO_TCP { "TCP" } else { "UDP" };
     let local = Addr { family: s.family, ip: s.addr.clone(), port: s.port as u16 };
     match (s.listening, local.is_unset()) {
+        _ if s.closed => format!("closed TCP connection on {local}"),
         (true, _) => format!("{proto} socket listening on {local}"),
         (false, false) => format!("{proto} socket on {local}"),
         (false, true) => format!("unbound {proto} socket"),
@@ -135,7 +143,7 @@ fn dump(p: &FdProbe) -> Result<pb::InetSocket> {
                 return Err(p.refuse(&format!("{shown} with {n} connections not accepted yet")));
             }
             TCP_LISTEN => (s.listening, s.backlog) = (true, info.tcpi_sacked),
-            TCP_CLOSE => {}
+            TCP_CLOSE => s.closed = closed_connection(p, fd, &shown)?,
             st => {
                 let peer = sock::peer(fd)?.map(|a| format!(" to {a}")).unwrap_or_default();
                 return Err(p.refuse(&format!("TCP connection{peer} (state {st}) of {shown}")));
@@ -150,11 +158,59 @@ fn dump(p: &FdProbe) -> Result<pb::InetSocket> {
             (s.peer_addr, s.peer_port) = (peer.ip, peer.port as u32);
         }
     }
-    s.opts = read_opts(fd, OPTS.iter().filter(|o| applies(o, &s)))?;
+    // A closed connection's TCP_MAXSEG is its path's MSS, not a setting.
+    let kept = |o: &&Opt| applies(o, &s) && !(s.closed && (o.0, o.1) == (libc::IPPROTO_TCP, libc::TCP_MAXSEG));
+    s.opts = read_opts(fd, OPTS.iter().filter(kept))?;
     (s.linger, s.linger_s) = sock::linger(fd)?;
     s.bound_dev = sock::get_str(fd, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, "getsockopt(SO_BINDTODEVICE)")?;
     s.filter = read_filter(fd)?;
     Ok(s)
+}
+
+/// Whether a TCP socket in TCP_CLOSE is a connection closed both ways (its
+/// receive side shut: poll says POLLRDHUP) rather than one never connected.
+fn closed_connection(p: &FdProbe, fd: BorrowedFd<'_>, shown: &str) -> Result<bool> {
+    let ev = sock::events_now(fd)?;
+    if ev & libc::POLLERR != 0 {
+        // Reading SO_ERROR would take the error from the task.
+        return Err(p.refuse(&format!("{shown} with an error not read yet (a reset or refused connection)")));
+    }
+    if ev & libc::POLLRDHUP == 0 {
+        return Ok(false);
+    }
+    match sock::inq(fd)? {
+        0 => Ok(true),
+        n => Err(p.refuse(&format!("closed TCP connection of {shown} with {n} bytes not read yet"))),
+    }
+}
+
+/// Makes `fd` (bound at `local`, unconnected) a connection closed both ways as
+/// the dumped one was: connected to a listener of its own on its address, shut
+/// by it, then by the peer. Shutting an unconnected socket would read the same,
+/// but connect would then work where it gives EISCONN.
+fn close_a_connection(fd: BorrowedFd<'_>, local: &Addr, fail: &Fail<'_>) -> Result<()> {
+    let l = sock::socket(local.family, libc::SOCK_STREAM, libc::IPPROTO_TCP).map_err(|e| fail("socket", e))?;
+    let any_port = Addr { family: local.family, ip: local.ip.clone(), port: 0 };
+    sock::bind(l.as_fd(), &any_port).map_err(|e| fail(&format!("bind a listener to close it at {any_port}"), e))?;
+    sock::listen(l.as_fd(), 1).map_err(|e| fail("listen", e))?;
+    let at = sock::local(l.as_fd()).map_err(|e| fail("getsockname", e))?;
+    sock::connect(fd, &at).map_err(|e| fail(&format!("connect {at} to close it"), e))?;
+    let peer = sock::accept(l.as_fd()).map_err(|e| fail("accept", e))?;
+    unix_sock::shutdown(fd, 2).map_err(|e| fail("shutdown", e))?;
+    // Nothing was sent: the peer's close is a FIN, never a reset.
+    drop(peer);
+    // Loopback delivers within the calls above; the wait is a bound.
+    for _ in 0..1000 {
+        let state = sock::tcp_info(fd).map_err(|e| fail("TCP_INFO", e))?.tcpi_state;
+        if state == TCP_CLOSE {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Err(fail(
+        "closing it",
+        crate::sys::SysError::Call { call: "wait for TCP_CLOSE", errno: nix::errno::Errno::ETIMEDOUT },
+    ))
 }
 
 fn open(f: &FileDesc, s: &pb::InetSocket) -> Result<OwnedFd> {
@@ -181,11 +237,17 @@ fn open(f: &FileDesc, s: &pb::InetSocket) -> Result<OwnedFd> {
         // The dumped tree's old connections may linger in TIME_WAIT on the
         // port: a TCP socket binds past them, then gets its own setting back.
         let reuse = s.opts.iter().find(|o| o.level == libc::SOL_SOCKET && o.name == libc::SO_REUSEADDR);
+        // A closed connection shares its port with its listener (or with
+        // its own TIME_WAIT): it binds in repair mode, past them.
         let tcp = s.protocol == libc::IPPROTO_TCP;
-        if tcp {
-            sock::set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1).map_err(|e| fail("SO_REUSEADDR", e))?;
+        if s.closed {
+            sock::bind_in_repair(fd, &local).map_err(|e| fail(&format!("bind {local} in TCP_REPAIR mode"), e))?;
+        } else {
+            if tcp {
+                sock::set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1).map_err(|e| fail("SO_REUSEADDR", e))?;
+            }
+            sock::bind(fd, &local).map_err(|e| fail(&format!("bind {local}"), e))?;
         }
-        sock::bind(fd, &local).map_err(|e| fail(&format!("bind {local}"), e))?;
         if tcp {
             let back = reuse.map_or(0, |o| o.value);
             sock::set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, back).map_err(|e| fail("SO_REUSEADDR", e))?;
@@ -197,6 +259,9 @@ fn open(f: &FileDesc, s: &pb::InetSocket) -> Result<OwnedFd> {
     }
     if s.listening {
         sock::listen(fd, s.backlog).map_err(|e| fail("listen", e))?;
+    }
+    if s.closed {
+        close_a_connection(fd, &local, &fail)?;
     }
     super::set_status(&made, f)?;
     Ok(made)

@@ -70,7 +70,9 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// 2.12: TCP and UDP sockets with no connection (FileDesc.inet), packet sockets
 /// (FileDesc.packet) and netlink sockets (FileDesc.netlink), with their classic
 /// BPF filters.
-pub const FORMAT_MINOR: u16 = 12;
+/// 2.13: closed TCP connections (InetSocket.closed): an older ccr would make one
+/// an unconnected socket.
+pub const FORMAT_MINOR: u16 = 13;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.
 const MAX_BODY: u64 = 1 << 30;

@@ -206,6 +206,26 @@ pub fn inq(fd: BorrowedFd<'_>) -> SysResult<i32> {
     Ok(n)
 }
 
+/// What poll(2) reports of the socket right now (every event asked).
+pub fn events_now(fd: BorrowedFd<'_>) -> SysResult<i16> {
+    let all = libc::POLLIN | libc::POLLPRI | libc::POLLOUT | libc::POLLRDHUP;
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: all, revents: 0 };
+    // SAFETY: one valid pollfd, no wait.
+    if unsafe { libc::poll(&mut p, 1, 0) } < 0 {
+        return Err(err("poll"));
+    }
+    Ok(p.revents)
+}
+
+/// Binds a TCP socket in TCP_CLOSE to `a` past every other socket on the port,
+/// as repair mode lets (it forces reuse); sk_reuse is cleared after.
+pub fn bind_in_repair(fd: BorrowedFd<'_>, a: &Addr) -> SysResult<()> {
+    set_int(fd, libc::IPPROTO_TCP, libc::TCP_REPAIR, 1)?;
+    let bound = bind(fd, a);
+    set_int(fd, libc::IPPROTO_TCP, libc::TCP_REPAIR, 0)?;
+    bound
+}
+
 /// The local address (getsockname).
 pub fn local(fd: BorrowedFd<'_>) -> SysResult<Addr> {
     name_of(fd, false)?.ok_or(SysError::Call { call: "getsockname: not an inet socket", errno: Errno::EAFNOSUPPORT })
@@ -275,6 +295,17 @@ pub fn connect(fd: BorrowedFd<'_>, a: &Addr) -> SysResult<()> {
         return Err(err("connect"));
     }
     Ok(())
+}
+
+/// accept4(2) of the next connection, close-on-exec, its peer not asked.
+pub fn accept(fd: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+    // SAFETY: no address asked; the new fd is owned here.
+    let a = unsafe { libc::accept4(fd.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
+    if a < 0 {
+        return Err(err("accept4"));
+    }
+    // SAFETY: just accepted, owned here.
+    Ok(unsafe { OwnedFd::from_raw_fd(a) })
 }
 
 pub fn listen(fd: BorrowedFd<'_>, backlog: u32) -> SysResult<()> {
