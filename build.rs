@@ -111,6 +111,11 @@ fn main() {
         .allowlist_var("SIOCGSKNS")
         // TCP sockets: a listener's backlog and accept queue, any socket's state.
         .allowlist_type("tcp_info")
+        // Established TCP connections, read and made again in repair mode.
+        .allowlist_type("tcp_repair_opt")
+        .allowlist_type("tcp_repair_window")
+        .allowlist_var("TCP_REPAIR_WINDOW")
+        .allowlist_var("TCPI_OPT_.*")
         // Netlink sockets: their address, groups and options.
         .allowlist_type("sockaddr_nl")
         .allowlist_var("NETLINK_(LIST|ADD)_MEMBERSHIPS?")

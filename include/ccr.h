@@ -205,6 +205,14 @@ int ccr_opts_set_leave_running(ccr_opts *opts, bool leave_running);
 // `opts` is null or a pointer from ccr_opts_new() not yet freed.
 int ccr_opts_set_shell_job(ccr_opts *opts, bool shell_job);
 
+// Save established TCP connections whose peer is in the checkpoint too (held
+// in TCP repair mode while the tasks are, made again without a handshake)
+// instead of refusing them.
+//
+// # Safety
+// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+int ccr_opts_set_tcp_established(ccr_opts *opts, bool tcp_established);
+
 // Leave the tasks frozen after a dump; the caller thaws them with ccr_thaw().
 //
 // # Safety

@@ -219,6 +219,7 @@ mod tests {
             images_dir: Some("/var/lib/ckpt/a b".into()),
             leave_running: true,
             leave_stopped: true,
+            tcp_established: true,
             freeze_cgroup: Some("/sys/fs/cgroup/freezer/x".into()),
             freeze_timeout_s: Some(7),
             shell_job: true,

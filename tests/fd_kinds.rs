@@ -40,6 +40,41 @@ fn inet_sockets_with_no_connection() {
     cycle("inet", "wl_inet", &[], None);
 }
 
+/// Established TCP connections on loopback with both ends in the tree
+/// (c-tests/wl_tcpconn.c), dumped with --tcp-established: megabytes in flight
+/// one way (part never sent), a greeting the other, come back byte for byte
+/// with their addresses, peers and options, and talk on after the restore.
+#[test]
+fn established_tcp_connections_with_data_in_flight() {
+    let mut case = Case::new("tcp-established");
+    let pid = case.start_workload("wl_tcpconn", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let tree = common::tree_pids(pid);
+    case.dump_ok(pid, &["--tcp-established"]);
+    common::assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original after dump");
+    common::reap_gone(&tree, "the dumped tree");
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "the restored workload");
+    case.assert_pass(1);
+}
+
+/// Without --tcp-established a connection is refused by name, and a dump
+/// --leave-running with it lets both ends run on, connected (repair mode off).
+#[test]
+fn established_tcp_connections_refused_or_left_running() {
+    let mut case = Case::new("tcp-established-lr");
+    let pid = case.start_workload("wl_tcpconn", &[]);
+    case.wait_ready(pid, Duration::from_secs(10));
+    refused_by_name(&case, pid, "dump with --tcp-established to save it");
+    case.dump_ok(pid, &["--tcp-established", "--leave-running"]);
+    common::assert_running_untraced(pid, "the workload after dump --leave-running");
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(pid, Duration::from_secs(30)), 0, "the workload");
+    case.assert_pass(1);
+}
+
 /// Packet sockets as a DHCP client holds one (c-tests/wl_packet.c, in a network
 /// namespace of its own): protocol, interface, options and a locked BPF filter
 /// come back, and the filter still picks the packets.

@@ -19,8 +19,9 @@ fn missing() -> Option<String> {
     (!gone.is_empty()).then(|| gone.join(", "))
 }
 
-/// Three checkpoint/restore cycles, a dump that leaves the container running and
-/// one ccr refuses (an established TCP connection inside), then lxc-stop.
+/// Three checkpoint/restore cycles (a TCP connection inside carries on), a dump
+/// that leaves the container running and one ccr refuses (a TCP connection to
+/// the host's dnsmasq), then lxc-stop.
 #[test]
 fn lxc_checkpoints_and_restores_a_busybox_container_through_ccr() {
     if let Some(what) = missing() {

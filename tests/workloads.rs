@@ -51,6 +51,7 @@ fn workloads_pass_alone_and_fail_when_broken() {
         "wl_seccomp",
         "wl_userns",
         "wl_veth",
+        "wl_tcpconn",
     ] {
         assert!(text.contains(&format!("ok    {wl} broken: FAIL")), "{wl} was not shown to fail when broken");
     }

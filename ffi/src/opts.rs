@@ -22,6 +22,7 @@ pub struct CcrOpts {
     images_dir: Option<PathBuf>,
     leave_running: bool,
     leave_stopped: bool,
+    tcp_established: bool,
     log: LogOpts,
     freeze_cgroup: Option<PathBuf>,
     cgroups: CgroupRestoreOpts,
@@ -46,6 +47,7 @@ impl CcrOpts {
             images_dir: self.images_dir.clone(),
             leave_running: self.leave_running,
             leave_stopped: self.leave_stopped,
+            tcp_established: self.tcp_established,
             freeze_cgroup: self.freeze_cgroup.clone(),
             freeze_timeout_s: None,
             external: self.external.clone(),
@@ -510,6 +512,21 @@ pub unsafe extern "C" fn ccr_opts_set_shell_job(opts: *mut CcrOpts, shell_job: b
     entry(|| {
         // SAFETY: forwarded caller contract.
         unsafe { opts_mut(opts) }?.shell_job = shell_job;
+        Ok(0)
+    })
+}
+
+/// Save established TCP connections whose peer is in the checkpoint too (held
+/// in TCP repair mode while the tasks are, made again without a handshake)
+/// instead of refusing them.
+///
+/// # Safety
+/// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_tcp_established(opts: *mut CcrOpts, tcp_established: bool) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        unsafe { opts_mut(opts) }?.tcp_established = tcp_established;
         Ok(0)
     })
 }

@@ -38,6 +38,12 @@ pub const COMMANDS: &[Command] = &[
             flag("leave-running", Some('R'), "keep the tasks running after the dump"),
             flag("leave-stopped", Some('s'), "leave the freeze cgroup frozen after the dump"),
             flag("shell-job", Some('j'), "the tree is a shell's job: let go of its session and group"),
+            flag(
+                "tcp-established",
+                None,
+                "save established TCP connections whose peer is in the tree too (held in TCP repair mode, made \
+                 again without a handshake); without it a dump refuses them",
+            ),
             arg(
                 "external",
                 None,
@@ -320,6 +326,7 @@ pub fn dump_opts(p: &Parsed) -> Result<DumpOpts, String> {
         images_dir: path(p, "images-dir"),
         leave_running: p.has("leave-running"),
         leave_stopped: p.has("leave-stopped"),
+        tcp_established: p.has("tcp-established"),
         freeze_cgroup: path(p, "freeze-cgroup"),
         freeze_timeout_s: p.parsed("freeze-timeout", "seconds")?,
         external,

@@ -17,8 +17,8 @@ pub const CRIU_VERSION: &str = "4.2";
 const PERMISSIONS: [(&str, &str); 8] = [
     (
         "tcp-established",
-        "criu: may dump established TCP connections. ccr does not save one yet: with or without it, a dump of a \
-         tree holding one fails naming the socket",
+        "dump: save established TCP connections (ccr's --tcp-established: each one's peer must be in the tree \
+         too, else the dump fails naming it); restore: what the images hold comes back",
     ),
     ("file-locks", "criu: may dump file locks. ccr saves the tree's locks always"),
     ("link-remap", "criu: may link unlinked open files back. ccr saves their contents in the images always"),
@@ -253,6 +253,7 @@ mod tests {
         assert_eq!(roots[0], ("name=systemd".to_string(), "/lxc.payload.c1".to_string()));
         assert_eq!(roots[2], ("cpu".to_string(), "/lxc.payload.c1".to_string()));
         assert_eq!((o.pid, o.external.as_slice()), (Some(42), &["tty[8800:1a]".to_string()][..]));
+        assert!(o.tcp_established, "--tcp-established does not save connections");
         let restore = format!(
             "{common} --ext-mount-map lib:/lib --root /usr/lib/x86_64-linux-gnu/lxc/rootfs --restore-detached \
              --restore-sibling --inherit-fd fd[7]:tty[8800:1a] --ext-mount-map console:/dev/pts/0 \

@@ -157,6 +157,9 @@ pub struct Collected {
     pub sums: Vec<pb::FileSum>,
     /// The tree's cgroups, when the dump saves them (`DumpOpts::cgroups`).
     pub cgroups: Option<pb::CgroupImage>,
+    /// Established connections held in repair mode until the tasks are killed
+    /// or let go (a failed dump lets them go when this is dropped).
+    pub repairing: crate::sys::tcp_repair::Repairing,
 }
 
 pub fn run(opts: &DumpOpts) -> Result<()> {
@@ -201,7 +204,9 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
                 })
             }
             Stage::Write => write(&ctx, collected.as_ref().expect("collected")),
-            Stage::Release => release(opts, &mut hold),
+            Stage::Release => let_go_of_connections(opts, collected.as_mut().expect("collected"))
+                .and_then(|()| release(opts, &mut hold))
+                .map(|()| collected.as_mut().expect("collected").repairing.killed()),
         };
         let r = r.and_then(|()| match stage {
             Stage::Seize => net.lock(&hooks, &mut ctx.log, root),
@@ -315,8 +320,11 @@ pub fn run_held(opts: &DumpOpts, held: &mut Held) -> Result<()> {
             return Err(e);
         }
     };
+    let mut c = c;
+    let_go_of_connections(opts, &mut c)?;
     if !opts.leave_running {
         release(opts, &mut held.hold)?;
+        c.repairing.killed();
     }
     let started = ctx.started;
     finish(&mut ctx, &c, started)
@@ -671,6 +679,7 @@ fn collect(
     let mut table = FileTable::default();
     let mut state = crate::files::DumpState::default();
     state.externals = ctx.opts.external.clone();
+    state.tcp_established = ctx.opts.tcp_established;
     let mut store = mm::PageStore::new(&ctx.dir, pin.as_ref().and_then(|p| p.original()).map(<[u8]>::to_vec));
     let mut out = Vec::new();
     let mut xfeatures = 0;
@@ -815,7 +824,8 @@ fn collect(
     let mut inventory = inventory;
     give_ttys(&mut inventory.tasks, &table.files, &pty_sessions, &cttys)?;
     let files = FilesImage { files: table.files, pipes: state.pipes, shmems: shmem.into_images(), sysv, ptys };
-    let mut c = Collected { inventory, tasks: out, files, sums, cgroups: None };
+    let repairing = std::mem::take(&mut state.repairing);
+    let mut c = Collected { inventory, tasks: out, files, sums, cgroups: None, repairing };
     if pid_ns {
         to_namespace_ids(&mut c, tasks)?;
     }
@@ -876,6 +886,15 @@ fn write(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
 }
 
 /// Stage Release: kill the tree, or let it go as it was found.
+/// With --leave-running, the connections come out of repair mode before their
+/// tasks run (a send in repair mode fails); killed tasks take theirs silently.
+fn let_go_of_connections(opts: &DumpOpts, c: &mut Collected) -> Result<()> {
+    if opts.leave_running {
+        c.repairing.let_go()?;
+    }
+    Ok(())
+}
+
 fn release(opts: &DumpOpts, hold: &mut Hold) -> Result<()> {
     hold.pin = None;
     let tasks = std::mem::take(&mut hold.tasks);

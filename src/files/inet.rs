@@ -20,13 +20,15 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::socket::{check_task_netns, read_filter, read_opts, set_filter, set_opts, step_failed, Fail, Opt};
+use super::table::FileTable;
 use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb::{self, SockType};
 use crate::sys::sock::{self, Addr};
 use crate::sys::{pidfd, unix_sock};
 
-/// The kernel's TCP states that hold no connection (include/net/tcp_states.h).
+/// The kernel's TCP states ccr saves (include/net/tcp_states.h).
+const TCP_ESTABLISHED: u8 = 1;
 const TCP_CLOSE: u8 = 7;
 const TCP_LISTEN: u8 = 10;
 
@@ -102,8 +104,14 @@ file_kind! { Inet: "inet socket", Inet, InTask;
         p.socket_domain().is_some_and(|d| d == libc::AF_INET || d == libc::AF_INET6)
     }
 
-    fn dump(&self, _cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
-        dump(p).map(FileState::Inet)
+    fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, _id: u32) -> Result<FileState> {
+        dump(cx, p).map(FileState::Inet)
+    }
+
+    /// An established connection's peer must be in the checkpoint too: with
+    /// nothing holding the network, one outside would be answered with a reset.
+    fn finish_dump(&self, t: &FileTable) -> Result<()> {
+        super::tcp_conn::peers_inside(t)
     }
 
     fn open(&self, _cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {
@@ -112,7 +120,7 @@ file_kind! { Inet: "inet socket", Inet, InTask;
     }
 }
 
-fn dump(p: &FdProbe) -> Result<pb::InetSocket> {
+fn dump(cx: &mut DumpCx<'_>, p: &FdProbe) -> Result<pb::InetSocket> {
     let copy = pidfd::getfd(p.pid, p.fd)?;
     let fd = copy.as_fd();
     let shown = unix_sock::describe(fd);
@@ -144,6 +152,16 @@ fn dump(p: &FdProbe) -> Result<pb::InetSocket> {
             }
             TCP_LISTEN => (s.listening, s.backlog) = (true, info.tcpi_sacked),
             TCP_CLOSE => s.closed = closed_connection(p, fd, &shown)?,
+            TCP_ESTABLISHED if cx.state.tcp_established => {
+                let peer = sock::peer(fd)?.ok_or_else(|| p.refuse(&format!("{shown} with no peer")))?;
+                (s.peer_addr, s.peer_port) = (peer.ip, peer.port as u32);
+                s.established = Some(super::tcp_conn::dump(cx, p, &shown)?);
+            }
+            TCP_ESTABLISHED => {
+                let peer = sock::peer(fd)?.map(|a| format!(" to {a}")).unwrap_or_default();
+                let why = "dump with --tcp-established to save it";
+                return Err(p.refuse(&format!("TCP connection{peer} (state 1) of {shown} ({why})")));
+            }
             st => {
                 let peer = sock::peer(fd)?.map(|a| format!(" to {a}")).unwrap_or_default();
                 return Err(p.refuse(&format!("TCP connection{peer} (state {st}) of {shown}")));
@@ -158,8 +176,10 @@ fn dump(p: &FdProbe) -> Result<pb::InetSocket> {
             (s.peer_addr, s.peer_port) = (peer.ip, peer.port as u32);
         }
     }
-    // A closed connection's TCP_MAXSEG is its path's MSS, not a setting.
-    let kept = |o: &&Opt| applies(o, &s) && !(s.closed && (o.0, o.1) == (libc::IPPROTO_TCP, libc::TCP_MAXSEG));
+    // A connection's TCP_MAXSEG is its path's MSS, not a setting (an
+    // established one keeps its MSS clamp in repair mode).
+    let connected = s.closed || s.established.is_some();
+    let kept = |o: &&Opt| applies(o, &s) && !(connected && (o.0, o.1) == (libc::IPPROTO_TCP, libc::TCP_MAXSEG));
     s.opts = read_opts(fd, OPTS.iter().filter(kept))?;
     (s.linger, s.linger_s) = sock::linger(fd)?;
     s.bound_dev = sock::get_str(fd, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, "getsockopt(SO_BINDTODEVICE)")?;
@@ -232,6 +252,11 @@ fn open(f: &FileDesc, s: &pb::InetSocket) -> Result<OwnedFd> {
             .map_err(|e| fail(&format!("SO_BINDTODEVICE {}", s.bound_dev), e))?;
     }
     set_filter(fd, s.filter.as_ref(), &fail)?;
+    if let Some(c) = &s.established {
+        super::tcp_conn::open(fd, s, c, &fail)?;
+        super::set_status(&made, f)?;
+        return Ok(made);
+    }
     let local = Addr { family: s.family, ip: s.addr.clone(), port: s.port as u16 };
     if !local.is_unset() {
         // The dumped tree's old connections may linger in TIME_WAIT on the

@@ -65,6 +65,7 @@ pub mod signalfd;
 pub mod socket;
 pub mod stamp;
 pub mod table;
+pub mod tcp_conn;
 pub mod timerfd;
 pub mod unix;
 
@@ -216,6 +217,10 @@ pub struct DumpState {
     pub externals: Vec<String>,
     /// The ptys met, by either end.
     pub ptys: pty::PtyTable,
+    /// Whether established TCP connections are saved (`--tcp-established`).
+    pub tcp_established: bool,
+    /// The connections held in repair mode while the tasks are.
+    pub repairing: crate::sys::tcp_repair::Repairing,
 }
 
 /// What a kind's dump may use besides the fd itself.

@@ -177,6 +177,8 @@ pub struct DumpOpts {
     pub pid: Option<i32>,
     pub images_dir: Option<PathBuf>,
     /// Keep the dumped tasks running after a dump (default: kill them).
+    /// Established TCP connections are saved (in repair mode) instead of refused.
+    pub tcp_established: bool,
     pub leave_running: bool,
     /// Leave the tasks frozen after the dump (the caller thaws them).
     pub leave_stopped: bool,

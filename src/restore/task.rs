@@ -245,7 +245,27 @@ pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
 pub fn signal_sources(run: &mut Run<'_>) -> Result<()> {
     let async_files: std::collections::HashSet<u32> =
         (run.ckpt().files.files.iter()).filter(|f| f.flags & libc::O_ASYNC as u32 != 0).map(|f| f.id).collect();
+    let connections: std::collections::HashMap<u32, pb::TcpConnection> = (run.ckpt().files.files.iter())
+        .filter_map(|f| match &f.state {
+            crate::files::FileState::Inet(s) => s.established.clone().map(|c| (f.id, c)),
+            _ => None,
+        })
+        .collect();
+    let mut let_go = std::collections::HashSet::new();
     each(run, |t, img, _| {
+        // Every task has its sockets: the connections leave repair mode (both
+        // ends exist, so neither's first packet meets a reset).
+        for f in &img.fds {
+            let Some(c) = connections.get(&f.file_id) else { continue };
+            if let_go.insert(f.file_id) {
+                // ccr sees the task by its pid outside the tree's namespace.
+                let copy = crate::sys::pidfd::getfd(t.outer, f.fd)?;
+                crate::files::tcp_conn::let_go(copy, c).map_err(|e| RestoreError::Unsupported {
+                    pid: t.pid,
+                    what: format!("fd {}: a TCP connection leaving repair mode ({e})", f.fd),
+                })?;
+            }
+        }
         // After the leases (taking one makes the task the owner), and through the
         // task's own fd numbers (O_ASYNC's signals carry the fd).
         for f in &img.fds {

@@ -26,6 +26,7 @@ pub mod signal;
 pub mod sock;
 pub mod sysv_ipc;
 pub mod sysv_shm;
+pub mod tcp_repair;
 pub mod trampoline;
 pub mod tty;
 pub mod unix_sock;

@@ -108,7 +108,7 @@ pub fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, v: i32) -> SysResult<(
 ///
 /// # Safety
 /// `T` must be a plain C type for which all-zero bytes are a valid value.
-unsafe fn get_struct<T>(fd: BorrowedFd<'_>, level: i32, name: i32, what: &'static str) -> SysResult<T> {
+pub(super) unsafe fn get_struct<T>(fd: BorrowedFd<'_>, level: i32, name: i32, what: &'static str) -> SysResult<T> {
     // SAFETY: the caller vouches that all-zero is a valid T.
     let mut v: T = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<T>() as libc::socklen_t;
@@ -121,7 +121,7 @@ unsafe fn get_struct<T>(fd: BorrowedFd<'_>, level: i32, name: i32, what: &'stati
 }
 
 /// setsockopt of a `T` as the option's value.
-fn set_struct<T>(fd: BorrowedFd<'_>, level: i32, name: i32, v: &T, what: &'static str) -> SysResult<()> {
+pub(super) fn set_struct<T>(fd: BorrowedFd<'_>, level: i32, name: i32, v: &T, what: &'static str) -> SysResult<()> {
     let len = std::mem::size_of::<T>() as libc::socklen_t;
     // SAFETY: setsockopt reads `len` bytes from the live `v`.
     let r = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (v as *const T).cast(), len) };

@@ -8,9 +8,11 @@
 # the machine's own network is never touched. One change: lxc.tty.max = 0 (see
 # below). Each cycle: lxc-checkpoint -s, then -r; the counter inside goes on from
 # where it was in the same process, lxc-info says RUNNING, lxc-attach works,
-# syslogd logs, udhcpc holds its lease on eth0. Then a dump that leaves the
-# container running, a dump ccr refuses (an established TCP connection inside:
-# LXC reports the failure, the container runs on, the log names the socket), and
+# syslogd logs, udhcpc holds its lease on eth0, and a TCP connection between two
+# nc processes on the container's loopback carries its line counter on, no line
+# lost or doubled. Then a dump that leaves the container running, a dump ccr
+# refuses (a TCP connection to the host's dnsmasq, outside the checkpoint: LXC
+# reports the failure, the container runs on, the log names the socket), and
 # lxc-stop. Exits 0 when every check passed.
 set -euo pipefail
 ccr=$(realpath "$1")
@@ -94,6 +96,17 @@ for _ in $(seq 100); do ip=$(lxc info -i -H 2>/dev/null | head -1); [ -n "$ip" ]
 pid_of() { attach "ps -o pid,args | grep '[${1:0:1}]${1:1}'" | awk 'NR==1 {print $1}'; }
 counter_pid=$(pid_of count.sh)
 [ -n "$counter_pid" ] || fail "the counter did not start"
+# A TCP connection inside (lxc-checkpoint passes --tcp-established): a line
+# counter piped through nc to an nc server on the container's loopback.
+attach 'setsid /bin/sh -c "sleep 100000 | nc -l -p 5555 > /tmp/tcp.got" </dev/null >/dev/null 2>&1 &'
+sleep 0.3
+attach 'echo "i=0; while true; do i=\$((i+1)); echo \$i; sleep 0.2; done | nc 127.0.0.1 5555" > /tmp/tcp.sh'
+attach 'setsid /bin/sh /tmp/tcp.sh </dev/null >/dev/null 2>&1 &'
+sleep 0.5
+nc_server=$(pid_of "nc -l -p 5555")
+nc_client=$(pid_of "nc 127.0.0.1 5555")
+[ -n "$nc_server" ] && [ -n "$nc_client" ] || fail "the TCP pair did not start: $(attach 'ps -o pid,args')"
+attach 'netstat -tn | grep -q "127.0.0.1:5555 *ESTABLISHED"' || fail "nc did not connect: $(attach 'netstat -tn')"
 say "running: init $(lxc info -p -H), eth0 $ip, counter pid $counter_pid inside"
 
 # The counter's value (retried while the loop rewrites the file).
@@ -115,6 +128,13 @@ check_running() {
 	after=$(counter) || fail "$what: lxc-attach failed"
 	[ "$after" -gt "$before" ] || fail "$what: the counter stopped at $before"
 	[ "$(pid_of count.sh)" = "$counter_pid" ] || fail "$what: the counter is another process"
+	[ "$(pid_of "nc -l -p 5555")" = "$nc_server" ] && [ "$(pid_of "nc 127.0.0.1 5555")" = "$nc_client" ] ||
+		fail "$what: the nc pair is gone or other processes: $(attach 'ps -o pid,args')"
+	before=$(attach 'tail -n1 /tmp/tcp.got')
+	sleep 0.6
+	after=$(attach 'tail -n1 /tmp/tcp.got')
+	[ "$after" -gt "$before" ] || fail "$what: the TCP connection inside carries nothing (at $before)"
+	[ "$(attach 'wc -l < /tmp/tcp.got')" -eq "$after" ] || fail "$what: lines lost or doubled on the TCP connection"
 	attach "logger ccr-lxc-$what" && sleep 0.2 && attach "grep -q ccr-lxc-$what /var/log/messages" || fail "$what: syslogd did not log"
 	[ -n "$(pid_of udhcpc)" ] || fail "$what: udhcpc is gone"
 	[ "$(lxc info -i -H | head -1)" = "$ip" ] || fail "$what: eth0 lost $ip"
@@ -139,7 +159,7 @@ lxc checkpoint -D "$work/img-running" -v || fail "lxc-checkpoint (leave running)
 check_running leave-running >/dev/null
 say "dumped, still running"
 
-# A dump ccr refuses: an established TCP connection (to dnsmasq's port 53).
+# A dump ccr refuses: a TCP connection to a peer outside (dnsmasq's port 53).
 attach 'setsid /bin/sh -c "sleep 600 | nc 10.0.3.1 53" </dev/null >/dev/null 2>&1 &'
 sleep 0.5
 attach 'netstat -tn | grep -q "10.0.3.1:53 *ESTABLISHED"' || fail "nc did not connect: $(attach 'netstat -tn')"

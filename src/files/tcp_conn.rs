@@ -1,0 +1,164 @@
+//! Established TCP connections (`--tcp-established`), both ends in the
+//! checkpoint: read in repair mode while their tasks are held, made again in
+//! repair mode by their tasks (no handshake: the sequence numbers, queues,
+//! negotiated options and windows are set), and let out of it by ccr once every
+//! task of the tree has its sockets, just before they run.
+//!
+//! Nothing holds the network: a connection whose peer is outside the checkpoint
+//! is refused by name (its peer's next packet to the dead socket would be
+//! answered with a reset). With both ends held in repair mode neither sends.
+//! Not kept: urgent (out-of-band) data and the out-of-order queue (its
+//! segments are sent again by the peer).
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use super::socket::Fail;
+use super::table::FileTable;
+use super::{DumpCx, FdProbe, FileDesc, FileState};
+use crate::dump::DumpError;
+use crate::error::Result;
+use crate::image::pb;
+use crate::sys::sock::{self, Addr};
+use crate::sys::tcp_repair::{self as repair, Negotiated, Queue};
+use crate::sys::{pidfd, SysResult};
+
+/// Puts the task's connection in repair mode (held so until the tasks are
+/// killed or let go) and reads it.
+pub fn dump(cx: &mut DumpCx<'_>, p: &FdProbe, shown: &str) -> Result<pb::TcpConnection> {
+    let held = pidfd::getfd(p.pid, p.fd)?;
+    let copy = held.try_clone().map_err(crate::sys::SysError::path("dup", shown))?;
+    cx.state.repairing.start(held)?;
+    let fd = copy.as_fd();
+    read(fd).map_err(|e| p.refuse(&format!("{shown}: reading it in TCP repair mode: {e}")))
+}
+
+fn read(fd: BorrowedFd<'_>) -> SysResult<pb::TcpConnection> {
+    let mut c = pb::TcpConnection::default();
+    repair::select(fd, Queue::Send)?;
+    c.snd_seq = repair::queue_seq(fd)?;
+    let (queued, unsent) = repair::send_queue_len(fd)?;
+    c.send_queue = repair::peek_queue(fd, queued)?;
+    c.unsent = unsent;
+    repair::select(fd, Queue::Recv)?;
+    c.rcv_seq = repair::queue_seq(fd)?;
+    c.recv_queue = repair::peek_queue(fd, repair::recv_queue_len(fd)?)?;
+    repair::select(fd, Queue::None)?;
+    let n = repair::negotiated(fd)?;
+    (c.mss, c.sack, c.timestamps) = (n.mss, n.sack, n.timestamps);
+    if let Some((snd, rcv)) = n.wscale {
+        (c.wscale, c.snd_wscale, c.rcv_wscale) = (true, snd, rcv);
+    }
+    if n.timestamps {
+        c.timestamp = repair::timestamp(fd)?;
+    }
+    let w = repair::window(fd)?;
+    (c.snd_wl1, c.snd_wnd, c.max_window, c.rcv_wnd, c.rcv_wup) =
+        (w.snd_wl1, w.snd_wnd, w.max_window, w.rcv_wnd, w.rcv_wup);
+    Ok(c)
+}
+
+/// The connection's ends: (local, peer).
+fn ends(s: &pb::InetSocket) -> (Addr, Addr) {
+    let local = Addr { family: s.family, ip: s.addr.clone(), port: s.port as u16 };
+    let peer = Addr { family: s.family, ip: s.peer_addr.clone(), port: s.peer_port as u16 };
+    (local, peer)
+}
+
+/// An end as the wire sees it: an IPv4-mapped IPv6 address (a dual-stack
+/// socket's) is the IPv4 one.
+fn on_wire(a: &Addr) -> (&[u8], u16) {
+    match a.ip.as_slice() {
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, v4 @ ..] => (v4, a.port),
+        ip => (ip, a.port),
+    }
+}
+
+/// Every established connection's other end is a socket of the checkpoint in
+/// the same network namespace.
+pub fn peers_inside(t: &FileTable) -> Result<()> {
+    let netns = |id: u32| {
+        let (pid, _) = t.holder(id);
+        std::fs::metadata(format!("/proc/{pid}/ns/net")).ok().map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+    };
+    let conns: Vec<(&FileDesc, (Addr, Addr))> = (t.files.iter())
+        .filter_map(|f| match &f.state {
+            FileState::Inet(s) if s.established.is_some() => Some((f, ends(s))),
+            _ => None,
+        })
+        .collect();
+    for (f, (local, peer)) in &conns {
+        let inside = conns.iter().any(|(g, (l, p))| {
+            on_wire(l) == on_wire(peer) && on_wire(p) == on_wire(local) && netns(g.id) == netns(f.id)
+        });
+        if !inside {
+            let (pid, fd) = t.holder(f.id);
+            return Err(DumpError::UnsupportedFd {
+                pid,
+                fd,
+                kind: format!(
+                    "TCP connection to {peer}, outside the checkpoint (ccr holds no network lock yet: the peer's \
+                     next packet would reset it)"
+                ),
+                path: format!("from {local}"),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Restore, in the task: makes the connection again in repair mode, bound and
+/// connected without a packet, with its queues, options and windows; it stays
+/// in repair mode until [`let_go`].
+pub fn open(fd: BorrowedFd<'_>, s: &pb::InetSocket, c: &pb::TcpConnection, fail: &Fail<'_>) -> Result<()> {
+    let (local, peer) = ends(s);
+    let step = |what: &str, r: SysResult<()>| r.map_err(|e| fail(what, e));
+    step("TCP_REPAIR", repair::set_repair(fd, true))?;
+    let queued = |q, len: usize, seq: u32| {
+        repair::select(fd, q)?;
+        repair::set_queue_seq(fd, seq.wrapping_sub(len as u32))
+    };
+    step("TCP_QUEUE_SEQ of the send queue", queued(Queue::Send, c.send_queue.len(), c.snd_seq))?;
+    step("TCP_QUEUE_SEQ of the receive queue", queued(Queue::Recv, c.recv_queue.len(), c.rcv_seq))?;
+    step("TCP_REPAIR_QUEUE", repair::select(fd, Queue::None))?;
+    step(&format!("bind {local} in repair mode"), sock::bind(fd, &local))?;
+    step(&format!("connect {peer} in repair mode"), sock::connect(fd, &peer))?;
+    let n = Negotiated {
+        mss: c.mss,
+        wscale: c.wscale.then_some((c.snd_wscale, c.rcv_wscale)),
+        sack: c.sack,
+        timestamps: c.timestamps,
+    };
+    step("TCP_REPAIR_OPTIONS", repair::set_negotiated(fd, &n))?;
+    if c.timestamps {
+        step("TCP_TIMESTAMP", repair::set_timestamp(fd, c.timestamp))?;
+    }
+    let fill = |q, data: &[u8]| {
+        repair::select(fd, q)?;
+        repair::fill_queue(fd, data)
+    };
+    step("the receive queue", fill(Queue::Recv, &c.recv_queue))?;
+    // What was not sent yet is sent for real once out of repair mode (let_go).
+    let sent = c.send_queue.len() - (c.unsent as usize).min(c.send_queue.len());
+    step("the send queue", fill(Queue::Send, &c.send_queue[..sent]))?;
+    step("TCP_REPAIR_QUEUE", repair::select(fd, Queue::None))?;
+    let w = crate::sys::kernel::tcp_repair_window {
+        snd_wl1: c.snd_wl1,
+        snd_wnd: c.snd_wnd,
+        max_window: c.max_window,
+        rcv_wnd: c.rcv_wnd,
+        rcv_wup: c.rcv_wup,
+    };
+    step("TCP_REPAIR_WINDOW", repair::set_window(fd, &w))?;
+    Ok(())
+}
+
+/// Restore, in ccr, once every task of the tree has its sockets: the
+/// connection (`sock`, a copy of the task's) leaves repair mode and sends what
+/// was not sent at the dump.
+pub fn let_go(sock: OwnedFd, c: &pb::TcpConnection) -> SysResult<()> {
+    let fd = sock.as_fd();
+    repair::set_repair(fd, false)?;
+    let sent = c.send_queue.len() - (c.unsent as usize).min(c.send_queue.len());
+    repair::fill_queue(fd, &c.send_queue[sent..])
+}

@@ -1,0 +1,293 @@
+//! TCP repair mode (TCP_REPAIR): how an established connection is read without
+//! the kernel acting on it, and made again without a handshake.
+//!
+//! A dump puts a task's connection in repair mode through its own copy of the
+//! socket and holds it there until the task is killed (a socket closed in repair
+//! mode goes silently: no FIN, no reset) or let go (repair off). A socket left
+//! in repair mode could neither send nor receive, so a watcher process holds a
+//! copy of each too, and takes them out of repair mode if ccr dies first.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use super::sock::{get_int, set_int, set_struct};
+use super::{fdpass, kernel, Errno, SysError, SysResult};
+
+// TCP option kinds on the wire (RFC 9293, 7323, 2018), as TCP_REPAIR_OPTIONS takes them.
+const TCPOPT_MSS: u32 = 2;
+const TCPOPT_WINDOW: u32 = 3;
+const TCPOPT_SACK_PERM: u32 = 4;
+const TCPOPT_TIMESTAMP: u32 = 8;
+
+/// TCP_REPAIR_QUEUE values: which queue TCP_QUEUE_SEQ, peek and send act on.
+#[derive(Clone, Copy)]
+pub enum Queue {
+    None = 0,
+    Recv = 1,
+    Send = 2,
+}
+
+fn call(call: &'static str) -> SysError {
+    SysError::Call { call, errno: Errno::last() }
+}
+
+pub fn set_repair(fd: BorrowedFd<'_>, on: bool) -> SysResult<()> {
+    set_int(fd, libc::IPPROTO_TCP, libc::TCP_REPAIR, on as i32)
+}
+
+pub fn select(fd: BorrowedFd<'_>, q: Queue) -> SysResult<()> {
+    set_int(fd, libc::IPPROTO_TCP, libc::TCP_REPAIR_QUEUE, q as i32)
+}
+
+/// The selected queue's sequence number: the send queue's next byte to queue
+/// (write_seq), the receive queue's next byte expected (rcv_nxt).
+pub fn queue_seq(fd: BorrowedFd<'_>) -> SysResult<u32> {
+    get_int(fd, libc::IPPROTO_TCP, libc::TCP_QUEUE_SEQ, "getsockopt(TCP_QUEUE_SEQ)").map(|v| v as u32)
+}
+
+pub fn set_queue_seq(fd: BorrowedFd<'_>, seq: u32) -> SysResult<()> {
+    set_int(fd, libc::IPPROTO_TCP, libc::TCP_QUEUE_SEQ, seq as i32)
+}
+
+/// An ioctl that answers one int (SIOCOUTQ, SIOCOUTQNSD, SIOCINQ).
+fn ioctl_int(fd: BorrowedFd<'_>, req: libc::c_ulong, what: &'static str) -> SysResult<u32> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: the request writes one int.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), req, &mut n) } < 0 {
+        return Err(call(what));
+    }
+    Ok(n as u32)
+}
+
+/// Bytes in the send queue (not acknowledged yet), and of them not sent yet.
+pub fn send_queue_len(fd: BorrowedFd<'_>) -> SysResult<(u32, u32)> {
+    const SIOCOUTQNSD: libc::c_ulong = 0x894b;
+    let all = ioctl_int(fd, libc::TIOCOUTQ as libc::c_ulong, "ioctl(SIOCOUTQ)")?;
+    let unsent = ioctl_int(fd, SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)")?;
+    Ok((all, unsent))
+}
+
+pub fn recv_queue_len(fd: BorrowedFd<'_>) -> SysResult<u32> {
+    ioctl_int(fd, libc::FIONREAD, "ioctl(SIOCINQ)")
+}
+
+/// The selected queue's `len` bytes, peeked (in repair mode a peek starts at
+/// the queue's head each time, so it is read in one call).
+pub fn peek_queue(fd: BorrowedFd<'_>, len: u32) -> SysResult<Vec<u8>> {
+    let mut buf = vec![0u8; len as usize];
+    if len == 0 {
+        return Ok(buf);
+    }
+    // SAFETY: recv writes at most `len` bytes into `buf`.
+    let n =
+        unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(call("recv(MSG_PEEK) of a repair queue"));
+    }
+    if n as usize != buf.len() {
+        return Err(SysError::Call { call: "recv(MSG_PEEK) of a repair queue: short", errno: Errno::EIO });
+    }
+    Ok(buf)
+}
+
+/// Puts `data` in the selected queue (in repair mode send(2) only queues).
+pub fn fill_queue(fd: BorrowedFd<'_>, data: &[u8]) -> SysResult<()> {
+    let mut done = 0;
+    while done < data.len() {
+        let rest = &data[done..];
+        // SAFETY: send reads `rest.len()` bytes of `rest`.
+        let n = unsafe { libc::send(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
+        if n <= 0 {
+            return Err(call("send into a repair queue"));
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// What the connection agreed at its handshake, set again with TCP_REPAIR_OPTIONS.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Negotiated {
+    pub mss: u32,
+    /// (send, receive) window scale shifts, if window scaling is on.
+    pub wscale: Option<(u32, u32)>,
+    pub sack: bool,
+    pub timestamps: bool,
+}
+
+/// Reads the negotiated options (in repair mode TCP_MAXSEG reads mss_clamp).
+pub fn negotiated(fd: BorrowedFd<'_>) -> SysResult<Negotiated> {
+    let info = super::sock::tcp_info(fd)?;
+    let opts = info.tcpi_options as u32;
+    let mss = get_int(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG, "getsockopt(TCP_MAXSEG)")? as u32;
+    let wscale =
+        (opts & kernel::TCPI_OPT_WSCALE != 0).then(|| (info.tcpi_snd_wscale() as u32, info.tcpi_rcv_wscale() as u32));
+    Ok(Negotiated {
+        mss,
+        wscale,
+        sack: opts & kernel::TCPI_OPT_SACK != 0,
+        timestamps: opts & kernel::TCPI_OPT_TIMESTAMPS != 0,
+    })
+}
+
+pub fn set_negotiated(fd: BorrowedFd<'_>, n: &Negotiated) -> SysResult<()> {
+    let opt = |code: u32, val: u32| kernel::tcp_repair_opt { opt_code: code, opt_val: val };
+    let mut list = vec![opt(TCPOPT_MSS, n.mss)];
+    if let Some((snd, rcv)) = n.wscale {
+        list.push(opt(TCPOPT_WINDOW, snd | (rcv << 16)));
+    }
+    if n.sack {
+        list.push(opt(TCPOPT_SACK_PERM, 0));
+    }
+    if n.timestamps {
+        list.push(opt(TCPOPT_TIMESTAMP, 0));
+    }
+    let len = (list.len() * std::mem::size_of::<kernel::tcp_repair_opt>()) as libc::socklen_t;
+    // SAFETY: `list` holds `len` bytes of tcp_repair_opt.
+    let r = unsafe {
+        libc::setsockopt(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_REPAIR_OPTIONS, list.as_ptr().cast(), len)
+    };
+    if r < 0 {
+        return Err(call("setsockopt(TCP_REPAIR_OPTIONS)"));
+    }
+    Ok(())
+}
+
+/// The connection's timestamp clock now (its offset from this machine's).
+pub fn timestamp(fd: BorrowedFd<'_>) -> SysResult<u32> {
+    get_int(fd, libc::IPPROTO_TCP, libc::TCP_TIMESTAMP, "getsockopt(TCP_TIMESTAMP)").map(|v| v as u32)
+}
+
+pub fn set_timestamp(fd: BorrowedFd<'_>, ts: u32) -> SysResult<()> {
+    set_int(fd, libc::IPPROTO_TCP, libc::TCP_TIMESTAMP, ts as i32)
+}
+
+pub fn window(fd: BorrowedFd<'_>) -> SysResult<kernel::tcp_repair_window> {
+    // SAFETY: tcp_repair_window is plain integers.
+    unsafe {
+        super::sock::get_struct(
+            fd,
+            libc::IPPROTO_TCP,
+            kernel::TCP_REPAIR_WINDOW as i32,
+            "getsockopt(TCP_REPAIR_WINDOW)",
+        )
+    }
+}
+
+pub fn set_window(fd: BorrowedFd<'_>, w: &kernel::tcp_repair_window) -> SysResult<()> {
+    set_struct(fd, libc::IPPROTO_TCP, kernel::TCP_REPAIR_WINDOW as i32, w, "setsockopt(TCP_REPAIR_WINDOW)")
+}
+
+/// The connections a dump holds in repair mode, and the watcher holding them too.
+#[derive(Default)]
+pub struct Repairing {
+    copies: Vec<OwnedFd>,
+    /// The watcher's pid and ccr's end of the channel to it.
+    watcher: Option<(i32, OwnedFd)>,
+}
+
+impl Repairing {
+    pub fn is_empty(&self) -> bool {
+        self.copies.is_empty()
+    }
+
+    /// Puts the connection `sock` (a copy of a task's fd) in repair mode and
+    /// keeps it there until [`let_go`](Self::let_go) or [`killed`](Self::killed).
+    pub fn start(&mut self, sock: OwnedFd) -> SysResult<()> {
+        if self.watcher.is_none() {
+            self.watcher = Some(spawn_watcher()?);
+        }
+        set_repair(sock.as_fd(), true)?;
+        self.copies.push(sock);
+        let (_, chan) = self.watcher.as_ref().expect("spawned");
+        fdpass::send(chan.as_fd(), b"s", self.copies.last().expect("pushed").as_fd())
+    }
+
+    /// Takes every connection out of repair mode: their tasks run on with them.
+    pub fn let_go(&mut self) -> SysResult<()> {
+        let mut first = Ok(());
+        for s in self.copies.drain(..) {
+            if let Err(e) = set_repair(s.as_fd(), false) {
+                first = first.and(Err(e));
+            }
+        }
+        self.end_watcher();
+        first
+    }
+
+    /// The tasks were killed: their connections went with them, silently.
+    pub fn killed(&mut self) {
+        self.copies.clear();
+        self.end_watcher();
+    }
+
+    fn end_watcher(&mut self) {
+        if let Some((pid, chan)) = self.watcher.take() {
+            // Its copies go with it, still in repair mode: a silent close.
+            let _ = fdpass::send(chan.as_fd(), b"k", chan.as_fd());
+            drop(chan);
+            let _ = super::wait::reap(pid);
+        }
+    }
+}
+
+impl Drop for Repairing {
+    fn drop(&mut self) {
+        if !self.copies.is_empty() || self.watcher.is_some() {
+            let _ = self.let_go();
+        }
+    }
+}
+
+/// Forks the watcher: it keeps each socket it is sent; told "k" it exits, and at
+/// the end of the channel without it (ccr died) it takes them all out of
+/// repair mode first.
+fn spawn_watcher() -> SysResult<(i32, OwnedFd)> {
+    let (ours, theirs) = super::unix_sock::socketpair(libc::SOCK_SEQPACKET)?;
+    // SAFETY: the child only receives fds, calls setsockopt and exits; glibc
+    // resets malloc's locks in fork, and it never returns into ccr's code.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok((child.as_raw(), ours)),
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(ours);
+            watch(theirs.as_fd())
+        }
+        Err(errno) => Err(SysError::Call { call: "fork (TCP repair watcher)", errno }),
+    }
+}
+
+fn watch(chan: BorrowedFd<'_>) -> ! {
+    // A Ctrl-C or a stop meant for ccr is ccr's to handle; this one cleans up
+    // only when ccr is gone.
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        // SAFETY: ignoring a signal.
+        unsafe { libc::signal(sig, libc::SIG_IGN) };
+    }
+    let mut held: Vec<OwnedFd> = Vec::new();
+    loop {
+        match fdpass::recv(chan) {
+            Ok(Some((m, fd))) if m == b"s" => held.push(fd),
+            Ok(Some((m, _))) if m == b"k" => exit(),
+            _ => break,
+        }
+    }
+    for s in &held {
+        let raw: RawFd = s.as_raw_fd();
+        let off: libc::c_int = 0;
+        // SAFETY: setsockopt reads one int.
+        unsafe {
+            libc::setsockopt(
+                raw,
+                libc::IPPROTO_TCP,
+                libc::TCP_REPAIR,
+                (&off as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
+    exit()
+}
+
+fn exit() -> ! {
+    // SAFETY: _exit ends the process without running ccr's exit handlers.
+    unsafe { libc::_exit(0) }
+}
