@@ -143,6 +143,8 @@ fn dump(cx: &mut DumpCx<'_>, p: &FdProbe) -> Result<pb::InetSocket> {
         port: local.port as u32,
         ..Default::default()
     };
+    // Before a connection is held still (which swaps its filter).
+    s.filter = read_filter(fd)?;
     if ty == SockType::Stream {
         let info = sock::tcp_info(fd)?;
         match info.tcpi_state {
@@ -183,7 +185,6 @@ fn dump(cx: &mut DumpCx<'_>, p: &FdProbe) -> Result<pb::InetSocket> {
     s.opts = read_opts(fd, OPTS.iter().filter(kept))?;
     (s.linger, s.linger_s) = sock::linger(fd)?;
     s.bound_dev = sock::get_str(fd, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, "getsockopt(SO_BINDTODEVICE)")?;
-    s.filter = read_filter(fd)?;
     Ok(s)
 }
 

@@ -27,7 +27,8 @@ use crate::sys::{pidfd, SysResult};
 pub fn dump(cx: &mut DumpCx<'_>, p: &FdProbe, shown: &str) -> Result<pb::TcpConnection> {
     let held = pidfd::getfd(p.pid, p.fd)?;
     let copy = held.try_clone().map_err(crate::sys::SysError::path("dup", shown))?;
-    cx.state.repairing.start(held)?;
+    let own = sock::filter(copy.as_fd())?;
+    cx.state.repairing.start(held, own).map_err(|e| p.refuse(&format!("{shown}: holding it still: {e}")))?;
     let fd = copy.as_fd();
     read(fd).map_err(|e| p.refuse(&format!("{shown}: reading it in TCP repair mode: {e}")))
 }
@@ -113,6 +114,8 @@ pub fn peers_inside(t: &FileTable) -> Result<()> {
 pub fn open(fd: BorrowedFd<'_>, s: &pb::InetSocket, c: &pb::TcpConnection, fail: &Fail<'_>) -> Result<()> {
     let (local, peer) = ends(s);
     let step = |what: &str, r: SysResult<()>| r.map_err(|e| fail(what, e));
+    // Held still until let_go: a packet from an end not made yet is a reset.
+    step("a filter that drops everything", repair::hold_still(fd))?;
     step("TCP_REPAIR", repair::set_repair(fd, true))?;
     let queued = |q, len: usize, seq: u32| {
         repair::select(fd, q)?;
@@ -154,11 +157,13 @@ pub fn open(fd: BorrowedFd<'_>, s: &pb::InetSocket, c: &pb::TcpConnection, fail:
 }
 
 /// Restore, in ccr, once every task of the tree has its sockets: the
-/// connection (`sock`, a copy of the task's) leaves repair mode and sends what
-/// was not sent at the dump.
-pub fn let_go(sock: OwnedFd, c: &pb::TcpConnection) -> SysResult<()> {
+/// connection (`sock`, a copy of the task's) leaves repair mode, gets its own
+/// filter back and sends what was not sent at the dump.
+pub fn let_go(sock: OwnedFd, s: &pb::InetSocket, c: &pb::TcpConnection) -> SysResult<()> {
     let fd = sock.as_fd();
     repair::set_repair(fd, false)?;
+    let own = s.filter.as_ref().and_then(|f| sock::filter_from_bytes(&f.insns)).unwrap_or_default();
+    repair::put_back_filter(fd, &own)?;
     let sent = c.send_queue.len() - (c.unsent as usize).min(c.send_queue.len());
     repair::fill_queue(fd, &c.send_queue[sent..])
 }

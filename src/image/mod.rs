@@ -70,8 +70,8 @@ pub const FORMAT_MAJOR: u16 = 2;
 /// 2.12: TCP and UDP sockets with no connection (FileDesc.inet), packet sockets
 /// (FileDesc.packet) and netlink sockets (FileDesc.netlink), with their classic
 /// BPF filters.
-/// 2.13: closed TCP connections (InetSocket.closed): an older ccr would make one
-/// an unconnected socket.
+/// 2.13: closed and established TCP connections (InetSocket.closed,
+/// InetSocket.established): an older ccr would make them unconnected sockets.
 pub const FORMAT_MINOR: u16 = 13;
 const HEADER_LEN: usize = 24;
 /// Bodies larger than this are refused as corrupt rather than allocated.

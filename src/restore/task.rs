@@ -245,9 +245,9 @@ pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
 pub fn signal_sources(run: &mut Run<'_>) -> Result<()> {
     let async_files: std::collections::HashSet<u32> =
         (run.ckpt().files.files.iter()).filter(|f| f.flags & libc::O_ASYNC as u32 != 0).map(|f| f.id).collect();
-    let connections: std::collections::HashMap<u32, pb::TcpConnection> = (run.ckpt().files.files.iter())
+    let connections: std::collections::HashMap<u32, pb::InetSocket> = (run.ckpt().files.files.iter())
         .filter_map(|f| match &f.state {
-            crate::files::FileState::Inet(s) => s.established.clone().map(|c| (f.id, c)),
+            crate::files::FileState::Inet(s) if s.established.is_some() => Some((f.id, s.clone())),
             _ => None,
         })
         .collect();
@@ -256,11 +256,12 @@ pub fn signal_sources(run: &mut Run<'_>) -> Result<()> {
         // Every task has its sockets: the connections leave repair mode (both
         // ends exist, so neither's first packet meets a reset).
         for f in &img.fds {
-            let Some(c) = connections.get(&f.file_id) else { continue };
+            let Some(s) = connections.get(&f.file_id) else { continue };
+            let c = s.established.as_ref().expect("established");
             if let_go.insert(f.file_id) {
                 // ccr sees the task by its pid outside the tree's namespace.
                 let copy = crate::sys::pidfd::getfd(t.outer, f.fd)?;
-                crate::files::tcp_conn::let_go(copy, c).map_err(|e| RestoreError::Unsupported {
+                crate::files::tcp_conn::let_go(copy, s, c).map_err(|e| RestoreError::Unsupported {
                     pid: t.pid,
                     what: format!("fd {}: a TCP connection leaving repair mode ({e})", f.fd),
                 })?;

@@ -20,7 +20,12 @@ pub fn send(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> SysResult<
 /// Receives one message and the fd it carries; None at end of stream, or when
 /// nothing is waiting on a non-blocking socket.
 pub fn recv(sock: BorrowedFd<'_>) -> SysResult<Option<(Vec<u8>, OwnedFd)>> {
-    let mut buf = [0u8; 512];
+    recv_up_to(sock, 512)
+}
+
+/// As [`recv`], for messages of up to `max` bytes.
+pub fn recv_up_to(sock: BorrowedFd<'_>, max: usize) -> SysResult<Option<(Vec<u8>, OwnedFd)>> {
+    let mut buf = vec![0u8; max];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let msg = match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {

@@ -337,6 +337,11 @@ pub fn filter(fd: BorrowedFd<'_>) -> SysResult<Vec<kernel::sock_filter>> {
 }
 
 /// Attaches a classic BPF filter (SO_ATTACH_FILTER).
+/// Takes the socket's classic BPF filter away (none: ENOENT).
+pub fn detach_filter(fd: BorrowedFd<'_>) -> SysResult<()> {
+    set_int(fd, libc::SOL_SOCKET, libc::SO_DETACH_FILTER, 0)
+}
+
 pub fn attach_filter(fd: BorrowedFd<'_>, insns: &[kernel::sock_filter]) -> SysResult<()> {
     // The kernel copies `len` instructions from the live `insns`.
     let prog = kernel::sock_fprog { len: insns.len() as u16, filter: insns.as_ptr() as *mut kernel::sock_filter };

@@ -3,11 +3,14 @@
 //!
 //! A dump puts a task's connection in repair mode through its own copy of the
 //! socket and holds it there until the task is killed (a socket closed in repair
-//! mode goes silently: no FIN, no reset) or let go (repair off). A socket left
-//! in repair mode could neither send nor receive, so a watcher process holds a
-//! copy of each too, and takes them out of repair mode if ccr dies first.
+//! mode goes silently: no FIN, no reset) or let go (repair off). Repair mode
+//! still takes and acknowledges what arrives, so a held socket also drops every
+//! packet (a classic BPF filter in place of its own): what it read at the dump
+//! stays all it has. A socket left so could neither send nor receive, so a
+//! watcher process holds a copy of each too, and puts them back (repair off,
+//! their own filter) if ccr dies first.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use super::sock::{get_int, set_int, set_struct};
 use super::{fdpass, kernel, Errno, SysError, SysResult};
@@ -177,10 +180,37 @@ pub fn set_window(fd: BorrowedFd<'_>, w: &kernel::tcp_repair_window) -> SysResul
     set_struct(fd, libc::IPPROTO_TCP, kernel::TCP_REPAIR_WINDOW as i32, w, "setsockopt(TCP_REPAIR_WINDOW)")
 }
 
+/// The classic BPF program that drops every packet (BPF_RET | BPF_K, 0).
+const DROP_ALL: [kernel::sock_filter; 1] = [kernel::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0 }];
+
+/// Makes the socket drop every packet it gets.
+pub fn hold_still(fd: BorrowedFd<'_>) -> SysResult<()> {
+    super::sock::attach_filter(fd, &DROP_ALL)
+}
+
+/// Gives a held socket back its own filter (`own`, empty: none).
+pub fn put_back_filter(fd: BorrowedFd<'_>, own: &[kernel::sock_filter]) -> SysResult<()> {
+    if own.is_empty() {
+        super::sock::detach_filter(fd)
+    } else {
+        super::sock::attach_filter(fd, own)
+    }
+}
+
+/// Repair off, then the socket's own filter back.
+fn put_back(fd: BorrowedFd<'_>, own: &[kernel::sock_filter]) -> SysResult<()> {
+    set_repair(fd, false)?;
+    put_back_filter(fd, own)
+}
+
+/// The largest message to the watcher: "s" and a filter of BPF_MAXINSNS.
+const WATCHER_MSG_MAX: usize = 1 + 4096 * 8;
+
 /// The connections a dump holds in repair mode, and the watcher holding them too.
 #[derive(Default)]
 pub struct Repairing {
-    copies: Vec<OwnedFd>,
+    /// Each held socket and its own filter.
+    copies: Vec<(OwnedFd, Vec<kernel::sock_filter>)>,
     /// The watcher's pid and ccr's end of the channel to it.
     watcher: Option<(i32, OwnedFd)>,
 }
@@ -190,23 +220,29 @@ impl Repairing {
         self.copies.is_empty()
     }
 
-    /// Puts the connection `sock` (a copy of a task's fd) in repair mode and
-    /// keeps it there until [`let_go`](Self::let_go) or [`killed`](Self::killed).
-    pub fn start(&mut self, sock: OwnedFd) -> SysResult<()> {
+    /// Holds the connection `sock` (a copy of a task's fd, whose own filter is
+    /// `own`) still in repair mode until [`let_go`](Self::let_go) or
+    /// [`killed`](Self::killed).
+    pub fn start(&mut self, sock: OwnedFd, own: Vec<kernel::sock_filter>) -> SysResult<()> {
         if self.watcher.is_none() {
             self.watcher = Some(spawn_watcher()?);
         }
-        set_repair(sock.as_fd(), true)?;
-        self.copies.push(sock);
+        // The watcher first: from the first change on, someone puts it back.
         let (_, chan) = self.watcher.as_ref().expect("spawned");
-        fdpass::send(chan.as_fd(), b"s", self.copies.last().expect("pushed").as_fd())
+        let mut msg = b"s".to_vec();
+        msg.extend_from_slice(&super::sock::filter_bytes(&own));
+        fdpass::send(chan.as_fd(), &msg, sock.as_fd())?;
+        self.copies.push((sock, own));
+        let (fd, _) = self.copies.last().expect("pushed");
+        hold_still(fd.as_fd())?;
+        set_repair(fd.as_fd(), true)
     }
 
     /// Takes every connection out of repair mode: their tasks run on with them.
     pub fn let_go(&mut self) -> SysResult<()> {
         let mut first = Ok(());
-        for s in self.copies.drain(..) {
-            if let Err(e) = set_repair(s.as_fd(), false) {
+        for (s, own) in self.copies.drain(..) {
+            if let Err(e) = put_back(s.as_fd(), &own) {
                 first = first.and(Err(e));
             }
         }
@@ -262,27 +298,19 @@ fn watch(chan: BorrowedFd<'_>) -> ! {
         // SAFETY: ignoring a signal.
         unsafe { libc::signal(sig, libc::SIG_IGN) };
     }
-    let mut held: Vec<OwnedFd> = Vec::new();
+    let mut held = Vec::new();
     loop {
-        match fdpass::recv(chan) {
-            Ok(Some((m, fd))) if m == b"s" => held.push(fd),
+        match fdpass::recv_up_to(chan, WATCHER_MSG_MAX) {
+            Ok(Some((m, fd))) if m.first() == Some(&b's') => {
+                held.push((fd, super::sock::filter_from_bytes(&m[1..]).unwrap_or_default()))
+            }
             Ok(Some((m, _))) if m == b"k" => exit(),
             _ => break,
         }
     }
-    for s in &held {
-        let raw: RawFd = s.as_raw_fd();
-        let off: libc::c_int = 0;
-        // SAFETY: setsockopt reads one int.
-        unsafe {
-            libc::setsockopt(
-                raw,
-                libc::IPPROTO_TCP,
-                libc::TCP_REPAIR,
-                (&off as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
+    for (s, own) in &held {
+        // A socket not yet held (ccr died between) takes no harm either.
+        let _ = put_back(s.as_fd(), own);
     }
     exit()
 }

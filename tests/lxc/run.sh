@@ -130,11 +130,14 @@ check_running() {
 	[ "$(pid_of count.sh)" = "$counter_pid" ] || fail "$what: the counter is another process"
 	[ "$(pid_of "nc -l -p 5555")" = "$nc_server" ] && [ "$(pid_of "nc 127.0.0.1 5555")" = "$nc_client" ] ||
 		fail "$what: the nc pair is gone or other processes: $(attach 'ps -o pid,args')"
-	before=$(attach 'tail -n1 /tmp/tcp.got')
+	# One read of the file: its line count, its last line, the first line out of order.
+	tcp_lines() { attach "awk '{ if (\$1 != NR && !bad) bad = NR; last = \$1 } END { print NR, last, bad + 0 }' /tmp/tcp.got"; }
+	read -r _ before _ <<<"$(tcp_lines)"
 	sleep 0.6
-	after=$(attach 'tail -n1 /tmp/tcp.got')
+	read -r lines after bad <<<"$(tcp_lines)"
 	[ "$after" -gt "$before" ] || fail "$what: the TCP connection inside carries nothing (at $before)"
-	[ "$(attach 'wc -l < /tmp/tcp.got')" -eq "$after" ] || fail "$what: lines lost or doubled on the TCP connection"
+	[ "$lines" -eq "$after" ] && [ "$bad" -eq 0 ] ||
+		fail "$what: lines lost or doubled on the TCP connection ($lines lines, the last $after, line $bad out of order)"
 	attach "logger ccr-lxc-$what" && sleep 0.2 && attach "grep -q ccr-lxc-$what /var/log/messages" || fail "$what: syslogd did not log"
 	[ -n "$(pid_of udhcpc)" ] || fail "$what: udhcpc is gone"
 	[ "$(lxc info -i -H | head -1)" = "$ip" ] || fail "$what: eth0 lost $ip"
