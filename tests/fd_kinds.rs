@@ -75,6 +75,47 @@ fn established_tcp_connections_refused_or_left_running() {
     case.assert_pass(1);
 }
 
+/// A connection to a peer outside the checkpoint through the host's network
+/// namespace is refused by name (nothing would keep the peer from a reset), and
+/// the connection carries on after the refused dump: repair mode and the hold
+/// filter are off again.
+#[test]
+fn a_connection_to_a_peer_outside_in_the_hosts_namespace_is_refused() {
+    let mut case = Case::new("tcp-outside");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = r#"
+import signal, socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+print("ready", flush=True)
+signal.sigwait([signal.SIGTERM])
+c.sendall(b"after")
+ok = c.recv(5) == b"reply"
+print("PASS" if ok else "FAIL: no reply", flush=True)
+sys.exit(0 if ok else 1)
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script]).arg(port.to_string());
+    let pid = case.start(cmd);
+    let (mut peer, _) = listener.accept().unwrap();
+    case.wait_ready(pid, Duration::from_secs(10));
+    let out = case.dump(pid, &["--tcp-established"]);
+    assert!(!out.status.success(), "a connection to a peer outside was dumped");
+    let err = common::stderr(&out);
+    assert!(err.contains(&format!("TCP connection to 127.0.0.1:{port}, outside the checkpoint")), "{err}");
+    common::assert_running_untraced(pid, "python after the refused dump");
+    case.signal(pid, Signal::SIGTERM);
+    use std::io::{Read, Write};
+    let mut got = [0u8; 5];
+    peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"after");
+    peer.write_all(b"reply").unwrap();
+    assert_exit(case.wait_exit(pid, Duration::from_secs(20)), 0, "python");
+    case.assert_pass(1);
+}
+
 /// Packet sockets as a DHCP client holds one (c-tests/wl_packet.c, in a network
 /// namespace of its own): protocol, interface, options and a locked BPF filter
 /// come back, and the filter still picks the packets.

@@ -19,9 +19,9 @@ fn missing() -> Option<String> {
     (!gone.is_empty()).then(|| gone.join(", "))
 }
 
-/// Three checkpoint/restore cycles (a TCP connection inside carries on), a dump
-/// that leaves the container running and one ccr refuses (a TCP connection to
-/// the host's dnsmasq), then lxc-stop.
+/// Three checkpoint/restore cycles (a TCP connection inside and one to a server
+/// outside carry on, no byte lost or doubled), a dump that leaves the container
+/// running and one ccr refuses (a connection still being made), then lxc-stop.
 #[test]
 fn lxc_checkpoints_and_restores_a_busybox_container_through_ccr() {
     if let Some(what) = missing() {

@@ -206,7 +206,11 @@ pub fn run(opts: &DumpOpts) -> Result<()> {
             Stage::Write => write(&ctx, collected.as_ref().expect("collected")),
             Stage::Release => let_go_of_connections(opts, collected.as_mut().expect("collected"))
                 .and_then(|()| release(opts, &mut hold))
-                .map(|()| collected.as_mut().expect("collected").repairing.killed()),
+                .map(|()| {
+                    if let Err(e) = collected.as_mut().expect("collected").repairing.killed() {
+                        warn!(ctx.log, "the tree's network namespace may answer its peers with resets: {e}");
+                    }
+                }),
         };
         let r = r.and_then(|()| match stage {
             Stage::Seize => net.lock(&hooks, &mut ctx.log, root),
@@ -324,7 +328,9 @@ pub fn run_held(opts: &DumpOpts, held: &mut Held) -> Result<()> {
     let_go_of_connections(opts, &mut c)?;
     if !opts.leave_running {
         release(opts, &mut held.hold)?;
-        c.repairing.killed();
+        if let Err(e) = c.repairing.killed() {
+            warn!(ctx.log, "the tree's network namespace may answer its peers with resets: {e}");
+        }
     }
     let started = ctx.started;
     finish(&mut ctx, &c, started)
@@ -772,6 +778,10 @@ fn collect(
         out.push((state.core, mm, fds));
     }
     table.finish()?;
+    let tree_net = if own.net { Some(crate::dump::ns::net_ino(root)?) } else { None };
+    if crate::files::tcp_conn::check_peers(&mut table, tree_net)? {
+        state.repairing.cut_links_on_kill();
+    }
     let own_devpts = checked.mnt.as_ref().map(|p| p.own_devpts()).unwrap_or_default();
     let (ptys, pty_sessions) = crate::files::pty::finish(&state.ptys, own_devpts)?;
     let time = if own.time { Some(ns::time_clocks(root)?) } else { None };

@@ -315,6 +315,13 @@ pub fn ipc_owners_mapped(
     Ok(())
 }
 
+/// The inode of `pid`'s network namespace.
+pub fn net_ino(pid: i32) -> Result<u64> {
+    let path = format!("/proc/{pid}/ns/net");
+    let m = std::fs::metadata(&path).map_err(crate::sys::SysError::path("stat", path))?;
+    Ok(std::os::unix::fs::MetadataExt::ino(&m))
+}
+
 #[cfg(test)]
 mod tests {
     use super::ns_root_of;

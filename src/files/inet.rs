@@ -20,7 +20,6 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::socket::{check_task_netns, read_filter, read_opts, set_filter, set_opts, step_failed, Fail, Opt};
-use super::table::FileTable;
 use super::{DumpCx, FdProbe, FileDesc, FileState, OpenCx};
 use crate::error::Result;
 use crate::image::pb::{self, SockType};
@@ -108,11 +107,6 @@ file_kind! { Inet: "inet socket", Inet, InTask;
         dump(cx, p).map(FileState::Inet)
     }
 
-    /// An established connection's peer must be in the checkpoint too: with
-    /// nothing holding the network, one outside would be answered with a reset.
-    fn finish_dump(&self, t: &FileTable) -> Result<()> {
-        super::tcp_conn::peers_inside(t)
-    }
 
     fn open(&self, _cx: &mut OpenCx<'_>, f: &FileDesc) -> Result<OwnedFd> {
         let FileState::Inet(s) = &f.state else { unreachable!("owned by Inet") };

@@ -4,9 +4,13 @@
 //! negotiated options and windows are set), and let out of it by ccr once every
 //! task of the tree has its sockets, just before they run.
 //!
-//! Nothing holds the network: a connection whose peer is outside the checkpoint
-//! is refused by name (its peer's next packet to the dead socket would be
-//! answered with a reset). With both ends held in repair mode neither sends.
+//! A held connection drops what arrives (see sys::tcp_repair), so neither end
+//! moves while the dump reads them. A peer outside the checkpoint is let in
+//! when the connection is in the tree's own network namespace: after the kill
+//! the dump takes that namespace's devices down before the held sockets go (no
+//! socket left to answer the peer with a reset, and no way in), and the
+//! restore keeps its veths' host ends down until every connection is back. In
+//! the host's namespace such a connection is refused by name.
 //! Not kept: urgent (out-of-band) data and the out-of-order queue (its
 //! segments are sent again by the peer).
 
@@ -14,7 +18,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::socket::Fail;
 use super::table::FileTable;
-use super::{DumpCx, FdProbe, FileDesc, FileState};
+use super::{DumpCx, FdProbe, FileState};
 use crate::dump::DumpError;
 use crate::error::Result;
 use crate::image::pb;
@@ -75,37 +79,50 @@ fn on_wire(a: &Addr) -> (&[u8], u16) {
 }
 
 /// Every established connection's other end is a socket of the checkpoint in
-/// the same network namespace.
-pub fn peers_inside(t: &FileTable) -> Result<()> {
-    let netns = |id: u32| {
+/// the same network namespace, or the connection is in the tree's own network
+/// namespace (`tree_net`, its inode), whose way out the dump cuts after the
+/// kill and the restore opens only once every connection is back: marked
+/// `peer_outside`. Whether any is.
+pub fn check_peers(t: &mut FileTable, tree_net: Option<u64>) -> Result<bool> {
+    let netns = |t: &FileTable, id: u32| {
         let (pid, _) = t.holder(id);
         std::fs::metadata(format!("/proc/{pid}/ns/net")).ok().map(|m| std::os::unix::fs::MetadataExt::ino(&m))
     };
-    let conns: Vec<(&FileDesc, (Addr, Addr))> = (t.files.iter())
+    let conns: Vec<(u32, (Addr, Addr), Option<u64>)> = (t.files.iter())
         .filter_map(|f| match &f.state {
-            FileState::Inet(s) if s.established.is_some() => Some((f, ends(s))),
+            FileState::Inet(s) if s.established.is_some() => Some((f.id, ends(s), netns(t, f.id))),
             _ => None,
         })
         .collect();
-    for (f, (local, peer)) in &conns {
-        let inside = conns.iter().any(|(g, (l, p))| {
-            on_wire(l) == on_wire(peer) && on_wire(p) == on_wire(local) && netns(g.id) == netns(f.id)
-        });
-        if !inside {
-            let (pid, fd) = t.holder(f.id);
-            return Err(DumpError::UnsupportedFd {
-                pid,
-                fd,
-                kind: format!(
-                    "TCP connection to {peer}, outside the checkpoint (ccr holds no network lock yet: the peer's \
-                     next packet would reset it)"
-                ),
-                path: format!("from {local}"),
-            }
-            .into());
+    let mut outside = Vec::new();
+    for (id, (local, peer), ns) in &conns {
+        let inside =
+            conns.iter().any(|(_, (l, p), n)| on_wire(l) == on_wire(peer) && on_wire(p) == on_wire(local) && n == ns);
+        if inside {
+            continue;
+        }
+        if ns.is_some() && *ns == tree_net {
+            outside.push(*id);
+            continue;
+        }
+        let (pid, fd) = t.holder(*id);
+        return Err(DumpError::UnsupportedFd {
+            pid,
+            fd,
+            kind: format!(
+                "TCP connection to {peer}, outside the checkpoint and reached through the host's network \
+                 namespace (ccr holds no network lock there yet: the peer's next packet would reset it)"
+            ),
+            path: format!("from {local}"),
+        }
+        .into());
+    }
+    for f in t.files.iter_mut().filter(|f| outside.contains(&f.id)) {
+        if let FileState::Inet(pb::InetSocket { established: Some(c), .. }) = &mut f.state {
+            c.peer_outside = true;
         }
     }
-    Ok(())
+    Ok(!outside.is_empty())
 }
 
 /// Restore, in the task: makes the connection again in repair mode, bound and

@@ -113,6 +113,7 @@ struct Made {
     inside: i32,
     host: i32,
     host_name: String,
+    mtu: u32,
 }
 
 /// The pairs ccr made for a restore, and a netlink socket of ccr's namespace
@@ -122,6 +123,9 @@ pub struct Pairs {
     sock: std::cell::RefCell<Route>,
     made: Vec<Made>,
     kept: bool,
+    /// The host ends stay down until `bring_up` (a connection to a peer outside
+    /// must not meet the namespace before its socket is back).
+    held_down: bool,
 }
 
 /// The name the inside end of pair `i` has in ccr's namespace, made by ccr `pid`.
@@ -130,14 +134,19 @@ fn temp_name(pid: u32, i: usize) -> String {
 }
 
 /// Makes every planned pair in ccr's namespace, each written in the journal
-/// first; on an error the ones made are deleted again.
-pub fn make(planned: &[Planned], mut journal: Option<&mut crate::journal::Journal>) -> Result<Option<Pairs>> {
+/// first; on an error the ones made are deleted again. With `held_down` their
+/// host ends stay down until [`Pairs::bring_up`].
+pub fn make(
+    planned: &[Planned],
+    mut journal: Option<&mut crate::journal::Journal>,
+    held_down: bool,
+) -> Result<Option<Pairs>> {
     if planned.is_empty() {
         return Ok(None);
     }
     let sock =
         Route::open().map_err(|source| NetError::Make { step: "netlink", what: "of ccr's side".into(), source })?;
-    let mut pairs = Pairs { sock: std::cell::RefCell::new(sock), made: Vec::new(), kept: false };
+    let mut pairs = Pairs { sock: std::cell::RefCell::new(sock), made: Vec::new(), kept: false, held_down };
     for (i, p) in planned.iter().enumerate() {
         if let Some(j) = journal.as_deref_mut() {
             j.veth(&p.host)?;
@@ -192,12 +201,31 @@ impl Pairs {
             return Err(NetError::Host { name: p.host.clone(), step: "finding the new pair", source }.into());
         };
         // Held from here on: a failure below deletes it.
-        self.made.push(Made { device: p.device, inside, host, host_name: p.host.clone() });
+        self.made.push(Made { device: p.device, inside, host, host_name: p.host.clone(), mtu: p.mtu });
         let rt = self.sock.get_mut();
         if let Some((_, bridge)) = &p.bridge {
             rt.set_master(host, *bridge).map_err(err("joining the bridge"))?;
         }
-        rt.set_link(host, libc::IFF_UP as u32, libc::IFF_UP as u32, p.mtu).map_err(err("setting it up"))?;
+        if !self.held_down {
+            rt.set_link(host, libc::IFF_UP as u32, libc::IFF_UP as u32, p.mtu).map_err(err("setting it up"))?;
+        }
+        Ok(())
+    }
+
+    /// Sets the host ends held down up.
+    pub fn bring_up(&self) -> Result<()> {
+        if !self.held_down {
+            return Ok(());
+        }
+        let mut rt = self.sock.borrow_mut();
+        for m in &self.made {
+            let up = libc::IFF_UP as u32;
+            rt.set_link(m.host, up, up, m.mtu).map_err(|source| NetError::Host {
+                name: m.host_name.clone(),
+                step: "setting it up",
+                source,
+            })?;
+        }
         Ok(())
     }
 

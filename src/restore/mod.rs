@@ -424,7 +424,12 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
     let forked = Instant::now();
     let shared = run.shared.as_ref().expect("made in SharedObjects");
     // Before the fork: the root's child moves the inside ends into its namespace.
-    run.veths = crate::netns::veth::make(&run.veth_plan, run.journal.as_mut())?;
+    // A connection to a peer outside must find its socket back before the
+    // peer finds the namespace again.
+    let held_down = run.ckpt().files.files.iter().any(|f| {
+        matches!(&f.state, crate::files::FileState::Inet(s) if s.established.as_ref().is_some_and(|c| c.peer_outside))
+    });
+    run.veths = crate::netns::veth::make(&run.veth_plan, run.journal.as_mut(), held_down)?;
     let ckpt = run.ckpt.as_ref().expect("read");
     let asked = fork::Asked {
         root_at: run.opts.root.as_deref(),

@@ -252,6 +252,10 @@ pub fn signal_sources(run: &mut Run<'_>) -> Result<()> {
         })
         .collect();
     let mut let_go = std::collections::HashSet::new();
+    // Every socket is back: the way in opens, then the connections let go.
+    if let Some(v) = run.veths.as_ref() {
+        v.bring_up()?;
+    }
     each(run, |t, img, _| {
         // Every task has its sockets: the connections leave repair mode (both
         // ends exist, so neither's first packet meets a reset).

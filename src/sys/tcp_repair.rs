@@ -213,6 +213,9 @@ pub struct Repairing {
     copies: Vec<(OwnedFd, Vec<kernel::sock_filter>)>,
     /// The watcher's pid and ccr's end of the channel to it.
     watcher: Option<(i32, OwnedFd)>,
+    /// Some connection's peer is outside, through the tree's own network
+    /// namespace: its devices go down before the killed tasks' sockets go.
+    cut: bool,
 }
 
 impl Repairing {
@@ -250,10 +253,20 @@ impl Repairing {
         first
     }
 
-    /// The tasks were killed: their connections went with them, silently.
-    pub fn killed(&mut self) {
+    pub fn cut_links_on_kill(&mut self) {
+        self.cut = true;
+    }
+
+    /// The tasks were killed: their connections go silently (in repair mode),
+    /// after their namespace's devices when a peer is outside.
+    pub fn killed(&mut self) -> SysResult<()> {
+        let cut = match self.copies.first().filter(|_| self.cut) {
+            Some((s, _)) => super::unix_sock::net_ns_of(s.as_fd()).and_then(|ns| links_down(ns.as_fd())),
+            None => Ok(()),
+        };
         self.copies.clear();
         self.end_watcher();
+        cut
     }
 
     fn end_watcher(&mut self) {
@@ -272,6 +285,26 @@ impl Drop for Repairing {
             let _ = self.let_go();
         }
     }
+}
+
+/// Takes every device of the network namespace `ns` but loopback down (from a
+/// thread of its own that enters it): nothing reaches the namespace any more.
+pub fn links_down(ns: BorrowedFd<'_>) -> SysResult<()> {
+    let run = || -> SysResult<()> {
+        super::process::set_ns(ns, libc::CLONE_NEWNET)?;
+        let mut rt = super::netlink::Netlink::open()?;
+        let up = libc::IFF_UP as u32;
+        for l in rt.links()? {
+            if l.flags & up != 0 && l.flags & libc::IFF_LOOPBACK as u32 == 0 {
+                rt.set_link(l.index, 0, up, l.mtu)?;
+            }
+        }
+        Ok(())
+    };
+    std::thread::scope(|s| s.spawn(run).join()).unwrap_or(Err(SysError::Call {
+        call: "taking a namespace's links down: its thread panicked",
+        errno: Errno::EIO,
+    }))
 }
 
 /// Forks the watcher: it keeps each socket it is sent; told "k" it exits, and at

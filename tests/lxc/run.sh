@@ -10,10 +10,11 @@
 # where it was in the same process, lxc-info says RUNNING, lxc-attach works,
 # syslogd logs, udhcpc holds its lease on eth0, and a TCP connection between two
 # nc processes on the container's loopback carries its line counter on, no line
-# lost or doubled. Then a dump that leaves the container running, a dump ccr
-# refuses (a TCP connection to the host's dnsmasq, outside the checkpoint: LXC
-# reports the failure, the container runs on, the log names the socket), and
-# lxc-stop. Exits 0 when every check passed.
+# lost or doubled, and so does one to a server outside the container (in this
+# script's namespace). Then a dump that leaves the container running, a dump ccr
+# refuses (a connection still being made: LXC reports the failure, the container
+# runs on, the log names the socket), and lxc-stop. Exits 0 when every check
+# passed.
 set -euo pipefail
 ccr=$(realpath "$1")
 cycles=${2:-3}
@@ -71,6 +72,9 @@ ip link set lxcbr0 up
 dnsmasq --strict-order --bind-interfaces --pid-file="$work/dnsmasq.pid" --listen-address 10.0.3.1 \
 	--dhcp-range 10.0.3.2,10.0.3.254 --dhcp-leasefile="$work/leases" --except-interface=lo \
 	--interface=lxcbr0 --conf-file=
+# A server outside the container: what a client inside sends it lands in
+# outside.got; it sends a counter of its own too, while the container is away.
+(i=0; while true; do i=\$((i+1)); echo \$i; sleep 0.2; done | busybox nc -l -p 5556 > "$work/outside.got") &
 echo ready > "$work/ns.ready"
 exec sleep infinity
 EOF
@@ -105,7 +109,12 @@ attach 'setsid /bin/sh /tmp/tcp.sh </dev/null >/dev/null 2>&1 &'
 sleep 0.5
 nc_server=$(pid_of "nc -l -p 5555")
 nc_client=$(pid_of "nc 127.0.0.1 5555")
-[ -n "$nc_server" ] && [ -n "$nc_client" ] || fail "the TCP pair did not start: $(attach 'ps -o pid,args')"
+attach 'echo "i=0; while true; do i=\$((i+1)); echo \$i; sleep 0.2; done | nc 10.0.3.1 5556 > /tmp/in.got" > /tmp/out.sh'
+attach 'setsid /bin/sh /tmp/out.sh </dev/null >/dev/null 2>&1 &'
+sleep 0.5
+nc_out=$(pid_of "nc 10.0.3.1 5556")
+[ -n "$nc_server" ] && [ -n "$nc_client" ] && [ -n "$nc_out" ] ||
+	fail "the TCP pairs did not start: $(attach 'ps -o pid,args')"
 attach 'netstat -tn | grep -q "127.0.0.1:5555 *ESTABLISHED"' || fail "nc did not connect: $(attach 'netstat -tn')"
 say "running: init $(lxc info -p -H), eth0 $ip, counter pid $counter_pid inside"
 
@@ -131,13 +140,25 @@ check_running() {
 	[ "$(pid_of "nc -l -p 5555")" = "$nc_server" ] && [ "$(pid_of "nc 127.0.0.1 5555")" = "$nc_client" ] ||
 		fail "$what: the nc pair is gone or other processes: $(attach 'ps -o pid,args')"
 	# One read of the file: its line count, its last line, the first line out of order.
-	tcp_lines() { attach "awk '{ if (\$1 != NR && !bad) bad = NR; last = \$1 } END { print NR, last, bad + 0 }' /tmp/tcp.got"; }
+	tcp_lines() { attach "awk '{ if (\$1 != NR && !bad) bad = NR; last = \$1 } END { print NR, last, bad + 0 }' ${1:-/tmp/tcp.got}"; }
+	# The same of outside.got, on this side of the connection to the outside.
+	out_lines() { awk '{ if ($1 != NR && !bad) bad = NR; last = $1 } END { print NR, last, bad + 0 }' "$work/outside.got"; }
 	read -r _ before _ <<<"$(tcp_lines)"
+	read -r _ out_before _ <<<"$(out_lines)"
 	sleep 0.6
 	read -r lines after bad <<<"$(tcp_lines)"
 	[ "$after" -gt "$before" ] || fail "$what: the TCP connection inside carries nothing (at $before)"
 	[ "$lines" -eq "$after" ] && [ "$bad" -eq 0 ] ||
 		fail "$what: lines lost or doubled on the TCP connection ($lines lines, the last $after, line $bad out of order)"
+	[ "$(pid_of "nc 10.0.3.1 5556")" = "$nc_out" ] || fail "$what: the client of the server outside is gone"
+	read -r lines after bad <<<"$(out_lines)"
+	[ "$after" -gt "$out_before" ] || fail "$what: the TCP connection to the outside carries nothing (at $out_before)"
+	[ "$lines" -eq "$after" ] && [ "$bad" -eq 0 ] ||
+		fail "$what: lines lost or doubled on the way out ($lines lines, the last $after, line $bad out of order)"
+	# The outside server's own counter, sent on while the container was away.
+	read -r lines after bad <<<"$(tcp_lines /tmp/in.got)"
+	[ "$lines" -gt 0 ] && [ "$lines" -eq "$after" ] && [ "$bad" -eq 0 ] ||
+		fail "$what: lines lost or doubled on the way in ($lines lines, the last $after, line $bad out of order)"
 	attach "logger ccr-lxc-$what" && sleep 0.2 && attach "grep -q ccr-lxc-$what /var/log/messages" || fail "$what: syslogd did not log"
 	[ -n "$(pid_of udhcpc)" ] || fail "$what: udhcpc is gone"
 	[ "$(lxc info -i -H | head -1)" = "$ip" ] || fail "$what: eth0 lost $ip"
@@ -146,8 +167,15 @@ check_running() {
 
 last=0
 for c in $(seq "$cycles"); do
+	# The container's network namespace held open from outside (as a manager's
+	# /run/netns entry would): it outlives the dumped tasks, so only ccr taking
+	# its devices down keeps it from answering the outside server with resets
+	# while the server sends on, the container away.
+	exec 9<"/proc/$(lxc info -p -H)/ns/net"
 	lxc checkpoint -s -D "$work/img$c" -v || fail "cycle $c: lxc-checkpoint -s"
 	[ "$(state)" = STOPPED ] || fail "cycle $c: the container runs on after lxc-checkpoint -s"
+	sleep 0.5
+	exec 9<&-
 	lxc checkpoint -r -D "$work/img$c" -v >"$work/restore$c.out" 2>&1 || fail "cycle $c: lxc-checkpoint -r: $(cat "$work/restore$c.out")"
 	n=$(check_running "cycle$c")
 	[ "$n" -gt "$last" ] || fail "cycle $c: the counter went back from $last to $n"
@@ -162,17 +190,18 @@ lxc checkpoint -D "$work/img-running" -v || fail "lxc-checkpoint (leave running)
 check_running leave-running >/dev/null
 say "dumped, still running"
 
-# A dump ccr refuses: a TCP connection to a peer outside (dnsmasq's port 53).
-attach 'setsid /bin/sh -c "sleep 600 | nc 10.0.3.1 53" </dev/null >/dev/null 2>&1 &'
+# A dump ccr refuses: a connection still being made (SYN_SENT, to an address
+# nobody answers for).
+attach 'setsid /bin/sh -c "nc -w 60 10.0.3.99 80" </dev/null >/dev/null 2>&1 &'
 sleep 0.5
-attach 'netstat -tn | grep -q "10.0.3.1:53 *ESTABLISHED"' || fail "nc did not connect: $(attach 'netstat -tn')"
+attach 'netstat -tn | grep -q "10.0.3.99:80 *SYN_SENT"' || fail "nc is not connecting: $(attach 'netstat -tn')"
 if lxc checkpoint -s -D "$work/img-refused" >"$work/refused.out" 2>&1; then
-	fail "a container with an established TCP connection was dumped"
+	fail "a container with a connection being made was dumped"
 fi
 grep -q "TCP" "$work/img-refused/dump.log" || fail "the refusal does not name the connection: $(tail -3 "$work/img-refused/dump.log")"
 check_running refused >/dev/null
 say "refused: $(grep -m1 -o 'pid [0-9]*: fd [0-9]*[^(]*' "$work/img-refused/dump.log" || true)"
-attach "kill $(pid_of 'sleep 600')" || true
+attach "kill $(pid_of 'nc -w 60')" || true
 
 lxc stop || fail "lxc-stop"
 [ "$(state)" = STOPPED ] || fail "lxc-stop left it $(state)"
