@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing ccr needs on Debian 12 (run as root);
 # iproute2: the network namespace tests add devices and routes with ip; lxc and
-# dnsmasq-base: the LXC test (its container gets DHCP from the test's own bridge).
+# dnsmasq-base: the LXC test (its container gets DHCP from the test's own bridge);
+# lxc-dev: its program that drives liblxc's checkpoint, restore and migrate calls.
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
 need=()
-for pkg in libclang-dev protobuf-compiler pkg-config make gcc python3 busybox-static iproute2 lxc dnsmasq-base; do
+for pkg in libclang-dev protobuf-compiler pkg-config make gcc python3 busybox-static iproute2 lxc lxc-dev dnsmasq-base; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -2,8 +2,10 @@
 //! `criu` (lxc-checkpoint -s / -r, lxc-attach, lxc-info, lxc-stop): the work is
 //! in tests/lxc/run.sh, which makes its own network and mount namespace with a
 //! bridge and a DHCP server for the container and never touches the machine's
-//! network. Needs root, LXC, dnsmasq and busybox (the README's commands install
-//! them); under CI=1 a missing one fails the test.
+//! network; it also drives liblxc's checkpoint(), restore() and migrate() from
+//! a C program (tests/lxc/lxc_api.c). Needs root, LXC and lxc-dev, dnsmasq,
+//! busybox and a C compiler (the README's commands install them); under CI=1 a
+//! missing one fails the test.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,10 +14,13 @@ fn missing() -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
         return Some("root".into());
     }
-    let tools = ["lxc-create", "lxc-checkpoint", "lxc-attach", "dnsmasq", "busybox", "unshare", "nsenter", "ip"];
+    let tools = ["lxc-create", "lxc-checkpoint", "lxc-attach", "dnsmasq", "busybox", "unshare", "nsenter", "ip", "cc"];
     let path = std::env::var("PATH").unwrap_or_default();
     let on_path = |t: &str| std::env::split_paths(&path).any(|d| d.join(t).exists());
-    let gone: Vec<&str> = tools.iter().copied().filter(|t| !on_path(t)).collect();
+    let mut gone: Vec<&str> = tools.iter().copied().filter(|t| !on_path(t)).collect();
+    if !Path::new("/usr/include/lxc/lxccontainer.h").exists() {
+        gone.push("lxc-dev (liblxc's headers)");
+    }
     (!gone.is_empty()).then(|| gone.join(", "))
 }
 

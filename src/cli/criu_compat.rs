@@ -111,7 +111,48 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
             let p = parse(&RESTORE, &normalise(&args[1..])).map_err(|e| format!("criu {e}"))?;
             super::ccr::restore(&super::ccr::restore_opts(&p)?)
         }
-        other => Err(format!("criu: the command '{other}' is not supported by ccr")),
+        other => {
+            let why = match other {
+                "pre-dump" => " (no iterative pre-dump yet: a dump copies all memory while the tasks are frozen)",
+                "page-server" | "lazy-pages" => " (pages go to the images directory only, for now)",
+                _ => "",
+            };
+            let msg = format!("criu: the command '{other}' is not supported by ccr{why}");
+            log_refusal(&args[1..], &msg);
+            Err(msg)
+        }
+    }
+}
+
+/// Writes a refused command's reason to the log its caller asked for (`-o`,
+/// relative to `-D` unless absolute): LXC shows that log when criu fails.
+/// Best effort: the reason goes to stderr in any case.
+fn log_refusal(args: &[String], msg: &str) {
+    let value = |names: &[&str]| {
+        args.iter().enumerate().find_map(|(i, a)| {
+            names.iter().find_map(|n| {
+                a.strip_prefix(&format!("{n}="))
+                    .map(str::to_string)
+                    .or_else(|| (a == n).then(|| args.get(i + 1).cloned()).flatten())
+            })
+        })
+    };
+    let (Some(log), Some(dir)) = (value(&["-o", "--log-file"]), value(&["-D", "--images-dir"])) else { return };
+    let path = std::path::Path::new(&dir).join(log);
+    // The caller made the directory; a refusal never creates one.
+    if path.parent().is_some_and(|p| p.is_dir()) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path);
+        if let Ok(mut f) = file {
+            let _ = writeln!(f, "Error: {msg}");
+        }
     }
 }
 

@@ -11,7 +11,9 @@
 # syslogd logs, udhcpc holds its lease on eth0, and a TCP connection between two
 # nc processes on the container's loopback carries its line counter on, no line
 # lost or doubled, and so does one to a server outside the container (in this
-# script's namespace). Then a dump that leaves the container running, a dump ccr
+# script's namespace). Then liblxc's calls (tests/lxc/lxc_api.c): checkpoint() and
+# restore(), migrate(MIGRATE_DUMP, MIGRATE_RESTORE), and MIGRATE_PRE_DUMP refused
+# with its reason in the log. Then a dump that leaves the container running, a dump ccr
 # refuses (a connection still being made: LXC reports the failure, the container
 # runs on, the log names the socket), and lxc-stop. Exits 0 when every check
 # passed.
@@ -22,6 +24,7 @@ name=ccrt$$
 work=$(mktemp -d /tmp/ccr-lxc.XXXXXX)
 mkdir -p "$work/bin"
 ln -s "$ccr" "$work/bin/criu"
+cc -O1 -Wall -Wextra -Werror -o "$work/lxc_api" "$(dirname "$0")/lxc_api.c" -llxc
 holder=
 say() { printf '%s\n' "lxc test: $*" >&2; }
 fail() {
@@ -182,6 +185,25 @@ for c in $(seq "$cycles"); do
 	last=$n
 	say "cycle $c: restored, init $(lxc info -p -H), counter at $n"
 done
+
+# The same through liblxc's calls, as a manager linking liblxc makes them.
+api() { in_ns "$work/lxc_api" "$name" "$work" "$@" </dev/null >"$work/api-$1.out" 2>&1 || fail "liblxc $1: $(tail -5 "$work/api-$1.out")"; }
+api checkpoint "$work/img-api"
+api restore "$work/img-api"
+n=$(check_running api-restore)
+[ "$n" -gt "$last" ] || fail "liblxc restore: the counter went back from $last to $n"
+api migrate-dump "$work/img-migrate"
+api migrate-restore "$work/img-migrate"
+last=$n
+n=$(check_running api-migrate)
+[ "$n" -gt "$last" ] || fail "liblxc migrate: the counter went back from $last to $n"
+# ccr cannot pre-dump yet: MIGRATE_PRE_DUMP fails, the container runs on.
+api pre-dump "$work/img-predump"
+
+check_running api-pre-dump >/dev/null
+grep -qs "'pre-dump' is not supported" "$work"/img-predump/*.log ||
+	fail "the pre-dump refusal is not in the log LXC shows: $(ls "$work/img-predump")"
+say "liblxc: checkpoint(), restore(), migrate(DUMP, RESTORE) done; migrate(PRE_DUMP) refused: $(cat "$work"/img-predump/*.log)"
 
 # Without -s the container is dumped and runs on untouched.
 init=$(lxc info -p -H)
