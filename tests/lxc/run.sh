@@ -8,7 +8,8 @@
 # the machine's own network is never touched. One change: lxc.tty.max = 0 (see
 # below). Each cycle: lxc-checkpoint -s, then -r; the counter inside goes on from
 # where it was in the same process, lxc-info says RUNNING, lxc-attach works,
-# syslogd logs, udhcpc holds its lease on eth0, and a TCP connection between two
+# syslogd logs, udhcpc holds its lease on eth0, the pids.max set with lxc-cgroup
+# on the running container (not in its configuration) is back, a TCP connection between two
 # nc processes on the container's loopback carries its line counter on, no line
 # lost or doubled, and so does one to a server outside the container (in this
 # script's namespace). Then liblxc's calls (tests/lxc/lxc_api.c): checkpoint() and
@@ -103,6 +104,9 @@ for _ in $(seq 100); do ip=$(lxc info -i -H 2>/dev/null | head -1); [ -n "$ip" ]
 pid_of() { attach "ps -o pid,args | grep '[${1:0:1}]${1:1}'" | awk 'NR==1 {print $1}'; }
 counter_pid=$(pid_of count.sh)
 [ -n "$counter_pid" ] || fail "the counter did not start"
+# A limit set on the running container (its configuration says nothing): the
+# checkpoint carries it, LXC would not set it again.
+lxc cgroup pids.max 55 || fail "lxc-cgroup pids.max 55"
 # A TCP connection inside (lxc-checkpoint passes --tcp-established): a line
 # counter piped through nc to an nc server on the container's loopback.
 attach 'setsid /bin/sh -c "sleep 100000 | nc -l -p 5555 > /tmp/tcp.got" </dev/null >/dev/null 2>&1 &'
@@ -140,6 +144,7 @@ check_running() {
 	after=$(counter) || fail "$what: lxc-attach failed"
 	[ "$after" -gt "$before" ] || fail "$what: the counter stopped at $before"
 	[ "$(pid_of count.sh)" = "$counter_pid" ] || fail "$what: the counter is another process"
+	[ "$(lxc cgroup pids.max)" = 55 ] || fail "$what: the container's pids.max is $(lxc cgroup pids.max), not 55"
 	[ "$(pid_of "nc -l -p 5555")" = "$nc_server" ] && [ "$(pid_of "nc 127.0.0.1 5555")" = "$nc_client" ] ||
 		fail "$what: the nc pair is gone or other processes: $(attach 'ps -o pid,args')"
 	# One read of the file: its line count, its last line, the first line out of order.
