@@ -46,18 +46,7 @@ fn inet_sockets_with_no_connection() {
 /// with their addresses, peers and options, and talk on after the restore.
 #[test]
 fn established_tcp_connections_with_data_in_flight() {
-    let mut case = Case::new("tcp-established");
-    let pid = case.start_workload("wl_tcpconn", &[]);
-    case.wait_ready(pid, Duration::from_secs(10));
-    let tree = common::tree_pids(pid);
-    case.dump_ok(pid, &["--tcp-established"]);
-    common::assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "original after dump");
-    common::reap_gone(&tree, "the dumped tree");
-    let rp = case.spawn_restore(&[]);
-    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
-    case.signal(pid, Signal::SIGTERM);
-    assert_exit(case.wait_exit(rp, Duration::from_secs(30)), 0, "the restored workload");
-    case.assert_pass(1);
+    common::cycle_with("tcp-established", "wl_tcpconn", &[], &["--tcp-established"], None);
 }
 
 /// Without --tcp-established a connection is refused by name, and a dump

@@ -496,11 +496,16 @@ pub fn leave_running(name: &str, workload: &str) {
 /// The standard cycle: start, ready, dump (kills), restore (same PID), `hook`,
 /// SIGTERM, `ccr restore` exits 0, the workload printed PASS.
 pub fn cycle(name: &str, workload: &str, envs: &[(&str, &str)], hook: Option<Hook>) -> Case {
+    cycle_with(name, workload, envs, &[], hook)
+}
+
+/// [`cycle`] with `dump_args` given to the dump.
+pub fn cycle_with(name: &str, workload: &str, envs: &[(&str, &str)], dump_args: &[&str], hook: Option<Hook>) -> Case {
     let mut case = Case::new(name);
     let pid = case.start_workload(workload, envs);
     case.wait_ready(pid, Duration::from_secs(10));
     let tree = tree_pids(pid);
-    case.dump_ok(pid, &[]);
+    case.dump_ok(pid, dump_args);
     let st = case.wait_exit(pid, Duration::from_secs(10));
     assert_killed(st, Signal::SIGKILL, "original after dump");
     reap_gone(&tree, "the dumped tree");
