@@ -2,7 +2,8 @@
  * wl_tcpconn: established TCP connections on loopback, both ends in the tree
  * (dumped with --tcp-established), with data in flight both ways:
  *  - conn: the parent's client end, connected to its own listener on
- *    127.0.0.1 (still listening), TCP_NODELAY and O_NONBLOCK; the child holds
+ *    127.0.0.1 (still listening), TCP_NODELAY, SO_REUSEADDR (repair mode
+ *    forces reuse, and leaving it clears the setting) and O_NONBLOCK; the child holds
  *    the accepted end (SO_KEEPALIVE, TCP_KEEPIDLE 99);
  *  - the parent wrote "hello from the client" the child has not read;
  *  - the child wrote a pattern until its send buffer was full: part of it
@@ -238,6 +239,7 @@ int main(int argc, char **argv)
 	l = listener(AF_INET, &la, &llen);
 	srv = connect_pair(l, &la, llen, &c);
 	set_int(c, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
+	set_int(c, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
 	set_int(srv, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE");
 	set_int(srv, IPPROTO_TCP, TCP_KEEPIDLE, 99, "TCP_KEEPIDLE");
 	if (send_all(c, GREETING, strlen(GREETING)))
@@ -322,6 +324,8 @@ int main(int argc, char **argv)
 	check_conn(c, &e, "parent's end");
 	check_conn(c6, &e6, "conn6");
 	WL_CHECK(get_int(c, IPPROTO_TCP, TCP_NODELAY) == 1, "parent's end: TCP_NODELAY lost");
+	WL_CHECK(get_int(c, SOL_SOCKET, SO_REUSEADDR) == 1, "parent's end: SO_REUSEADDR is %d, want 1",
+		 get_int(c, SOL_SOCKET, SO_REUSEADDR));
 	WL_CHECK(fcntl(c, F_GETFL) & O_NONBLOCK, "parent's end: O_NONBLOCK lost");
 	got = malloc(pattern_len);
 	if (!got)

@@ -778,8 +778,11 @@ fn collect(
         out.push((state.core, mm, fds));
     }
     table.finish()?;
-    let tree_net = if own.net { Some(crate::dump::ns::net_ino(root)?) } else { None };
-    if crate::files::tcp_conn::check_peers(&mut table, tree_net)? {
+    let tree_net = match (&checked.net, own.net) {
+        (Some(ns), true) => Some((crate::dump::ns::net_ino(root)?, crate::files::tcp_conn::local_ips(ns))),
+        _ => None,
+    };
+    if crate::files::tcp_conn::check_peers(&mut table, tree_net.as_ref())? {
         state.repairing.cut_links_on_kill();
     }
     let own_devpts = checked.mnt.as_ref().map(|p| p.own_devpts()).unwrap_or_default();
@@ -897,10 +900,13 @@ fn write(ctx: &DumpCtx<'_>, c: &Collected) -> Result<()> {
 
 /// Stage Release: kill the tree, or let it go as it was found.
 /// With --leave-running, the connections come out of repair mode before their
-/// tasks run (a send in repair mode fails); killed tasks take theirs silently.
+/// tasks run (a send in repair mode fails); tasks about to be killed take
+/// theirs silently, never put back (even if ccr dies meanwhile).
 fn let_go_of_connections(opts: &DumpOpts, c: &mut Collected) -> Result<()> {
     if opts.leave_running {
         c.repairing.let_go()?;
+    } else {
+        c.repairing.killing();
     }
     Ok(())
 }

@@ -139,6 +139,7 @@ fn dump(cx: &mut DumpCx<'_>, p: &FdProbe) -> Result<pb::InetSocket> {
     };
     // Before a connection is held still (which swaps its filter).
     s.filter = read_filter(fd)?;
+    let mut reuse_before = None;
     if ty == SockType::Stream {
         let info = sock::tcp_info(fd)?;
         match info.tcpi_state {
@@ -151,7 +152,9 @@ fn dump(cx: &mut DumpCx<'_>, p: &FdProbe) -> Result<pb::InetSocket> {
             TCP_ESTABLISHED if cx.state.tcp_established => {
                 let peer = sock::peer(fd)?.ok_or_else(|| p.refuse(&format!("{shown} with no peer")))?;
                 (s.peer_addr, s.peer_port) = (peer.ip, peer.port as u32);
-                s.established = Some(super::tcp_conn::dump(cx, p, &shown)?);
+                let (c, reuse) = super::tcp_conn::dump(cx, p, &shown)?;
+                s.established = Some(c);
+                reuse_before = Some(reuse);
             }
             TCP_ESTABLISHED => {
                 let peer = sock::peer(fd)?.map(|a| format!(" to {a}")).unwrap_or_default();
@@ -177,6 +180,12 @@ fn dump(cx: &mut DumpCx<'_>, p: &FdProbe) -> Result<pb::InetSocket> {
     let connected = s.closed || s.established.is_some();
     let kept = |o: &&Opt| applies(o, &s) && !(connected && (o.0, o.1) == (libc::IPPROTO_TCP, libc::TCP_MAXSEG));
     s.opts = read_opts(fd, OPTS.iter().filter(kept))?;
+    if let Some(v) = reuse_before {
+        let reuse = s.opts.iter_mut().find(|o| (o.level, o.name) == (libc::SOL_SOCKET, libc::SO_REUSEADDR));
+        if let Some(o) = reuse {
+            o.value = v;
+        }
+    }
     (s.linger, s.linger_s) = sock::linger(fd)?;
     s.bound_dev = sock::get_str(fd, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, "getsockopt(SO_BINDTODEVICE)")?;
     Ok(s)

@@ -14,7 +14,7 @@
 //! Not kept: urgent (out-of-band) data and the out-of-order queue (its
 //! segments are sent again by the peer).
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use super::socket::Fail;
 use super::table::FileTable;
@@ -27,14 +27,17 @@ use crate::sys::tcp_repair::{self as repair, Negotiated, Queue};
 use crate::sys::{pidfd, SysResult};
 
 /// Puts the task's connection in repair mode (held so until the tasks are
-/// killed or let go) and reads it.
-pub fn dump(cx: &mut DumpCx<'_>, p: &FdProbe, shown: &str) -> Result<pb::TcpConnection> {
+/// killed or let go) and reads it; also its SO_REUSEADDR as it was before
+/// (repair mode reads as forced reuse).
+pub fn dump(cx: &mut DumpCx<'_>, p: &FdProbe, shown: &str) -> Result<(pb::TcpConnection, i32)> {
     let held = pidfd::getfd(p.pid, p.fd)?;
     let copy = held.try_clone().map_err(crate::sys::SysError::path("dup", shown))?;
     let own = sock::filter(copy.as_fd())?;
-    cx.state.repairing.start(held, own).map_err(|e| p.refuse(&format!("{shown}: holding it still: {e}")))?;
+    let reuse = sock::get_int(copy.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, "getsockopt(SO_REUSEADDR)")?;
+    cx.state.repairing.start(held, own, reuse).map_err(|e| p.refuse(&format!("{shown}: holding it still: {e}")))?;
     let fd = copy.as_fd();
-    read(fd).map_err(|e| p.refuse(&format!("{shown}: reading it in TCP repair mode: {e}")))
+    let c = read(fd).map_err(|e| p.refuse(&format!("{shown}: reading it in TCP repair mode: {e}")))?;
+    Ok((c, reuse))
 }
 
 fn read(fd: BorrowedFd<'_>) -> SysResult<pb::TcpConnection> {
@@ -78,12 +81,27 @@ fn on_wire(a: &Addr) -> (&[u8], u16) {
     }
 }
 
+/// The address of an end, IPv4-mapped ones as IPv4.
+fn ip_of(a: &Addr) -> Option<std::net::IpAddr> {
+    match on_wire(a).0 {
+        v4 if v4.len() == 4 => Some(std::net::IpAddr::from(<[u8; 4]>::try_from(v4).ok()?)),
+        v6 => Some(std::net::IpAddr::from(<[u8; 16]>::try_from(v6).ok()?)),
+    }
+}
+
+/// Every address of a saved network namespace (on lo and on its devices).
+pub fn local_ips(ns: &pb::NetNamespace) -> Vec<std::net::IpAddr> {
+    let addrs = ns.lo_addresses.iter().chain(ns.devices.iter().flat_map(|d| d.addresses.iter()));
+    addrs.flat_map(|a| [&a.local, &a.address]).filter_map(|s| s.parse().ok()).collect()
+}
+
 /// Every established connection's other end is a socket of the checkpoint in
 /// the same network namespace, or the connection is in the tree's own network
-/// namespace (`tree_net`, its inode), whose way out the dump cuts after the
+/// namespace (`tree_net`: its inode and addresses) to a peer that is not one
+/// of the namespace's own addresses, whose way out the dump cuts after the
 /// kill and the restore opens only once every connection is back: marked
 /// `peer_outside`. Whether any is.
-pub fn check_peers(t: &mut FileTable, tree_net: Option<u64>) -> Result<bool> {
+pub fn check_peers(t: &mut FileTable, tree_net: Option<&(u64, Vec<std::net::IpAddr>)>) -> Result<bool> {
     let netns = |t: &FileTable, id: u32| {
         let (pid, _) = t.holder(id);
         std::fs::metadata(format!("/proc/{pid}/ns/net")).ok().map(|m| std::os::unix::fs::MetadataExt::ino(&m))
@@ -101,18 +119,27 @@ pub fn check_peers(t: &mut FileTable, tree_net: Option<u64>) -> Result<bool> {
         if inside {
             continue;
         }
-        if ns.is_some() && *ns == tree_net {
-            outside.push(*id);
-            continue;
-        }
+        let why = match tree_net {
+            Some((tree_ns, local_ips)) if *ns == Some(*tree_ns) => {
+                // A peer of the namespace itself (loopback, one of its addresses)
+                // would find it again at once: a process left out of the tree.
+                let ip = ip_of(peer);
+                if !ip.is_some_and(|ip| ip.is_loopback() || local_ips.contains(&ip)) {
+                    outside.push(*id);
+                    continue;
+                }
+                "a process of the tree's network namespace left out of the checkpoint"
+            }
+            _ => {
+                "outside the checkpoint and reached through the host's network namespace (ccr holds no network \
+                 lock there yet: the peer's next packet would reset it)"
+            }
+        };
         let (pid, fd) = t.holder(*id);
         return Err(DumpError::UnsupportedFd {
             pid,
             fd,
-            kind: format!(
-                "TCP connection to {peer}, outside the checkpoint and reached through the host's network \
-                 namespace (ccr holds no network lock there yet: the peer's next packet would reset it)"
-            ),
+            kind: format!("TCP connection to {peer}, {why}"),
             path: format!("from {local}"),
         }
         .into());
@@ -174,13 +201,28 @@ pub fn open(fd: BorrowedFd<'_>, s: &pb::InetSocket, c: &pb::TcpConnection, fail:
 }
 
 /// Restore, in ccr, once every task of the tree has its sockets: the
-/// connection (`sock`, a copy of the task's) leaves repair mode, gets its own
-/// filter back and sends what was not sent at the dump.
-pub fn let_go(sock: OwnedFd, s: &pb::InetSocket, c: &pb::TcpConnection) -> SysResult<()> {
-    let fd = sock.as_fd();
-    repair::set_repair(fd, false)?;
+/// connection (`sock`, a copy of the task's) leaves repair mode and gets its
+/// own filter and SO_REUSEADDR back.
+pub fn put_back(sock: BorrowedFd<'_>, s: &pb::InetSocket) -> SysResult<()> {
+    repair::set_repair(sock, false)?;
     let own = s.filter.as_ref().and_then(|f| sock::filter_from_bytes(&f.insns)).unwrap_or_default();
-    repair::put_back_filter(fd, &own)?;
+    repair::put_back_filter(sock, &own)?;
+    let reuse = s.opts.iter().find(|o| (o.level, o.name) == (libc::SOL_SOCKET, libc::SO_REUSEADDR));
+    sock::set_int(sock, libc::SOL_SOCKET, libc::SO_REUSEADDR, reuse.map_or(0, |o| o.value))
+}
+
+/// Then, once every connection is back: what was not sent at the dump is
+/// queued to send (the peers are out of repair mode too, so their
+/// acknowledgements free the send buffer if it is full; TCP_NOTSENT_LOWAT
+/// would hold it back, so it is lifted meanwhile).
+pub fn send_unsent(sock: BorrowedFd<'_>, c: &pb::TcpConnection) -> SysResult<()> {
     let sent = c.send_queue.len() - (c.unsent as usize).min(c.send_queue.len());
-    repair::fill_queue(fd, &c.send_queue[sent..])
+    if sent == c.send_queue.len() {
+        return Ok(());
+    }
+    let lowat = sock::get_int(sock, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, "getsockopt(TCP_NOTSENT_LOWAT)")?;
+    sock::set_int(sock, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, -1)?;
+    let queued = repair::queue_to_send(sock, &c.send_queue[sent..], 10_000);
+    let back = sock::set_int(sock, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, lowat);
+    queued.and(back)
 }

@@ -322,7 +322,7 @@ pub fn run(opts: &RestoreOpts, child_of_caller: bool) -> Result<i32> {
             Stage::SignalSources => task::signal_sources(&mut run),
             Stage::Credentials => task::credentials(&mut run),
             Stage::Registers => task::registers(&mut run),
-            Stage::CheckData => images::check_data(&mut run),
+            Stage::CheckData => images::check_data(&mut run).and_then(|()| task::let_go_of_connections(&mut run)),
             Stage::Release => release(&mut run),
         };
         let r = r.and_then(|()| hooks_after(&mut run, &hooks, stage));
@@ -429,6 +429,13 @@ fn fork_tree(run: &mut Run<'_>) -> Result<()> {
     let held_down = run.ckpt().files.files.iter().any(|f| {
         matches!(&f.state, crate::files::FileState::Inet(s) if s.established.as_ref().is_some_and(|c| c.peer_outside))
     });
+    // A namespace joined is nobody's to hold down: the peer could meet it first.
+    if held_down && join::joins(&run.joined, "net") {
+        let what = "a TCP connection to a peer outside, restored into a network namespace joined (--join-ns \
+                    net): only a namespace the restore makes is kept from its peers until the connection is back"
+            .to_string();
+        return Err(RestoreError::Unsupported { pid: run.ckpt().inventory.root_pid, what }.into());
+    }
     run.veths = crate::netns::veth::make(&run.veth_plan, run.journal.as_mut(), held_down)?;
     let ckpt = run.ckpt.as_ref().expect("read");
     let asked = fork::Asked {

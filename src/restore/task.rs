@@ -245,32 +245,7 @@ pub fn thread_state(run: &mut Run<'_>) -> Result<()> {
 pub fn signal_sources(run: &mut Run<'_>) -> Result<()> {
     let async_files: std::collections::HashSet<u32> =
         (run.ckpt().files.files.iter()).filter(|f| f.flags & libc::O_ASYNC as u32 != 0).map(|f| f.id).collect();
-    let connections: std::collections::HashMap<u32, pb::InetSocket> = (run.ckpt().files.files.iter())
-        .filter_map(|f| match &f.state {
-            crate::files::FileState::Inet(s) if s.established.is_some() => Some((f.id, s.clone())),
-            _ => None,
-        })
-        .collect();
-    let mut let_go = std::collections::HashSet::new();
-    // Every socket is back: the way in opens, then the connections let go.
-    if let Some(v) = run.veths.as_ref() {
-        v.bring_up()?;
-    }
     each(run, |t, img, _| {
-        // Every task has its sockets: the connections leave repair mode (both
-        // ends exist, so neither's first packet meets a reset).
-        for f in &img.fds {
-            let Some(s) = connections.get(&f.file_id) else { continue };
-            let c = s.established.as_ref().expect("established");
-            if let_go.insert(f.file_id) {
-                // ccr sees the task by its pid outside the tree's namespace.
-                let copy = crate::sys::pidfd::getfd(t.outer, f.fd)?;
-                crate::files::tcp_conn::let_go(copy, s, c).map_err(|e| RestoreError::Unsupported {
-                    pid: t.pid,
-                    what: format!("fd {}: a TCP connection leaving repair mode ({e})", f.fd),
-                })?;
-            }
-        }
         // After the leases (taking one makes the task the owner), and through the
         // task's own fd numbers (O_ASYNC's signals carry the fd).
         for f in &img.fds {
@@ -305,6 +280,51 @@ pub fn signal_sources(run: &mut Run<'_>) -> Result<()> {
         r.set_timer_restore_ids(false)?;
         Ok(())
     })
+}
+
+/// At the end of stage CheckData, the last thing before the hooks and the run:
+/// every task has its sockets, so the way in opens (veths held down), then the
+/// established connections leave repair mode (both ends exist, so neither's
+/// first packet meets a reset), then each sends what it had not sent. A later
+/// failure kills nothing whose connection was let go before it was needed.
+pub fn let_go_of_connections(run: &mut Run<'_>) -> Result<()> {
+    let connections: std::collections::HashMap<u32, pb::InetSocket> = (run.ckpt().files.files.iter())
+        .filter_map(|f| match &f.state {
+            crate::files::FileState::Inet(s) if s.established.is_some() => Some((f.id, s.clone())),
+            _ => None,
+        })
+        .collect();
+    if connections.is_empty() {
+        return Ok(());
+    }
+    if let Some(v) = run.veths.as_ref() {
+        v.bring_up()?;
+    }
+    // One copy per connection (a file two tasks share is one connection).
+    let mut copies: Vec<(i32, i32, u32, std::os::fd::OwnedFd)> = Vec::new();
+    each(run, |t, img, _| {
+        for f in img.fds.iter().filter(|f| connections.contains_key(&f.file_id)) {
+            if copies.iter().all(|c| c.2 != f.file_id) {
+                // ccr sees the task by its pid outside the tree's namespace.
+                copies.push((t.pid, f.fd, f.file_id, crate::sys::pidfd::getfd(t.outer, f.fd)?));
+            }
+        }
+        Ok(())
+    })?;
+    use std::os::fd::AsFd;
+    let failed = |pid: i32, fd: i32, step: &str, e: crate::sys::SysError| RestoreError::Unsupported {
+        pid,
+        what: format!("fd {fd}: a TCP connection {step} ({e})"),
+    };
+    for (pid, fd, id, copy) in &copies {
+        crate::files::tcp_conn::put_back(copy.as_fd(), &connections[id])
+            .map_err(|e| failed(*pid, *fd, "leaving repair mode", e))?;
+    }
+    for (pid, fd, id, copy) in &copies {
+        let c = connections[id].established.as_ref().expect("established");
+        crate::files::tcp_conn::send_unsent(copy.as_fd(), c).map_err(|e| failed(*pid, *fd, "sending on", e))?;
+    }
+    Ok(())
 }
 
 /// Stage Credentials: every thread's credentials, then what their change reset.

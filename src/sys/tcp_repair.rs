@@ -107,6 +107,33 @@ pub fn fill_queue(fd: BorrowedFd<'_>, data: &[u8]) -> SysResult<()> {
     Ok(())
 }
 
+/// Queues `data` to send on a connection out of repair mode, waiting up to
+/// `ms` in all for room in its send buffer (never blocking in send itself).
+pub fn queue_to_send(fd: BorrowedFd<'_>, data: &[u8], ms: u64) -> SysResult<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let mut done = 0;
+    while done < data.len() {
+        let rest = &data[done..];
+        // SAFETY: send reads `rest.len()` bytes of `rest`.
+        let n = unsafe {
+            libc::send(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+        };
+        if n > 0 {
+            done += n as usize;
+            continue;
+        }
+        let e = Errno::last();
+        let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as i32;
+        if n == 0 || !matches!(e, Errno::EAGAIN | Errno::EINTR) || left == 0 {
+            return Err(SysError::Call { call: "send of what was not sent at the dump", errno: e });
+        }
+        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut p, 1, left) };
+    }
+    Ok(())
+}
+
 /// What the connection agreed at its handshake, set again with TCP_REPAIR_OPTIONS.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Negotiated {
@@ -197,82 +224,111 @@ pub fn put_back_filter(fd: BorrowedFd<'_>, own: &[kernel::sock_filter]) -> SysRe
     }
 }
 
-/// Repair off, then the socket's own filter back.
-fn put_back(fd: BorrowedFd<'_>, own: &[kernel::sock_filter]) -> SysResult<()> {
-    set_repair(fd, false)?;
-    put_back_filter(fd, own)
+/// What a held socket gets back: repair off, its own filter (`own`, empty:
+/// none) and SO_REUSEADDR (`reuse`: repair mode forces reuse, and leaving it
+/// clears the socket's own setting). Each step is tried; the first error is told.
+fn put_back(fd: BorrowedFd<'_>, own: &[kernel::sock_filter], reuse: i32) -> SysResult<()> {
+    let steps =
+        [set_repair(fd, false), put_back_filter(fd, own), set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, reuse)];
+    steps.into_iter().collect()
 }
 
-/// The largest message to the watcher: "s" and a filter of BPF_MAXINSNS.
-const WATCHER_MSG_MAX: usize = 1 + 4096 * 8;
+/// The largest message to the watcher: "s", SO_REUSEADDR and a filter of
+/// BPF_MAXINSNS.
+const WATCHER_MSG_MAX: usize = 1 + 4 + 4096 * 8;
+
+/// A socket held still, with what it gets back.
+struct Held {
+    fd: OwnedFd,
+    own: Vec<kernel::sock_filter>,
+    reuse: i32,
+}
 
 /// The connections a dump holds in repair mode, and the watcher holding them too.
+///
+/// The watcher's messages, each with an fd: "s" + SO_REUSEADDR (4 bytes) + the
+/// socket's own filter: hold it too. "d" (or "c": and a peer is outside): the
+/// tasks are being killed, so at the end of the channel the sockets go
+/// silently (after the namespace's devices, for "c"). "k": done, exit. The end
+/// of the channel otherwise (ccr died): every socket is put back.
 #[derive(Default)]
 pub struct Repairing {
-    /// Each held socket and its own filter.
-    copies: Vec<(OwnedFd, Vec<kernel::sock_filter>)>,
+    held: Vec<Held>,
     /// The watcher's pid and ccr's end of the channel to it.
     watcher: Option<(i32, OwnedFd)>,
     /// Some connection's peer is outside, through the tree's own network
     /// namespace: its devices go down before the killed tasks' sockets go.
     cut: bool,
+    /// The tasks are being killed: their sockets are never put back.
+    killing: bool,
 }
 
 impl Repairing {
     pub fn is_empty(&self) -> bool {
-        self.copies.is_empty()
+        self.held.is_empty()
     }
 
     /// Holds the connection `sock` (a copy of a task's fd, whose own filter is
-    /// `own`) still in repair mode until [`let_go`](Self::let_go) or
-    /// [`killed`](Self::killed).
-    pub fn start(&mut self, sock: OwnedFd, own: Vec<kernel::sock_filter>) -> SysResult<()> {
+    /// `own` and SO_REUSEADDR `reuse`) still in repair mode until
+    /// [`let_go`](Self::let_go) or [`killed`](Self::killed).
+    pub fn start(&mut self, sock: OwnedFd, own: Vec<kernel::sock_filter>, reuse: i32) -> SysResult<()> {
         if self.watcher.is_none() {
             self.watcher = Some(spawn_watcher()?);
         }
         // The watcher first: from the first change on, someone puts it back.
         let (_, chan) = self.watcher.as_ref().expect("spawned");
         let mut msg = b"s".to_vec();
+        msg.extend_from_slice(&reuse.to_le_bytes());
         msg.extend_from_slice(&super::sock::filter_bytes(&own));
         fdpass::send(chan.as_fd(), &msg, sock.as_fd())?;
-        self.copies.push((sock, own));
-        let (fd, _) = self.copies.last().expect("pushed");
-        hold_still(fd.as_fd())?;
-        set_repair(fd.as_fd(), true)
+        self.held.push(Held { fd: sock, own, reuse });
+        let fd = self.held.last().expect("pushed").fd.as_fd();
+        hold_still(fd)?;
+        set_repair(fd, true)
     }
 
-    /// Takes every connection out of repair mode: their tasks run on with them.
+    /// Puts every connection back: their tasks run on with them. On a failure
+    /// the watcher is left to try again (it puts back what it holds when ccr's
+    /// end of the channel closes without "k").
     pub fn let_go(&mut self) -> SysResult<()> {
-        let mut first = Ok(());
-        for (s, own) in self.copies.drain(..) {
-            if let Err(e) = put_back(s.as_fd(), &own) {
-                first = first.and(Err(e));
-            }
-        }
-        self.end_watcher();
-        first
+        let each: Vec<SysResult<()>> = self.held.drain(..).map(|h| put_back(h.fd.as_fd(), &h.own, h.reuse)).collect();
+        let r: SysResult<()> = each.into_iter().collect();
+        self.end_watcher(r.is_ok());
+        r
     }
 
     pub fn cut_links_on_kill(&mut self) {
         self.cut = true;
     }
 
+    /// The tasks are about to be killed: from now on their sockets are never put
+    /// back (a socket put back after its task died would close with a FIN).
+    pub fn killing(&mut self) {
+        self.killing = true;
+        if let Some((_, chan)) = &self.watcher {
+            let m: &[u8] = if self.cut { b"c" } else { b"d" };
+            let _ = fdpass::send(chan.as_fd(), m, chan.as_fd());
+        }
+    }
+
     /// The tasks were killed: their connections go silently (in repair mode),
     /// after their namespace's devices when a peer is outside.
     pub fn killed(&mut self) -> SysResult<()> {
-        let cut = match self.copies.first().filter(|_| self.cut) {
-            Some((s, _)) => super::unix_sock::net_ns_of(s.as_fd()).and_then(|ns| links_down(ns.as_fd())),
+        let cut = match self.held.first().filter(|_| self.cut) {
+            Some(h) => super::unix_sock::net_ns_of(h.fd.as_fd()).and_then(|ns| links_down(ns.as_fd())),
             None => Ok(()),
         };
-        self.copies.clear();
-        self.end_watcher();
+        self.held.clear();
+        self.end_watcher(true);
         cut
     }
 
-    fn end_watcher(&mut self) {
+    /// Ends the watcher: with "k" when all is done, else by closing the channel.
+    fn end_watcher(&mut self, done: bool) {
         if let Some((pid, chan)) = self.watcher.take() {
-            // Its copies go with it, still in repair mode: a silent close.
-            let _ = fdpass::send(chan.as_fd(), b"k", chan.as_fd());
+            if done {
+                let _ = fdpass::send(chan.as_fd(), b"k", chan.as_fd());
+            }
             drop(chan);
             let _ = super::wait::reap(pid);
         }
@@ -281,7 +337,12 @@ impl Repairing {
 
 impl Drop for Repairing {
     fn drop(&mut self) {
-        if !self.copies.is_empty() || self.watcher.is_some() {
+        if self.held.is_empty() && self.watcher.is_none() {
+            return;
+        }
+        if self.killing {
+            let _ = self.killed();
+        } else {
             let _ = self.let_go();
         }
     }
@@ -331,19 +392,34 @@ fn watch(chan: BorrowedFd<'_>) -> ! {
         // SAFETY: ignoring a signal.
         unsafe { libc::signal(sig, libc::SIG_IGN) };
     }
-    let mut held = Vec::new();
+    let mut held: Vec<Held> = Vec::new();
+    let mut killing = None;
     loop {
         match fdpass::recv_up_to(chan, WATCHER_MSG_MAX) {
-            Ok(Some((m, fd))) if m.first() == Some(&b's') => {
-                held.push((fd, super::sock::filter_from_bytes(&m[1..]).unwrap_or_default()))
+            Ok(Some((m, fd))) if m.first() == Some(&b's') && m.len() >= 5 => {
+                let reuse = i32::from_le_bytes([m[1], m[2], m[3], m[4]]);
+                let own = super::sock::filter_from_bytes(&m[5..]).unwrap_or_default();
+                held.push(Held { fd, own, reuse });
             }
+            Ok(Some((m, _))) if m == b"d" || m == b"c" => killing = Some(m == b"c"),
             Ok(Some((m, _))) if m == b"k" => exit(),
             _ => break,
         }
     }
-    for (s, own) in &held {
-        // A socket not yet held (ccr died between) takes no harm either.
-        let _ = put_back(s.as_fd(), own);
+    match killing {
+        // The tasks are dead or dying: their sockets go silently, the way in
+        // shut first when a peer is outside.
+        Some(cut) => {
+            if let Some(h) = held.first().filter(|_| cut) {
+                let _ = super::unix_sock::net_ns_of(h.fd.as_fd()).and_then(|ns| links_down(ns.as_fd()));
+            }
+        }
+        None => {
+            for h in &held {
+                // A socket not yet held (ccr died between) takes no harm either.
+                let _ = put_back(h.fd.as_fd(), &h.own, h.reuse);
+            }
+        }
     }
     exit()
 }
