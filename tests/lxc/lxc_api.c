@@ -5,12 +5,45 @@
  * checkpoint: c->checkpoint(DIR, stop, verbose); restore: c->restore(DIR);
  * migrate-dump / migrate-restore: c->migrate(MIGRATE_DUMP / MIGRATE_RESTORE)
  * with DIR, stop and verbose set; pre-dump: c->migrate(MIGRATE_PRE_DUMP),
- * which must fail (ccr has no pre-dump yet) and leave the container running.
+ * which must fail (ccr has no pre-dump yet) and leave the container running;
+ * console: c->console_getfd() on the console, then up to 10 s for the line DIR
+ * (here a marker) to come out of it.
  * Exits 0 when the call did what it should, 1 otherwise, saying why.
  */
 #include <lxc/lxccontainer.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Reads the console until `marker` comes out of it, 10 s at most. */
+static int console_shows(int ptx, const char *marker)
+{
+	char buf[8192];
+	size_t got = 0;
+	time_t end = time(NULL) + 10;
+
+	while (time(NULL) < end) {
+		struct pollfd p = { .fd = ptx, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 500) != 1)
+			continue;
+		n = read(ptx, buf + got, sizeof(buf) - 1 - got);
+		if (n <= 0)
+			return 0;
+		got += (size_t)n;
+		buf[got] = 0;
+		if (strstr(buf, marker))
+			return 1;
+		if (got > sizeof(buf) / 2) {
+			memmove(buf, buf + got / 2, got - got / 2);
+			got -= got / 2;
+		}
+	}
+	return 0;
+}
 
 static int fail(const char *what, struct lxc_container *c)
 {
@@ -69,6 +102,15 @@ int main(int argc, char **argv)
 			return fail("migrate(MIGRATE_PRE_DUMP) succeeded, which ccr cannot do yet", c);
 		if (!c->is_running(c))
 			return fail("a failed pre-dump stopped it", c);
+	} else if (!strcmp(mode, "console")) {
+		int ttynum = 0, ptx = -1;
+
+		if (c->console_getfd(c, &ttynum, &ptx) < 0)
+			return fail("console_getfd() on the console failed", c);
+		printf("ready\n");
+		fflush(stdout);
+		if (!console_shows(ptx, dir))
+			return fail("the marker never came out of the console", c);
 	} else {
 		fprintf(stderr, "lxc_api: unknown mode %s\n", mode);
 		return 2;

@@ -13,7 +13,8 @@
 # nc processes on the container's loopback carries its line counter on, no line
 # lost or doubled, and so does one to a server outside the container (in this
 # script's namespace). Then liblxc's calls (tests/lxc/lxc_api.c): checkpoint() and
-# restore(), migrate(MIGRATE_DUMP, MIGRATE_RESTORE), and MIGRATE_PRE_DUMP refused
+# restore(), migrate(MIGRATE_DUMP, MIGRATE_RESTORE), a line written to /dev/console
+# inside coming out of console_getfd(), and MIGRATE_PRE_DUMP refused
 # with its reason in the log. Then a dump that leaves the container running, a dump ccr
 # refuses (a connection still being made: LXC reports the failure, the container
 # runs on, the log names the socket), and lxc-stop. Exits 0 when every check
@@ -202,13 +203,22 @@ api migrate-restore "$work/img-migrate"
 last=$n
 n=$(check_running api-migrate)
 [ "$n" -gt "$last" ] || fail "liblxc migrate: the counter went back from $last to $n"
+# The console LXC gave the restored container (--inherit-fd) is the one its
+# monitor serves: a line written to /dev/console inside comes out of
+# console_getfd's end.
+marker="ccr-console-$$"
+api console "$marker" &
+console_api=$!
+for _ in $(seq 50); do grep -q ready "$work/api-console.out" 2>/dev/null && break; sleep 0.1; done
+attach "echo $marker > /dev/console"
+wait "$console_api" || fail "the restored container's console: $(cat "$work/api-console.out")"
 # ccr cannot pre-dump yet: MIGRATE_PRE_DUMP fails, the container runs on.
 api pre-dump "$work/img-predump"
 
 check_running api-pre-dump >/dev/null
 grep -qs "'pre-dump' is not supported" "$work"/img-predump/*.log ||
 	fail "the pre-dump refusal is not in the log LXC shows: $(ls "$work/img-predump")"
-say "liblxc: checkpoint(), restore(), migrate(DUMP, RESTORE) done; migrate(PRE_DUMP) refused: $(cat "$work"/img-predump/*.log)"
+say "liblxc: checkpoint(), restore(), migrate(DUMP, RESTORE) done, the console serves; migrate(PRE_DUMP) refused: $(cat "$work"/img-predump/*.log)"
 
 # Without -s the container is dumped and runs on untouched.
 init=$(lxc info -p -H)
