@@ -220,6 +220,7 @@ mod tests {
             leave_running: true,
             leave_stopped: true,
             tcp_established: true,
+            ghost_limit: Some(1 << 20),
             freeze_cgroup: Some("/sys/fs/cgroup/freezer/x".into()),
             freeze_timeout_s: Some(7),
             shell_job: true,

@@ -74,9 +74,9 @@ fn criu_command_line() {
     assert!(out.status.success() && text(&out).starts_with("Version: "), "as criu: {}", text(&out));
     let out = std::process::Command::new(&link).arg("check").output().unwrap();
     assert!(out.status.success(), "criu check: {}", stderr(&out));
-    let out = case.ccr(&["criu", "dump", "--ghost-limit", "5", "-t", "1", "-D", "x"]);
+    let out = case.ccr(&["criu", "dump", "--page-server", "-t", "1", "-D", "x"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--ghost-limit"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--page-server"), "{}", stderr(&out));
     let out = case.ccr(&["criu", "lazy-pages"]);
     assert!(stderr(&out).contains("'lazy-pages' is not supported"), "{}", stderr(&out));
 }

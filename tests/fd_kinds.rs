@@ -105,6 +105,45 @@ sys.exit(0 if ok else 1)
     case.assert_pass(1);
 }
 
+/// `--ghost-limit` (criu's, as LXC's migrate() passes it): a deleted, still open
+/// file above it fails the dump naming fd, size and limit, and the task runs on;
+/// under it the file's contents come back.
+#[test]
+fn a_deleted_file_above_the_ghost_limit_is_refused() {
+    let mut case = Case::new("ghost-limit");
+    let script = r#"
+import os, signal, sys
+f = open(sys.argv[1], "w+b")
+f.write(b"g" * (2 << 20))
+f.flush()
+os.unlink(sys.argv[1])
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+print("ready", flush=True)
+signal.sigwait([signal.SIGTERM])
+f.seek(0)
+ok = f.read() == b"g" * (2 << 20)
+print("PASS" if ok else "FAIL: contents", flush=True)
+sys.exit(0 if ok else 1)
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script]).arg(case.dir.join("ghost"));
+    let pid = case.start(cmd);
+    case.wait_ready(pid, Duration::from_secs(10));
+    let out = case.dump(pid, &["--ghost-limit", "1M"]);
+    assert!(!out.status.success(), "a 2 MiB deleted file was saved under --ghost-limit 1M");
+    let err = common::stderr(&out);
+    assert!(err.contains("is a deleted file of 2097152 bytes, above --ghost-limit 1048576"), "{err}");
+    common::assert_running_untraced(pid, "python after the refused dump");
+    case.dump_ok(pid, &["--ghost-limit", "3M"]);
+    common::assert_killed(case.wait_exit(pid, Duration::from_secs(10)), Signal::SIGKILL, "python after dump");
+    common::reap_gone(&[pid], "the dumped python");
+    let rp = case.spawn_restore(&[]);
+    assert_eq!(case.wait_pidfile(rp, Duration::from_secs(30)), pid);
+    case.signal(pid, Signal::SIGTERM);
+    assert_exit(case.wait_exit(rp, Duration::from_secs(20)), 0, "the restored python");
+    case.assert_pass(1);
+}
+
 /// Packet sockets as a DHCP client holds one (c-tests/wl_packet.c, in a network
 /// namespace of its own): protocol, interface, options and a locked BPF filter
 /// come back, and the filter still picks the packets.

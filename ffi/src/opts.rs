@@ -48,6 +48,7 @@ impl CcrOpts {
             leave_running: self.leave_running,
             leave_stopped: self.leave_stopped,
             tcp_established: self.tcp_established,
+            ghost_limit: None,
             freeze_cgroup: self.freeze_cgroup.clone(),
             freeze_timeout_s: None,
             external: self.external.clone(),

@@ -38,6 +38,12 @@ pub const COMMANDS: &[Command] = &[
             flag("leave-running", Some('R'), "keep the tasks running after the dump"),
             flag("leave-stopped", Some('s'), "leave the freeze cgroup frozen after the dump"),
             flag("shell-job", Some('j'), "the tree is a shell's job: let go of its session and group"),
+            arg(
+                "ghost-limit",
+                None,
+                "SIZE",
+                "refuse to save a deleted, still open file larger than SIZE (bytes, or with K, M or G)",
+            ),
             flag(
                 "tcp-established",
                 None,
@@ -327,6 +333,7 @@ pub fn dump_opts(p: &Parsed) -> Result<DumpOpts, String> {
         leave_running: p.has("leave-running"),
         leave_stopped: p.has("leave-stopped"),
         tcp_established: p.has("tcp-established"),
+        ghost_limit: p.value("ghost-limit").map(parse_size).transpose()?,
         freeze_cgroup: path(p, "freeze-cgroup"),
         freeze_timeout_s: p.parsed("freeze-timeout", "seconds")?,
         external,
@@ -490,4 +497,18 @@ pub fn restore(opts: &RestoreOpts) -> Result<ExitCode, String> {
     }
     let status = crate::restore::wait_restored(pid).map_err(|e| e.to_string())?;
     Ok(ExitCode::from(status))
+}
+
+/// A size in bytes, or with a K, M or G suffix (powers of 1024), as criu takes it.
+pub fn parse_size(v: &str) -> Result<u64, String> {
+    let (num, mult) = match v.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&v[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&v[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&v[..i], 1 << 30),
+        _ => (v, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("--ghost-limit: '{v}' is not a size (bytes, or with K, M or G)"))
 }

@@ -45,7 +45,7 @@ const fn with_permissions<const N: usize, const M: usize>(own: [Opt; N]) -> [Opt
     out
 }
 
-const DUMP_OPTS: [Opt; 19] = with_permissions([
+const DUMP_OPTS: [Opt; 20] = with_permissions([
     arg("tree", Some('t'), "PID", ""),
     arg("images-dir", Some('D'), "DIR", ""),
     flag("leave-running", Some('R'), ""),
@@ -57,6 +57,7 @@ const DUMP_OPTS: [Opt; 19] = with_permissions([
     arg("manage-cgroups", None, "MODE", "any mode but ignore saves the tree's cgroups with it"),
     arg("cgroup-root", None, "CTRL:PATH", "the container's cgroup on CTRL's hierarchy"),
     arg("enable-fs", None, "FSTYPE", "criu: may dump mounts of FSTYPE. ccr dumps the kinds it knows, refuses others"),
+    arg("ghost-limit", None, "SIZE", "a deleted, still open file larger than SIZE fails the dump naming it"),
 ]);
 
 const RESTORE_OPTS: [Opt; 23] = with_permissions([
@@ -311,9 +312,20 @@ mod tests {
         assert!(dump_opts(&p).unwrap_err().contains("--cgroup-root"));
     }
 
+    /// LXC's migrate() passes criu's --ghost-limit in bytes; ccr takes K, M, G too.
+    #[test]
+    fn the_ghost_limit_is_taken_in_bytes_or_with_a_suffix() {
+        for (v, want) in [("1048576", 1 << 20), ("2M", 2 << 20), ("3k", 3 << 10), ("1G", 1 << 30)] {
+            let p = parse(&DUMP, &s(&["-t", "1", "--ghost-limit", v])).unwrap();
+            assert_eq!(dump_opts(&p).unwrap().ghost_limit, Some(want), "{v}");
+        }
+        let p = parse(&DUMP, &s(&["-t", "1", "--ghost-limit", "lots"])).unwrap();
+        assert!(dump_opts(&p).unwrap_err().contains("is not a size"));
+    }
+
     #[test]
     fn options_ccr_does_not_implement_are_refused_by_name() {
-        for opt in ["--lazy-pages", "--ghost-limit", "--page-server"] {
+        for opt in ["--lazy-pages", "--page-server", "--prev-images-dir"] {
             let e = parse(&DUMP, &s(&[opt, "-t", "1"])).unwrap_err();
             assert!(e.contains(opt), "{e}");
         }

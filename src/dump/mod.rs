@@ -47,6 +47,8 @@ pub enum DumpError {
     UnsupportedFd { pid: i32, fd: i32, kind: String, path: String },
     #[error("pid {pid}: mapping {start:#x}-{end:#x} ({name}) is {what}, which ccr cannot dump yet")]
     UnsupportedVma { pid: i32, start: u64, end: u64, name: String, what: String },
+    #[error("pid {pid}: fd {fd} ({path}) is a deleted file of {size} bytes, above --ghost-limit {limit}")]
+    GhostTooBig { pid: i32, fd: i32, path: String, size: u64, limit: u64 },
     #[error("pid {pid}: no syscall instruction found in its vdso")]
     NoSyscallInsn { pid: i32 },
     #[error("writing {path}: {source}")]
@@ -686,6 +688,7 @@ fn collect(
     let mut state = crate::files::DumpState::default();
     state.externals = ctx.opts.external.clone();
     state.tcp_established = ctx.opts.tcp_established;
+    state.ghost_limit = ctx.opts.ghost_limit;
     let mut store = mm::PageStore::new(&ctx.dir, pin.as_ref().and_then(|p| p.original()).map(<[u8]>::to_vec));
     let mut out = Vec::new();
     let mut xfeatures = 0;

@@ -20,6 +20,11 @@ file_kind! { Ghost: "deleted file", Ghost, InTask;
     }
 
     fn dump(&self, cx: &mut DumpCx<'_>, p: &FdProbe, id: u32) -> Result<FileState> {
+        use std::os::unix::fs::MetadataExt;
+        if let Some(limit) = cx.state.ghost_limit.filter(|&l| p.md.size() > l) {
+            let (pid, fd, path, size) = (p.pid, p.fd, p.target.clone(), p.md.size());
+            return Err(DumpError::GhostTooBig { pid, fd, path, size, limit }.into());
+        }
         let dest = cx.dir.file(ImageKind::Ghost, Some(id as u64));
         crate::sys::proc::fd::copy_contents(p.pid, p.fd, &dest).map_err(|e| match e {
             SysError::Path { source, .. } => DumpError::WritePages { path: dest, source },

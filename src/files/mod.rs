@@ -219,6 +219,8 @@ pub struct DumpState {
     pub ptys: pty::PtyTable,
     /// Whether established TCP connections are saved (`--tcp-established`).
     pub tcp_established: bool,
+    /// `--ghost-limit`: the largest deleted file whose contents are saved.
+    pub ghost_limit: Option<u64>,
     /// The connections held in repair mode while the tasks are.
     pub repairing: crate::sys::tcp_repair::Repairing,
 }

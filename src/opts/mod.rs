@@ -179,6 +179,9 @@ pub struct DumpOpts {
     /// Keep the dumped tasks running after a dump (default: kill them).
     /// Established TCP connections are saved (in repair mode) instead of refused.
     pub tcp_established: bool,
+    /// The largest deleted-but-open file whose contents the dump saves
+    /// (`--ghost-limit`, bytes); a larger one fails the dump naming it. None: any.
+    pub ghost_limit: Option<u64>,
     pub leave_running: bool,
     /// Leave the tasks frozen after the dump (the caller thaws them).
     pub leave_stopped: bool,
