@@ -74,6 +74,11 @@ fn criu_command_line() {
     assert!(out.status.success() && text(&out).starts_with("Version: "), "as criu: {}", text(&out));
     let out = std::process::Command::new(&link).arg("check").output().unwrap();
     assert!(out.status.success(), "criu check: {}", stderr(&out));
+    assert!(text(&out).trim_end().ends_with("Looks good."), "criu check: {}", text(&out));
+    // What LXC's migrate(MIGRATE_FEATURE_CHECK) asks: ccr has no pre-dump yet.
+    let out = std::process::Command::new(&link).args(["check", "--feature", "mem_dirty_track"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "criu check --feature mem_dirty_track: {}", stderr(&out));
+    assert!(stderr(&out).contains("mem_dirty_track is not supported"), "{}", stderr(&out));
     let out = case.ccr(&["criu", "dump", "--page-server", "-t", "1", "-D", "x"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--page-server"), "{}", stderr(&out));

@@ -6,7 +6,8 @@
  * migrate-dump / migrate-restore: c->migrate(MIGRATE_DUMP / MIGRATE_RESTORE)
  * with DIR, stop and verbose set; pre-dump: c->migrate(MIGRATE_PRE_DUMP),
  * which must fail (ccr has no pre-dump yet) and leave the container running;
- * console: c->console_getfd() on the console, then up to 10 s for the line DIR
+ * features: MIGRATE_FEATURE_CHECK of memory tracking and lazy pages, which must
+ * say no; console: c->console_getfd() on the console, then up to 10 s for the line DIR
  * (here a marker) to come out of it.
  * Exits 0 when the call did what it should, 1 otherwise, saying why.
  */
@@ -102,6 +103,11 @@ int main(int argc, char **argv)
 			return fail("migrate(MIGRATE_PRE_DUMP) succeeded, which ccr cannot do yet", c);
 		if (!c->is_running(c))
 			return fail("a failed pre-dump stopped it", c);
+	} else if (!strcmp(mode, "features")) {
+		opts.features_to_check = FEATURE_MEM_TRACK | FEATURE_LAZY_PAGES;
+		r = c->migrate(c, MIGRATE_FEATURE_CHECK, &opts, sizeof(opts));
+		if (!r)
+			return fail("MIGRATE_FEATURE_CHECK says ccr tracks memory and pages lazily", c);
 	} else if (!strcmp(mode, "console")) {
 		int ttynum = 0, ptx = -1;
 

@@ -14,7 +14,8 @@
 # lost or doubled, and so does one to a server outside the container (in this
 # script's namespace). Then liblxc's calls (tests/lxc/lxc_api.c): checkpoint() and
 # restore(), migrate(MIGRATE_DUMP, MIGRATE_RESTORE), a line written to /dev/console
-# inside coming out of console_getfd(), and MIGRATE_PRE_DUMP refused
+# inside coming out of console_getfd(), MIGRATE_FEATURE_CHECK saying no to memory
+# tracking and lazy pages, and MIGRATE_PRE_DUMP refused
 # with its reason in the log. Then a dump that leaves the container running, a dump ccr
 # refuses (a connection still being made: LXC reports the failure, the container
 # runs on, the log names the socket), and lxc-stop. Exits 0 when every check
@@ -212,7 +213,9 @@ console_api=$!
 for _ in $(seq 50); do grep -q ready "$work/api-console.out" 2>/dev/null && break; sleep 0.1; done
 attach "echo $marker > /dev/console"
 wait "$console_api" || fail "the restored container's console: $(cat "$work/api-console.out")"
-# ccr cannot pre-dump yet: MIGRATE_PRE_DUMP fails, the container runs on.
+# ccr cannot pre-dump yet: MIGRATE_FEATURE_CHECK says so, MIGRATE_PRE_DUMP fails
+# and the container runs on.
+api features "$work/img-features"
 api pre-dump "$work/img-predump"
 
 check_running api-pre-dump >/dev/null
