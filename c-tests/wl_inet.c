@@ -76,22 +76,12 @@ struct opt {
 static struct opt opts[16];
 static int nopts;
 
-static int get_int(int fd, int level, int name)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(fd, level, name, &v, &len))
-		return -1;
-	return v;
-}
-
 /* Records the option's current value (set_opt: after setting it to v). */
 static void record_opt(int sk, int level, int name, const char *what)
 {
 	if (nopts == (int)(sizeof(opts) / sizeof(opts[0])))
 		WL_DIE("too many options");
-	opts[nopts++] = (struct opt){ sk, level, name, what, get_int(socks[sk].fd, level, name) };
+	opts[nopts++] = (struct opt){ sk, level, name, what, wl_sockopt_int(socks[sk].fd, level, name) };
 }
 
 static void set_opt(int sk, int level, int name, const char *what, int v)
@@ -195,7 +185,7 @@ static int connect_to(const struct sockaddr_storage *a, socklen_t len)
 		return -1;
 	if (!connect(c, (const struct sockaddr *)a, len))
 		return c;
-	if (errno == EINPROGRESS && poll(&p, 1, WAIT_MS) == 1 && !get_int(c, SOL_SOCKET, SO_ERROR))
+	if (errno == EINPROGRESS && poll(&p, 1, WAIT_MS) == 1 && !wl_sockopt_int(c, SOL_SOCKET, SO_ERROR))
 		return c;
 	close(c);
 	return -1;
@@ -282,13 +272,13 @@ static void check_sock(int sk)
 	char got[80], want[80];
 	int v, r;
 
-	v = get_int(s->fd, SOL_SOCKET, SO_DOMAIN);
+	v = wl_sockopt_int(s->fd, SOL_SOCKET, SO_DOMAIN);
 	WL_CHECK(v == s->family, "%s: SO_DOMAIN %d, want %d", s->name, v, s->family);
-	v = get_int(s->fd, SOL_SOCKET, SO_TYPE);
+	v = wl_sockopt_int(s->fd, SOL_SOCKET, SO_TYPE);
 	WL_CHECK(v == s->type, "%s: SO_TYPE %d, want %d", s->name, v, s->type);
-	v = get_int(s->fd, SOL_SOCKET, SO_PROTOCOL);
+	v = wl_sockopt_int(s->fd, SOL_SOCKET, SO_PROTOCOL);
 	WL_CHECK(v == s->proto, "%s: SO_PROTOCOL %d, want %d", s->name, v, s->proto);
-	v = get_int(s->fd, SOL_SOCKET, SO_ACCEPTCONN);
+	v = wl_sockopt_int(s->fd, SOL_SOCKET, SO_ACCEPTCONN);
 	WL_CHECK(v == s->listening, "%s: SO_ACCEPTCONN %d, want %d", s->name, v, s->listening);
 
 	memset(&a, 0, sizeof(a));
@@ -477,7 +467,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < NSOCK; i++)
 		check_sock(i);
 	for (int i = 0; i < nopts; i++) {
-		v = get_int(socks[opts[i].sk].fd, opts[i].level, opts[i].name);
+		v = wl_sockopt_int(socks[opts[i].sk].fd, opts[i].level, opts[i].name);
 		WL_CHECK(v == opts[i].val, "%s: %s is %d, want %d", socks[opts[i].sk].name, opts[i].what, v,
 			 opts[i].val);
 	}

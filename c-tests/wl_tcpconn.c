@@ -45,16 +45,6 @@ static unsigned char pattern_at(size_t i)
 	return (unsigned char)(i * 7 + i / 251 + 3);
 }
 
-static int get_int(int fd, int level, int name)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(fd, level, name, &v, &len))
-		return -1;
-	return v;
-}
-
 static void set_int(int fd, int level, int name, int v, const char *what)
 {
 	if (setsockopt(fd, level, name, &v, sizeof(v)))
@@ -212,9 +202,9 @@ static void child(int srv, int ready_fd, pid_t parent)
 	close(ready_fd);
 	wl_wait_for_term();
 	check_conn(srv, &e, "child's end");
-	WL_CHECK(get_int(srv, SOL_SOCKET, SO_KEEPALIVE) == 1, "child's end: SO_KEEPALIVE lost");
-	WL_CHECK(get_int(srv, IPPROTO_TCP, TCP_KEEPIDLE) == 99, "child's end: TCP_KEEPIDLE %d",
-		 get_int(srv, IPPROTO_TCP, TCP_KEEPIDLE));
+	WL_CHECK(wl_sockopt_int(srv, SOL_SOCKET, SO_KEEPALIVE) == 1, "child's end: SO_KEEPALIVE lost");
+	WL_CHECK(wl_sockopt_int(srv, IPPROTO_TCP, TCP_KEEPIDLE) == 99, "child's end: TCP_KEEPIDLE %d",
+		 wl_sockopt_int(srv, IPPROTO_TCP, TCP_KEEPIDLE));
 	WL_CHECK(read_all(srv, buf, strlen(GREETING)) == strlen(GREETING) && !strcmp((char *)buf, GREETING),
 		 "child's end: the greeting arrived as \"%s\"", buf);
 	answer(srv, "conn (child's side)");
@@ -323,9 +313,9 @@ int main(int argc, char **argv)
 
 	check_conn(c, &e, "parent's end");
 	check_conn(c6, &e6, "conn6");
-	WL_CHECK(get_int(c, IPPROTO_TCP, TCP_NODELAY) == 1, "parent's end: TCP_NODELAY lost");
-	WL_CHECK(get_int(c, SOL_SOCKET, SO_REUSEADDR) == 1, "parent's end: SO_REUSEADDR is %d, want 1",
-		 get_int(c, SOL_SOCKET, SO_REUSEADDR));
+	WL_CHECK(wl_sockopt_int(c, IPPROTO_TCP, TCP_NODELAY) == 1, "parent's end: TCP_NODELAY lost");
+	WL_CHECK(wl_sockopt_int(c, SOL_SOCKET, SO_REUSEADDR) == 1, "parent's end: SO_REUSEADDR is %d, want 1",
+		 wl_sockopt_int(c, SOL_SOCKET, SO_REUSEADDR));
 	WL_CHECK(fcntl(c, F_GETFL) & O_NONBLOCK, "parent's end: O_NONBLOCK lost");
 	got = malloc(pattern_len);
 	if (!got)

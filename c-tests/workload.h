@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +46,17 @@ __attribute__((format(printf, 1, 2))) WL_UNUSED static void wl_fail(const char *
 	va_end(ap);
 	fflush(stdout);
 	wl_failures++;
+}
+
+/* An integer socket option, or -1. */
+WL_UNUSED static int wl_sockopt_int(int fd, int level, int name)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, level, name, &v, &len))
+		return -1;
+	return v;
 }
 
 /* Prints an informational line (never a verdict). */
