@@ -137,9 +137,9 @@ fn dump(cx: &mut DumpCx<'_>, p: &FdProbe) -> Result<pb::InetSocket> {
         port: local.port as u32,
         ..Default::default()
     };
-    // Before a connection is held still (which swaps its filter).
+    // Before a connection is held still, which swaps its filter and forces reuse.
     s.filter = read_filter(fd)?;
-    let mut reuse_before = None;
+    s.opts = read_opts(fd, OPTS.iter().filter(|o| applies(o, &s)))?;
     if ty == SockType::Stream {
         let info = sock::tcp_info(fd)?;
         match info.tcpi_state {
@@ -152,9 +152,7 @@ fn dump(cx: &mut DumpCx<'_>, p: &FdProbe) -> Result<pb::InetSocket> {
             TCP_ESTABLISHED if cx.state.tcp_established => {
                 let peer = sock::peer(fd)?.ok_or_else(|| p.refuse(&format!("{shown} with no peer")))?;
                 (s.peer_addr, s.peer_port) = (peer.ip, peer.port as u32);
-                let (c, reuse) = super::tcp_conn::dump(cx, p, &shown)?;
-                s.established = Some(c);
-                reuse_before = Some(reuse);
+                s.established = Some(super::tcp_conn::dump(cx, p, &shown, &s)?);
             }
             TCP_ESTABLISHED => {
                 let peer = sock::peer(fd)?.map(|a| format!(" to {a}")).unwrap_or_default();
@@ -177,14 +175,8 @@ fn dump(cx: &mut DumpCx<'_>, p: &FdProbe) -> Result<pb::InetSocket> {
     }
     // A connection's TCP_MAXSEG is its path's MSS, not a setting (an
     // established one keeps its MSS clamp in repair mode).
-    let connected = s.closed || s.established.is_some();
-    let kept = |o: &&Opt| applies(o, &s) && !(connected && (o.0, o.1) == (libc::IPPROTO_TCP, libc::TCP_MAXSEG));
-    s.opts = read_opts(fd, OPTS.iter().filter(kept))?;
-    if let Some(v) = reuse_before {
-        let reuse = s.opts.iter_mut().find(|o| (o.level, o.name) == (libc::SOL_SOCKET, libc::SO_REUSEADDR));
-        if let Some(o) = reuse {
-            o.value = v;
-        }
+    if s.closed || s.established.is_some() {
+        s.opts.retain(|o| (o.level, o.name) != (libc::IPPROTO_TCP, libc::TCP_MAXSEG));
     }
     (s.linger, s.linger_s) = sock::linger(fd)?;
     s.bound_dev = sock::get_str(fd, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, "getsockopt(SO_BINDTODEVICE)")?;
@@ -270,7 +262,8 @@ fn open(f: &FileDesc, s: &pb::InetSocket) -> Result<OwnedFd> {
         // its own TIME_WAIT): it binds in repair mode, past them.
         let tcp = s.protocol == libc::IPPROTO_TCP;
         if s.closed {
-            sock::bind_in_repair(fd, &local).map_err(|e| fail(&format!("bind {local} in TCP_REPAIR mode"), e))?;
+            crate::sys::tcp_repair::bind_past(fd, &local)
+                .map_err(|e| fail(&format!("bind {local} in TCP_REPAIR mode"), e))?;
         } else {
             if tcp {
                 sock::set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1).map_err(|e| fail("SO_REUSEADDR", e))?;

@@ -27,17 +27,29 @@ use crate::sys::tcp_repair::{self as repair, Negotiated, Queue};
 use crate::sys::{pidfd, SysResult};
 
 /// Puts the task's connection in repair mode (held so until the tasks are
-/// killed or let go) and reads it; also its SO_REUSEADDR as it was before
-/// (repair mode reads as forced reuse).
-pub fn dump(cx: &mut DumpCx<'_>, p: &FdProbe, shown: &str) -> Result<(pb::TcpConnection, i32)> {
+/// killed or let go) and reads it; `s` holds its filter and options as read
+/// before, which it gets back.
+pub fn dump(cx: &mut DumpCx<'_>, p: &FdProbe, shown: &str, s: &pb::InetSocket) -> Result<pb::TcpConnection> {
     let held = pidfd::getfd(p.pid, p.fd)?;
     let copy = held.try_clone().map_err(crate::sys::SysError::path("dup", shown))?;
-    let own = sock::filter(copy.as_fd())?;
-    let reuse = sock::get_int(copy.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, "getsockopt(SO_REUSEADDR)")?;
-    cx.state.repairing.start(held, own, reuse).map_err(|e| p.refuse(&format!("{shown}: holding it still: {e}")))?;
-    let fd = copy.as_fd();
-    let c = read(fd).map_err(|e| p.refuse(&format!("{shown}: reading it in TCP repair mode: {e}")))?;
-    Ok((c, reuse))
+    let hold = cx.state.repairing.start(held, own_filter(s), reuse_of(s));
+    hold.map_err(|e| p.refuse(&format!("{shown}: holding it still: {e}")))?;
+    read(copy.as_fd()).map_err(|e| p.refuse(&format!("{shown}: reading it in TCP repair mode: {e}")))
+}
+
+/// How much of the saved send queue had been sent (the rest never was).
+fn sent_len(c: &pb::TcpConnection) -> usize {
+    c.send_queue.len() - (c.unsent as usize).min(c.send_queue.len())
+}
+
+/// The socket's own classic BPF filter, as saved (empty: none).
+fn own_filter(s: &pb::InetSocket) -> Vec<crate::sys::kernel::sock_filter> {
+    s.filter.as_ref().and_then(|f| sock::filter_from_bytes(&f.insns)).unwrap_or_default()
+}
+
+/// The socket's SO_REUSEADDR, as saved.
+fn reuse_of(s: &pb::InetSocket) -> i32 {
+    s.opts.iter().find(|o| (o.level, o.name) == (libc::SOL_SOCKET, libc::SO_REUSEADDR)).map_or(0, |o| o.value)
 }
 
 fn read(fd: BorrowedFd<'_>) -> SysResult<pb::TcpConnection> {
@@ -182,11 +194,11 @@ pub fn open(fd: BorrowedFd<'_>, s: &pb::InetSocket, c: &pb::TcpConnection, fail:
     }
     let fill = |q, data: &[u8]| {
         repair::select(fd, q)?;
-        repair::fill_queue(fd, data)
+        repair::send_all(fd, data, None)
     };
     step("the receive queue", fill(Queue::Recv, &c.recv_queue))?;
     // What was not sent yet is sent for real once out of repair mode (let_go).
-    let sent = c.send_queue.len() - (c.unsent as usize).min(c.send_queue.len());
+    let sent = sent_len(c);
     step("the send queue", fill(Queue::Send, &c.send_queue[..sent]))?;
     step("TCP_REPAIR_QUEUE", repair::select(fd, Queue::None))?;
     let w = crate::sys::kernel::tcp_repair_window {
@@ -204,11 +216,7 @@ pub fn open(fd: BorrowedFd<'_>, s: &pb::InetSocket, c: &pb::TcpConnection, fail:
 /// connection (`sock`, a copy of the task's) leaves repair mode and gets its
 /// own filter and SO_REUSEADDR back.
 pub fn put_back(sock: BorrowedFd<'_>, s: &pb::InetSocket) -> SysResult<()> {
-    repair::set_repair(sock, false)?;
-    let own = s.filter.as_ref().and_then(|f| sock::filter_from_bytes(&f.insns)).unwrap_or_default();
-    repair::put_back_filter(sock, &own)?;
-    let reuse = s.opts.iter().find(|o| (o.level, o.name) == (libc::SOL_SOCKET, libc::SO_REUSEADDR));
-    sock::set_int(sock, libc::SOL_SOCKET, libc::SO_REUSEADDR, reuse.map_or(0, |o| o.value))
+    repair::put_back(sock, &own_filter(s), reuse_of(s))
 }
 
 /// Then, once every connection is back: what was not sent at the dump is
@@ -216,13 +224,13 @@ pub fn put_back(sock: BorrowedFd<'_>, s: &pb::InetSocket) -> SysResult<()> {
 /// acknowledgements free the send buffer if it is full; TCP_NOTSENT_LOWAT
 /// would hold it back, so it is lifted meanwhile).
 pub fn send_unsent(sock: BorrowedFd<'_>, c: &pb::TcpConnection) -> SysResult<()> {
-    let sent = c.send_queue.len() - (c.unsent as usize).min(c.send_queue.len());
+    let sent = sent_len(c);
     if sent == c.send_queue.len() {
         return Ok(());
     }
     let lowat = sock::get_int(sock, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, "getsockopt(TCP_NOTSENT_LOWAT)")?;
     sock::set_int(sock, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, -1)?;
-    let queued = repair::queue_to_send(sock, &c.send_queue[sent..], 10_000);
+    let queued = repair::send_all(sock, &c.send_queue[sent..], Some(10_000));
     let back = sock::set_int(sock, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, lowat);
     queued.and(back)
 }

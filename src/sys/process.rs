@@ -192,6 +192,22 @@ pub fn enter_time_ns_for_children() -> SysResult<()> {
 }
 
 /// setns(2) into the namespace `fd` is open on, which must be of type `flag`.
+/// Runs `work` on a thread of its own that entered the namespace `ns` (of kind
+/// `flag`), so ccr's other threads stay where they are.
+pub fn in_ns<T: Send>(
+    ns: std::os::fd::BorrowedFd<'_>,
+    flag: i32,
+    what: &'static str,
+    work: impl FnOnce() -> SysResult<T> + Send,
+) -> SysResult<T> {
+    let run = || -> SysResult<T> {
+        set_ns(ns, flag)?;
+        work()
+    };
+    std::thread::scope(|s| s.spawn(run).join())
+        .unwrap_or_else(|_| Err(SysError::Parse { path: what.into(), detail: "its thread panicked".into() }))
+}
+
 pub fn set_ns(fd: std::os::fd::BorrowedFd<'_>, flag: i32) -> SysResult<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: setns with an open fd and a type flag.

@@ -217,15 +217,6 @@ pub fn events_now(fd: BorrowedFd<'_>) -> SysResult<i16> {
     Ok(p.revents)
 }
 
-/// Binds a TCP socket in TCP_CLOSE to `a` past every other socket on the port,
-/// as repair mode lets (it forces reuse); sk_reuse is cleared after.
-pub fn bind_in_repair(fd: BorrowedFd<'_>, a: &Addr) -> SysResult<()> {
-    set_int(fd, libc::IPPROTO_TCP, libc::TCP_REPAIR, 1)?;
-    let bound = bind(fd, a);
-    set_int(fd, libc::IPPROTO_TCP, libc::TCP_REPAIR, 0)?;
-    bound
-}
-
 /// The local address (getsockname).
 pub fn local(fd: BorrowedFd<'_>) -> SysResult<Addr> {
     name_of(fd, false)?.ok_or(SysError::Call { call: "getsockname: not an inet socket", errno: Errno::EAFNOSUPPORT })

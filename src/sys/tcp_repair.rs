@@ -92,46 +92,40 @@ pub fn peek_queue(fd: BorrowedFd<'_>, len: u32) -> SysResult<Vec<u8>> {
     Ok(buf)
 }
 
-/// Puts `data` in the selected queue (in repair mode send(2) only queues).
-pub fn fill_queue(fd: BorrowedFd<'_>, data: &[u8]) -> SysResult<()> {
+/// Sends all of `data`: in repair mode into the selected queue (send only
+/// queues there; `wait_ms` None: a plain blocking send), out of it waiting up
+/// to `wait_ms` in all for room in the send buffer, never blocking in send.
+pub fn send_all(fd: BorrowedFd<'_>, data: &[u8], wait_ms: Option<u64>) -> SysResult<()> {
+    let deadline = wait_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+    let flags = libc::MSG_NOSIGNAL | if wait_ms.is_some() { libc::MSG_DONTWAIT } else { 0 };
     let mut done = 0;
     while done < data.len() {
         let rest = &data[done..];
         // SAFETY: send reads `rest.len()` bytes of `rest`.
-        let n = unsafe { libc::send(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
-        if n <= 0 {
-            return Err(call("send into a repair queue"));
-        }
-        done += n as usize;
-    }
-    Ok(())
-}
-
-/// Queues `data` to send on a connection out of repair mode, waiting up to
-/// `ms` in all for room in its send buffer (never blocking in send itself).
-pub fn queue_to_send(fd: BorrowedFd<'_>, data: &[u8], ms: u64) -> SysResult<()> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
-    let mut done = 0;
-    while done < data.len() {
-        let rest = &data[done..];
-        // SAFETY: send reads `rest.len()` bytes of `rest`.
-        let n = unsafe {
-            libc::send(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
-        };
+        let n = unsafe { libc::send(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len(), flags) };
         if n > 0 {
             done += n as usize;
             continue;
         }
         let e = Errno::last();
-        let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as i32;
+        let left = deadline.map_or(0, |d| d.saturating_duration_since(std::time::Instant::now()).as_millis() as i32);
         if n == 0 || !matches!(e, Errno::EAGAIN | Errno::EINTR) || left == 0 {
-            return Err(SysError::Call { call: "send of what was not sent at the dump", errno: e });
+            return Err(SysError::Call { call: "send of a connection's queued data", errno: e });
         }
         let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(&mut p, 1, left) };
     }
     Ok(())
+}
+
+/// Binds a TCP socket in TCP_CLOSE to `a` past every other socket on the port,
+/// as repair mode lets (it forces reuse); sk_reuse is cleared after.
+pub fn bind_past(fd: BorrowedFd<'_>, a: &super::sock::Addr) -> SysResult<()> {
+    set_repair(fd, true)?;
+    let bound = super::sock::bind(fd, a);
+    set_repair(fd, false)?;
+    bound
 }
 
 /// What the connection agreed at its handshake, set again with TCP_REPAIR_OPTIONS.
@@ -227,7 +221,7 @@ pub fn put_back_filter(fd: BorrowedFd<'_>, own: &[kernel::sock_filter]) -> SysRe
 /// What a held socket gets back: repair off, its own filter (`own`, empty:
 /// none) and SO_REUSEADDR (`reuse`: repair mode forces reuse, and leaving it
 /// clears the socket's own setting). Each step is tried; the first error is told.
-fn put_back(fd: BorrowedFd<'_>, own: &[kernel::sock_filter], reuse: i32) -> SysResult<()> {
+pub fn put_back(fd: BorrowedFd<'_>, own: &[kernel::sock_filter], reuse: i32) -> SysResult<()> {
     let steps =
         [set_repair(fd, false), put_back_filter(fd, own), set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, reuse)];
     steps.into_iter().collect()
@@ -264,10 +258,6 @@ pub struct Repairing {
 }
 
 impl Repairing {
-    pub fn is_empty(&self) -> bool {
-        self.held.is_empty()
-    }
-
     /// Holds the connection `sock` (a copy of a task's fd, whose own filter is
     /// `own` and SO_REUSEADDR `reuse`) still in repair mode until
     /// [`let_go`](Self::let_go) or [`killed`](Self::killed).
@@ -351,8 +341,7 @@ impl Drop for Repairing {
 /// Takes every device of the network namespace `ns` but loopback down (from a
 /// thread of its own that enters it): nothing reaches the namespace any more.
 pub fn links_down(ns: BorrowedFd<'_>) -> SysResult<()> {
-    let run = || -> SysResult<()> {
-        super::process::set_ns(ns, libc::CLONE_NEWNET)?;
+    super::process::in_ns(ns, libc::CLONE_NEWNET, "taking a namespace's links down", || {
         let mut rt = super::netlink::Netlink::open()?;
         let up = libc::IFF_UP as u32;
         for l in rt.links()? {
@@ -361,11 +350,7 @@ pub fn links_down(ns: BorrowedFd<'_>) -> SysResult<()> {
             }
         }
         Ok(())
-    };
-    std::thread::scope(|s| s.spawn(run).join()).unwrap_or(Err(SysError::Call {
-        call: "taking a namespace's links down: its thread panicked",
-        errno: Errno::EIO,
-    }))
+    })
 }
 
 /// Forks the watcher: it keeps each socket it is sent; told "k" it exits, and at

@@ -195,12 +195,7 @@ pub fn net_ns_of(sock: BorrowedFd<'_>) -> SysResult<OwnedFd> {
 /// netlink socket lists its maker's namespace, so a thread of its own enters
 /// `ns` to make it (ccr's other threads stay where they are).
 pub fn all_in(ns: BorrowedFd<'_>) -> SysResult<HashMap<u32, UnixInfo>> {
-    let run = || -> SysResult<HashMap<u32, UnixInfo>> {
-        crate::sys::process::set_ns(ns, libc::CLONE_NEWNET)?;
-        all()
-    };
-    std::thread::scope(|s| s.spawn(run).join())
-        .unwrap_or_else(|_| Err(SysError::Parse { path: "sock_diag".into(), detail: "its thread panicked".into() }))
+    crate::sys::process::in_ns(ns, libc::CLONE_NEWNET, "sock_diag", all)
 }
 
 /// What a socket is, for messages: "TCP listening socket on 127.0.0.1:8000",
