@@ -213,6 +213,13 @@ int ccr_opts_set_shell_job(ccr_opts *opts, bool shell_job);
 // `opts` is null or a pointer from ccr_opts_new() not yet freed.
 int ccr_opts_set_tcp_established(ccr_opts *opts, bool tcp_established);
 
+// A dump fails, naming it, on a deleted and still open file larger than
+// `bytes` (criu's --ghost-limit); 0: no limit (the default).
+//
+// # Safety
+// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+int ccr_opts_set_ghost_limit(ccr_opts *opts, uint64_t bytes);
+
 // Leave the tasks frozen after a dump; the caller thaws them with ccr_thaw().
 //
 // # Safety

@@ -23,6 +23,7 @@ pub struct CcrOpts {
     leave_running: bool,
     leave_stopped: bool,
     tcp_established: bool,
+    ghost_limit: Option<u64>,
     log: LogOpts,
     freeze_cgroup: Option<PathBuf>,
     cgroups: CgroupRestoreOpts,
@@ -48,7 +49,7 @@ impl CcrOpts {
             leave_running: self.leave_running,
             leave_stopped: self.leave_stopped,
             tcp_established: self.tcp_established,
-            ghost_limit: None,
+            ghost_limit: self.ghost_limit,
             freeze_cgroup: self.freeze_cgroup.clone(),
             freeze_timeout_s: None,
             external: self.external.clone(),
@@ -528,6 +529,20 @@ pub unsafe extern "C" fn ccr_opts_set_tcp_established(opts: *mut CcrOpts, tcp_es
     entry(|| {
         // SAFETY: forwarded caller contract.
         unsafe { opts_mut(opts) }?.tcp_established = tcp_established;
+        Ok(0)
+    })
+}
+
+/// A dump fails, naming it, on a deleted and still open file larger than
+/// `bytes` (criu's --ghost-limit); 0: no limit (the default).
+///
+/// # Safety
+/// `opts` is null or a pointer from ccr_opts_new() not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn ccr_opts_set_ghost_limit(opts: *mut CcrOpts, bytes: u64) -> c_int {
+    entry(|| {
+        // SAFETY: forwarded caller contract.
+        unsafe { opts_mut(opts) }?.ghost_limit = (bytes > 0).then_some(bytes);
         Ok(0)
     })
 }
