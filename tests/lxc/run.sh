@@ -61,6 +61,8 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# A stopped run (SIGTERM, Ctrl-C) removes what it made too.
+trap "exit 1" INT TERM
 
 # The namespaces: sysfs mounted again so LXC sees the namespace's devices (the
 # cgroup mounts under it moved over), lxcbr0 and a DHCP server on it.
